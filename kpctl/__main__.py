@@ -1,0 +1,3 @@
+from kpctl.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The only code that touches the kernel or runs programs (plus the snapshot reader)."""

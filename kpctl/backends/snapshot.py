@@ -1,0 +1,31 @@
+"""Reading (and writing) snapshot files."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from kpctl.errors import InvalidInput, NotFound
+from kpctl.model.snapshot import SNAPSHOT_FORMAT, SNAPSHOT_VERSION, NodeSnapshot
+
+
+def load_snapshot(path: str) -> NodeSnapshot:
+    try:
+        if path == "-":
+            document = json.load(sys.stdin)
+        else:
+            with open(path, encoding="utf-8") as handle:
+                document = json.load(handle)
+    except FileNotFoundError:
+        raise NotFound(f"snapshot file {path!r} not found") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"snapshot {path!r} is a directory") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"snapshot {path!r} is not valid JSON: line {exc.lineno}: {exc.msg}") from None
+    if not isinstance(document, dict) or document.get("format") != SNAPSHOT_FORMAT:
+        raise InvalidInput(f"{path!r} is not a kpctl snapshot (no \"format\": \"{SNAPSHOT_FORMAT}\")")
+    version = document.get("version")
+    if version != SNAPSHOT_VERSION:
+        raise InvalidInput(f"snapshot {path!r} has version {version!r}; this kpctl reads version {SNAPSHOT_VERSION}")
+    sections = {k: v for k, v in document.items() if k not in ("format", "version")}
+    return NodeSnapshot(version=version, sections=sections, source=path)

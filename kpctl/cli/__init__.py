@@ -1,0 +1,1 @@
+"""The click commands: thin, one file per command group."""

@@ -1,0 +1,132 @@
+"""Entry point: global options, command groups, and the one error handler."""
+
+from __future__ import annotations
+
+import errno
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+from kpctl import __version__
+from kpctl.cli.context import AppContext
+from kpctl.errors import ExitStatus, KpctlError
+from kpctl.output.env import Environment
+
+# name -> (module, attribute); imported only when the group is used or listed, so that
+# `kpctl --help` and snapshot reads never pay for pyroute2.
+COMMAND_GROUPS: dict[str, tuple[str, str]] = {
+    "ipvs": ("kpctl.cli.ipvs", "ipvs"),
+}
+
+
+class KpctlGroup(click.Group):
+    """Root group: lazy subcommands and the single exception → exit-code handler."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMAND_GROUPS))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in COMMAND_GROUPS:
+            module, attribute = COMMAND_GROUPS[name]
+            return getattr(importlib.import_module(module), attribute)  # type: ignore[no-any-return]
+        return super().get_command(ctx, name)
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        sys.exit(self._run(args, prog_name or "kpctl", complete_var, **extra))
+
+    def _run(self, args: Any, prog_name: str, complete_var: str | None, **extra: Any) -> int:
+        argv = list(sys.argv[1:] if args is None else args)
+        debug = "--debug" in argv[: argv.index("--")] if "--" in argv else "--debug" in argv
+        try:
+            result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.Exit as exc:
+            return int(exc.exit_code)
+        except click.exceptions.Abort:
+            return _error("interrupted", ExitStatus.INTERRUPTED)
+        except KeyboardInterrupt:
+            return _error("interrupted", ExitStatus.INTERRUPTED)
+        except click.UsageError as exc:
+            if debug:
+                raise
+            hint = ""
+            if exc.ctx is not None:
+                hint = f" (see '{exc.ctx.command_path} --help')"
+            return _error(exc.format_message() + hint, ExitStatus.USAGE)
+        except click.ClickException as exc:
+            if debug:
+                raise
+            return _error(exc.format_message(), ExitStatus.USAGE)
+        except KpctlError as exc:
+            if debug:
+                raise
+            return _error(str(exc), exc.exit_status)
+        except BrokenPipeError:
+            # `kpctl … | head`: the reader left; not an error of ours.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return ExitStatus.OK
+        except PermissionError as exc:
+            if debug:
+                raise
+            return _error(f"{exc.strerror or exc} (run as root or with CAP_NET_ADMIN)", ExitStatus.PERMISSION_DENIED)
+        except OSError as exc:
+            if debug:
+                raise
+            if exc.errno in (errno.EPERM, errno.EACCES):
+                return _error(f"{exc.strerror} (run as root or with CAP_NET_ADMIN)", ExitStatus.PERMISSION_DENIED)
+            raise
+        if isinstance(result, int):
+            return int(result)
+        return ExitStatus.OK
+
+
+def _error(message: str, status: int) -> int:
+    click.echo(f"kpctl: error: {message}", err=True)
+    return int(status)
+
+
+@click.group(cls=KpctlGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--netns", envvar="KPCTL_NETNS", metavar="NAME",
+              help="Act inside the network namespace /run/netns/NAME (like `ip -n NAME`).")
+@click.option("--snapshot", "snapshot_path", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Read node state from a snapshot file instead of the kernel.")
+@click.option("--color", "color_mode", type=click.Choice(["auto", "always", "never"]), default="auto",
+              show_default=True, help="Colour output (auto: only on a TTY without NO_COLOR).")
+@click.option("-v", "--verbose", count=True, help="Say more (repeatable).")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(__version__, "--version", prog_name="kpctl", message="%(prog)s %(version)s")
+@click.pass_context
+def cli(ctx: click.Context, netns: str | None, snapshot_path: str | None, color_mode: str,
+        verbose: int, debug: bool) -> None:
+    """kpctl: kube-proxy's data plane on this node (IPVS, ipset, iptables, VIPs, modules, traces).
+
+    \b
+    Examples:
+      kpctl ipvs list
+      kpctl --snapshot examples/seed-ipvs-node.json ipvs list -o ipvsadm
+      kpctl --netns test1 ipvs list -o json
+    """
+    app = ctx.ensure_object(AppContext)
+    app.netns = netns
+    app.snapshot_path = snapshot_path
+    app.verbose = verbose
+    app.debug = debug
+    app.env = Environment(color_mode=color_mode)
+    if netns and not snapshot_path:
+        from kpctl.backends.netns import enter_netns
+
+        enter_netns(netns)
+
+
+def main() -> None:
+    cli.main(prog_name="kpctl")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Frozen dataclasses for the nouns kpctl talks about. No I/O here."""

@@ -1,0 +1,238 @@
+"""The kernel's IPVS table as plain values (mirrors include/uapi/linux/ip_vs.h)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+# Service flags (IP_VS_SVC_F_*).
+SVC_F_PERSISTENT = 0x0001
+SVC_F_HASHED = 0x0002
+SVC_F_ONEPACKET = 0x0004
+SVC_F_SCHED1 = 0x0008
+SVC_F_SCHED2 = 0x0010
+SVC_F_SCHED3 = 0x0020
+# Scheduler-specific aliases of SCHED1..3, as ipvsadm names them.
+SCHED_FLAG_NAMES: dict[str, int] = {
+    "flag-1": SVC_F_SCHED1,
+    "flag-2": SVC_F_SCHED2,
+    "flag-3": SVC_F_SCHED3,
+    "sh-fallback": SVC_F_SCHED1,
+    "sh-port": SVC_F_SCHED2,
+    "mh-fallback": SVC_F_SCHED1,
+    "mh-port": SVC_F_SCHED2,
+}
+
+# Forwarding methods (IP_VS_CONN_F_FWD_MASK values).
+FWD_MASQ = 0
+FWD_LOCALNODE = 1
+FWD_TUNNEL = 2
+FWD_DROUTE = 3
+FWD_BYPASS = 4
+FORWARD_NAMES: dict[int, str] = {
+    FWD_MASQ: "masq",
+    FWD_LOCALNODE: "local",
+    FWD_TUNNEL: "tunnel",
+    FWD_DROUTE: "route",
+    FWD_BYPASS: "bypass",
+}
+FORWARD_CODES: dict[str, int] = {name: code for code, name in FORWARD_NAMES.items()}
+
+# Tunnel types (IP_VS_CONN_F_TUNNEL_TYPE_*) and flags (IP_VS_TUNNEL_ENCAP_FLAG_*).
+TUN_TYPE_NAMES: dict[int, str] = {0: "ipip", 1: "gue", 2: "gre"}
+TUN_TYPE_CODES: dict[str, int] = {name: code for code, name in TUN_TYPE_NAMES.items()}
+TUN_F_NOCSUM = 0
+TUN_F_CSUM = 1 << 0
+TUN_F_REMCSUM = 1 << 1
+
+SCHEDULERS: tuple[str, ...] = (
+    "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh", "fo", "ovf", "twos",
+)
+PROTOCOLS: tuple[str, ...] = ("tcp", "udp", "sctp")
+
+
+@dataclass(frozen=True)
+class Stats:
+    """IPVS_STATS_ATTR_*: totals and rates (64-bit where the kernel has STATS64)."""
+
+    conns: int = 0
+    inpkts: int = 0
+    outpkts: int = 0
+    inbytes: int = 0
+    outbytes: int = 0
+    cps: int = 0
+    inpps: int = 0
+    outpps: int = 0
+    inbps: int = 0
+    outbps: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "Stats":
+        if not data:
+            return cls()
+        return cls(**{f.name: int(data.get(f.name, 0)) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class RealServer:
+    address: str
+    port: int
+    family: str = "inet"  # family of the server address (inet|inet6)
+    forward: str = "masq"  # masq|route|tunnel|local|bypass
+    weight: int = 1
+    upper_threshold: int = 0
+    lower_threshold: int = 0
+    active_conns: int = 0
+    inactive_conns: int = 0
+    persistent_conns: int = 0
+    tun_type: str = "ipip"  # ipip|gue|gre (only meaningful for forward == "tunnel")
+    tun_port: int = 0
+    tun_flags: int = TUN_F_NOCSUM
+    stats: Stats = field(default_factory=Stats)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.address, self.port)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["stats"] = self.stats.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RealServer":
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data and f.name != "stats"}
+        return cls(**values, stats=Stats.from_dict(data.get("stats")))
+
+
+@dataclass(frozen=True)
+class ServiceKey:
+    """What identifies a virtual service: (family, protocol, address, port) or (family, fwmark)."""
+
+    family: str = "inet"
+    protocol: str | None = "tcp"
+    address: str | None = None
+    port: int = 0
+    fwmark: int = 0
+
+    def __str__(self) -> str:
+        if self.fwmark:
+            return f"fwmark:{self.fwmark}" + ("/ipv6" if self.family == "inet6" else "")
+        host = f"[{self.address}]" if self.family == "inet6" else str(self.address)
+        return f"{host}:{self.port}/{self.protocol}"
+
+
+@dataclass(frozen=True)
+class VirtualService:
+    family: str = "inet"  # inet|inet6
+    protocol: str | None = "tcp"  # tcp|udp|sctp; None for fwmark services
+    address: str | None = None
+    port: int = 0
+    fwmark: int = 0
+    scheduler: str = "wlc"
+    flags: int = 0  # IP_VS_SVC_F_* as the kernel reports them (HASHED included)
+    timeout: int = 0  # persistence timeout, seconds (meaningful with SVC_F_PERSISTENT)
+    netmask: int = 0xFFFFFFFF  # IPv4: the 32-bit mask; IPv6: prefix length (as the kernel stores it)
+    pe_name: str = ""
+    servers: tuple[RealServer, ...] = ()
+    stats: Stats = field(default_factory=Stats)
+
+    @property
+    def key(self) -> ServiceKey:
+        return ServiceKey(self.family, self.protocol, self.address, self.port, self.fwmark)
+
+    @property
+    def persistent(self) -> bool:
+        return bool(self.flags & SVC_F_PERSISTENT)
+
+    @property
+    def one_packet(self) -> bool:
+        return bool(self.flags & SVC_F_ONEPACKET)
+
+    def with_servers(self, servers: tuple[RealServer, ...]) -> "VirtualService":
+        return replace(self, servers=servers)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["servers"] = [server.to_dict() for server in self.servers]
+        data["stats"] = self.stats.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "VirtualService":
+        skip = {"servers", "stats"}
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data and f.name not in skip}
+        return cls(
+            **values,
+            servers=tuple(RealServer.from_dict(s) for s in data.get("servers", ())),
+            stats=Stats.from_dict(data.get("stats")),
+        )
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """IPVS connection timeouts in seconds (ipvsadm --set tcp tcpfin udp)."""
+
+    tcp: int = 900
+    tcp_fin: int = 120
+    udp: int = 300
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SyncDaemon:
+    state: str  # master|backup
+    mcast_ifn: str = ""
+    syncid: int = 0
+    sync_maxlen: int = 0
+    mcast_group: str = ""
+    mcast_port: int = 0
+    mcast_ttl: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One line of /proc/net/ip_vs_conn."""
+
+    protocol: str
+    client_address: str
+    client_port: int
+    virtual_address: str
+    virtual_port: int
+    server_address: str
+    server_port: int
+    state: str
+    expires: int  # seconds
+    pe_name: str = ""
+    pe_data: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class IPVSInfo:
+    version: str  # e.g. "1.2.1"
+    conn_table_size: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class IPVSTable:
+    """Everything `ipvsadm -Ln` shows: info line and the services with their servers."""
+
+    info: IPVSInfo
+    services: tuple[VirtualService, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"info": self.info.to_dict(), "services": [s.to_dict() for s in self.services]}

@@ -1,0 +1,43 @@
+"""What commands hand to printers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column. ``priority`` 0 shows in table/plain; 1 only in ``wide`` (kubectl's rule)."""
+
+    header: str
+    key: str
+    priority: int = 0
+    justify: str = "left"  # left|right (table printer only)
+
+
+# A family-specific format: returns text (printed as is) or, for `tree`,
+# a callable the tree printer draws with rich.
+TextFormat = Callable[[], str]
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A result ready for any printer.
+
+    ``rows`` hold display values keyed by :attr:`Column.key`; ``data`` is the full
+    machine-readable document for json/yaml (every field, raw numbers).
+    ``formats`` maps extra format names (``ipvsadm``, ``save``, ``tree``…) to producers.
+    """
+
+    columns: Sequence[Column]
+    rows: Sequence[Mapping[str, Any]]
+    data: Any
+    formats: Mapping[str, Callable[[], Any]] = field(default_factory=dict)
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    format: str
+    no_headers: bool = False

@@ -1,0 +1,114 @@
+"""The printer registry behind every `-o`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Sequence
+
+from kpctl.output.env import Environment
+from kpctl.output.listing import Column, Listing, OutputSpec
+from kpctl.output.text import escape_cell
+
+
+def _visible_columns(listing: Listing, wide: bool) -> list[Column]:
+    return [c for c in listing.columns if c.priority == 0 or wide]
+
+
+def print_plain(listing: Listing, spec: OutputSpec, env: Environment) -> None:
+    columns = _visible_columns(listing, wide=False)
+    lines = []
+    if not spec.no_headers:
+        lines.append("\t".join(c.header for c in columns))
+    for row in listing.rows:
+        lines.append("\t".join(escape_cell(row.get(c.key)) for c in columns))
+    if lines:
+        env.stdout.write("\n".join(lines) + "\n")
+
+
+def _print_table(listing: Listing, spec: OutputSpec, env: Environment, wide: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(
+        file=env.stdout,
+        color_system="auto" if env.color else None,
+        force_terminal=env.color,
+        no_color=not env.color,
+        width=None if env.stdout_isatty else 200,
+        highlight=False,
+    )
+    table = Table(
+        title=listing.title,
+        show_header=not spec.no_headers,
+        box=None,
+        pad_edge=False,
+        header_style="bold" if env.color else "",
+    )
+    columns = _visible_columns(listing, wide)
+    for column in columns:
+        table.add_column(column.header, justify=column.justify, no_wrap=True)  # type: ignore[arg-type]
+    for row in listing.rows:
+        table.add_row(*(Text(escape_cell(row.get(c.key))) for c in columns))
+    console.print(table)
+
+
+def print_table(listing: Listing, spec: OutputSpec, env: Environment) -> None:
+    _print_table(listing, spec, env, wide=False)
+
+
+def print_wide(listing: Listing, spec: OutputSpec, env: Environment) -> None:
+    _print_table(listing, spec, env, wide=True)
+
+
+def print_json(listing: Listing, spec: OutputSpec, env: Environment) -> None:
+    env.stdout.write(json.dumps(listing.data, indent=2, sort_keys=False) + "\n")
+
+
+def print_yaml(listing: Listing, spec: OutputSpec, env: Environment) -> None:
+    import yaml
+
+    env.stdout.write(yaml.safe_dump(listing.data, sort_keys=False, default_flow_style=False))
+
+
+Printer = Callable[[Listing, OutputSpec, Environment], None]
+
+GENERIC_FORMATS: dict[str, Printer] = {
+    "table": print_table,
+    "wide": print_wide,
+    "plain": print_plain,
+    "json": print_json,
+    "yaml": print_yaml,
+}
+
+
+def choices(extra: Sequence[str] = ()) -> list[str]:
+    return list(GENERIC_FORMATS) + [name for name in extra if name not in GENERIC_FORMATS]
+
+
+def default_format(env: Environment) -> str:
+    return "table" if env.stdout_isatty else "plain"
+
+
+def _print_extra(value: Any, env: Environment) -> None:
+    if isinstance(value, str):
+        env.stdout.write(value)
+        return
+    from rich.console import Console
+
+    Console(
+        file=env.stdout,
+        color_system="auto" if env.color else None,
+        force_terminal=env.color,
+        no_color=not env.color,
+        width=None if env.stdout_isatty else 200,
+        highlight=False,
+    ).print(value)
+
+
+def render(listing: Listing, spec: OutputSpec, env: Environment) -> None:
+    """Print ``listing`` in the format ``spec`` names (resolved by the caller's choice list)."""
+    if spec.format in listing.formats:
+        _print_extra(listing.formats[spec.format](), env)
+        return
+    GENERIC_FORMATS[spec.format](listing, spec, env)

@@ -1,0 +1,272 @@
+"""Restore plans for the IPVS table: operations, up-front validation, inverses, rollback.
+
+``ipvsadm -R`` makes one kernel call per line, keeps going after errors and leaves
+partial state.  kpctl instead checks the whole input against a model of the table
+first (:func:`plan_restore`), then applies it with :func:`apply_with_rollback`,
+which undoes what it applied if a kernel call fails part way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable, Iterable, Sequence, Union
+
+from kpctl.errors import AlreadyExists, KpctlError, NotFound
+from kpctl.model.ipvs import IPVSTable, RealServer, ServiceKey, VirtualService
+
+
+@dataclass(frozen=True)
+class AddService:
+    service: VirtualService  # its servers are ignored; AddServer adds them
+    line: int = field(default=0, compare=False)
+
+    @property
+    def key(self) -> ServiceKey:
+        return self.service.key
+
+    def describe(self) -> str:
+        from kpctl.core.ipvs_save import service_rule
+
+        return service_rule(self.service, "-A")
+
+
+@dataclass(frozen=True)
+class EditService:
+    service: VirtualService  # replaces every service parameter (ipvsadm -E semantics)
+    line: int = field(default=0, compare=False)
+
+    @property
+    def key(self) -> ServiceKey:
+        return self.service.key
+
+    def describe(self) -> str:
+        from kpctl.core.ipvs_save import service_rule
+
+        return service_rule(self.service, "-E")
+
+
+@dataclass(frozen=True)
+class DeleteService:
+    key: ServiceKey
+    line: int = field(default=0, compare=False)
+
+    def describe(self) -> str:
+        from kpctl.core.ipvs_save import service_option
+
+        return f"-D {service_option(self.key)}"
+
+
+@dataclass(frozen=True)
+class AddServer:
+    key: ServiceKey
+    server: RealServer
+    line: int = field(default=0, compare=False)
+
+    def describe(self) -> str:
+        from kpctl.core.ipvs_save import server_rule
+
+        return server_rule(self.key, self.server, "-a")
+
+
+@dataclass(frozen=True)
+class EditServer:
+    key: ServiceKey
+    server: RealServer  # replaces every server parameter (ipvsadm -e semantics)
+    line: int = field(default=0, compare=False)
+
+    def describe(self) -> str:
+        from kpctl.core.ipvs_save import server_rule
+
+        return server_rule(self.key, self.server, "-e")
+
+
+@dataclass(frozen=True)
+class DeleteServer:
+    key: ServiceKey
+    server: RealServer  # only address and port matter
+    line: int = field(default=0, compare=False)
+
+    def describe(self) -> str:
+        from kpctl.core.ipvs_save import server_address, service_option
+
+        return f"-d {service_option(self.key)} -r {server_address(self.server)}"
+
+
+@dataclass(frozen=True)
+class Flush:
+    line: int = field(default=0, compare=False)
+
+    def describe(self) -> str:
+        return "-C"
+
+
+@dataclass(frozen=True)
+class ZeroCounters:
+    key: ServiceKey | None = None  # None: every service
+    line: int = field(default=0, compare=False)
+
+    def describe(self) -> str:
+        from kpctl.core.ipvs_save import service_option
+
+        return "-Z" if self.key is None else f"-Z {service_option(self.key)}"
+
+
+Operation = Union[AddService, EditService, DeleteService, AddServer, EditServer, DeleteServer, Flush, ZeroCounters]
+
+# The simulated table: services by key, in insertion order, each with its servers.
+TableState = dict[ServiceKey, VirtualService]
+
+
+def state_of(table: IPVSTable) -> TableState:
+    return {service.key: service for service in table.services}
+
+
+def table_of(state: TableState, like: IPVSTable) -> IPVSTable:
+    return IPVSTable(info=like.info, services=tuple(state.values()))
+
+
+def _where(op: Operation) -> str:
+    return f"line {op.line}: " if op.line else ""
+
+
+def _server_index(service: VirtualService, server: RealServer) -> int:
+    for index, existing in enumerate(service.servers):
+        if existing.key == server.key:
+            return index
+    return -1
+
+
+def _server_name(server: RealServer) -> str:
+    from kpctl.core.ipvs_save import server_address
+
+    return server_address(server)
+
+
+def check(state: TableState, op: Operation) -> None:
+    """Raise NotFound/AlreadyExists if ``op`` cannot apply to ``state``."""
+    where = _where(op)
+    if isinstance(op, AddService):
+        if op.key in state:
+            raise AlreadyExists(f"{where}service {op.key} already exists")
+    elif isinstance(op, (EditService, DeleteService)):
+        if op.key not in state:
+            raise NotFound(f"{where}service {op.key} does not exist")
+    elif isinstance(op, (AddServer, EditServer, DeleteServer)):
+        service = state.get(op.key)
+        if service is None:
+            raise NotFound(f"{where}service {op.key} does not exist")
+        present = _server_index(service, op.server) >= 0
+        if isinstance(op, AddServer) and present:
+            raise AlreadyExists(f"{where}server {_server_name(op.server)} already exists in service {op.key}")
+        if not isinstance(op, AddServer) and not present:
+            raise NotFound(f"{where}server {_server_name(op.server)} does not exist in service {op.key}")
+    elif isinstance(op, ZeroCounters):
+        if op.key is not None and op.key not in state:
+            raise NotFound(f"{where}service {op.key} does not exist")
+
+
+def apply_to_state(state: TableState, op: Operation) -> None:
+    """Change the simulated ``state`` as the kernel would for ``op`` (assumes :func:`check` passed)."""
+    if isinstance(op, AddService):
+        state[op.key] = replace(op.service, servers=())
+    elif isinstance(op, EditService):
+        old = state[op.key]
+        state[op.key] = replace(op.service, servers=old.servers, stats=old.stats)
+    elif isinstance(op, DeleteService):
+        del state[op.key]
+    elif isinstance(op, Flush):
+        state.clear()
+    elif isinstance(op, (AddServer, EditServer, DeleteServer)):
+        service = state[op.key]
+        servers = list(service.servers)
+        index = _server_index(service, op.server)
+        if isinstance(op, AddServer):
+            servers.append(op.server)
+        elif isinstance(op, EditServer):
+            servers[index] = op.server
+        else:
+            del servers[index]
+        state[op.key] = service.with_servers(tuple(servers))
+
+
+def rebuild(services: Iterable[VirtualService]) -> list[Operation]:
+    """The operations that re-create ``services`` with their servers in an empty table."""
+    ops: list[Operation] = []
+    for service in services:
+        ops.append(AddService(replace(service, servers=())))
+        ops.extend(AddServer(service.key, server) for server in service.servers)
+    return ops
+
+
+def inverse(op: Operation, state: TableState) -> list[Operation]:
+    """The operations that undo ``op`` when applied right after it to a table that was ``state``.
+
+    Counters cannot be restored, so the inverse of :class:`ZeroCounters` is empty.
+    """
+    if isinstance(op, AddService):
+        return [DeleteService(op.key)]
+    if isinstance(op, EditService):
+        return [EditService(replace(state[op.key], servers=()))]
+    if isinstance(op, DeleteService):
+        return rebuild([state[op.key]])
+    if isinstance(op, Flush):
+        return rebuild(state.values())
+    if isinstance(op, AddServer):
+        return [DeleteServer(op.key, op.server)]
+    if isinstance(op, (EditServer, DeleteServer)):
+        service = state[op.key]
+        old = service.servers[_server_index(service, op.server)]
+        return [EditServer(op.key, old)] if isinstance(op, EditServer) else [AddServer(op.key, old)]
+    return []
+
+
+def plan_restore(current: IPVSTable, ops: Sequence[Operation], flush: bool = False) -> list[Operation]:
+    """Check every operation against the table it will meet; return the operations to run.
+
+    Raises the first NotFound/AlreadyExists (naming the input line) before anything is applied.
+    With ``flush`` the table is emptied first (a :class:`Flush` leads the plan if needed).
+    """
+    state: TableState = {} if flush else state_of(current)
+    for op in ops:
+        check(state, op)
+        apply_to_state(state, op)
+    plan: list[Operation] = [Flush()] if flush and current.services else []
+    plan.extend(ops)
+    return plan
+
+
+def apply_with_rollback(ops: Sequence[Operation], execute: Callable[[Operation], None], current: IPVSTable) -> None:
+    """Run ``ops`` through ``execute``; if one fails, undo the applied ones (newest first), re-raise.
+
+    If an undo step fails too, the remaining undo steps still run and the original
+    error's message says the rollback was incomplete.
+    """
+    state = state_of(current)
+    undo: list[list[Operation]] = []
+    for op in ops:
+        check(state, op)
+        steps = inverse(op, state)
+        try:
+            execute(op)
+        except BaseException as exc:
+            failed = rollback(undo, execute)
+            if failed:
+                note = f"rollback incomplete: {len(failed)} undo step(s) failed, first: {failed[0]}"
+                if isinstance(exc, KpctlError):
+                    exc.message = f"{exc.message} ({note})"
+                exc.add_note(note)
+            raise
+        undo.append(steps)
+        apply_to_state(state, op)
+
+
+def rollback(undo: Sequence[Sequence[Operation]], execute: Callable[[Operation], None]) -> list[str]:
+    """Execute the undo groups newest first; return a description of each step that failed."""
+    failed: list[str] = []
+    for group in reversed(undo):
+        for step in group:
+            try:
+                execute(step)
+            except Exception as exc:  # keep undoing the rest; report at the end
+                failed.append(f"{step.describe()}: {exc}")
+    return failed

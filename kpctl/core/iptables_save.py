@@ -1,0 +1,357 @@
+"""iptables-save text ⇄ :class:`~kpctl.model.iptables.Ruleset`.
+
+Reads what `iptables-save` / `ip6tables-save` write on both backends (nft and legacy),
+with or without counters (`-c`), and writes it back so that `iptables-restore` accepts it
+and the rule lines equal the input's.  Quoting follows iptables' own: a value made only
+of letters, digits, ``_`` and ``-`` is written bare, anything else in double quotes with
+``"``, ``\\`` and ``'`` escaped by a backslash.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from kpctl.errors import InvalidInput
+from kpctl.model.iptables import (
+    BUILTIN_CHAINS,
+    BUILTIN_OPTIONS,
+    Chain,
+    Counters,
+    Match,
+    Option,
+    Rule,
+    Ruleset,
+    Table,
+    Target,
+)
+
+_COUNTERS = re.compile(r"^\[(\d+):(\d+)\]$")
+_CHAIN_NAME = re.compile(r"^[^\s!\"'\[\]]{1,29}$")
+_SAFE = re.compile(r"^[A-Za-z0-9_-]+$")
+_BARE = re.compile(r"^[^\s\"'\\]+$")
+_STRING_OPTIONS = frozenset({"--comment", "--log-prefix", "--nflog-prefix", "--string"})
+_POLICIES = frozenset({"ACCEPT", "DROP", "-", "QUEUE", "RETURN"})
+_NO_VALUE_BUILTINS = frozenset({"-f", "--fragment"})
+_SHORT_TO_LONG_JUMP = {"-j": "-j", "--jump": "-j", "-g": "-g", "--goto": "-g"}
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+    quoted: bool = False
+
+    @property
+    def is_option(self) -> bool:
+        """An option name: -x or --xx (a quoted value never is; nor "-" or "-1")."""
+        t = self.text
+        if self.quoted or len(t) < 2 or t[0] != "-":
+            return False
+        return t[1].isalpha() or (t[1] == "-" and len(t) > 2)
+
+    @property
+    def is_bang(self) -> bool:
+        return self.text == "!" and not self.quoted
+
+
+def _bad(lineno: int, message: str) -> InvalidInput:
+    return InvalidInput(f"iptables-save input line {lineno}: {message}")
+
+
+def tokenize(line: str, lineno: int = 0) -> list[Token]:
+    """Split like iptables-restore: whitespace, "double quotes", backslash escapes."""
+    tokens: list[Token] = []
+    current: list[str] = []
+    quoted = in_quote = have = False
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if ch == "\\" and i + 1 < len(line):
+            current.append(line[i + 1])
+            have = True
+            i += 2
+            continue
+        if ch == '"':
+            in_quote = not in_quote
+            quoted = have = True
+        elif ch in " \t" and not in_quote:
+            if have:
+                tokens.append(Token("".join(current), quoted))
+            current, quoted, have = [], False, False
+        else:
+            current.append(ch)
+            have = True
+        i += 1
+    if in_quote:
+        raise _bad(lineno, "unterminated quote")
+    if have:
+        tokens.append(Token("".join(current), quoted))
+    return tokens
+
+
+def quote(value: str, string_option: bool = False) -> str:
+    """Quote a value the way iptables-save does.
+
+    Free-text options (comments, log prefixes) are quoted unless made only of safe
+    characters; other values only when they would not survive splitting otherwise.
+    """
+    safe = _SAFE if string_option else _BARE
+    if safe.match(value) and value != "!" and not (value.startswith("-") and len(value) > 1):
+        return value
+    escaped = "".join("\\" + ch if ch in "\"\\'" else ch for ch in value)
+    return f'"{escaped}"'
+
+
+class _RuleParser:
+    def __init__(self, tokens: list[Token], lineno: int, chains: set[str], table: str) -> None:
+        self.tokens = tokens
+        self.pos = 0
+        self.lineno = lineno
+        self.chains = chains
+        self.table = table
+
+    def bad(self, message: str) -> InvalidInput:
+        return _bad(self.lineno, message)
+
+    def next(self) -> Token | None:
+        if self.pos >= len(self.tokens):
+            return None
+        token = self.tokens[self.pos]
+        self.pos += 1
+        return token
+
+    def values(self) -> tuple[str, ...]:
+        out = []
+        while self.pos < len(self.tokens):
+            token = self.tokens[self.pos]
+            if token.is_option or token.is_bang:
+                break
+            out.append(token.text)
+            self.pos += 1
+        return tuple(out)
+
+    def parse(self, chain: str) -> tuple[tuple[Match, ...], Target | None, bool]:
+        matches: list[Match] = []
+        module: str | None = None  # the match that long options belong to
+        options: list[Option] = []
+        target: Target | None = None
+        goto = False
+        target_options: list[Option] | None = None
+        protocol: str | None = None
+
+        def close() -> None:
+            nonlocal options, module
+            if module is not None:
+                matches.append(Match(module, tuple(options)))
+            module, options = None, []
+
+        while (token := self.next()) is not None:
+            negated = False
+            if token.is_bang:
+                negated = True
+                token = self.next()
+                if token is None or not token.is_option:
+                    raise self.bad(f"'!' must precede an option, found {token.text if token else 'end of line'!r}")
+            name = token.text
+            if target_options is not None:
+                if not token.is_option:
+                    raise self.bad(f"unexpected token {name!r} after target {target.name if target else ''}")
+                target_options.append(Option(name, self.values(), negated))
+                continue
+            if name in BUILTIN_OPTIONS:
+                if module != "":
+                    close()
+                    module = ""
+                if name in _NO_VALUE_BUILTINS:
+                    options.append(Option(name, (), negated))
+                    continue
+                value = self.next()
+                if value is None or value.is_option or value.is_bang:
+                    raise self.bad(f"option {name} needs a value")
+                if name in ("-p", "--protocol"):
+                    protocol = value.text.lower()
+                options.append(Option(name, (value.text,), negated))
+            elif name in ("-m", "--match"):
+                if negated:
+                    raise self.bad("'!' cannot negate -m")
+                close()
+                value = self.next()
+                if value is None or value.is_option or value.is_bang:
+                    raise self.bad("-m needs a module name")
+                module = value.text
+            elif name in _SHORT_TO_LONG_JUMP:
+                if negated:
+                    raise self.bad(f"'!' cannot negate {name}")
+                close()
+                value = self.next()
+                if value is None or value.is_option or value.is_bang:
+                    raise self.bad(f"{name} needs a target")
+                goto = _SHORT_TO_LONG_JUMP[name] == "-g"
+                is_chain = value.text in self.chains and value.text not in BUILTIN_CHAINS.get(self.table, ())
+                if goto and not is_chain:
+                    raise self.bad(f"-g needs a user chain, {value.text!r} is not one")
+                target = Target(value.text, (), is_chain)
+                target_options = []
+            elif name in ("-c", "--set-counters"):
+                raise self.bad("-c counters inside a rule are not supported; use the [packets:bytes] prefix")
+            elif token.is_option and name.startswith("--"):
+                if module in (None, ""):
+                    # `-p tcp --dport 80`: iptables-restore loads the protocol's match implicitly.
+                    if protocol in ("tcp", "udp", "sctp", "udplite", "icmp", "icmpv6", "ipv6-icmp"):
+                        close()
+                        module = protocol
+                    else:
+                        raise self.bad(f"option {name} outside a match (missing -m MODULE?)")
+                options.append(Option(name, self.values(), negated))
+            else:
+                raise self.bad(f"unexpected token {name!r}")
+        close()
+        if target is not None and target_options is not None:
+            target = Target(target.name, tuple(target_options), target.is_chain)
+        return tuple(matches), target, goto
+
+
+def parse_save(text: str, family: str = "ipv4", backend: str = "nft") -> Ruleset:
+    """Parse iptables-save (or ip6tables-save) output.  Malformed input → InvalidInput."""
+    if family not in ("ipv4", "ipv6"):
+        raise InvalidInput(f"unknown family {family!r} (ipv4 or ipv6)")
+    tables: dict[str, Table] = {}
+    table: str | None = None
+    chains: dict[str, dict[str, object]] = {}
+    rules: dict[str, list[Rule]] = {}
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("*"):
+            if table is not None:
+                raise _bad(lineno, f"table {line[1:]!r} starts before COMMIT of {table!r}")
+            table = line[1:].strip()
+            if not table or " " in table:
+                raise _bad(lineno, f"bad table line {line!r}")
+            if table in tables:
+                raise _bad(lineno, f"table {table!r} appears twice")
+            chains, rules = {}, {}
+            continue
+        if table is None:
+            raise _bad(lineno, f"{line.split()[0]!r} outside a table (missing *TABLE)")
+        if line == "COMMIT":
+            tables[table] = _build_table(table, chains, rules, family)
+            table = None
+            continue
+        if line.startswith(":"):
+            _parse_chain_line(line, lineno, table, chains, rules)
+            continue
+        counters = None
+        tokens = tokenize(line, lineno)
+        match = _COUNTERS.match(tokens[0].text) if tokens else None
+        if match:
+            counters = Counters(int(match.group(1)), int(match.group(2)))
+            tokens = tokens[1:]
+            line = line[line.index("]") + 1:].strip()
+        if len(tokens) < 2 or tokens[0].text not in ("-A", "--append"):
+            first = tokens[0].text if tokens else line
+            raise _bad(lineno, f"unexpected {first!r} (expected -A CHAIN, :CHAIN, *TABLE or COMMIT)")
+        chain = tokens[1].text
+        if chain not in chains:
+            raise _bad(lineno, f"chain {chain!r} is not declared in table {table!r}")
+        parser = _RuleParser(tokens[2:], lineno, set(chains), table)
+        matches, target, goto = parser.parse(chain)
+        try:
+            for item in matches:
+                item.validate()
+            if target is not None:
+                target.validate()
+        except (ValueError, IndexError) as exc:
+            raise _bad(lineno, str(exc)) from None
+        _check_family(matches, family, lineno)
+        rules[chain].append(Rule(chain, len(rules[chain]) + 1, line, matches, target, goto, counters))
+    if table is not None:
+        raise InvalidInput(f"iptables-save input: table {table!r} has no COMMIT")
+    return Ruleset(family, backend, tables)
+
+
+def _parse_chain_line(line: str, lineno: int, table: str, chains: dict[str, dict[str, object]],
+                      rules: dict[str, list[Rule]]) -> None:
+    parts = line[1:].split()
+    if len(parts) not in (2, 3) or not _CHAIN_NAME.match(parts[0]) or parts[1] not in _POLICIES:
+        raise _bad(lineno, f"bad chain line {line!r} (expected :NAME POLICY [packets:bytes])")
+    name, policy = parts[0], parts[1]
+    packets = bytes_ = 0
+    if len(parts) == 3:
+        counted = _COUNTERS.match(parts[2])
+        if not counted:
+            raise _bad(lineno, f"bad counters {parts[2]!r} (expected [packets:bytes])")
+        packets, bytes_ = int(counted.group(1)), int(counted.group(2))
+    builtin = name in BUILTIN_CHAINS.get(table, ())
+    if builtin == (policy == "-") and table in BUILTIN_CHAINS:
+        kind = "built-in" if builtin else "user"
+        raise _bad(lineno, f"{kind} chain {name!r} cannot have policy {policy!r}")
+    if name in chains:
+        raise _bad(lineno, f"chain {name!r} declared twice")
+    chains[name] = {"policy": None if policy == "-" else policy, "packets": packets, "bytes": bytes_}
+    rules[name] = []
+
+
+def _build_table(name: str, chains: dict[str, dict[str, object]], rules: dict[str, list[Rule]],
+                 family: str) -> Table:
+    built: dict[str, Chain] = {}
+    for chain, info in chains.items():
+        policy = info["policy"]
+        built[chain] = Chain(chain, policy if isinstance(policy, str) else None,
+                             int(str(info["packets"])), int(str(info["bytes"])), tuple(rules[chain]))
+    return Table(name, built)
+
+
+def _check_family(matches: tuple[Match, ...], family: str, lineno: int) -> None:
+    version = 4 if family == "ipv4" else 6
+    for item in matches:
+        for address in (item.src, item.dst):
+            if address is not None and address.network.version != version:
+                raise _bad(lineno, f"address {address.address!r} is not {family}")
+
+
+# ---------------------------------------------------------------- writer
+
+
+def format_options(options: tuple[Option, ...]) -> list[str]:
+    parts: list[str] = []
+    for opt in options:
+        if opt.negated:
+            parts.append("!")
+        parts.append(opt.name)
+        parts.extend(quote(v, opt.name in _STRING_OPTIONS) for v in opt.values)
+    return parts
+
+
+def format_rule(rule: Rule) -> str:
+    """The ``-A CHAIN …`` line of a rule, built from its parts."""
+    parts = ["-A", rule.chain]
+    for match in rule.matches:
+        if match.module:
+            parts += ["-m", match.module]
+        parts += format_options(match.options)
+    if rule.target is not None:
+        parts += ["-g" if rule.goto else "-j", rule.target.name]
+        parts += format_options(rule.target.options)
+    return " ".join(parts)
+
+
+def format_save(ruleset: Ruleset, counters: bool = False, header: str | None = None) -> str:
+    """iptables-save text of ``ruleset`` (``counters``: like `iptables-save -c`)."""
+    lines: list[str] = []
+    for table in ruleset.tables.values():
+        if header:
+            lines.append(f"# {header}")
+        lines.append(f"*{table.name}")
+        for chain in table.chains.values():
+            lines.append(f":{chain.name} {chain.policy or '-'} [{chain.packets}:{chain.bytes}]")
+        for chain in table.chains.values():
+            for rule in chain.rules:
+                prefix = ""
+                if counters:
+                    c = rule.counters or Counters()
+                    prefix = f"[{c.packets}:{c.bytes}] "
+                lines.append(prefix + format_rule(rule))
+        lines.append("COMMIT")
+    return "\n".join(lines) + ("\n" if lines else "")

@@ -1,0 +1,833 @@
+"""iptables rule sets as plain values, shaped for evaluation as well as display.
+
+A :class:`Ruleset` is one `iptables-save` document: one address family on one backend
+(nft or legacy).  Rules keep every option in order (``Option``) so nothing is lost, and
+offer typed views of the matches and targets a packet walk needs (addresses with prefix
+and negation, ports and ranges, ipset lookups, statistic/recent, marks, NAT ranges…).
+
+Typed views are built from the options on first use; the parser touches them once per
+rule so that a bad value is reported at parse time, not in the middle of a trace.
+Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+FAMILIES: tuple[str, ...] = ("ipv4", "ipv6")
+BACKENDS: tuple[str, ...] = ("nft", "legacy")
+
+# The built-in chains of each table, in the order the kernel (and iptables-save) lists them.
+BUILTIN_CHAINS: dict[str, tuple[str, ...]] = {
+    "raw": ("PREROUTING", "OUTPUT"),
+    "mangle": ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"),
+    "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"),
+    "filter": ("INPUT", "FORWARD", "OUTPUT"),
+    "security": ("INPUT", "FORWARD", "OUTPUT"),
+}
+VERDICTS: frozenset[str] = frozenset({"ACCEPT", "DROP", "RETURN", "QUEUE", "NFQUEUE"})
+# Targets that end the walk of the current hook for the packet (terminal for this table).
+TERMINAL_TARGETS: frozenset[str] = frozenset(
+    {"ACCEPT", "DROP", "REJECT", "DNAT", "SNAT", "MASQUERADE", "REDIRECT", "QUEUE", "NFQUEUE"}
+)
+KUBE_PREFIX = "KUBE-"
+
+
+def is_builtin_chain(table: str, chain: str) -> bool:
+    return chain in BUILTIN_CHAINS.get(table, ())
+
+
+@dataclass(frozen=True)
+class Counters:
+    packets: int = 0
+    bytes: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {"packets": self.packets, "bytes": self.bytes}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option as written: ``name`` with its dashes (``-s``, ``--dport``), values, ``!``."""
+
+    name: str
+    values: tuple[str, ...] = ()
+    negated: bool = False
+
+    @property
+    def value(self) -> str | None:
+        return self.values[0] if self.values else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "values": list(self.values), "negated": self.negated}
+
+
+# ---------------------------------------------------------------- typed values
+
+
+def _int(text: str) -> int:
+    return int(text, 0)
+
+
+def _ip(text: str) -> IPAddress:
+    return ipaddress.ip_address(text)
+
+
+@dataclass(frozen=True)
+class AddressMatch:
+    """``-s``/``-d`` (and conntrack's addresses): a network with prefix, maybe negated."""
+
+    address: str  # as written, e.g. "10.0.0.0/8"
+    negated: bool = False
+
+    def __post_init__(self) -> None:
+        self.network  # noqa: B018  (a bad address fails here, at parse time)
+
+    @cached_property
+    def network(self) -> IPNetwork:
+        return ipaddress.ip_network(self.address, strict=False)
+
+    @property
+    def prefix(self) -> int:
+        return self.network.prefixlen
+
+    def matches(self, ip: str | IPAddress) -> bool:
+        address = _ip(ip) if isinstance(ip, str) else ip
+        inside = address.version == self.network.version and address in self.network
+        return inside != self.negated
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"address": str(self.network), "prefix": self.prefix, "negated": self.negated}
+
+
+@dataclass(frozen=True)
+class InterfaceMatch:
+    """``-i``/``-o``: a name, ``+`` at the end is a wildcard prefix."""
+
+    name: str
+    negated: bool = False
+
+    @property
+    def wildcard(self) -> bool:
+        return self.name.endswith("+")
+
+    def matches(self, interface: str) -> bool:
+        hit = interface.startswith(self.name[:-1]) if self.wildcard else interface == self.name
+        return hit != self.negated
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "wildcard": self.wildcard, "negated": self.negated}
+
+
+@dataclass(frozen=True)
+class ProtocolMatch:
+    name: str  # tcp|udp|sctp|icmp|all|a number…
+    negated: bool = False
+
+    def matches(self, protocol: str) -> bool:
+        hit = self.name in ("all", "0") or self.name.lower() == protocol.lower()
+        return hit != self.negated
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "negated": self.negated}
+
+
+def parse_port_ranges(text: str) -> tuple[tuple[int, int], ...]:
+    """``80`` / ``30000:32767`` / ``80,443,8000:8080`` → ((lo, hi), …)."""
+    ranges = []
+    for part in text.split(","):
+        low, sep, high = part.partition(":")
+        lo = int(low) if low else 0
+        hi = (int(high) if high else 65535) if sep else lo
+        if not (0 <= lo <= 65535 and 0 <= hi <= 65535) or lo > hi:
+            raise ValueError(f"bad port range {part!r}")
+        ranges.append((lo, hi))
+    return tuple(ranges)
+
+
+@dataclass(frozen=True)
+class PortMatch:
+    ranges: tuple[tuple[int, int], ...]
+    negated: bool = False
+
+    def matches(self, port: int) -> bool:
+        return any(lo <= port <= hi for lo, hi in self.ranges) != self.negated
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ranges": [list(r) for r in self.ranges], "negated": self.negated}
+
+
+@dataclass(frozen=True)
+class SetMatch:
+    """``-m set --match-set NAME FLAGS``: FLAGS like ("dst", "dst") select packet fields."""
+
+    name: str
+    flags: tuple[str, ...]
+    negated: bool = False
+    return_nomatch: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "flags": list(self.flags), "negated": self.negated,
+                "return_nomatch": self.return_nomatch}
+
+
+@dataclass(frozen=True)
+class StatisticMatch:
+    mode: str  # random|nth
+    probability: float | None = None
+    every: int | None = None
+    packet: int | None = None
+    negated: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "probability": self.probability, "every": self.every,
+                "packet": self.packet, "negated": self.negated}
+
+
+@dataclass(frozen=True)
+class RecentMatch:
+    name: str = "DEFAULT"
+    action: str | None = None  # set|rcheck|update|remove
+    seconds: int | None = None
+    hitcount: int | None = None
+    reap: bool = False
+    rttl: bool = False
+    side: str = "rsource"  # rsource|rdest: which address is remembered
+    mask: str | None = None
+    negated: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "action": self.action, "seconds": self.seconds,
+                "hitcount": self.hitcount, "reap": self.reap, "rttl": self.rttl,
+                "side": self.side, "mask": self.mask, "negated": self.negated}
+
+
+@dataclass(frozen=True)
+class AddrtypeMatch:
+    src_type: tuple[str, ...] | None = None
+    src_negated: bool = False
+    dst_type: tuple[str, ...] | None = None
+    dst_negated: bool = False
+    limit_iface_in: bool = False
+    limit_iface_out: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"src_type": None if self.src_type is None else list(self.src_type),
+                "src_negated": self.src_negated,
+                "dst_type": None if self.dst_type is None else list(self.dst_type),
+                "dst_negated": self.dst_negated, "limit_iface_in": self.limit_iface_in,
+                "limit_iface_out": self.limit_iface_out}
+
+
+@dataclass(frozen=True)
+class MarkMatch:
+    """``-m mark --mark V[/M]`` (and connmark): true when (mark & M) == V."""
+
+    value: int
+    mask: int = 0xFFFFFFFF
+    negated: bool = False
+
+    def matches(self, mark: int) -> bool:
+        return ((mark & self.mask) == self.value) != self.negated
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "mask": self.mask, "negated": self.negated}
+
+
+def parse_mark(text: str) -> tuple[int, int | None]:
+    value, sep, mask = text.partition("/")
+    return _int(value), (_int(mask) if sep else None)
+
+
+@dataclass(frozen=True)
+class ConntrackMatch:
+    ctstate: tuple[str, ...] | None = None
+    ctstate_negated: bool = False
+    ctstatus: tuple[str, ...] | None = None
+    ctstatus_negated: bool = False
+    ctproto: ProtocolMatch | None = None
+    ctorigsrc: AddressMatch | None = None
+    ctorigdst: AddressMatch | None = None
+    ctreplsrc: AddressMatch | None = None
+    ctrepldst: AddressMatch | None = None
+    ctorigsrcport: PortMatch | None = None
+    ctorigdstport: PortMatch | None = None
+    ctreplsrcport: PortMatch | None = None
+    ctrepldstport: PortMatch | None = None
+    ctdir: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if value is None or value is False:
+                continue
+            out[name] = value.to_dict() if hasattr(value, "to_dict") else (
+                list(value) if isinstance(value, tuple) else value)
+        return out
+
+
+@dataclass(frozen=True)
+class PhysdevMatch:
+    physdev_in: InterfaceMatch | None = None
+    physdev_out: InterfaceMatch | None = None
+    is_in: bool | None = None  # True: --physdev-is-in, False: ! --physdev-is-in
+    is_out: bool | None = None
+    is_bridged: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"physdev_in": self.physdev_in.to_dict() if self.physdev_in else None,
+                "physdev_out": self.physdev_out.to_dict() if self.physdev_out else None,
+                "is_in": self.is_in, "is_out": self.is_out, "is_bridged": self.is_bridged}
+
+
+# ---------------------------------------------------------------- matches
+
+
+_ADDRESS_OPTS = {"-s": "src", "--source": "src", "-d": "dst", "--destination": "dst"}
+BUILTIN_OPTIONS = frozenset({"-s", "--source", "-d", "--destination", "-p", "--protocol",
+                           "-i", "--in-interface", "-o", "--out-interface", "-f", "--fragment"})
+
+
+@dataclass(frozen=True)
+class Match:
+    """One match: ``module`` is the ``-m`` name, or "" for the built-in -s/-d/-p/-i/-o/-f.
+
+    ``options`` keep every option in order; unknown modules are kept as they are (their
+    typed views are all None) and written back verbatim.
+    """
+
+    module: str
+    options: tuple[Option, ...] = ()
+
+    def option(self, *names: str) -> Option | None:
+        for opt in self.options:
+            if opt.name in names:
+                return opt
+        return None
+
+    def _has(self, name: str) -> bool:
+        return any(opt.name == name for opt in self.options)
+
+    # -- built-ins ("" module)
+    @cached_property
+    def src(self) -> AddressMatch | None:
+        return self._address("-s", "--source") if self.module == "" else None
+
+    @cached_property
+    def dst(self) -> AddressMatch | None:
+        return self._address("-d", "--destination") if self.module == "" else None
+
+    def _address(self, *names: str) -> AddressMatch | None:
+        opt = self.option(*names)
+        if opt is None:
+            return None
+        return AddressMatch(_one(opt), opt.negated)
+
+    @cached_property
+    def protocol(self) -> ProtocolMatch | None:
+        opt = self.option("-p", "--protocol") if self.module == "" else None
+        return ProtocolMatch(_one(opt).lower(), opt.negated) if opt else None
+
+    @cached_property
+    def in_interface(self) -> InterfaceMatch | None:
+        opt = self.option("-i", "--in-interface") if self.module == "" else None
+        return InterfaceMatch(_one(opt), opt.negated) if opt else None
+
+    @cached_property
+    def out_interface(self) -> InterfaceMatch | None:
+        opt = self.option("-o", "--out-interface") if self.module == "" else None
+        return InterfaceMatch(_one(opt), opt.negated) if opt else None
+
+    @cached_property
+    def fragment(self) -> bool | None:
+        opt = self.option("-f", "--fragment") if self.module == "" else None
+        return None if opt is None else not opt.negated
+
+    # -- tcp/udp/sctp/udplite (and multiport, whose ports are lists)
+    @cached_property
+    def sport(self) -> PortMatch | None:
+        return self._ports("--sport", "--source-port", "--sports", "--source-ports")
+
+    @cached_property
+    def dport(self) -> PortMatch | None:
+        return self._ports("--dport", "--destination-port", "--dports", "--destination-ports")
+
+    @cached_property
+    def ports(self) -> PortMatch | None:
+        """multiport ``--ports``: source or destination port."""
+        return self._ports("--ports") if self.module == "multiport" else None
+
+    def _ports(self, *names: str) -> PortMatch | None:
+        if self.module not in ("tcp", "udp", "sctp", "udplite", "dccp", "multiport"):
+            return None
+        opt = self.option(*names)
+        return PortMatch(parse_port_ranges(_one(opt)), opt.negated) if opt else None
+
+    # -- modules kube-proxy uses
+    @cached_property
+    def match_set(self) -> SetMatch | None:
+        if self.module != "set":
+            return None
+        opt = self.option("--match-set", "--set")
+        if opt is None:
+            return None
+        if len(opt.values) != 2:
+            raise ValueError("--match-set needs NAME FLAGS")
+        return SetMatch(opt.values[0], tuple(opt.values[1].split(",")), opt.negated,
+                        self._has("--return-nomatch"))
+
+    @cached_property
+    def statistic(self) -> StatisticMatch | None:
+        if self.module != "statistic":
+            return None
+        mode = self.option("--mode")
+        if mode is None:
+            raise ValueError("statistic needs --mode")
+        prob, every, packet = self.option("--probability"), self.option("--every"), self.option("--packet")
+        negated = any(o.negated for o in self.options if o.name in ("--probability", "--every"))
+        return StatisticMatch(
+            _one(mode),
+            float(_one(prob)) if prob else None,
+            int(_one(every)) if every else None,
+            int(_one(packet)) if packet else None,
+            negated,
+        )
+
+    @cached_property
+    def recent(self) -> RecentMatch | None:
+        if self.module != "recent":
+            return None
+        action, negated = None, False
+        for opt in self.options:
+            if opt.name in ("--set", "--rcheck", "--update", "--remove"):
+                action, negated = opt.name[2:], opt.negated
+        name, seconds, hits, mask = (self.option(n) for n in ("--name", "--seconds", "--hitcount", "--mask"))
+        return RecentMatch(
+            _one(name) if name else "DEFAULT",
+            action,
+            int(_one(seconds)) if seconds else None,
+            int(_one(hits)) if hits else None,
+            self._has("--reap"),
+            self._has("--rttl"),
+            "rdest" if self._has("--rdest") else "rsource",
+            _one(mask) if mask else None,
+            negated,
+        )
+
+    @cached_property
+    def addrtype(self) -> AddrtypeMatch | None:
+        if self.module != "addrtype":
+            return None
+        src, dst = self.option("--src-type"), self.option("--dst-type")
+        return AddrtypeMatch(
+            tuple(_one(src).split(",")) if src else None,
+            bool(src and src.negated),
+            tuple(_one(dst).split(",")) if dst else None,
+            bool(dst and dst.negated),
+            self._has("--limit-iface-in"),
+            self._has("--limit-iface-out"),
+        )
+
+    @cached_property
+    def mark(self) -> MarkMatch | None:
+        if self.module not in ("mark", "connmark"):
+            return None
+        opt = self.option("--mark")
+        if opt is None:
+            return None
+        value, mask = parse_mark(_one(opt))
+        return MarkMatch(value, 0xFFFFFFFF if mask is None else mask, opt.negated)
+
+    @cached_property
+    def conntrack(self) -> ConntrackMatch | None:
+        if self.module not in ("conntrack", "state"):
+            return None
+        values: dict[str, Any] = {}
+        for opt in self.options:
+            key = opt.name.lstrip("-")
+            if key in ("ctstate", "state", "ctstatus"):
+                key = "ctstate" if key == "state" else key
+                values[key] = tuple(_one(opt).split(","))
+                values[key + "_negated"] = opt.negated
+            elif key == "ctproto":
+                values[key] = ProtocolMatch(_one(opt).lower(), opt.negated)
+            elif key in ("ctorigsrc", "ctorigdst", "ctreplsrc", "ctrepldst"):
+                values[key] = AddressMatch(_one(opt), opt.negated)
+            elif key in ("ctorigsrcport", "ctorigdstport", "ctreplsrcport", "ctrepldstport"):
+                values[key] = PortMatch(parse_port_ranges(_one(opt)), opt.negated)
+            elif key == "ctdir":
+                values[key] = _one(opt)
+        return ConntrackMatch(**values)
+
+    @cached_property
+    def comment(self) -> str | None:
+        opt = self.option("--comment") if self.module == "comment" else None
+        return _one(opt) if opt else None
+
+    @cached_property
+    def physdev(self) -> PhysdevMatch | None:
+        if self.module != "physdev":
+            return None
+        pin, pout = self.option("--physdev-in"), self.option("--physdev-out")
+
+        def flag(name: str) -> bool | None:
+            opt = self.option(name)
+            return None if opt is None else not opt.negated
+
+        return PhysdevMatch(
+            InterfaceMatch(_one(pin), pin.negated) if pin else None,
+            InterfaceMatch(_one(pout), pout.negated) if pout else None,
+            flag("--physdev-is-in"), flag("--physdev-is-out"), flag("--physdev-is-bridged"),
+        )
+
+    @property
+    def known(self) -> bool:
+        return self.module in KNOWN_MATCH_MODULES
+
+    _TYPED = ("src", "dst", "protocol", "in_interface", "out_interface", "fragment", "sport", "dport",
+              "ports", "match_set", "statistic", "recent", "addrtype", "mark", "conntrack", "comment",
+              "physdev")
+
+    def validate(self) -> None:
+        """Build every typed view once (raises ValueError on a bad value)."""
+        for name in self._TYPED:
+            getattr(self, name)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"module": self.module, "options": [o.to_dict() for o in self.options]}
+        for name in self._TYPED:
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = value.to_dict() if hasattr(value, "to_dict") else value
+        return data
+
+
+KNOWN_MATCH_MODULES: frozenset[str] = frozenset({
+    "", "tcp", "udp", "sctp", "udplite", "multiport", "set", "statistic", "recent", "addrtype",
+    "mark", "connmark", "conntrack", "state", "comment", "physdev",
+})
+
+
+def _one(opt: Option | None) -> str:
+    if opt is None or len(opt.values) != 1:
+        name = opt.name if opt else "option"
+        raise ValueError(f"{name} needs exactly one value")
+    return opt.values[0]
+
+
+# ---------------------------------------------------------------- targets
+
+
+@dataclass(frozen=True)
+class NatRange:
+    """``--to-destination``/``--to-source``: ``[ADDR[-ADDR]][:PORT[-PORT]]``."""
+
+    min_address: str | None
+    max_address: str | None
+    min_port: int | None
+    max_port: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"min_address": self.min_address, "max_address": self.max_address,
+                "min_port": self.min_port, "max_port": self.max_port}
+
+
+def parse_nat_range(text: str) -> NatRange:
+    if text.startswith("["):  # [fd00::1]:80 or [fd00::1]-[fd00::2]:80
+        close = text.rindex("]")
+        addresses, rest = text[:close + 1], text[close + 1:]
+        ports = rest[1:] if rest.startswith(":") else None
+        if rest and ports is None:
+            raise ValueError(f"bad NAT range {text!r}")
+        addresses = addresses.replace("[", "").replace("]", "")
+    elif text.count(":") == 1 or text.startswith(":"):
+        addresses, _, ports = text.partition(":")
+    elif ":" in text:  # a bare IPv6 address
+        addresses, ports = text, None
+    else:
+        addresses, ports = text, None
+    lo_addr = hi_addr = None
+    if addresses:
+        lo_addr, _, hi_addr = addresses.partition("-")
+        hi_addr = hi_addr or lo_addr
+        _ip(lo_addr)
+        _ip(hi_addr)
+    lo_port = hi_port = None
+    if ports:
+        lo_text, _, hi_text = ports.partition("-")
+        lo_port = int(lo_text)
+        hi_port = int(hi_text) if hi_text else lo_port
+    return NatRange(lo_addr, hi_addr, lo_port, hi_port)
+
+
+@dataclass(frozen=True)
+class Target:
+    """``-j NAME [options]`` (or ``-g NAME``).  ``is_chain``: NAME is a user chain of the table."""
+
+    name: str
+    options: tuple[Option, ...] = ()
+    is_chain: bool = False
+
+    def option(self, *names: str) -> Option | None:
+        for opt in self.options:
+            if opt.name in names:
+                return opt
+        return None
+
+    def _flag(self, name: str) -> bool:
+        return self.option(name) is not None
+
+    @property
+    def is_verdict(self) -> bool:
+        return self.name in VERDICTS
+
+    @property
+    def terminal(self) -> bool:
+        return self.name in TERMINAL_TARGETS
+
+    @cached_property
+    def to_destination(self) -> NatRange | None:
+        opt = self.option("--to-destination") if self.name == "DNAT" else None
+        return parse_nat_range(_one(opt)) if opt else None
+
+    @cached_property
+    def to_source(self) -> NatRange | None:
+        opt = self.option("--to-source") if self.name == "SNAT" else None
+        return parse_nat_range(_one(opt)) if opt else None
+
+    @cached_property
+    def to_ports(self) -> tuple[int, int] | None:
+        opt = self.option("--to-ports") if self.name in ("MASQUERADE", "REDIRECT") else None
+        if opt is None:
+            return None
+        lo, _, hi = _one(opt).partition("-")
+        return (int(lo), int(hi) if hi else int(lo))
+
+    @property
+    def random(self) -> bool:
+        return self._flag("--random")
+
+    @property
+    def random_fully(self) -> bool:
+        return self._flag("--random-fully")
+
+    @property
+    def persistent(self) -> bool:
+        return self._flag("--persistent")
+
+    @cached_property
+    def xmark(self) -> tuple[int, int] | None:
+        """MARK/CONNMARK as (value, mask) meaning new = (old & ~mask) ^ value.
+
+        --set-xmark V/M as is; --set-mark V/M → (V, M|V); --or-mark V → (V, V);
+        --and-mark V → (0, ~V); --xor-mark V → (V, 0).
+        """
+        if self.name not in ("MARK", "CONNMARK"):
+            return None
+        full = 0xFFFFFFFF
+        for opt in self.options:
+            if opt.name not in ("--set-xmark", "--set-mark", "--or-mark", "--and-mark", "--xor-mark"):
+                continue
+            value, mask = parse_mark(_one(opt))
+            if opt.name == "--set-xmark":
+                return (value, full if mask is None else mask)
+            if opt.name == "--set-mark":
+                return (value, (full if mask is None else mask) | value)
+            if opt.name == "--or-mark":
+                return (value, value)
+            if opt.name == "--and-mark":
+                return (0, ~value & full)
+            return (value, 0)
+        return None
+
+    def apply_mark(self, mark: int) -> int:
+        """The packet mark after this MARK target (unchanged for any other target)."""
+        if self.xmark is None:
+            return mark
+        value, mask = self.xmark
+        return ((mark & ~mask) ^ value) & 0xFFFFFFFF
+
+    @property
+    def reject_with(self) -> str | None:
+        opt = self.option("--reject-with") if self.name == "REJECT" else None
+        if self.name == "REJECT" and opt is None:
+            return "icmp-port-unreachable"
+        return _one(opt) if opt else None
+
+    @property
+    def log_prefix(self) -> str | None:
+        opt = self.option("--log-prefix") if self.name == "LOG" else None
+        return _one(opt) if opt else None
+
+    def validate(self) -> None:
+        for name in ("to_destination", "to_source", "to_ports", "xmark"):
+            getattr(self, name)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"name": self.name, "options": [o.to_dict() for o in self.options],
+                                "is_chain": self.is_chain}
+        for name in ("to_destination", "to_source"):
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = value.to_dict()
+        if self.to_ports is not None:
+            data["to_ports"] = list(self.to_ports)
+        if self.xmark is not None:
+            data["xmark"] = {"value": self.xmark[0], "mask": self.xmark[1]}
+        for name in ("random", "random_fully", "persistent"):
+            if getattr(self, name):
+                data[name] = True
+        for name in ("reject_with", "log_prefix"):
+            if getattr(self, name) is not None:
+                data[name] = getattr(self, name)
+        return data
+
+
+# ---------------------------------------------------------------- rules, chains, tables
+
+
+@dataclass(frozen=True)
+class Rule:
+    chain: str
+    number: int  # 1-based position in the chain
+    text: str  # the original "-A …" line (without a "[p:b]" counter prefix)
+    matches: tuple[Match, ...] = ()
+    target: Target | None = None
+    goto: bool = False
+    counters: Counters | None = None
+
+    def _first(self, attribute: str) -> Any:
+        for match in self.matches:
+            value = getattr(match, attribute)
+            if value is not None:
+                return value
+        return None
+
+    # The built-ins, for convenience (each appears at most once in a rule).
+    @property
+    def src(self) -> AddressMatch | None:
+        return self._first("src")  # type: ignore[no-any-return]
+
+    @property
+    def dst(self) -> AddressMatch | None:
+        return self._first("dst")  # type: ignore[no-any-return]
+
+    @property
+    def protocol(self) -> ProtocolMatch | None:
+        return self._first("protocol")  # type: ignore[no-any-return]
+
+    @property
+    def in_interface(self) -> InterfaceMatch | None:
+        return self._first("in_interface")  # type: ignore[no-any-return]
+
+    @property
+    def out_interface(self) -> InterfaceMatch | None:
+        return self._first("out_interface")  # type: ignore[no-any-return]
+
+    @property
+    def comment(self) -> str | None:
+        return self._first("comment")  # type: ignore[no-any-return]
+
+    def modules(self, name: str) -> tuple[Match, ...]:
+        return tuple(m for m in self.matches if m.module == name)
+
+    @property
+    def jump(self) -> str | None:
+        """The user chain this rule jumps (or goes) to, if any."""
+        return self.target.name if self.target is not None and self.target.is_chain else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "chain": self.chain,
+            "number": self.number,
+            "text": self.text,
+            "matches": [m.to_dict() for m in self.matches],
+            "target": self.target.to_dict() if self.target else None,
+            "goto": self.goto,
+            "counters": self.counters.to_dict() if self.counters else None,
+        }
+
+
+@dataclass(frozen=True)
+class Chain:
+    name: str
+    policy: str | None = None  # ACCEPT/DROP for built-in chains; None for user chains
+    packets: int = 0
+    bytes: int = 0
+    rules: tuple[Rule, ...] = ()
+
+    @property
+    def builtin(self) -> bool:
+        return self.policy is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "policy": self.policy, "packets": self.packets, "bytes": self.bytes,
+                "rules": [r.to_dict() for r in self.rules]}
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    chains: Mapping[str, Chain] = field(default_factory=dict)  # in save order
+
+    def chain(self, name: str) -> Chain | None:
+        return self.chains.get(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "chains": [c.to_dict() for c in self.chains.values()]}
+
+
+@dataclass(frozen=True)
+class Ruleset:
+    """One iptables-save document: ``family`` ipv4|ipv6 on ``backend`` nft|legacy."""
+
+    family: str = "ipv4"
+    backend: str = "nft"
+    tables: Mapping[str, Table] = field(default_factory=dict)  # in save order
+
+    def table(self, name: str) -> Table | None:
+        return self.tables.get(name)
+
+    def chain(self, table: str, chain: str) -> Chain | None:
+        found = self.tables.get(table)
+        return found.chains.get(chain) if found else None
+
+    @property
+    def rule_count(self) -> int:
+        return sum(len(c.rules) for t in self.tables.values() for c in t.chains.values())
+
+    @property
+    def empty(self) -> bool:
+        """No rules and no user chains (what an untouched backend shows)."""
+        return all(c.builtin and not c.rules for t in self.tables.values() for c in t.chains.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"family": self.family, "backend": self.backend,
+                "tables": [t.to_dict() for t in self.tables.values()]}
+
+
+@dataclass(frozen=True)
+class IptablesState:
+    """Every rule set a node holds: one Ruleset per (family, backend) that was read."""
+
+    rulesets: tuple[Ruleset, ...] = ()
+
+    def get(self, family: str, backend: str) -> Ruleset | None:
+        for ruleset in self.rulesets:
+            if ruleset.family == family and ruleset.backend == backend:
+                return ruleset
+        return None
+
+    def family(self, family: str) -> tuple[Ruleset, ...]:
+        return tuple(r for r in self.rulesets if r.family == family)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rulesets": [r.to_dict() for r in self.rulesets]}

@@ -19,6 +19,7 @@ from kpctl.output.env import Environment
 # `kpctl --help` and snapshot reads never pay for pyroute2.
 COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     "ipvs": ("kpctl.cli.ipvs", "ipvs"),
+    "modules": ("kpctl.cli.modules", "modules"),
 }
 
 

@@ -1,0 +1,411 @@
+"""ipset(8) element syntax: parse what users and `ipset save` write, format what ipset prints.
+
+Element text per set type (dimensions separated by commas)::
+
+    hash:ip            10.0.0.1 | 10.0.0.0/30 | 10.0.0.1-10.0.0.9
+    hash:ip,port       10.0.0.1,tcp:80 | 10.0.0.1,80 | 10.0.0.1,udp:53-60 | 10.0.0.1,icmp:ping
+    hash:ip,port,ip    10.0.0.1,tcp:80,10.0.0.1
+    hash:ip,port,net   10.0.0.1,tcp:80,10.0.0.0/8
+    hash:net           10.0.0.0/8 | fd00::/64
+    hash:net,port      10.0.0.0/24,tcp:30000
+    hash:net,iface     10.0.0.0/8,eth0 | 10.0.0.0/8,physdev:eth1
+    bitmap:ip          10.0.0.3 | 10.0.0.0/30
+    bitmap:port        30080 | 80-90
+    list:set           KUBE-LOOP-BACK
+
+Options after the element: ``timeout N``, ``packets N``, ``bytes N``, ``comment "TEXT"``,
+``skbmark V[/MASK]``, ``skbprio MAJ:MIN``, ``skbqueue N``, ``nomatch``
+(and for list:set adds ``before NAME`` / ``after NAME``, which are not stored).
+
+Everything raises :class:`kpctl.errors.InvalidInput` naming the bad value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from collections.abc import Sequence
+from dataclasses import replace
+
+from kpctl.errors import InvalidInput
+from kpctl.model.ipset import SET_TYPE_DIMENSIONS, IPSet, IPSetEntry
+
+# Protocol numbers and the names netbase's /etc/protocols gives them (what ipset prints
+# through getprotobynumber).  Only protocols that make sense in an ipset port dimension
+# need to round-trip; the rest print numerically.
+PROTOCOL_NAMES: dict[int, str] = {
+    0: "ip", 1: "icmp", 2: "igmp", 4: "ipencap", 6: "tcp", 8: "egp", 12: "pup", 17: "udp",
+    27: "rdp", 33: "dccp", 41: "ipv6", 43: "ipv6-route", 44: "ipv6-frag", 46: "rsvp",
+    47: "gre", 50: "esp", 51: "ah", 58: "ipv6-icmp", 59: "ipv6-nonxt", 60: "ipv6-opts",
+    88: "eigrp", 89: "ospf", 94: "ipip", 97: "etherip", 103: "pim", 108: "ipcomp",
+    112: "vrrp", 115: "l2tp", 132: "sctp", 136: "udplite", 137: "mpls-in-ip", 143: "ethernet",
+}
+PROTOCOL_NUMBERS: dict[str, int] = {name: num for num, name in PROTOCOL_NAMES.items()}
+PROTOCOL_NUMBERS.update({"icmpv6": 58, "ipv6-icmp": 58, "hopopt": 0})
+PORT_PROTOCOLS = (6, 17, 132, 136)  # protocols with real ports: tcp, udp, sctp, udplite
+ICMP, ICMPV6 = 1, 58
+
+# ipset's names for ICMP type/code pairs (first name wins when printing).
+ICMP_NAMES: tuple[tuple[str, int, int], ...] = (
+    ("echo-reply", 0, 0), ("pong", 0, 0), ("network-unreachable", 3, 0),
+    ("host-unreachable", 3, 1), ("protocol-unreachable", 3, 2), ("port-unreachable", 3, 3),
+    ("fragmentation-needed", 3, 4), ("source-route-failed", 3, 5), ("network-unknown", 3, 6),
+    ("host-unknown", 3, 7), ("network-prohibited", 3, 9), ("host-prohibited", 3, 10),
+    ("TOS-network-unreachable", 3, 11), ("TOS-host-unreachable", 3, 12),
+    ("communication-prohibited", 3, 13), ("host-precedence-violation", 3, 14),
+    ("precedence-cutoff", 3, 15), ("source-quench", 4, 0), ("network-redirect", 5, 0),
+    ("host-redirect", 5, 1), ("TOS-network-redirect", 5, 2), ("TOS-host-redirect", 5, 3),
+    ("echo-request", 8, 0), ("ping", 8, 0), ("router-advertisement", 9, 0),
+    ("router-solicitation", 10, 0), ("ttl-zero-during-transit", 11, 0),
+    ("ttl-zero-during-reassembly", 11, 1), ("ip-header-bad", 12, 0),
+    ("required-option-missing", 12, 1), ("timestamp-request", 13, 0),
+    ("timestamp-reply", 14, 0), ("address-mask-request", 17, 0), ("address-mask-reply", 18, 0),
+)
+ICMPV6_NAMES: tuple[tuple[str, int, int], ...] = (
+    ("no-route", 1, 0), ("communication-prohibited", 1, 1), ("address-unreachable", 1, 3),
+    ("port-unreachable", 1, 4), ("packet-too-big", 2, 0), ("ttl-zero-during-transit", 3, 0),
+    ("ttl-zero-during-reassembly", 3, 1), ("bad-header", 4, 0), ("unknown-header-type", 4, 1),
+    ("unknown-option", 4, 2), ("echo-request", 128, 0), ("ping", 128, 0), ("echo-reply", 129, 0),
+    ("pong", 129, 0), ("router-solicitation", 133, 0), ("router-advertisement", 134, 0),
+    ("neighbour-solicitation", 135, 0), ("neigbour-solicitation", 135, 0),
+    ("neighbour-advertisement", 136, 0), ("neigbour-advertisement", 136, 0), ("redirect", 137, 0),
+)
+
+SETNAME_MAX = 31  # IPSET_MAXNAMELEN - 1
+IFNAME_MAX = 15
+COMMENT_MAX = 255
+_NAME_RE = re.compile(r"^[^\s,\"']{1,31}$")
+_UINT_RE = re.compile(r"^(0x[0-9a-fA-F]+|[0-9]+)$")
+
+
+def family_of_address(text: str) -> str:
+    return "inet6" if ":" in text else "inet"
+
+
+def _bits(family: str) -> int:
+    return 128 if family == "inet6" else 32
+
+
+def format_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """An address as ipset prints it (inet_ntop: ``::ffff:1.2.3.4`` keeps its dotted tail)."""
+    if address.version == 6:
+        return socket.inet_ntop(socket.AF_INET6, address.packed)
+    return str(address)
+
+
+def parse_uint(text: str, what: str, maximum: int = 0xFFFFFFFF) -> int:
+    if not _UINT_RE.match(text):
+        raise InvalidInput(f"invalid {what} {text!r}: not a number")
+    value = int(text, 16) if text.lower().startswith("0x") else int(text)
+    if value > maximum:
+        raise InvalidInput(f"invalid {what} {text!r}: larger than {maximum}")
+    return value
+
+
+def parse_address(text: str, family: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        raise InvalidInput(f"invalid IP address {text!r}") from None
+    if (address.version == 6) != (family == "inet6"):
+        raise InvalidInput(f"address {text!r} does not match the set's family {family}")
+    return address
+
+
+def validate_set_name(name: str) -> str:
+    if not _NAME_RE.match(name):
+        raise InvalidInput(f"invalid set name {name!r}: 1-{SETNAME_MAX} characters, no spaces, commas or quotes")
+    return name
+
+
+def _parse_ip(text: str, family: str, kind: str) -> tuple[str, int | None, str | None]:
+    """``ADDR``, ``ADDR/CIDR`` or ``ADDR-ADDR`` -> (address, cidr or None for a host, range end)."""
+    if "-" in text:
+        start, _, end = text.partition("-")
+        first, last = parse_address(start, family), parse_address(end, family)
+        if int(last) < int(first):
+            raise InvalidInput(f"invalid range {text!r}: end before start")
+        if first == last:
+            return format_address(first), None, None
+        return format_address(first), None, format_address(last)
+    if "/" in text:
+        address_text, _, cidr_text = text.partition("/")
+        address = parse_address(address_text, family)
+        cidr = parse_uint(cidr_text, "prefix length", _bits(family)) if cidr_text.isdigit() else -1
+        if cidr < (0 if kind == "ip" else 1) or cidr > _bits(family):
+            raise InvalidInput(f"invalid prefix length in {text!r}")
+        network = ipaddress.ip_network(f"{address}/{cidr}", strict=False)
+        if cidr == _bits(family):
+            return format_address(network.network_address), None, None
+        return format_address(network.network_address), cidr, None
+    return format_address(parse_address(text, family)), None, None
+
+
+def _icmp_table(proto: int) -> tuple[tuple[str, int, int], ...]:
+    return ICMP_NAMES if proto == ICMP else ICMPV6_NAMES
+
+
+def _parse_port(text: str, family: str, with_proto: bool) -> tuple[int, int, int | None]:
+    """``[PROTO:]PORT[-PORT]`` -> (proto number, port, port_to)."""
+    proto_num = 6
+    port_text = text
+    if ":" in text:
+        proto_text, _, port_text = text.partition(":")
+        lowered = proto_text.lower()
+        if lowered in PROTOCOL_NUMBERS:
+            proto_num = PROTOCOL_NUMBERS[lowered]
+        elif proto_text.isdigit() and int(proto_text) <= 255:
+            proto_num = int(proto_text)
+        else:
+            raise InvalidInput(f"invalid protocol {proto_text!r} in {text!r}")
+        if not with_proto and proto_num not in (6, 17):
+            raise InvalidInput(f"invalid port {text!r}: only tcp: or udp: may prefix a bitmap:port port")
+    if proto_num in (ICMP, ICMPV6):
+        if (proto_num == ICMP) != (family == "inet"):
+            raise InvalidInput(f"protocol in {text!r} does not match the set's family {family}")
+        for name, icmp_type, code in _icmp_table(proto_num):
+            if port_text.lower() == name.lower():
+                return proto_num, icmp_type << 8 | code, None
+        type_text, slash, code_text = port_text.partition("/")
+        if not slash or not type_text.isdigit() or not code_text.isdigit():
+            raise InvalidInput(f"invalid ICMP type/code {port_text!r} in {text!r}")
+        icmp_type, code = int(type_text), int(code_text)
+        if icmp_type > 255 or code > 255:
+            raise InvalidInput(f"invalid ICMP type/code {port_text!r} in {text!r}")
+        return proto_num, icmp_type << 8 | code, None
+    start_text, dash, end_text = port_text.partition("-")
+    port = parse_uint(start_text, "port", 65535) if start_text.isdigit() else -1
+    port_to = parse_uint(end_text, "port", 65535) if end_text.isdigit() else -1
+    if port < 0 or (dash and port_to < 0):
+        raise InvalidInput(f"invalid port {port_text!r} in {text!r}")
+    if proto_num not in PORT_PROTOCOLS and (port != 0 or dash):
+        raise InvalidInput(f"invalid port in {text!r}: protocol {proto_num} takes only port 0")
+    if dash:
+        if port_to < port:
+            raise InvalidInput(f"invalid port range {port_text!r}: end before start")
+        return proto_num, port, (port_to if port_to != port else None)
+    return proto_num, port, None
+
+
+def format_port(proto_num: int, port: int) -> str:
+    name = PROTOCOL_NAMES.get(proto_num, str(proto_num))
+    if proto_num in (ICMP, ICMPV6):
+        icmp_type, code = port >> 8, port & 0xFF
+        for label, known_type, known_code in _icmp_table(proto_num):
+            if (known_type, known_code) == (icmp_type, code):
+                return f"{name}:{label}"
+        return f"{name}:{icmp_type}/{code}"
+    return f"{name}:{port}"
+
+
+def _format_ip(address: str, cidr: int | None, address_to: str | None) -> str:
+    if address_to:
+        return f"{address}-{address_to}"
+    return address if cidr is None else f"{address}/{cidr}"
+
+
+def format_element(entry: IPSetEntry, set_type: str) -> str:
+    """The element text ipset prints for ``entry`` (ranges as ``A-B`` on input only)."""
+    parts: list[str] = []
+    ip_seen = 0
+    for kind in SET_TYPE_DIMENSIONS.get(set_type, ()):
+        if kind in ("ip", "net"):
+            if ip_seen == 0:
+                parts.append(_format_ip(entry.ip or "", entry.cidr, entry.ip_to))
+            else:
+                parts.append(_format_ip(entry.ip2 or "", entry.cidr2, entry.ip2_to))
+            ip_seen += 1
+        elif kind == "port":
+            if set_type == "bitmap:port":
+                port = entry.port or 0
+                parts.append(f"{port}-{entry.port_to}" if entry.port_to is not None else str(port))
+            else:
+                text = format_port(entry.proto_num if entry.proto_num is not None else 6, entry.port or 0)
+                parts.append(f"{text}-{entry.port_to}" if entry.port_to is not None else text)
+        elif kind == "iface":
+            parts.append(("physdev:" if entry.physdev else "") + (entry.iface or ""))
+        elif kind == "mark":
+            parts.append(f"0x{entry.mark or 0:08x}")
+        elif kind == "mac":
+            parts.append((entry.mac or "").upper())
+        elif kind == "name":
+            parts.append(entry.name or "")
+    return ",".join(parts)
+
+
+def parse_element(set_type: str, family: str | None, text: str) -> IPSetEntry:
+    """Parse the element text of a member of a ``set_type`` set (no options)."""
+    dimensions = SET_TYPE_DIMENSIONS.get(set_type)
+    if dimensions is None:
+        raise InvalidInput(f"unknown set type {set_type!r}")
+    fam = family or "inet"
+    if dimensions == ("name",):
+        validate_set_name(text)
+        return IPSetEntry(raw=text, name=text)
+    pieces = text.split(",")
+    if len(pieces) != len(dimensions) or not all(pieces):
+        raise InvalidInput(f"invalid entry {text!r} for a {set_type} set: expected {','.join(dimensions).upper()}")
+    values: dict[str, object] = {}
+    ip_seen = 0
+    for kind, piece in zip(dimensions, pieces):
+        if kind in ("ip", "net"):
+            if set_type.startswith("bitmap:") and family_of_address(piece) == "inet6":
+                raise InvalidInput(f"invalid entry {text!r}: {set_type} holds IPv4 addresses only")
+            address, cidr, address_to = _parse_ip(piece, fam, kind)
+            if kind == "net" and "-" in piece and fam == "inet6":
+                raise InvalidInput(f"invalid entry {text!r}: IPv6 ranges are not supported")
+            prefix = "" if ip_seen == 0 else "2"
+            values["ip" + prefix], values["cidr" + prefix], values["ip" + prefix + "_to"] = address, cidr, address_to
+            ip_seen += 1
+        elif kind == "port":
+            proto_num, port, port_to = _parse_port(piece, fam, with_proto=set_type != "bitmap:port")
+            values["port"], values["port_to"] = port, port_to
+            if set_type != "bitmap:port":
+                values["proto_num"], values["proto"] = proto_num, PROTOCOL_NAMES.get(proto_num, str(proto_num))
+        elif kind == "iface":
+            physdev = piece.startswith("physdev:")
+            iface = piece[len("physdev:"):] if physdev else piece
+            if not iface or len(iface) > IFNAME_MAX or "/" in iface or " " in iface:
+                raise InvalidInput(f"invalid interface name {iface!r} in {text!r}")
+            values["iface"], values["physdev"] = iface, physdev
+        elif kind == "mark":
+            values["mark"] = parse_uint(piece, "mark")
+        elif kind == "mac":
+            if not re.match(r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$", piece):
+                raise InvalidInput(f"invalid MAC address {piece!r} in {text!r}")
+            values["mac"] = piece.upper()
+    entry = IPSetEntry(raw="", **values)  # type: ignore[arg-type]
+    return replace(entry, raw=format_element(entry, set_type))
+
+
+def tokenize(line: str) -> list[str]:
+    """Split a command line on blanks; ``"…"`` is one token (quotes kept, as ipset's comment)."""
+    tokens: list[str] = []
+    i, n = 0, len(line)
+    while i < n:
+        if line[i].isspace():
+            i += 1
+            continue
+        start = i
+        if line[i] == '"':
+            end = line.find('"', i + 1)
+            if end < 0:
+                raise InvalidInput(f"unterminated quote in {line.strip()!r}")
+            i = end + 1
+            if i < n and not line[i].isspace():
+                raise InvalidInput(f"unexpected text after closing quote in {line.strip()!r}")
+        else:
+            while i < n and not line[i].isspace():
+                i += 1
+        tokens.append(line[start:i])
+    return tokens
+
+
+def _unquote(text: str) -> str:
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return text[1:-1]
+    return text
+
+
+def parse_entry_options(entry: IPSetEntry, options: Sequence[str]) -> IPSetEntry:
+    """Apply ``timeout``/``packets``/``bytes``/``comment``/``skb*``/``nomatch`` tokens to ``entry``."""
+    values: dict[str, object] = {}
+    i = 0
+    while i < len(options):
+        option = options[i]
+        if option == "nomatch":
+            values["nomatch"] = True
+            i += 1
+            continue
+        if option not in ("timeout", "packets", "bytes", "comment", "skbmark", "skbprio", "skbqueue",
+                          "before", "after"):
+            raise InvalidInput(f"unknown entry option {option!r}")
+        if i + 1 >= len(options):
+            raise InvalidInput(f"entry option {option!r} needs a value")
+        value = options[i + 1]
+        if option in ("timeout", "packets", "bytes"):
+            maximum = 2147483 if option == "timeout" else (1 << 64) - 1
+            values[option] = parse_uint(value, option, maximum)
+        elif option == "comment":
+            comment = _unquote(value)
+            if '"' in comment or len(comment) > COMMENT_MAX:
+                raise InvalidInput(f"invalid comment {value!r}: no double quotes, at most {COMMENT_MAX} characters")
+            values["comment"] = comment
+        elif option == "skbmark":
+            mark_text, slash, mask_text = value.partition("/")
+            values["skbmark"] = parse_uint(mark_text, "skbmark")
+            values["skbmarkmask"] = parse_uint(mask_text, "skbmark mask") if slash else 0xFFFFFFFF
+        elif option == "skbprio":
+            major, colon, minor = value.partition(":")
+            if not colon or not re.match(r"^[0-9a-fA-F]{1,4}$", major) or not re.match(r"^[0-9a-fA-F]{1,4}$", minor):
+                raise InvalidInput(f"invalid skbprio {value!r}: expected MAJOR:MINOR (hex)")
+            values["skbprio"] = f"{int(major, 16):x}:{int(minor, 16):x}"
+        elif option == "skbqueue":
+            values["skbqueue"] = parse_uint(value, "skbqueue", 0xFFFF)
+        else:  # before/after: list:set positioning, not stored
+            validate_set_name(value)
+        i += 2
+    return replace(entry, **values)  # type: ignore[arg-type]
+
+
+def parse_entry(ipset: IPSet, text: str) -> IPSetEntry:
+    """Parse ``ELEMENT [OPTIONS…]`` for ``ipset`` and check it fits the set's header."""
+    tokens = tokenize(text)
+    if not tokens:
+        raise InvalidInput("empty entry")
+    entry = parse_entry_options(parse_element(ipset.type, ipset.family, tokens[0]), tokens[1:])
+    check_entry_fits(ipset, entry)
+    return entry
+
+
+def check_entry_fits(ipset: IPSet, entry: IPSetEntry) -> None:
+    """Refuse options the set was not created for (ipset(8) refuses them too)."""
+    if entry.timeout is not None and ipset.timeout is None:
+        raise InvalidInput(f"set {ipset.name!r} has no timeout support; cannot add {entry.raw!r} with a timeout")
+    if (entry.packets is not None or entry.bytes is not None) and not ipset.counters:
+        raise InvalidInput(f"set {ipset.name!r} has no counters; cannot set packets/bytes of {entry.raw!r}")
+    if entry.comment is not None and not ipset.comment:
+        raise InvalidInput(f"set {ipset.name!r} has no comment support; create it with --comment")
+    if (entry.skbmark is not None or entry.skbprio is not None or entry.skbqueue is not None) and not ipset.skbinfo:
+        raise InvalidInput(f"set {ipset.name!r} has no skbinfo support")
+    if entry.nomatch and "net" not in ipset.dimensions:
+        raise InvalidInput(f"nomatch is only valid in sets with a net dimension, not {ipset.type}")
+    if ipset.type == "bitmap:ip" and ipset.range and entry.ip:
+        start, _, end = ipset.range.partition("-")
+        last = entry.ip_to or entry.ip
+        if int(ipaddress.ip_address(entry.ip)) < int(ipaddress.ip_address(start)) or \
+                int(ipaddress.ip_address(last)) > int(ipaddress.ip_address(end)):
+            raise InvalidInput(f"entry {entry.raw!r} is outside the range {ipset.range} of set {ipset.name!r}")
+    if ipset.type == "bitmap:port" and ipset.range and entry.port is not None:
+        low, _, high = ipset.range.partition("-")
+        if entry.port < int(low) or (entry.port_to or entry.port) > int(high):
+            raise InvalidInput(f"entry {entry.raw!r} is outside the range {ipset.range} of set {ipset.name!r}")
+
+
+def format_entry_options(entry: IPSetEntry) -> str:
+    """The options ipset prints after an element, in ipset's order (leading space included)."""
+    out = []
+    if entry.timeout is not None:
+        out.append(f" timeout {entry.timeout}")
+    if entry.nomatch:
+        out.append(" nomatch")
+    if entry.packets is not None:
+        out.append(f" packets {entry.packets}")
+    if entry.bytes is not None:
+        out.append(f" bytes {entry.bytes}")
+    if entry.comment is not None:
+        out.append(f' comment "{entry.comment}"')
+    if entry.skbmark is not None:
+        mask = entry.skbmarkmask if entry.skbmarkmask is not None else 0xFFFFFFFF
+        out.append(f" skbmark 0x{entry.skbmark:x}" + ("" if mask == 0xFFFFFFFF else f"/0x{mask:x}"))
+    if entry.skbprio is not None:
+        out.append(f" skbprio {entry.skbprio}")
+    if entry.skbqueue is not None:
+        out.append(f" skbqueue {entry.skbqueue}")
+    return "".join(out)
+
+
+def format_entry(entry: IPSetEntry) -> str:
+    """Element plus options, as after ``add NAME`` in `ipset save`."""
+    return entry.raw + format_entry_options(entry)

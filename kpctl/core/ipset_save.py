@@ -1,0 +1,276 @@
+"""The `ipset save` format: write it byte for byte, read it back (and ipset restore's commands).
+
+Written::
+
+    create NAME TYPE HEADER-OPTIONS
+    add NAME ELEMENT [ENTRY-OPTIONS]
+
+Read (restore files): lines ``create``, ``add``, ``del``, ``flush``, ``destroy``, ``rename``,
+``swap`` (and ipset's short forms ``-N -A -D -F -X -E -W``), each optionally with
+``-exist``/``-!``; blank lines and ``#`` comments are skipped.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from kpctl.core.ipset_entry import (
+    _parse_ip,
+    check_entry_fits,
+    format_entry,
+    parse_element,
+    parse_entry_options,
+    parse_uint,
+    tokenize,
+    validate_set_name,
+)
+from kpctl.errors import InvalidInput
+from kpctl.model.ipset import FAMILIES, SET_TYPES, IPSet, IPSetEntry
+
+COMMAND_ALIASES: dict[str, str] = {
+    "create": "create", "n": "create", "-N": "create", "add": "add", "a": "add", "-A": "add",
+    "del": "del", "delete": "del", "-D": "del", "flush": "flush", "-F": "flush",
+    "destroy": "destroy", "x": "destroy", "-X": "destroy", "rename": "rename", "e": "rename",
+    "-E": "rename", "swap": "swap", "w": "swap", "-W": "swap",
+}
+_FLAG_OPTIONS = ("counters", "comment", "skbinfo", "forceadd")
+_INT_OPTIONS = ("hashsize", "maxelem", "timeout", "size", "bucketsize", "initval", "markmask", "netmask")
+
+
+@dataclass(frozen=True)
+class RestoreCommand:
+    """One line of a restore file. ``entry`` for add/del, ``ipset`` for create."""
+
+    command: str  # create|add|del|flush|destroy|rename|swap
+    lineno: int
+    name: str = ""  # the set (empty: all sets, for flush/destroy without a name)
+    name2: str = ""  # rename/swap target
+    ipset: IPSet | None = None
+    entry: IPSetEntry | None = None
+    exist: bool = False
+
+
+def _default_family(set_type: str) -> str | None:
+    if set_type in ("bitmap:port", "list:set", "hash:mac"):
+        return None
+    return "inet"
+
+
+def parse_create(name: str, set_type: str, options: Sequence[str]) -> IPSet:
+    """``create NAME TYPE OPTIONS…`` -> an :class:`IPSet` without members."""
+    validate_set_name(name)
+    if set_type not in SET_TYPES:
+        raise InvalidInput(f"unknown set type {set_type!r}", "one of " + ", ".join(SET_TYPES))
+    values: dict[str, object] = {"family": _default_family(set_type)}
+    i = 0
+    while i < len(options):
+        option = options[i]
+        if option in _FLAG_OPTIONS:
+            values[option] = True
+            i += 1
+            continue
+        if i + 1 >= len(options):
+            raise InvalidInput(f"create option {option!r} needs a value")
+        value = options[i + 1]
+        if option == "family":
+            if value not in FAMILIES:
+                raise InvalidInput(f"invalid family {value!r}: inet or inet6")
+            if set_type.startswith("bitmap:") and value != "inet":
+                raise InvalidInput(f"{set_type} supports family inet only, not {value!r}")
+            if values["family"] is not None:
+                values["family"] = value
+        elif option == "range":
+            values["range"] = _parse_range(set_type, value)
+        elif option == "bitmask":
+            values["bitmask"] = str(ipaddress.ip_address(value)) if _is_ip(value) else _bad(option, value)
+        elif option in _INT_OPTIONS:
+            maximum = 0xFF if option in ("bucketsize", "netmask") else 0xFFFFFFFF
+            values[option] = parse_uint(value, option, maximum)
+        else:
+            raise InvalidInput(f"unknown create option {option!r} for {set_type}")
+        i += 2
+    if set_type.startswith("bitmap:") and "range" not in values:
+        raise InvalidInput(f"{set_type} set {name!r} needs a range (--range A-B)")
+    if set_type.startswith("bitmap:"):
+        values["family"] = "inet" if set_type != "bitmap:port" else None
+    return IPSet(name=name, type=set_type, **values)  # type: ignore[arg-type]
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _bad(option: str, value: str) -> str:
+    raise InvalidInput(f"invalid {option} {value!r}")
+
+
+def _parse_range(set_type: str, text: str) -> str:
+    if set_type == "bitmap:port":
+        low, dash, high = text.partition("-")
+        if not dash or not low.isdigit() or not high.isdigit() or int(low) > int(high) or int(high) > 65535:
+            raise InvalidInput(f"invalid port range {text!r}: expected LOW-HIGH within 0-65535")
+        return f"{int(low)}-{int(high)}"
+    if set_type.startswith("bitmap:"):
+        if "/" in text:
+            network = ipaddress.ip_network(text, strict=False) if _net_ok(text) else None
+            if network is None or network.version != 4:
+                raise InvalidInput(f"invalid range {text!r}: expected A-B or NET/CIDR (IPv4)")
+            return f"{network.network_address}-{network.broadcast_address}"
+        start, _, end = _parse_ip(text, "inet", "ip")
+        return f"{start}-{end or start}"
+    raise InvalidInput(f"range is only valid for bitmap types, not {set_type}")
+
+
+def _net_ok(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def format_header(ipset: IPSet) -> str:
+    """Header options in ipset's order, as after ``create NAME TYPE``."""
+    out: list[str] = []
+    if ipset.family is not None and not ipset.type.startswith("bitmap:") and ipset.type != "list:set":
+        out.append(f"family {ipset.family}")
+    if ipset.range is not None:
+        out.append(f"range {ipset.range}")
+    if ipset.markmask is not None:
+        out.append(f"markmask 0x{ipset.markmask:08x}")
+    if ipset.hashsize is not None:
+        out.append(f"hashsize {ipset.hashsize}")
+    if ipset.maxelem is not None:
+        out.append(f"maxelem {ipset.maxelem}")
+    if ipset.netmask is not None:
+        out.append(f"netmask {ipset.netmask}")
+    if ipset.bitmask is not None:
+        out.append(f"bitmask {ipset.bitmask}")
+    if ipset.size is not None:
+        out.append(f"size {ipset.size}")
+    if ipset.timeout is not None:
+        out.append(f"timeout {ipset.timeout}")
+    out.extend(flag for flag in ("counters", "comment", "skbinfo") if getattr(ipset, flag))
+    if ipset.bucketsize is not None:
+        out.append(f"bucketsize {ipset.bucketsize}")
+    if ipset.initval is not None:
+        out.append(f"initval 0x{ipset.initval:08x}")
+    return " ".join(out)
+
+
+def format_create(ipset: IPSet) -> str:
+    header = format_header(ipset)
+    return f"create {ipset.name} {ipset.type}" + (f" {header}" if header else "")
+
+
+def format_save(sets: Iterable[IPSet]) -> str:
+    """The text `ipset save` prints for ``sets`` (members in the order given)."""
+    lines: list[str] = []
+    for ipset in sets:
+        lines.append(format_create(ipset))
+        lines.extend(f"add {ipset.name} {format_entry(member)}" for member in ipset.members)
+    return "".join(line + "\n" for line in lines)
+
+
+def parse_member(ipset: IPSet, tokens: Sequence[str]) -> IPSetEntry:
+    if not tokens:
+        raise InvalidInput(f"missing entry for set {ipset.name!r}")
+    entry = parse_entry_options(parse_element(ipset.type, ipset.family, tokens[0]), tokens[1:])
+    check_entry_fits(ipset, entry)
+    return entry
+
+
+def parse_restore(text: str) -> list[RestoreCommand]:
+    """Parse a restore file completely (raises InvalidInput naming the line) before anything runs.
+
+    Entries of ``add``/``del`` lines are checked against the header of a set created earlier in
+    the file; for sets that exist only in the kernel, ``entry`` is None and ``raw`` kept in
+    ``name2`` until :func:`resolve_entries` sees the kernel's headers.
+    """
+    commands: list[RestoreCommand] = []
+    headers: dict[str, IPSet] = {}
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        try:
+            command = _parse_line(line, lineno, headers)
+        except InvalidInput as exc:
+            raise InvalidInput(f"line {lineno}: {exc.message}", exc.hint) from None
+        if command is not None:
+            commands.append(command)
+    return commands
+
+
+def _parse_line(line: str, lineno: int, headers: dict[str, IPSet]) -> RestoreCommand | None:
+    stripped = line.strip()
+    if not stripped or stripped.startswith("#"):
+        return None
+    tokens = tokenize(stripped)
+    exist = False
+    while tokens and tokens[-1] in ("-exist", "-!", "--exist"):
+        exist = True
+        tokens.pop()
+    if tokens and tokens[0] in ("-exist", "-!", "--exist"):
+        exist = True
+        tokens.pop(0)
+    if not tokens:
+        return None
+    command = COMMAND_ALIASES.get(tokens[0])
+    if command is None:
+        raise InvalidInput(f"unknown command {tokens[0]!r}")
+    args = tokens[1:]
+    if command == "create":
+        if len(args) < 2:
+            raise InvalidInput("create needs NAME TYPE")
+        ipset = parse_create(args[0], args[1], args[2:])
+        headers[ipset.name] = ipset
+        return RestoreCommand("create", lineno, ipset.name, ipset=ipset, exist=exist)
+    if command in ("add", "del"):
+        if len(args) < 2:
+            raise InvalidInput(f"{command} needs NAME ENTRY")
+        validate_set_name(args[0])
+        if args[0] in headers:
+            entry = parse_member(headers[args[0]], args[1:])
+            return RestoreCommand(command, lineno, args[0], entry=entry, exist=exist)
+        return RestoreCommand(command, lineno, args[0], name2=" ".join(args[1:]), exist=exist)
+    if command in ("flush", "destroy"):
+        if len(args) > 1:
+            raise InvalidInput(f"{command} takes at most one set name")
+        if args:
+            validate_set_name(args[0])
+            if command == "destroy":
+                headers.pop(args[0], None)
+        return RestoreCommand(command, lineno, args[0] if args else "", exist=exist)
+    if len(args) != 2:
+        raise InvalidInput(f"{command} needs two set names")
+    validate_set_name(args[0])
+    validate_set_name(args[1])
+    if command == "rename" and args[0] in headers:
+        headers[args[1]] = replace(headers.pop(args[0]), name=args[1])
+    elif command == "swap" and args[0] in headers and args[1] in headers:
+        first, second = headers[args[0]], headers[args[1]]
+        headers[args[0]], headers[args[1]] = replace(second, name=args[0]), replace(first, name=args[1])
+    return RestoreCommand(command, lineno, args[0], name2=args[1], exist=exist)
+
+
+def parse_save(text: str) -> list[IPSet]:
+    """Sets with their members from `ipset save` text (create/add lines; others are refused)."""
+    sets: dict[str, IPSet] = {}
+    members: dict[str, list[IPSetEntry]] = {}
+    for command in parse_restore(text):
+        if command.command == "create" and command.ipset is not None:
+            if command.name in sets:
+                raise InvalidInput(f"line {command.lineno}: set {command.name!r} created twice")
+            sets[command.name] = command.ipset
+            members[command.name] = []
+        elif command.command == "add" and command.entry is not None:
+            members[command.name].append(command.entry)
+        elif command.command == "add":
+            raise InvalidInput(f"line {command.lineno}: add to set {command.name!r} before its create line")
+        else:
+            raise InvalidInput(f"line {command.lineno}: {command.command} is not part of `ipset save` output")
+    return [ipset.with_members(tuple(members[name])) for name, ipset in sets.items()]

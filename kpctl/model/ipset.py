@@ -1,0 +1,135 @@
+"""The kernel's ipsets as plain values (mirrors include/uapi/linux/netfilter/ipset/ip_set.h).
+
+An :class:`IPSet` carries the header of a set (what `ipset save` prints after
+``create NAME TYPE``) plus its members; an :class:`IPSetEntry` is one member with
+its element text exactly as ipset(8) prints it (``raw``) and the parsed parts.
+Parsing and formatting live in :mod:`kpctl.core.ipset_entry` / :mod:`kpctl.core.ipset_save`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+# The set types kpctl knows how to parse and format (dimension kinds in order).
+# ip: address (optionally /cidr for net types); port: [proto:]port; iface; mark; name; mac.
+SET_TYPE_DIMENSIONS: dict[str, tuple[str, ...]] = {
+    "hash:ip": ("ip",),
+    "hash:net": ("net",),
+    "hash:ip,port": ("ip", "port"),
+    "hash:net,port": ("net", "port"),
+    "hash:ip,port,ip": ("ip", "port", "ip"),
+    "hash:ip,port,net": ("ip", "port", "net"),
+    "hash:net,net": ("net", "net"),
+    "hash:net,port,net": ("net", "port", "net"),
+    "hash:net,iface": ("net", "iface"),
+    "hash:ip,mark": ("ip", "mark"),
+    "hash:ip,mac": ("ip", "mac"),
+    "hash:mac": ("mac",),
+    "bitmap:ip": ("ip",),
+    "bitmap:ip,mac": ("ip", "mac"),
+    "bitmap:port": ("port",),
+    "list:set": ("name",),
+}
+SET_TYPES: tuple[str, ...] = tuple(SET_TYPE_DIMENSIONS)
+FAMILIES: tuple[str, ...] = ("inet", "inet6")
+
+
+@dataclass(frozen=True)
+class IPSetEntry:
+    """One member of a set.
+
+    ``raw`` is the element as ipset prints it (``10.0.0.1,tcp:80``, ``10.0.0.0/8``,
+    ``30080``, ``KUBE-LOOP-BACK``), without per-entry options; the options (timeout,
+    counters, comment, skbinfo, nomatch) are separate fields.  For ranges given on input
+    (``10.0.0.1-10.0.0.9``, ``80-90``) ``ip_to`` / ``port_to`` hold the end.
+    For icmp/icmpv6 ``port`` holds ``type << 8 | code`` as the kernel does.
+    """
+
+    raw: str
+    ip: str | None = None
+    cidr: int | None = None  # prefix length of the first dimension (None: a host address)
+    ip_to: str | None = None
+    proto: str | None = None  # protocol name as ipset prints it: tcp, udp, sctp, icmp, ipv6-icmp, …
+    proto_num: int | None = None
+    port: int | None = None
+    port_to: int | None = None
+    ip2: str | None = None
+    cidr2: int | None = None
+    ip2_to: str | None = None
+    iface: str | None = None
+    physdev: bool = False
+    mark: int | None = None
+    mac: str | None = None
+    name: str | None = None  # list:set member
+    nomatch: bool = False
+    timeout: int | None = None
+    packets: int | None = None
+    bytes: int | None = None
+    comment: str | None = None
+    skbmark: int | None = None
+    skbmarkmask: int | None = None
+    skbprio: str | None = None  # "MAJOR:MINOR" as printed (hex digits)
+    skbqueue: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IPSetEntry:
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+    def without_runtime(self) -> IPSetEntry:
+        """The entry without values the kernel changes by itself (remaining timeout, counters)."""
+        return replace(self, timeout=None, packets=None, bytes=None)
+
+
+@dataclass(frozen=True)
+class IPSet:
+    """A set: header options as `ipset save` prints them, runtime info, and members.
+
+    ``family`` is None for types without one (bitmap:port, list:set; bitmap:ip is inet).
+    ``range`` is the bitmap range as printed (``10.0.0.0-10.0.0.255``, ``0-65535``).
+    ``entries`` is the kernel's member count (``Number of entries``); ``members`` may be
+    empty when only the header was read (``--terse``).
+    """
+
+    name: str
+    type: str
+    family: str | None = "inet"
+    revision: int | None = None
+    hashsize: int | None = None
+    maxelem: int | None = None
+    netmask: int | None = None
+    bitmask: str | None = None
+    markmask: int | None = None
+    range: str | None = None
+    size: int | None = None  # list:set size
+    timeout: int | None = None
+    counters: bool = False
+    comment: bool = False
+    skbinfo: bool = False
+    forceadd: bool = False
+    bucketsize: int | None = None
+    initval: int | None = None
+    size_in_memory: int | None = None
+    references: int | None = None
+    entries: int | None = None
+    members: tuple[IPSetEntry, ...] = field(default_factory=tuple)
+
+    @property
+    def dimensions(self) -> tuple[str, ...]:
+        return SET_TYPE_DIMENSIONS.get(self.type, ())
+
+    def with_members(self, members: tuple[IPSetEntry, ...]) -> IPSet:
+        return replace(self, members=members, entries=len(members))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["members"] = [member.to_dict() for member in self.members]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IPSet:
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data and f.name != "members"}
+        return cls(**values, members=tuple(IPSetEntry.from_dict(m) for m in data.get("members", ())))

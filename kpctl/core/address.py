@@ -1,0 +1,143 @@
+"""SERVICE and SERVER syntax of CLI.md, and addresses printed the way inet_ntop prints them."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from kpctl.errors import InvalidInput
+from kpctl.model.ipvs import PROTOCOLS, ServiceKey
+
+MAX_FWMARK = 0xFFFFFFFF
+_DIGITS = re.compile(r"[0-9]+")
+_FWMARK = re.compile(r"fwmark:(?P<mark>[^/]*)(?:/(?P<family>[^/]*))?", re.IGNORECASE)
+
+
+def parse_address(text: str, what: str = "address") -> tuple[str, str]:
+    """``text`` as (normalised address, family); IPv4 must be dotted quad, no zone ids."""
+    if "%" not in text:
+        try:
+            address = ipaddress.ip_address(text)
+        except ValueError:
+            pass
+        else:
+            family = "inet" if address.version == 4 else "inet6"
+            return format_address(family, str(address)), family
+    raise InvalidInput(f"invalid {what} {text!r}: not an IPv4 or IPv6 address")
+
+
+def parse_port(text: str, what: str, low: int = 0) -> int:
+    if not _DIGITS.fullmatch(text) or not low <= int(text) <= 65535:
+        raise InvalidInput(f"invalid {what} {text!r}: must be a number {low}..65535")
+    return int(text)
+
+
+def _split_host_port(text: str, what: str) -> tuple[str, str | None]:
+    """'[v6]:p' / 'v4:p' / '[v6]' / 'v4' / bare v6 → (host, port text or None)."""
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise InvalidInput(f"invalid {what} {text!r}: missing ']'")
+        host, rest = text[1:end], text[end + 1:]
+        if rest == "":
+            return host, None
+        if not rest.startswith(":"):
+            raise InvalidInput(f"invalid {what} {text!r}: expected ':PORT' after ']'")
+        return host, rest[1:]
+    if text.count(":") > 1:  # a bare IPv6 address: no port possible
+        return text, None
+    host, sep, port = text.partition(":")
+    return host, (port if sep else None)
+
+
+def parse_service(text: str) -> ServiceKey:
+    """``ADDR:PORT[/PROTO]``, ``[V6]:PORT[/PROTO]``, ``fwmark:N[/ipv6]`` → ServiceKey.
+
+    >>> str(parse_service("10.254.0.2:53/UDP"))
+    '10.254.0.2:53/udp'
+    """
+    text = text.strip()
+    what = "service"
+    match = _FWMARK.fullmatch(text)
+    if match:
+        return ServiceKey(family=_fwmark_family(match.group("family"), text), protocol=None,
+                          fwmark=parse_fwmark(match.group("mark"), text))
+    body, slash, proto = text.rpartition("/") if "/" in text else (text, "", "tcp")
+    protocol = proto.lower()
+    if protocol not in PROTOCOLS:
+        raise InvalidInput(f"invalid protocol {proto!r} in service {text!r}: use one of {', '.join(PROTOCOLS)}")
+    host, port = _split_host_port(body, what)
+    address, family = parse_address(host, f"service address in {text!r}:")
+    if port is None:
+        raise InvalidInput(f"invalid service {text!r}: missing ':PORT' (e.g. 10.254.0.1:443, [fd00::1]:443)")
+    return ServiceKey(family=family, protocol=protocol, address=address,
+                      port=parse_port(port, f"port in service {text!r}:"), fwmark=0)
+
+
+def _fwmark_family(family: str | None, text: str) -> str:
+    if family is None or family.lower() in ("ipv4", "inet"):
+        return "inet"
+    if family.lower() in ("ipv6", "inet6"):
+        return "inet6"
+    raise InvalidInput(f"invalid fwmark service {text!r}: family must be ipv6 or ipv4, not {family!r}")
+
+
+def parse_fwmark(mark: str, text: str | None = None) -> int:
+    if not _DIGITS.fullmatch(mark) or not 1 <= int(mark) <= MAX_FWMARK:
+        where = f" in {text!r}" if text and text != mark else ""
+        raise InvalidInput(f"invalid fwmark {mark!r}{where}: must be a number 1..{MAX_FWMARK}")
+    return int(mark)
+
+
+def parse_server(text: str, default_port: int) -> tuple[str, int, str]:
+    """``ADDR[:PORT]`` / ``[V6][:PORT]`` / bare IPv6 → (address, port, family); port defaults."""
+    text = text.strip()
+    host, port = _split_host_port(text, "server")
+    address, family = parse_address(host, f"server address in {text!r}:")
+    if port is None:
+        return address, default_port, family
+    return address, parse_port(port, f"port in server {text!r}:"), family
+
+
+def format_address(family: str, address: str) -> str:
+    """The address as glibc's inet_ntop writes it (IPv6: '::ffff:1.2.3.4' style tails kept)."""
+    if family != "inet6":
+        return str(ipaddress.IPv4Address(address))
+    packed = ipaddress.IPv6Address(address).packed
+    words = [int.from_bytes(packed[i:i + 2], "big") for i in range(0, 16, 2)]
+    best_base, best_len, base, length = -1, 0, -1, 0
+    for index, word in enumerate(words):
+        if word == 0:
+            if base < 0:
+                base, length = index, 0
+            length += 1
+            if length > best_len:
+                best_base, best_len = base, length
+        else:
+            base = -1
+    if best_len < 2:
+        best_base = -1
+    parts: list[str] = []
+    index = 0
+    while index < 8:
+        if index == best_base:
+            parts.append("")
+            index += best_len
+            if index == 8:
+                parts.append("")
+            continue
+        embedded_v4 = index == 6 and best_base == 0 and (best_len == 6 or (best_len == 5 and words[5] == 0xFFFF))
+        if embedded_v4:
+            parts.append(str(ipaddress.IPv4Address(packed[12:])))
+            break
+        parts.append(f"{words[index]:x}")
+        index += 1
+    if best_base == 0:
+        parts.insert(0, "")
+    return ":".join(parts)
+
+
+def format_addrport(family: str, address: str, port: int) -> str:
+    """``10.0.0.1:80`` or ``[fd00::1]:80`` (ipvsadm's numeric addrport)."""
+    host = format_address(family, address)
+    return f"[{host}]:{port}" if family == "inet6" else f"{host}:{port}"

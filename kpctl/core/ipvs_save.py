@@ -1,0 +1,264 @@
+"""The rule format of ``ipvsadm -Sn`` (writing it byte for byte) and of ``ipvsadm -R`` (reading it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kpctl.core.address import format_addrport, parse_fwmark, parse_port, parse_address
+from kpctl.core.ipvs_options import (
+    build_server, build_service, parse_server_options, parse_service_options, server_identity,
+)
+from kpctl.core.ipvs_plan import (
+    AddServer, AddService, DeleteServer, DeleteService, EditServer, EditService, Flush, Operation,
+    ZeroCounters,
+)
+from kpctl.core.ipvsadm_list import (
+    compare_servers, fwmark_text, glibc_sort, netmask_text, sched_flag_words, sorted_services,
+)
+from kpctl.errors import InvalidInput
+from kpctl.model.ipvs import (
+    SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3, IPVSTable, RealServer, ServiceKey, VirtualService,
+)
+
+_PROTO_OPTION = {"tcp": "-t", "udp": "-u", "sctp": "--sctp-service"}
+_FWD_SWITCH = {"masq": "-m", "tunnel": "-i", "local": "-g", "route": "-g"}
+_TUN_FLAG_OPTIONS = ("--tun-nocsum", "--tun-csum", "--tun-remcsum")
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+def service_option(key: ServiceKey) -> str:
+    """``-t 10.0.0.1:80`` / ``--sctp-service [fd00::1]:80`` / ``-f 100 -6``."""
+    if key.fwmark:
+        return f"-f {fwmark_text(key.fwmark)}" + (" -6" if key.family == "inet6" else "")
+    option = _PROTO_OPTION.get(key.protocol or "", "--xxx-service")
+    return f"{option} {format_addrport(key.family, key.address or '', key.port)}"
+
+
+def server_address(server: RealServer) -> str:
+    return format_addrport(server.family, server.address, server.port)
+
+
+def service_rule(service: VirtualService, command: str = "-A") -> str:
+    line = f"{command} {service_option(service.key)} -s {service.scheduler}"
+    if service.persistent:
+        line += f" -p {service.timeout}"
+        mask = netmask_text(service)
+        if mask is not None:
+            line += f" -M {mask}"
+    if service.pe_name:
+        line += f" --pe {service.pe_name}"
+    if service.one_packet:
+        line += " -o"
+    if service.flags & (SVC_F_SCHED1 | SVC_F_SCHED2 | SVC_F_SCHED3):
+        line += f" -b {sched_flag_words(service)}"
+    return line
+
+
+def server_rule(key: ServiceKey, server: RealServer, command: str = "-a", thresholds: bool = True) -> str:
+    """One ``-a`` line; ipvsadm -S never writes thresholds, so format_save passes ``thresholds=False``."""
+    line = (f"{command} {service_option(key)} -r {server_address(server)} "
+            f"{_FWD_SWITCH.get(server.forward, '(null)')} -w {server.weight}")
+    if server.forward == "tunnel":
+        flags = _TUN_FLAG_OPTIONS[server.tun_flags] if 0 <= server.tun_flags < 3 else "(null)"
+        if server.tun_type == "gre":
+            line += f" --tun-type gre {flags}"
+        elif server.tun_type == "gue":
+            line += f" --tun-type gue --tun-port {server.tun_port} {flags}"
+        elif server.tun_type == "ipip":
+            line += " --tun-type ipip"
+    if thresholds:
+        if server.upper_threshold:
+            line += f" -x {server.upper_threshold}"
+        if server.lower_threshold:
+            line += f" -y {server.lower_threshold}"
+    return line
+
+
+def format_save(table: IPVSTable) -> str:
+    """What ``ipvsadm -Sn`` prints for ``table``."""
+    lines: list[str] = []
+    for service in sorted_services(table):
+        lines.append(service_rule(service))
+        for server in glibc_sort(service.servers, compare_servers):
+            lines.append(server_rule(service.key, server, thresholds=False))
+    return "".join(line + "\n" for line in lines)
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+_COMMANDS = {
+    "-A": "add-service", "--add-service": "add-service", "-E": "edit-service", "--edit-service": "edit-service",
+    "-D": "delete-service", "--delete-service": "delete-service", "-C": "clear", "--clear": "clear",
+    "-a": "add-server", "--add-server": "add-server", "-e": "edit-server", "--edit-server": "edit-server",
+    "-d": "delete-server", "--delete-server": "delete-server", "-Z": "zero", "--zero": "zero",
+}
+_UNSUPPORTED = {"-L", "-l", "--list", "-S", "--save", "-R", "--restore", "--set", "--start-daemon",
+                "--stop-daemon", "-h", "--help", "-v", "--version"}
+# option spelling -> (canonical name, takes a value)
+_OPTIONS: dict[str, tuple[str, bool]] = {
+    "-t": ("tcp", True), "--tcp-service": ("tcp", True), "-u": ("udp", True), "--udp-service": ("udp", True),
+    "--sctp-service": ("sctp", True), "-f": ("fwmark", True), "--fwmark-service": ("fwmark", True),
+    "-6": ("ipv6", False), "--ipv6": ("ipv6", False),
+    "-s": ("scheduler", True), "--scheduler": ("scheduler", True),
+    "-p": ("persistent", False), "--persistent": ("persistent", False),  # optional value, handled below
+    "-M": ("netmask", True), "--netmask": ("netmask", True), "-o": ("ops", False), "--ops": ("ops", False),
+    "--pe": ("pe", True), "-b": ("sched-flags", True), "--sched-flags": ("sched-flags", True),
+    "-r": ("real-server", True), "--real-server": ("real-server", True),
+    "-m": ("masq", False), "--masquerading": ("masq", False), "-g": ("route", False),
+    "--gatewaying": ("route", False), "-i": ("tunnel", False), "--ipip": ("tunnel", False),
+    "-w": ("weight", True), "--weight": ("weight", True), "-x": ("u-threshold", True),
+    "--u-threshold": ("u-threshold", True), "-y": ("l-threshold", True), "--l-threshold": ("l-threshold", True),
+    "--tun-type": ("tun-type", True), "--tun-port": ("tun-port", True), "--tun-nocsum": ("nocsum", False),
+    "--tun-csum": ("csum", False), "--tun-remcsum": ("remcsum", False),
+    "-n": ("numeric", False), "--numeric": ("numeric", False),
+}
+_SERVICE_OPTIONS = {"tcp", "udp", "sctp", "fwmark", "ipv6"}
+_FORWARD = {"masq", "route", "tunnel"}
+_CSUM = {"nocsum", "csum", "remcsum"}
+_SERVER_ONLY = {"real-server", "weight", "u-threshold", "l-threshold", "tun-type", "tun-port"} | _FORWARD | _CSUM
+_SVC_ONLY = {"scheduler", "persistent", "netmask", "ops", "pe", "sched-flags"}
+_ALLOWED: dict[str, set[str]] = {
+    "add-service": _SERVICE_OPTIONS | _SVC_ONLY, "edit-service": _SERVICE_OPTIONS | _SVC_ONLY,
+    "delete-service": set(_SERVICE_OPTIONS), "clear": set(), "zero": set(_SERVICE_OPTIONS),
+    "add-server": _SERVICE_OPTIONS | _SERVER_ONLY, "edit-server": _SERVICE_OPTIONS | _SERVER_ONLY,
+    "delete-server": _SERVICE_OPTIONS | {"real-server"},
+}
+
+
+@dataclass
+class _Line:
+    number: int
+    command: str = ""
+    values: dict[str, str] = field(default_factory=dict)  # canonical option -> value ("" for flags)
+
+
+def _split_option(token: str) -> tuple[str, str | None]:
+    """``--weight=3`` → (--weight, 3); ``-w3`` → (-w, 3); otherwise (token, None)."""
+    if token.startswith("--") and "=" in token:
+        name, _, value = token.partition("=")
+        return name, value
+    if len(token) > 2 and token[0] == "-" and token[1] != "-" and token[:2] in _OPTIONS | _COMMANDS:
+        return token[:2], token[2:]
+    return token, None
+
+
+def _tokenize(number: int, tokens: list[str]) -> _Line:
+    line = _Line(number)
+    index = 0
+    while index < len(tokens):
+        name, attached = _split_option(tokens[index])
+        index += 1
+        if name in _COMMANDS:
+            if line.command:
+                raise InvalidInput(f"line {number}: more than one command ({name!r})")
+            line.command = _COMMANDS[name]
+            continue
+        if name in _UNSUPPORTED:
+            raise InvalidInput(f"line {number}: {name!r} cannot be used in a restore file")
+        if name not in _OPTIONS:
+            raise InvalidInput(f"line {number}: unknown option {name!r}")
+        canonical, takes_value = _OPTIONS[name]
+        if canonical in line.values or (canonical in _SERVICE_OPTIONS - {"ipv6"} and
+                                        line.values.keys() & (_SERVICE_OPTIONS - {"ipv6"})):
+            raise InvalidInput(f"line {number}: option {name!r} given twice")
+        if canonical in _FORWARD and line.values.keys() & _FORWARD:
+            raise InvalidInput(f"line {number}: more than one forwarding method ({name!r})")
+        if canonical in _CSUM and line.values.keys() & _CSUM:
+            raise InvalidInput(f"line {number}: option {name!r} conflicts with another --tun-*csum option")
+        value = attached if attached is not None else ""
+        if takes_value and attached is None:
+            if index >= len(tokens):
+                raise InvalidInput(f"line {number}: option {name!r} needs a value")
+            value = tokens[index]
+            index += 1
+        elif canonical == "persistent" and attached is None and index < len(tokens) \
+                and not tokens[index].startswith("-"):
+            value = tokens[index]  # popt's optional argument
+            index += 1
+        if canonical == "ipv6" and "fwmark" not in line.values:
+            raise InvalidInput(f"line {number}: -6 used before -f")
+        line.values[canonical] = value
+    if not line.command:
+        raise InvalidInput(f"line {number}: no command (-A, -E, -D, -a, -e, -d, -C or -Z) in {' '.join(tokens)!r}")
+    for option in line.values:
+        if option != "numeric" and option not in _ALLOWED[line.command]:
+            raise InvalidInput(f"line {number}: option {option!r} is not allowed with {line.command}")
+    return line
+
+
+def parse_rule_service(protocol: str, text: str) -> ServiceKey:
+    """ipvsadm's ``ADDR[:PORT]`` / ``[V6]:PORT`` after -t/-u/--sctp-service (no port: port 0)."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if not rest.startswith(":"):
+            raise InvalidInput(f"invalid service address {text!r}")
+        port_text: str | None = rest[1:]
+    elif text.count(":") > 1:
+        host, port_text = text, None
+    else:
+        host, sep, port_text = text.rpartition(":") if ":" in text else (text, "", None)
+    address, family = parse_address(host, "service address")
+    port = 0 if port_text is None else parse_port(port_text, f"port in service {text!r}:")
+    return ServiceKey(family=family, protocol=protocol, address=address, port=port)
+
+
+def _service_key(line: _Line) -> ServiceKey | None:
+    values = line.values
+    if "fwmark" in values:
+        family = "inet6" if "ipv6" in values else "inet"
+        return ServiceKey(family=family, protocol=None, fwmark=parse_fwmark(values["fwmark"]))
+    for protocol in ("tcp", "udp", "sctp"):
+        if protocol in values:
+            return parse_rule_service(protocol, values[protocol])
+    return None
+
+
+def _operation(line: _Line) -> Operation:
+    values, n = line.values, line.number
+    key = _service_key(line)
+    if line.command == "clear":
+        return Flush(line=n)
+    if line.command == "zero":
+        return ZeroCounters(key, line=n)
+    if key is None:
+        raise InvalidInput(f"line {n}: {line.command} needs a service (-t, -u, --sctp-service or -f)")
+    if line.command in ("add-service", "edit-service"):
+        options = parse_service_options(values.get("scheduler"), values.get("persistent"), values.get("netmask"),
+                                        values.get("sched-flags"), values.get("pe"), "ops" in values)
+        service = build_service(key, options)
+        return AddService(service, line=n) if line.command == "add-service" else EditService(service, line=n)
+    if line.command == "delete-service":
+        return DeleteService(key, line=n)
+    if "real-server" not in values:
+        raise InvalidInput(f"line {n}: {line.command} needs a real server (-r)")
+    if line.command == "delete-server":
+        return DeleteServer(key, server_identity(key, values["real-server"]), line=n)
+    forward = next((f for f in ("masq", "route", "tunnel") if f in values), None)
+    csum = next((c for c in ("nocsum", "csum", "remcsum") if c in values), None)
+    server_options = parse_server_options(values.get("weight"), forward, values.get("u-threshold"),
+                                          values.get("l-threshold"), values.get("tun-type"),
+                                          values.get("tun-port"), csum)
+    server = build_server(key, values["real-server"], server_options)
+    return AddServer(key, server, line=n) if line.command == "add-server" else EditServer(key, server, line=n)
+
+
+def parse_restore(text: str) -> list[Operation]:
+    """The operations of an ``ipvsadm -R`` input (``-S`` output and the other -A/-E/-D/-a/-e/-d/-C/-Z lines).
+
+    Blank lines and lines starting with ``#`` are skipped; a leading ``ipvsadm`` word is ignored.
+    Errors are InvalidInput naming the line number and the bad token.
+    """
+    ops: list[Operation] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        tokens = [t for t in raw.split() if t != "ipvsadm"]
+        if not tokens or tokens[0].startswith("#"):
+            continue
+        line = _tokenize(number, tokens)
+        try:
+            ops.append(_operation(line))
+        except InvalidInput as exc:
+            if exc.message.startswith(f"line {number}:"):
+                raise
+            raise InvalidInput(f"line {number}: {exc.message}", exc.hint) from None
+    return ops

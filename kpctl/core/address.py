@@ -23,12 +23,12 @@ def parse_address(text: str, what: str = "address") -> tuple[str, str]:
         else:
             family = "inet" if address.version == 4 else "inet6"
             return format_address(family, str(address)), family
-    raise InvalidInput(f"invalid {what} {text!r}: not an IPv4 or IPv6 address")
+    raise InvalidInput(f"invalid {what}: {text!r} is not an IPv4 or IPv6 address")
 
 
 def parse_port(text: str, what: str, low: int = 0) -> int:
     if not _DIGITS.fullmatch(text) or not low <= int(text) <= 65535:
-        raise InvalidInput(f"invalid {what} {text!r}: must be a number {low}..65535")
+        raise InvalidInput(f"invalid {what}: port {text!r} is not a number {low}..65535")
     return int(text)
 
 
@@ -67,11 +67,11 @@ def parse_service(text: str) -> ServiceKey:
     if protocol not in PROTOCOLS:
         raise InvalidInput(f"invalid protocol {proto!r} in service {text!r}: use one of {', '.join(PROTOCOLS)}")
     host, port = _split_host_port(body, what)
-    address, family = parse_address(host, f"service address in {text!r}:")
+    address, family = parse_address(host, f"service {text!r}")
     if port is None:
         raise InvalidInput(f"invalid service {text!r}: missing ':PORT' (e.g. 10.254.0.1:443, [fd00::1]:443)")
     return ServiceKey(family=family, protocol=protocol, address=address,
-                      port=parse_port(port, f"port in service {text!r}:"), fwmark=0)
+                      port=parse_port(port, f"service {text!r}"), fwmark=0)
 
 
 def _fwmark_family(family: str | None, text: str) -> str:
@@ -93,10 +93,10 @@ def parse_server(text: str, default_port: int) -> tuple[str, int, str]:
     """``ADDR[:PORT]`` / ``[V6][:PORT]`` / bare IPv6 → (address, port, family); port defaults."""
     text = text.strip()
     host, port = _split_host_port(text, "server")
-    address, family = parse_address(host, f"server address in {text!r}:")
+    address, family = parse_address(host, f"server {text!r}")
     if port is None:
         return address, default_port, family
-    return address, parse_port(port, f"port in server {text!r}:"), family
+    return address, parse_port(port, f"server {text!r}"), family
 
 
 def format_address(family: str, address: str) -> str:

@@ -18,7 +18,7 @@ from kpctl.errors import InvalidInput
 from kpctl.model.ipvs import (
     SCHED_FLAG_NAMES, SCHEDULERS, SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2,
     SVC_F_SCHED3, TUN_F_CSUM, TUN_F_NOCSUM, TUN_F_REMCSUM, TUN_TYPE_CODES, RealServer, ServiceKey,
-    VirtualService,
+    SyncDaemon, VirtualService,
 )
 
 DEFAULT_SCHEDULER = "wlc"
@@ -221,3 +221,47 @@ def server_identity(service: ServiceKey, server_text: str) -> RealServer:
     """The server named for delete/lookup: address and port only (port defaults to the service's)."""
     address, port, family = parse_server(server_text, service.port)
     return replace(RealServer(address=address, port=port, family=family))
+
+
+def check_persistence_engine(service: VirtualService) -> None:
+    """A persistence engine only acts on persistent services (kpctl refuses the no-op; ipvsadm allows it)."""
+    if service.pe_name and not service.persistent:
+        raise InvalidInput(f"--pe {service.pe_name} needs persistence: add -p [TIMEOUT]")
+
+
+def parse_timeouts(values: tuple[str, ...]) -> tuple[int, int, int]:
+    """``TCP TCPFIN UDP`` seconds for --set; 0 leaves a value unchanged (kernel semantics)."""
+    if len(values) != 3:
+        raise InvalidInput(f"timeout needs 3 values (TCP TCPFIN UDP) or none, got {len(values)}")
+    tcp, fin, udp = (parse_number(v, f"{name} timeout", 0, MAX_TIMEOUT) for v, name in zip(values, ("tcp", "tcpfin", "udp")))
+    return tcp, fin, udp
+
+
+def parse_daemon_state(state: str) -> str:
+    if state not in ("master", "backup"):
+        raise InvalidInput(f"invalid sync daemon state {state!r}: use master or backup")
+    return state
+
+
+def build_daemon(state: str, interface: str | None = None, syncid: str | None = None, maxlen: str | None = None,
+                 group: str | None = None, port: str | None = None, ttl: str | None = None) -> SyncDaemon:
+    """A sync daemon to start, with ipvsadm's ranges (interface defaults to eth0, as ipvsadm's)."""
+    group_text = ""
+    if group is not None:
+        try:
+            address = ipaddress.ip_address(group)
+        except ValueError:
+            address = None
+        if address is None or not address.is_multicast:
+            raise InvalidInput(f"invalid mcast-group {group!r}: must be an IPv4 or IPv6 multicast address")
+        group_text = str(address)
+    if interface is not None and not 0 < len(interface) < 16:
+        raise InvalidInput(f"invalid mcast-interface {interface!r}: interface names are 1..15 characters")
+    return SyncDaemon(
+        state=parse_daemon_state(state), mcast_ifn=interface or "eth0",
+        syncid=0 if syncid is None else parse_number(syncid, "syncid", 0, 255),
+        sync_maxlen=0 if maxlen is None else parse_number(maxlen, "sync-maxlen", 1, 65535 - 20 - 8),
+        mcast_group=group_text,
+        mcast_port=0 if port is None else parse_number(port, "mcast-port", 1, 65535),
+        mcast_ttl=0 if ttl is None else parse_number(ttl, "mcast-ttl", 1, 255),
+    )

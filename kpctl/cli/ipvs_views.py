@@ -1,0 +1,145 @@
+"""Listings (rows for table/wide/plain, documents for json/yaml, ipvsadm texts) of `kpctl ipvs …`."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from kpctl.core.address import format_addrport, format_address
+from kpctl.core.ipvsadm_list import (
+    compare_servers, format_ipvsadm, glibc_sort, netmask_text, sched_flag_words, sorted_services, tunnel_info,
+)
+from kpctl.core.ipvs_save import format_save
+from kpctl.model.ipvs import Connection, IPVSTable, ServiceKey, SyncDaemon, Timeouts, VirtualService
+from kpctl.output.listing import Column, Listing
+
+_STATS = [("CONNS", "conns"), ("INPKTS", "inpkts"), ("OUTPKTS", "outpkts"), ("INBYTES", "inbytes"),
+          ("OUTBYTES", "outbytes")]
+_RATES = [("CPS", "cps"), ("INPPS", "inpps"), ("OUTPPS", "outpps"), ("INBPS", "inbps"), ("OUTBPS", "outbps")]
+
+
+def _columns(view: str) -> list[Column]:
+    """Always: service, scheduler, flags, server, forward, weight, conns; the view adds its columns."""
+    def prio(*views: str) -> int:
+        return 0 if view in views else 1
+
+    columns = [
+        Column("SERVICE", "service"), Column("SCHEDULER", "scheduler"), Column("FLAGS", "flags"),
+        Column("SERVER", "server"), Column("FORWARD", "forward"),
+        Column("TUNNEL", "tunnel", prio("tun-info")),
+        Column("WEIGHT", "weight", justify="right"),
+        Column("ACTIVE", "active", justify="right"), Column("INACTIVE", "inactive", justify="right"),
+        Column("PERSIST", "persist", prio("persistent-conn"), "right"),
+        Column("UPPER", "upper", prio("thresholds"), "right"), Column("LOWER", "lower", prio("thresholds"), "right"),
+    ]
+    columns += [Column(h, k, prio("stats"), "right") for h, k in _STATS]
+    columns += [Column(h, k, prio("rate"), "right") for h, k in _RATES]
+    return columns
+
+
+def service_flags(service: VirtualService) -> str:
+    words = []
+    if service.persistent:
+        words.append(f"persistent {service.timeout}")
+        mask = netmask_text(service)
+        if mask is not None:
+            words.append(f"mask {mask}")
+    if service.pe_name:
+        words.append(f"pe {service.pe_name}")
+    if service.one_packet:
+        words.append("ops")
+    flags = sched_flag_words(service)
+    if flags:
+        words.append(flags)
+    return ", ".join(words)
+
+
+def _rows(services: Iterable[VirtualService]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for service in services:
+        base = {"service": str(service.key), "scheduler": service.scheduler, "flags": service_flags(service)}
+        servers = glibc_sort(service.servers, compare_servers)
+        if not servers:
+            rows.append(base | {k: getattr(service.stats, k) for _, k in _STATS + _RATES})
+        for server in servers:
+            row = base | {
+                "server": format_addrport(server.family, server.address, server.port),
+                "forward": server.forward, "tunnel": tunnel_info(server), "weight": server.weight,
+                "active": server.active_conns, "inactive": server.inactive_conns,
+                "persist": server.persistent_conns, "upper": server.upper_threshold,
+                "lower": server.lower_threshold,
+            }
+            rows.append(row | {k: getattr(server.stats, k) for _, k in _STATS + _RATES})
+    return rows
+
+
+def table_listing(table: IPVSTable, view: str, exact: bool, only: ServiceKey | None = None) -> Listing:
+    services = sorted_services(table)
+    if only is not None:
+        services = [s for s in services if s.key == only]
+    shown = IPVSTable(table.info, tuple(services))
+    return Listing(
+        columns=_columns(view), rows=_rows(services), data=shown.to_dict(),
+        formats={"ipvsadm": lambda: format_ipvsadm(table, view, exact, only),
+                 "save": lambda: format_save(shown)},
+    )
+
+
+def timeouts_listing(timeouts: Timeouts) -> Listing:
+    text = f"Timeout (tcp tcpfin udp): {timeouts.tcp} {timeouts.tcp_fin} {timeouts.udp}\n"
+    return Listing(
+        columns=[Column("TCP", "tcp", justify="right"), Column("TCPFIN", "tcp_fin", justify="right"),
+                 Column("UDP", "udp", justify="right")],
+        rows=[timeouts.to_dict()], data=timeouts.to_dict(), formats={"ipvsadm": lambda: text},
+    )
+
+
+def daemon_line(daemon: SyncDaemon) -> str:
+    """One line of `ipvsadm -L --daemon`."""
+    line = f"{daemon.state} sync daemon (mcast={daemon.mcast_ifn}, syncid={daemon.syncid}"
+    if daemon.sync_maxlen:
+        line += f", maxlen={daemon.sync_maxlen}"
+    if daemon.mcast_group:
+        line += f", group={daemon.mcast_group}"
+    if daemon.mcast_port:
+        line += f", port={daemon.mcast_port}"
+    if daemon.mcast_ttl:
+        line += f", ttl={daemon.mcast_ttl}"
+    return line + ")\n"
+
+
+def daemons_listing(daemons: list[SyncDaemon]) -> Listing:
+    keys = [("STATE", "state"), ("INTERFACE", "mcast_ifn"), ("SYNCID", "syncid"), ("MAXLEN", "sync_maxlen"),
+            ("GROUP", "mcast_group"), ("PORT", "mcast_port"), ("TTL", "mcast_ttl")]
+    return Listing(
+        columns=[Column(h, k) for h, k in keys], rows=[d.to_dict() for d in daemons],
+        data=[d.to_dict() for d in daemons], formats={"ipvsadm": lambda: "".join(daemon_line(d) for d in daemons)},
+    )
+
+
+def _endpoint(address: str, port: int) -> str:
+    family = "inet6" if ":" in address else "inet"
+    return format_addrport(family, format_address(family, address), port)
+
+
+def connection_line(conn: Connection) -> str:
+    """One line of `ipvsadm -Lnc` (print_conn)."""
+    expires = f"{conn.expires // 60:02d}:{conn.expires % 60:02d}"
+    src = _endpoint(conn.client_address, conn.client_port)
+    virtual = _endpoint(conn.virtual_address, conn.virtual_port)
+    dest = _endpoint(conn.server_address, conn.server_port)
+    return f"{conn.protocol:<3} {expires:<6} {conn.state:<11} {src:<18} {virtual:<18} {dest}\n"
+
+
+def connections_listing(conns: list[Connection]) -> Listing:
+    def text() -> str:
+        head = "IPVS connection entries\n" + f"pro expire {'state':<11} {'source':<18} {'virtual':<18} destination\n"
+        return head + "".join(connection_line(c) for c in conns)
+
+    rows = [{"protocol": c.protocol, "client": _endpoint(c.client_address, c.client_port),
+             "virtual": _endpoint(c.virtual_address, c.virtual_port),
+             "server": _endpoint(c.server_address, c.server_port), "state": c.state, "expires": c.expires,
+             "pe": (f"{c.pe_name} {c.pe_data}".strip())} for c in conns]
+    columns = [Column("PRO", "protocol"), Column("CLIENT", "client"), Column("VIRTUAL", "virtual"),
+               Column("SERVER", "server"), Column("STATE", "state"), Column("EXPIRES", "expires", justify="right"),
+               Column("PE", "pe", 1)]
+    return Listing(columns=columns, rows=rows, data=[c.to_dict() for c in conns], formats={"ipvsadm": text})

@@ -20,6 +20,7 @@ from kpctl.output.env import Environment
 COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     "ipvs": ("kpctl.cli.ipvs", "ipvs"),
     "modules": ("kpctl.cli.modules", "modules"),
+    "vip": ("kpctl.cli.vip", "vip"),
 }
 
 

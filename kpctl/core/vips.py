@@ -1,0 +1,97 @@
+"""VIPs on kube-ipvs0: parsing, and what on the node refers to each."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+
+from kpctl.errors import InvalidInput
+from kpctl.model.ipset import IPSet
+from kpctl.model.ipvs import VirtualService
+from kpctl.model.links import Link, Vip
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_IFNAME = re.compile(r"^[^\s/:]{1,15}$")
+
+
+def parse_vip(text: str) -> IPAddress:
+    """``10.254.0.1``, ``10.254.0.1/32``, ``fd00::1`` or ``fd00::1/128`` -> the address.
+
+    kube-proxy binds host addresses only, so any other prefix length is refused.
+    """
+    raw = text.strip()
+    address_text, _, prefix = raw.partition("/")
+    try:
+        address = ipaddress.ip_address(address_text.strip("[]"))
+    except ValueError:
+        raise InvalidInput(f"invalid VIP address {text!r}", "expected an IPv4 or IPv6 address") from None
+    if prefix and prefix != str(address.max_prefixlen):
+        raise InvalidInput(f"invalid VIP {text!r}: a VIP is a /{address.max_prefixlen}, not /{prefix}")
+    if address.is_multicast or address.is_unspecified:
+        raise InvalidInput(f"invalid VIP address {text!r}: not a unicast address")
+    return address
+
+
+def validate_dev(name: str) -> str:
+    if not _IFNAME.match(name) or name in (".", ".."):
+        raise InvalidInput(f"invalid device name {name!r}", "at most 15 characters, no '/', ':' or spaces")
+    return name
+
+
+def addresses_of(link: Link) -> list[tuple[IPAddress, int]]:
+    result = []
+    for text in link.addresses:
+        address, _, prefix = text.partition("/")
+        parsed = ipaddress.ip_address(address)
+        result.append((parsed, int(prefix) if prefix else parsed.max_prefixlen))
+    return result
+
+
+def find_link(links: Iterable[Link], dev: str) -> Link | None:
+    return next((link for link in links if link.name == dev), None)
+
+
+def bound_vips(links: Iterable[Link], dev: str) -> list[tuple[IPAddress, int]]:
+    link = find_link(links, dev)
+    return addresses_of(link) if link else []
+
+
+def _same(text: str | None, address: IPAddress) -> bool:
+    if not text:
+        return False
+    try:
+        return ipaddress.ip_address(text) == address
+    except ValueError:
+        return False
+
+
+def services_on(address: IPAddress, services: Iterable[VirtualService]) -> list[VirtualService]:
+    return [svc for svc in services if not svc.fwmark and _same(svc.address, address)]
+
+
+def ipset_entries_on(address: IPAddress, ipsets: Iterable[IPSet]) -> list[str]:
+    found = []
+    for ipset in ipsets:
+        for member in ipset.members:
+            # The first dimension is the service address in every KUBE-* set that holds
+            # VIPs; KUBE-LOOP-BACK's third dimension is a pod, not a VIP.
+            if _same(member.ip, address):
+                found.append(f"{ipset.name} {member.raw}")
+    return found
+
+
+def build_vips(links: Iterable[Link], dev: str, services: Iterable[VirtualService],
+               ipsets: Iterable[IPSet]) -> tuple[Vip, ...]:
+    """Every address on ``dev`` with the IPVS services and ipset members that name it."""
+    service_list, ipset_list = list(services), list(ipsets)
+    return tuple(
+        Vip(
+            address=str(address),
+            prefixlen=prefixlen,
+            dev=dev,
+            services=tuple(str(svc.key) for svc in services_on(address, service_list)),
+            ipset_entries=tuple(ipset_entries_on(address, ipset_list)),
+        )
+        for address, prefixlen in bound_vips(links, dev)
+    )

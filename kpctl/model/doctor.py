@@ -1,0 +1,71 @@
+"""What `kpctl doctor` looks at (NodeState) and what it reports (Finding)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from kpctl.model.ipset import IPSet
+from kpctl.model.iptables import Ruleset
+from kpctl.model.ipvs import IPVSTable, Timeouts
+from kpctl.model.links import Link
+
+ERROR = "error"
+WARNING = "warning"
+INFO = "info"
+SEVERITIES: tuple[str, ...] = (ERROR, WARNING, INFO)
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str  # the stable id of the check, e.g. "vip-missing"
+    severity: str  # error|warning|info
+    subject: str  # what it is about: a service, a VIP, a set, a sysctl
+    found: str  # what was found
+    why: str  # why it matters
+    fix: str  # what to do
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class NodeState:
+    """The pieces of a node the checks read; None means "could not be read here".
+
+    ``iptables`` maps family (ipv4|ipv6) -> backend (nft|legacy) -> Ruleset.
+    ``unavailable`` says, per piece, why it is None (shown as info findings).
+    """
+
+    ipvs: IPVSTable | None = None
+    timeouts: Timeouts | None = None
+    links: tuple[Link, ...] | None = None
+    ipsets: tuple[IPSet, ...] | None = None
+    iptables: Mapping[str, Mapping[str, Ruleset]] = field(default_factory=dict)
+    sysctls: Mapping[str, str] = field(default_factory=dict)
+    unavailable: Mapping[str, str] = field(default_factory=dict)
+
+    def ipset(self, name: str) -> IPSet | None:
+        return next((s for s in self.ipsets or () if s.name == name), None)
+
+    def sysctl(self, name: str) -> str | None:
+        return self.sysctls.get(name)
+
+
+@dataclass(frozen=True)
+class DoctorReport:
+    findings: tuple[Finding, ...]
+    checks_run: tuple[str, ...]
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.severity == ERROR)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "checks": list(self.checks_run),
+            "findings": [f.to_dict() for f in self.findings],
+            "errors": self.errors,
+            "warnings": sum(1 for f in self.findings if f.severity == WARNING),
+        }

@@ -1,0 +1,58 @@
+"""`kpctl vip` against the host kernel inside a throwaway namespace.
+
+The host kernel has no dummy links, so here kube-ipvs0 cannot be created (exit 6); the
+address handling is exercised on the namespace's own lo instead.  tests/vm covers the
+dummy link itself.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from tests.cli_helpers import kpctl
+from tests.netns.conftest import run_in
+
+
+def addresses(ns: str, dev: str) -> list[str]:
+    data = json.loads(run_in(ns, "ip", "-j", "addr", "show", "dev", dev).stdout)
+    return [f"{a['local']}/{a['prefixlen']}" for a in data[0]["addr_info"]]
+
+
+def test_no_dummy_support_is_exit_6_and_changes_nothing(netns: str) -> None:
+    before = run_in(netns, "ip", "-j", "link").stdout
+    outcome = kpctl("--netns", netns, "vip", "add", "10.254.0.1")
+    assert outcome.exit_code == 6, outcome.stderr
+    assert "dummy" in outcome.stderr
+    assert run_in(netns, "ip", "-j", "link").stdout == before
+
+
+def test_add_list_delete_on_lo(netns: str) -> None:
+    assert kpctl("--netns", netns, "vip", "add", "10.254.0.1", "--dev", "lo").exit_code == 0
+    assert kpctl("--netns", netns, "vip", "add", "fd00::a", "--dev", "lo").exit_code == 0
+    assert {"10.254.0.1/32", "fd00::a/128"} <= set(addresses(netns, "lo"))
+    listed = kpctl("--netns", netns, "vip", "list", "--dev", "lo", "-o", "json")
+    assert listed.exit_code == 0
+    assert {v["address"] for v in json.loads(listed.stdout)} >= {"10.254.0.1", "fd00::a", "127.0.0.1"}
+
+    again = kpctl("--netns", netns, "vip", "add", "10.254.0.1/32", "--dev", "lo")
+    assert again.exit_code == 4 and "10.254.0.1" in again.stderr
+
+    assert kpctl("--netns", netns, "vip", "delete", "10.254.0.1", "--dev", "lo").exit_code == 0
+    assert "10.254.0.1/32" not in addresses(netns, "lo")
+    missing = kpctl("--netns", netns, "vip", "delete", "10.254.0.1", "--dev", "lo")
+    assert missing.exit_code == 3 and "10.254.0.1" in missing.stderr
+    assert kpctl("--netns", netns, "vip", "delete", "10.254.0.1").exit_code == 3  # no kube-ipvs0
+
+
+def test_not_root_is_exit_5(netns: str) -> None:
+    setpriv = shutil.which("setpriv")
+    assert setpriv, "setpriv (util-linux) is needed to drop privileges"
+    kpctl_bin = str(Path(sys.executable).parent / "kpctl")
+    proc = run_in(netns, setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                  kpctl_bin, "vip", "add", "10.254.0.7", "--dev", "lo", check=False)
+    assert proc.returncode == 5, proc.stderr
+    assert proc.stderr.startswith("kpctl: error:")
+    assert "10.254.0.7/32" not in addresses(netns, "lo")

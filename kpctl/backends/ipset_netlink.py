@@ -360,7 +360,7 @@ class IPSetNetlink:
     def close(self) -> None:
         self._sock.close()
 
-    def __enter__(self) -> IPSetNetlink:
+    def __enter__(self) -> IPSetNetlink:  # noqa: PYI034
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -382,7 +382,7 @@ class IPSetNetlink:
             buf = self._sock.recv(RECV_BUFFER)
             offset = 0
             while offset + _NLMSGHDR.size <= len(buf):
-                length, kind, flags, msg_seq, _ = _NLMSGHDR.unpack_from(buf, offset)
+                length, kind, _flags, msg_seq, _ = _NLMSGHDR.unpack_from(buf, offset)
                 if length < _NLMSGHDR.size:
                     return
                 if msg_seq != seq:

@@ -1,0 +1,114 @@
+"""The IPVS read interface over a snapshot file's ``ipvs`` section (writes are refused)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, NoReturn
+
+from kpctl.errors import InvalidInput, NotFound
+from kpctl.model.ipvs import (
+    Connection,
+    IPVSInfo,
+    IPVSTable,
+    RealServer,
+    ServiceKey,
+    SyncDaemon,
+    Timeouts,
+    VirtualService,
+)
+
+
+class IPVSSnapshot:
+    """IPVSBackend reading ``{"info", "services", "timeouts", "daemons", "connections"}``."""
+
+    def __init__(self, section: Mapping[str, Any], source: str = "") -> None:
+        self.section = section
+        self.source = source
+
+    def _field(self, name: str, default: Any) -> Any:
+        value = self.section.get(name, default)
+        return default if value is None else value
+
+    def _bad(self, what: str, exc: Exception) -> InvalidInput:
+        return InvalidInput(f"snapshot {self.source!r}: bad ipvs {what}: {exc}")
+
+    def table(self) -> IPVSTable:
+        info = self._field("info", {})
+        try:
+            services = tuple(VirtualService.from_dict(item) for item in self._field("services", []))
+            return IPVSTable(
+                info=IPVSInfo(version=str(info.get("version", "")), conn_table_size=int(info.get("conn_table_size", 0))),
+                services=services,
+            )
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise self._bad("services", exc) from None
+
+    def service(self, key: ServiceKey) -> VirtualService:
+        for service in self.table().services:
+            if service.key == key:
+                return service
+        raise NotFound(f"service {key} does not exist in snapshot {self.source!r}")
+
+    def timeouts(self) -> Timeouts:
+        try:
+            return Timeouts(**{k: int(v) for k, v in self._field("timeouts", {}).items()})
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise self._bad("timeouts", exc) from None
+
+    def daemons(self) -> list[SyncDaemon]:
+        try:
+            return [SyncDaemon(**item) for item in self._field("daemons", [])]
+        except (TypeError, ValueError) as exc:
+            raise self._bad("daemons", exc) from None
+
+    def connections(self) -> list[Connection]:
+        try:
+            return [Connection(**item) for item in self._field("connections", [])]
+        except (TypeError, ValueError) as exc:
+            raise self._bad("connections", exc) from None
+
+    # -- writes: a snapshot is a record, not a kernel -------------------------------------
+    def _refuse(self, what: str) -> NoReturn:
+        raise InvalidInput(f"{what} changes the kernel and cannot run on snapshot {self.source!r}")
+
+    def add_service(self, svc: VirtualService) -> None:
+        self._refuse("adding a service")
+
+    def edit_service(self, svc: VirtualService) -> None:
+        self._refuse("editing a service")
+
+    def delete_service(self, key: ServiceKey) -> None:
+        self._refuse("deleting a service")
+
+    def add_server(self, key: ServiceKey, server: RealServer) -> None:
+        self._refuse("adding a server")
+
+    def edit_server(self, key: ServiceKey, server: RealServer) -> None:
+        self._refuse("editing a server")
+
+    def delete_server(self, key: ServiceKey, server: RealServer) -> None:
+        self._refuse("deleting a server")
+
+    def flush(self) -> None:
+        self._refuse("clearing the table")
+
+    def zero(self, key: ServiceKey | None) -> None:
+        self._refuse("zeroing counters")
+
+    def set_timeouts(self, t: Timeouts) -> None:
+        self._refuse("setting timeouts")
+
+    def start_daemon(self, d: SyncDaemon) -> None:
+        self._refuse("starting a sync daemon")
+
+    def stop_daemon(self, state: str) -> None:
+        self._refuse("stopping a sync daemon")
+
+    def execute(self, op: Any) -> None:
+        self._refuse("restoring")
+
+    def apply(self, ops: Sequence[Any]) -> None:
+        self._refuse("restoring")
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,103 @@
+"""SERVICE / SERVER syntax of CLI.md and inet_ntop-identical address text."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+import pytest
+from hypothesis import given, strategies as st
+
+from kpctl.core.address import format_addrport, format_address, parse_server, parse_service
+from kpctl.errors import InvalidInput
+from kpctl.model.ipvs import ServiceKey
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("10.254.0.1:443", ServiceKey("inet", "tcp", "10.254.0.1", 443)),
+    ("10.254.0.2:53/udp", ServiceKey("inet", "udp", "10.254.0.2", 53)),
+    ("10.254.0.2:53/UDP", ServiceKey("inet", "udp", "10.254.0.2", 53)),
+    ("10.0.0.9:3868/Sctp", ServiceKey("inet", "sctp", "10.0.0.9", 3868)),
+    ("[2001:db8::10]:80", ServiceKey("inet6", "tcp", "2001:db8::10", 80)),
+    ("[2001:DB8:0:0::10]:80/udp", ServiceKey("inet6", "udp", "2001:db8::10", 80)),
+    ("[::ffff:1.2.3.4]:80", ServiceKey("inet6", "tcp", "::ffff:1.2.3.4", 80)),
+    ("10.0.0.1:0", ServiceKey("inet", "tcp", "10.0.0.1", 0)),  # legal with -p, as ipvsadm
+    ("10.0.0.1:65535", ServiceKey("inet", "tcp", "10.0.0.1", 65535)),
+    ("fwmark:100", ServiceKey("inet", None, None, 0, 100)),
+    ("FWMARK:100/ipv6", ServiceKey("inet6", None, None, 0, 100)),
+    ("fwmark:4294967295", ServiceKey("inet", None, None, 0, 4294967295)),
+])
+def test_parse_service_accepts(text: str, expected: ServiceKey) -> None:
+    assert parse_service(text) == expected
+
+
+@pytest.mark.parametrize("text, named", [
+    ("10.254.0.1", "missing ':PORT'"),
+    ("10.254.0.1:", "''"),
+    ("10.254.0.1:65536", "'65536'"),
+    ("10.254.0.1:-1", "'-1'"),
+    ("10.254.0.1:http", "'http'"),
+    ("10.254.0.1:80/icmp", "'icmp'"),
+    ("10.254.0.1:80/", "''"),
+    ("10.254.0.256:80", "'10.254.0.256'"),
+    ("010.0.0.1:80", "'010.0.0.1'"),
+    ("localhost:80", "'localhost'"),
+    ("2001:db8::10:80", "missing ':PORT'"),
+    ("[2001:db8::10]", "missing ':PORT'"),
+    ("[2001:db8::10:80", "missing ']'"),
+    ("[2001:db8::10]80", "expected ':PORT'"),
+    ("[fe80::1%eth0]:80", "'fe80::1%eth0'"),
+    ("[10.0.0.1]:80", None),  # brackets hold IPv4: accepted as IPv4
+    ("fwmark:0", "'0'"),
+    ("fwmark:4294967296", "'4294967296'"),
+    ("fwmark:abc", "'abc'"),
+    ("fwmark:1/ipv5", "'ipv5'"),
+    ("", "''"),
+])
+def test_parse_service_rejects_naming_the_value(text: str, named: str | None) -> None:
+    if named is None:
+        assert parse_service(text).family == "inet"
+        return
+    with pytest.raises(InvalidInput) as info:
+        parse_service(text)
+    assert named in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("text, default, expected", [
+    ("172.30.1.5", 443, ("172.30.1.5", 443, "inet")),
+    ("172.30.1.5:6443", 443, ("172.30.1.5", 6443, "inet")),
+    ("fd00::5", 80, ("fd00::5", 80, "inet6")),
+    ("[fd00::5]", 80, ("fd00::5", 80, "inet6")),
+    ("[fd00::5]:8080", 80, ("fd00::5", 8080, "inet6")),
+    ("172.30.1.5:0", 80, ("172.30.1.5", 0, "inet")),
+])
+def test_parse_server(text: str, default: int, expected: tuple[str, int, str]) -> None:
+    assert parse_server(text, default) == expected
+
+
+@pytest.mark.parametrize("text", ["172.30.1", "172.30.1.5:99999", "[fd00::5]x", "host:80", "172.30.1.5:a"])
+def test_parse_server_rejects(text: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        parse_server(text, 80)
+    assert repr(text) in str(info.value) or text.split(":")[-1] in str(info.value)
+
+
+@given(st.binary(min_size=16, max_size=16))
+def test_format_address_is_inet_ntop(packed: bytes) -> None:
+    text = str(ipaddress.IPv6Address(packed))
+    assert format_address("inet6", text) == socket.inet_ntop(socket.AF_INET6, packed)
+
+
+@pytest.mark.parametrize("words", [
+    "0:0:0:0:0:ffff:102:304", "0:0:0:0:0:0:102:304", "0:0:0:0:0:0:0:1", "0:0:0:0:0:0:0:0", "1:0:0:1:0:0:0:1",
+    "0:0:0:0:1:ffff:102:304", "fe80:0:0:0:0:0:0:0", "1:0:1:0:1:0:1:0",
+])
+def test_format_address_special_forms(words: str) -> None:
+    packed = ipaddress.IPv6Address(words).packed
+    assert format_address("inet6", words) == socket.inet_ntop(socket.AF_INET6, packed)
+
+
+def test_format_addrport_brackets_ipv6_only() -> None:
+    assert format_addrport("inet", "10.0.0.1", 80) == "10.0.0.1:80"
+    assert format_addrport("inet6", "fd00::1", 80) == "[fd00::1]:80"

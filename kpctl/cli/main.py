@@ -21,6 +21,8 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     "ipvs": ("kpctl.cli.ipvs", "ipvs"),
     "modules": ("kpctl.cli.modules", "modules"),
     "vip": ("kpctl.cli.vip", "vip"),
+    "doctor": ("kpctl.cli.doctor", "doctor"),
+    "iptables": ("kpctl.cli.iptables", "iptables"),
 }
 
 

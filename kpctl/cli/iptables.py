@@ -1,0 +1,184 @@
+"""`kpctl iptables …`: kube-proxy's iptables rules on both backends (nft and legacy)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from kpctl.cli.context import AppContext, output_options, pass_app
+from kpctl.output.listing import Column, Listing, OutputSpec
+
+if TYPE_CHECKING:
+    from kpctl.core.iptables_view import BackendReport, JumpNode
+    from kpctl.model.iptables import IptablesState, Rule, Ruleset
+
+
+@click.group()
+def iptables() -> None:
+    """iptables rules as iptables-save shows them, for every family and backend."""
+
+
+@iptables.command("list")
+@click.option("-t", "--table", metavar="TABLE", help="Only this table (filter, nat, mangle, raw, security).")
+@click.option("--chain", metavar="CHAIN", help="Only this chain (with -o tree: the graph below it).")
+@click.option("--kube", is_flag=True, help="Only KUBE-* chains and the built-in chains' jumps into them.")
+@click.option("--counters", is_flag=True, help="Read and show packet and byte counters (iptables-save -c).")
+@click.option("--family", type=click.Choice(["ipv4", "ipv6"]), help="Only this address family.")
+@click.option("--backend", type=click.Choice(["nft", "legacy"]), help="Only this iptables backend.")
+@output_options("tree", "save")
+@pass_app
+def list_rules(app: AppContext, table: str | None, chain: str | None, kube: bool, counters: bool,
+               family: str | None, backend: str | None, output: OutputSpec) -> None:
+    """List rules of every backend that holds any (nft and legacy, IPv4 and IPv6).
+
+    -o save prints iptables-save text that iptables-restore loads; -o tree draws the
+    jump graph from each built-in chain.
+
+    \b
+    Examples:
+      kpctl iptables list --kube -t nat
+      kpctl iptables list -o tree --kube
+      kpctl iptables list --family ipv4 --backend nft -o save | iptables-restore --test
+    """
+    from kpctl.backends.iptables import open_iptables
+    from kpctl.core.iptables_view import select_state
+
+    full = open_iptables(app).read(counters=counters)
+    state = select_state(full, table, chain, kube, family, backend)
+    roots = select_state(full, table, None, kube, family, backend) if chain else state
+    app.render(_rules_listing(state, roots, chain, counters), output)
+
+
+@iptables.command("backends")
+@output_options()
+@pass_app
+def backends(app: AppContext, output: OutputSpec) -> int:
+    """Which backends (legacy, nft; IPv4, IPv6) hold rules, and whether KUBE-* rules are split.
+
+    Exit status 1 when kube-proxy's rules are in both legacy and nft (a node whose
+    kube-proxy and kubelet disagree about the backend), 0 otherwise.
+
+    \b
+    Example:
+      kpctl iptables backends
+    """
+    from kpctl.backends.iptables import open_iptables
+    from kpctl.core.iptables_view import compare_backends
+
+    reader = open_iptables(app)
+    report = compare_backends(reader.read(), reader.available())
+    app.render(_backends_listing(report), output)
+    if report.mixed:
+        click.echo(f"kpctl: {report.verdict}", err=True)
+    return 1 if report.mixed else 0
+
+
+# ---------------------------------------------------------------- listings
+
+
+RULE_COLUMNS = (
+    Column("TABLE", "table"), Column("CHAIN", "chain"), Column("NUM", "number", justify="right"),
+    Column("TARGET", "target"), Column("PROT", "protocol"), Column("SOURCE", "source"),
+    Column("DESTINATION", "destination"), Column("MATCHES", "matches"),
+    Column("IN", "in", priority=1), Column("OUT", "out", priority=1), Column("COMMENT", "comment", priority=1),
+)
+
+
+def _rules_listing(state: IptablesState, roots: IptablesState, chain: str | None, counters: bool) -> Listing:
+    from kpctl.core.iptables_save import format_save
+
+    several = len(state.rulesets) > 1
+    columns = [Column("FAMILY", "family", priority=0 if several else 1),
+               Column("BACKEND", "backend", priority=0 if several else 1), *RULE_COLUMNS]
+    if counters:
+        columns += [Column("PKTS", "packets", justify="right"), Column("BYTES", "bytes", justify="right")]
+    rows = [_rule_row(rs, tname, rule) for rs in state.rulesets for tname, tab in rs.tables.items()
+            for ch in tab.chains.values() for rule in ch.rules]
+
+    def save() -> str:
+        parts = []
+        for rs in state.rulesets:
+            header = f"# kpctl iptables list: {rs.family} {rs.backend}\n" if several else ""
+            parts.append(header + format_save(rs, counters=counters))
+        return "".join(parts)
+
+    data = state.to_dict()
+    return Listing(columns, rows, data, {"save": save, "tree": lambda: _tree(roots, chain)})
+
+
+def _rule_row(ruleset: Ruleset, table: str, rule: Rule) -> dict[str, Any]:
+    from kpctl.core.iptables_save import format_options
+
+    anywhere = "0.0.0.0/0" if ruleset.family == "ipv4" else "::/0"
+    target = rule.target
+    target_text = "" if target is None else " ".join([target.name, *format_options(target.options)])
+    if rule.goto:
+        target_text += " [goto]"
+
+    def neg(value: Any, text: str) -> str:
+        return ("!" if value.negated else "") + text
+
+    extra = [" ".join(["-m", m.module, *format_options(m.options)]) for m in rule.matches
+             if m.module and m.module != "comment"]
+    return {
+        "family": ruleset.family, "backend": ruleset.backend, "table": table, "chain": rule.chain,
+        "number": rule.number, "target": target_text,
+        "protocol": neg(rule.protocol, rule.protocol.name) if rule.protocol else "all",
+        "source": neg(rule.src, str(rule.src.network)) if rule.src else anywhere,
+        "destination": neg(rule.dst, str(rule.dst.network)) if rule.dst else anywhere,
+        "in": neg(rule.in_interface, rule.in_interface.name) if rule.in_interface else "",
+        "out": neg(rule.out_interface, rule.out_interface.name) if rule.out_interface else "",
+        "matches": " ".join(extra), "comment": rule.comment or "",
+        "packets": rule.counters.packets if rule.counters else "",
+        "bytes": rule.counters.bytes if rule.counters else "",
+    }
+
+
+def _tree(state: IptablesState, chain: str | None) -> Any:
+    from rich.markup import escape
+    from rich.tree import Tree
+
+    from kpctl.core.iptables_view import jump_tree
+
+    def label(node: JumpNode) -> str:
+        # "#3 KUBE-SVC-X 'comment' → DNAT …": #3 is the rule of the parent chain that jumps here.
+        text = "" if node.rule is None else f"[dim]#{node.rule.number}{' goto' if node.rule.goto else ''}[/dim] "
+        text += f"[bold]{escape(node.chain)}[/bold]"
+        if node.policy:
+            text += f" (policy {node.policy})"
+        if node.rule is not None and node.rule.comment:
+            text += f" [dim]{escape(repr(node.rule.comment))}[/dim]"
+        if node.actions:
+            text += " → " + escape(", ".join(node.actions))
+        if node.seen_above:
+            text += " [dim](expanded above)[/dim]"
+        return text
+
+    def add(parent: Tree, node: JumpNode) -> None:
+        branch = parent.add(label(node))
+        for child in node.children:
+            add(branch, child)
+
+    root = Tree("iptables")
+    for rs in state.rulesets:
+        rs_branch = root.add(f"{rs.family} {rs.backend}")
+        for tname in rs.tables:
+            nodes = jump_tree(rs, tname, (chain,) if chain else None)
+            if nodes:
+                table_branch = rs_branch.add(f"table {escape(tname)}")
+                for node in nodes:
+                    add(table_branch, node)
+    return root
+
+
+def _backends_listing(report: BackendReport) -> Listing:
+    columns = [
+        Column("FAMILY", "family"), Column("BACKEND", "backend"), Column("AVAILABLE", "available"),
+        Column("TABLES", "tables"), Column("CHAINS", "chains", justify="right"),
+        Column("RULES", "rules", justify="right"), Column("KUBE-CHAINS", "kube_chains", justify="right"),
+        Column("KUBE-RULES", "kube_rules", justify="right"),
+    ]
+    rows = [{**u.to_dict(), "available": "yes" if u.available else "no",
+             "tables": ",".join(u.tables) or "-"} for u in report.usages]
+    return Listing(columns, rows, report.to_dict(), title=report.verdict)

@@ -1,0 +1,258 @@
+"""Views of iptables rule sets: selection (--table/--chain/--kube), the jump graph, backends.
+
+Pure functions over :mod:`kpctl.model.iptables`; nothing here prints or reads the kernel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from kpctl.core.iptables_save import format_options
+from kpctl.errors import NotFound
+from kpctl.model.iptables import (
+    BACKENDS,
+    FAMILIES,
+    KUBE_PREFIX,
+    Chain,
+    IptablesState,
+    Rule,
+    Ruleset,
+    Table,
+)
+
+
+def is_kube_chain(name: str) -> bool:
+    return name.startswith(KUBE_PREFIX)
+
+
+def jumps_into_kube(rule: Rule) -> bool:
+    return rule.jump is not None and is_kube_chain(rule.jump)
+
+
+def select(ruleset: Ruleset, table: str | None = None, chain: str | None = None,
+           kube: bool = False) -> Ruleset:
+    """The part of ``ruleset`` the user asked for (rule numbers stay those of the kernel).
+
+    ``kube``: only KUBE-* chains, and the built-in chains with just their rules that jump
+    (or go) into a KUBE-* chain.
+    """
+    tables: dict[str, Table] = {}
+    for name, tab in ruleset.tables.items():
+        if table is not None and name != table:
+            continue
+        chains: dict[str, Chain] = {}
+        for chain_name, ch in tab.chains.items():
+            if chain is not None and chain_name != chain:
+                continue
+            if kube and not is_kube_chain(chain_name):
+                kept = tuple(r for r in ch.rules if jumps_into_kube(r))
+                if not kept:
+                    continue
+                ch = replace(ch, rules=kept)
+            chains[chain_name] = ch
+        if chains or (table is not None and chain is None and not kube):
+            tables[name] = Table(name, chains)
+    return replace(ruleset, tables=tables)
+
+
+def select_state(state: IptablesState, table: str | None = None, chain: str | None = None,
+                 kube: bool = False, family: str | None = None, backend: str | None = None,
+                 include_empty: bool = False) -> IptablesState:
+    """Select from every rule set; raise NotFound when a named table or chain exists nowhere."""
+    chosen = [r for r in state.rulesets
+              if (family is None or r.family == family) and (backend is None or r.backend == backend)]
+    if not include_empty:
+        non_empty = [r for r in chosen if not r.empty]
+        chosen = non_empty or chosen[:1]
+    if table is not None and chosen and not any(table in r.tables for r in chosen):
+        raise NotFound(f"table {table!r} not found", _where(chosen))
+    if chain is not None and chosen and not any(
+            chain in t.chains for r in chosen for t in r.tables.values() if table is None or t.name == table):
+        where = f" in table {table!r}" if table else ""
+        raise NotFound(f"chain {chain!r} not found{where}", _where(chosen))
+    return IptablesState(tuple(select(r, table, chain, kube) for r in chosen))
+
+
+def _where(rulesets: list[Ruleset]) -> str:
+    return "looked in " + ", ".join(f"{r.family}/{r.backend}" for r in rulesets)
+
+
+# ---------------------------------------------------------------- jump graph
+
+
+@dataclass(frozen=True)
+class JumpNode:
+    """A chain reached from a built-in chain; ``rule`` is the jumping rule (None at the root)."""
+
+    table: str
+    chain: str
+    rule: Rule | None = None
+    policy: str | None = None
+    actions: tuple[str, ...] = ()  # non-jump targets in this chain, e.g. "DNAT 10.1.0.8:8080"
+    children: tuple[JumpNode, ...] = ()
+    seen_above: bool = False  # already expanded earlier in this table's tree
+    missing: bool = False  # jumped to but not declared (cannot happen in a kernel dump)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"table": self.table, "chain": self.chain}
+        if self.rule is not None:
+            data["rule"] = self.rule.number
+            data["goto"] = self.rule.goto
+            if self.rule.comment:
+                data["comment"] = self.rule.comment
+        if self.policy:
+            data["policy"] = self.policy
+        if self.actions:
+            data["actions"] = list(self.actions)
+        if self.seen_above:
+            data["seen_above"] = True
+        data["children"] = [c.to_dict() for c in self.children]
+        return data
+
+
+def describe_action(rule: Rule) -> str | None:
+    """A short word for a rule's non-jump target: ``DNAT 10.1.0.8:8080``, ``MASQUERADE``…"""
+    target = rule.target
+    if target is None or target.is_chain:
+        return None
+    if target.name == "DNAT" or target.name == "SNAT":
+        dest = target.option("--to-destination", "--to-source")
+        return f"{target.name} {dest.value}" if dest and dest.value else target.name
+    if target.name == "MARK" and target.xmark is not None:
+        return f"MARK xset 0x{target.xmark[0]:x}/0x{target.xmark[1]:x}"
+    if target.name in ("ACCEPT", "DROP", "RETURN", "MASQUERADE", "REJECT", "LOG"):
+        return target.name
+    return " ".join([target.name, *format_options(target.options)])
+
+
+def jump_tree(ruleset: Ruleset, table_name: str, roots: tuple[str, ...] | None = None) -> tuple[JumpNode, ...]:
+    """One tree per built-in chain of a table (or per chain in ``roots`` that the table has):
+    which user chains each rule leads to."""
+    table = ruleset.tables[table_name]
+    expanded: set[str] = set()
+
+    def node(chain_name: str, via: Rule | None, path: frozenset[str]) -> JumpNode:
+        chain = table.chains.get(chain_name)
+        if chain is None:
+            return JumpNode(table_name, chain_name, via, missing=True)
+        actions = tuple(dict.fromkeys(a for r in chain.rules if (a := describe_action(r))))
+        jumping = [r for r in chain.rules if r.jump is not None]
+        if chain_name in expanded and jumping:
+            return JumpNode(table_name, chain_name, via, chain.policy, actions, seen_above=True)
+        expanded.add(chain_name)
+        children = tuple(
+            node(r.jump, r, path | {chain_name}) for r in jumping
+            if r.jump is not None and r.jump not in path
+        )
+        return JumpNode(table_name, chain_name, via, chain.policy, actions, children)
+
+    if roots is None:
+        roots = tuple(ch.name for ch in table.chains.values() if ch.builtin)
+    return tuple(node(name, None, frozenset()) for name in roots if name in table.chains)
+
+
+def unreachable_chains(ruleset: Ruleset, table_name: str) -> tuple[str, ...]:
+    """User chains no built-in chain leads to (left-overs, or kube-proxy's canaries)."""
+    reached: set[str] = set()
+
+    def walk(nodes: tuple[JumpNode, ...]) -> None:
+        for n in nodes:
+            reached.add(n.chain)
+            walk(n.children)
+
+    walk(jump_tree(ruleset, table_name))
+    chains = ruleset.tables[table_name].chains.values()
+    return tuple(c.name for c in chains if not c.builtin and c.name not in reached)
+
+
+# ---------------------------------------------------------------- backends
+
+
+@dataclass(frozen=True)
+class BackendUsage:
+    family: str
+    backend: str
+    available: bool  # the tool for this backend exists (or the snapshot has its text)
+    tables: tuple[str, ...] = ()
+    chains: int = 0
+    rules: int = 0
+    kube_chains: int = 0
+    kube_rules: int = 0  # rules inside KUBE-* chains plus rules jumping into them
+
+    @property
+    def holds_rules(self) -> bool:
+        return self.rules > 0 or self.chains > 0
+
+    @property
+    def holds_kube(self) -> bool:
+        return self.kube_chains > 0 or self.kube_rules > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"family": self.family, "backend": self.backend, "available": self.available,
+                "tables": list(self.tables), "chains": self.chains, "rules": self.rules,
+                "kube_chains": self.kube_chains, "kube_rules": self.kube_rules,
+                "holds_rules": self.holds_rules, "holds_kube": self.holds_kube}
+
+
+@dataclass(frozen=True)
+class BackendReport:
+    usages: tuple[BackendUsage, ...] = ()
+    mixed_families: tuple[str, ...] = field(default=())  # families whose KUBE-* objects are in both
+
+    @property
+    def kube_backends(self) -> tuple[str, ...]:
+        return tuple(b for b in BACKENDS if any(u.backend == b and u.holds_kube for u in self.usages))
+
+    @property
+    def mixed(self) -> bool:
+        """KUBE-* chains or rules exist in both nft and legacy (in any family)."""
+        return len(self.kube_backends) > 1
+
+    @property
+    def verdict(self) -> str:
+        if self.mixed:
+            where = ", ".join(self.mixed_families) or "across families"
+            return (f"KUBE-* rules are split across legacy and nft ({where}); "
+                    "kube-proxy and kubelet must use one iptables backend")
+        if self.kube_backends:
+            return f"KUBE-* rules are only in {self.kube_backends[0]}"
+        return "no KUBE-* rules in any backend"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"backends": [u.to_dict() for u in self.usages], "kube_backends": list(self.kube_backends),
+                "mixed": self.mixed, "mixed_families": list(self.mixed_families), "verdict": self.verdict}
+
+
+def usage_of(ruleset: Ruleset, available: bool = True) -> BackendUsage:
+    chains = [c for t in ruleset.tables.values() for c in t.chains.values()]
+    user_chains = [c for c in chains if not c.builtin]
+    kube_chains = [c for c in user_chains if is_kube_chain(c.name)]
+    kube_rules = sum(len(c.rules) for c in kube_chains) + sum(
+        1 for c in chains if not is_kube_chain(c.name) for r in c.rules if jumps_into_kube(r))
+    return BackendUsage(
+        ruleset.family, ruleset.backend, available,
+        tables=tuple(t.name for t in ruleset.tables.values()
+                     if any(not c.builtin or c.rules for c in t.chains.values())),
+        chains=len(user_chains),
+        rules=sum(len(c.rules) for c in chains),
+        kube_chains=len(kube_chains),
+        kube_rules=kube_rules,
+    )
+
+
+def compare_backends(state: IptablesState, available: dict[tuple[str, str], bool] | None = None) -> BackendReport:
+    """Which backends hold rules, and whether KUBE-* objects are split between nft and legacy."""
+    usages = []
+    for family in FAMILIES:
+        for backend in BACKENDS:
+            ruleset = state.get(family, backend)
+            has_tool = (available or {}).get((family, backend), ruleset is not None)
+            if ruleset is None:
+                usages.append(BackendUsage(family, backend, has_tool))
+            else:
+                usages.append(usage_of(ruleset, has_tool))
+    mixed_families = tuple(
+        f for f in FAMILIES if all(any(u.family == f and u.backend == b and u.holds_kube for u in usages)
+                                   for b in BACKENDS))
+    return BackendReport(tuple(usages), mixed_families)

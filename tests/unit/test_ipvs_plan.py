@@ -1,0 +1,146 @@
+"""Restore plans: up-front checks, inverses, and rollback when the kernel refuses step k."""
+
+from __future__ import annotations
+
+import pytest
+
+from kpctl.core.ipvs_plan import (
+    AddServer, AddService, DeleteServer, DeleteService, EditServer, EditService, Flush, Operation, ZeroCounters,
+    apply_to_state, apply_with_rollback, check, inverse, plan_restore, state_of, table_of,
+)
+from kpctl.core.ipvs_save import format_save, parse_restore
+from kpctl.errors import AlreadyExists, KernelError, NotFound
+from kpctl.model.ipvs import IPVSTable, RealServer, ServiceKey, VirtualService
+from tests.unit.ipvs_fakes import FakeIPVS, load_table
+
+KEY = ServiceKey("inet", "tcp", "10.254.0.1", 443)
+SERVER = RealServer("172.30.1.5", 6443, forward="masq", weight=1)
+
+
+def _table() -> IPVSTable:
+    return load_table("node_table.json")
+
+
+@pytest.mark.parametrize("text, error, message", [
+    ("-A -t 10.254.0.1:443 -s rr", AlreadyExists, "line 1: service 10.254.0.1:443/tcp already exists"),
+    ("-E -t 10.9.9.9:1 -s rr", NotFound, "line 1: service 10.9.9.9:1/tcp does not exist"),
+    ("-D -t 10.9.9.9:1", NotFound, "line 1: service 10.9.9.9:1/tcp does not exist"),
+    ("-a -t 10.9.9.9:1 -r 10.0.0.1 -m", NotFound, "line 1: service 10.9.9.9:1/tcp does not exist"),
+    ("-a -t 10.254.0.1:443 -r 172.30.1.5:6443 -m", AlreadyExists,
+     "line 1: server 172.30.1.5:6443 already exists in service 10.254.0.1:443/tcp"),
+    ("-e -t 10.254.0.1:443 -r 172.30.1.6:6443 -m", NotFound, "line 1: server 172.30.1.6:6443 does not exist"),
+    ("-d -t 10.254.0.1:443 -r 172.30.1.6:6443", NotFound, "line 1: server 172.30.1.6:6443 does not exist"),
+    ("-Z -t 10.9.9.9:1", NotFound, "line 1: service 10.9.9.9:1/tcp does not exist"),
+    # conflicts inside the input itself
+    ("-A -t 10.1.1.1:80\n-A -t 10.1.1.1:80", AlreadyExists, "line 2: service 10.1.1.1:80/tcp already exists"),
+    ("-A -t 10.1.1.1:80\n-D -t 10.1.1.1:80\n-a -t 10.1.1.1:80 -r 10.0.0.1", NotFound, "line 3: service"),
+    ("-A -t 10.1.1.1:80\n-a -t 10.1.1.1:80 -r 10.0.0.1\n-a -t 10.1.1.1:80 -r 10.0.0.1:80 -w 5", AlreadyExists,
+     "line 3: server 10.0.0.1:80 already exists"),
+])
+def test_plan_rejects_before_anything_applies(text: str, error: type[Exception], message: str) -> None:
+    with pytest.raises(error) as info:
+        plan_restore(_table(), parse_restore(text))
+    assert str(info.value).startswith(message)
+
+
+def test_plan_with_flush_checks_against_an_empty_table() -> None:
+    ops = parse_restore("-A -t 10.254.0.1:443 -s rr\n-a -t 10.254.0.1:443 -r 10.0.0.1 -m\n")
+    plan = plan_restore(_table(), ops, flush=True)
+    assert isinstance(plan[0], Flush) and plan[1:] == ops
+    assert plan_restore(IPVSTable(_table().info), ops, flush=True) == ops  # nothing to flush
+    with pytest.raises(NotFound):
+        plan_restore(_table(), parse_restore("-D -t 10.254.0.1:443"), flush=True)
+
+
+def test_clear_line_inside_input_empties_the_model() -> None:
+    ops = parse_restore("-C\n-A -t 10.254.0.1:443 -s rr\n")
+    assert plan_restore(_table(), ops) == ops
+
+
+def _every_op_kind(table: IPVSTable) -> list[Operation]:
+    udp = ServiceKey("inet", "udp", "10.254.0.2", 53)
+    new_service = VirtualService(address="10.99.0.1", port=80, scheduler="rr")
+    return [
+        AddService(new_service),
+        AddServer(new_service.key, RealServer("10.0.0.1", 80, forward="masq")),
+        EditService(VirtualService(protocol="udp", address="10.254.0.2", port=53, scheduler="lc")),
+        EditServer(udp, RealServer("172.30.2.3", 53, forward="masq", weight=9)),
+        DeleteServer(KEY, SERVER),
+        ZeroCounters(None),
+        DeleteService(udp),
+        Flush(),
+        AddService(VirtualService(address="10.98.0.1", port=80, scheduler="sh")),
+    ]
+
+
+def _canonical(state: dict[ServiceKey, VirtualService]) -> dict[ServiceKey, tuple[VirtualService, frozenset[RealServer]]]:
+    return {key: (service.with_servers(()), frozenset(service.servers)) for key, service in state.items()}
+
+
+@pytest.mark.parametrize("op_index", range(9))
+def test_inverse_undoes_each_kind(op_index: int) -> None:
+    table = _table()
+    state = state_of(table)
+    ops = _every_op_kind(table)
+    for op in ops[:op_index]:
+        apply_to_state(state, op)
+    before = _canonical(state)
+    op = ops[op_index]
+    undo = inverse(op, state)
+    check(state, op)
+    apply_to_state(state, op)
+    for step in undo:
+        check(state, step)
+        apply_to_state(state, step)
+    assert _canonical(state) == before
+
+
+@pytest.mark.parametrize("fail_at", range(9))
+def test_rollback_restores_the_table_exactly_when_step_k_fails(fail_at: int) -> None:
+    table = _table()
+    fake = FakeIPVS(table, fail_at=fail_at)
+    before = format_save(fake.table())
+    ops = _every_op_kind(table)
+    with pytest.raises(KernelError, match="injected failure"):
+        apply_with_rollback(ops, fake.execute, fake.table())
+    assert format_save(fake.table()) == before
+    # the undo ran newest first: the calls after the failing one mirror the applied ones
+    assert fake.calls[fail_at] == ops[fail_at]
+    assert len(fake.calls) > fail_at
+
+
+def test_no_failure_applies_everything_once() -> None:
+    table = _table()
+    fake = FakeIPVS(table)
+    ops = _every_op_kind(table)
+    apply_with_rollback(ops, fake.execute, fake.table())
+    assert fake.calls == ops
+    assert [str(k) for k in fake.state] == ["10.98.0.1:80/tcp"]
+
+
+def test_undo_order_is_reverse_of_apply() -> None:
+    fake = FakeIPVS(IPVSTable(_table().info), fail_at=3)
+    ops = parse_restore("-A -t 10.1.0.1:80 -s rr\n-a -t 10.1.0.1:80 -r 10.2.0.1 -m\n"
+                        "-A -t 10.1.0.2:80 -s rr\n-A -t 10.1.0.3:80 -s rr\n")
+    with pytest.raises(KernelError):
+        apply_with_rollback(ops, fake.execute, fake.table())
+    undo = [op.describe() for op in fake.calls[4:]]
+    assert undo == ["-D -t 10.1.0.2:80", "-d -t 10.1.0.1:80 -r 10.2.0.1:80", "-D -t 10.1.0.1:80"]
+    assert fake.state == {}
+
+
+def test_failed_undo_is_reported_and_the_rest_still_undone() -> None:
+    class Flaky(FakeIPVS):
+        def execute(self, op: Operation) -> None:
+            if isinstance(op, DeleteService) and op.key.address == "10.1.0.2":
+                self.calls.append(op)
+                raise KernelError("busy")
+            super().execute(op)
+
+    fake = Flaky(IPVSTable(_table().info), fail_at=3)
+    ops = parse_restore("-A -t 10.1.0.1:80 -s rr\n-A -t 10.1.0.2:80 -s rr\n-A -t 10.1.0.3:80 -s rr\n"
+                        "-A -t 10.1.0.4:80 -s rr\n")
+    with pytest.raises(KernelError) as info:
+        apply_with_rollback(ops, fake.execute, fake.table())
+    assert "rollback incomplete: 1 undo step(s) failed, first: -D -t 10.1.0.2:80: busy" in str(info.value)
+    assert [str(k) for k in fake.state] == ["10.1.0.2:80/tcp"]

@@ -1,0 +1,259 @@
+"""NodeView: a NodeSnapshot's sections parsed into the models a trace (or doctor) reads.
+
+Missing sections give empty values; the view never raises for an absent piece, only for
+a malformed one (InvalidInput from the parsers).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from kpctl.model.ipset import IPSet
+from kpctl.model.iptables import Ruleset
+from kpctl.model.ipvs import VirtualService
+from kpctl.model.snapshot import NodeSnapshot
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route of `ip -j route show table local|main`."""
+
+    table: str  # local|main
+    type: str  # local|unicast|broadcast|blackhole|unreachable|prohibit|anycast|multicast…
+    dst: ipaddress.IPv4Network | ipaddress.IPv6Network
+    dev: str | None = None
+    gateway: str | None = None
+    prefsrc: str | None = None
+    metric: int = 0
+
+    def describe(self) -> str:
+        text = ("" if self.type == "unicast" else self.type + " ") + (
+            "default" if self.dst.prefixlen == 0 else str(self.dst))
+        if self.gateway:
+            text += f" via {self.gateway}"
+        if self.dev:
+            text += f" dev {self.dev}"
+        if self.prefsrc:
+            text += f" src {self.prefsrc}"
+        return text + f" (table {self.table})"
+
+
+@dataclass(frozen=True)
+class Link:
+    name: str
+    kind: str = ""
+    state: str = ""
+    addresses: tuple[str, ...] = ()  # "10.254.0.1/32"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "state": self.state, "addresses": list(self.addresses)}
+
+
+@dataclass(frozen=True)
+class RouteResult:
+    kind: str  # local|unicast|blackhole|unreachable|prohibit|none
+    route: Route | None = None
+
+    @property
+    def dev(self) -> str | None:
+        return self.route.dev if self.route else None
+
+
+def _network(text: str, family: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    if text == "default":
+        return ipaddress.ip_network("0.0.0.0/0" if family == "inet" else "::/0")
+    return ipaddress.ip_network(text, strict=False)
+
+
+def parse_routes(table: str, rows: Any) -> tuple[Route, ...]:
+    routes = []
+    for row in rows or ():
+        dst = str(row.get("dst", "default"))
+        family = "inet6" if ":" in dst else "inet"
+        if dst != "default" and ":" not in dst and "." not in dst:
+            continue  # e.g. multicast "ff00::/8" forms are covered above; anything odd is skipped
+        try:
+            network = _network(dst, family)
+        except ValueError:
+            continue
+        routes.append(Route(
+            table=table,
+            type=str(row.get("type", "local" if table == "local" else "unicast")),
+            dst=network,
+            dev=row.get("dev"),
+            gateway=row.get("gateway"),
+            prefsrc=row.get("prefsrc"),
+            metric=int(row.get("metric", 0) or 0),
+        ))
+    return tuple(routes)
+
+
+def _parse_ipsets(text: str) -> dict[str, IPSet]:
+    from kpctl.core import ipset_save
+
+    parsed: Any = ipset_save.parse_save(text)
+    if isinstance(parsed, Mapping):
+        return dict(parsed)
+    return {ipset.name: ipset for ipset in parsed}
+
+
+@dataclass(frozen=True)
+class NodeView:
+    """What a node looks like to a packet: IPVS, sets, rules, addresses, routes, sysctls."""
+
+    snapshot: NodeSnapshot = field(default_factory=lambda: NodeSnapshot(1, {}))
+
+    def section(self, name: str, default: Any = None) -> Any:
+        value = self.snapshot.section(name, default)
+        return default if value is None else value
+
+    @cached_property
+    def ipvs_services(self) -> tuple[VirtualService, ...]:
+        ipvs = self.section("ipvs", {})
+        return tuple(VirtualService.from_dict(s) for s in ipvs.get("services", ()))
+
+    @property
+    def has_ipvs(self) -> bool:
+        return bool(self.section("ipvs"))
+
+    @cached_property
+    def ipsets(self) -> dict[str, IPSet]:
+        text = self.section("ipsets", "")
+        return _parse_ipsets(text) if text else {}
+
+    @cached_property
+    def rulesets(self) -> dict[str, tuple[Ruleset, ...]]:
+        """Per family, the iptables rule sets to walk (nft backend first, then legacy)."""
+        from kpctl.core.iptables_save import parse_save
+
+        out: dict[str, tuple[Ruleset, ...]] = {}
+        for family, backends in (self.section("iptables", {}) or {}).items():
+            found = []
+            for backend in ("nft", "legacy"):
+                text = (backends or {}).get(backend)
+                if text:
+                    ruleset = parse_save(text, family=family, backend=backend)
+                    if not ruleset.empty:
+                        found.append(ruleset)
+            out[family] = tuple(found)
+        return out
+
+    @property
+    def nftables(self) -> Any:
+        return self.section("nftables", None)
+
+    @cached_property
+    def links(self) -> tuple[Link, ...]:
+        return tuple(Link(str(row.get("name")), str(row.get("kind", "") or ""), str(row.get("state", "") or ""),
+                          tuple(row.get("addresses", ()))) for row in self.section("links", ()))
+
+    @cached_property
+    def routes(self) -> dict[str, tuple[Route, ...]]:
+        section = self.section("routes", {})
+        return {name: parse_routes(name, section.get(name)) for name in ("local", "main")}
+
+    @property
+    def sysctls(self) -> Mapping[str, str]:
+        return self.section("sysctls", {})  # type: ignore[no-any-return]
+
+    def sysctl(self, name: str, default: str | None = None) -> str | None:
+        value = self.sysctls.get(name)
+        return default if value is None else str(value)
+
+    # ------------------------------------------------------------ addresses and routing
+
+    @cached_property
+    def local_addresses(self) -> dict[str, str]:
+        """Every address of the node → the link holding it (the local table's `local` routes)."""
+        out: dict[str, str] = {}
+        for link in self.links:
+            for cidr in link.addresses:
+                out[cidr.split("/")[0]] = link.name
+        for route in self.routes.get("local", ()):
+            if route.type == "local" and route.dst.prefixlen == route.dst.max_prefixlen:
+                out.setdefault(str(route.dst.network_address), route.dev or "lo")
+        return out
+
+    def is_local(self, address: str) -> bool:
+        return self.address_type(address) == "LOCAL"
+
+    def address_type(self, address: str) -> str:
+        """The addrtype match's view: LOCAL, BROADCAST, MULTICAST or UNICAST (UNSPEC for 0.0.0.0)."""
+        ip = ipaddress.ip_address(address)
+        if ip.is_unspecified:
+            return "UNSPEC"
+        if ip.is_multicast:
+            return "MULTICAST"
+        if address in self.local_addresses:
+            return "LOCAL"
+        for route in self.routes.get("local", ()):
+            if route.dst.version == ip.version and ip in route.dst:
+                if route.type == "local":
+                    return "LOCAL"
+                if route.type == "broadcast":
+                    return "BROADCAST"
+        if ip.version == 4 and ip == ipaddress.ip_address("255.255.255.255"):
+            return "BROADCAST"
+        return "UNICAST"
+
+    def link_of(self, address: str) -> str | None:
+        return self.local_addresses.get(address)
+
+    def lookup(self, address: str) -> RouteResult:
+        """The kernel's FIB lookup: the local table first, then main's longest prefix."""
+        ip = ipaddress.ip_address(address)
+        for route in self.routes.get("local", ()):
+            if route.type == "local" and route.dst.version == ip.version and ip in route.dst:
+                return RouteResult("local", route)
+        if address in self.local_addresses and not self.routes.get("local"):
+            dev = self.local_addresses[address]
+            host = ipaddress.ip_network(address)
+            return RouteResult("local", Route("local", "local", host, dev, None, address))
+        best: Route | None = None
+        for route in self.routes.get("main", ()):
+            if route.dst.version != ip.version or ip not in route.dst:
+                continue
+            if best is None or route.dst.prefixlen > best.dst.prefixlen or (
+                    route.dst.prefixlen == best.dst.prefixlen and route.metric < best.metric):
+                best = route
+        if best is None:
+            return RouteResult("none")
+        if best.type in ("blackhole", "unreachable", "prohibit"):
+            return RouteResult(best.type, best)
+        return RouteResult("unicast", best)
+
+    def source_for(self, destination: str) -> str | None:
+        """The source address the node picks for a socket talking to ``destination``."""
+        result = self.lookup(destination)
+        if result.route is not None and result.route.prefsrc:
+            return result.route.prefsrc
+        if result.kind == "local":
+            return destination
+        if result.route is not None and result.route.dev:
+            return self.primary_address(result.route.dev, ipaddress.ip_address(destination).version)
+        return None
+
+    def primary_address(self, dev: str, version: int = 4) -> str | None:
+        for link in self.links:
+            if link.name != dev:
+                continue
+            for cidr in link.addresses:
+                ip = ipaddress.ip_interface(cidr)
+                if ip.version == version and not ip.ip.is_link_local:
+                    return str(ip.ip)
+        return None
+
+    def link_toward(self, address: str) -> str | None:
+        """The device a packet from ``address`` arrives on (the reverse route's device)."""
+        result = self.lookup(address)
+        if result.kind == "local":
+            return "lo"
+        return result.dev
+
+
+def build_view(snapshot: NodeSnapshot) -> NodeView:
+    return NodeView(snapshot)

@@ -1,0 +1,1 @@
+"""The packet trace engine: (NodeView, Packet) → Trace, hook by hook in the kernel's order."""

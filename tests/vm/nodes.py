@@ -7,7 +7,7 @@ namespaces joined by veth pairs and routed like calico (no bridge).
     node.add_vip("10.254.0.1")             # on the dummy kube-ipvs0, as kube-proxy does
     ipvsadm("-A", "-t", "10.254.0.1:443", "-s", "rr")
     ipvsadm("-a", "-t", "10.254.0.1:443", "-r", "172.30.22.4:8080", "-m")
-    node.request("10.254.0.1", 443)        # -> "web-… 10.1.0.8"  (from the node itself)
+    node.request("10.254.0.1", 443)        # -> "web-… 192.168.10.10"  (from the node itself)
     client.request("10.254.0.1", 443)      # from a pod
     node.cleanup()                         # the `node` fixture does this
 
@@ -28,8 +28,8 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
-NODE_IP = "10.1.0.8"
-NODE_GATEWAY = "10.1.0.1"
+NODE_IP = "192.168.10.10"
+NODE_GATEWAY = "192.168.10.1"
 CLUSTER_CIDR = "172.30.0.0/16"
 POD_GATEWAY = "169.254.1.1"
 VIP_DEVICE = "kube-ipvs0"

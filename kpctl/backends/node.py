@@ -105,10 +105,13 @@ def _read_ipsets(app: Any, snapshot: Any) -> tuple[IPSet, ...]:
 
 def _read_iptables(snapshot: Any) -> dict[str, dict[str, Ruleset]]:
     from kpctl.core.iptables_save import parse_save
+    from kpctl.errors import NotFound
 
     result: dict[str, dict[str, Ruleset]] = {}
     if snapshot is not None:
-        section = snapshot.section("iptables") or {}
+        section = snapshot.section("iptables")
+        if section is None:
+            raise NotFound(f"snapshot {snapshot.source!r} has no iptables section")
         for family, backends in section.items():
             for backend, text in (backends or {}).items():
                 if text:

@@ -23,6 +23,7 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     "vip": ("kpctl.cli.vip", "vip"),
     "doctor": ("kpctl.cli.doctor", "doctor"),
     "iptables": ("kpctl.cli.iptables", "iptables"),
+    "ipset": ("kpctl.cli.ipset", "ipset"),
 }
 
 

@@ -1,0 +1,59 @@
+"""`kpctl doctor`: named checks for the kube-proxy IPVS failures operators actually hit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from kpctl.cli.context import AppContext, output_options, pass_app
+from kpctl.output.listing import Column, Listing, OutputSpec
+
+
+@click.command()
+@click.option("--check", "check_ids", multiple=True, metavar="ID",
+              help="Run only this check (repeatable). `kpctl doctor --list-checks` shows the ids.")
+@click.option("--list-checks", is_flag=True, help="List the checks with their id and severity, and exit.")
+@output_options()
+@pass_app
+def doctor(app: AppContext, check_ids: tuple[str, ...], list_checks: bool, output: OutputSpec) -> int:
+    """Check this node (or a --snapshot) for broken kube-proxy IPVS state: VIPs missing from
+    kube-ipvs0, ipset members without services, services without servers, sysctls, iptables.
+
+    Each finding says what was found, why it matters and the fix.  Exit 0 when no finding
+    is an error, 1 otherwise.
+
+    \b
+    Examples:
+      kpctl doctor
+      kpctl doctor --check vip-missing --check vs-conntrack
+      kpctl --snapshot node.json doctor -o json
+    """
+    from kpctl.core.doctor import run_checks, select_checks
+
+    checks = select_checks(check_ids)
+    if list_checks:
+        app.render(_checks_listing(checks), output)
+        return 0
+    from kpctl.backends.node import read_node
+
+    needs = {piece for check in checks for piece in check.needs}
+    report = run_checks(read_node(app, needs), checks)
+    app.render(_listing(report), output)
+    return 1 if report.errors else 0
+
+
+def _listing(report: Any) -> Listing:
+    rows = [finding.to_dict() for finding in report.findings]
+    columns = [Column("SEVERITY", "severity"), Column("CHECK", "check"), Column("SUBJECT", "subject"),
+               Column("FOUND", "found"), Column("WHY", "why", priority=1), Column("FIX", "fix")]
+    title = (f"{len(report.checks_run)} checks: {report.errors} error(s), "
+             f"{sum(1 for f in report.findings if f.severity == 'warning')} warning(s)")
+    return Listing(columns=columns, rows=rows, data=report.to_dict(), title=title)
+
+
+def _checks_listing(checks: Any) -> Listing:
+    rows = [{"id": c.id, "severity": c.severity, "title": c.title, "needs": ",".join(c.needs)} for c in checks]
+    columns = [Column("ID", "id"), Column("SEVERITY", "severity"), Column("CHECKS FOR", "title"),
+               Column("READS", "needs", priority=1)]
+    return Listing(columns=columns, rows=rows, data=rows)

@@ -1,0 +1,201 @@
+"""Every doctor check: quiet on the healthy node, firing (alone) on its broken case."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from kpctl.core.doctor import CHECKS, run_checks, select_checks
+from kpctl.core.ipset_save import parse_save as parse_ipsets
+from kpctl.core.iptables_save import parse_save as parse_rules
+from kpctl.errors import InvalidInput
+from kpctl.model.doctor import NodeState
+from kpctl.model.ipset import IPSet
+from kpctl.model.ipvs import IPVSTable, RealServer, Timeouts, VirtualService
+from kpctl.model.links import Link
+from tests import doctor_node
+from tests.cli_helpers import kpctl
+
+
+def healthy(rules: str = doctor_node.RULES, ipsets: str = doctor_node.IPSETS, **changes: object) -> NodeState:
+    state = NodeState(
+        ipvs=doctor_node.ipvs_table(),
+        timeouts=doctor_node.TIMEOUTS,
+        links=doctor_node.links(),
+        ipsets=tuple(parse_ipsets(ipsets)),
+        iptables={"ipv4": {"nft": parse_rules(rules, "ipv4", "nft")}},
+        sysctls=dict(doctor_node.SYSCTLS),
+    )
+    return dataclasses.replace(state, **changes)  # type: ignore[arg-type]
+
+
+def fired(state: NodeState) -> set[str]:
+    return {f.check for f in run_checks(state, select_checks([])).findings}
+
+
+def with_sysctl(name: str, value: str) -> NodeState:
+    return healthy(sysctls={**doctor_node.SYSCTLS, name: value})
+
+
+def with_vips(*addresses: str) -> NodeState:
+    links = tuple(Link(l.name, l.kind, l.state, addresses) if l.name == "kube-ipvs0" else l
+                  for l in doctor_node.links())
+    return healthy(links=links)
+
+
+def with_services(edit: Callable[[list[VirtualService]], None]) -> NodeState:
+    services = list(doctor_node.services())
+    edit(services)
+    return healthy(ipvs=IPVSTable(info=doctor_node.ipvs_table().info, services=tuple(services)))
+
+
+def set_servers(index: int, *servers: RealServer) -> Callable[[list[VirtualService]], None]:
+    def edit(services: list[VirtualService]) -> None:
+        services[index] = services[index].with_servers(tuple(servers))
+    return edit
+
+
+def test_healthy_node_has_no_findings() -> None:
+    report = run_checks(healthy(), select_checks([]))
+    assert report.findings == ()
+    assert report.checks_run == tuple(CHECKS)
+
+
+BROKEN: dict[str, Callable[[], NodeState]] = {
+    "vip-missing": lambda: with_vips("10.254.0.2/32", "203.0.113.20/32"),
+    "vip-orphan": lambda: with_vips("10.254.0.1/32", "10.254.0.2/32", "203.0.113.20/32", "10.254.9.9/32"),
+    "clusterip-ipset-missing": lambda: healthy(ipsets=doctor_node.IPSETS.replace("add KUBE-CLUSTER-IP 10.254.0.1,tcp:443\n", "")),
+    "ipset-orphan-member": lambda: healthy(ipsets=doctor_node.IPSETS + "add KUBE-CLUSTER-IP 10.254.0.99,tcp:80\n"),
+    "service-no-servers": lambda: with_services(set_servers(0)),
+    "server-weight0-drained": lambda: with_services(set_servers(1, RealServer("172.30.2.7", 53, weight=1),
+                                                                RealServer("172.30.1.9", 53, weight=0))),
+    "loopback-vip": lambda: with_services(lambda s: s.append(
+        VirtualService(address="127.0.0.1", port=30080, servers=(RealServer("172.30.1.5", 8080),)))),
+    "vs-conntrack": lambda: with_sysctl("net.ipv4.vs.conntrack", "0"),
+    "sysctl-expire-nodest-conn": lambda: with_sysctl("net.ipv4.vs.expire_nodest_conn", "0"),
+    "sysctl-expire-quiescent-template": lambda: with_sysctl("net.ipv4.vs.expire_quiescent_template", "0"),
+    "ip-forward": lambda: with_sysctl("net.ipv4.ip_forward", "0"),
+    "strict-arp": lambda: with_sysctl("net.ipv4.conf.all.arp_ignore", "0"),
+    "forward-drop": lambda: healthy(rules=doctor_node.RULES.replace(
+        '-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD\n', "")),
+    "iptables-backends-mixed": lambda: healthy(iptables={"ipv4": {
+        "nft": parse_rules(doctor_node.RULES, "ipv4", "nft"),
+        "legacy": parse_rules("*nat\n:POSTROUTING ACCEPT [0:0]\n:KUBE-POSTROUTING - [0:0]\n"
+                              "-A POSTROUTING -j KUBE-POSTROUTING\nCOMMIT\n", "ipv4", "legacy")}}),
+    "ipset-near-maxelem": lambda: healthy(ipsets=doctor_node.IPSETS.replace(
+        "create KUBE-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 65536",
+        "create KUBE-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 3")),
+    "ipvs-tcp-timeout": lambda: with_sysctl("net.ipv4.tcp_keepalive_time", "7200"),
+}
+
+
+def test_every_check_has_a_broken_case() -> None:
+    assert set(BROKEN) == set(CHECKS)
+
+
+@pytest.mark.parametrize("check_id", sorted(BROKEN))
+def test_check_fires_alone_on_its_broken_node(check_id: str) -> None:
+    state = BROKEN[check_id]()
+    assert fired(state) == {check_id}
+    finding = next(f for f in run_checks(state, select_checks([check_id])).findings)
+    assert finding.severity == CHECKS[check_id].severity
+    assert finding.found and finding.why and finding.fix
+
+
+def test_all_weight_zero_with_connections_is_no_servers_not_drained() -> None:
+    state = with_services(set_servers(0, RealServer("172.30.1.5", 6443, weight=0, active_conns=3)))
+    assert fired(state) == {"service-no-servers"}
+
+
+def test_ipv6_forwarding_checked_only_with_ipv6_services() -> None:
+    state = healthy(sysctls={**doctor_node.SYSCTLS, "net.ipv6.conf.all.forwarding": "0"})
+    assert fired(state) == set()
+
+
+def test_vip_missing_names_the_service_and_fix() -> None:
+    finding = run_checks(BROKEN["vip-missing"](), select_checks(["vip-missing"])).findings[0]
+    assert finding.subject == "10.254.0.1:443/tcp"
+    assert "kpctl vip add 10.254.0.1" in finding.fix
+
+
+def test_nodeport_on_node_address_is_not_a_missing_vip() -> None:
+    # 10.1.0.8:30080 lives on node0, not kube-ipvs0: fine.
+    assert "vip-missing" not in fired(healthy())
+
+
+def test_missing_piece_skips_its_checks_with_one_info() -> None:
+    state = healthy(ipvs=None, timeouts=None, unavailable={"ipvs": "the kernel has no IPVS"})
+    report = run_checks(state, select_checks([]))
+    assert [(f.check, f.severity, f.subject) for f in report.findings] == [("not-readable", "info", "ipvs")]
+    assert "vip-missing" in report.findings[0].why
+    assert report.errors == 0
+
+
+def test_unknown_check_id_is_invalid_input() -> None:
+    with pytest.raises(InvalidInput, match="'no-such-check'"):
+        select_checks(["vip-missing", "no-such-check"])
+
+
+# --- the command on snapshots -----------------------------------------------------------------
+
+def snapshot(path: Path, state: NodeState, ipsets: str = doctor_node.IPSETS, rules: str = doctor_node.RULES) -> str:
+    assert state.ipvs is not None and state.links is not None
+    document = {
+        "format": "kpctl-snapshot", "version": 1,
+        "ipvs": {**state.ipvs.to_dict(), "timeouts": (state.timeouts or Timeouts()).to_dict()},
+        "links": [link.to_dict() for link in state.links],
+        "ipsets": ipsets,
+        "iptables": {"ipv4": {"nft": rules, "legacy": ""}},
+        "sysctls": dict(state.sysctls),
+    }
+    path.write_text(json.dumps(document))
+    return str(path)
+
+
+def test_doctor_on_healthy_snapshot_exits_0(tmp_path: Path) -> None:
+    outcome = kpctl("--snapshot", snapshot(tmp_path / "ok.json", healthy()), "doctor", "-o", "json")
+    assert outcome.exit_code == 0, outcome.stderr
+    data = json.loads(outcome.stdout)
+    assert data["findings"] == [] and data["errors"] == 0 and len(data["checks"]) == len(CHECKS)
+
+
+def test_doctor_on_broken_snapshot_exits_1_and_explains(tmp_path: Path) -> None:
+    path = snapshot(tmp_path / "bad.json", with_sysctl("net.ipv4.vs.conntrack", "0"))
+    outcome = kpctl("--snapshot", path, "doctor", "-o", "plain")
+    assert outcome.exit_code == 1
+    lines = outcome.stdout.splitlines()
+    assert lines[0] == "SEVERITY\tCHECK\tSUBJECT\tFOUND\tFIX"
+    assert lines[1].startswith("error\tvs-conntrack\tnet.ipv4.vs.conntrack\tnet.ipv4.vs.conntrack = 0")
+    assert len(lines) == 2
+
+
+def test_doctor_warning_only_exits_0(tmp_path: Path) -> None:
+    path = snapshot(tmp_path / "warn.json", with_sysctl("net.ipv4.tcp_keepalive_time", "7200"))
+    outcome = kpctl("--snapshot", path, "doctor", "-o", "json")
+    assert outcome.exit_code == 0
+    assert [f["check"] for f in json.loads(outcome.stdout)["findings"]] == ["ipvs-tcp-timeout"]
+
+
+def test_doctor_check_filter_and_unknown_id(tmp_path: Path) -> None:
+    path = snapshot(tmp_path / "bad.json", with_sysctl("net.ipv4.ip_forward", "0"))
+    assert kpctl("--snapshot", path, "doctor", "--check", "vip-missing").exit_code == 0
+    assert kpctl("--snapshot", path, "doctor", "--check", "ip-forward").exit_code == 1
+    outcome = kpctl("--snapshot", path, "doctor", "--check", "bogus")
+    assert outcome.exit_code == 2 and "'bogus'" in outcome.stderr
+
+
+def test_doctor_snapshot_without_sections_reports_what_was_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "empty.json"
+    path.write_text(json.dumps({"format": "kpctl-snapshot", "version": 1, "sysctls": {"net.ipv4.ip_forward": "1"}}))
+    outcome = kpctl("--snapshot", str(path), "doctor", "-o", "json")
+    assert outcome.exit_code == 0, outcome.stderr
+    skipped = {f["subject"] for f in json.loads(outcome.stdout)["findings"] if f["check"] == "not-readable"}
+    assert skipped == {"ipvs", "links", "ipsets", "iptables"}
+
+
+def test_ipset_model_used_is_the_parsed_one() -> None:
+    assert all(isinstance(s, IPSet) for s in healthy().ipsets or ())

@@ -496,6 +496,8 @@ class IPSetNetlink:
                     self._do(command, attrs, Request(command, ipset.name, set_type=ipset.type), exist)
                 except KpctlError as exc:
                     bad = getattr(exc, "lineno", 0)
+                    if not bad:
+                        raise
                     chunk = entries[first:index + 1]
                     culprit = next((e for i, e in enumerate(chunk) if (linenos[first + i] if linenos else first + i + 1) == bad), None)
                     if culprit is not None:

@@ -24,6 +24,7 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     "doctor": ("kpctl.cli.doctor", "doctor"),
     "iptables": ("kpctl.cli.iptables", "iptables"),
     "ipset": ("kpctl.cli.ipset", "ipset"),
+    "snapshot": ("kpctl.cli.snapshot", "snapshot"), "trace": ("kpctl.cli.trace", "trace"),
 }
 
 

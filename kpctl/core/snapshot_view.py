@@ -73,7 +73,7 @@ def parse_routes(table: str, rows: Any) -> tuple[Route, ...]:
     routes = []
     for row in rows or ():
         dst = str(row.get("dst", "default"))
-        family = "inet6" if ":" in dst else "inet"
+        family = "inet6" if any(":" in str(row.get(k) or "") for k in ("dst", "gateway", "prefsrc")) else "inet"
         if dst != "default" and ":" not in dst and "." not in dst:
             continue  # e.g. multicast "ff00::/8" forms are covered above; anything odd is skipped
         try:

@@ -261,8 +261,7 @@ class Tracer:
         oif = "lo" if result.kind == "local" else result.route.dev
         after = packet.with_(oif=oif)
         step = TraceStep(hook="ROUTING", stage="routing", reason=f"{why}: {result.route.describe()}",
-                         action=("local (out via lo)" if result.kind == "local" else f"out via {oif}"),
-                         before=packet if after != packet else None, after=after if after != packet else None)
+                         action=("local (out via lo)" if result.kind == "local" else f"out via {oif}"))
         return replace(flow, packet=after).add(step)
 
     def _continue_output(self, flow: Flow, skip_ipvs: bool, resend: bool) -> Result:

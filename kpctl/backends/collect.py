@@ -1,0 +1,133 @@
+"""Collect a NodeSnapshot from the running kernel (`kpctl snapshot save`, live `trace`).
+
+Every piece is optional: what cannot be read (no IPVS in this kernel, no ipset or nft
+program, no permission) is stored as null and the reason is listed under ``absent``, so a
+snapshot of a half-configured node still says what it could.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+from typing import Any, Callable
+
+from kpctl.backends.sysctl import DOCTOR_SYSCTLS, read_sysctls
+from kpctl.errors import KpctlError
+from kpctl.model.snapshot import SNAPSHOT_VERSION, NodeSnapshot
+
+TRACE_SYSCTLS: tuple[str, ...] = (
+    "net.ipv4.ip_forward", "net.ipv4.vs.conntrack", "net.ipv4.conf.all.route_localnet",
+    "net.ipv4.conf.all.rp_filter", "net.bridge.bridge-nf-call-iptables", "net.ipv4.vs.conn_reuse_mode",
+    "net.ipv4.vs.expire_nodest_conn", "net.ipv4.vs.expire_quiescent_template",
+)
+_TIMEOUT = 60
+
+
+def _run(argv: list[str]) -> str:
+    program = shutil.which(argv[0]) or next(
+        (os.path.join(d, argv[0]) for d in ("/usr/sbin", "/sbin") if os.path.exists(os.path.join(d, argv[0]))), None)
+    if program is None:
+        raise FileNotFoundError(f"{argv[0]} not found")
+    done = subprocess.run([program, *argv[1:]], capture_output=True, text=True, timeout=_TIMEOUT, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: {done.stderr.strip() or f'exit {done.returncode}'}")
+    return done.stdout
+
+
+def _ipvs(app: Any) -> dict[str, Any]:
+    from kpctl.backends.ipvs import open_ipvs
+
+    backend = open_ipvs(app)
+    try:
+        table = backend.table()
+        section: dict[str, Any] = table.to_dict()
+        section["timeouts"] = backend.timeouts().to_dict()
+        return section
+    finally:
+        backend.close()
+
+
+def _iptables() -> dict[str, Any]:
+    from kpctl.backends.iptables import LiveIptables
+
+    texts = LiveIptables().save_texts()
+    return {family: {backend: texts.get(family, {}).get(backend) for backend in ("nft", "legacy")}
+            for family in ("ipv4", "ipv6")}
+
+
+def _nftables() -> Any:
+    return json.loads(_run(["nft", "-j", "list", "ruleset"]) or "{}")
+
+
+def _links() -> list[dict[str, Any]]:
+    rows = json.loads(_run(["ip", "-j", "-d", "addr", "show"]) or "[]")
+    out = []
+    for row in rows:
+        kind = (row.get("linkinfo") or {}).get("info_kind", "")
+        out.append({
+            "name": row.get("ifname"), "index": row.get("ifindex"), "kind": kind,
+            "state": row.get("operstate", ""), "flags": row.get("flags", []),
+            "addresses": [f"{a['local']}/{a['prefixlen']}" for a in row.get("addr_info", ()) if "local" in a],
+        })
+    return out
+
+
+def _routes() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for table in ("local", "main"):
+        rows = json.loads(_run(["ip", "-j", "route", "show", "table", table]) or "[]")
+        rows += json.loads(_run(["ip", "-j", "-6", "route", "show", "table", table]) or "[]")
+        out[table] = rows
+    return out
+
+
+def _modules() -> list[str]:
+    with open("/proc/modules", encoding="utf-8") as handle:
+        return sorted(line.split()[0] for line in handle if line.strip())
+
+
+def collect_snapshot(app: Any) -> NodeSnapshot:
+    """Read every section this kernel offers; missing ones become null with a reason."""
+    sections: dict[str, Any] = {
+        "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "hostname": socket.gethostname(),
+        "kernel": platform.release(),
+    }
+    absent: dict[str, str] = {}
+    readers: dict[str, Callable[[], Any]] = {
+        "ipvs": lambda: _ipvs(app),
+        "ipsets": lambda: _run(["ipset", "save"]),
+        "iptables": _iptables,
+        "nftables": _nftables,
+        "links": _links,
+        "routes": _routes,
+        "sysctls": lambda: read_sysctls(sorted(set(TRACE_SYSCTLS) | set(DOCTOR_SYSCTLS))),
+        "modules": _modules,
+    }
+    for name, read in readers.items():
+        try:
+            sections[name] = read()
+        except (KpctlError, OSError, RuntimeError, ValueError, subprocess.SubprocessError) as exc:
+            sections[name] = None
+            absent[name] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if absent:
+        sections["absent"] = absent
+    return NodeSnapshot(version=SNAPSHOT_VERSION, sections=sections, source="(live)")
+
+
+def write_snapshot(snapshot: NodeSnapshot, path: str) -> None:
+    text = json.dumps(snapshot.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    if path == "-":
+        import sys
+
+        sys.stdout.write(text)
+        return
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)

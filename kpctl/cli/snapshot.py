@@ -1,0 +1,41 @@
+"""`kpctl snapshot save`: everything a trace or doctor needs, in one JSON document."""
+
+from __future__ import annotations
+
+import click
+
+from kpctl.cli.context import AppContext, pass_app
+
+
+@click.group()
+def snapshot() -> None:
+    """Node snapshots: IPVS, ipsets, iptables, nftables, addresses, routes, sysctls, modules."""
+
+
+@snapshot.command("save")
+@click.argument("file", default="-", metavar="[FILE|-]")
+@pass_app
+def save(app: AppContext, file: str) -> int:
+    """Write a snapshot of this node to FILE (default: standard output).
+
+    Pieces the kernel or the tools cannot give (no IPVS, no nft…) are stored as null and
+    listed under "absent".  Read it back with the global --snapshot option.
+
+    \b
+    Examples:
+      kpctl snapshot save node1.json
+      kpctl --snapshot node1.json trace 10.254.0.1:443
+    """
+    from kpctl.backends.collect import collect_snapshot, write_snapshot
+
+    if app.snapshot_path is not None:
+        from kpctl.backends.snapshot import load_snapshot
+
+        write_snapshot(load_snapshot(app.snapshot_path), file)  # re-save (normalises the file)
+        return 0
+    snap = collect_snapshot(app)
+    write_snapshot(snap, file)
+    absent = snap.section("absent") or {}
+    for name, why in absent.items():
+        click.echo(f"kpctl: note: {name} not recorded: {why}", err=True)
+    return 0

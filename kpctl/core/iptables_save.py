@@ -30,7 +30,8 @@ _COUNTERS = re.compile(r"^\[(\d+):(\d+)\]$")
 _CHAIN_NAME = re.compile(r"^[^\s!\"'\[\]]{1,29}$")
 _SAFE = re.compile(r"^[A-Za-z0-9_-]+$")
 _BARE = re.compile(r"^[^\s\"'\\]+$")
-_STRING_OPTIONS = frozenset({"--comment", "--log-prefix", "--nflog-prefix", "--string"})
+_STRING_OPTIONS = frozenset({"--comment", "--log-prefix", "--nflog-prefix"})
+_ALWAYS_QUOTED = frozenset({"--u32", "--string"})  # these extensions always print quotes
 _POLICIES = frozenset({"ACCEPT", "DROP", "-", "QUEUE", "RETURN"})
 _NO_VALUE_BUILTINS = frozenset({"-f", "--fragment"})
 _SHORT_TO_LONG_JUMP = {"-j": "-j", "--jump": "-j", "-g": "-g", "--goto": "-g"}
@@ -89,14 +90,14 @@ def tokenize(line: str, lineno: int = 0) -> list[Token]:
     return tokens
 
 
-def quote(value: str, string_option: bool = False) -> str:
+def quote(value: str, string_option: bool = False, always: bool = False) -> str:
     """Quote a value the way iptables-save does.
 
     Free-text options (comments, log prefixes) are quoted unless made only of safe
     characters; other values only when they would not survive splitting otherwise.
     """
     safe = _SAFE if string_option else _BARE
-    if safe.match(value) and value != "!" and not (value.startswith("-") and len(value) > 1):
+    if not always and safe.match(value) and value != "!" and not (value.startswith("-") and len(value) > 1):
         return value
     escaped = "".join("\\" + ch if ch in "\"\\'" else ch for ch in value)
     return f'"{escaped}"'
@@ -320,7 +321,7 @@ def format_options(options: tuple[Option, ...]) -> list[str]:
         if opt.negated:
             parts.append("!")
         parts.append(opt.name)
-        parts.extend(quote(v, opt.name in _STRING_OPTIONS) for v in opt.values)
+        parts.extend(quote(v, opt.name in _STRING_OPTIONS, opt.name in _ALWAYS_QUOTED) for v in opt.values)
     return parts
 
 

@@ -126,13 +126,23 @@ class InterfaceMatch:
         return {"name": self.name, "wildcard": self.wildcard, "negated": self.negated}
 
 
+# Names iptables-save may print as numbers (and /etc/protocols aliases), all as numbers.
+PROTOCOL_NUMBERS: dict[str, str] = {
+    "icmp": "1", "tcp": "6", "udp": "17", "sctp": "132", "udplite": "136", "dccp": "33",
+    "ipv6-icmp": "58", "icmpv6": "58", "icmp6": "58", "gre": "47", "esp": "50", "ah": "51",
+    "all": "all",
+}
+
+
 @dataclass(frozen=True)
 class ProtocolMatch:
     name: str  # tcp|udp|sctp|icmp|all|a number…
     negated: bool = False
 
     def matches(self, protocol: str) -> bool:
-        hit = self.name in ("all", "0") or self.name.lower() == protocol.lower()
+        wanted = PROTOCOL_NUMBERS.get(protocol.lower(), protocol.lower())
+        mine = PROTOCOL_NUMBERS.get(self.name.lower(), self.name.lower())
+        hit = mine in ("all", "0") or mine == wanted
         return hit != self.negated
 
     def to_dict(self) -> dict[str, Any]:

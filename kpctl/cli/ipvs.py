@@ -7,7 +7,8 @@ the kernel refuse to run on --snapshot.  Backends are imported inside command bo
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 
 import click
 

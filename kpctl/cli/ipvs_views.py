@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+import ipaddress
+from typing import Any
+from collections.abc import Iterable
 
 from kpctl.core.address import format_addrport, format_address
 from kpctl.core.ipvsadm_list import (
-    compare_servers, format_ipvsadm, glibc_sort, netmask_text, sched_flag_words, sorted_services, tunnel_info,
+    compare_servers, format_ipvsadm, glibc_sort, largenum, netmask_text, sched_flag_words, sorted_services, tunnel_info,
 )
 from kpctl.core.ipvs_save import format_save
 from kpctl.model.ipvs import Connection, IPVSTable, ServiceKey, SyncDaemon, Timeouts, VirtualService
@@ -18,31 +20,44 @@ _RATES = [("CPS", "cps"), ("INPPS", "inpps"), ("OUTPPS", "outpps"), ("INBPS", "i
 
 
 def _columns(view: str) -> list[Column]:
-    """Always: service, scheduler, flags, server, forward, weight, conns; the view adds its columns."""
-    def prio(*views: str) -> int:
-        return 0 if view in views else 1
-
+    """Service, scheduler, flags, server, forward, weight, conns; the view adds its own columns,
+    and ``wide`` adds the tunnel and the traffic totals."""
     columns = [
         Column("SERVICE", "service"), Column("SCHEDULER", "scheduler"), Column("FLAGS", "flags"),
         Column("SERVER", "server"), Column("FORWARD", "forward"),
-        Column("TUNNEL", "tunnel", prio("tun-info")),
         Column("WEIGHT", "weight", justify="right"),
         Column("ACTIVE", "active", justify="right"), Column("INACTIVE", "inactive", justify="right"),
-        Column("PERSIST", "persist", prio("persistent-conn"), "right"),
-        Column("UPPER", "upper", prio("thresholds"), "right"), Column("LOWER", "lower", prio("thresholds"), "right"),
     ]
-    columns += [Column(h, k, prio("stats"), "right") for h, k in _STATS]
-    columns += [Column(h, k, prio("rate"), "right") for h, k in _RATES]
+    if view == "tun-info":
+        columns.insert(5, Column("TUNNEL", "tunnel"))
+    if view == "persistent-conn":
+        columns.append(Column("PERSIST", "persist", justify="right"))
+    if view == "thresholds":
+        columns += [Column("UPPER", "upper", justify="right"), Column("LOWER", "lower", justify="right")]
+    if view == "rate":
+        columns += [Column(h, k, justify="right") for h, k in _RATES]
+    elif view == "stats":
+        columns += [Column(h, k, justify="right") for h, k in _STATS]
+    else:
+        columns += [Column(h, k, 1, "right") for h, k in _STATS if k in ("conns", "inbytes", "outbytes")]
     return columns
+
+
+def _v4_mask(mask: str) -> str:
+    """``/24`` for a contiguous mask, else the dotted form."""
+    try:
+        return "/" + str(ipaddress.IPv4Network(f"0.0.0.0/{mask}").prefixlen)
+    except ValueError:
+        return f"mask {mask}"
 
 
 def service_flags(service: VirtualService) -> str:
     words = []
     if service.persistent:
-        words.append(f"persistent {service.timeout}")
+        words.append(f"persistent {service.timeout}s")
         mask = netmask_text(service)
         if mask is not None:
-            words.append(f"mask {mask}")
+            words.append(f"/{mask}" if service.family == "inet6" else _v4_mask(mask))
     if service.pe_name:
         words.append(f"pe {service.pe_name}")
     if service.one_packet:
@@ -53,13 +68,16 @@ def service_flags(service: VirtualService) -> str:
     return ", ".join(words)
 
 
-def _rows(services: Iterable[VirtualService]) -> list[dict[str, Any]]:
+def _rows(services: Iterable[VirtualService], exact: bool) -> list[dict[str, Any]]:
+    def counters(stats: Any) -> dict[str, Any]:
+        return {k: largenum(getattr(stats, k), exact).strip() for _, k in _STATS + _RATES}
+
     rows: list[dict[str, Any]] = []
     for service in services:
         base = {"service": str(service.key), "scheduler": service.scheduler, "flags": service_flags(service)}
         servers = glibc_sort(service.servers, compare_servers)
         if not servers:
-            rows.append(base | {k: getattr(service.stats, k) for _, k in _STATS + _RATES})
+            rows.append(base | counters(service.stats))
         for server in servers:
             row = base | {
                 "server": format_addrport(server.family, server.address, server.port),
@@ -68,7 +86,7 @@ def _rows(services: Iterable[VirtualService]) -> list[dict[str, Any]]:
                 "persist": server.persistent_conns, "upper": server.upper_threshold,
                 "lower": server.lower_threshold,
             }
-            rows.append(row | {k: getattr(server.stats, k) for _, k in _STATS + _RATES})
+            rows.append(row | counters(server.stats))
     return rows
 
 
@@ -78,7 +96,7 @@ def table_listing(table: IPVSTable, view: str, exact: bool, only: ServiceKey | N
         services = [s for s in services if s.key == only]
     shown = IPVSTable(table.info, tuple(services))
     return Listing(
-        columns=_columns(view), rows=_rows(services), data=shown.to_dict(),
+        columns=_columns(view), rows=_rows(services, exact), data=shown.to_dict(),
         formats={"ipvsadm": lambda: format_ipvsadm(table, view, exact, only),
                  "save": lambda: format_save(shown)},
     )

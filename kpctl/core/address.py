@@ -62,7 +62,7 @@ def parse_service(text: str) -> ServiceKey:
     if match:
         return ServiceKey(family=_fwmark_family(match.group("family"), text), protocol=None,
                           fwmark=parse_fwmark(match.group("mark"), text))
-    body, slash, proto = text.rpartition("/") if "/" in text else (text, "", "tcp")
+    body, _slash, proto = text.rpartition("/") if "/" in text else (text, "", "tcp")
     protocol = proto.lower()
     if protocol not in PROTOCOLS:
         raise InvalidInput(f"invalid protocol {proto!r} in service {text!r}: use one of {', '.join(PROTOCOLS)}")

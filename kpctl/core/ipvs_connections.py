@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Iterable
+from collections.abc import Iterable
 
 from kpctl.core.address import parse_address, parse_port, parse_service
 from kpctl.errors import InvalidInput

@@ -9,7 +9,8 @@ which undoes what it applied if a kernel call fails part way.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterable, Sequence, Union
+from typing import Union
+from collections.abc import Callable, Iterable, Sequence
 
 from kpctl.errors import AlreadyExists, KpctlError, NotFound
 from kpctl.model.ipvs import IPVSTable, RealServer, ServiceKey, VirtualService

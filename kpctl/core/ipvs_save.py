@@ -197,7 +197,7 @@ def parse_rule_service(protocol: str, text: str) -> ServiceKey:
     elif text.count(":") > 1:
         host, port_text = text, None
     else:
-        host, sep, port_text = text.rpartition(":") if ":" in text else (text, "", None)
+        host, _sep, port_text = text.rpartition(":") if ":" in text else (text, "", None)
     address, family = parse_address(host, f"service {text!r}")
     port = 0 if port_text is None else parse_port(port_text, f"service {text!r}")
     return ServiceKey(family=family, protocol=protocol, address=address, port=port)

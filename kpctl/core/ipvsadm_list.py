@@ -10,7 +10,8 @@ order (kept by the backend in ``table.services`` and ``service.servers``) matter
 from __future__ import annotations
 
 import ipaddress
-from typing import Callable, Sequence, TypeVar
+from typing import TypeVar
+from collections.abc import Callable, Sequence
 
 from kpctl.core.address import format_addrport
 from kpctl.errors import NotFound

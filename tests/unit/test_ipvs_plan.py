@@ -6,7 +6,7 @@ import pytest
 
 from kpctl.core.ipvs_plan import (
     AddServer, AddService, DeleteServer, DeleteService, EditServer, EditService, Flush, Operation, ZeroCounters,
-    apply_to_state, apply_with_rollback, check, inverse, plan_restore, state_of, table_of,
+    apply_to_state, apply_with_rollback, check, inverse, plan_restore, state_of,
 )
 from kpctl.core.ipvs_save import format_save, parse_restore
 from kpctl.errors import AlreadyExists, KernelError, NotFound

@@ -14,14 +14,14 @@ from kpctl.output.listing import Column, Listing, OutputSpec
 @click.option("--check", "check_ids", multiple=True, metavar="ID",
               help="Run only this check (repeatable). `kpctl doctor --list-checks` shows the ids.")
 @click.option("--list-checks", is_flag=True, help="List the checks with their id and severity, and exit.")
-@output_options()
+@output_options("text")
 @pass_app
 def doctor(app: AppContext, check_ids: tuple[str, ...], list_checks: bool, output: OutputSpec) -> int:
     """Check this node (or a --snapshot) for broken kube-proxy IPVS state: VIPs missing from
     kube-ipvs0, ipset members without services, services without servers, sysctls, iptables.
 
-    Each finding says what was found, why it matters and the fix.  Exit 0 when no finding
-    is an error, 1 otherwise.
+    Each finding says what was found, why it matters and the fix (`-o text` prints them as
+    readable blocks).  Exit 0 when no finding is an error, 1 otherwise.
 
     \b
     Examples:
@@ -49,7 +49,17 @@ def _listing(report: Any) -> Listing:
                Column("FOUND", "found"), Column("WHY", "why", priority=1), Column("FIX", "fix")]
     title = (f"{len(report.checks_run)} checks: {report.errors} error(s), "
              f"{sum(1 for f in report.findings if f.severity == 'warning')} warning(s)")
-    return Listing(columns=columns, rows=rows, data=report.to_dict(), title=title)
+    return Listing(columns=columns, rows=rows, data=report.to_dict(), title=title,
+                   formats={"text": lambda: _text(report, title)})
+
+
+def _text(report: Any, title: str) -> str:
+    from kpctl.output.text import escape_cell
+
+    blocks = [f"{escape_cell(f.severity).upper()} {escape_cell(f.check)}: {escape_cell(f.subject)}\n"
+              f"  found: {escape_cell(f.found)}\n  why:   {escape_cell(f.why)}\n  fix:   {escape_cell(f.fix)}\n"
+              for f in report.findings]
+    return "\n".join(blocks + [title + "\n"])
 
 
 def _checks_listing(checks: Any) -> Listing:

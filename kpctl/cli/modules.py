@@ -83,8 +83,7 @@ def _listing(report: Any) -> Listing:
     rows: list[dict[str, Any]] = []
     if not report.modules_supported:
         rows.append({"kind": "kernel", "name": "modules", "state": "unsupported",
-                     "detail": "no /proc/modules (CONFIG_MODULES unset): judged by /proc/net/ip_vs, "
-                               "the IPVS genetlink family and /boot/config"})
+                     "detail": "no /proc/modules (CONFIG_MODULES unset): judged by what is built in"})
     for module in report.modules:
         detail = module.reason + (f"; {module.changed}" if module.changed else "")
         rows.append({"kind": "module", "name": module.name, "state": module.state, "detail": detail,
@@ -95,8 +94,8 @@ def _listing(report: Any) -> Listing:
     genl = {True: "reachable", False: "unreachable", None: "not probed"}[report.ipvs_genl]
     rows.append({"kind": "kernel", "name": "ipvs-genetlink", "state": genl,
                  "detail": "/proc/net/ip_vs present" if report.proc_net_ip_vs else "/proc/net/ip_vs absent"})
-    rows.append({"kind": "verdict", "name": "ipvs-mode", "state": report.verdict,
-                 "detail": "; ".join(report.advice) or "kube-proxy can run in IPVS mode here"})
+    rows.append({"kind": "verdict", "name": "ipvs-mode", "state": report.verdict, "detail": report.summary})
+    rows.extend({"kind": "advice", "name": "", "state": "", "detail": line} for line in report.advice)
     columns = [Column("KIND", "kind"), Column("NAME", "name"), Column("STATE", "state"),
                Column("DETAIL", "detail"), Column("EVIDENCE", "evidence", priority=1)]
     return Listing(columns=columns, rows=rows, data=report.to_dict(), title=f"kernel {report.release}")

@@ -196,6 +196,7 @@ def assess(facts: KernelFacts, required: Iterable[RequiredModule], changes: Mapp
         state, evidence = module_state(module.name, facts, exposed)
         statuses.append(ModuleStatus(module.name, state, module.reason, evidence, changes.get(module.name, "")))
     verdict, advice = _verdict(facts, statuses)
+    summary = _summary(verdict, statuses, facts)
     return ModulesReport(
         release=facts.release,
         modules_supported=facts.modules_supported,
@@ -204,8 +205,26 @@ def assess(facts: KernelFacts, required: Iterable[RequiredModule], changes: Mapp
         ipvs_genl=facts.ipvs_genl,
         proc_net_ip_vs=facts.proc_net_ip_vs,
         verdict=verdict,
+        summary=summary,
         advice=tuple(advice),
     )
+
+
+def _summary(verdict: str, statuses: list[ModuleStatus], facts: KernelFacts) -> str:
+    if verdict == READY:
+        return "kube-proxy can run in IPVS mode here"
+    if verdict == IMPOSSIBLE:
+        return "no IPVS in this kernel: kube-proxy cannot use IPVS mode"
+    parts = []
+    for state, label in ((AVAILABLE, "not loaded"), (MISSING, "missing"), (UNKNOWN, "unknown")):
+        names = [s.name for s in statuses if s.state == state]
+        if names:
+            parts.append(f"{label}: {' '.join(names)}")
+    if not ipset_new_enough(facts.ipset):
+        parts.append("ipset >= 6.0 needed")
+    if facts.ipvs_genl is False and not parts:
+        parts.append("IPVS netlink family silent")
+    return "; ".join(parts)
 
 
 def modules_to_load(report: ModulesReport) -> list[str]:

@@ -81,6 +81,7 @@ class ModulesReport:
     ipvs_genl: bool | None
     proc_net_ip_vs: bool
     verdict: str  # READY|NOT_READY|IMPOSSIBLE
+    summary: str = ""  # the verdict in one short line
     advice: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -92,5 +93,6 @@ class ModulesReport:
             "ipvs_genetlink": self.ipvs_genl,
             "proc_net_ip_vs": self.proc_net_ip_vs,
             "verdict": self.verdict,
+            "summary": self.summary,
             "advice": list(self.advice),
         }

@@ -199,7 +199,9 @@ def test_cli_check_reports_available_and_exits_1(fake_node) -> None:  # type: ig
     lines = [line.split("\t") for line in outcome.stdout.splitlines()]
     assert ["module", "ip_vs", "loaded"] == lines[1][:3]
     assert ["module", "ip_vs_rr", "available"] == lines[2][:3]
-    assert lines[-1][:3] == ["verdict", "ipvs-mode", "not-ready"]
+    verdict = next(line for line in lines if line[0] == "verdict")
+    assert verdict == ["verdict", "ipvs-mode", "not-ready", "not loaded: ip_vs_rr ip_vs_wrr ip_vs_sh nf_conntrack"]
+    assert any(line[0] == "advice" and "--load" in line[3] for line in lines)
 
 
 def test_cli_load_runs_modprobe_and_reports_change(fake_node) -> None:  # type: ignore[no-untyped-def]

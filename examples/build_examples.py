@@ -110,5 +110,87 @@ def seed_ipvs_node() -> dict[str, Any]:
     )
 
 
+def iptables_node() -> dict[str, Any]:
+    """An iptables-mode node (kube-proxy >= 1.27 layout): same service addresses as the seed,
+    clusterCIDR 172.30.0.0/16, this node holds 172.30.1.0/24; web (3 endpoints, ClientIP
+    affinity), kube-dns, kubernetes, a service without endpoints (10.254.0.50:80)."""
+    links = [
+        link("lo", "", "UNKNOWN", "127.0.0.1/8"),
+        link("eth0", "", "UP", "10.0.0.11/24"),
+        link("cni0", "bridge", "UP", "172.30.1.1/24"),
+    ]
+    return snapshot(
+        created="2024-05-01T10:00:00Z", hostname="node-ipt", kernel="6.1.0-21-amd64",
+        mode="iptables", cluster_cidr="172.30.0.0/16",
+        comment="kube-proxy iptables mode; rules as kube-proxy 1.29 writes them",
+        ipvs=None, ipsets=None,
+        iptables={"ipv4": {"nft": read("iptables.rules"), "legacy": None}, "ipv6": {"nft": None, "legacy": None}},
+        nftables=None, links=links,
+        routes={"local": local_routes(links), "main": [
+            {"dst": "default", "gateway": "10.0.0.1", "dev": "eth0"},
+            {"dst": "10.0.0.0/24", "dev": "eth0", "protocol": "kernel", "scope": "link", "prefsrc": "10.0.0.11"},
+            {"dst": "172.30.1.0/24", "dev": "cni0", "protocol": "kernel", "scope": "link", "prefsrc": "172.30.1.1"},
+            {"dst": "172.30.2.0/24", "gateway": "10.0.0.12", "dev": "eth0"},
+        ]},
+        sysctls={"net.ipv4.ip_forward": "1", "net.bridge.bridge-nf-call-iptables": "1"},
+        modules=["nf_conntrack", "xt_statistic", "xt_recent", "xt_comment", "xt_addrtype", "xt_mark"],
+    )
+
+
+def nftables_node() -> dict[str, Any]:
+    """An nftables-mode node (kube-proxy >= 1.31 `ip kube-proxy` table): clusterCIDR 10.244.0.0/16,
+    service CIDR 10.96.0.0/16; web has 3 endpoints (numgen random mod 3), sticky has ClientIP
+    affinity, empty has no endpoints (reject)."""
+    links = [
+        link("lo", "", "UNKNOWN", "127.0.0.1/8"),
+        link("eth0", "", "UP", "192.168.56.11/24"),
+        link("cni0", "bridge", "UP", "10.244.1.1/24"),
+    ]
+    return snapshot(
+        created="2024-09-01T10:00:00Z", hostname="node-nft", kernel="6.1.0-21-amd64",
+        mode="nftables", cluster_cidr="10.244.0.0/16",
+        comment="kube-proxy nftables mode",
+        ipvs=None, ipsets=None, iptables=None,
+        nftables=json.loads(read("nftables.json")), links=links,
+        routes={"local": local_routes(links), "main": [
+            {"dst": "default", "gateway": "192.168.56.1", "dev": "eth0"},
+            {"dst": "192.168.56.0/24", "dev": "eth0", "protocol": "kernel", "scope": "link",
+             "prefsrc": "192.168.56.11"},
+            {"dst": "10.244.1.0/24", "dev": "cni0", "protocol": "kernel", "scope": "link", "prefsrc": "10.244.1.1"},
+            {"dst": "10.244.2.0/24", "gateway": "192.168.56.12", "dev": "eth0"},
+        ]},
+        sysctls={"net.ipv4.ip_forward": "1"},
+        modules=["nf_tables", "nf_conntrack", "nft_numgen", "nft_fib_ipv4", "nft_reject_ipv4"],
+    )
+
+
+def userspace_node() -> dict[str, Any]:
+    """A userspace-mode node with the seed article's example: service 1.2.3.4:8888, kube-proxy
+    listening on 32890 (REDIRECT for pods, DNAT to the node address for the node itself)."""
+    links = [
+        link("lo", "", "UNKNOWN", "127.0.0.1/8"),
+        link("eth0", "", "UP", "192.168.1.21/24"),
+        link("cni0", "bridge", "UP", "10.1.0.1/24"),
+    ]
+    return snapshot(
+        created="2016-01-01T10:00:00Z", hostname="node-us", kernel="4.4.0-21-generic",
+        mode="userspace", cluster_cidr="10.1.0.0/16",
+        comment="kube-proxy userspace mode, the seed article's 1.2.3.4:8888 example",
+        ipvs=None, ipsets=None, nftables=None,
+        iptables={"ipv4": {"nft": None, "legacy": read("userspace.rules")}, "ipv6": {"nft": None, "legacy": None}},
+        links=links,
+        routes={"local": local_routes(links), "main": [
+            {"dst": "default", "gateway": "192.168.1.1", "dev": "eth0"},
+            {"dst": "192.168.1.0/24", "dev": "eth0", "protocol": "kernel", "scope": "link", "prefsrc": "192.168.1.21"},
+            {"dst": "10.1.0.0/24", "dev": "cni0", "protocol": "kernel", "scope": "link", "prefsrc": "10.1.0.1"},
+        ]},
+        sysctls={"net.ipv4.ip_forward": "1"},
+        modules=["nf_conntrack", "xt_REDIRECT", "xt_addrtype"],
+    )
+
+
 if __name__ == "__main__":
     write("seed-ipvs-node.json", seed_ipvs_node())
+    write("iptables-node.json", iptables_node())
+    write("nftables-node.json", nftables_node())
+    write("userspace-node.json", userspace_node())

@@ -157,14 +157,18 @@ class Tracer:
                      is_nat: bool) -> tuple[Flow, Outcome | None]:
         chance = flow.chance
         if branch.probability < flow.probability - 1e-12:
-            chance = chance + (f"{unit.name} {hook}: {branch.probability / flow.probability:.4f}",)
+            chance = chance + (f"{hook} {unit.name}: {branch.probability / flow.probability:.4f}",)
         nat_done = flow.nat_done | ({NAT_DIRECTION.get(hook, "dst")} if is_nat else set())
         new = replace(flow, packet=branch.packet, conn=branch.conn, probability=branch.probability,
                       exact=branch.exact, steps=flow.steps + branch.steps, chance=chance,
                       nat_done=frozenset(nat_done),
                       notes=flow.notes + tuple(n for n in branch.notes if n not in flow.notes))
         if branch.nat in ("DNAT", "REDIRECT"):
-            new = replace(new, translated=("REDIRECT" if branch.nat == "REDIRECT" else f"{unit.kind} DNAT"),
+            # userspace mode: the portal rules send the packet to kube-proxy's own socket.
+            words = (branch.rule or "").split()
+            portal = len(words) > 1 and words[0] == "-A" and words[1].startswith("KUBE-PORTALS-")
+            proxied = branch.nat == "REDIRECT" or (portal and self.view.is_local(branch.packet.dst))
+            new = replace(new, translated=("REDIRECT" if proxied else f"{unit.kind} DNAT"),
                           server=branch.packet.endpoint("dst"))
         if branch.nat in ("MASQUERADE", "SNAT"):
             new = replace(new, masqueraded=True)

@@ -380,6 +380,9 @@ def walk(ruleset: Ruleset, table: str, chain: str, hook: str, packet: Packet, co
     tab = ruleset.table(table)
     if tab is None or tab.chain(chain) is None:
         return [NfBranch(probability, exact, "ACCEPT", packet, conn)]
+    builtin = tab.chains[chain]
+    if not builtin.rules and (builtin.policy or "ACCEPT") == "ACCEPT":
+        return [NfBranch(probability, exact, "ACCEPT", packet, conn)]  # nothing to show
     pending = [_Machine(((chain, 0),), packet, conn, probability, exact)]
     done: list[NfBranch] = []
     visits = 0

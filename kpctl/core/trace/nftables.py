@@ -163,6 +163,8 @@ class _Eval:
         return _UNKNOWN
 
     def member(self, value: Any, element: Any) -> bool:
+        if isinstance(element, dict) and "elem" in element:
+            element = element["elem"].get("val")
         if isinstance(element, dict) and "concat" in element:
             element = element["concat"]
         if isinstance(element, list) and isinstance(value, list):
@@ -204,7 +206,10 @@ class _Eval:
         elements = self.set_elements(right)
         if elements is not None:
             hit = any(self.member(left, e) for e in elements)
-            return (hit if op in ("==", "in") else not hit), f"{text}: {_show(left)} {'in' if hit else 'not in'} set"
+            why = f"{text}: {_show(left)} {'in' if hit else 'not in'} the set"
+            if isinstance(right, str) and right.startswith("@affinity-") and not hit:
+                why += " (session affinity: no earlier connection from this client recorded; first connection)"
+            return (hit if op in ("==", "in") else not hit), why
         if isinstance(left, list) and not isinstance(right, (list, dict)):
             hit = right in left  # ct state new, …
         elif isinstance(right, list) and not isinstance(left, list):
@@ -239,15 +244,25 @@ def _show(expr: Any) -> str:
         if "prefix" in expr:
             return f"{expr['prefix']['addr']}/{expr['prefix']['len']}"
         if "set" in expr:
-            return "{ " + ", ".join(_show(e) for e in _elements(expr["set"])) + " }"
+            return "{ " + ", ".join(_show_element(e) for e in _elements(expr["set"])) + " }"
+        if "elem" in expr:
+            return _show(expr["elem"].get("val"))
         for op in ("&", "|", "^"):
             if op in expr:
-                return f" {op} ".join(_show(e) for e in expr[op])
+                return f" {op} ".join(hex(e) if isinstance(e, int) else _show(e) for e in expr[op])
+        if len(expr) == 1:
+            (verb, target), = expr.items()
+            if isinstance(target, dict) and "target" in target:
+                return f"{verb} {target['target']}"
     if isinstance(expr, list):
         return " . ".join(_show(e) for e in expr)
-    if isinstance(expr, int) and expr > 255:
-        return hex(expr)
     return str(expr)
+
+
+def _show_element(element: Any) -> str:
+    if isinstance(element, list) and len(element) == 2 and isinstance(element[1], dict):
+        return f"{_show(element[0])} : {_show(element[1])}"
+    return _show(element)
 
 
 def rule_text(rule: dict[str, Any]) -> str:
@@ -256,8 +271,10 @@ def rule_text(rule: dict[str, Any]) -> str:
     for expr in rule.get("expr", ()):
         (key, value), = expr.items() if isinstance(expr, dict) and len(expr) == 1 else (("?", expr),)
         if key == "match":
-            parts.append(f"{_show(value.get('left'))} {'' if value.get('op') in ('==', 'in') else value.get('op') + ' '}"
-                         f"{_show(value.get('right'))}")
+            left, op, right = value.get("left"), value.get("op"), value.get("right")
+            binary = isinstance(left, dict) and any(k in left for k in ("&", "|", "^"))
+            shown = "" if op in ("==", "in") and not binary else f"{op} "
+            parts.append(f"{_show(left)} {shown}{hex(right) if binary and isinstance(right, int) else _show(right)}")
         elif key == "vmap":
             parts.append(f"{_show(value.get('key'))} vmap {_show(value.get('data'))}")
         elif key in ("jump", "goto"):
@@ -268,6 +285,8 @@ def rule_text(rule: dict[str, Any]) -> str:
             parts.append(f"{key} to {value.get('addr')}" + (f":{value['port']}" if value.get("port") else ""))
         elif key == "counter":
             continue
+        elif key == "set" and isinstance(value, dict):
+            parts.append(f"{value.get('op')} {value.get('set')} {{ {_show(value.get('elem'))} }}")
         elif value is None:
             parts.append(key)
         else:

@@ -1,0 +1,183 @@
+"""iptables, nftables and userspace mode nodes, and IPVS scheduler/refusal details."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from kpctl.backends.snapshot import load_snapshot
+from kpctl.core.snapshot_view import NodeView
+from kpctl.core.trace import ipvs as ipvs_step
+from kpctl.core.trace.engine import trace
+from kpctl.core.trace.request import build_packet, parse_origin
+from kpctl.model.ipvs import SVC_F_PERSISTENT, RealServer, VirtualService
+from kpctl.model.snapshot import NodeSnapshot
+from kpctl.model.trace import Disposition, Packet
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def node(name: str) -> NodeView:
+    return NodeView(load_snapshot(str(EXAMPLES / name)))
+
+
+def run(view: NodeView, service: str, origin: str = "node"):
+    start = parse_origin(origin)
+    return trace(view, build_packet(view, service, start), str(start), service)
+
+
+# ---------------------------------------------------------------- iptables mode
+
+
+def test_iptables_three_endpoints_one_third_each_with_hairpin_masquerade() -> None:
+    result = run(node("iptables-node.json"), "10.254.199.160:8080", "pod:172.30.1.5")
+    assert result.mode == "iptables"
+    chances = {o.server: o.probability for o in result.outcomes}
+    assert set(chances) == {"172.30.1.5:8080", "172.30.1.6:8080", "172.30.2.8:8080"}
+    assert all(math.isclose(p or 0, 1 / 3, rel_tol=1e-6) for p in chances.values())
+    masq = {o.server: o.masqueraded for o in result.outcomes}
+    assert masq == {"172.30.1.5:8080": True, "172.30.1.6:8080": False, "172.30.2.8:8080": False}
+    assert any("session affinity" in n for n in result.notes)
+
+
+def test_iptables_service_without_endpoints_is_rejected() -> None:
+    for origin in ("node", "pod:172.30.1.5"):
+        result = run(node("iptables-node.json"), "10.254.0.50:80", origin)
+        assert result.disposition is Disposition.REJECTED
+        assert "has no endpoints" in result.outcomes[0].reason
+        assert "icmp-port-unreachable" in result.outcomes[0].reason
+
+
+def test_iptables_node_source_is_masqueraded_pod_source_is_not() -> None:
+    view = node("iptables-node.json")
+    assert run(view, "10.254.0.1:443").outcomes[0].server == "10.0.0.10:6443"
+    from_pod = run(view, "10.254.0.1:443", "pod:172.30.1.7").outcomes[0]
+    assert not from_pod.masqueraded
+    external = run(view, "10.254.0.1:443", "external:198.51.100.1").outcomes[0]
+    assert external.masqueraded  # ! -s 172.30.0.0/16 → KUBE-MARK-MASQ
+
+
+def test_iptables_unknown_port_leaves_the_node_untranslated() -> None:
+    result = run(node("iptables-node.json"), "10.254.0.1:80", "pod:172.30.1.5")
+    assert result.disposition is Disposition.EXITS_NODE
+
+
+# ---------------------------------------------------------------- nftables mode
+
+
+def test_nftables_numgen_random_mod_3() -> None:
+    result = run(node("nftables-node.json"), "10.96.100.10:80", "pod:10.244.1.9")
+    assert result.mode == "nftables"
+    assert {o.server for o in result.outcomes} == {"10.244.1.5:8080", "10.244.2.7:8080", "10.244.2.8:8080"}
+    assert all(math.isclose(o.probability or 0, 1 / 3) for o in result.outcomes)
+    assert all(not o.masqueraded for o in result.outcomes)
+
+
+def test_nftables_no_endpoints_reject_and_wrong_port_reject() -> None:
+    view = node("nftables-node.json")
+    assert run(view, "10.96.100.30:80").disposition is Disposition.REJECTED
+    wrong_port = run(view, "10.96.0.1:8443", "pod:10.244.1.9")
+    assert wrong_port.disposition is Disposition.REJECTED
+    assert "cluster-ips" in wrong_port.outcomes[0].reason
+
+
+def test_nftables_external_client_is_masqueraded_and_affinity_noted() -> None:
+    result = run(node("nftables-node.json"), "10.96.100.20:80", "external:203.0.113.7")
+    assert len(result.outcomes) == 2 and all(o.masqueraded for o in result.outcomes)
+    assert any("session affinity" in s.reason for s in result.steps if s.matched is False)
+
+
+def test_nftables_udp_dns() -> None:
+    result = run(node("nftables-node.json"), "10.96.0.10:53/udp", "pod:10.244.1.9")
+    assert [o.server for o in result.outcomes] == ["10.244.1.3:53"]
+
+
+# ---------------------------------------------------------------- userspace mode
+
+
+def test_userspace_redirect_to_the_proxy_port() -> None:
+    view = node("userspace-node.json")
+    from_pod = run(view, "1.2.3.4:8888", "pod:10.1.0.8")
+    assert from_pod.mode == "userspace"
+    assert from_pod.disposition is Disposition.TO_LOCAL_STACK
+    assert from_pod.outcomes[0].final is not None and from_pod.outcomes[0].final.dport == 32890
+    assert "REDIRECT" in from_pod.outcomes[0].reason
+    from_node = run(view, "1.2.3.4:8888")
+    assert from_node.disposition is Disposition.TO_LOCAL_STACK
+    assert from_node.outcomes[0].final is not None and from_node.outcomes[0].final.dst == "192.168.1.21"
+
+
+# ---------------------------------------------------------------- IPVS details
+
+
+def svc(*servers: RealServer, scheduler: str = "rr", **kw: object) -> VirtualService:
+    return VirtualService(protocol="tcp", address="10.254.0.9", port=80, scheduler=scheduler, servers=servers,
+                          **kw)  # type: ignore[arg-type]
+
+
+PKT = Packet("172.30.1.5", 40000, "10.254.0.9", 80)
+
+
+def test_ipvs_wrr_chances_follow_weights_and_weight_zero_is_never_picked() -> None:
+    service = svc(RealServer("1.1.1.1", 80, weight=3), RealServer("1.1.1.2", 80, weight=1),
+                  RealServer("1.1.1.3", 80, weight=0), scheduler="wrr")
+    decision = ipvs_step.decide((service,), PKT)
+    chances = {c.endpoint: c.probability for c in decision.candidates}
+    assert chances == {"1.1.1.1:80": 0.75, "1.1.1.2:80": 0.25}
+    assert all(c.exact for c in decision.candidates)
+
+
+def test_ipvs_all_weight_zero_or_no_servers_is_port_unreachable() -> None:
+    assert ipvs_step.decide((svc(RealServer("1.1.1.1", 80, weight=0)),), PKT).refusal
+    assert ipvs_step.decide((svc(),), PKT).refusal
+
+
+def test_ipvs_live_count_schedulers_are_not_exact() -> None:
+    decision = ipvs_step.decide((svc(RealServer("1.1.1.1", 80), RealServer("1.1.1.2", 80), scheduler="lc"),), PKT)
+    assert not any(c.exact for c in decision.candidates)
+
+
+def test_ipvs_fwmark_service_is_looked_up_first() -> None:
+    by_mark = VirtualService(protocol=None, address=None, port=0, fwmark=7, scheduler="rr",
+                             servers=(RealServer("2.2.2.2", 80),))
+    by_addr = svc(RealServer("1.1.1.1", 80))
+    assert ipvs_step.decide((by_addr, by_mark), PKT.with_(mark=7)).service is by_mark
+    assert ipvs_step.decide((by_addr, by_mark), PKT).service is by_addr
+
+
+def test_ipvs_persistence_is_noted() -> None:
+    decision = ipvs_step.decide((svc(RealServer("1.1.1.1", 80), flags=SVC_F_PERSISTENT | 2, timeout=10800),), PKT)
+    assert any("persistent" in note and "10800" in note for note in decision.notes)
+
+
+def test_seed_weight_zero_rejects_in_the_trace() -> None:
+    view = node("seed-ipvs-node.json")
+    sections = dict(view.snapshot.sections)
+    ipvs = dict(sections["ipvs"])
+    ipvs["services"] = [dict(s, servers=[dict(r, weight=0) for r in s["servers"]]) for s in ipvs["services"]]
+    sections["ipvs"] = ipvs
+    result = run(NodeView(NodeSnapshot(1, sections)), "10.254.0.1:443", "pod:172.30.22.5")
+    assert result.disposition is Disposition.REJECTED
+    assert "ICMP port unreachable" in result.outcomes[0].reason
+
+
+def test_routing_without_a_route_is_no_route() -> None:
+    view = node("seed-ipvs-node.json")
+    sections = dict(view.snapshot.sections)
+    sections["routes"] = {"local": sections["routes"]["local"], "main": []}
+    result = run(NodeView(NodeSnapshot(1, sections)), "10.254.0.1:443", "pod:172.30.22.5")
+    assert result.disposition is Disposition.NO_ROUTE
+
+
+@pytest.mark.parametrize("example", ["seed-ipvs-node.json", "iptables-node.json", "nftables-node.json",
+                                     "userspace-node.json"])
+def test_trace_is_a_pure_function(example: str) -> None:
+    view = node(example)
+    service = {"seed-ipvs-node.json": "10.254.0.1:443", "iptables-node.json": "10.254.0.1:443",
+               "nftables-node.json": "10.96.0.1:443", "userspace-node.json": "1.2.3.4:8888"}[example]
+    first, second = run(view, service), run(node(example), service)
+    assert first.to_dict() == second.to_dict()
+    assert replace(first, notes=()).outcomes == second.outcomes

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from kpctl.core.address import format_addrport, format_address
 from kpctl.core.ipvsadm_list import (
-    compare_servers, format_ipvsadm, glibc_sort, largenum, netmask_text, sched_flag_words, sorted_services, tunnel_info,
+    format_ipvsadm, largenum, netmask_text, sched_flag_words, sorted_servers, sorted_services, tunnel_info,
 )
 from kpctl.core.ipvs_save import format_save
 from kpctl.model.ipvs import Connection, IPVSTable, ServiceKey, SyncDaemon, Timeouts, VirtualService
@@ -75,7 +75,7 @@ def _rows(services: Iterable[VirtualService], exact: bool) -> list[dict[str, Any
     rows: list[dict[str, Any]] = []
     for service in services:
         base = {"service": str(service.key), "scheduler": service.scheduler, "flags": service_flags(service)}
-        servers = glibc_sort(service.servers, compare_servers)
+        servers = sorted_servers(service)
         if not servers:
             rows.append(base | counters(service.stats))
         for server in servers:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 
@@ -15,6 +16,15 @@ _FWMARK = re.compile(r"fwmark:(?P<mark>[^/]*)(?:/(?P<family>[^/]*))?", re.IGNORE
 
 def parse_address(text: str, what: str = "address") -> tuple[str, str]:
     """``text`` as (normalised address, family); IPv4 must be dotted quad, no zone ids."""
+    parsed = _parse_address(text)
+    if parsed is None:
+        raise InvalidInput(f"invalid {what}: {text!r} is not an IPv4 or IPv6 address")
+    return parsed
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse_address(text: str) -> tuple[str, str] | None:
+    # restore files and big tables repeat the same addresses: parse each once
     if "%" not in text:
         try:
             address = ipaddress.ip_address(text)
@@ -23,7 +33,7 @@ def parse_address(text: str, what: str = "address") -> tuple[str, str]:
         else:
             family = "inet" if address.version == 4 else "inet6"
             return format_address(family, str(address)), family
-    raise InvalidInput(f"invalid {what}: {text!r} is not an IPv4 or IPv6 address")
+    return None
 
 
 def parse_port(text: str, what: str, low: int = 0) -> int:
@@ -99,6 +109,7 @@ def parse_server(text: str, default_port: int) -> tuple[str, int, str]:
     return address, parse_port(port, f"server {text!r}"), family
 
 
+@functools.lru_cache(maxsize=65536)
 def format_address(family: str, address: str) -> str:
     """The address as glibc's inet_ntop writes it (IPv6: '::ffff:1.2.3.4' style tails kept)."""
     if family != "inet6":

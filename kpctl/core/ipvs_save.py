@@ -13,7 +13,7 @@ from kpctl.core.ipvs_plan import (
     ZeroCounters,
 )
 from kpctl.core.ipvsadm_list import (
-    compare_servers, fwmark_text, glibc_sort, netmask_text, sched_flag_words, sorted_services,
+    fwmark_text, netmask_text, sched_flag_words, sorted_servers, sorted_services,
 )
 from kpctl.errors import InvalidInput
 from kpctl.model.ipvs import (
@@ -80,7 +80,7 @@ def format_save(table: IPVSTable) -> str:
     lines: list[str] = []
     for service in sorted_services(table):
         lines.append(service_rule(service))
-        for server in glibc_sort(service.servers, compare_servers):
+        for server in sorted_servers(service):
             lines.append(server_rule(service.key, server, thresholds=False))
     return "".join(line + "\n" for line in lines)
 

@@ -9,9 +9,10 @@ order (kept by the backend in ``table.services`` and ``service.servers``) matter
 
 from __future__ import annotations
 
+import functools
 import ipaddress
-from typing import TypeVar
-from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Sequence
 
 from kpctl.core.address import format_addrport
 from kpctl.errors import NotFound
@@ -36,16 +37,17 @@ def _i32(value: int) -> int:
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
-def _words(family: str, address: str | None) -> list[int]:
+@functools.lru_cache(maxsize=65536)
+def _words(family: str, address: str | None) -> tuple[int, ...]:
     """The address as 4 host-order 32-bit words of union nf_inet_addr (IPv4 in word 0)."""
     if not address:
-        return [0, 0, 0, 0]
+        return (0, 0, 0, 0)
     packed = ipaddress.ip_address(address).packed
     packed = packed + bytes(16 - len(packed))
-    return [int.from_bytes(packed[i:i + 4], "big") for i in range(0, 16, 4)]
+    return tuple(int.from_bytes(packed[i:i + 4], "big") for i in range(0, 16, 4))
 
 
-def _cmp_addr(family: str, a: list[int], b: list[int]) -> int:
+def _cmp_addr(family: str, a: tuple[int, ...], b: tuple[int, ...]) -> int:
     count = 4 if family == "inet6" else 1
     result = 0
     for i in range(count):
@@ -225,13 +227,68 @@ def title(view: str) -> str:
 
 def format_service_entry(service: VirtualService, view: str = "default", exact: bool = False) -> str:
     lines = [_service_line(service, view, exact)]
-    for server in glibc_sort(service.servers, compare_servers):
+    for server in sorted_servers(service):
         lines.append(_server_line(server, view, exact))
     return "\n".join(lines) + "\n"
 
 
+def _arc_start(values: Iterable[int]) -> int | None:
+    """Where the wrapping order starts if all ``values`` lie within half the 32-bit circle, else None.
+
+    Inside such an arc, "int32(a - b) < 0" is an ordinary total order: by distance from its start.
+    """
+    distinct = sorted(set(values))
+    if len(distinct) <= 1:
+        return distinct[0] if distinct else 0
+    gap, start = distinct[0] + (1 << 32) - distinct[-1], distinct[0]
+    for previous, current in zip(distinct, distinct[1:]):
+        if current - previous > gap:
+            gap, start = current - previous, current
+    return start if gap > 1 << 31 else None
+
+
+def _word_starts(families: list[str], words: list[tuple[int, ...]]) -> dict[str, list[int]] | None:
+    starts: dict[str, list[int]] = {}
+    for family, count in (("inet", 1), ("inet6", 4)):
+        chosen = [w for f, w in zip(families, words) if f == family]
+        for index in range(count):
+            start = _arc_start(w[index] for w in chosen)
+            if start is None:
+                return None
+            starts.setdefault(family, []).append(start)
+    return starts
+
+
+def _rebased(family: str, words: tuple[int, ...], starts: dict[str, list[int]]) -> tuple[int, ...]:
+    return tuple((w - s) & 0xFFFFFFFF for w, s in zip(words, starts[family]))
+
+
 def sorted_services(table: IPVSTable) -> list[VirtualService]:
-    return glibc_sort(table.services, compare_services)
+    """ipvsadm's order; a plain keyed sort when the wrapping compare is a total order (the usual case)."""
+    services = table.services
+    words = [_words(s.family, s.address) for s in services]
+    starts = _word_starts([s.family for s in services], words)
+    mark_start = _arc_start(s.fwmark for s in services)
+    if starts is None or mark_start is None:
+        return glibc_sort(services, compare_services)
+
+    def key(item: tuple[VirtualService, tuple[int, ...]]) -> tuple[Any, ...]:
+        s, w = item
+        return ((s.fwmark - mark_start) & 0xFFFFFFFF, _AF.get(s.family, 0), _PROTO.get(s.protocol, 0),
+                _rebased(s.family, w, starts), s.port)
+
+    return [s for s, _ in sorted(zip(services, words), key=key)]
+
+
+def sorted_servers(service: VirtualService) -> list[RealServer]:
+    """ipvsadm's order of a service's real servers (same fast path as :func:`sorted_services`)."""
+    servers = service.servers
+    families = {s.family for s in servers}
+    words = [_words(s.family, s.address) for s in servers]
+    starts = _word_starts([s.family for s in servers], words) if len(families) <= 1 else None
+    if starts is None:
+        return glibc_sort(servers, compare_servers)
+    return [s for s, _ in sorted(zip(servers, words), key=lambda i: (_rebased(i[0].family, i[1], starts), i[0].port))]
 
 
 def format_ipvsadm(table: IPVSTable, view: str = "default", exact: bool = False,

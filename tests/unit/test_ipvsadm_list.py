@@ -8,12 +8,14 @@ the real ipvsadm.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import pytest
 from hypothesis import given, strategies as st
 
 from kpctl.core.ipvsadm_list import (
-    VIEWS, compare_servers, compare_services, format_ipvsadm, glibc_sort, largenum,
+    VIEWS, compare_servers, compare_services, format_ipvsadm, glibc_sort, largenum, sorted_servers,
+    sorted_services,
 )
 from kpctl.errors import NotFound
 from kpctl.model.ipvs import (
@@ -186,3 +188,34 @@ def test_glibc_sort_is_a_stable_sort_for_a_consistent_order(items: list[tuple[in
     servers = [RealServer(str(__import__("ipaddress").IPv4Address(a)), p) for a, p in items]
     expected = sorted(servers, key=functools.cmp_to_key(compare_servers))
     assert glibc_sort(servers, compare_servers) == expected
+
+
+_any_v4 = st.integers(0, 2**32 - 1).map(lambda n: str(__import__("ipaddress").IPv4Address(n)))
+_any_v6 = st.binary(min_size=16, max_size=16).map(lambda b: str(__import__("ipaddress").IPv6Address(b)))
+
+
+@st.composite
+def _any_services(draw: Any) -> tuple[VirtualService, ...]:
+    services = {}
+    for _ in range(draw(st.integers(0, 12))):
+        family = draw(st.sampled_from(["inet", "inet6"]))
+        fwmark = draw(st.sampled_from([0, 0, draw(st.integers(1, 2**32 - 1))]))
+        address = None if fwmark else draw(_any_v4 if family == "inet" else _any_v6)
+        service = VirtualService(family=family, protocol=None if fwmark else draw(st.sampled_from(["tcp", "udp"])),
+                                 address=address, port=0 if fwmark else draw(st.integers(0, 3)), fwmark=fwmark)
+        services[service.key] = service
+    return tuple(services.values())
+
+
+@given(_any_services())
+def test_fast_service_order_equals_ipvsadm_merge_sort(services: tuple[VirtualService, ...]) -> None:
+    table = IPVSTable(IPVSInfo("1.2.1", 4096), services)
+    assert sorted_services(table) == glibc_sort(services, compare_services)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["inet", "inet6"]), st.integers(0, 3)), max_size=12), st.data())
+def test_fast_server_order_equals_ipvsadm_merge_sort(shapes: list[tuple[str, int]], data: Any) -> None:
+    servers = tuple(RealServer(data.draw(_any_v4 if family == "inet" else _any_v6), port, family)
+                    for family, port in shapes)
+    service = VirtualService(address="10.0.0.1", port=80, servers=servers)
+    assert sorted_servers(service) == glibc_sort(servers, compare_servers)

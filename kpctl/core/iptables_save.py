@@ -10,6 +10,7 @@ of letters, digits, ``_`` and ``-`` is written bare, anything else in double quo
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from kpctl.errors import InvalidInput
@@ -33,6 +34,8 @@ _BARE = re.compile(r"^[^\s\"'\\]+$")
 _STRING_OPTIONS = frozenset({"--comment", "--log-prefix", "--nflog-prefix"})
 _ALWAYS_QUOTED = frozenset({"--u32", "--string"})  # these extensions always print quotes
 _POLICIES = frozenset({"ACCEPT", "DROP", "-", "QUEUE", "RETURN"})
+_SHORT_BUILTIN = {"--source": "-s", "--destination": "-d", "--protocol": "-p", "--in-interface": "-i",
+                  "--out-interface": "-o", "--fragment": "-f"}
 _NO_VALUE_BUILTINS = frozenset({"-f", "--fragment"})
 _SHORT_TO_LONG_JUMP = {"-j": "-j", "--jump": "-j", "-g": "-g", "--goto": "-g"}
 
@@ -59,30 +62,31 @@ def _bad(lineno: int, message: str) -> InvalidInput:
     return InvalidInput(f"iptables-save input line {lineno}: {message}")
 
 
+_CHUNK = re.compile(r'[^\s"\\]+|[ \t]+|"|\\.?|\s')
+
+
 def tokenize(line: str, lineno: int = 0) -> list[Token]:
     """Split like iptables-restore: whitespace, "double quotes", backslash escapes."""
+    if '"' not in line and "\\" not in line:
+        return [Token(part) for part in line.split()]
     tokens: list[Token] = []
     current: list[str] = []
     quoted = in_quote = have = False
-    i = 0
-    while i < len(line):
-        ch = line[i]
-        if ch == "\\" and i + 1 < len(line):
-            current.append(line[i + 1])
+    for chunk in _CHUNK.findall(line):
+        first = chunk[0]
+        if first == "\\":
+            current.append(chunk[1:])
             have = True
-            i += 2
-            continue
-        if ch == '"':
+        elif first == '"':
             in_quote = not in_quote
             quoted = have = True
-        elif ch in " \t" and not in_quote:
+        elif first in " \t" and not in_quote:
             if have:
                 tokens.append(Token("".join(current), quoted))
             current, quoted, have = [], False, False
         else:
-            current.append(ch)
+            current.append(chunk)
             have = True
-        i += 1
     if in_quote:
         raise _bad(lineno, "unterminated quote")
     if have:
@@ -104,7 +108,7 @@ def quote(value: str, string_option: bool = False, always: bool = False) -> str:
 
 
 class _RuleParser:
-    def __init__(self, tokens: list[Token], lineno: int, chains: set[str], table: str) -> None:
+    def __init__(self, tokens: list[Token], lineno: int, chains: Collection[str], table: str) -> None:
         self.tokens = tokens
         self.pos = 0
         self.lineno = lineno
@@ -139,6 +143,7 @@ class _RuleParser:
         goto = False
         target_options: list[Option] | None = None
         protocol: str | None = None
+        seen_builtins: set[str] = set()
 
         def close() -> None:
             nonlocal options, module
@@ -160,6 +165,10 @@ class _RuleParser:
                 target_options.append(Option(name, self.values(), negated))
                 continue
             if name in BUILTIN_OPTIONS:
+                short = _SHORT_BUILTIN.get(name, name)
+                if short in seen_builtins:
+                    raise self.bad(f"multiple {short} options are not allowed")
+                seen_builtins.add(short)
                 if module != "":
                     close()
                     module = ""
@@ -256,7 +265,7 @@ def parse_save(text: str, family: str = "ipv4", backend: str = "nft") -> Ruleset
         chain = tokens[1].text
         if chain not in chains:
             raise _bad(lineno, f"chain {chain!r} is not declared in table {table!r}")
-        parser = _RuleParser(tokens[2:], lineno, set(chains), table)
+        parser = _RuleParser(tokens[2:], lineno, chains.keys(), table)
         matches, target, goto = parser.parse(chain)
         try:
             for item in matches:

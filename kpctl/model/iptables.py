@@ -507,8 +507,8 @@ class Match:
               "physdev")
 
     def validate(self) -> None:
-        """Build every typed view once (raises ValueError on a bad value)."""
-        for name in self._TYPED:
+        """Build the typed views of this module once (raises ValueError on a bad value)."""
+        for name in _VIEWS_OF_MODULE.get(self.module, ()):
             getattr(self, name)
 
     def to_dict(self) -> dict[str, Any]:
@@ -519,6 +519,15 @@ class Match:
                 data[name] = value.to_dict() if hasattr(value, "to_dict") else value
         return data
 
+
+_PORT_VIEWS = ("sport", "dport")
+_VIEWS_OF_MODULE: dict[str, tuple[str, ...]] = {
+    "": ("src", "dst", "protocol", "in_interface", "out_interface", "fragment"),
+    "tcp": _PORT_VIEWS, "udp": _PORT_VIEWS, "sctp": _PORT_VIEWS, "udplite": _PORT_VIEWS, "dccp": _PORT_VIEWS,
+    "multiport": ("sport", "dport", "ports"), "set": ("match_set",), "statistic": ("statistic",),
+    "recent": ("recent",), "addrtype": ("addrtype",), "mark": ("mark",), "connmark": ("mark",),
+    "conntrack": ("conntrack",), "state": ("conntrack",), "comment": ("comment",), "physdev": ("physdev",),
+}
 
 KNOWN_MATCH_MODULES: frozenset[str] = frozenset({
     "", "tcp", "udp", "sctp", "udplite", "multiport", "set", "statistic", "recent", "addrtype",
@@ -678,7 +687,7 @@ class Target:
         return _one(opt) if opt else None
 
     def validate(self) -> None:
-        for name in ("to_destination", "to_source", "to_ports", "xmark"):
+        for name in ("to_destination", "to_source", "to_ports", "xmark", "reject_with", "log_prefix"):
             getattr(self, name)
 
     def to_dict(self) -> dict[str, Any]:

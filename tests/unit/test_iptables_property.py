@@ -10,7 +10,16 @@ from hypothesis import strategies as st
 
 from kpctl.core.iptables_save import format_rule, format_save, parse_save
 from kpctl.errors import InvalidInput
-from kpctl.model.iptables import BUILTIN_CHAINS, Chain, Match, Option, Rule, Ruleset, Table, Target
+from kpctl.model.iptables import (
+    BUILTIN_CHAINS,
+    Chain,
+    Match,
+    Option,
+    Rule,
+    Ruleset,
+    Table,
+    Target,
+)
 
 SHARED = Path(__file__).parents[1] / "fixtures"
 PROFILE = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -91,7 +100,8 @@ def _target(user_chains: list[str]) -> st.SearchStrategy[tuple[Target | None, bo
 def rulesets(draw: st.DrawFn) -> Ruleset:
     tables: dict[str, Table] = {}
     for table_name in draw(st.lists(st.sampled_from(sorted(BUILTIN_CHAINS)), unique=True, max_size=3)):
-        user = draw(st.lists(chain_names.filter(lambda n: n not in BUILTIN_CHAINS[table_name]),
+        builtins = BUILTIN_CHAINS[table_name]
+        user = draw(st.lists(chain_names.filter(lambda n, b=builtins: n not in b),
                              unique=True, max_size=3))
         chains: dict[str, Chain] = {}
         for name in BUILTIN_CHAINS[table_name] + tuple(user):

@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from kpctl.core.iptables_save import format_rule, format_save, parse_save, quote, tokenize
+from kpctl.core.iptables_save import (
+    format_rule,
+    format_save,
+    parse_save,
+    quote,
+    tokenize,
+)
 from kpctl.errors import InvalidInput
 
 FIXTURES = Path(__file__).parent / "fixtures" / "iptables"

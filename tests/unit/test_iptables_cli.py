@@ -1,0 +1,145 @@
+"""`kpctl iptables list|backends` driven in-process on snapshot files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kpctl.core.iptables_save import parse_save
+from tests.cli_helpers import kpctl
+
+SHARED = Path(__file__).parents[1] / "fixtures"
+IPVS = (SHARED / "kube-ipvs-mode.rules").read_text()
+IPT = (SHARED / "kube-iptables-mode.rules").read_text()
+
+
+def _snapshot(tmp_path: Path, section: object) -> str:
+    path = tmp_path / "node.json"
+    path.write_text(json.dumps({"format": "kpctl-snapshot", "version": 1, "iptables": section}))
+    return str(path)
+
+
+@pytest.fixture
+def one_backend(tmp_path: Path) -> str:
+    return _snapshot(tmp_path, {"ipv4": {"nft": IPT, "legacy": ""}, "ipv6": {"nft": "", "legacy": ""}})
+
+
+@pytest.fixture
+def mixed(tmp_path: Path) -> str:
+    return _snapshot(tmp_path, {"ipv4": {"nft": IPT, "legacy": IPVS}})
+
+
+def test_list_json_is_the_model_of_the_non_empty_backend(one_backend: str) -> None:
+    out = kpctl("--snapshot", one_backend, "iptables", "list", "-o", "json")
+    assert out.exit_code == 0, out.stderr
+    document = json.loads(out.stdout)
+    assert document == {"rulesets": [parse_save(IPT).to_dict()]}
+
+
+def test_list_save_is_the_input(one_backend: str) -> None:
+    out = kpctl("--snapshot", one_backend, "iptables", "list", "-o", "save")
+    assert out.exit_code == 0 and out.stdout == IPT
+
+
+def test_list_plain_rows(one_backend: str) -> None:
+    out = kpctl("--snapshot", one_backend, "iptables", "list", "-t", "nat", "--chain", "KUBE-SERVICES")
+    assert out.exit_code == 0
+    lines = out.stdout.splitlines()
+    assert lines[0].split("\t") == ["TABLE", "CHAIN", "NUM", "TARGET", "PROT", "SOURCE", "DESTINATION", "MATCHES"]
+    first = lines[1].split("\t")
+    assert first == ["nat", "KUBE-SERVICES", "1", "KUBE-SVC-NPX46M4PTMTKRN6Y", "tcp", "0.0.0.0/0",
+                     "10.254.0.1/32", "-m tcp --dport 443"]
+    assert len(lines) == 1 + 8
+
+
+def test_list_kube_json_has_only_kube_chains_and_jumps(tmp_path: Path) -> None:
+    snapshot = _snapshot(tmp_path, {"ipv4": {"legacy": IPVS.replace(
+        "-A INPUT -j KUBE-FIREWALL\n", "-A INPUT -j KUBE-FIREWALL\n-A INPUT -i lo -j ACCEPT\n")}})
+    out = kpctl("--snapshot", snapshot, "iptables", "list", "--kube", "-t", "filter", "-o", "json")
+    assert out.exit_code == 0
+    (ruleset,) = json.loads(out.stdout)["rulesets"]
+    assert ruleset["backend"] == "legacy"
+    chains = {c["name"]: c for c in ruleset["tables"][0]["chains"]}
+    assert all(name.startswith("KUBE-") or name in ("INPUT", "FORWARD", "OUTPUT") for name in chains)
+    assert all(r["target"]["name"].startswith("KUBE-") for r in chains["INPUT"]["rules"])
+
+
+def test_list_tree_draws_the_jump_graph(one_backend: str) -> None:
+    out = kpctl("--color", "never", "--snapshot", one_backend, "iptables", "list", "-t", "nat", "-o", "tree")
+    assert out.exit_code == 0
+    text = out.stdout
+    assert "PREROUTING (policy ACCEPT)" in text and "#1 KUBE-SERVICES 'kubernetes service portals'" in text
+    assert "KUBE-SEP-WEB1AAAAAAAAAAAA" in text and "DNAT 172.30.1.5:8080" in text
+    assert "(expanded above)" in text
+    assert "\x1b[" not in text
+
+
+def test_list_tree_from_a_chain(one_backend: str) -> None:
+    out = kpctl("--color", "never", "--snapshot", one_backend, "iptables", "list", "-o", "tree",
+                "--chain", "KUBE-SVC-NPX46M4PTMTKRN6Y")
+    assert out.exit_code == 0
+    assert "KUBE-SVC-NPX46M4PTMTKRN6Y" in out.stdout and "PREROUTING" not in out.stdout
+    assert "DNAT 10.0.0.10:6443" in out.stdout
+
+
+def test_list_missing_chain_is_not_found(one_backend: str) -> None:
+    out = kpctl("--snapshot", one_backend, "iptables", "list", "--chain", "KUBE-NOPE")
+    assert out.exit_code == 3
+    assert out.stderr.strip() == "kpctl: error: chain 'KUBE-NOPE' not found (looked in ipv4/nft)"
+
+
+def test_list_both_backends_shows_family_and_backend(mixed: str) -> None:
+    out = kpctl("--snapshot", mixed, "iptables", "list", "-t", "nat", "--chain", "KUBE-MARK-MASQ")
+    assert out.exit_code == 0
+    assert out.stdout.splitlines()[1:] == [
+        "ipv4\tnft\tnat\tKUBE-MARK-MASQ\t1\tMARK --set-xmark 0x4000/0x4000\tall\t0.0.0.0/0\t0.0.0.0/0\t",
+        "ipv4\tlegacy\tnat\tKUBE-MARK-MASQ\t1\tMARK --set-xmark 0x4000/0x4000\tall\t0.0.0.0/0\t0.0.0.0/0\t",
+    ]
+    save = kpctl("--snapshot", mixed, "iptables", "list", "-o", "save")
+    assert "# kpctl iptables list: ipv4 nft\n" in save.stdout and "# kpctl iptables list: ipv4 legacy\n" in save.stdout
+
+
+def test_backends_mixed_exits_1(mixed: str) -> None:
+    out = kpctl("--snapshot", mixed, "iptables", "backends", "-o", "json")
+    assert out.exit_code == 1
+    report = json.loads(out.stdout)
+    assert report["mixed"] is True and report["kube_backends"] == ["nft", "legacy"]
+    assert "split across legacy and nft" in out.stderr
+
+
+def test_backends_single_exits_0(one_backend: str) -> None:
+    out = kpctl("--snapshot", one_backend, "iptables", "backends")
+    assert out.exit_code == 0 and out.stderr == ""
+    rows = [line.split("\t") for line in out.stdout.splitlines()]
+    assert rows[0] == ["FAMILY", "BACKEND", "AVAILABLE", "TABLES", "CHAINS", "RULES", "KUBE-CHAINS", "KUBE-RULES"]
+    assert rows[1] == ["ipv4", "nft", "yes", "mangle,filter,nat", "34", "75", "34", "75"]
+    assert rows[2] == ["ipv4", "legacy", "yes", "-", "0", "0", "0", "0"]
+
+
+def test_bad_rules_in_snapshot_is_invalid_input(tmp_path: Path) -> None:
+    snapshot = _snapshot(tmp_path, {"ipv4": {"nft": "*nat\n-A NOPE -j ACCEPT\nCOMMIT\n"}})
+    out = kpctl("--snapshot", snapshot, "iptables", "list")
+    assert out.exit_code == 2
+    assert "ipv4 nft" in out.stderr and "line 2" in out.stderr and "NOPE" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("section", [[], {"ipv5": {}}, {"ipv4": {"iptables": ""}}, {"ipv4": {"nft": 3}}])
+def test_malformed_snapshot_section_is_invalid_input(tmp_path: Path, section: object) -> None:
+    out = kpctl("--snapshot", _snapshot(tmp_path, section), "iptables", "list")
+    assert out.exit_code == 2 and out.stderr.startswith("kpctl: error: snapshot")
+
+
+def test_snapshot_without_iptables_section_is_not_found(tmp_path: Path) -> None:
+    path = tmp_path / "empty.json"
+    path.write_text(json.dumps({"format": "kpctl-snapshot", "version": 1}))
+    out = kpctl("--snapshot", str(path), "iptables", "backends")
+    assert out.exit_code == 3 and "no iptables section" in out.stderr
+
+
+def test_help_has_examples() -> None:
+    for args in (("iptables", "list", "--help"), ("iptables", "backends", "--help")):
+        out = kpctl(*args)
+        assert out.exit_code == 0 and "Example" in out.stdout

@@ -6,6 +6,7 @@ only on the live backend (:class:`kpctl.backends.ipset_netlink.IPSetNetlink`).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Protocol
 
 from kpctl.core.ipset_save import parse_save
@@ -34,7 +35,7 @@ class SnapshotIPSets:
         found = [s for s in self._sets if name is None or s.name == name]
         if name is not None and not found:
             raise NotFound(f"set {name!r} does not exist in the snapshot")
-        return [s.with_members(()) if header_only else s for s in found]
+        return [replace(s, members=()) if header_only else s for s in found]
 
     def names(self) -> list[str]:
         return [s.name for s in self._sets]

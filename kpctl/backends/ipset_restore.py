@@ -66,6 +66,7 @@ class _Planner:
         self.stages: list[_Stage] = []
         self.token = secrets.token_hex(3)
         self.count = 0
+        self.physical: set[str] = set()
 
     def _temp_name(self) -> str:
         self.count += 1
@@ -79,7 +80,11 @@ class _Planner:
     def materialize(self, name: str, copy: bool = True) -> str:
         slot = self._slot(name)
         if slot.temp is None:
-            slot.temp = self._temp_name()
+            # A set new to the kernel is built under its own name: renaming it at commit would
+            # fail once a staged list:set references it, and destroying it undoes it.
+            direct = slot.origin is None and name not in self.kernel and name not in self.physical
+            slot.temp = name if direct else self._temp_name()
+            self.physical.add(slot.temp)
             self.stages.append(_Stage("create", slot.temp, header=replace(slot.header, name=slot.temp)))
             if copy and slot.origin is not None:
                 self.stages.append(_Stage("copy", slot.temp, origin=slot.origin))
@@ -198,7 +203,10 @@ def execute_restore(nl: IPSetNetlink, planner: _Planner) -> RestoreSummary:
         if lineno and not exc.message.startswith("line "):
             exc.message = f"line {lineno}: {exc.message}"
         raise _rename_temps(exc, planner) from None
-    return _commit(nl, planner, temps, types)
+    try:
+        return _commit(nl, planner, temps, types)
+    except KpctlError as exc:
+        raise _rename_temps(exc, planner) from None
 
 
 def _rename_temps(exc: KpctlError, planner: _Planner) -> KpctlError:
@@ -241,6 +249,9 @@ def _commit(nl: IPSetNetlink, planner: _Planner, temps: list[str], types: dict[s
     try:
         for name, slot in planner.slots.items():
             if slot.temp is None:
+                continue
+            if slot.temp == name:
+                summary.created.append(name)
                 continue
             current = planner.kernel.get(name)
             if current is not None and _compatible(current, slot.header):

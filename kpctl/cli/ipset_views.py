@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from kpctl.core.ipset_entry import format_entry_options
@@ -67,7 +68,7 @@ def _set_document(ipset: IPSet, terse: bool) -> dict[str, Any]:
 
 
 def sets_listing(sets: Sequence[IPSet], terse: bool) -> Listing:
-    formats = {"save": lambda: format_save(s.with_members(()) if terse else s for s in sets),
+    formats = {"save": lambda: format_save(replace(s, members=()) if terse else s for s in sets),
                "ipset": lambda: format_list(sets, terse)}
     data = {"sets": [_set_document(s, terse) for s in sets]}
     if terse:

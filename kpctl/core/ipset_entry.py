@@ -132,7 +132,7 @@ def _parse_ip(text: str, family: str, kind: str) -> tuple[str, int | None, str |
     if "/" in text:
         address_text, _, cidr_text = text.partition("/")
         address = parse_address(address_text, family)
-        cidr = parse_uint(cidr_text, "prefix length", _bits(family)) if cidr_text.isdigit() else -1
+        cidr = int(cidr_text) if cidr_text.isdigit() and len(cidr_text) <= 3 else -1
         if cidr < (0 if kind == "ip" else 1) or cidr > _bits(family):
             raise InvalidInput(f"invalid prefix length in {text!r}")
         network = ipaddress.ip_network(f"{address}/{cidr}", strict=False)

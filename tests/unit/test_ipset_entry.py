@@ -1,0 +1,160 @@
+"""ipset(8) element syntax per set type: parsing, canonical formatting, refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from kpctl.core.ipset_entry import (
+    format_entry,
+    format_port,
+    parse_element,
+    parse_entry,
+    tokenize,
+)
+from kpctl.core.ipset_save import parse_create
+from kpctl.errors import InvalidInput
+
+# (type, family, input text, canonical text ipset prints)
+CANONICAL = [
+    ("hash:ip", "inet", "10.0.0.1", "10.0.0.1"),
+    ("hash:ip", "inet", "10.0.0.0/30", "10.0.0.0/30"),
+    ("hash:ip", "inet", "10.0.0.1-10.0.0.9", "10.0.0.1-10.0.0.9"),
+    ("hash:ip", "inet", "10.0.0.7-10.0.0.7", "10.0.0.7"),
+    ("hash:ip", "inet6", "fd00:0:0::1", "fd00::1"),
+    ("hash:ip", "inet6", "::ffff:1.2.3.4", "::ffff:1.2.3.4"),
+    ("hash:net", "inet", "10.1.2.3/8", "10.0.0.0/8"),
+    ("hash:net", "inet", "10.0.0.1/32", "10.0.0.1"),
+    ("hash:net", "inet6", "fd00::/64", "fd00::/64"),
+    ("hash:ip,port", "inet", "10.254.0.1,tcp:443", "10.254.0.1,tcp:443"),
+    ("hash:ip,port", "inet", "10.254.0.1,443", "10.254.0.1,tcp:443"),
+    ("hash:ip,port", "inet", "10.254.0.2,UDP:53", "10.254.0.2,udp:53"),
+    ("hash:ip,port", "inet", "10.254.0.2,sctp:9", "10.254.0.2,sctp:9"),
+    ("hash:ip,port", "inet", "10.254.0.2,17:53", "10.254.0.2,udp:53"),
+    ("hash:ip,port", "inet", "10.0.0.1,tcp:80-81", "10.0.0.1,tcp:80-81"),
+    ("hash:ip,port", "inet", "10.0.0.1,icmp:ping", "10.0.0.1,icmp:echo-request"),
+    ("hash:ip,port", "inet", "10.0.0.1,icmp:8/0", "10.0.0.1,icmp:echo-request"),
+    ("hash:ip,port", "inet", "10.0.0.1,icmp:3/7", "10.0.0.1,icmp:host-unknown"),
+    ("hash:ip,port", "inet", "10.0.0.1,icmp:255/255", "10.0.0.1,icmp:255/255"),
+    ("hash:ip,port", "inet", "10.0.0.1,41:0", "10.0.0.1,ipv6:0"),
+    ("hash:ip,port", "inet", "10.0.0.1,gre:0", "10.0.0.1,gre:0"),
+    ("hash:ip,port", "inet6", "fd00::1,icmpv6:ping", "fd00::1,ipv6-icmp:echo-request"),
+    ("hash:ip,port", "inet6", "fd00::1,tcp:443", "fd00::1,tcp:443"),
+    ("hash:ip,port,ip", "inet", "172.30.1.5,tcp:8080,172.30.1.5", "172.30.1.5,tcp:8080,172.30.1.5"),
+    ("hash:ip,port,net", "inet", "10.0.0.1,tcp:80,10.9.9.9/8", "10.0.0.1,tcp:80,10.0.0.0/8"),
+    ("hash:ip,port,net", "inet", "10.0.0.1,tcp:80,10.0.0.2", "10.0.0.1,tcp:80,10.0.0.2"),
+    ("hash:net,port", "inet", "10.0.0.0/24,tcp:30000", "10.0.0.0/24,tcp:30000"),
+    ("hash:net,iface", "inet", "10.0.0.0/8,eth0", "10.0.0.0/8,eth0"),
+    ("hash:net,iface", "inet", "10.0.0.0/8,physdev:eth1", "10.0.0.0/8,physdev:eth1"),
+    ("bitmap:port", None, "30080", "30080"),
+    ("bitmap:port", None, "80-90", "80-90"),
+    ("bitmap:port", None, "tcp:80", "80"),
+    ("bitmap:ip", "inet", "10.0.0.3", "10.0.0.3"),
+    ("list:set", None, "KUBE-LOOP-BACK", "KUBE-LOOP-BACK"),
+]
+
+
+@pytest.mark.parametrize(("set_type", "family", "text", "expected"), CANONICAL)
+def test_element_is_printed_as_ipset_prints_it(set_type: str, family: str | None, text: str, expected: str) -> None:
+    entry = parse_element(set_type, family, text)
+    assert entry.raw == expected
+    # the canonical text parses to the same entry
+    assert parse_element(set_type, family, expected) == entry
+
+
+def test_parsed_parts() -> None:
+    entry = parse_element("hash:ip,port,net", "inet", "10.0.0.1,udp:53,10.0.0.0/8")
+    assert (entry.ip, entry.cidr, entry.proto, entry.proto_num, entry.port) == ("10.0.0.1", None, "udp", 17, 53)
+    assert (entry.ip2, entry.cidr2) == ("10.0.0.0", 8)
+    icmp = parse_element("hash:ip,port", "inet", "10.0.0.1,icmp:echo-request")
+    assert icmp.port == 8 << 8 and icmp.proto_num == 1
+    ranged = parse_element("hash:ip,port", "inet", "10.0.0.1-10.0.0.3,tcp:80-82")
+    assert (ranged.ip_to, ranged.port_to) == ("10.0.0.3", 82)
+    iface = parse_element("hash:net,iface", "inet", "10.0.0.0/8,physdev:eth1")
+    assert (iface.iface, iface.physdev) == ("eth1", True)
+
+
+BAD = [
+    ("hash:ip", "inet", "10.0.0.256", "10.0.0.256"),
+    ("hash:ip", "inet", "fd00::1", "fd00::1"),
+    ("hash:ip", "inet6", "10.0.0.1", "10.0.0.1"),
+    ("hash:ip", "inet", "10.0.0.9-10.0.0.1", "10.0.0.9-10.0.0.1"),
+    ("hash:ip", "inet", "10.0.0.1,tcp:80", "10.0.0.1,tcp:80"),
+    ("hash:ip,port", "inet", "10.0.0.1", "10.0.0.1"),
+    ("hash:ip,port", "inet", "10.0.0.1,tcp:65536", "65536"),
+    ("hash:ip,port", "inet", "10.0.0.1,tcp:x", "x"),
+    ("hash:ip,port", "inet", "10.0.0.1,bogus:80", "bogus"),
+    ("hash:ip,port", "inet", "10.0.0.1,gre:3", "gre:3"),
+    ("hash:ip,port", "inet", "10.0.0.1,icmpv6:ping", "icmpv6:ping"),
+    ("hash:ip,port", "inet", "10.0.0.1,icmp:nonsense", "nonsense"),
+    ("hash:ip,port", "inet", "10.0.0.1,tcp:90-80", "90-80"),
+    ("hash:net", "inet", "10.0.0.0/33", "10.0.0.0/33"),
+    ("hash:net", "inet", "10.0.0.0/0", "10.0.0.0/0"),
+    ("hash:net", "inet", "10.0.0.0/x", "10.0.0.0/x"),
+    ("hash:net,iface", "inet", "10.0.0.0/8,averyveryverylongname", "averyveryverylongname"),
+    ("bitmap:port", None, "udplite:80", "udplite:80"),
+    ("bitmap:ip", "inet", "fd00::1", "fd00::1"),
+    ("list:set", None, "has space", "has space"),
+    ("list:set", None, "x" * 32, "x" * 32),
+    ("hash:foo", "inet", "10.0.0.1", "hash:foo"),
+]
+
+
+@pytest.mark.parametrize(("set_type", "family", "text", "named"), BAD)
+def test_malformed_entries_are_refused_naming_the_value(set_type: str, family: str | None, text: str,
+                                                        named: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_element(set_type, family, text)
+    assert named in str(caught.value)
+
+
+def test_entry_options_and_their_order() -> None:
+    ipset = parse_create("s", "hash:net", ["timeout", "30", "counters", "comment", "skbinfo"])
+    text = '10.0.0.0/8 comment "hi there" skbqueue 7 nomatch bytes 4 packets 3 timeout 4 skbprio 1:2 skbmark 0x5/0xf'
+    entry = parse_entry(ipset, text)
+    assert format_entry(entry) == (
+        '10.0.0.0/8 timeout 4 nomatch packets 3 bytes 4 comment "hi there" skbmark 0x5/0xf skbprio 1:2 skbqueue 7')
+    assert parse_entry(ipset, "10.0.0.0/8 skbmark 0x5").skbmarkmask == 0xFFFFFFFF
+    assert format_entry(parse_entry(ipset, "10.0.0.0/8 skbmark 0x5")) == "10.0.0.0/8 skbmark 0x5"
+
+
+@pytest.mark.parametrize(("header", "text", "named"), [
+    ([], "10.0.0.1 timeout 5", "timeout"),
+    ([], '10.0.0.1 comment "x"', "comment"),
+    ([], "10.0.0.1 packets 1", "counters"),
+    ([], "10.0.0.1 skbmark 1", "skbinfo"),
+    ([], "10.0.0.1 nomatch", "nomatch"),
+    (["comment"], '10.0.0.1 comment "a"b"', "quote"),
+    (["timeout", "5"], "10.0.0.1 timeout", "needs a value"),
+    (["timeout", "5"], "10.0.0.1 timeout x", "'x'"),
+    (["timeout", "5"], "10.0.0.1 ttl 5", "'ttl'"),
+])
+def test_options_the_set_was_not_created_for_are_refused(header: list[str], text: str, named: str) -> None:
+    ipset = parse_create("s", "hash:ip", header)
+    with pytest.raises(InvalidInput) as caught:
+        parse_entry(ipset, text)
+    assert named in str(caught.value)
+
+
+def test_bitmap_ranges_are_enforced() -> None:
+    ports = parse_create("p", "bitmap:port", ["range", "1000-2000"])
+    with pytest.raises(InvalidInput, match="outside the range"):
+        parse_entry(ports, "80")
+    ips = parse_create("i", "bitmap:ip", ["range", "10.0.0.0/24"])
+    assert ips.range == "10.0.0.0-10.0.0.255"
+    with pytest.raises(InvalidInput, match="outside the range"):
+        parse_entry(ips, "10.0.1.1")
+
+
+def test_tokenize_keeps_quoted_comments() -> None:
+    assert tokenize('add s 10.0.0.1 comment "two words"  timeout 3') == [
+        "add", "s", "10.0.0.1", "comment", '"two words"', "timeout", "3"]
+    with pytest.raises(InvalidInput, match="unterminated"):
+        tokenize('add s 1.2.3.4 comment "open')
+
+
+def test_icmp_names_print_the_first_alias() -> None:
+    assert format_port(1, 0) == "icmp:echo-reply"
+    assert format_port(58, 129 << 8) == "ipv6-icmp:echo-reply"
+    assert format_port(58, 135 << 8) == "ipv6-icmp:neighbour-solicitation"
+    assert format_port(6, 0) == "tcp:0"
+    assert format_port(200, 0) == "200:0"

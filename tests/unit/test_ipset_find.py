@@ -1,0 +1,133 @@
+"""Set-match semantics (iptables `-m set --match-set NAME FLAGS`) and `ipset find`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kpctl.core.ipset_find import (
+    PacketFields,
+    entry_matches,
+    find_matches,
+    parse_find_target,
+    set_match,
+)
+from kpctl.core.ipset_save import parse_save
+from kpctl.errors import InvalidInput
+
+FIXTURES = Path(__file__).parent / "fixtures" / "ipset"
+KUBE = {s.name: s for s in parse_save((FIXTURES / "kube-proxy.save").read_text())}
+
+
+def _sets(text: str) -> dict[str, object]:
+    return {s.name: s for s in parse_save(text)}
+
+
+def test_cluster_ip_dst_dst() -> None:
+    cluster = KUBE["KUBE-CLUSTER-IP"]
+    to_dns = PacketFields(src="172.30.1.9", dst="10.254.0.2", proto="udp", sport=40000, dport=53)
+    member = set_match(cluster, to_dns, ["dst", "dst"])
+    assert member is not None and member.raw == "10.254.0.2,udp:53"
+    # same address, wrong protocol / port / direction
+    assert set_match(cluster, PacketFields(src="1.1.1.1", dst="10.254.0.2", proto="udp", sport=1, dport=54),
+                     ["dst", "dst"]) is None
+    assert set_match(cluster, PacketFields(src="1.1.1.1", dst="10.254.0.2", proto="sctp", sport=1, dport=53),
+                     ["dst", "dst"]) is None
+    assert set_match(cluster, to_dns, ["src", "dst"]) is None
+    # fewer flags than dimensions never match (the kernel's rule)
+    assert set_match(cluster, to_dns, ["dst"]) is None
+
+
+def test_loop_back_dst_dst_src() -> None:
+    loop = KUBE["KUBE-LOOP-BACK"]
+    hairpin = PacketFields(src="172.30.22.4", dst="172.30.22.4", proto="tcp", sport=5555, dport=8080)
+    assert set_match(loop, hairpin, ["dst", "dst", "src"]) is not None
+    other_client = PacketFields(src="172.30.22.9", dst="172.30.22.4", proto="tcp", sport=5555, dport=8080)
+    assert set_match(loop, other_client, ["dst", "dst", "src"]) is None
+
+
+def test_source_cidr_and_bitmap_port() -> None:
+    cidr = KUBE["KUBE-LOAD-BALANCER-SOURCE-CIDR"]
+    packet = PacketFields(src="198.51.100.77", dst="203.0.113.10", proto="tcp", sport=1234, dport=443)
+    assert set_match(cidr, packet, ["dst", "dst", "src"]) is not None
+    assert set_match(cidr, PacketFields(src="198.51.101.1", dst="203.0.113.10", proto="tcp", sport=1, dport=443),
+                     ["dst", "dst", "src"]) is None
+    node_port = KUBE["KUBE-NODE-PORT-TCP"]
+    assert set_match(node_port, PacketFields(dst="192.168.10.2", proto="tcp", dport=30080), ["dst"]) is not None
+    assert set_match(node_port, PacketFields(dst="192.168.10.2", proto="tcp", dport=30081), ["dst"]) is None
+
+
+def test_nomatch_most_specific_wins() -> None:
+    sets = _sets("create n hash:net family inet\nadd n 10.0.0.0/8\nadd n 10.1.0.0/16 nomatch\nadd n 10.1.2.0/24\n")
+    net = sets["n"]
+    assert set_match(net, PacketFields(dst="10.9.9.9"), ["dst"]).raw == "10.0.0.0/8"  # type: ignore[union-attr]
+    assert set_match(net, PacketFields(dst="10.1.9.9"), ["dst"]) is None
+    assert set_match(net, PacketFields(dst="10.1.2.3"), ["dst"]).raw == "10.1.2.0/24"  # type: ignore[union-attr]
+    # entry_matches itself ignores nomatch: the nomatch member does match
+    assert entry_matches(net, net.members[1], PacketFields(dst="10.1.9.9"), ["dst"])
+
+
+def test_list_set_matches_through_its_members() -> None:
+    text = ("create a hash:ip family inet\nadd a 10.0.0.1\ncreate b hash:ip,port family inet\n"
+            "add b 10.0.0.2,tcp:80\ncreate l list:set size 8\nadd l a\nadd l b\n")
+    sets = _sets(text)
+    lst = sets["l"]
+    via = set_match(lst, PacketFields(src="10.0.0.2", dst="9.9.9.9", proto="tcp", sport=80, dport=1),  # type: ignore[arg-type]
+                    ["src", "src"], sets)  # type: ignore[arg-type]
+    assert via is not None and via.name == "b"
+    assert set_match(lst, PacketFields(src="10.0.0.1"), ["src"], sets).name == "a"  # type: ignore[arg-type,union-attr]
+    assert set_match(lst, PacketFields(src="10.0.0.3"), ["src"], sets) is None  # type: ignore[arg-type]
+
+
+def test_hash_ip_netmask_and_icmp() -> None:
+    sets = _sets("create m hash:ip family inet netmask 24\nadd m 10.1.2.0\n"
+                 "create i hash:ip,port family inet\nadd i 10.0.0.1,icmp:echo-request\n")
+    assert set_match(sets["m"], PacketFields(dst="10.1.2.200"), ["dst"]) is not None  # type: ignore[arg-type]
+    ping = PacketFields(dst="10.0.0.1", proto="icmp", icmp_type=8, icmp_code=0)
+    assert set_match(sets["i"], ping, ["dst", "dst"]) is not None  # type: ignore[arg-type]
+    assert set_match(sets["i"], PacketFields(dst="10.0.0.1", proto="icmp", icmp_type=0), ["dst", "dst"]) is None  # type: ignore[arg-type]
+
+
+def test_find_every_set_and_member() -> None:
+    found = find_matches(KUBE.values(), "10.254.0.2")
+    assert sorted((m.set_name, m.member.raw) for m in found) == [
+        ("KUBE-CLUSTER-IP", "10.254.0.2,tcp:53"), ("KUBE-CLUSTER-IP", "10.254.0.2,tcp:9153"),
+        ("KUBE-CLUSTER-IP", "10.254.0.2,udp:53"), ("KUBE-IPVS-IPS", "10.254.0.2")]
+    with_port = find_matches(KUBE.values(), "10.254.0.2", 53)
+    assert sorted(m.member.raw for m in with_port) == ["10.254.0.2", "10.254.0.2,tcp:53", "10.254.0.2,udp:53"]
+    udp_only = find_matches(KUBE.values(), "10.254.0.2", 53, "udp")
+    assert sorted(m.member.raw for m in udp_only) == ["10.254.0.2", "10.254.0.2,udp:53"]
+    # either IP dimension; nets contain the address
+    assert {m.set_name for m in find_matches(KUBE.values(), "198.51.100.9")} == {"KUBE-LOAD-BALANCER-SOURCE-CIDR"}
+    assert {m.set_name for m in find_matches(KUBE.values(), "172.30.22.4")} == {"KUBE-LOOP-BACK"}
+    # a port alone finds bitmap:port sets, whatever the address
+    assert {m.set_name for m in find_matches(KUBE.values(), "192.168.10.2", 31443)} == {
+        "KUBE-NODE-PORT-TCP", "KUBE-NODE-PORT-LOCAL-TCP"}
+    assert {m.set_name for m in find_matches(KUBE.values(), "fd00:10:96::1")} == {"KUBE-6-CLUSTER-IP", "KUBE-6-IPVS-IPS"}
+    assert find_matches(KUBE.values(), "8.8.8.8") == []
+
+
+def test_find_reports_list_sets_via_member() -> None:
+    sets = _sets("create a hash:ip family inet\nadd a 10.0.0.1\ncreate l list:set size 8\nadd l a\n")
+    found = find_matches(sets.values(), "10.0.0.1")  # type: ignore[arg-type]
+    assert [(m.set_name, m.via) for m in found] == [("a", None), ("l", "a")]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("10.0.0.1", ("10.0.0.1", None, None)),
+    ("10.0.0.1:443", ("10.0.0.1", 443, None)),
+    ("10.0.0.1:53/UDP", ("10.0.0.1", 53, "udp")),
+    ("fd00::1", ("fd00::1", None, None)),
+    ("[fd00::1]:80", ("fd00::1", 80, None)),
+    ("[fd00::1]:80/sctp", ("fd00::1", 80, "sctp")),
+])
+def test_parse_find_target(text: str, expected: tuple[str, int | None, str | None]) -> None:
+    assert parse_find_target(text) == expected
+
+
+@pytest.mark.parametrize("text", ["10.0.0", "10.0.0.1:99999", "10.0.0.1:x", "10.0.0.1:80/bogus", "[10.0.0.1]:80",
+                                  "[fd00::1", "host.example:80", "10.0.0.1/tcp"])
+def test_parse_find_target_refuses(text: str) -> None:
+    with pytest.raises(InvalidInput):
+        parse_find_target(text)

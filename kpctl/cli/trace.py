@@ -35,8 +35,8 @@ def trace(app: AppContext, service: str, origin: str, sport: int | None, output:
     start = parse_origin(origin)
     snap = app.snapshot()
     if snap is None:
-        from kpctl.core.address import parse_service
         from kpctl.backends.collect import collect_snapshot
+        from kpctl.core.address import parse_service
 
         parse_service(service)  # bad input fails before reading the node
         snap = collect_snapshot(app)

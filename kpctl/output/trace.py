@@ -6,7 +6,8 @@ folded into one line ("… 12 rules did not match") unless ``-o wide``.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from kpctl.model.trace import Disposition, Outcome, Trace, TraceStep
 from kpctl.output.listing import Column, Listing

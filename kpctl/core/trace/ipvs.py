@@ -64,9 +64,7 @@ def find_service(services: tuple[VirtualService, ...], packet: Packet) -> tuple[
 def _eligible(server: RealServer) -> bool:
     if server.weight <= 0:
         return False
-    if server.upper_threshold and server.active_conns + server.inactive_conns >= server.upper_threshold:
-        return False
-    return True
+    return not (server.upper_threshold and server.active_conns + server.inactive_conns >= server.upper_threshold)
 
 
 def schedule(service: VirtualService) -> IpvsDecision:

@@ -173,14 +173,14 @@ def _judge_module(match: Match, packet: Packet, conn: ConnState, env: _Env) -> l
         prefix = "! " if spec.negated else ""
         return [_answer(hit, f"{prefix}match-set {spec.name} {','.join(spec.flags)}: {found.reason}")]
     if module in ("mark", "connmark"):
-        spec = match.mark
-        if spec is None:
+        mark_spec = match.mark
+        if mark_spec is None:
             return []
         mark = packet.mark if module == "mark" else 0
-        hit = spec.matches(mark)
-        return [_answer(hit, f"{'conn' if module == 'connmark' else ''}mark {mark:#x} & {spec.mask:#x} "
-                             f"{'==' if hit != spec.negated else '!='} {spec.value:#x}"
-                             + (" (negated)" if spec.negated else ""))]
+        hit = mark_spec.matches(mark)
+        return [_answer(hit, f"{'conn' if module == 'connmark' else ''}mark {mark:#x} & {mark_spec.mask:#x} "
+                             f"{'==' if hit != mark_spec.negated else '!='} {mark_spec.value:#x}"
+                             + (" (negated)" if mark_spec.negated else ""))]
     if module == "statistic":
         stat = match.statistic
         if stat is None:
@@ -201,11 +201,11 @@ def _judge_module(match: Match, packet: Packet, conn: ConnState, env: _Env) -> l
     if module in ("conntrack", "state"):
         return _judge_conntrack(match, packet, conn)
     if module == "physdev":
-        spec = match.physdev
-        if spec is None:
+        phys = match.physdev
+        if phys is None:
             return []
-        wants = [w for w in (spec.is_in, spec.is_out, spec.is_bridged) if w is not None]
-        hit = all(w is False for w in wants) and spec.physdev_in is None and spec.physdev_out is None
+        wants = [w for w in (phys.is_in, phys.is_out, phys.is_bridged) if w is not None]
+        hit = all(w is False for w in wants) and phys.physdev_in is None and phys.physdev_out is None
         return [_answer(hit, "the packet is routed, not bridged (no physdev)")]
     if module == "pkttype":
         opt = match.option("--pkt-type")
@@ -342,10 +342,10 @@ def _apply_target(target: Target, packet: Packet, env: _Env) -> tuple[Packet, st
         return packet.with_(src=src), f"SNAT → source becomes {src}", "ACCEPT", "SNAT"
     if name == "MASQUERADE":
         version = ipaddress.ip_address(packet.dst).version
-        src = env.view.primary_address(packet.oif, version) if packet.oif else None
-        if src is None:
+        masq_src = env.view.primary_address(packet.oif, version) if packet.oif else None
+        if masq_src is None:
             return packet, f"MASQUERADE: no address on {packet.oif or 'the output device'}", "ACCEPT", "MASQUERADE"
-        return packet.with_(src=src), f"MASQUERADE → source becomes {src} (address of {packet.oif})", \
+        return packet.with_(src=masq_src), f"MASQUERADE → source becomes {masq_src} (address of {packet.oif})", \
             "ACCEPT", "MASQUERADE"
     if name == "REDIRECT":
         ports = target.to_ports

@@ -237,14 +237,26 @@ class NodeView:
             return self.primary_address(result.route.dev, ipaddress.ip_address(destination).version)
         return None
 
-    def primary_address(self, dev: str, version: int = 4) -> str | None:
+    def primary_address(self, dev: str, version: int = 4, fallback: bool = True) -> str | None:
+        """The address MASQUERADE/REDIRECT take on ``dev`` (inet_select_addr): the device's first
+        global address, else the first global address of any device, in link order."""
+        def usable(cidr: str) -> str | None:
+            ip = ipaddress.ip_interface(cidr)
+            if ip.version != version or ip.ip.is_link_local or ip.ip.is_loopback:
+                return None
+            return str(ip.ip)
+
         for link in self.links:
-            if link.name != dev:
-                continue
+            if link.name == dev:
+                for cidr in link.addresses:
+                    if usable(cidr):
+                        return usable(cidr)
+        if not fallback:
+            return None
+        for link in self.links:
             for cidr in link.addresses:
-                ip = ipaddress.ip_interface(cidr)
-                if ip.version == version and not ip.ip.is_link_local:
-                    return str(ip.ip)
+                if usable(cidr):
+                    return usable(cidr)
         return None
 
     def link_toward(self, address: str) -> str | None:

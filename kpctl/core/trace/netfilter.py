@@ -353,7 +353,10 @@ def _apply_target(target: Target, packet: Packet, env: _Env) -> tuple[Packet, st
         if packet.iif is None:
             dst = "127.0.0.1" if version == 4 else "::1"
         else:
-            dst = env.view.primary_address(packet.iif, version) or packet.dst
+            found = env.view.primary_address(packet.iif, version, fallback=False)
+            if found is None:
+                return packet, f"REDIRECT: {packet.iif} has no address, the kernel drops the packet", "DROP", None
+            dst = found
         port = ports[0] if ports else packet.dport
         after = packet.with_(dst=dst, dport=port)
         return after, f"REDIRECT → {dst}:{port} (a local socket)", "ACCEPT", "REDIRECT"

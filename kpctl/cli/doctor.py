@@ -46,7 +46,7 @@ def doctor(app: AppContext, check_ids: tuple[str, ...], list_checks: bool, outpu
 def _listing(report: Any) -> Listing:
     rows = [finding.to_dict() for finding in report.findings]
     columns = [Column("SEVERITY", "severity"), Column("CHECK", "check"), Column("SUBJECT", "subject"),
-               Column("FOUND", "found"), Column("WHY", "why", priority=1), Column("FIX", "fix")]
+               Column("FOUND", "found"), Column("WHY", "why", priority=1), Column("FIX", "fix", priority=1)]
     title = (f"{len(report.checks_run)} checks: {report.errors} error(s), "
              f"{sum(1 for f in report.findings if f.severity == 'warning')} warning(s)")
     return Listing(columns=columns, rows=rows, data=report.to_dict(), title=title,

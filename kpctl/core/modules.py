@@ -238,22 +238,17 @@ def _verdict(facts: KernelFacts, statuses: list[ModuleStatus]) -> tuple[str, lis
     advice: list[str] = []
     core = next(s for s in statuses if s.name == IPVS_CORE)
     if core.state == MISSING:
-        why = "CONFIG_IP_VS is not set" + ("" if facts.modules_supported else " and the kernel cannot load modules")
-        advice.append(f"this kernel has no IPVS ({why}): boot a kernel with CONFIG_IP_VS, "
-                      "or run kube-proxy with --proxy-mode=iptables or nftables")
+        why = "no CONFIG_IP_VS" + ("" if facts.modules_supported else ", no module support")
+        advice.append(f"{why}: boot a kernel with IPVS, or run kube-proxy --proxy-mode=iptables|nftables")
         return IMPOSSIBLE, advice
-    if not facts.modules_supported:
-        advice.append("no /proc/modules: this kernel cannot load modules; judged by what is compiled in")
     if by_state.get(AVAILABLE):
         names = " ".join(by_state[AVAILABLE])
-        advice.append(f"load them: kpctl modules check --load (or modprobe -a {names}); "
-                      "persist with /etc/modules-load.d/ipvs.conf")
+        advice.append(f"kpctl modules check --load (modprobe -a {names}); persist in /etc/modules-load.d/")
     if by_state.get(MISSING):
-        advice.append("missing " + ", ".join(by_state[MISSING])
-                      + ": install this kernel's extra modules package or enable them in the kernel config")
+        advice.append("install the kernel's extra modules package for " + ", ".join(by_state[MISSING]))
     if by_state.get(UNKNOWN):
-        advice.append("cannot tell whether " + ", ".join(by_state[UNKNOWN])
-                      + f" are built in: no /boot/config-{facts.release}")
+        advice.append(f"no /boot/config-{facts.release}: cannot tell if " + ", ".join(by_state[UNKNOWN])
+                      + " are built in")
     if not ipset_new_enough(facts.ipset):
         detail = facts.ipset.error or (f"ipset {facts.ipset.version} is older than 6.0" if facts.ipset.present
                                        else "no ipset program")

@@ -1,0 +1,132 @@
+"""`kpctl doctor` on a kube-proxy-shaped node in the VM: quiet when healthy, and each check
+proven by breaking the node on purpose (with the reference tools) and seeing exactly that
+finding, then repairing it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from kpctl.core.doctor import CHECKS
+from tests import doctor_node
+from tests.cli_helpers import kpctl
+from tests.vm.nodes import Node, ipvsadm, sh
+
+KUBE_SETS = [line.split()[1] for line in doctor_node.IPSETS.splitlines() if line.startswith("create ")]
+
+
+def _flush_iptables() -> None:
+    for tool in ("iptables-nft", "iptables-legacy"):
+        for table in ("nat", "filter"):
+            sh(tool, "-t", table, "-F", check=False)
+            sh(tool, "-t", table, "-X", check=False)
+        sh(tool, "-P", "FORWARD", "ACCEPT", check=False)
+
+
+@pytest.fixture
+def kube_node(node: Node) -> Iterator[Node]:
+    """The healthy node of tests/doctor_node.py, loaded with ipvsadm, ipset, iptables, sysctls."""
+    try:
+        for vip in doctor_node.VIPS:
+            node.add_vip(vip)
+        sh("ipset", "restore", input=doctor_node.IPSETS)
+        sh("iptables-nft-restore", input=doctor_node.RULES)
+        for proto, address, scheduler, port, servers in doctor_node.SERVICES_SPEC:
+            address = node.ip if address == doctor_node.NODE_IP else address  # the NodePort
+            flag = "-t" if proto == "tcp" else "-u"
+            ipvsadm("-A", flag, f"{address}:{port}", "-s", scheduler)
+            for server, server_port, weight in servers:
+                ipvsadm("-a", flag, f"{address}:{port}", "-r", f"{server}:{server_port}", "-m", "-w", str(weight))
+        for name, value in doctor_node.SYSCTLS.items():
+            node.sysctl(name, value)
+        yield node
+    finally:
+        _flush_iptables()
+        for name in reversed(KUBE_SETS + ["KUBE-TEST-FULL"]):
+            sh("ipset", "destroy", name, check=False)
+
+
+def doctor(*args: str) -> tuple[int, set[str], dict]:  # type: ignore[type-arg]
+    outcome = kpctl("doctor", *args, "-o", "json")
+    assert outcome.stderr == "", outcome.stderr
+    report = json.loads(outcome.stdout)
+    return outcome.exit_code, {f["check"] for f in report["findings"]}, report
+
+
+# (check id, break with the reference tools, repair)
+BREAKS: list[tuple[str, list[list[str]], list[list[str]]]] = [
+    ("vip-missing", [["ip", "addr", "del", "10.254.0.1/32", "dev", "kube-ipvs0"]],
+     [["ip", "addr", "add", "10.254.0.1/32", "dev", "kube-ipvs0"]]),
+    ("vip-orphan", [["ip", "addr", "add", "10.254.9.9/32", "dev", "kube-ipvs0"]],
+     [["ip", "addr", "del", "10.254.9.9/32", "dev", "kube-ipvs0"]]),
+    ("clusterip-ipset-missing", [["ipset", "del", "KUBE-CLUSTER-IP", "10.254.0.1,tcp:443"]],
+     [["ipset", "add", "KUBE-CLUSTER-IP", "10.254.0.1,tcp:443"]]),
+    ("ipset-orphan-member", [["ipset", "add", "KUBE-CLUSTER-IP", "10.254.0.99,tcp:80"]],
+     [["ipset", "del", "KUBE-CLUSTER-IP", "10.254.0.99,tcp:80"]]),
+    ("service-no-servers", [["ipvsadm", "-d", "-t", "10.254.0.1:443", "-r", "172.30.1.5:6443"]],
+     [["ipvsadm", "-a", "-t", "10.254.0.1:443", "-r", "172.30.1.5:6443", "-m", "-w", "1"]]),
+    ("server-weight0-drained", [["ipvsadm", "-e", "-u", "10.254.0.2:53", "-r", "172.30.1.9:53", "-m", "-w", "0"]],
+     [["ipvsadm", "-e", "-u", "10.254.0.2:53", "-r", "172.30.1.9:53", "-m", "-w", "1"]]),
+    ("loopback-vip", [["ipvsadm", "-A", "-t", "127.0.0.1:30080", "-s", "rr"],
+                      ["ipvsadm", "-a", "-t", "127.0.0.1:30080", "-r", "172.30.1.5:8080", "-m"]],
+     [["ipvsadm", "-D", "-t", "127.0.0.1:30080"]]),
+    ("vs-conntrack", [["sysctl", "-qw", "net.ipv4.vs.conntrack=0"]], [["sysctl", "-qw", "net.ipv4.vs.conntrack=1"]]),
+    ("sysctl-expire-nodest-conn", [["sysctl", "-qw", "net.ipv4.vs.expire_nodest_conn=0"]],
+     [["sysctl", "-qw", "net.ipv4.vs.expire_nodest_conn=1"]]),
+    ("sysctl-expire-quiescent-template", [["sysctl", "-qw", "net.ipv4.vs.expire_quiescent_template=0"]],
+     [["sysctl", "-qw", "net.ipv4.vs.expire_quiescent_template=1"]]),
+    ("ip-forward", [["sysctl", "-qw", "net.ipv4.ip_forward=0"]], [["sysctl", "-qw", "net.ipv4.ip_forward=1"]]),
+    ("strict-arp", [["sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=0"]],
+     [["sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1"]]),
+    ("forward-drop", [["iptables-nft", "-D", "FORWARD", "-m", "comment", "--comment", "kubernetes forwarding rules",
+                       "-j", "KUBE-FORWARD"]],
+     [["iptables-nft", "-A", "FORWARD", "-m", "comment", "--comment", "kubernetes forwarding rules",
+       "-j", "KUBE-FORWARD"]]),
+    ("iptables-backends-mixed", [["iptables-legacy", "-t", "nat", "-N", "KUBE-MARK-MASQ"]],
+     [["iptables-legacy", "-t", "nat", "-X", "KUBE-MARK-MASQ"]]),
+    ("ipset-near-maxelem", [["ipset", "create", "KUBE-TEST-FULL", "hash:ip", "maxelem", "2"],
+                            ["ipset", "add", "KUBE-TEST-FULL", "10.9.9.1"],
+                            ["ipset", "add", "KUBE-TEST-FULL", "10.9.9.2"]],
+     [["ipset", "destroy", "KUBE-TEST-FULL"]]),
+    ("ipvs-tcp-timeout", [["ipvsadm", "--set", "300", "120", "300"]], [["ipvsadm", "--set", "900", "120", "300"]]),
+]
+
+
+def test_every_check_is_broken_in_the_vm() -> None:
+    assert [check_id for check_id, _b, _r in BREAKS] == list(CHECKS)
+
+
+def test_healthy_node_then_each_check_broken_on_purpose(kube_node: Node) -> None:
+    status, fired, report = doctor()
+    print("---- kpctl doctor on the healthy node ----")
+    print(kpctl("doctor", "-o", "text").stdout)
+    print(kpctl("doctor", "-o", "table").stdout)
+    assert (status, fired) == (0, set()), report["findings"]
+
+    for check_id, breaking, repairing in BREAKS:
+        for command in breaking:
+            sh(*command)
+        status, fired, report = doctor()
+        assert fired == {check_id}, (check_id, report["findings"])
+        assert status == (1 if CHECKS[check_id].severity == "error" else 0), check_id
+        for command in repairing:
+            sh(*command)
+        assert doctor() [:2] == (0, set()), f"repairing {check_id} left findings"
+
+
+def test_broken_node_sample(kube_node: Node) -> None:
+    """Several faults at once, as an operator would meet them; printed for the closing note."""
+    sh("ip", "addr", "del", "10.254.0.2/32", "dev", "kube-ipvs0")
+    sh("sysctl", "-qw", "net.ipv4.vs.conntrack=0")
+    ipvsadm("-e", "-t", "10.254.0.1:443", "-r", "172.30.1.5:6443", "-m", "-w", "0")
+    sh("iptables-legacy", "-t", "nat", "-N", "KUBE-POSTROUTING")
+    print("---- kpctl doctor on the broken node ----")
+    print(kpctl("doctor", "-o", "table").stdout)
+    print(kpctl("doctor", "-o", "text").stdout)
+    status, fired, _report = doctor()
+    assert status == 1
+    assert fired == {"vip-missing", "vs-conntrack", "service-no-servers", "server-weight0-drained",
+                     "iptables-backends-mixed"}
+    assert kpctl("doctor", "--check", "ip-forward").exit_code == 0

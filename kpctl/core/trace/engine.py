@@ -229,7 +229,8 @@ class Tracer:
     def _after_ipvs(self, flow: Flow, hook: str) -> Result:
         """ip_vs_nat_xmit: route to the real server, then LOCAL_OUT (or local delivery)."""
         packet = flow.packet
-        if self.view.is_local(packet.dst):
+        if self.view.is_local(packet.dst) and hook == "INPUT":
+            # ip_vs_nat_xmit to a local address: NF_ACCEPT, the packet goes on up LOCAL_IN.
             step = TraceStep(hook="ROUTING", stage="routing", reason=f"{packet.dst} is local: the real server "
                              "is a socket on this node", action="local delivery")
             return [_finish(flow.add(step), Disposition.DELIVERED,

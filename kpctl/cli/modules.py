@@ -44,9 +44,10 @@ def check(app: AppContext, load: bool, schedulers: tuple[str, ...], config_file:
 
     from kpctl.backends.modules import ModuleProbe
     from kpctl.core import modules as core
-    from kpctl.errors import PermissionDenied
+    from kpctl.errors import InvalidInput, PermissionDenied
 
-    app.require_live("modules check")
+    if app.snapshot_path is not None:
+        raise InvalidInput(f"modules check reads the running kernel; it does not work on --snapshot {app.snapshot_path}")
     wanted = _wanted_schedulers(schedulers, config_file)
     if load and os.geteuid() != 0:
         raise PermissionDenied("modules check --load runs modprobe")

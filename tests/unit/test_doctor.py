@@ -199,3 +199,18 @@ def test_doctor_snapshot_without_sections_reports_what_was_skipped(tmp_path: Pat
 
 def test_ipset_model_used_is_the_parsed_one() -> None:
     assert all(isinstance(s, IPSet) for s in healthy().ipsets or ())
+
+
+def test_list_checks_shows_every_id_with_severity() -> None:
+    outcome = kpctl("doctor", "--list-checks", "-o", "json")
+    assert outcome.exit_code == 0
+    assert [(c["id"], c["severity"]) for c in json.loads(outcome.stdout)] == [
+        (c.id, c.severity) for c in CHECKS.values()]
+
+
+def test_text_format_has_found_why_fix(tmp_path: Path) -> None:
+    path = snapshot(tmp_path / "bad.json", with_sysctl("net.ipv4.ip_forward", "0"))
+    outcome = kpctl("--snapshot", path, "doctor", "-o", "text")
+    assert outcome.exit_code == 1
+    assert outcome.stdout.startswith("ERROR ip-forward: net.ipv4.ip_forward\n  found: net.ipv4.ip_forward = 0")
+    assert "\n  why:   " in outcome.stdout and "\n  fix:   sysctl -w net.ipv4.ip_forward=1\n" in outcome.stdout

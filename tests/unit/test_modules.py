@@ -252,3 +252,18 @@ def test_cli_load_needs_root(fake_node, monkeypatch: pytest.MonkeyPatch) -> None
     outcome = kpctl("modules", "check", "--load")
     assert outcome.exit_code == 5
     assert (root / "proc/modules").read_text() == before
+
+
+def test_ipvs_genetlink_silent_while_loaded_is_not_ready(tmp_path: Path) -> None:
+    probe = make_tree(tmp_path, "6.1.0", proc_modules=["ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "nf_conntrack"],
+                      genl=False)
+    report = assess(probe)
+    assert report.verdict == NOT_READY
+    assert any("generic netlink" in line for line in report.advice)
+
+
+def test_cli_refuses_snapshot(tmp_path: Path) -> None:
+    snap = tmp_path / "s.json"
+    snap.write_text('{"format": "kpctl-snapshot", "version": 1}')
+    outcome = kpctl("--snapshot", str(snap), "modules", "check")
+    assert outcome.exit_code == 2 and "running kernel" in outcome.stderr

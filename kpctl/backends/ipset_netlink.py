@@ -507,16 +507,16 @@ class IPSetNetlink:
                 batch, size, first = [], 0, index + 1
 
     def flush(self, name: str | None = None) -> None:
-        self._do(CMD_FLUSH, _str(ATTR_SETNAME, name) if name else b"", Request(CMD_FLUSH, name or ""))
+        self._do(CMD_FLUSH, _str(ATTR_SETNAME, name) if name else b"", Request(CMD_FLUSH, name or ""), exist=False)
 
     def destroy(self, name: str | None = None) -> None:
-        self._do(CMD_DESTROY, _str(ATTR_SETNAME, name) if name else b"", Request(CMD_DESTROY, name or ""))
+        self._do(CMD_DESTROY, _str(ATTR_SETNAME, name) if name else b"", Request(CMD_DESTROY, name or ""), exist=False)
 
     def rename(self, old: str, new: str) -> None:
-        self._do(CMD_RENAME, _str(ATTR_SETNAME, old) + _str(ATTR_SETNAME2, new), Request(CMD_RENAME, old, new))
+        self._do(CMD_RENAME, _str(ATTR_SETNAME, old) + _str(ATTR_SETNAME2, new), Request(CMD_RENAME, old, new), exist=False)
 
     def swap(self, first: str, second: str) -> None:
-        self._do(CMD_SWAP, _str(ATTR_SETNAME, first) + _str(ATTR_SETNAME2, second), Request(CMD_SWAP, first, second))
+        self._do(CMD_SWAP, _str(ATTR_SETNAME, first) + _str(ATTR_SETNAME2, second), Request(CMD_SWAP, first, second), exist=False)
 
 
 def _error_lineno(buf: bytes, offset: int, length: int) -> int:

@@ -59,9 +59,11 @@ def _compatible(a: IPSet, b: IPSet) -> bool:
 
 
 class _Planner:
-    def __init__(self, kernel: dict[str, IPSet], external_refs: dict[str, int]) -> None:
+    def __init__(self, kernel: dict[str, IPSet], external_refs: dict[str, int],
+                 lists: dict[str, list[str]]) -> None:
         self.kernel = kernel
         self.external_refs = external_refs
+        self.lists = lists  # list:set name -> member set names, as the file leaves them so far
         self.slots = {name: _Slot(header, name) for name, header in kernel.items()}
         self.stages: list[_Stage] = []
         self.token = secrets.token_hex(3)
@@ -94,6 +96,9 @@ class _Planner:
         slot = self.slots[name]
         if slot.origin is not None and self.external_refs.get(slot.origin, 0) > 0:
             raise KernelError(f"set {slot.origin!r} is in use by a kernel component (an iptables rule?); cannot {action} it")
+        users = [owner for owner, members in self.lists.items() if name in members]
+        if users:
+            raise KernelError(f"set {name!r} is a member of list:set {users[0]!r}; cannot {action} it")
 
     def apply(self, command: RestoreCommand, exist_all: bool) -> None:
         exist = command.exist or exist_all
@@ -105,6 +110,8 @@ class _Planner:
                     return
                 raise AlreadyExists(f"set {name!r} already exists" + ("" if exist else "; use --exist"))
             self.slots[name] = _Slot(command.ipset, None)
+            if command.ipset.type == "list:set":
+                self.lists[name] = []
             self.materialize(name, copy=False)
         elif kind in ("add", "del"):
             slot = self._slot(name)
@@ -112,6 +119,11 @@ class _Planner:
             if entry is None:
                 entry = parse_member(slot.header, tokenize(command.name2))
             if slot.header.type == "list:set" and entry.name is not None:
+                members = self.lists.setdefault(name, [])
+                if kind == "add" and entry.name not in members:
+                    members.append(entry.name)
+                elif kind == "del" and entry.name in members:
+                    members.remove(entry.name)
                 entry = replace(entry, name=self._member_ref(entry.name))
             temp = self.materialize(name)
             last = self.stages[-1]
@@ -123,6 +135,8 @@ class _Planner:
         elif kind == "flush":
             for target in [name] if name else list(self.slots):
                 slot = self._slot(target)
+                if target in self.lists:
+                    self.lists[target] = []
                 if slot.temp is None:
                     self.materialize(target, copy=False)
                 else:
@@ -132,6 +146,7 @@ class _Planner:
                 self._slot(target)
                 self._check_free(target, "destroy")
                 slot = self.slots.pop(target)
+                self.lists.pop(target, None)
                 if slot.temp is not None:
                     self.stages.append(_Stage("destroy", slot.temp))
         elif kind == "rename":
@@ -142,11 +157,18 @@ class _Planner:
             slot = self.slots.pop(name)
             slot.header = replace(slot.header, name=command.name2)
             self.slots[command.name2] = slot
+            if name in self.lists:
+                self.lists[command.name2] = self.lists.pop(name)
         elif kind == "swap":
             first, second = self._slot(name), self._slot(command.name2)
             if not _compatible(first.header, second.header):
                 raise InvalidInput(f"sets {name!r} and {command.name2!r} cannot be swapped: their type or family differ")
             self.slots[name], self.slots[command.name2] = second, first
+            first_list, second_list = self.lists.pop(name, None), self.lists.pop(command.name2, None)
+            if second_list is not None:
+                self.lists[name] = second_list
+            if first_list is not None:
+                self.lists[command.name2] = first_list
             second.header, first.header = replace(second.header, name=name), replace(first.header, name=command.name2)
 
     def _member_ref(self, member: str) -> str:
@@ -165,13 +187,13 @@ class _Planner:
 def plan_restore(nl: IPSetNetlink, commands: list[RestoreCommand], exist_all: bool) -> _Planner:
     """Validate ``commands`` against the kernel's headers (no changes) and plan the staging."""
     kernel = {s.name: s for s in nl.list_sets(header_only=True)}
-    list_refs: dict[str, int] = {}
+    lists: dict[str, list[str]] = {}
     for ipset in kernel.values():
         if ipset.type == "list:set":
-            for member in nl.list_sets(ipset.name)[0].members:
-                list_refs[member.name or ""] = list_refs.get(member.name or "", 0) + 1
-    external = {name: (s.references or 0) - list_refs.get(name, 0) for name, s in kernel.items()}
-    planner = _Planner(kernel, external)
+            lists[ipset.name] = [m.name or "" for m in nl.list_sets(ipset.name)[0].members]
+    list_refs = [member for members in lists.values() for member in members]
+    external = {name: (s.references or 0) - list_refs.count(name) for name, s in kernel.items()}
+    planner = _Planner(kernel, external, lists)
     for command in commands:
         try:
             planner.apply(command, exist_all)

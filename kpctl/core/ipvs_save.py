@@ -203,11 +203,18 @@ def parse_rule_service(protocol: str, text: str) -> ServiceKey:
     return ServiceKey(family=family, protocol=protocol, address=address, port=port)
 
 
+def _rule_fwmark(text: str) -> int:
+    """ipvsadm 1.31 -S writes marks above 2^31-1 with %d (negative): read those back as unsigned."""
+    if text.startswith("-") and text[1:].isdigit() and 0 < int(text[1:]) <= 1 << 31:
+        return int(text) + (1 << 32)
+    return parse_fwmark(text)
+
+
 def _service_key(line: _Line) -> ServiceKey | None:
     values = line.values
     if "fwmark" in values:
         family = "inet6" if "ipv6" in values else "inet"
-        return ServiceKey(family=family, protocol=None, fwmark=parse_fwmark(values["fwmark"]))
+        return ServiceKey(family=family, protocol=None, fwmark=_rule_fwmark(values["fwmark"]))
     for protocol in ("tcp", "udp", "sctp"):
         if protocol in values:
             return parse_rule_service(protocol, values[protocol])

@@ -242,6 +242,10 @@ def _find_server(service: Any, identity: Any, text: str) -> Any:
     for candidate in service.servers:
         if candidate.key == identity.key:
             return candidate
+    for candidate in service.servers:  # ipvsadm gives route/tunnel servers the service's port
+        if (not service.fwmark and candidate.forward in ("route", "tunnel")
+                and candidate.key == (identity.address, service.port)):
+            return candidate
     raise NotFound(f"server {text!r} does not exist in service {service.key}")
 
 

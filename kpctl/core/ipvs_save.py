@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from kpctl.core.address import format_addrport, parse_fwmark, parse_port, parse_address
@@ -187,6 +188,7 @@ def _tokenize(number: int, tokens: list[str]) -> _Line:
     return line
 
 
+@functools.lru_cache(maxsize=4096)  # every -a line of a service repeats its -t/-u text
 def parse_rule_service(protocol: str, text: str) -> ServiceKey:
     """ipvsadm's ``ADDR[:PORT]`` / ``[V6]:PORT`` after -t/-u/--sctp-service (no port: port 0)."""
     if text.startswith("["):

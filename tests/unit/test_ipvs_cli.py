@@ -241,6 +241,9 @@ def test_edit_server_keeps_forward_and_changes_weight(fake: FakeIPVS) -> None:
     assert fake.calls[-1].describe() == ("-e -t 192.168.10.10:30080 -r 192.168.10.22:30080 -i -w 3 "
                                          "--tun-type gue --tun-port 6080 --tun-csum")
     _one_line_error(kpctl("ipvs", "edit-server", "10.254.0.1:443", "172.30.1.99:6443", "-w", "2"), 3, "172.30.1.99")
+    # a route server lives on the service's port whatever port the user names (ipvsadm -e does the same)
+    assert kpctl("ipvs", "edit-server", "192.168.10.10:30080", "192.168.10.21:8080", "-w", "9").exit_code == 0
+    assert fake.calls[-1].describe() == "-e -t 192.168.10.10:30080 -r 192.168.10.21:30080 -g -w 9 -x 1000 -y 100"
 
 
 def test_delete_server(fake: FakeIPVS) -> None:

@@ -245,9 +245,9 @@ def apply_with_rollback(ops: Sequence[Operation], execute: Callable[[Operation],
     state = state_of(current)
     undo: list[list[Operation]] = []
     for op in ops:
-        check(state, op)
-        steps = inverse(op, state)
         try:
+            check(state, op)  # the plan was checked; this guards callers that skipped plan_restore
+            steps = inverse(op, state)
             execute(op)
         except BaseException as exc:
             failed = rollback(undo, execute)

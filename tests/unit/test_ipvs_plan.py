@@ -144,3 +144,11 @@ def test_failed_undo_is_reported_and_the_rest_still_undone() -> None:
         apply_with_rollback(ops, fake.execute, fake.table())
     assert "rollback incomplete: 1 undo step(s) failed, first: -D -t 10.1.0.2:80: busy" in str(info.value)
     assert [str(k) for k in fake.state] == ["10.1.0.2:80/tcp"]
+
+
+def test_an_unplanned_conflict_part_way_also_rolls_back() -> None:
+    fake = FakeIPVS(IPVSTable(_table().info))
+    ops = parse_restore("-A -t 10.1.0.1:80 -s rr\n-A -t 10.1.0.2:80 -s rr\n-A -t 10.1.0.1:80 -s rr\n")
+    with pytest.raises(AlreadyExists, match="line 3"):
+        apply_with_rollback(ops, fake.execute, fake.table())
+    assert fake.state == {}

@@ -132,6 +132,7 @@ class _Line:
     number: int
     command: str = ""
     values: dict[str, str] = field(default_factory=dict)  # canonical option -> value ("" for flags)
+    spelled: dict[str, str] = field(default_factory=dict)  # canonical option -> as written
 
 
 def _split_option(token: str) -> tuple[str, str | None]:
@@ -180,11 +181,12 @@ def _tokenize(number: int, tokens: list[str]) -> _Line:
         if canonical == "ipv6" and "fwmark" not in line.values:
             raise InvalidInput(f"line {number}: -6 used before -f")
         line.values[canonical] = value
+        line.spelled[canonical] = name
     if not line.command:
         raise InvalidInput(f"line {number}: no command (-A, -E, -D, -a, -e, -d, -C or -Z) in {' '.join(tokens)!r}")
     for option in line.values:
         if option != "numeric" and option not in _ALLOWED[line.command]:
-            raise InvalidInput(f"line {number}: option {option!r} is not allowed with {line.command}")
+            raise InvalidInput(f"line {number}: option {line.spelled[option]!r} is not allowed with {line.command}")
     return line
 
 

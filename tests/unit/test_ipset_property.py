@@ -85,7 +85,7 @@ def ipsets(draw: st.DrawFn) -> IPSet:
     return ipset.with_members(tuple(members))
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(ipsets(), max_size=4, unique_by=lambda s: s.name))
 def test_format_parse_format_is_stable(sets: list[IPSet]) -> None:
     text = format_save(sets)
@@ -107,7 +107,7 @@ def _only_invalid_input(text: str) -> None:
         assert str(exc)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.text(max_size=200))
 def test_arbitrary_text_gives_invalid_input_or_sets(text: str) -> None:
     _only_invalid_input(text)
@@ -124,7 +124,7 @@ add d a
 """
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(st.data())
 def test_mutated_save_text_gives_invalid_input_never_another_exception(data: st.DataObject) -> None:
     text = SAMPLE

@@ -35,11 +35,14 @@ from kpctl.model.ipset import SET_TYPE_DIMENSIONS, IPSet, IPSetEntry
 # through getprotobynumber).  Only protocols that make sense in an ipset port dimension
 # need to round-trip; the rest print numerically.
 PROTOCOL_NAMES: dict[int, str] = {
-    0: "ip", 1: "icmp", 2: "igmp", 4: "ipencap", 6: "tcp", 8: "egp", 12: "pup", 17: "udp",
-    27: "rdp", 33: "dccp", 41: "ipv6", 43: "ipv6-route", 44: "ipv6-frag", 46: "rsvp",
-    47: "gre", 50: "esp", 51: "ah", 58: "ipv6-icmp", 59: "ipv6-nonxt", 60: "ipv6-opts",
-    88: "eigrp", 89: "ospf", 94: "ipip", 97: "etherip", 103: "pim", 108: "ipcomp",
-    112: "vrrp", 115: "l2tp", 132: "sctp", 136: "udplite", 137: "mpls-in-ip", 143: "ethernet",
+    0: "ip", 1: "icmp", 2: "igmp", 3: "ggp", 4: "ipencap", 5: "st", 6: "tcp", 8: "egp", 9: "igp",
+    12: "pup", 17: "udp", 20: "hmp", 22: "xns-idp", 27: "rdp", 29: "iso-tp4", 33: "dccp", 36: "xtp",
+    37: "ddp", 38: "idpr-cmtp", 41: "ipv6", 43: "ipv6-route", 44: "ipv6-frag", 45: "idrp", 46: "rsvp",
+    47: "gre", 50: "esp", 51: "ah", 57: "skip", 58: "ipv6-icmp", 59: "ipv6-nonxt", 60: "ipv6-opts",
+    73: "rspf", 81: "vmtp", 88: "eigrp", 89: "ospf", 93: "ax.25", 94: "ipip", 97: "etherip", 98: "encap",
+    103: "pim", 108: "ipcomp", 112: "vrrp", 115: "l2tp", 124: "isis", 132: "sctp", 133: "fc",
+    135: "mobility-header", 136: "udplite", 137: "mpls-in-ip", 138: "manet", 139: "hip", 140: "shim6",
+    141: "wesp", 142: "rohc", 143: "ethernet",
 }
 PROTOCOL_NUMBERS: dict[str, int] = {name: num for num, name in PROTOCOL_NAMES.items()}
 PROTOCOL_NUMBERS.update({"icmpv6": 58, "ipv6-icmp": 58, "hopopt": 0})
@@ -159,6 +162,8 @@ def _parse_port(text: str, family: str, with_proto: bool) -> tuple[int, int, int
             proto_num = int(proto_text)
         else:
             raise InvalidInput(f"invalid protocol {proto_text!r} in {text!r}")
+        if proto_num == 0:
+            raise InvalidInput(f"invalid protocol {proto_text!r} in {text!r}: protocol 0 cannot be stored")
         if not with_proto and proto_num not in (6, 17):
             raise InvalidInput(f"invalid port {text!r}: only tcp: or udp: may prefix a bitmap:port port")
     if proto_num in (ICMP, ICMPV6):
@@ -343,8 +348,8 @@ def parse_entry_options(entry: IPSetEntry, options: Sequence[str]) -> IPSetEntry
             values["skbprio"] = f"{int(major, 16):x}:{int(minor, 16):x}"
         elif option == "skbqueue":
             values["skbqueue"] = parse_uint(value, "skbqueue", 0xFFFF)
-        else:  # before/after: list:set positioning, not stored
-            validate_set_name(value)
+        else:
+            raise InvalidInput(f"list:set positioning {option!r} is not supported; members are added at the end")
         i += 2
     return replace(entry, **values)  # type: ignore[arg-type]
 

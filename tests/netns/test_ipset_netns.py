@@ -296,3 +296,21 @@ def test_host_namespace_untouched_marker() -> None:
     # the tier's fixtures run everything inside namespaces; nothing we name leaks to the host
     host = run("ipset", "list", "-n", check=False).stdout.split()
     assert not any(name.startswith("kpctl-") for name in host)
+
+
+def test_protocol_and_icmp_names_print_as_ipset_prints_them(netns: str) -> None:
+    from kpctl.core.ipset_entry import ICMP_NAMES, ICMPV6_NAMES
+
+    lines = ["create p hash:ip,port family inet hashsize 1024 maxelem 65536",
+             "create q hash:ip,port family inet6 hashsize 1024 maxelem 65536"]
+    lines += [f"add p 10.0.0.{n},{n}:0" for n in range(1, 256) if n not in (1, 6, 17, 58, 132, 136)]
+    lines += [f"add p 10.0.1.1,icmp:{t}/{c}" for _, t, c in ICMP_NAMES] + ["add p 10.0.1.2,icmp:99/9"]
+    lines += [f"add q fd00::1,icmpv6:{t}/{c}" for _, t, c in ICMPV6_NAMES] + ["add q fd00::2,icmpv6:99/9"]
+    lines += [f"add p 10.0.2.{i},icmp:{name}" for i, (name, _, _) in enumerate(ICMP_NAMES)]
+    run_in(netns, "ipset", "restore", "-exist", input="\n".join(lines) + "\n")
+    saved = ipset_save(netns)
+    assert saved.count("\n") > 280
+    assert k(netns, "save").stdout == saved
+    # and kpctl parses every element ipset printed
+    assert k(netns, "restore", "--exist", input=saved).exit_code == 0
+    assert ipset_save(netns) == saved

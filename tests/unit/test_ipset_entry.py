@@ -87,6 +87,8 @@ BAD = [
     ("hash:ip,port", "inet", "10.0.0.1,icmpv6:ping", "icmpv6:ping"),
     ("hash:ip,port", "inet", "10.0.0.1,icmp:nonsense", "nonsense"),
     ("hash:ip,port", "inet", "10.0.0.1,tcp:90-80", "90-80"),
+    ("hash:ip,port", "inet", "10.0.0.1,0:0", "protocol 0"),
+    ("hash:ip,port", "inet", "10.0.0.1,ip:0", "protocol 0"),
     ("hash:net", "inet", "10.0.0.0/33", "10.0.0.0/33"),
     ("hash:net", "inet", "10.0.0.0/0", "10.0.0.0/0"),
     ("hash:net", "inet", "10.0.0.0/x", "10.0.0.0/x"),

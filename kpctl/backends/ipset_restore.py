@@ -58,6 +58,23 @@ def _compatible(a: IPSet, b: IPSet) -> bool:
     return a.type == b.type and a.family == b.family
 
 
+def _same_set(kernel: IPSet, wanted: IPSet) -> bool:
+    """What the kernel accepts for ``create -exist`` on an existing set (its same_set check):
+    type, family and every option but hashsize (which the kernel grows) and initval."""
+    if not _compatible(kernel, wanted):
+        return False
+    bits = 128 if kernel.family == "inet6" else 32
+
+    def options(s: IPSet) -> tuple[object, ...]:
+        maxelem = (s.maxelem or 65536) if s.type.startswith("hash:") else None
+        size = (s.size or 8) if s.type == "list:set" else None
+        netmask = None if s.netmask in (None, bits) else s.netmask
+        return (maxelem, size, netmask, s.bitmask, s.markmask, s.range, s.timeout, s.counters, s.comment,
+                s.skbinfo)
+
+    return options(kernel) == options(wanted)
+
+
 class _Planner:
     def __init__(self, kernel: dict[str, IPSet], external_refs: dict[str, int],
                  lists: dict[str, list[str]]) -> None:
@@ -106,9 +123,11 @@ class _Planner:
         if kind == "create":
             assert command.ipset is not None
             if name in self.slots:
-                if exist and _compatible(self.slots[name].header, command.ipset):
+                if exist and _same_set(self.slots[name].header, command.ipset):
                     return
-                raise AlreadyExists(f"set {name!r} already exists" + ("" if exist else "; use --exist"))
+                if exist:
+                    raise AlreadyExists(f"set {name!r} already exists with a different type or options")
+                raise AlreadyExists(f"set {name!r} already exists; use --exist")
             self.slots[name] = _Slot(command.ipset, None)
             if command.ipset.type == "list:set":
                 self.lists[name] = []

@@ -254,6 +254,13 @@ def test_restore_all_or_nothing(netns: str) -> None:
     _restore_failing(netns, "add keep 3.3.3.3\nadd keep 3.3.3.x\n", 2, "line 2")
     _restore_failing(netns, "add nope 3.3.3.3\n", 3, "line 1")
     _restore_failing(netns, "create keep hash:ip\n", 4, "line 1")
+    # -exist accepts only the same set, as the kernel does
+    _restore_failing(netns, "create full hash:ip maxelem 3 -exist\n", 4, "different type or options")
+    _restore_failing(netns, "create full hash:ip maxelem 2 counters -exist\n", 4, "line 1")
+    _restore_failing(netns, "create keep hash:net -exist\n", 4, "line 1")
+    before = ipset_save(netns)
+    assert k(netns, "restore", input="create full hash:ip maxelem 2 hashsize 4096 -exist\n").exit_code == 0
+    assert ipset_save(netns) == before
     _restore_failing(netns, "destroy keep\n", 1, "line 1")  # referenced by list:set l
 
 

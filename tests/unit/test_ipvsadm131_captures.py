@@ -53,3 +53,12 @@ def test_timeout_and_daemon_lines_equal_real_ipvsadm() -> None:
     assert timeouts_listing(Timeouts(900, 120, 300)).formats["ipvsadm"]() == fixture_text("ipvsadm131.timeout.txt")
     daemon = SyncDaemon("master", "lo", 7, 1472, "224.0.0.81", 8848, 1)
     assert daemon_line(daemon) == fixture_text("ipvsadm131.daemon.txt")
+
+
+def test_connections_equal_real_ipvsadm_lnc() -> None:
+    """/proc/net/ip_vs_conn and `ipvsadm -Lnc` captured in the same second in the VM."""
+    from kpctl.cli.ipvs_views import connections_listing
+    from kpctl.core.ipvs_conn import parse_ip_vs_conn
+
+    conns = parse_ip_vs_conn(fixture_text("ipvsadm131.ip_vs_conn.txt"))
+    assert connections_listing(conns).formats["ipvsadm"]() == fixture_text("ipvsadm131.conn.txt")

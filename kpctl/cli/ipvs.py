@@ -122,8 +122,10 @@ def list_services(app: AppContext, service: str | None, numeric: bool, exact: bo
     key = parse_service(service) if service else None
     with _backend(app) as backend:
         table = backend.table()
-        if key is not None:
-            backend.service(key)  # NotFound, named, when absent
+    if key is not None and all(s.key != key for s in table.services):
+        from kpctl.errors import NotFound
+
+        raise NotFound(f"service {key} does not exist")
     app.render(table_listing(table, view.replace("_", "-"), exact, key), output)
 
 

@@ -7,7 +7,6 @@ work with what there is.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,12 +18,6 @@ from kpctl.model.ipvs import IPVSTable, Timeouts
 from kpctl.model.links import Link
 
 ALL_PIECES: tuple[str, ...] = ("ipvs", "links", "ipsets", "iptables", "sysctls")
-SAVE_PROGRAMS: dict[tuple[str, str], str] = {
-    ("ipv4", "nft"): "iptables-nft-save",
-    ("ipv4", "legacy"): "iptables-legacy-save",
-    ("ipv6", "nft"): "ip6tables-nft-save",
-    ("ipv6", "legacy"): "ip6tables-legacy-save",
-}
 
 
 def read_node(app: Any, pieces: Iterable[str] = ALL_PIECES) -> NodeState:
@@ -42,9 +35,9 @@ def read_node(app: Any, pieces: Iterable[str] = ALL_PIECES) -> NodeState:
     if "links" in wanted:
         links = _guard(unavailable, "links", lambda: _read_links(app))
     if "ipsets" in wanted:
-        ipsets = _guard(unavailable, "ipsets", lambda: _read_ipsets(app, snapshot))
+        ipsets = _guard(unavailable, "ipsets", lambda: _read_ipsets(app))
     if "iptables" in wanted:
-        iptables = _guard(unavailable, "iptables", lambda: _read_iptables(snapshot)) or {}
+        iptables = _guard(unavailable, "iptables", lambda: _read_iptables(app)) or {}
     if "sysctls" in wanted:
         sysctls = _read_sysctls(snapshot)
     return NodeState(ipvs=ipvs, timeouts=timeouts, links=links, ipsets=ipsets, iptables=iptables,
@@ -85,45 +78,26 @@ def _read_links(app: Any) -> tuple[Link, ...]:
             backend.close()
 
 
-def _read_ipsets(app: Any, snapshot: Any) -> tuple[IPSet, ...]:
-    from kpctl.core.ipset_save import parse_save
+def _read_ipsets(app: Any) -> tuple[IPSet, ...]:
+    from kpctl.backends.ipset import open_ipset
     from kpctl.errors import NotFound
 
-    if snapshot is not None:
-        text = snapshot.section("ipsets")
-        if text is None:
-            raise NotFound(f"snapshot {snapshot.source!r} has no ipsets section")
-        return tuple(parse_save(str(text)))
+    snapshot = app.snapshot()
+    if snapshot is not None and snapshot.section("ipsets") is None:
+        raise NotFound(f"snapshot {snapshot.source!r} has no ipsets section")
+    reader = open_ipset(app)
     try:
-        proc = subprocess.run(["ipset", "save"], capture_output=True, text=True, timeout=120, check=False)
-    except FileNotFoundError:
-        raise NotFound("no ipset program to read the sets with") from None
-    if proc.returncode != 0:
-        raise KpctlError(f"ipset save failed: {proc.stderr.strip()}")
-    return tuple(parse_save(proc.stdout))
+        return tuple(reader.list_sets())
+    finally:
+        reader.close()
 
 
-def _read_iptables(snapshot: Any) -> dict[str, dict[str, Ruleset]]:
-    from kpctl.core.iptables_save import parse_save
-    from kpctl.errors import NotFound
+def _read_iptables(app: Any) -> dict[str, dict[str, Ruleset]]:
+    from kpctl.backends.iptables import open_iptables
 
     result: dict[str, dict[str, Ruleset]] = {}
-    if snapshot is not None:
-        section = snapshot.section("iptables")
-        if section is None:
-            raise NotFound(f"snapshot {snapshot.source!r} has no iptables section")
-        for family, backends in section.items():
-            for backend, text in (backends or {}).items():
-                if text:
-                    result.setdefault(family, {})[backend] = parse_save(str(text), family=family, backend=backend)
-        return result
-    for (family, backend), program in SAVE_PROGRAMS.items():
-        try:
-            proc = subprocess.run([program], capture_output=True, text=True, timeout=120, check=False)
-        except FileNotFoundError:
-            continue
-        if proc.returncode == 0 and proc.stdout.strip():
-            result.setdefault(family, {})[backend] = parse_save(proc.stdout, family=family, backend=backend)
+    for ruleset in open_iptables(app).read().rulesets:
+        result.setdefault(ruleset.family, {})[ruleset.backend] = ruleset
     return result
 
 

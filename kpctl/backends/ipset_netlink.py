@@ -58,7 +58,7 @@ ATTR_IPADDR_IPV4, ATTR_IPADDR_IPV6 = 1, 2
 # Flags.
 FLAG_LIST_SETNAME, FLAG_LIST_HEADER = 1 << 1, 1 << 2
 FLAG_PHYSDEV, FLAG_NOMATCH, FLAG_WITH_COUNTERS, FLAG_WITH_COMMENT = 1 << 1, 1 << 2, 1 << 3, 1 << 4
-FLAG_WITH_FORCEADD, FLAG_WITH_SKBINFO = 1 << 5, 1 << 6
+FLAG_WITH_FORCEADD, FLAG_WITH_SKBINFO, FLAG_IFACE_WILDCARD = 1 << 5, 1 << 6, 1 << 7
 NFPROTO = {None: 0, "inet": 2, "inet6": 10}
 FAMILY_NAMES = {0: None, 2: "inet", 10: "inet6"}
 # ipset errno values (IPSET_ERR_PRIVATE = 4096 and IPSET_ERR_TYPE_SPECIFIC = 4352 onwards).
@@ -200,7 +200,7 @@ def entry_attrs(ipset: IPSet, entry: IPSetEntry, lineno: int = 0) -> bytes:
             parts.append(_u8(ATTR_CIDR2, entry.cidr2))
     if entry.iface is not None:
         parts.append(_str(ATTR_IFACE, entry.iface))
-        flags |= FLAG_PHYSDEV if entry.physdev else 0
+        flags |= (FLAG_PHYSDEV if entry.physdev else 0) | (FLAG_IFACE_WILDCARD if entry.wildcard else 0)
     if entry.mark is not None:
         parts.append(_be32(ATTR_MARK, entry.mark))
     if entry.mac is not None:
@@ -342,6 +342,7 @@ def _decode_entry(buf: bytes, start: int, end: int, ipset: IPSet) -> IPSetEntry:
         values.pop("proto_num", None)
         values.pop("proto", None)
     values["nomatch"], values["physdev"] = bool(flags & FLAG_NOMATCH), bool(flags & FLAG_PHYSDEV)
+    values["wildcard"] = bool(flags & FLAG_IFACE_WILDCARD)
     raw = format_element(SimpleNamespace(**{**_ENTRY_DEFAULTS, **values}), ipset.type)  # type: ignore[arg-type]
     return IPSetEntry(raw=raw, **values)  # type: ignore[arg-type]
 

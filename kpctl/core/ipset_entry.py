@@ -14,7 +14,7 @@ Element text per set type (dimensions separated by commas)::
     list:set           KUBE-LOOP-BACK
 
 Options after the element: ``timeout N``, ``packets N``, ``bytes N``, ``comment "TEXT"``,
-``skbmark V[/MASK]``, ``skbprio MAJ:MIN``, ``skbqueue N``, ``nomatch``
+``skbmark V[/MASK]``, ``skbprio MAJ:MIN``, ``skbqueue N``, ``nomatch``, ``wildcard``
 (and for list:set adds ``before NAME`` / ``after NAME``, which are not stored).
 
 Everything raises :class:`kpctl.errors.InvalidInput` naming the bad value.
@@ -319,8 +319,8 @@ def parse_entry_options(entry: IPSetEntry, options: Sequence[str]) -> IPSetEntry
     i = 0
     while i < len(options):
         option = options[i]
-        if option == "nomatch":
-            values["nomatch"] = True
+        if option in ("nomatch", "wildcard"):
+            values[option] = True
             i += 1
             continue
         if option not in ("timeout", "packets", "bytes", "comment", "skbmark", "skbprio", "skbqueue",
@@ -374,6 +374,8 @@ def check_entry_fits(ipset: IPSet, entry: IPSetEntry) -> None:
         raise InvalidInput(f"set {ipset.name!r} has no comment support; create it with --comment")
     if (entry.skbmark is not None or entry.skbprio is not None or entry.skbqueue is not None) and not ipset.skbinfo:
         raise InvalidInput(f"set {ipset.name!r} has no skbinfo support")
+    if entry.wildcard and "iface" not in ipset.dimensions:
+        raise InvalidInput(f"wildcard is only valid in hash:net,iface sets, not {ipset.type}")
     if entry.nomatch and "net" not in ipset.dimensions:
         raise InvalidInput(f"nomatch is only valid in sets with a net dimension, not {ipset.type}")
     if ipset.type == "bitmap:ip" and ipset.range and entry.ip:
@@ -395,6 +397,8 @@ def format_entry_options(entry: IPSetEntry) -> str:
         out.append(f" timeout {entry.timeout}")
     if entry.nomatch:
         out.append(" nomatch")
+    if entry.wildcard:
+        out.append(" wildcard")
     if entry.packets is not None:
         out.append(f" packets {entry.packets}")
     if entry.bytes is not None:

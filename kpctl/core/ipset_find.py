@@ -128,7 +128,13 @@ def entry_matches(ipset: IPSet, entry: IPSetEntry, packet: PacketFields, flags: 
             ok = _port_matches(entry, proto, packet.sport if source else packet.dport, packet,
                                ipset.type == "bitmap:port")
         elif kind == "iface":
-            ok = entry.iface is not None and entry.iface == (packet.in_iface if source else packet.out_iface)
+            device = packet.in_iface if source else packet.out_iface
+            if entry.iface is None or device is None:
+                ok = False
+            elif entry.wildcard:
+                ok = device.startswith(entry.iface)
+            else:
+                ok = device == entry.iface
         elif kind == "mark":
             mask = ipset.markmask if ipset.markmask is not None else 0xFFFFFFFF
             ok = packet.mark is not None and (packet.mark & mask) == entry.mark

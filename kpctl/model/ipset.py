@@ -63,6 +63,7 @@ class IPSetEntry:
     mac: str | None = None
     name: str | None = None  # list:set member
     nomatch: bool = False
+    wildcard: bool = False  # hash:net,iface: the interface name is a prefix
     timeout: int | None = None
     packets: int | None = None
     bytes: int | None = None

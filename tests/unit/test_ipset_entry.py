@@ -160,3 +160,13 @@ def test_icmp_names_print_the_first_alias() -> None:
     assert format_port(58, 135 << 8) == "ipv6-icmp:neighbour-solicitation"
     assert format_port(6, 0) == "tcp:0"
     assert format_port(200, 0) == "200:0"
+
+
+def test_iface_wildcard_is_an_option_not_part_of_the_name() -> None:
+    ipset = parse_create("s", "hash:net,iface", ["timeout", "10"])
+    entry = parse_entry(ipset, "10.0.0.0/8,veth wildcard nomatch timeout 0")
+    assert (entry.iface, entry.wildcard, entry.raw) == ("veth", True, "10.0.0.0/8,veth")
+    assert format_entry(entry) == "10.0.0.0/8,veth timeout 0 nomatch wildcard"
+    assert parse_entry(ipset, "10.0.0.0/8,eth+").iface == "eth+"  # a literal '+', as ipset stores it
+    with pytest.raises(InvalidInput, match="wildcard"):
+        parse_entry(parse_create("n", "hash:net", []), "10.0.0.0/8 wildcard")

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from kpctl.cli.context import AppContext, output_options, pass_app
 from kpctl.output.listing import Column, Listing, OutputSpec
+
+if TYPE_CHECKING:
+    from kpctl.model.links import Vip
 
 DEV_HELP = "The VIP device (kube-proxy's dummy link)."
 
@@ -90,7 +95,7 @@ def delete(app: AppContext, address: str, dev: str) -> None:
         links.close()
 
 
-def _listing(vips: tuple) -> Listing:  # type: ignore[type-arg]
+def _listing(vips: tuple[Vip, ...]) -> Listing:
     rows = [{"vip": f"{v.address}/{v.prefixlen}", "dev": v.dev, "services": ", ".join(v.services) or "-",
              "ipset": ", ".join(v.ipset_entries) or "-", "nservices": len(v.services)} for v in vips]
     columns = [Column("VIP", "vip"), Column("DEV", "dev", priority=1), Column("SERVICES", "services"),

@@ -246,12 +246,13 @@ class Cluster:
     def _build(self) -> None:
         for name, ip in (("web1", WEB1), ("web2", WEB2), ("dns", DNS), ("client", CLIENT), ("external", EXTERNAL)):
             self.pods[name] = self.node.add_pod(ip, name=f"kptr-{self.mode[:3]}-{name}")
-        self.pods["web1"].serve(8080, reply=f"{WEB1}:8080")
-        self.pods["web2"].serve(8080, reply=f"{WEB2}:8080")
-        self.pods["dns"].serve(53, reply=f"{DNS}:53")
-        self.pods["dns"].serve(53, "udp", reply=f"{DNS}:53")
-        self.pods["dns"].serve(9153, reply=f"{DNS}:9153")
-        self.node.serve(6443, reply=f"{NODE_IP}:6443")
+        # Answers "ADDR_PORT PEER" (a ':' would end socat's SYSTEM command).
+        self.pods["web1"].serve(8080, reply=f"{WEB1}_8080")
+        self.pods["web2"].serve(8080, reply=f"{WEB2}_8080")
+        self.pods["dns"].serve(53, reply=f"{DNS}_53")
+        self.pods["dns"].serve(53, "udp", reply=f"{DNS}_53")
+        self.pods["dns"].serve(9153, reply=f"{DNS}_9153")
+        self.node.serve(6443, reply=f"{NODE_IP}_6443")
         if self.mode == "ipvs":
             for vip in IPVS_VIPS:
                 self.node.add_vip(vip)
@@ -296,6 +297,15 @@ class Cluster:
                 return "refused", err.strip()
             last = ("timeout" if "timed out" in err.lower() or not err.strip() else "error", err.strip())
         return last
+
+    def diagnose(self, address: str) -> str:
+        """What the kernel saw, for a failure message."""
+        out = []
+        for cmd in (["ip", "route", "get", address], ["conntrack", "-L"], ["iptables-save", "-c", "-t", "nat"],
+                    ["ipvsadm", "-Ln", "--stats"], ["nft", "list", "table", "ip", "kube-proxy"]):
+            proc = sh(*cmd, check=False)
+            out.append(f"$ {' '.join(cmd)}\n{proc.stdout.strip()}{proc.stderr.strip()}")
+        return "\n".join(out)
 
     def close(self) -> None:
         self.node.cleanup()
@@ -391,8 +401,10 @@ def check(cluster: Cluster, scenario: Scenario) -> None:
         summary = f"{scenario.id}: trace said {doc['disposition']} {sorted(expected_src)}; reality {kind}: {text}"
         if doc["disposition"] == "DELIVERED":
             assert predicted.exit_code == 0, summary
-            assert kind == "answer", summary
-            server, peer = text.split()[:2]
+            assert kind == "answer", summary + "\n" + cluster.diagnose(address)
+            words = text.split()
+            assert len(words) == 2, summary
+            server, peer = words[0].replace("_", ":"), words[1]
             assert server in expected_src, summary
             assert peer == expected_src[server], f"{summary}; predicted source {expected_src[server]}"
             seen.append(server)

@@ -1,0 +1,254 @@
+"""Join the kernel's IPVS table with Kubernetes names: the join ipvsadm never had.
+
+Input is what ``kubectl get svc,endpointslices -A -o json`` prints (a ``List`` of Service
+and discovery.k8s.io/v1 EndpointSlice items).  :func:`parse_kubectl_json` turns it into
+:class:`K8sNames`, which answers "which Service port is this virtual service" (``ns/name:port``)
+and "which pod is this real server"; :func:`k8s_findings` compares both sides the way
+kube-proxy should keep them: servers the API no longer lists, endpoints or services the
+kernel lacks, weight-0 servers whose endpoint is ready again.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kpctl.errors import InvalidInput
+from kpctl.model.doctor import ERROR, WARNING, Finding
+from kpctl.model.ipvs import IPVSTable, RealServer, ServiceKey, VirtualService
+from kpctl.model.k8s import Endpoint, ServicePort
+
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+K8S_CHECKS: dict[str, str] = {
+    "k8s-server-stale": "real server the API no longer lists as an endpoint",
+    "k8s-endpoint-missing": "ready endpoint missing from its virtual service",
+    "k8s-service-missing": "Service address:port with no virtual service",
+    "k8s-weight0-ready": "weight-0 real server whose endpoint is ready again",
+}
+
+
+def _ip(text: str) -> str:
+    """The canonical text of an address (IPv6 compressed) so both sides compare equal."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return text
+
+
+@dataclass(frozen=True)
+class K8sNames:
+    ports: tuple[ServicePort, ...] = ()
+    source: str = ""
+    _by_vip: dict[tuple[str, str, int], list[ServicePort]] = field(default_factory=dict, repr=False, compare=False)
+    _by_node_port: dict[tuple[str, int], list[ServicePort]] = field(default_factory=dict, repr=False,
+                                                                     compare=False)
+
+    def __post_init__(self) -> None:
+        for sp in self.ports:
+            for address in (*sp.cluster_ips, *sp.external_ips):
+                self._by_vip.setdefault((address, sp.protocol, sp.port), []).append(sp)
+            if sp.node_port:
+                self._by_node_port.setdefault((sp.protocol, sp.node_port), []).append(sp)
+
+    def service_ports(self, key: ServiceKey) -> list[ServicePort]:
+        """The Service ports a virtual service implements: by VIP, else by node port."""
+        if key.fwmark or key.address is None or key.protocol is None:
+            return []
+        found = self._by_vip.get((_ip(key.address), key.protocol, key.port))
+        if found:
+            return found
+        return self._by_node_port.get((key.protocol, key.port), [])
+
+    def label(self, key: ServiceKey) -> str:
+        return ", ".join(dict.fromkeys(sp.label for sp in self.service_ports(key)))
+
+    def endpoint(self, key: ServiceKey, address: str, port: int) -> Endpoint | None:
+        wanted = (_ip(address), port)
+        for sp in self.service_ports(key):
+            for ep in sp.endpoints:
+                if (ep.address, ep.port) == wanted:
+                    return ep
+        return None
+
+    def pod(self, key: ServiceKey, address: str, port: int) -> str:
+        ep = self.endpoint(key, address, port)
+        return ep.pod if ep is not None else ""
+
+    def labels_at(self, address: str) -> list[str]:
+        """Every Service port bound on ``address`` (for `vip list`)."""
+        addr = _ip(address)
+        return list(dict.fromkeys(sp.label for (a, _, _), sps in self._by_vip.items() if a == addr for sp in sps))
+
+
+# ---- parsing ---------------------------------------------------------------------------------
+
+def _items(doc: Any, source: str) -> list[Mapping[str, Any]]:
+    if isinstance(doc, Mapping) and isinstance(doc.get("items"), list):
+        return [i for i in doc["items"] if isinstance(i, Mapping)]
+    if isinstance(doc, Mapping) and doc.get("kind") in ("Service", "EndpointSlice"):
+        return [doc]
+    raise InvalidInput(f"{source}: not the JSON of `kubectl get svc,endpointslices -A -o json` (no items list)")
+
+
+def _proto(value: Any) -> str:
+    return str(value or "TCP").lower()
+
+
+def _slice_endpoints(item: Mapping[str, Any]) -> dict[tuple[str, str], list[Endpoint]]:
+    """(port name, protocol) -> endpoints of one EndpointSlice."""
+    out: dict[tuple[str, str], list[Endpoint]] = {}
+    for port in item.get("ports") or ():
+        number = port.get("port")
+        if not isinstance(number, int):
+            continue
+        proto, name = _proto(port.get("protocol")), str(port.get("name") or "")
+        for ep in item.get("endpoints") or ():
+            conditions = ep.get("conditions") or {}
+            ref = ep.get("targetRef") or {}
+            pod = f"{ref.get('namespace', '')}/{ref.get('name', '')}" if ref.get("kind") == "Pod" else ""
+            ready = conditions.get("ready") is not False  # unset means ready (API docs)
+            for address in ep.get("addresses") or ():
+                out.setdefault((name, proto), []).append(Endpoint(
+                    _ip(str(address)), number, proto, pod, str(ep.get("nodeName") or ""), ready,
+                    conditions.get("serving", ready) is not False, bool(conditions.get("terminating", False))))
+    return out
+
+
+def _addresses(values: Iterable[Any]) -> tuple[str, ...]:
+    return tuple(_ip(str(v)) for v in values if v and v != "None")
+
+
+def parse_kubectl_json(text: str, source: str = "-") -> K8sNames:
+    """Service ports with their endpoints, from `kubectl get svc,endpointslices -A -o json`."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{source}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    items = _items(doc, source)
+    slices: dict[tuple[str, str], dict[tuple[str, str], list[Endpoint]]] = {}
+    for item in items:
+        if item.get("kind") != "EndpointSlice":
+            continue
+        meta = item.get("metadata") or {}
+        owner = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
+        if owner:
+            merged = slices.setdefault((str(meta.get("namespace", "")), str(owner)), {})
+            for port_key, endpoints in _slice_endpoints(item).items():
+                merged.setdefault(port_key, []).extend(endpoints)
+    ports: list[ServicePort] = []
+    for item in items:
+        if item.get("kind") != "Service":
+            continue
+        ports.extend(_service_ports(item, slices))
+    return K8sNames(tuple(ports), source)
+
+
+def _service_ports(item: Mapping[str, Any],
+                   slices: Mapping[tuple[str, str], Mapping[tuple[str, str], list[Endpoint]]]) -> list[ServicePort]:
+    meta, spec = item.get("metadata") or {}, item.get("spec") or {}
+    namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+    kind = str(spec.get("type") or "ClusterIP")
+    if kind == "ExternalName":
+        return []
+    cluster_ips = _addresses(spec.get("clusterIPs") or [spec.get("clusterIP")])
+    ingress = ((item.get("status") or {}).get("loadBalancer") or {}).get("ingress") or ()
+    external = _addresses([*(spec.get("externalIPs") or ()), *(i.get("ip") for i in ingress)])
+    endpoints = slices.get((namespace, name), {})
+    out = []
+    for port in spec.get("ports") or ():
+        if not isinstance(port.get("port"), int):
+            continue
+        port_name, proto = str(port.get("name") or ""), _proto(port.get("protocol"))
+        out.append(ServicePort(namespace, name, port_name, proto, port["port"], kind, cluster_ips, external,
+                               int(port.get("nodePort") or 0), tuple(endpoints.get((port_name, proto), ())),
+                               str(spec.get("internalTrafficPolicy") or "Cluster"),
+                               str(spec.get("externalTrafficPolicy") or "Cluster")))
+    return out
+
+
+# ---- doctor --------------------------------------------------------------------------------
+
+def _server_text(server: RealServer) -> str:
+    return f"[{server.address}]:{server.port}" if ":" in server.address else f"{server.address}:{server.port}"
+
+
+def _finding(check: str, severity: str, subject: str, found: str, why: str, fix: str) -> Finding:
+    return Finding(check, severity, subject, found, why, fix)
+
+
+def _check_servers(svc: VirtualService, label: str, names: K8sNames) -> list[Finding]:
+    findings = []
+    for server in svc.servers:
+        ep = names.endpoint(svc.key, server.address, server.port)
+        subject = f"{svc.key} -> {_server_text(server)}"
+        if ep is None:
+            findings.append(_finding(
+                "k8s-server-stale", ERROR, subject,
+                f"{_server_text(server)} is a real server of {svc.key} ({label}) but no EndpointSlice lists it",
+                "new connections go to an address the Service no longer has: a deleted pod, or an address "
+                "already reused by another pod",
+                f"kpctl ipvs delete-server {svc.key} {_server_text(server)}  (and check kube-proxy's log: "
+                "it should have removed it)"))
+        elif server.weight == 0 and ep.ready and not ep.terminating:
+            findings.append(_finding(
+                "k8s-weight0-ready", WARNING, subject,
+                f"{_server_text(server)} ({ep.pod or 'endpoint'}) is at weight 0 but its endpoint is ready",
+                "kube-proxy drains terminating endpoints with weight 0; a ready endpoint at weight 0 gets no "
+                "new connections",
+                f"kpctl ipvs edit-server {svc.key} {_server_text(server)} -w 1  (kube-proxy resyncs it too)"))
+    return findings
+
+
+def _check_endpoints(svc: VirtualService, names: K8sNames) -> list[Finding]:
+    have = {(server.address, server.port) for server in svc.servers}
+    findings = []
+    for sp in names.service_ports(svc.key):
+        internal = svc.key.address is not None and _ip(svc.key.address) in sp.cluster_ips
+        if (sp.internal_policy if internal else sp.external_policy) == "Local":
+            continue  # only this node's endpoints belong here, and the JSON does not say which node we are
+        for ep in sp.endpoints:
+            if not ep.ready or (ep.address, ep.port) in have:
+                continue
+            text = f"[{ep.address}]:{ep.port}" if ":" in ep.address else f"{ep.address}:{ep.port}"
+            findings.append(_finding(
+                "k8s-endpoint-missing", ERROR, f"{svc.key} -> {text}",
+                f"ready endpoint {text} ({ep.pod or 'no pod'}) of {sp.label} is not a real server of {svc.key}",
+                "the pod gets no traffic through this node although the API says it is ready",
+                f"check kube-proxy on this node (logs, sync errors); by hand: kpctl ipvs add-server {svc.key} "
+                f"{text} -m"))
+    return findings
+
+
+def _check_services(table: IPVSTable, names: K8sNames) -> list[Finding]:
+    present = {(s.address and _ip(s.address), s.protocol, s.port) for s in table.services}
+    families = {s.family for s in table.services}
+    findings = []
+    for sp in names.ports:
+        for address in (*sp.cluster_ips, *sp.external_ips):
+            family = "inet6" if ":" in address else "inet"
+            if (address, sp.protocol, sp.port) in present or (families and family not in families):
+                continue
+            host = f"[{address}]" if family == "inet6" else address
+            key = f"{host}:{sp.port}/{sp.protocol}"
+            findings.append(_finding(
+                "k8s-service-missing", ERROR, key,
+                f"{sp.label} ({sp.service_type}) has no virtual service {key}",
+                "connections to the Service address on this node are not load-balanced at all",
+                "check kube-proxy on this node (is it running in IPVS mode? its sync errors?)"))
+    return findings
+
+
+def k8s_findings(table: IPVSTable, names: K8sNames, checks: Sequence[str] = tuple(K8S_CHECKS)) -> list[Finding]:
+    """Compare the IPVS table with the API's Services and endpoints (see :data:`K8S_CHECKS`)."""
+    findings: list[Finding] = []
+    for svc in table.services:
+        label = names.label(svc.key)
+        if not label:
+            continue  # not a Service kube-proxy manages (or not in the JSON): nothing to compare
+        findings += _check_servers(svc, label, names)
+        findings += _check_endpoints(svc, names)
+    findings += _check_services(table, names)
+    return [f for f in findings if f.check in checks]

@@ -1,0 +1,53 @@
+"""Kubernetes Services and their endpoints as kube-proxy sees them (from the API, not the node).
+
+A :class:`ServicePort` is one port of one Service (kube-proxy's ServicePortName,
+``namespace/name:port``) with every address it is reachable on; an :class:`Endpoint` is one
+address:port behind it, from an EndpointSlice, with the pod it belongs to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    address: str
+    port: int
+    protocol: str  # tcp|udp|sctp, lower case as kpctl writes protocols
+    pod: str = ""  # namespace/name of the targetRef pod ("" when the endpoint is not a pod)
+    node: str = ""
+    ready: bool = True
+    serving: bool = True
+    terminating: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    namespace: str
+    name: str
+    port_name: str  # the port's name in the Service ("" for a single unnamed port)
+    protocol: str  # tcp|udp|sctp
+    port: int
+    service_type: str = "ClusterIP"
+    cluster_ips: tuple[str, ...] = ()
+    external_ips: tuple[str, ...] = ()  # spec.externalIPs and status.loadBalancer.ingress IPs
+    node_port: int = 0
+    endpoints: tuple[Endpoint, ...] = ()
+    internal_policy: str = "Cluster"  # spec.internalTrafficPolicy: for the cluster IPs
+    external_policy: str = "Cluster"  # spec.externalTrafficPolicy: external, LoadBalancer and node ports
+
+    @property
+    def label(self) -> str:
+        """``namespace/name:port`` (the port's name, or its number when unnamed)."""
+        return f"{self.namespace}/{self.name}:{self.port_name or self.port}"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["endpoints"] = [e.to_dict() for e in self.endpoints]
+        data["label"] = self.label
+        return data

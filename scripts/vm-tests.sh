@@ -46,7 +46,7 @@ cat >"$INSIDE" <<EOF
 cd $(printf '%q' "$ROOT") || exit 90
 export KPCTL_IN_VM=1 PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 export PATH=$(printf '%q' "$VENV_BIN"):/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-echo "vm: kernel \$(uname -r), \$(nproc) cpus; loading modules"
+echo "vm: kernel \$(uname -r), \$(nproc) cpus, up \$(cut -d' ' -f1 /proc/uptime)s; loading modules"
 # Required: IPVS, dummy links, veth, conntrack. Schedulers and the rest: best effort (the
 # kernel also autoloads a scheduler module when a service names it).
 for m in ip_vs dummy veth nf_conntrack; do
@@ -58,6 +58,7 @@ for m in ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_lblc ip_vs_lblcr ip_vs_dh i
          ipip ip_gre fou; do
     modprobe -q "\$m" 2>/dev/null || true
 done
+echo "vm: modules loaded, up \$(cut -d' ' -f1 /proc/uptime)s; starting pytest"
 python -m pytest tests/vm -p no:cacheprovider -ra \\
     --junitxml=$(printf '%q' "$JUNIT")$quoted_args 2>&1 | tee $(printf '%q' "$LOGFILE")
 rc=\${PIPESTATUS[0]}

@@ -92,7 +92,9 @@ def _request(netns: str | None, addr: str, port: int, proto: str, payload: str, 
         raise ValueError(f"unsupported protocol {proto!r}")
     last = ""
     for _ in range(retries):
-        proc = sh("socat", f"-T{timeout}", "-", address, input=payload or "ping\n", netns=netns,
+        # -t: after sending (stdin EOF) wait this long for the answer; socat's default 0.5 s is
+        # shorter than a fork+exec of the server's reply in the emulated VM.
+        proc = sh("socat", f"-t{timeout}", f"-T{timeout}", "-", address, input=payload or "ping\n", netns=netns,
                   check=False, timeout=timeout * 3 + 10)
         if proc.returncode == 0 and proc.stdout.strip():
             return proc.stdout.strip()
@@ -144,7 +146,7 @@ class Pod:
         return server
 
     def request(self, addr: str, port: int, proto: str = "tcp", payload: str = "",
-                retries: int = 3, timeout: float = 3) -> str:
+                retries: int = 3, timeout: float = 5) -> str:
         """Connect from the pod; return the server's answer (raises when nobody answers)."""
         return _request(self.name, addr, port, proto, payload, retries, timeout)
 
@@ -231,7 +233,7 @@ class Node:
         return server
 
     def request(self, addr: str, port: int, proto: str = "tcp", payload: str = "",
-                retries: int = 3, timeout: float = 3) -> str:
+                retries: int = 3, timeout: float = 5) -> str:
         """Connect from the node itself; return the server's answer."""
         return _request(None, addr, port, proto, payload, retries, timeout)
 

@@ -1,0 +1,149 @@
+"""`--services FILE|-` / `--kubectl`: Kubernetes names on `ipvs list`, `vip list`, `trace`, `doctor`.
+
+:func:`k8s_options` adds both options and hands the command ``k8s`` (a
+:class:`kpctl.core.k8s_names.K8sNames`, or None when neither was given).  The annotate_*
+functions add ``K8S SERVICE`` (``namespace/name:port``) and ``POD`` columns to a command's
+listing and the same fields to its json/yaml document; compatibility formats (``ipvsadm``,
+``save``) stay byte-identical.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import click
+
+from kpctl.output.listing import Column, Listing
+
+SERVICES_HELP = ("Name VIPs (namespace/name:port) and real servers (pods) from the output of "
+                 "`kubectl get svc,endpointslices -A -o json` saved in FILE (- reads stdin).")
+KUBECTL_HELP = "Like --services, running `kubectl get svc,endpointslices -A -o json` itself."
+
+
+def k8s_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    @click.option("--services", "k8s_services", metavar="FILE|-", help=SERVICES_HELP)
+    @click.option("--kubectl", "k8s_kubectl", is_flag=True, help=KUBECTL_HELP)
+    @functools.wraps(func)
+    def wrapper(*args: Any, k8s_services: str | None, k8s_kubectl: bool, **kwargs: Any) -> Any:
+        return func(*args, k8s=load_names(k8s_services, k8s_kubectl), **kwargs)
+
+    return wrapper
+
+
+def load_names(services: str | None, kubectl: bool) -> Any:
+    if services is not None and kubectl:
+        from kpctl.errors import InvalidInput
+
+        raise InvalidInput("--services and --kubectl exclude each other")
+    if services is not None:
+        from kpctl.backends.kubectl import read_services_file
+
+        return read_services_file(services)
+    if kubectl:
+        from kpctl.backends.kubectl import run_kubectl
+
+        return run_kubectl()
+    return None
+
+
+def _insert_after(columns: Sequence[Column], key: str, new: Column) -> list[Column]:
+    out = list(columns)
+    where = next((i for i, c in enumerate(out) if c.key == key), len(out) - 1)
+    out.insert(where + 1, new)
+    return out
+
+
+def _server(text: str) -> tuple[str, int] | None:
+    from kpctl.core.address import parse_server
+
+    try:
+        address, port, _ = parse_server(text, 0)
+    except Exception:  # noqa: BLE001 - a row without a server (service with none) has nothing to name
+        return None
+    return address, port
+
+
+def _key(text: str) -> Any:
+    from kpctl.core.address import parse_service
+
+    return parse_service(text)
+
+
+def annotate_ipvs(listing: Listing, names: Any) -> Listing:
+    """`ipvs list`: K8S SERVICE after SERVICE, POD after SERVER."""
+    if names is None:
+        return listing
+    from kpctl.model.ipvs import ServiceKey
+
+    rows = []
+    for row in listing.rows:
+        key = _key(str(row["service"]))
+        server = _server(str(row.get("server") or ""))
+        pod = names.pod(key, *server) if server else ""
+        rows.append({**row, "k8s_service": names.label(key) or "-", "pod": pod or "-"})
+    columns = _insert_after(listing.columns, "service", Column("K8S SERVICE", "k8s_service"))
+    columns = _insert_after(columns, "server", Column("POD", "pod"))
+    data = listing.data
+    if isinstance(data, Mapping) and isinstance(data.get("services"), list):
+        services = []
+        for svc in data["services"]:
+            key = ServiceKey(svc.get("family", "inet"), svc.get("protocol"), svc.get("address"),
+                             svc.get("port", 0), svc.get("fwmark", 0))
+            servers = [{**rs, "pod": names.pod(key, rs["address"], rs["port"]) or None}
+                       for rs in svc.get("servers", ())]
+            services.append({**svc, "k8s_service": names.label(key) or None, "servers": servers})
+        data = {**data, "services": services}
+    return replace(listing, columns=columns, rows=rows, data=data)
+
+
+def annotate_vips(listing: Listing, names: Any) -> Listing:
+    """`vip list`: K8S SERVICES after SERVICES."""
+    if names is None:
+        return listing
+    rows = [{**row, "k8s_services": ", ".join(names.labels_at(str(row["vip"]).split("/")[0])) or "-"}
+            for row in listing.rows]
+    data = listing.data
+    if isinstance(data, list):
+        data = [{**v, "k8s_services": names.labels_at(str(v.get("address", "")))} if isinstance(v, Mapping) else v
+                for v in data]
+    columns = _insert_after(listing.columns, "services", Column("K8S SERVICES", "k8s_services"))
+    return replace(listing, columns=columns, rows=rows, data=data)
+
+
+def annotate_trace(listing: Listing, names: Any, service: str) -> Listing:
+    """`trace`: the Service's name and each delivered branch's pod, in every format."""
+    if names is None:
+        return listing
+    key = _key(service)
+    label = names.label(key) or "not a Service in the given JSON"
+    pods: dict[str, str] = {}
+    rows = []
+    for row in listing.rows:
+        server = _server(str(row.get("server") or ""))
+        pod = names.pod(key, *server) if server else ""
+        if pod:
+            pods[str(row["server"])] = pod
+        rows.append({**row, "pod": pod or "-"})
+    header = f"k8s: {key} is {label}" + "".join(f"\nk8s: {srv} is pod {pod}" for srv, pod in pods.items())
+
+    def with_header(produce: Callable[[], Any]) -> Callable[[], Any]:
+        def text() -> Any:
+            body = produce()
+            if isinstance(body, str):
+                return f"{header}\n{body}"
+            from rich.console import Group
+            from rich.text import Text
+
+            return Group(Text(header), body)
+
+        return text
+
+    formats = {name: with_header(produce) for name, produce in listing.formats.items()}
+    data = listing.data
+    if isinstance(data, Mapping):
+        data = {**data, "k8s": {"service": names.label(key) or None, "pods": pods}}
+    columns = _insert_after(listing.columns, "server", Column("POD", "pod"))
+    return replace(listing, columns=columns, rows=rows, data=data, formats=formats)

@@ -28,7 +28,7 @@ def parse_conn_line(line: str) -> Connection | None:
         return None
     proto, caddr, cport, vaddr, vport, daddr, dport, state, expires = fields[:9]
     return Connection(
-        protocol=proto.lower(),
+        protocol=proto,  # as the kernel prints it (TCP, UDP, SCTP), like ipvsadm -Lnc
         client_address=parse_conn_address(caddr),
         client_port=int(cport, 16),
         virtual_address=parse_conn_address(vaddr),

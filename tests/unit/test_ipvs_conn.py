@@ -17,10 +17,10 @@ PROC_TEXT = (
 
 def test_parses_ipv4_ipv6_and_pe_lines() -> None:
     assert parse_ip_vs_conn(PROC_TEXT) == [
-        Connection("tcp", "10.0.0.1", 0xD431, "10.254.0.1", 443, "10.0.0.2", 8080, "ESTABLISHED", 899),
-        Connection("udp", "10.0.0.1", 0x8F12, "10.254.0.10", 53, "10.0.0.3", 53, "UDP", 298),
-        Connection("tcp", "fd00::1", 50000, "2001:db8::10", 80, "fd00::2", 8080, "SYN_RECV", 56),
-        Connection("udp", "192.168.0.1", 5060, "192.168.0.100", 5060, "192.168.0.2", 5060, "UDP", 170,
+        Connection("TCP", "10.0.0.1", 0xD431, "10.254.0.1", 443, "10.0.0.2", 8080, "ESTABLISHED", 899),
+        Connection("UDP", "10.0.0.1", 0x8F12, "10.254.0.10", 53, "10.0.0.3", 53, "UDP", 298),
+        Connection("TCP", "fd00::1", 50000, "2001:db8::10", 80, "fd00::2", 8080, "SYN_RECV", 56),
+        Connection("UDP", "192.168.0.1", 5060, "192.168.0.100", 5060, "192.168.0.2", 5060, "UDP", 170,
                    pe_name="sip", pe_data="3f1d2c@example"),
     ]
 

@@ -39,7 +39,14 @@ def _fresh_ipvs_table() -> Iterator[None]:
 # ---------------------------------------------------------------- the rule sets
 
 
-def ipvs_rules(masquerade_all: bool) -> str:
+IPVS_FILTER = """:KUBE-IPVS-FILTER - [0:0]
+-A INPUT -m comment --comment "kubernetes ipvs access filter" -j KUBE-IPVS-FILTER
+-A KUBE-IPVS-FILTER -m set --match-set KUBE-CLUSTER-IP dst,dst -j RETURN
+-A KUBE-IPVS-FILTER -m conntrack --ctstate NEW -m set --match-set KUBE-IPVS-IPS dst -j REJECT --reject-with icmp-port-unreachable
+"""
+
+
+def ipvs_rules(masquerade_all: bool, ipvs_filter: bool = False) -> str:
     """The seed article's IPVS-mode rules (masqueradeAll=false, clusterCIDR 172.30.0.0/16), plus the
     mangle rules of a firewall-mark service."""
     masq = ("-A KUBE-SERVICES -m set --match-set KUBE-CLUSTER-IP dst,dst -j KUBE-MARK-MASQ" if masquerade_all
@@ -59,7 +66,7 @@ COMMIT
 :OUTPUT ACCEPT [0:0]
 :KUBE-FIREWALL - [0:0]
 :KUBE-FORWARD - [0:0]
--A INPUT -j KUBE-FIREWALL
+{IPVS_FILTER if ipvs_filter else ""}-A INPUT -j KUBE-FIREWALL
 -A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD
 -A OUTPUT -j KUBE-FIREWALL
 -A KUBE-FIREWALL -m comment --comment "kubernetes firewall for dropping marked packets" -m mark --mark 0x8000/0x8000 -j DROP
@@ -104,6 +111,10 @@ add KUBE-LOOP-BACK 172.30.22.5,tcp:8080,172.30.22.5
 add KUBE-LOOP-BACK 172.30.78.2,tcp:53,172.30.78.2
 add KUBE-LOOP-BACK 172.30.78.2,udp:53,172.30.78.2
 add KUBE-LOOP-BACK 172.30.78.2,tcp:9153,172.30.78.2
+create KUBE-IPVS-IPS hash:ip family inet hashsize 1024 maxelem 65536
+add KUBE-IPVS-IPS 10.254.0.1
+add KUBE-IPVS-IPS 10.254.0.2
+add KUBE-IPVS-IPS 10.254.199.160
 """
 
 IPVS_SERVICES = [
@@ -118,9 +129,13 @@ IPVS_SERVICES = [
     "-A -t 10.254.0.80:80 -s rr -p 300", f"-a -t 10.254.0.80:80 -r {WEB1}:8080 -m",
     f"-a -t 10.254.0.80:80 -r {WEB2}:8080 -m",
     "-A -f 100 -s rr", f"-a -f 100 -r {WEB2}:8080 -m",
+    "-A -t 10.254.0.100:80 -s wrr", f"-a -t 10.254.0.100:80 -r {WEB1}:8080 -m -w 3",
+    f"-a -t 10.254.0.100:80 -r {WEB2}:8080 -m -w 1",
+    "-A -t 10.254.0.110:80 -s sh", f"-a -t 10.254.0.110:80 -r {WEB1}:8080 -m",
+    f"-a -t 10.254.0.110:80 -r {WEB2}:8080 -m",
 ]
 IPVS_VIPS = ["10.254.0.1", "10.254.0.2", "10.254.199.160", "10.254.0.60", "10.254.0.70", "10.254.0.80",
-             "10.254.0.90"]
+             "10.254.0.90", "10.254.0.100", "10.254.0.110"]
 
 
 def _sep(name: str, ip: str, port: int, proto: str = "tcp", affinity: bool = False) -> list[str]:
@@ -129,7 +144,7 @@ def _sep(name: str, ip: str, port: int, proto: str = "tcp", affinity: bool = Fal
             f"-A {name} -p {proto}{recent} -m {proto} -j DNAT --to-destination {ip}:{port}"]
 
 
-def iptables_mode_rules(masquerade_all: bool) -> str:
+def iptables_mode_rules(masquerade_all: bool, forward_policy: str = "ACCEPT") -> str:
     """kube-proxy iptables mode (1.2x layout) for this VM's pods."""
     src = "" if masquerade_all else "! -s 172.30.0.0/16 "
     chains = ["KUBE-MARK-MASQ", "KUBE-POSTROUTING", "KUBE-SERVICES", "KUBE-SVC-WEB", "KUBE-SEP-WEB1",
@@ -164,13 +179,14 @@ def iptables_mode_rules(masquerade_all: bool) -> str:
         "KUBE-SEP-DNS", DNS, 53, "udp") + _sep("KUBE-SEP-API", NODE_IP, 6443) + _sep(
         "KUBE-SEP-STICKY1", WEB1, 8080, affinity=True) + _sep("KUBE-SEP-STICKY2", WEB2, 8080, affinity=True) + [
         "COMMIT"]
-    filt = ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
+    filt = ["*filter", ":INPUT ACCEPT [0:0]", f":FORWARD {forward_policy} [0:0]", ":OUTPUT ACCEPT [0:0]",
             ":KUBE-SERVICES - [0:0]", ":KUBE-FORWARD - [0:0]",
             "-A FORWARD -m conntrack --ctstate NEW -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES",
             "-A FORWARD -m comment --comment \"kubernetes forwarding rules\" -j KUBE-FORWARD",
             "-A OUTPUT -m conntrack --ctstate NEW -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES",
             "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP",
             "-A KUBE-FORWARD -m mark --mark 0x4000/0x4000 -j ACCEPT",
+            "-A KUBE-FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
             "-A KUBE-SERVICES -d 10.254.0.50/32 -p tcp -m comment --comment \"default/empty:http has no endpoints\" "
             "-m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable",
             "COMMIT"]
@@ -264,10 +280,11 @@ class Cluster:
         if variant != self.variant:
             masquerade_all = variant == "masquerade-all"
             if self.mode == "ipvs":
-                sh("iptables-restore", input=ipvs_rules(masquerade_all))
+                sh("iptables-restore", input=ipvs_rules(masquerade_all, variant == "ipvs-filter"))
                 self.node.sysctl("net.ipv4.vs.conntrack", "0" if variant == "vs-conntrack-0" else "1")
             elif self.mode == "iptables":
-                sh("iptables-restore", input=iptables_mode_rules(masquerade_all))
+                sh("iptables-restore", input=iptables_mode_rules(
+                    masquerade_all, "DROP" if variant == "forward-drop" else "ACCEPT"))
             else:
                 sh("nft", "delete", "table", "ip", "kube-proxy", check=False)
                 sh("nft", "-f", "-", input=NFT_RULES)
@@ -352,10 +369,15 @@ IPVS_SCENARIOS = [
     Scenario("pod-persistent", "client", "10.254.0.80:80", repeat=3),
     Scenario("pod-fwmark-service", "client", "10.254.0.90:80"),
     Scenario("node-fwmark-service", "node", "10.254.0.90:80"),
+    Scenario("pod-wrr-3-to-1", "client", "10.254.0.100:80"),
+    Scenario("pod-sh-source-hash", "client", "10.254.0.110:80", repeat=2),
     Scenario("masq-all-pod-web", "client", "10.254.199.160:8080", "masquerade-all"),
     Scenario("masq-all-pod-dns-udp", "client", "10.254.0.2:53/udp", "masquerade-all"),
     Scenario("masq-all-pod-metrics", "client", "10.254.0.2:9153", "masquerade-all"),
     Scenario("vs-conntrack-0-external", "external", "10.254.0.2:9153", "vs-conntrack-0"),
+    Scenario("ipvs-filter-pod-vip-without-port", "client", "10.254.0.1:80", "ipvs-filter"),
+    Scenario("ipvs-filter-node-vip-without-port", "node", "10.254.0.2:8080", "ipvs-filter"),
+    Scenario("ipvs-filter-pod-web-still-works", "client", "10.254.199.160:8080", "ipvs-filter"),
 ]
 IPTABLES_SCENARIOS = [
     Scenario("ipt-pod-web", "client", "10.254.199.160:8080"),
@@ -368,6 +390,8 @@ IPTABLES_SCENARIOS = [
     Scenario("ipt-pod-api-on-node", "client", "10.254.0.1:443"),
     Scenario("ipt-pod-affinity", "client", "10.254.0.80:80", repeat=3),
     Scenario("ipt-masq-all-pod-web", "client", "10.254.199.160:8080", "masquerade-all"),
+    Scenario("ipt-forward-drop-pod-web", "client", "10.254.199.160:8080", "forward-drop"),
+    Scenario("ipt-forward-drop-external-marked", "external", "10.254.199.160:8080", "forward-drop"),
 ]
 NFT_SCENARIOS = [
     Scenario("nft-pod-web", "client", "10.254.199.160:8080"),
@@ -408,6 +432,9 @@ def check(cluster: Cluster, scenario: Scenario) -> None:
             assert server in expected_src, summary
             assert peer == expected_src[server], f"{summary}; predicted source {expected_src[server]}"
             seen.append(server)
+        elif doc["disposition"] == "DROPPED":
+            assert predicted.exit_code == 1, summary
+            assert kind == "timeout", summary
         else:
             assert predicted.exit_code == 1, summary
             assert doc["disposition"] in ("REJECTED", "TO_LOCAL_STACK"), summary

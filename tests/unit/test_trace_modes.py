@@ -181,3 +181,48 @@ def test_trace_is_a_pure_function(example: str) -> None:
     first, second = run(view, service), run(node(example), service)
     assert first.to_dict() == second.to_dict()
     assert replace(first, notes=()).outcomes == second.outcomes
+
+
+# ---------------------------------------------------------------- modern IPVS rules (KUBE-IPVS-FILTER)
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def modern_ipvs_node() -> NodeView:
+    """The seed node with today's kube-proxy IPVS rules and sets (tests/fixtures/kube-ipvs-mode.*)."""
+    view = node("seed-ipvs-node.json")
+    sections = dict(view.snapshot.sections)
+    sections["iptables"] = {"ipv4": {"nft": (FIXTURES / "kube-ipvs-mode.rules").read_text(), "legacy": None}}
+    sections["ipsets"] = (FIXTURES / "kube-ipvs-mode.ipset").read_text()
+    return NodeView(NodeSnapshot(1, sections))
+
+
+def test_kube_ipvs_filter_rejects_a_vip_port_without_service() -> None:
+    result = run(modern_ipvs_node(), "10.254.0.1:80", "pod:172.30.22.5")
+    assert result.disposition is Disposition.REJECTED
+    assert "KUBE-IPVS-FILTER" in result.outcomes[0].reason
+    steps = result.steps + result.outcomes[0].steps
+    assert not any(s.stage == "ipvs" for s in steps)  # filter INPUT (priority 0) runs before IPVS (98)
+
+
+def test_kube_ipvs_filter_lets_cluster_ip_ports_through() -> None:
+    result = run(modern_ipvs_node(), "10.254.0.1:443", "pod:172.30.22.5")
+    assert result.delivered and result.outcomes[0].server == "192.168.10.10:6443"
+    returned = [s for s in result.steps if s.chain == "KUBE-IPVS-FILTER" and s.action == "RETURN"]
+    assert returned and "KUBE-CLUSTER-IP" in (returned[0].rule or "")
+
+
+def test_ipvs_local_real_server_from_the_node_is_masqueraded_through_lo() -> None:
+    view = node("seed-ipvs-node.json")
+    sections = dict(view.snapshot.sections)
+    ipvs = dict(sections["ipvs"])
+    ipvs["services"] = [dict(s, servers=[dict(r, address="192.168.10.11") for r in s["servers"]])
+                        if s["port"] == 443 else s for s in ipvs["services"]]
+    sections["ipvs"] = ipvs
+    local = NodeView(NodeSnapshot(1, sections))
+    from_node = run(local, "10.254.0.1:443")
+    assert from_node.delivered and from_node.outcomes[0].server == "192.168.10.11:6443"
+    # marked in nat OUTPUT (source is the VIP), MASQUERADE on lo picks the first global address
+    assert from_node.outcomes[0].masqueraded and from_node.outcomes[0].final.src == "192.168.10.11"
+    from_pod = run(local, "10.254.0.1:443", "pod:172.30.22.5")
+    assert from_pod.delivered and not from_pod.outcomes[0].masqueraded

@@ -52,16 +52,18 @@ def step_line(step: TraceStep) -> str:
     return "  ".join(escape_cell(p) for p in parts)
 
 
-def _folded(steps: Iterable[TraceStep], wide: bool) -> list[tuple[int, str, bool]]:
-    """(depth, text, dim) lines, with runs of non-matching rules folded."""
-    out: list[tuple[int, str, bool]] = []
+def _folded(steps: Iterable[TraceStep], wide: bool) -> list[tuple[str, int, str, bool]]:
+    """(hook, depth, text, dim) lines, with runs of non-matching rules folded."""
+    out: list[tuple[str, int, str, bool]] = []
     run: list[TraceStep] = []
 
     def flush() -> None:
         if len(run) > FOLD_AFTER and not wide:
-            out.append((run[0].depth, f"… {len(run)} rules in {run[0].chain} did not match", True))
+            first = run[0]
+            out.append((first.hook, first.depth,
+                        f"{first.hook:<11} … {len(run)} rules in {first.table} {first.chain} did not match", True))
         else:
-            out.extend((s.depth, step_line(s), True) for s in run)
+            out.extend((s.hook, s.depth, step_line(s), True) for s in run)
         run.clear()
 
     for step in steps:
@@ -73,7 +75,7 @@ def _folded(steps: Iterable[TraceStep], wide: bool) -> list[tuple[int, str, bool
         flush()
         if step.matched is None and step.action and step.action.startswith("return to") and not wide:
             continue
-        out.append((step.depth, step_line(step), False))
+        out.append((step.hook, step.depth, step_line(step), False))
     flush()
     return out
 
@@ -98,11 +100,11 @@ def _outcome_summary(outcome: Outcome) -> list[str]:
 def format_text(trace: Trace, wide: bool = False) -> str:
     lines = [f"trace {trace.service} from {trace.origin} (rules look like kube-proxy {trace.mode} mode)",
              f"packet {trace.packet}" + (f" in via {trace.packet.iif}" if trace.packet.iif else "")]
-    for depth, text, _ in _folded(trace.steps, wide):
+    for _, depth, text, _ in _folded(trace.steps, wide):
         lines.append("  " + "  " * depth + text)
     for index, outcome in enumerate(trace.outcomes, 1):
         lines.append(_outcome_title(index, outcome, len(trace.outcomes)))
-        for depth, text, _ in _folded(outcome.steps, wide):
+        for _, depth, text, _ in _folded(outcome.steps, wide):
             lines.append("    " + "  " * depth + text)
         lines.extend("    = " + escape_cell(text) for text in _outcome_summary(outcome))
     for note in trace.notes:
@@ -122,11 +124,10 @@ def render_tree(trace: Trace, wide: bool = False) -> Any:
 
     def grow(parent: Any, steps: tuple[TraceStep, ...]) -> None:
         hook_node, hook_name = parent, None
-        for depth, text, dim in _folded(steps, wide):
-            hook = text.split(" ", 1)[0]
+        for hook, depth, text, dim in _folded(steps, wide):
             if hook != hook_name:
                 hook_node, hook_name = parent.add(Text(hook, style="bold cyan")), hook
-            body = text[len(hook):].strip()
+            body = text[len(hook):].strip() if text.startswith(hook) else text
             hook_node.add(Text("  " * depth + body, style="dim" if dim else ""))
 
     grow(root, trace.steps)

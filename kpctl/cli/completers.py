@@ -160,8 +160,10 @@ def _ipvs_table(app: Any) -> Any:
 
 
 def _services(app: Any) -> list[CompletionItem]:
+    from kpctl.core.ipvsadm_list import sorted_services
+
     return [CompletionItem(str(svc.key), help=f"{svc.scheduler}, {len(svc.servers)} server(s)")
-            for svc in _ipvs_table(app).services]
+            for svc in sorted_services(_ipvs_table(app))]  # ipvsadm's order, not the kernel's hash order
 
 
 def _server_text(address: str, port: int) -> str:
@@ -171,6 +173,7 @@ def _server_text(address: str, port: int) -> str:
 def _servers_of_service(ctx: click.Context) -> Callable[[Any], list[CompletionItem]]:
     def lookup(app: Any) -> list[CompletionItem]:
         from kpctl.core.address import parse_service
+        from kpctl.core.ipvsadm_list import sorted_servers
 
         text = ctx.params.get("service")
         if not text:
@@ -179,7 +182,7 @@ def _servers_of_service(ctx: click.Context) -> Callable[[Any], list[CompletionIt
         for svc in _ipvs_table(app).services:
             if svc.key == key:
                 return [CompletionItem(_server_text(rs.address, rs.port), help=f"{rs.forward}, weight {rs.weight}")
-                        for rs in svc.servers]
+                        for rs in sorted_servers(svc)]
         return []
 
     return lookup

@@ -117,6 +117,9 @@ class GenlSocket:
         self._sock: socket.socket | None = None
         self._family_id: int | None = None
         self._seq = 0
+        # One receive buffer, reused: a fresh 1 MiB bytes object per recv() costs an
+        # mmap/munmap pair each time, which dominated listing time under emulation.
+        self._buffer = bytearray(RECV_BUFFER)
 
     # -- plumbing -------------------------------------------------------------------------
     def _socket(self) -> socket.socket:
@@ -173,8 +176,10 @@ class GenlSocket:
 
     def _replies(self, sock: socket.socket, seq: int) -> Iterator[bytes]:
         """Payloads (from the genl header on) of every reply to ``seq``, up to its ACK or DONE."""
+        view = memoryview(self._buffer)
         while True:
-            chunk = sock.recv(RECV_BUFFER)
+            size = sock.recv_into(self._buffer)
+            chunk = bytes(view[:size])
             offset = 0
             finished = False
             while offset + NLMSGHDR.size <= len(chunk):

@@ -271,7 +271,8 @@ def _missing_module(svc: VirtualService) -> KernelFeatureMissing:
     """ENOENT from NEW/SET_SERVICE: the scheduler or the persistence engine could not be loaded."""
     if svc.pe_name and os.path.isdir(os.path.join(SYS_MODULE, f"ip_vs_{svc.scheduler}")):
         module, what = f"ip_vs_pe_{svc.pe_name}", f"persistence engine {svc.pe_name!r}"
+        hint = f"try: modprobe {module}"
     else:
         module, what = f"ip_vs_{svc.scheduler}", f"scheduler {svc.scheduler!r}"
-    return KernelFeatureMissing(f"the kernel has no {what} (module {module} missing)",
-                                f"try: kpctl modules check --load --scheduler {svc.scheduler}")
+        hint = f"try: kpctl modules check --load --scheduler {svc.scheduler}"
+    return KernelFeatureMissing(f"the kernel has no {what} (module {module} missing)", hint)

@@ -38,6 +38,7 @@ U32 = struct.Struct("=I")
 U64 = struct.Struct("=Q")
 I32 = struct.Struct("=i")
 RECV_BUFFER = 1 << 20
+UINT_BY_SIZE = {1: U8, 2: U16, 4: U32, 8: U64}
 
 
 class NetlinkRefusal(Exception):
@@ -77,16 +78,8 @@ def attr_uint(buf: bytes, attrs: Attrs, kind: int, default: int = 0) -> int:
     span = attrs.get(kind)
     if span is None:
         return default
-    size = span[1] - span[0]
-    if size == 4:
-        return int(U32.unpack_from(buf, span[0])[0])
-    if size == 8:
-        return int(U64.unpack_from(buf, span[0])[0])
-    if size == 2:
-        return int(U16.unpack_from(buf, span[0])[0])
-    if size == 1:
-        return buf[span[0]]
-    return default
+    width = UINT_BY_SIZE.get(span[1] - span[0])
+    return default if width is None else int(width.unpack_from(buf, span[0])[0])
 
 
 def attr_be16(buf: bytes, attrs: Attrs, kind: int, default: int = 0) -> int:

@@ -182,10 +182,22 @@ def nested(payload: bytes, attrs: Attrs, kind: int) -> Attrs:
 
 def decode_stats(payload: bytes, attrs: Attrs, stats64: int, stats32: int) -> Stats:
     """STATS64 when the kernel sent it, else the 32-bit STATS nest."""
-    inner = nested(payload, attrs, stats64) or nested(payload, attrs, stats32)
-    if not inner:
+    span = attrs.get(stats64) or attrs.get(stats32)
+    if span is None:
         return Stats()
-    return Stats(**{name: attr_uint(payload, inner, kind) for kind, name in STATS_FIELDS.items()})
+    # one walk over the nest (this runs once per service and per real server)
+    values: dict[str, int] = {}
+    position, end = span
+    while position + 4 <= end:
+        length, kind = genl.NLAHDR.unpack_from(payload, position)
+        if length < 4:
+            break
+        name = STATS_FIELDS.get(kind & genl.NLA_TYPE_MASK)
+        if name is not None:
+            width = genl.U64 if length - 4 == 8 else genl.U32
+            values[name] = int(width.unpack_from(payload, position + 4)[0])
+        position += (length + 3) & ~3
+    return Stats(**values)
 
 
 def decode_service(payload: bytes) -> tuple[VirtualService, bytes]:

@@ -1,0 +1,96 @@
+"""Host-side benchmarks (run by bench/run.sh inside a network namespace made by `unshare -n`).
+
+start-up, ipset restore/list of a 100,000-member set, trace on 10k-service snapshots.
+Every line: kpctl median, reference median (same run, alternating), ratio, peak RSS of each.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import HEADER, compare  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = ROOT / ".venv" / "bin"
+PY = str(BIN / "python")
+KPCTL = str(BIN / "kpctl")
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+SET = "KPCTL-BENCH"
+
+
+def gen(*args: str, stdout: str | None = None) -> str:
+    import subprocess
+    out = subprocess.run([PY, *args], check=True, capture_output=True, text=True).stdout
+    if stdout:
+        Path(stdout).write_text(out)
+    return out.strip()
+
+
+def startup() -> None:
+    snap = str(ROOT / "examples" / "iptables-node.json")
+    n = RUNS * 3
+    compare("start-up: kpctl --help / python -c pass", [KPCTL, "--help"], [PY, "-c", "pass"], n,
+            note="(informational)")
+    compare("start-up: kpctl --help / import click", [KPCTL, "--help"], [PY, "-c", "import click"], n, target=1.3)
+    compare("start-up: completion bash / import click", [KPCTL, "completion", "bash"],
+            [PY, "-c", "import click"], n, target=1.3)
+    compare("start-up: --snapshot (small) trace / import click",
+            [KPCTL, "--snapshot", snap, "trace", "10.254.0.1:443"], [PY, "-c", "import click"], n, target=1.3)
+    compare("start-up: --snapshot (small) ipvs list / import click",
+            [KPCTL, "--snapshot", str(ROOT / "examples" / "seed-ipvs-node.json"), "ipvs", "list", "-o", "plain"],
+            [PY, "-c", "import click"], n, target=1.3)
+    compare("start-up: python -c 'import pyroute2' / pass", [PY, "-c", "import pyroute2"], [PY, "-c", "pass"], n,
+            note="(informational: the netlink floor)")
+
+
+def ipset(tmp: str) -> None:
+    restore = os.path.join(tmp, "set.restore")
+    gen(str(ROOT / "bench" / "gen_ipset.py"), "100000", SET, stdout=restore)
+    destroy = ["sh", "-c", f"ipset destroy {SET} 2>/dev/null; true"]
+    compare("ipset restore 100k hash:ip,port", [KPCTL, "ipset", "restore"], ["ipset", "restore"], RUNS,
+            reset=destroy, stdin=restore, target=1.0)
+    import subprocess
+    subprocess.run(destroy, check=True)
+    subprocess.run(["ipset", "restore", "-f", restore], check=True)
+    compare("ipset list 100k -o ipset / ipset list", [KPCTL, "ipset", "list", SET, "-o", "ipset"],
+            ["ipset", "list", SET], RUNS, note="(no target in issue 6)")
+    compare("ipset list 100k -o plain / ipset list", [KPCTL, "ipset", "list", SET, "-o", "plain"],
+            ["ipset", "list", SET], RUNS, note="(no target in issue 6)")
+    subprocess.run(destroy, check=True)
+
+
+def trace(tmp: str) -> None:
+    ipt, rules = os.path.join(tmp, "ipt.json"), os.path.join(tmp, "ipt.rules")
+    ipvs = os.path.join(tmp, "ipvs.json")
+    target = gen(str(ROOT / "bench" / "gen_snapshot.py"), "iptables", "10000", "3", ipt, rules)
+    gen(str(ROOT / "bench" / "gen_snapshot.py"), "ipvs", "10000", "3", ipvs)
+    floor = ["iptables-restore", "--test", rules]
+    r = compare("trace iptables-mode 10k svc × 3 (110k rules)", [KPCTL, "--snapshot", ipt, "trace", target], floor,
+                RUNS, note="target: ≤ 1 s absolute")
+    print(f"    → kpctl trace {sorted(r.kpctl)[len(r.kpctl) // 2]:.2f} s: "
+          f"{'met' if sorted(r.kpctl)[len(r.kpctl) // 2] <= 1.0 else 'NOT met'} (≤ 1 s)")
+    r = compare("trace ipvs-mode 10k svc × 3", [KPCTL, "--snapshot", ipvs, "trace", target], floor, RUNS,
+                note="target: ≤ 1 s absolute; ref = the iptables-mode rules")
+    print(f"    → kpctl trace {sorted(r.kpctl)[len(r.kpctl) // 2]:.2f} s: "
+          f"{'met' if sorted(r.kpctl)[len(r.kpctl) // 2] <= 1.0 else 'NOT met'} (≤ 1 s)")
+
+
+def main() -> None:
+    only = set(sys.argv[1:]) or {"startup", "ipset", "trace"}
+    print(f"host: {os.uname().release}, {os.cpu_count()} cpus, {RUNS} runs; netns: {os.readlink('/proc/self/ns/net')}")
+    print(HEADER)
+    with tempfile.TemporaryDirectory(prefix="kpctl-bench.") as tmp:
+        if "startup" in only:
+            startup()
+        if "ipset" in only:
+            ipset(tmp)
+        if "trace" in only:
+            trace(tmp)
+
+
+if __name__ == "__main__":
+    main()

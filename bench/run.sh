@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# kpctl benchmarks against ipvsadm, ipset and iptables-restore: bash bench/run.sh [--host-only|--vm-only]
+# Installs what is needed with scripts/setup.sh, runs the host benchmarks inside a fresh network
+# namespace (unshare -n: the host's own ipsets and rules are never touched), then the VM ones in one
+# VM boot. Needs root. Environment: BENCH_RUNS (default 5), BENCH_HEAVY_RUNS (3; 10k IPVS cases).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+host=1 vm=1
+case "${1:-}" in --host-only) vm=0 ;; --vm-only) host=0 ;; "") ;; *) sed -n '2,5p' "$0"; exit 2 ;; esac
+if [ "$vm" = 1 ]; then bash scripts/setup.sh; else bash scripts/setup.sh --no-vm; fi
+echo "== kpctl benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "== $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg)"
+[ "$host" = 1 ] && unshare --net -- .venv/bin/python bench/host.py
+[ "$vm" = 1 ] && bash bench/vm.sh
+exit 0

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# VM-side benchmarks in ONE VM boot (virtme-ng, the stock Debian kernel with IPVS, software
+# emulation, booted like scripts/vm-tests.sh): bench/vm_bench.py inside, output on stdout and
+# in $KPCTL_BENCH_RESULTS/vm-bench.log (default ./vm-results).
+# Usage: bash bench/vm.sh [startup] [restore] [list]      (default: all)
+# Environment: BENCH_RUNS (5), BENCH_HEAVY_RUNS (3, the 10k cases), KPCTL_VM_KERNEL, KPCTL_VM_CPUS/MEMORY.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+VENV_BIN=$ROOT/.venv/bin
+[ -x "$VENV_BIN/vng" ] || { echo "bench: $VENV_BIN/vng missing: run scripts/setup.sh" >&2; exit 1; }
+export PATH=$VENV_BIN:$PATH
+KERNEL=${KPCTL_VM_KERNEL:-$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1)}
+RESULTS=${KPCTL_BENCH_RESULTS:-$ROOT/vm-results}
+mkdir -p "$RESULTS"; RESULTS=$(cd "$RESULTS" && pwd)
+LOG=$RESULTS/vm-bench.log STATUS=$RESULTS/vm-bench.status INSIDE=$RESULTS/vm-bench-inside.sh
+rm -f "$LOG" "$STATUS"
+args=""; for a in "$@"; do args+=" $(printf '%q' "$a")"; done
+cat >"$INSIDE" <<EOF2
+#!/bin/bash
+cd $(printf '%q' "$ROOT") || exit 90
+export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 BENCH_RUNS=${BENCH_RUNS:-5} BENCH_HEAVY_RUNS=${BENCH_HEAVY_RUNS:-3}
+export PATH=$(printf '%q' "$VENV_BIN"):/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+modprobe -a ip_vs ip_vs_rr || { echo 91 > $(printf '%q' "$STATUS"); exit 91; }
+python bench/vm_bench.py$args 2>&1 | tee $(printf '%q' "$LOG")
+echo "\${PIPESTATUS[0]}" > $(printf '%q' "$STATUS"); sync
+EOF2
+chmod +x "$INSIDE"
+echo "bench: booting $(basename "$KERNEL") (qemu TCG); log in $LOG"
+timeout --kill-after=30 "${KPCTL_VM_TIMEOUT:-3600}" vng --run "$KERNEL" --disable-kvm \
+    --memory "${KPCTL_VM_MEMORY:-2G}" --cpus "${KPCTL_VM_CPUS:-2}" --rwdir "$RESULTS" --exec "bash $INSIDE" </dev/null >/dev/null
+rc=$(cat "$STATUS" 2>/dev/null || echo 1)
+[ -s "$LOG" ] && cat "$LOG"
+[ "$rc" = 0 ] || echo "bench: the VM run failed (status $rc)" >&2
+exit "$rc"

@@ -1,0 +1,67 @@
+"""VM-side benchmarks (run inside the VM by bench/vm.sh): IPVS list and restore vs ipvsadm.
+
+Order: empty-table start-up, restore 10k × 5 (kpctl ipvs restore vs ipvsadm -R, table cleared
+before every run), list at 10k × 5, then list at 1k × 5.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import HEADER, compare  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = ROOT / ".venv" / "bin"
+PY = str(BIN / "python")
+KPCTL = str(BIN / "kpctl")
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+HEAVY_RUNS = int(os.environ.get("BENCH_HEAVY_RUNS", "3"))
+CLEAR = ["ipvsadm", "-C"]
+
+
+def load(path: str) -> None:
+    subprocess.run(CLEAR, check=True)
+    with open(path, "rb") as handle:
+        subprocess.run(["ipvsadm", "-R"], stdin=handle, check=True)
+
+
+def lists(label: str, runs: int, warmup: bool) -> None:
+    compare(f"ipvs list {label} -o plain / ipvsadm -Ln", [KPCTL, "ipvs", "list", "-o", "plain"],
+            ["ipvsadm", "-Ln"], runs, target=1.5, warmup=warmup)
+    compare(f"ipvs list {label} -o ipvsadm / ipvsadm -Ln", [KPCTL, "ipvs", "list", "-o", "ipvsadm"],
+            ["ipvsadm", "-Ln"], runs, target=1.5, warmup=warmup)
+
+
+def main() -> None:
+    only = set(sys.argv[1:]) or {"startup", "restore", "list"}
+    print(f"vm: {os.uname().release}, {os.cpu_count()} cpus, {RUNS} runs ({HEAVY_RUNS} for 10k)")
+    print(HEADER)
+    with tempfile.TemporaryDirectory(prefix="kpctl-bench.") as tmp:
+        big, small = os.path.join(tmp, "10k.ipvs"), os.path.join(tmp, "1k.ipvs")
+        for path, count in ((big, "10000"), (small, "1000")):
+            with open(path, "w") as out:
+                subprocess.run([PY, str(ROOT / "bench" / "gen_ipvs.py"), count, "5"], stdout=out, check=True)
+        subprocess.run(CLEAR, check=True)
+        if "startup" in only:
+            compare("ipvs list, empty table / python -c 'import pyroute2'", [KPCTL, "ipvs", "list", "-o", "plain"],
+                    [PY, "-c", "import pyroute2"], RUNS, target=1.3)
+            compare("ipvs list, empty table / ipvsadm -Ln", [KPCTL, "ipvs", "list", "-o", "plain"],
+                    ["ipvsadm", "-Ln"], RUNS, note="(informational)")
+        if "restore" in only:
+            compare("ipvs restore 10k × 5 / ipvsadm -R", [KPCTL, "ipvs", "restore"], ["ipvsadm", "-R"], HEAVY_RUNS,
+                    reset=CLEAR, stdin=big, target=1.0, warmup=False)
+        if "list" in only:
+            load(big)
+            lists("10k × 5", HEAVY_RUNS, False)
+            load(small)
+            lists("1k × 5", RUNS, True)
+        subprocess.run(CLEAR, check=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -92,6 +92,13 @@ def parse_routes(table: str, rows: Any) -> tuple[Route, ...]:
     return tuple(routes)
 
 
+def _inert(ruleset: Ruleset) -> bool:
+    """No rule, no user chain and every policy ACCEPT: walking it changes nothing.
+    (A bare built-in chain with policy DROP is not inert: it drops everything.)"""
+    return ruleset.empty and all((c.policy or "ACCEPT") == "ACCEPT"
+                                 for t in ruleset.tables.values() for c in t.chains.values())
+
+
 def _parse_ipsets(text: str) -> dict[str, IPSet]:
     from kpctl.core import ipset_save
 
@@ -137,7 +144,7 @@ class NodeView:
                 text = (backends or {}).get(backend)
                 if text:
                     ruleset = parse_save(text, family=family, backend=backend)
-                    if not ruleset.empty:
+                    if not _inert(ruleset):
                         found.append(ruleset)
             out[family] = tuple(found)
         return out

@@ -226,3 +226,16 @@ def test_ipvs_local_real_server_from_the_node_is_masqueraded_through_lo() -> Non
     assert from_node.outcomes[0].masqueraded and from_node.outcomes[0].final.src == "192.168.10.11"
     from_pod = run(local, "10.254.0.1:443", "pod:172.30.22.5")
     assert from_pod.delivered and not from_pod.outcomes[0].masqueraded
+
+
+def test_a_bare_policy_drop_is_not_ignored() -> None:
+    """Found in the VM: a FORWARD chain with no rules but policy DROP must drop forwarded packets."""
+    view = node("nftables-node.json")
+    sections = dict(view.snapshot.sections)
+    sections["iptables"] = {"ipv4": {"nft": "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n"
+                                            ":OUTPUT ACCEPT [0:0]\nCOMMIT\n", "legacy": None}}
+    dropped = run(NodeView(NodeSnapshot(1, sections)), "10.96.100.10:80", "pod:10.244.1.9")
+    assert dropped.disposition is Disposition.DROPPED
+    assert all("policy" in o.reason for o in dropped.outcomes)
+    # the node's own connections do not cross FORWARD
+    assert run(NodeView(NodeSnapshot(1, sections)), "10.96.100.10:80").delivered

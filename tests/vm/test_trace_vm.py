@@ -327,6 +327,7 @@ class Cluster:
     def close(self) -> None:
         self.node.cleanup()
         sh("sh", "-c", "for t in raw mangle nat filter; do iptables -t $t -F; iptables -t $t -X; done; "
+                       "for c in INPUT FORWARD OUTPUT; do iptables -P $c ACCEPT; done; "
                        "ipset destroy 2>/dev/null; nft delete table ip kube-proxy 2>/dev/null; "
                        "ipvsadm -C; conntrack -F 2>/dev/null; true", check=False)
 

@@ -147,3 +147,42 @@ def annotate_trace(listing: Listing, names: Any, service: str) -> Listing:
         data = {**data, "k8s": {"service": names.label(key) or None, "pods": pods}}
     columns = _insert_after(listing.columns, "server", Column("POD", "pod"))
     return replace(listing, columns=columns, rows=rows, data=data, formats=formats)
+
+
+# ---- doctor ----------------------------------------------------------------------------------
+
+def split_check_ids(check_ids: Sequence[str], names: Any) -> tuple[list[str], list[str]]:
+    """(doctor's own check ids, k8s check ids).  The k8s checks run when --services/--kubectl
+    is given: all of them without --check, else the ones named."""
+    from kpctl.core.k8s_names import K8S_CHECKS
+
+    k8s_ids = [i for i in check_ids if i in K8S_CHECKS]
+    if k8s_ids and names is None:
+        from kpctl.errors import InvalidInput
+
+        raise InvalidInput(f"check {k8s_ids[0]!r} compares with the API: give --services FILE or --kubectl")
+    core_ids = [i for i in check_ids if i not in K8S_CHECKS]
+    if names is not None and not check_ids:
+        k8s_ids = list(K8S_CHECKS)
+    return core_ids, k8s_ids
+
+
+def k8s_checks() -> list[Any]:
+    """The k8s checks as doctor.Check rows (for --list-checks)."""
+    from kpctl.core.doctor import Check
+    from kpctl.core.k8s_names import K8S_CHECKS
+    from kpctl.model.doctor import ERROR, WARNING
+
+    return [Check(cid, WARNING if cid == "k8s-weight0-ready" else ERROR, title, ("ipvs", "k8s"), lambda node: [])
+            for cid, title in K8S_CHECKS.items()]
+
+
+def with_k8s_findings(report: Any, node: Any, names: Any, k8s_ids: Sequence[str]) -> Any:
+    """``report`` plus the findings of the k8s checks ``k8s_ids`` (none without names or IPVS)."""
+    if names is None or not k8s_ids or node.ipvs is None:
+        return report
+    from kpctl.core.k8s_names import k8s_findings
+    from kpctl.model.doctor import DoctorReport
+
+    found = k8s_findings(node.ipvs, names, k8s_ids)
+    return DoctorReport(tuple(report.findings) + tuple(found), tuple(report.checks_run) + tuple(k8s_ids))

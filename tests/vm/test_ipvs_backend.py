@@ -71,7 +71,7 @@ def test_listing_a_large_table_is_fast_and_exact(ipvsadm: Ipvsadm) -> None:
     assert sum(len(s.servers) for s in table.services) == services * servers
     print(f"\nlisting {services} services x {servers} servers: ipvsadm -Ln {ipvsadm_seconds:.2f}s "
           f"(incl. exec), kpctl backend.table() {kpctl_seconds:.2f}s")
-    assert kpctl_seconds < max(10 * ipvsadm_seconds, 5.0)
+    assert kpctl_seconds < max(8 * ipvsadm_seconds, 5.0)  # the naive pyroute2 loop: ~28x
     assert ok("ipvs", "list", "-o", "ipvsadm").stdout == reference
 
 

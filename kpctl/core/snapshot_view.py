@@ -135,7 +135,7 @@ class NodeView:
     @cached_property
     def rulesets(self) -> dict[str, tuple[Ruleset, ...]]:
         """Per family, the iptables rule sets to walk (nft backend first, then legacy)."""
-        from kpctl.core.iptables_save import parse_save
+        from kpctl.core.iptables_lazy import parse_save_lazy as parse_save  # chains parsed when walked
 
         out: dict[str, tuple[Ruleset, ...]] = {}
         for family, backends in (self.section("iptables", {}) or {}).items():

@@ -1,0 +1,117 @@
+"""iptables-save text → :class:`Ruleset` whose chains are parsed on first use.
+
+A trace visits a handful of chains of a 100,000-rule kube-proxy node (KUBE-SERVICES and the
+few KUBE-SVC/KUBE-SEP chains of one service), so parsing every rule up front costs ten times
+the walk.  :func:`parse_save_lazy` checks the document's structure in one cheap pass (tables,
+chain declarations, every rule line's ``-A CHAIN``) and keeps each chain's lines; a chain's
+rules are parsed, validated and cached the first time the chain is looked up, with exactly
+the parser (and the error messages) of :func:`kpctl.core.iptables_save.parse_save`.  A
+document the cheap pass finds anything odd in is handed to ``parse_save`` whole, so
+structural errors read the same as ever; a malformed rule surfaces when its chain is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+from kpctl.core import iptables_save as full
+from kpctl.model.iptables import Chain, Counters, Rule, Ruleset, Table
+
+_APPEND = ("-A", "--append")
+
+
+class LazyChains(Mapping[str, Chain]):
+    """Declared chains in save order; each parsed from its lines when first looked up."""
+
+    def __init__(self, table: str, family: str, declared: dict[str, tuple[str | None, int, int]],
+                 lines: dict[str, list[tuple[int, str]]]) -> None:
+        self._table, self._family = table, family
+        self._declared, self._lines = declared, lines
+        self._built: dict[str, Chain] = {}
+
+    def __getitem__(self, name: str) -> Chain:
+        chain = self._built.get(name)
+        if chain is None:
+            policy, packets, bytes_ = self._declared[name]  # KeyError for an undeclared chain
+            rules = tuple(self._rule(name, number, lineno, line)
+                          for number, (lineno, line) in enumerate(self._lines[name], start=1))
+            chain = self._built[name] = Chain(name, policy, packets, bytes_, rules)
+        return chain
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._declared
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._declared)
+
+    def __len__(self) -> int:
+        return len(self._declared)
+
+    def _rule(self, chain: str, number: int, lineno: int, line: str) -> Rule:
+        """One rule line, exactly as parse_save reads it."""
+        tokens = full.tokenize(line, lineno)
+        counters = None
+        counted = full._COUNTERS.match(tokens[0].text)
+        if counted:
+            counters = Counters(int(counted.group(1)), int(counted.group(2)))
+            tokens = tokens[1:]
+            line = line[line.index("]") + 1:].strip()
+        parser = full._RuleParser(tokens[2:], lineno, self._declared.keys(), self._table)
+        matches, target, goto = parser.parse(chain)
+        try:
+            for item in matches:
+                item.validate()
+            if target is not None:
+                target.validate()
+        except (ValueError, IndexError) as exc:
+            raise full._bad(lineno, str(exc)) from None
+        full._check_family(matches, self._family, lineno)
+        return Rule(chain, number, line, matches, target, goto, counters)
+
+
+def parse_save_lazy(text: str, family: str = "ipv4", backend: str = "nft") -> Ruleset:
+    """Like :func:`~kpctl.core.iptables_save.parse_save`, rules parsed per chain on first use."""
+    tables: dict[str, Table] = {}
+    table: str | None = None
+    declared: dict[str, tuple[str | None, int, int]] = {}
+    lines: dict[str, list[tuple[int, str]]] = {}
+    if family not in ("ipv4", "ipv6"):
+        return full.parse_save(text, family, backend)
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line[0] == "#":
+            continue
+        first = line[0]
+        if first == "-" or first == "[":
+            parts = line.split(None, 3)
+            at = 1 if first == "[" else 0
+            if (table is None or len(parts) < at + 2 or (at and not full._COUNTERS.match(parts[0])) or parts[at] not in _APPEND
+                    or parts[at + 1] not in declared or '"' in parts[at + 1] or "\\" in parts[at + 1]):
+                return full.parse_save(text, family, backend)  # the precise error
+            lines[parts[at + 1]].append((lineno, line))
+        elif first == "*":
+            name = line[1:].strip()
+            if table is not None or not name or " " in name or name in tables:
+                return full.parse_save(text, family, backend)
+            table, declared, lines = name, {}, {}
+        elif line == "COMMIT" and table is not None:
+            tables[table] = Table(table, LazyChains(table, family, declared, lines))
+            table = None
+        elif first == ":" and table is not None:
+            scratch: dict[str, dict[str, object]] = {}
+            try:
+                full._parse_chain_line(line, lineno, table, scratch, {})
+            except Exception:
+                return full.parse_save(text, family, backend)
+            if line[1:].split()[0] in declared:
+                return full.parse_save(text, family, backend)
+            ((chain, info),) = scratch.items()
+            policy = info["policy"]
+            declared[chain] = (policy if isinstance(policy, str) else None,
+                               int(str(info["packets"])), int(str(info["bytes"])))
+            lines[chain] = []
+        else:
+            return full.parse_save(text, family, backend)
+    if table is not None:
+        return full.parse_save(text, family, backend)
+    return Ruleset(family, backend, tables)

@@ -49,7 +49,13 @@ def _names(*names: str | None) -> None:
 
 @click.group()
 def ipset() -> None:
-    """Sets of addresses, ports and networks in the kernel (ipset's job)."""
+    """Sets of addresses, ports and networks in the kernel (ipset's job).
+
+    \b
+    Examples:
+      kpctl ipset list --names
+      kpctl ipset test KUBE-CLUSTER-IP 10.254.0.1,tcp:443
+    """
 
 
 @ipset.command("list")

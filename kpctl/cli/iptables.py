@@ -16,7 +16,13 @@ if TYPE_CHECKING:
 
 @click.group()
 def iptables() -> None:
-    """iptables rules as iptables-save shows them, for every family and backend."""
+    """iptables rules as iptables-save shows them, for every family and backend.
+
+    \b
+    Examples:
+      kpctl iptables list --kube
+      kpctl iptables backends
+    """
 
 
 @iptables.command("list")

@@ -90,7 +90,13 @@ def _parse_server_opts(kwargs: dict[str, Any]) -> Any:
 
 @click.group()
 def ipvs() -> None:
-    """Virtual services and real servers in the kernel's IPVS table (ipvsadm's job)."""
+    """Virtual services and real servers in the kernel's IPVS table (ipvsadm's job).
+
+    \b
+    Examples:
+      kpctl ipvs list --rate --watch
+      kpctl ipvs add 10.254.0.1:443 -s rr
+    """
 
 
 @ipvs.command("list")
@@ -376,7 +382,13 @@ def timeout(app: AppContext, values: tuple[str, ...], output: OutputSpec) -> Non
 
 @ipvs.group("daemon")
 def daemon() -> None:
-    """The connection synchronisation daemons (ipvsadm --start-daemon/--stop-daemon)."""
+    """The connection synchronisation daemons (ipvsadm --start-daemon/--stop-daemon).
+
+    \b
+    Examples:
+      kpctl ipvs daemon start master --mcast-interface eth0
+      kpctl ipvs daemon list
+    """
 
 
 @daemon.command("list")

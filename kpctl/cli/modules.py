@@ -15,7 +15,12 @@ _EXIT = {"ready": ExitStatus.OK, "not-ready": ExitStatus.NEGATIVE, "impossible":
 
 @click.group()
 def modules() -> None:
-    """Kernel modules kube-proxy's IPVS mode needs."""
+    """Kernel modules kube-proxy's IPVS mode needs.
+
+    \b
+    Examples:
+      kpctl modules check --load
+    """
 
 
 @modules.command("check")

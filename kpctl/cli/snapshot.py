@@ -9,7 +9,13 @@ from kpctl.cli.context import AppContext, pass_app
 
 @click.group()
 def snapshot() -> None:
-    """Node snapshots: IPVS, ipsets, iptables, nftables, addresses, routes, sysctls, modules."""
+    """Node snapshots: IPVS, ipsets, iptables, nftables, addresses, routes, sysctls, modules.
+
+    \b
+    Examples:
+      kpctl snapshot save node.json
+      kpctl --snapshot node.json doctor
+    """
 
 
 @snapshot.command("save")

@@ -17,7 +17,13 @@ DEV_HELP = "The VIP device (kube-proxy's dummy link)."
 
 @click.group()
 def vip() -> None:
-    """VIPs on kube-ipvs0: list them with what refers to them, add and delete them."""
+    """VIPs on kube-ipvs0: list them with what refers to them, add and delete them.
+
+    \b
+    Examples:
+      kpctl vip list
+      kpctl vip add 10.254.0.1
+    """
 
 
 @vip.command("list")

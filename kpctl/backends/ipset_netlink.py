@@ -132,9 +132,14 @@ def _str(kind: int, value: str) -> bytes:
 
 
 def _ip(kind: int, text: str) -> bytes:
-    address = ipaddress.ip_address(text)
-    inner = ATTR_IPADDR_IPV6 if address.version == 6 else ATTR_IPADDR_IPV4
-    return _nest(kind, [_nla(inner | NLA_F_NET_BYTEORDER, address.packed)])
+    v6 = ":" in text
+    try:  # entries carry canonical addresses: inet_pton packs them as ipaddress would
+        packed = socket.inet_pton(socket.AF_INET6 if v6 else socket.AF_INET, text)
+    except (OSError, ValueError):
+        address = ipaddress.ip_address(text)
+        v6, packed = address.version == 6, address.packed
+    inner = ATTR_IPADDR_IPV6 if v6 else ATTR_IPADDR_IPV4
+    return _nest(kind, [_nla(inner | NLA_F_NET_BYTEORDER, packed)])
 
 
 def _attrs(buf: bytes, start: int, end: int) -> dict[int, tuple[int, int]]:

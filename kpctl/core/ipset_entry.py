@@ -142,6 +142,12 @@ def _parse_ip(text: str, family: str, kind: str) -> tuple[str, int | None, str |
         if cidr == _bits(family):
             return format_address(network.network_address), None, None
         return format_address(network.network_address), cidr, None
+    if family == "inet":
+        try:  # fast path: inet_pton takes exactly the canonical dotted quads, which print as written
+            socket.inet_pton(socket.AF_INET, text)
+            return text, None, None
+        except (OSError, ValueError):  # ValueError: NUL or non-ASCII text
+            pass
     return format_address(parse_address(text, family)), None, None
 
 
@@ -280,12 +286,21 @@ def parse_element(set_type: str, family: str | None, text: str) -> IPSetEntry:
             if not re.match(r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$", piece):
                 raise InvalidInput(f"invalid MAC address {piece!r} in {text!r}")
             values["mac"] = piece.upper()
-    entry = IPSetEntry(raw="", **values)  # type: ignore[arg-type]
-    return replace(entry, raw=format_element(entry, set_type))
+    raw = format_element(_Draft(values), set_type)  # type: ignore[arg-type]
+    return IPSetEntry(raw=raw, **values)  # type: ignore[arg-type]
+
+
+class _Draft(dict):  # type: ignore[type-arg]
+    """The fields parsed so far, read like an IPSetEntry (unset ones None) by format_element."""
+
+    def __getattr__(self, name: str) -> object:
+        return self.get(name)
 
 
 def tokenize(line: str) -> list[str]:
     """Split a command line on blanks; ``"…"`` is one token (quotes kept, as ipset's comment)."""
+    if '"' not in line:
+        return line.split()  # the same blanks as str.isspace
     tokens: list[str] = []
     i, n = 0, len(line)
     while i < n:
@@ -351,7 +366,7 @@ def parse_entry_options(entry: IPSetEntry, options: Sequence[str]) -> IPSetEntry
         else:
             raise InvalidInput(f"list:set positioning {option!r} is not supported; members are added at the end")
         i += 2
-    return replace(entry, **values)  # type: ignore[arg-type]
+    return replace(entry, **values) if values else entry  # type: ignore[arg-type]
 
 
 def parse_entry(ipset: IPSet, text: str) -> IPSetEntry:

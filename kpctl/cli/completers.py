@@ -214,6 +214,7 @@ PROVIDERS: dict[tuple[str, str], Provider] = {
     ("", "sched_flags"): _sched_flags,
     ("", "pe_name"): _static(["sip"], {"sip": "SIP Call-ID persistence engine"}),
     ("", "tun_type"): _static(TUNNEL_TYPES),
+    ("", "k8s_services"): _file,
     ("ipvs", "service"): _services_provider,
     ("ipvs add", "service"): _nothing,
     ("ipvs", "server"): _servers,

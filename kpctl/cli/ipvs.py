@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 import click
 
 from kpctl.cli.context import AppContext, output_options, pass_app
+from kpctl.cli.k8s import k8s_options
 from kpctl.output.listing import OutputSpec
 
 @contextlib.contextmanager
@@ -108,10 +109,14 @@ def ipvs() -> None:
 @click.option("--persistent-conn", "persistent_conn", is_flag=True, help="Show persistent connections.")
 @click.option("--tun-info", "tun_info", is_flag=True, help="Show tunnel information.")
 @click.option("--exact", "-X", is_flag=True, help="Exact numbers (no K/M/G/T) in -o ipvsadm.")
+@click.option("--watch", metavar="[SECONDS]", is_flag=False, flag_value="2", default=None,
+              help="Refresh every SECONDS (default 2) until Ctrl-C; on a terminal changes are highlighted.")
+@click.option("--count", type=click.IntRange(min=1), default=None, hidden=True, help="Stop --watch after N.")
+@k8s_options
 @output_options("ipvsadm", "save")
 @pass_app
 def list_services(app: AppContext, service: str | None, numeric: bool, exact: bool, output: OutputSpec,
-                  **views: bool) -> None:
+                  watch: str | None, count: int | None, k8s: Any, **views: bool) -> int:
     """List virtual services and their real servers (ipvsadm -Ln).
 
     \b
@@ -119,20 +124,36 @@ def list_services(app: AppContext, service: str | None, numeric: bool, exact: bo
       kpctl ipvs list
       kpctl ipvs list 10.254.0.1:443 --stats -o ipvsadm
       kpctl --snapshot node.json ipvs list -o json
+      kpctl ipvs list --rate --watch 1
+      kpctl ipvs list --services svc.json   # kubectl get svc,endpointslices -A -o json > svc.json
     """
     from kpctl.cli.ipvs_views import table_listing
+    from kpctl.cli.k8s import annotate_ipvs
+    from kpctl.cli.watch import parse_interval, watch_listing
     from kpctl.core.address import parse_service
+    from kpctl.output.progress import progress
 
     view = _one_of(views, ("stats", "rate", "thresholds", "persistent_conn", "tun_info"),
                    lambda n: "--" + n.replace("_", "-")) or "default"
     key = parse_service(service) if service else None
-    with _backend(app) as backend:
-        table = backend.table()
-    if key is not None and all(s.key != key for s in table.services):
-        from kpctl.errors import NotFound
+    interval = parse_interval(watch) if watch is not None else None
 
-        raise NotFound(f"service {key} does not exist")
-    app.render(table_listing(table, view.replace("_", "-"), exact, key), output)
+    def listing() -> Any:
+        table = backend.table()
+        if key is not None and all(s.key != key for s in table.services):
+            from kpctl.errors import NotFound
+
+            raise NotFound(f"service {key} does not exist")
+        return annotate_ipvs(table_listing(table, view.replace("_", "-"), exact, key), k8s)
+
+    with _backend(app) as backend:
+        if interval is not None:
+            title = "kpctl ipvs list" + ("" if view == "default" else " --" + view.replace("_", "-"))
+            return watch_listing(app, listing, output, interval, count, title)
+        with progress(app.env, "reading the IPVS table"):
+            shown = listing()
+    app.render(shown, output)
+    return 0
 
 
 @ipvs.command("add")
@@ -351,7 +372,10 @@ def restore(app: AppContext, file: Any, flush: bool, dry_run: bool) -> None:
         if dry_run:
             app.env.stdout.write("".join(op.describe() + "\n" for op in plan))
         else:
-            backend.apply(plan)
+            from kpctl.output.progress import progress
+
+            with progress(app.env, f"applying {len(plan)} IPVS operations"):
+                backend.apply(plan)
 
 
 @ipvs.command("timeout")

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from kpctl.cli.context import AppContext, output_options, pass_app
+from kpctl.cli.k8s import k8s_options
 from kpctl.output.listing import Column, Listing, OutputSpec
 
 
@@ -15,8 +16,9 @@ from kpctl.output.listing import Column, Listing, OutputSpec
               help="Run only this check (repeatable). `kpctl doctor --list-checks` shows the ids.")
 @click.option("--list-checks", is_flag=True, help="List the checks with their id and severity, and exit.")
 @output_options("text")
+@k8s_options
 @pass_app
-def doctor(app: AppContext, check_ids: tuple[str, ...], list_checks: bool, output: OutputSpec) -> int:
+def doctor(app: AppContext, check_ids: tuple[str, ...], list_checks: bool, output: OutputSpec, k8s: Any) -> int:
     """Check this node (or a --snapshot) for broken kube-proxy IPVS state: VIPs missing from
     kube-ipvs0, ipset members without services, services without servers, sysctls, iptables.
 
@@ -28,17 +30,21 @@ def doctor(app: AppContext, check_ids: tuple[str, ...], list_checks: bool, outpu
       kpctl doctor
       kpctl doctor --check vip-missing --check vs-conntrack
       kpctl --snapshot node.json doctor -o json
+      kpctl doctor --services svc.json   # also compare with kubectl get svc,endpointslices -A -o json
     """
+    from kpctl.cli.k8s import k8s_checks, split_check_ids, with_k8s_findings
     from kpctl.core.doctor import run_checks, select_checks
 
-    checks = select_checks(check_ids)
+    core_ids, k8s_ids = split_check_ids(check_ids, k8s)
+    checks = select_checks(core_ids) if core_ids or not check_ids else []
     if list_checks:
-        app.render(_checks_listing(checks), output)
+        app.render(_checks_listing(checks + [c for c in k8s_checks() if c.id in k8s_ids]), output)
         return 0
     from kpctl.backends.node import read_node
 
-    needs = {piece for check in checks for piece in check.needs}
-    report = run_checks(read_node(app, needs), checks)
+    needs = {piece for check in checks for piece in check.needs} | ({"ipvs"} if k8s_ids else set())
+    node = read_node(app, needs)
+    report = with_k8s_findings(run_checks(node, checks), node, k8s, k8s_ids)
     app.render(_listing(report), output)
     return 1 if report.errors else 0
 

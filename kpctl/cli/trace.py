@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from kpctl.cli.context import AppContext, output_options, pass_app
+from kpctl.cli.k8s import k8s_options
 from kpctl.output.listing import OutputSpec
 
 
@@ -15,8 +16,9 @@ from kpctl.output.listing import OutputSpec
 @click.option("--sport", type=click.IntRange(1, 65535), default=None, metavar="N",
               help="Source port of the traced packet (default 43210).")
 @output_options("tree")
+@k8s_options
 @pass_app
-def trace(app: AppContext, service: str, origin: str, sport: int | None, output: OutputSpec) -> int:
+def trace(app: AppContext, service: str, origin: str, sport: int | None, output: OutputSpec, k8s: object) -> int:
     """Trace SERVICE (ADDR:PORT[/PROTO]): every hook, rule, IPVS decision and NAT, with chances.
 
     Exit status 0 when the packet reaches a real server on every branch, 1 otherwise.
@@ -43,5 +45,7 @@ def trace(app: AppContext, service: str, origin: str, sport: int | None, output:
     view = NodeView(snap)
     packet = build_packet(view, service, start, sport)
     result = run_trace(view, packet, str(start), service)
-    app.render(trace_listing(result), output)
+    from kpctl.cli.k8s import annotate_trace
+
+    app.render(annotate_trace(trace_listing(result), k8s, service), output)
     return 0 if result.delivered else 1

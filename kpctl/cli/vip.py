@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from kpctl.cli.context import AppContext, output_options, pass_app
+from kpctl.cli.k8s import k8s_options
 from kpctl.output.listing import Column, Listing, OutputSpec
 
 if TYPE_CHECKING:
@@ -29,8 +30,9 @@ def vip() -> None:
 @vip.command("list")
 @click.option("--dev", default="kube-ipvs0", show_default=True, help=DEV_HELP)
 @output_options()
+@k8s_options
 @pass_app
-def list_vips(app: AppContext, dev: str, output: OutputSpec) -> None:
+def list_vips(app: AppContext, dev: str, output: OutputSpec, k8s: object) -> None:
     """List the addresses on DEV with the IPVS services and ipset members that use them.
 
     \b
@@ -49,7 +51,9 @@ def list_vips(app: AppContext, dev: str, output: OutputSpec) -> None:
         raise KpctlError(f"cannot read links: {node.unavailable.get('links')}")
     services = node.ipvs.services if node.ipvs else ()
     vips = build_vips(node.links, dev, services, node.ipsets or ())
-    app.render(_listing(vips), output)
+    from kpctl.cli.k8s import annotate_vips
+
+    app.render(annotate_vips(_listing(vips), k8s), output)
 
 
 @vip.command("add")

@@ -85,3 +85,44 @@ def test_doctor_list_checks_with_services_lists_the_k8s_checks() -> None:
     out = seed("doctor", "--list-checks", "--services", FIXTURE, "-o", "plain", "--no-headers")
     ids = [line.split("\t")[0] for line in out.stdout.splitlines()]
     assert ids[-4:] == ["k8s-server-stale", "k8s-endpoint-missing", "k8s-service-missing", "k8s-weight0-ready"]
+
+
+def test_watch_on_a_terminal_ends_with_130_on_ctrl_c() -> None:
+    """The real program on a pseudo-terminal: a rich Live table, then SIGINT (Ctrl-C)."""
+    import os
+    import pty
+    import select
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "TERM": "xterm", "COLUMNS": "160", "LINES": "40"}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "kpctl"), "--snapshot", SEED, "ipvs", "list",
+                             "--rate", "--watch", "0.2"], stdin=slave, stdout=slave, stderr=slave, env=env,
+                            start_new_session=True)
+    os.close(slave)
+    seen = b""
+    deadline = time.monotonic() + 60
+    while b"Every 0.2s: kpctl ipvs list --rate" not in seen and time.monotonic() < deadline:
+        if select.select([master], [], [], 0.2)[0]:
+            seen += os.read(master, 65536)
+    os.killpg(proc.pid, signal.SIGINT)
+    status = proc.wait(timeout=60)
+    while True:
+        try:
+            if not select.select([master], [], [], 0.2)[0]:
+                break
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    text = seen.decode(errors="replace")
+    assert status == 130
+    assert "Every 0.2s: kpctl ipvs list --rate" in text and "10.254.0.1:443/tcp" in text
+    assert "Traceback" not in text and "error" not in text
+    assert text.rstrip().endswith("\x1b[?25h")  # rich gave the cursor back

@@ -300,7 +300,9 @@ class Cluster:
     def connect(self, client: str, address: str, port: int, proto: str) -> tuple[str, str]:
         """('answer', "SERVER PEER") or ('refused'|'timeout'|'error', stderr)."""
         target = f"TCP:{address}:{port},connect-timeout=4" if proto == "tcp" else f"UDP:{address}:{port}"
-        argv = ["socat", "-T4", "-", target]
+        # -T10: under emulation the server's fork+exec of `echo` can take seconds; an answer
+        # that never comes is retried, a refused or timed-out connect is not.
+        argv = ["socat", "-T10", "-", target]
         last = ("error", "")
         for _ in range(3):
             if client == "node":

@@ -345,7 +345,9 @@ def _apply_target(target: Target, packet: Packet, env: _Env) -> tuple[Packet, st
         masq_src = env.view.primary_address(packet.oif, version) if packet.oif else None
         if masq_src is None:
             return packet, f"MASQUERADE: no address on {packet.oif or 'the output device'}", "ACCEPT", "MASQUERADE"
-        return packet.with_(src=masq_src), f"MASQUERADE → source becomes {masq_src} (address of {packet.oif})", \
+        own = env.view.primary_address(packet.oif, version, fallback=False) if packet.oif else None
+        whose = f"address of {packet.oif}" if own else f"{packet.oif} has none: the node's first global address"
+        return packet.with_(src=masq_src), f"MASQUERADE → source becomes {masq_src} ({whose})", \
             "ACCEPT", "MASQUERADE"
     if name == "REDIRECT":
         ports = target.to_ports

@@ -48,17 +48,14 @@ export KPCTL_IN_VM=1 PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 export PATH=$(printf '%q' "$VENV_BIN"):/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 echo "vm: kernel \$(uname -r), \$(nproc) cpus, up \$(cut -d' ' -f1 /proc/uptime)s; loading modules"
 # Required: IPVS, dummy links, veth, conntrack. Schedulers and the rest: best effort (the
-# kernel also autoloads a scheduler module when a service names it).
-for m in ip_vs dummy veth nf_conntrack; do
-    modprobe "\$m" || { echo "vm: modprobe \$m failed"; echo 91 > $(printf '%q' "$STATUS_FILE"); exit 91; }
-done
-for m in ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_lblc ip_vs_lblcr ip_vs_dh ip_vs_sh ip_vs_sed \\
-         ip_vs_nq ip_vs_mh ip_vs_fo ip_vs_ovf ip_vs_twos ip_vs_pe_sip ip_vs_ftp ip_set xt_set \\
-         xt_mark xt_comment xt_conntrack xt_addrtype xt_statistic nf_nat iptable_nat iptable_filter \\
-         ipip ip_gre fou; do
-    modprobe -q "\$m" 2>/dev/null || true
-done
-echo "vm: modules loaded, up \$(cut -d' ' -f1 /proc/uptime)s; starting pytest"
+# kernel autoloads them on use too; tunnel modules are left out: loading ipip/ip_gre adds
+# tunl0/gre0 links to every namespace). One modprobe -a per
+# group: every exec is slow under emulation, and -a goes on past a module that is missing.
+modprobe -a ip_vs dummy veth nf_conntrack || { echo "vm: modprobe of ip_vs/dummy/veth/nf_conntrack failed"; echo 91 > $(printf '%q' "$STATUS_FILE"); exit 91; }
+modprobe -qa ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_lblc ip_vs_lblcr ip_vs_dh ip_vs_sh ip_vs_sed \\
+    ip_vs_nq ip_vs_mh ip_vs_fo ip_vs_ovf ip_vs_twos ip_vs_pe_sip ip_set nf_nat 2>/dev/null || true
+ipvs_modules=\$(while read -r name _; do case \$name in ip_vs*) printf '%s ' "\$name" ;; esac; done </proc/modules)
+echo "vm: modules loaded (\$ipvs_modules), up \$(cut -d' ' -f1 /proc/uptime)s; starting pytest"
 python -m pytest tests/vm -p no:cacheprovider -ra \\
     --junitxml=$(printf '%q' "$JUNIT")$quoted_args 2>&1 | tee $(printf '%q' "$LOGFILE")
 rc=\${PIPESTATUS[0]}
@@ -71,10 +68,16 @@ chmod +x "$INSIDE"
 TIMEOUT=${KPCTL_VM_TIMEOUT:-4500}
 echo "vm-tests: booting $(basename "$KERNEL") (qemu TCG, ${KPCTL_VM_CPUS:-2} cpus, ${KPCTL_VM_MEMORY:-2G}); results in $RESULTS"
 start=$(date +%s)
+# timeout runs the VM in a process group of its own (so it can kill QEMU too); it does not see
+# the terminal's Ctrl-C, so forward INT/TERM to it: it passes them on to the whole VM.
 timeout --kill-after=30 "$TIMEOUT" \
     vng --run "$KERNEL" --disable-kvm --memory "${KPCTL_VM_MEMORY:-2G}" --cpus "${KPCTL_VM_CPUS:-2}" \
-        --rwdir "$RESULTS" --exec "bash $INSIDE" </dev/null
+        --rwdir "$RESULTS" --exec "bash $INSIDE" </dev/null &
+vm_pid=$!
+trap 'kill -TERM "$vm_pid" 2>/dev/null; wait "$vm_pid"; die "interrupted; the VM was stopped"' INT TERM
+wait "$vm_pid"
 vng_rc=$?
+trap - INT TERM
 elapsed=$(( $(date +%s) - start ))
 
 if [ ! -s "$STATUS_FILE" ]; then

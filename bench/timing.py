@@ -11,8 +11,8 @@ import os
 import statistics
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 Cmd = Sequence[str]
 
@@ -47,7 +47,7 @@ HEADER = (f"{'benchmark (median of runs)':<52} {'kpctl ms':>9} {'ref ms':>9} {'r
 
 def run_once(cmd: Cmd, stdin_path: str | None = None) -> tuple[float, int]:
     """Wall time (s) and peak RSS (KiB) of one run; output discarded; failure raises."""
-    stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
+    stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL  # noqa: SIM115
     try:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

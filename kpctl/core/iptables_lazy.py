@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from kpctl.core import iptables_save as full
+from kpctl.errors import InvalidInput
 from kpctl.model.iptables import Chain, Counters, Rule, Ruleset, Table
 
 _APPEND = ("-A", "--append")
@@ -101,7 +102,7 @@ def parse_save_lazy(text: str, family: str = "ipv4", backend: str = "nft") -> Ru
             scratch: dict[str, dict[str, object]] = {}
             try:
                 full._parse_chain_line(line, lineno, table, scratch, {})
-            except Exception:
+            except InvalidInput:
                 return full.parse_save(text, family, backend)
             if line[1:].split()[0] in declared:
                 return full.parse_save(text, family, backend)

@@ -68,6 +68,18 @@ def test_enter_netns_applies_to_the_process_and_its_children(netns: str) -> None
     assert set_name in set_names
 
 
+def test_kpctl_netns_reads_state_inside_the_namespace(netns_factory) -> None:  # type: ignore[no-untyped-def]
+    # Two namespaces, a set in each: `kpctl --netns` must list the one it was pointed at only.
+    first, second = netns_factory(), netns_factory()
+    run_in(first, "ipset", "create", "kpctl-first", "hash:ip")
+    run_in(second, "ipset", "create", "kpctl-second", "hash:ip")
+    for ns, mine, other in ((first, "kpctl-first", "kpctl-second"), (second, "kpctl-second", "kpctl-first")):
+        outcome = kpctl("--netns", ns, "ipset", "list", "--names", "-o", "plain", "--no-headers")
+        assert outcome.exit_code == 0, outcome.stderr
+        assert outcome.stdout.split() == [mine], (ns, outcome.stdout)
+        assert other not in outcome.stdout
+
+
 def test_kpctl_netns_unknown_namespace_is_not_found() -> None:
     outcome = kpctl("--netns", "kpctl-test-does-not-exist", "ipvs", "list")
     assert outcome.exit_code == 3

@@ -84,8 +84,8 @@ def parse_save_lazy(text: str, family: str = "ipv4", backend: str = "nft") -> Ru
             continue
         first = line[0]
         if first == "-" or first == "[":
-            parts = line.split(None, 3)
             at = 1 if first == "[" else 0
+            parts = line.split(None, 2 + at)
             if (table is None or len(parts) < at + 2 or (at and not full._COUNTERS.match(parts[0])) or parts[at] not in _APPEND
                     or parts[at + 1] not in declared or '"' in parts[at + 1] or "\\" in parts[at + 1]):
                 return full.parse_save(text, family, backend)  # the precise error
@@ -99,6 +99,12 @@ def parse_save_lazy(text: str, family: str = "ipv4", backend: str = "nft") -> Ru
             tables[table] = Table(table, LazyChains(table, family, declared, lines))
             table = None
         elif first == ":" and table is not None:
+            parts = line[1:].split()
+            if (len(parts) == 3 and parts[1] == "-" and parts[2] == "[0:0]" and parts[0] not in declared
+                    and parts[0] not in full.BUILTIN_CHAINS.get(table, ()) and full._CHAIN_NAME.match(parts[0])):
+                declared[parts[0]] = (None, 0, 0)  # the common user chain: what _parse_chain_line makes of it
+                lines[parts[0]] = []
+                continue
             scratch: dict[str, dict[str, object]] = {}
             try:
                 full._parse_chain_line(line, lineno, table, scratch, {})

@@ -167,6 +167,29 @@ class GenlSocket:
         sock.send(data)
         return list(self._replies(sock, seq))
 
+    def send_batch(self, data: bytes, seqs: list[int]) -> dict[int, int]:
+        """Send several requests (each with NLM_F_ACK) in one send; each one's errno (0: done) by sequence.
+
+        The kernel runs every message of the buffer in order, going on past a refused one.
+        """
+        sock = self._socket()
+        sock.send(data)
+        waiting = set(seqs)
+        codes: dict[int, int] = {}
+        buf = self._buffer
+        while waiting:
+            size = sock.recv_into(buf)
+            offset = 0
+            while offset + NLMSGHDR.size <= size:
+                length, kind, _flags, msg_seq, _pid = NLMSGHDR.unpack_from(buf, offset)
+                if length < NLMSGHDR.size:
+                    break
+                if kind == NLMSG_ERROR and msg_seq in waiting:
+                    codes[msg_seq] = -int(I32.unpack_from(buf, offset + NLMSGHDR.size)[0])
+                    waiting.discard(msg_seq)
+                offset += (length + 3) & ~3
+        return codes
+
     def _replies(self, sock: socket.socket, seq: int) -> Iterator[bytes]:
         """Payloads (from the genl header on) of every reply to ``seq``, up to its ACK or DONE."""
         view = memoryview(self._buffer)

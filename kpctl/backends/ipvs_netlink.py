@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Self
 
 from kpctl.backends import ipvs_codec as codec
+from kpctl.backends import ipvs_fastenc as fastenc
 from kpctl.backends.genl import (
     NLM_F_ACK,
     NLM_F_DUMP,
@@ -44,6 +45,7 @@ from kpctl.model.ipvs import (
 )
 
 PROC_IP_VS_CONN = "/proc/net/ip_vs_conn"
+BATCH = 64  # requests per send: their ACKs (~1 KiB of receive buffer each) must fit the socket's buffer
 SYS_MODULE = "/sys/module"
 
 
@@ -57,6 +59,7 @@ class IPVSNetlink:
 
     def __init__(self) -> None:
         self._genl = GenlSocket(GENL_NAME)
+        self._pending: list[tuple[Cmd, list[tuple[str, Any]], str, dict[int, Callable[[], KpctlError]] | None]] | None = None
 
     def close(self) -> None:
         self._genl.close()
@@ -87,6 +90,9 @@ class IPVSNetlink:
 
     def _call(self, cmd: Cmd, attrs: list[tuple[str, Any]], what: str,
               errors: dict[int, Callable[[], KpctlError]] | None = None, dump: bool = False) -> list[bytes]:
+        if self._pending is not None and not dump:  # recording a batch (see _run_batch)
+            self._pending.append((cmd, attrs, what, errors))
+            return []
         try:
             return self._send(codec.new_request(cmd, attrs), dump=dump)
         except NetlinkRefusal as exc:
@@ -250,15 +256,81 @@ class IPVSNetlink:
             raise InvalidInput(f"unknown IPVS operation {kind}")
 
     def apply(self, ops: Sequence[Any]) -> None:
-        """Execute a plan op by op; if the kernel refuses one, undo what was applied and re-raise.
+        """Execute a plan; if the kernel refuses an operation, undo what was applied and re-raise.
 
-        One request per operation and per acknowledgement today; batching several requests in
-        one send would go in :meth:`execute`'s caller here without changing the interface.
+        As :func:`kpctl.core.ipvs_plan.apply_with_rollback` does op by op, but up to BATCH
+        requests go in one send (the kernel runs them in order and acknowledges each); work on a
+        service added in the same batch starts the next batch, so each request is built when
+        what it depends on is in the kernel (a restore of S services sends about S times, not
+        once per operation).  The kernel goes on past a refused request, so the ones after it
+        in its batch that succeeded are undone too.
         """
-        from kpctl.core.ipvs_plan import apply_with_rollback
+        from kpctl.core import ipvs_plan as plan
 
-        if ops:
-            apply_with_rollback(ops, self.execute, self.table())
+        if not ops:
+            return
+        state = plan.state_of(self.table())
+        undo: list[list[Any]] = []
+        i = 0
+        try:
+            while i < len(ops):
+                chunk: list[Any] = []
+                steps: list[list[Any]] = []
+                created: set[Any] = set()  # services this chunk adds
+                while i < len(ops) and len(chunk) < BATCH:
+                    op = ops[i]
+                    if created and _target(op) in created:
+                        break  # work on a service added in this chunk waits until the kernel has it
+                    if type(op).__name__ == "AddService":
+                        created.add(op.service.key)
+                    plan.check(state, op)  # the plan was checked; this guards callers that skipped plan_restore
+                    steps.append(plan.inverse(op, state))
+                    chunk.append(op)
+                    plan.apply_to_state(state, op)
+                    i += 1
+                failure = self._run_batch(chunk)
+                done = [step for step, ok in zip(steps, failure[1]) if ok]
+                undo.extend(done)
+                if failure[0] is not None:
+                    raise failure[0]
+        except BaseException as exc:
+            failed = plan.rollback(undo, self.execute)
+            if failed:
+                note = f"rollback incomplete: {len(failed)} undo step(s) failed, first: {failed[0]}"
+                if isinstance(exc, KpctlError):
+                    exc.message = f"{exc.message} ({note})"
+                exc.add_note(note)
+            raise
+
+    def _run_batch(self, chunk: Sequence[Any]) -> tuple[KpctlError | None, list[bool]]:
+        """Send the requests of ``chunk`` in one go: the first refusal as kpctl's error, and which succeeded."""
+        self._pending = []
+        try:
+            for op in chunk:
+                self.execute(op)
+            requests = self._pending
+        finally:
+            self._pending = None
+        family = self._family()
+        data = bytearray()
+        seqs = []
+        for cmd, attrs, _what, _errors in requests:
+            seq = self._genl.next_seq()
+            data += fastenc.encode(cmd, attrs, family, NLM_F_REQUEST | NLM_F_ACK, seq)
+            seqs.append(seq)
+        codes = self._genl.send_batch(bytes(data), seqs)
+        first: KpctlError | None = None
+        for (_cmd, _attrs, what, errors), seq in zip(requests, seqs):
+            code = codes[seq]
+            if code and first is None:
+                first = errors[code]() if errors and code in errors else _generic(NetlinkRefusal(code), what)
+        return first, [codes[seq] == 0 for seq in seqs]
+
+
+def _target(op: Any) -> Any:
+    """The service key an operation works on (None for a flush)."""
+    service = getattr(op, "service", None)
+    return service.key if service is not None else getattr(op, "key", None)
 
 
 def _generic(exc: NetlinkRefusal, what: str) -> KpctlError:

@@ -302,7 +302,8 @@ class Cluster:
         target = f"TCP:{address}:{port},connect-timeout=4" if proto == "tcp" else f"UDP:{address}:{port}"
         # -T10: under emulation the server's fork+exec of `echo` can take seconds; an answer
         # that never comes is retried, a refused or timed-out connect is not.
-        argv = ["socat", "-T10", "-", target]
+        # -t10: after our EOF socat waits only 0.5 s for the answer by default.
+        argv = ["socat", "-T10", "-t10", "-", target]
         last = ("error", "")
         for _ in range(3):
             if client == "node":

@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 Cmd = Sequence[str]
+PROGRESS = bool(os.environ.get("BENCH_PROGRESS"))  # one stderr line per timed run
 
 
 @dataclass
@@ -80,6 +82,8 @@ def compare(name: str, kpctl: Cmd, ref: Cmd, runs: int, *, reset: Cmd | None = N
             if reset:
                 subprocess.run(reset, check=True, stdout=subprocess.DEVNULL)
             elapsed, rss = run_once(cmd, inp)
+            if PROGRESS:
+                print(f"  … {cmd[0].rsplit('/', 1)[-1]} {' '.join(cmd[1:3])}: {elapsed:.2f} s", file=sys.stderr, flush=True)
             times.append(elapsed)
             setattr(res, rss_attr, max(getattr(res, rss_attr), rss))
     print(res.row(), flush=True)

@@ -22,6 +22,8 @@ KPCTL = str(BIN / "kpctl")
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 HEAVY_RUNS = int(os.environ.get("BENCH_HEAVY_RUNS", "3"))
 CLEAR = ["ipvsadm", "-C"]
+BIG = int(os.environ.get("BENCH_IPVS_BIG", "10000"))  # services (× 5 servers) of the big table
+SMALL = int(os.environ.get("BENCH_IPVS_SMALL", "1000"))
 
 
 def load(path: str) -> None:
@@ -43,7 +45,7 @@ def main() -> None:
     print(HEADER)
     with tempfile.TemporaryDirectory(prefix="kpctl-bench.") as tmp:
         big, small = os.path.join(tmp, "10k.ipvs"), os.path.join(tmp, "1k.ipvs")
-        for path, count in ((big, "10000"), (small, "1000")):
+        for path, count in ((big, str(BIG)), (small, str(SMALL))):
             with open(path, "w") as out:
                 subprocess.run([PY, str(ROOT / "bench" / "gen_ipvs.py"), count, "5"], stdout=out, check=True)
         subprocess.run(CLEAR, check=True)
@@ -53,13 +55,13 @@ def main() -> None:
             compare("ipvs list, empty table / ipvsadm -Ln", [KPCTL, "ipvs", "list", "-o", "plain"],
                     ["ipvsadm", "-Ln"], RUNS, note="(informational)")
         if "restore" in only:
-            compare("ipvs restore 10k × 5 / ipvsadm -R", [KPCTL, "ipvs", "restore"], ["ipvsadm", "-R"], HEAVY_RUNS,
+            compare(f"ipvs restore {BIG // 1000}k × 5 / ipvsadm -R", [KPCTL, "ipvs", "restore"], ["ipvsadm", "-R"], HEAVY_RUNS,
                     reset=CLEAR, stdin=big, target=1.0, warmup=False)
         if "list" in only:
             load(big)
-            lists("10k × 5", HEAVY_RUNS, False)
+            lists(f"{BIG // 1000}k × 5", HEAVY_RUNS, False)
             load(small)
-            lists("1k × 5", RUNS, True)
+            lists(f"{SMALL // 1000}k × 5" if SMALL >= 1000 else f"{SMALL} × 5", RUNS, True)
         subprocess.run(CLEAR, check=True)
 
 

@@ -64,13 +64,26 @@ def test_counters_and_rates_after_traffic_equal_ipvsadm(served: tuple[Node, Pod]
     assert service["stats"]["inbytes"] > 0 and service["stats"]["outpkts"] > 0
 
 
+def settle(ipvsadm: Ipvsadm, seconds: int = 15) -> None:
+    """Wait until the counters stop moving (closing handshakes of the probes arrive late here)."""
+    previous = ipvsadm("-Ln", "--stats", "--exact")
+    for _ in range(seconds):
+        time.sleep(1)
+        current = ipvsadm("-Ln", "--stats", "--exact")
+        if current == previous:
+            return
+        previous = current
+
+
 def test_zero_one_service_and_all(served: tuple[Node, Pod], ipvsadm: Ipvsadm) -> None:
     ipvsadm("-A", "-t", "10.254.0.2:80")
+    settle(ipvsadm)
     ok("ipvs", "zero", f"{VIP}:80")
     assert json.loads(ok("ipvs", "list", "-o", "json").stdout)["services"][0]["stats"]["conns"] == 0
     served[1].request(VIP, 80)
     # packets always count; a connection may not (IPVS can reuse a TIME_WAIT entry for the same client port)
     assert json.loads(ok("ipvs", "list", f"{VIP}:80", "-o", "json").stdout)["services"][0]["stats"]["inpkts"] >= 1
+    settle(ipvsadm)
     ok("ipvs", "zero")
     lines = ipvsadm("-Ln", "--stats", "--exact").splitlines()
     assert all(line.split()[-5:] == ["0"] * 5 for line in lines[3:])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from kpctl.backends.ipvs_netlink import IPVSNetlink
@@ -53,7 +52,11 @@ def test_written_service_reads_back_identically(ipvsadm: Ipvsadm) -> None:
     assert "2147483647" in ipvsadm("-Ln", "--thresholds")
 
 
-def test_listing_a_large_table_is_fast_and_exact(ipvsadm: Ipvsadm) -> None:
+def test_listing_a_large_table_is_complete_and_exact(ipvsadm: Ipvsadm) -> None:
+    """4,000 servers come back from the multi-message dumps, in ipvsadm's order and format.
+
+    Speed is measured by bench/ (ratios against ipvsadm in one VM boot), not asserted here.
+    """
     services, servers = 1000, 4
     lines = []
     for i in range(services):
@@ -61,17 +64,11 @@ def test_listing_a_large_table_is_fast_and_exact(ipvsadm: Ipvsadm) -> None:
         lines.append(f"-A -t {vip} -s rr")
         lines += [f"-a -t {vip} -r 172.30.{i % 250}.{j + 1}:8443 -m -w {j}" for j in range(servers)]
     ipvsadm("-R", input="\n".join(lines) + "\n")
-    start = time.monotonic()
     reference = ipvsadm("-Ln")
-    ipvsadm_seconds = time.monotonic() - start
     with IPVSNetlink() as backend:
-        start = time.monotonic()
         table = backend.table()
-        kpctl_seconds = time.monotonic() - start
+    assert len(table.services) == services
     assert sum(len(s.servers) for s in table.services) == services * servers
-    print(f"\nlisting {services} services x {servers} servers: ipvsadm -Ln {ipvsadm_seconds:.2f}s "
-          f"(incl. exec), kpctl backend.table() {kpctl_seconds:.2f}s")
-    assert kpctl_seconds < max(8 * ipvsadm_seconds, 5.0)  # the naive pyroute2 loop: ~28x
     assert ok("ipvs", "list", "-o", "ipvsadm").stdout == reference
 
 

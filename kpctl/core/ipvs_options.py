@@ -208,11 +208,15 @@ def build_server(service: ServiceKey, server_text: str, options: ServerOptions,
     def pick(given: int | None, current: int, default: int) -> int:
         return given if given is not None else (current if base else default)
 
+    upper = pick(options.upper_threshold, base.upper_threshold if base else 0, 0)
+    lower = pick(options.lower_threshold, base.lower_threshold if base else 0, 0)
+    if lower > upper:
+        # The kernel refuses it (ERANGE in ip_vs_add_dest/edit_dest); say so before any call.
+        raise InvalidInput(f"lower threshold {lower} is above upper threshold {upper} (-y must not exceed -x)")
     return RealServer(
         address=address, port=port, family=family, forward=forward,
         weight=pick(options.weight, base.weight if base else 1, 1),
-        upper_threshold=pick(options.upper_threshold, base.upper_threshold if base else 0, 0),
-        lower_threshold=pick(options.lower_threshold, base.lower_threshold if base else 0, 0),
+        upper_threshold=upper, lower_threshold=lower,
         tun_type=tun_type, tun_port=tun_port, tun_flags=tun_flags,
     )
 

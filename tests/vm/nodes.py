@@ -82,7 +82,11 @@ def _wait_listening(netns: str | None, port: int, proto: str, deadline_s: float 
 
 
 def _request(netns: str | None, addr: str, port: int, proto: str, payload: str, retries: int,
-             timeout: float) -> str:
+             timeout: float | None) -> str:
+    # A TCP probe returns as soon as the server closes, so a long wait costs nothing when things
+    # work and rides out a loaded emulated VM; UDP has no close, so its wait is paid every time.
+    if timeout is None:
+        timeout = 15 if proto == "tcp" else 5
     target = f"[{addr}]" if ":" in addr else addr
     if proto == "tcp":
         address = f"TCP:{target}:{port},connect-timeout={timeout}"
@@ -146,7 +150,7 @@ class Pod:
         return server
 
     def request(self, addr: str, port: int, proto: str = "tcp", payload: str = "",
-                retries: int = 3, timeout: float = 5) -> str:
+                retries: int = 3, timeout: float | None = None) -> str:
         """Connect from the pod; return the server's answer (raises when nobody answers)."""
         return _request(self.name, addr, port, proto, payload, retries, timeout)
 
@@ -233,7 +237,7 @@ class Node:
         return server
 
     def request(self, addr: str, port: int, proto: str = "tcp", payload: str = "",
-                retries: int = 3, timeout: float = 5) -> str:
+                retries: int = 3, timeout: float | None = None) -> str:
         """Connect from the node itself; return the server's answer."""
         return _request(None, addr, port, proto, payload, retries, timeout)
 

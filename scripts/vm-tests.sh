@@ -68,11 +68,13 @@ chmod +x "$INSIDE"
 TIMEOUT=${KPCTL_VM_TIMEOUT:-4500}
 echo "vm-tests: booting $(basename "$KERNEL") (qemu TCG, ${KPCTL_VM_CPUS:-2} cpus, ${KPCTL_VM_MEMORY:-2G}); results in $RESULTS"
 start=$(date +%s)
+# QEMU reopens its standard output by path, which rewinds a redirected log file to offset 0
+# and overwrote the unit and netns tiers' output before it: hand it pipes instead.
 # timeout runs the VM in a process group of its own (so it can kill QEMU too); it does not see
 # the terminal's Ctrl-C, so forward INT/TERM to it: it passes them on to the whole VM.
 timeout --kill-after=30 "$TIMEOUT" \
     vng --run "$KERNEL" --disable-kvm --memory "${KPCTL_VM_MEMORY:-2G}" --cpus "${KPCTL_VM_CPUS:-2}" \
-        --rwdir "$RESULTS" --exec "bash $INSIDE" </dev/null &
+        --rwdir "$RESULTS" --exec "bash $INSIDE" </dev/null > >(cat) 2> >(cat >&2) &
 vm_pid=$!
 trap 'kill -TERM "$vm_pid" 2>/dev/null; wait "$vm_pid"; die "interrupted; the VM was stopped"' INT TERM
 wait "$vm_pid"

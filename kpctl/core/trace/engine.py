@@ -273,6 +273,10 @@ class Tracer:
         flow = flow.add(TraceStep(hook="OUTPUT", stage="note", reason=(
             "IPVS sends the translated packet through LOCAL_OUT again (nat already bound, IPVS skips it)")
             if resend else "locally generated packet"))
+        return self._output_to_postrouting(flow, skip_ipvs)
+
+    def _output_to_postrouting(self, flow: Flow, skip_ipvs: bool = False) -> Result:
+        """OUTPUT, a re-route when its nat changed the destination, then POSTROUTING."""
         results: Result = []
         for out, outcome in self.hook([flow], "OUTPUT", skip_ipvs=skip_ipvs):
             if outcome is not None:
@@ -373,19 +377,7 @@ class Tracer:
         routed = self._route_out(flow, "local socket")
         if isinstance(routed, tuple):
             return [routed]
-        results: Result = []
-        for out, outcome in self.hook([routed], "OUTPUT"):
-            if outcome is not None:
-                results.append((out, outcome))
-                continue
-            if out.packet.dst != routed.packet.dst:
-                again = self._route_out(out, "re-route after OUTPUT nat")
-                if isinstance(again, tuple):
-                    results.append(again)
-                    continue
-                out = again
-            results.extend(self._postrouting(out))
-        return results
+        return self._output_to_postrouting(routed)
 
 
 def _pct(probability: float | None) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from kpctl.core import iptables_save as full
+from kpctl.core.iptables_quick import QuickRule, recognize
 from kpctl.errors import InvalidInput
 from kpctl.model.iptables import Chain, Counters, Rule, Ruleset, Table
 
@@ -29,6 +30,7 @@ class LazyChains(Mapping[str, Chain]):
         self._table, self._family = table, family
         self._declared, self._lines = declared, lines
         self._built: dict[str, Chain] = {}
+        self._walked: dict[str, list[Rule | QuickRule]] = {}
 
     def __getitem__(self, name: str) -> Chain:
         chain = self._built.get(name)
@@ -38,6 +40,32 @@ class LazyChains(Mapping[str, Chain]):
                           for number, (lineno, line) in enumerate(self._lines[name], start=1))
             chain = self._built[name] = Chain(name, policy, packets, bytes_, rules)
         return chain
+
+    def walk_rules(self, name: str) -> list[Rule | QuickRule]:
+        """The rules of ``name`` for a packet walk: the lines :func:`recognize` reads cheaply as
+        QuickRules, the rest parsed in full, in order (so the first malformed line fails as in
+        ``self[name]``); :meth:`full_rule` replaces a QuickRule by its Rule when the walk needs it."""
+        rules = self._walked.get(name)
+        if rules is None:
+            built = self._built.get(name)
+            if built is not None:
+                rules = list(built.rules)
+            else:
+                self._declared[name]  # noqa: B018  (KeyError for an undeclared chain, as self[name])
+                rules = []
+                for number, (lineno, line) in enumerate(self._lines[name], start=1):
+                    quick = recognize(number, lineno, line, self._family)
+                    rules.append(quick if quick is not None else self._rule(name, number, lineno, line))
+            self._walked[name] = rules
+        return rules
+
+    def full_rule(self, name: str, index: int) -> Rule:
+        """Rule ``index`` (0-based) of ``name`` parsed in full (it is then kept for later walks)."""
+        rules = self.walk_rules(name)
+        rule = rules[index]
+        if isinstance(rule, QuickRule):
+            rule = rules[index] = self._rule(name, rule.number, rule.lineno, rule.line)
+        return rule
 
     def __contains__(self, name: object) -> bool:
         return name in self._declared

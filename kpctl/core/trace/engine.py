@@ -21,6 +21,7 @@ from kpctl.core.snapshot_view import NodeView
 from kpctl.core.trace import ipvs as ipvs_step
 from kpctl.core.trace import netfilter, nftables
 from kpctl.core.trace.netfilter import ConnState, NfBranch
+from kpctl.model.ipvs import VirtualService
 from kpctl.model.trace import Disposition, Outcome, Packet, Trace, TraceStep
 
 # Priorities (include/uapi/linux/netfilter_ipv4.h) of the iptables tables at each hook.
@@ -188,7 +189,7 @@ class Tracer:
     def _ipvs(self, flow: Flow, hook: str) -> Result:
         packet = flow.packet
         where = "LOCAL_IN" if hook == "INPUT" else "LOCAL_OUT"
-        decision = ipvs_step.decide(self.view.ipvs_services, packet)
+        decision = ipvs_step.decide(_ipvs_services(self.view), packet)
         if decision.service is None:
             step = TraceStep(hook=where, stage="ipvs", table="ipvs", matched=False,
                              reason=decision.how_found + ": the packet goes on to the local stack",
@@ -380,13 +381,20 @@ class Tracer:
         return self._output_to_postrouting(routed)
 
 
+def _ipvs_services(view: NodeView) -> tuple[VirtualService, ...] | list[dict[str, Any]]:
+    """The snapshot's IPVS service rows as they are (decide builds the one it finds), or, for a
+    section of another shape, the view's fully built services."""
+    rows = ipvs_step.service_rows(view.section("ipvs", {}))
+    return rows if rows is not None else view.ipvs_services
+
+
 def _pct(probability: float | None) -> str:
     return "?" if probability is None else f"{probability * 100:.1f}%"
 
 
 def detect_mode(view: NodeView) -> str:
     """What the rules look like (a hint for the reader; behaviour comes from the rules)."""
-    if view.ipvs_services or "KUBE-CLUSTER-IP" in view.ipsets:
+    if _ipvs_services(view) or "KUBE-CLUSTER-IP" in view.ipsets:
         return "ipvs"
     if nftables.has_kube_proxy_table(view.nftables):
         return "nftables"

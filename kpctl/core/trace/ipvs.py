@@ -9,8 +9,9 @@ for a new connection, and the DNAT the NAT (masq) forwarder applies.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from kpctl.model.ipvs import RealServer, VirtualService
+from kpctl.model.ipvs import SVC_F_PERSISTENT, RealServer, VirtualService
 from kpctl.model.trace import Packet
 
 # Schedulers whose share of new connections follows from the table alone.
@@ -59,6 +60,45 @@ def find_service(services: tuple[VirtualService, ...], packet: Packet) -> tuple[
     hint = f"; fwmark services exist for {', '.join(hex(m) for m in marks)}" if marks else ""
     return None, f"no IPVS service for {packet.endpoint('dst')}/{packet.protocol}" + (
         f" with mark {packet.mark:#x}" if packet.mark else "") + hint
+
+
+def find_service_row(rows: list[dict[str, Any]], packet: Packet) -> tuple[VirtualService | None, str]:
+    """:func:`find_service` over the snapshot's service rows (``VirtualService.to_dict`` form):
+    the same three passes and words, building only the service found (a node has thousands)."""
+    family, protocol, dst = packet.family, packet.protocol, packet.dst
+    found: dict[str, Any] | None = None
+    if packet.mark:
+        for row in rows:
+            fwmark = row.get("fwmark", 0)
+            if fwmark and fwmark == packet.mark and row.get("family", "inet") == family:
+                svc = VirtualService.from_dict(row)
+                return svc, f"firewall-mark service fwmark:{svc.fwmark} (packet mark {packet.mark:#x})"
+    for row in rows:
+        if (row.get("address") == dst and not row.get("fwmark", 0) and row.get("family", "inet") == family
+                and row.get("protocol", "tcp") == protocol and row.get("port", 0) == packet.dport):
+            svc = VirtualService.from_dict(row)
+            return svc, f"service {svc.key} ({svc.scheduler})"
+    for row in rows:
+        if (row.get("address") == dst and not row.get("fwmark", 0) and row.get("port", 0) == 0
+                and row.get("flags", 0) & SVC_F_PERSISTENT and row.get("family", "inet") == family
+                and row.get("protocol", "tcp") == protocol):
+            found = row
+            break
+    if found is not None:
+        svc = VirtualService.from_dict(found)
+        return svc, f"persistent port-zero service {svc.address}:0/{svc.protocol}"
+    marks = sorted({fwmark for row in rows if (fwmark := row.get("fwmark", 0))})
+    hint = f"; fwmark services exist for {', '.join(hex(m) for m in marks)}" if marks else ""
+    return None, f"no IPVS service for {packet.endpoint('dst')}/{packet.protocol}" + (
+        f" with mark {packet.mark:#x}" if packet.mark else "") + hint
+
+
+def service_rows(ipvs: Any) -> list[dict[str, Any]] | None:
+    """The snapshot's ``ipvs.services`` rows when they are all plain dicts (else None: build them all)."""
+    rows = ipvs.get("services", [])
+    if type(rows) is list and all(type(row) is dict for row in rows):
+        return rows
+    return None
 
 
 def _eligible(server: RealServer) -> bool:
@@ -124,8 +164,12 @@ def _mask(service: VirtualService) -> str:
     return ".".join(str((service.netmask >> shift) & 0xFF) for shift in (24, 16, 8, 0))
 
 
-def decide(services: tuple[VirtualService, ...], packet: Packet) -> IpvsDecision:
-    service, how = find_service(services, packet)
+def decide(services: tuple[VirtualService, ...] | list[dict[str, Any]], packet: Packet) -> IpvsDecision:
+    """The IPVS decision for ``packet``: ``services`` as VirtualServices or as snapshot rows."""
+    if isinstance(services, list):
+        service, how = find_service_row(services, packet)
+    else:
+        service, how = find_service(services, packet)
     if service is None:
         return IpvsDecision(None, how)
     decision = schedule(service)

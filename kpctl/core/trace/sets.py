@@ -13,6 +13,7 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from kpctl.core.iptables_quick import ipv4_network
 from kpctl.model.ipset import IPSet, IPSetEntry
 from kpctl.model.trace import Packet
 
@@ -87,6 +88,116 @@ def _entry_matches(ipset: IPSet, entry: IPSetEntry, packet: Packet, flags: tuple
     return True
 
 
+# ---------------------------------------------------------------- member index
+#
+# KUBE-CLUSTER-IP holds one member per service port: scanning it (two ipaddress objects per
+# member) costs ~50 µs a member.  Members that are one exact point (an IPv4 host address, a
+# single protocol:port, an interface) are found by that key instead; every other member is
+# still matched one by one.  Hits keep the members' order, so max() picks the same one.
+
+PointKey = tuple[object, ...]
+
+
+def _point_ip(start: str | None, cidr: int | None, end: str | None, netmask: int | None) -> int | None:
+    """The IPv4 address an ip/net dimension matches when it matches exactly one (else None)."""
+    if start is None or end is not None or "/" in start:
+        return None
+    prefix = cidr if cidr is not None else (netmask if netmask is not None else 32)
+    found = ipv4_network(start, False)
+    return found[0] if found is not None and prefix == 32 else None
+
+
+def _entry_point(ipset: IPSet, entry: IPSetEntry) -> PointKey | None:
+    key: list[object] = []
+    ip_index = 0
+    for kind in ipset.dimensions:
+        if kind in ("ip", "net"):
+            if ip_index == 0:
+                point: object = _point_ip(entry.ip, entry.cidr, entry.ip_to, ipset.netmask)
+            else:
+                point = _point_ip(entry.ip2, entry.cidr2, entry.ip2_to, None)
+            ip_index += 1
+        elif kind == "port":
+            low = entry.port or 0
+            high = entry.port_to if entry.port_to is not None else low
+            point = (entry.proto_num, low) if entry.proto_num is not None and high == low else None
+        elif kind == "iface":
+            point = entry.iface
+        else:
+            return None
+        if point is None:
+            return None
+        key.append(point)
+    return tuple(key)
+
+
+def _packet_point(ipset: IPSet, packet: Packet, flags: tuple[str, ...]) -> PointKey | None:
+    """The key a point member must have to match ``packet`` (None: no point member can)."""
+    key: list[object] = []
+    for kind, flag in zip(ipset.dimensions, flags):
+        if kind in ("ip", "net"):
+            ip = ipaddress.ip_address(packet.src if flag == "src" else packet.dst)
+            if ip.version != 4:
+                return None
+            key.append(int(ip))
+        elif kind == "port":
+            proto = PROTO_NUMBERS.get(packet.protocol)
+            if proto not in (6, 17, 132, 136):
+                return None
+            key.append((proto, packet.sport if flag == "src" else packet.dport))
+        elif kind == "iface":
+            device = packet.iif if flag == "src" else packet.oif
+            if device is None:
+                return None
+            key.append(device)
+        else:
+            return None
+    return tuple(key)
+
+
+class _MemberIndex:
+    def __init__(self, ipset: IPSet) -> None:
+        self.points: dict[PointKey, list[int]] = {}
+        self.others: list[int] = []
+        indexable = ipset.type != "bitmap:port" and all(k in ("ip", "net", "port", "iface")
+                                                         for k in ipset.dimensions)
+        for position, entry in enumerate(ipset.members):
+            key = _entry_point(ipset, entry) if indexable else None
+            if key is None:
+                self.others.append(position)
+            else:
+                self.points.setdefault(key, []).append(position)
+
+
+_INDEXES: dict[int, tuple[IPSet, _MemberIndex]] = {}
+
+
+def _index(ipset: IPSet) -> _MemberIndex:
+    cached = _INDEXES.get(id(ipset))
+    if cached is not None and cached[0] is ipset:
+        return cached[1]
+    if len(_INDEXES) > 64:
+        _INDEXES.clear()
+    index = _MemberIndex(ipset)
+    _INDEXES[id(ipset)] = (ipset, index)
+    return index
+
+
+def _hits(ipset: IPSet, packet: Packet, flags: tuple[str, ...]) -> list[IPSetEntry]:
+    """The members matching ``packet``, in set order (as a scan of every member finds them)."""
+    members = ipset.members
+    if len(members) < 32:
+        return [entry for entry in members if _entry_matches(ipset, entry, packet, flags)]
+    index = _index(ipset)
+    positions = [p for p in index.others if _entry_matches(ipset, members[p], packet, flags)]
+    if index.points:
+        key = _packet_point(ipset, packet, flags)
+        if key is not None:
+            positions.extend(index.points.get(key, ()))
+            positions.sort()
+    return [members[p] for p in positions]
+
+
 def _specificity(entry: IPSetEntry) -> int:
     return (entry.cidr if entry.cidr is not None else 128) * 256 + (
         entry.cidr2 if entry.cidr2 is not None else 128)
@@ -114,7 +225,7 @@ def lookup(sets: Mapping[str, IPSet], name: str, flags: tuple[str, ...], packet:
     family = "inet6" if packet.family == "inet6" else "inet"
     if ipset.family not in (None, family):
         return SetLookup(False, f"{name} holds {ipset.family} addresses, the packet is {family}")
-    hits = [entry for entry in ipset.members if _entry_matches(ipset, entry, packet, flags)]
+    hits = _hits(ipset, packet, flags)
     if not hits:
         return SetLookup(False, f"{key} is not in {name} ({len(ipset.members)} members)")
     best = max(hits, key=_specificity)

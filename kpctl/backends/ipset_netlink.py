@@ -235,6 +235,11 @@ def entry_attrs(ipset: IPSet, entry: IPSetEntry, lineno: int = 0) -> bytes:
     return b"".join(parts)
 
 
+def entry_data(ipset: IPSet, entry: IPSetEntry, lineno: int = 0) -> bytes:
+    """The IPSET_ATTR_DATA nest of ``entry`` in an add/del request (what the ADT nest holds)."""
+    return _nest(ATTR_DATA, [entry_attrs(ipset, entry, lineno)])
+
+
 def create_attrs(ipset: IPSet) -> bytes:
     """The IPSET_ATTR_DATA payload of a create request for ``ipset``'s header."""
     parts: list[bytes] = []
@@ -492,15 +497,25 @@ class IPSetNetlink:
     def add_many(self, ipset: IPSet, entries: Sequence[IPSetEntry], exist: bool = False,
                  command: int = CMD_ADD, linenos: Sequence[int] | None = None) -> None:
         """Add (or delete) many entries, batched into few messages (one ADT nest each)."""
+        items = []
+        for index, entry in enumerate(entries):
+            lineno = linenos[index] if linenos else index + 1
+            items.append(("", exist, entry_data(ipset, entry, lineno), entry.raw, lineno))
+        self.add_packed(ipset, items, exist, command)
+
+    def add_packed(self, ipset: IPSet, items: Sequence[tuple[str, bool, bytes, str, int]], exist: bool = False,
+                   command: int = CMD_ADD) -> None:
+        """Send (command, exist, IPSET_ATTR_DATA nest, element text, lineno) items, batched
+        into few messages (one ADT nest each); an error names the element of its lineno."""
         batch: list[bytes] = []
         size = 0
         first = 0
-        for index, entry in enumerate(entries):
-            lineno = linenos[index] if linenos else index + 1
-            data = _nest(ATTR_DATA, [entry_attrs(ipset, entry, lineno)])
+        last = len(items) - 1
+        for index, item in enumerate(items):
+            data = item[2]
             batch.append(data)
             size += len(data)
-            if size >= BATCH_BYTES or index == len(entries) - 1:
+            if size >= BATCH_BYTES or index == last:
                 attrs = _str(ATTR_SETNAME, ipset.name) + _be32(ATTR_LINENO, 0) + _nest(ATTR_ADT, batch)
                 try:
                     self._do(command, attrs, Request(command, ipset.name, set_type=ipset.type), exist)
@@ -508,10 +523,9 @@ class IPSetNetlink:
                     bad = getattr(exc, "lineno", 0)
                     if not bad:
                         raise
-                    chunk = entries[first:index + 1]
-                    culprit = next((e for i, e in enumerate(chunk) if (linenos[first + i] if linenos else first + i + 1) == bad), None)
+                    culprit = next((i[3] for i in items[first:index + 1] if i[4] == bad), None)
                     if culprit is not None:
-                        exc.message = exc.message.replace("an element", f"element {culprit.raw!r}")
+                        exc.message = exc.message.replace("an element", f"element {culprit!r}")
                         exc.args = (exc.message,)
                     raise
                 batch, size, first = [], 0, index + 1

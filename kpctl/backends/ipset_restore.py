@@ -17,11 +17,11 @@ import secrets
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kpctl.backends.ipset_netlink import CMD_ADD, CMD_DEL, IPSetNetlink
+from kpctl.backends.ipset_netlink import CMD_ADD, CMD_DEL, IPSetNetlink, entry_data
 from kpctl.core.ipset_entry import tokenize
-from kpctl.core.ipset_save import RestoreCommand, parse_member
+from kpctl.core.ipset_save import Packed, RestoreCommand, parse_member
 from kpctl.errors import AlreadyExists, InvalidInput, KernelError, KpctlError, NotFound
-from kpctl.model.ipset import IPSet, IPSetEntry
+from kpctl.model.ipset import IPSet
 
 
 @dataclass
@@ -39,8 +39,7 @@ class _Stage:
     temp: str
     header: IPSet | None = None
     origin: str = ""
-    entries: list[IPSetEntry] = field(default_factory=list)
-    linenos: list[int] = field(default_factory=list)
+    items: list[Packed] = field(default_factory=list)  # add/del: the members, packed
     exist: bool = False
 
 
@@ -134,6 +133,9 @@ class _Planner:
             self.materialize(name, copy=False)
         elif kind in ("add", "del"):
             slot = self._slot(name)
+            if command.packed is not None:
+                self._stage_members(kind, name, exist, command.packed)
+                return
             entry = command.entry
             if entry is None:
                 entry = parse_member(slot.header, tokenize(command.name2))
@@ -144,13 +146,8 @@ class _Planner:
                 elif kind == "del" and entry.name in members:
                     members.remove(entry.name)
                 entry = replace(entry, name=self._member_ref(entry.name))
-            temp = self.materialize(name)
-            last = self.stages[-1]
-            if last.kind == kind and last.temp == temp and last.exist == exist:
-                last.entries.append(entry)
-                last.linenos.append(command.lineno)
-            else:
-                self.stages.append(_Stage(kind, temp, entries=[entry], linenos=[command.lineno], exist=exist))
+            data = entry_data(slot.header, entry, command.lineno)
+            self._stage_members(kind, name, exist, [(kind, exist, data, entry.raw, command.lineno)])
         elif kind == "flush":
             for target in [name] if name else list(self.slots):
                 slot = self._slot(target)
@@ -189,6 +186,14 @@ class _Planner:
             if first_list is not None:
                 self.lists[command.name2] = first_list
             second.header, first.header = replace(second.header, name=name), replace(first.header, name=command.name2)
+
+    def _stage_members(self, kind: str, name: str, exist: bool, items: list[Packed]) -> None:
+        temp = self.materialize(name)
+        last = self.stages[-1]
+        if last.kind == kind and last.temp == temp and last.exist == exist:
+            last.items.extend(items)
+        else:
+            self.stages.append(_Stage(kind, temp, items=items, exist=exist))
 
     def _member_ref(self, member: str) -> str:
         """The kernel name a list:set member must be added under while staging."""
@@ -272,7 +277,7 @@ def _stage(nl: IPSetNetlink, stage: _Stage, temps: list[str], types: dict[str, s
         nl.add_many(headers[stage.temp], members, exist=False, linenos=[0] * len(members))
     elif stage.kind in ("add", "del"):
         command = CMD_ADD if stage.kind == "add" else CMD_DEL
-        nl.add_many(headers[stage.temp], stage.entries, exist=stage.exist, command=command, linenos=stage.linenos)
+        nl.add_packed(headers[stage.temp], stage.items, exist=stage.exist, command=command)
     elif stage.kind == "flush":
         nl.flush(stage.temp)
     elif stage.kind == "destroy":

@@ -302,10 +302,11 @@ def restore(app: AppContext, file: str, exist: bool) -> None:
       kpctl ipset restore ipsets.txt
       kpctl ipset save | ssh node2 kpctl ipset restore --exist
     """
+    from kpctl.backends.ipset_fastenc import line_encoder
     from kpctl.backends.ipset_restore import execute_restore, plan_restore
     from kpctl.core.ipset_save import parse_restore
 
-    commands = parse_restore(_read(file))
+    commands = parse_restore(_read(file), fast=line_encoder)
     with _live(app, "ipset restore") as backend:
         summary = execute_restore(backend, plan_restore(backend, commands, exist))
     if app.verbose:

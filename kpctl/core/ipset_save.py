@@ -13,7 +13,7 @@ Read (restore files): lines ``create``, ``add``, ``del``, ``flush``, ``destroy``
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from kpctl.core.ipset_entry import (
@@ -39,9 +39,20 @@ _FLAG_OPTIONS = ("counters", "comment", "skbinfo", "forceadd")
 _INT_OPTIONS = ("hashsize", "maxelem", "timeout", "size", "bucketsize", "initval", "markmask", "netmask")
 
 
+# One add/del line packed by a fast encoder (kpctl.backends.ipset_fastenc): (command, exist,
+# request bytes, element text as ipset prints it, line number).  Opaque to the core.
+Packed = tuple[str, bool, bytes, str, int]
+# Given a set's header: a function packing a line of that set (None: not this line), or None.
+FastEncoders = Callable[[IPSet], "Callable[[str, int], Packed | None] | None"]
+
+
 @dataclass(frozen=True)
 class RestoreCommand:
-    """One line of a restore file. ``entry`` for add/del, ``ipset`` for create."""
+    """One line of a restore file. ``entry`` for add/del, ``ipset`` for create.
+
+    ``packed``: consecutive add (or del) lines of one set, same ``exist``, that a fast encoder
+    packed; ``lineno`` is the first one's.
+    """
 
     command: str  # create|add|del|flush|destroy|rename|swap
     lineno: int
@@ -50,6 +61,7 @@ class RestoreCommand:
     ipset: IPSet | None = None
     entry: IPSetEntry | None = None
     exist: bool = False
+    packed: list[Packed] | None = None
 
 
 def _default_family(set_type: str) -> str | None:
@@ -186,23 +198,55 @@ def parse_member(ipset: IPSet, tokens: Sequence[str]) -> IPSetEntry:
     return entry
 
 
-def parse_restore(text: str) -> list[RestoreCommand]:
+def parse_restore(text: str, fast: FastEncoders | None = None) -> list[RestoreCommand]:
     """Parse a restore file completely (raises InvalidInput naming the line) before anything runs.
 
     Entries of ``add``/``del`` lines are checked against the header of a set created earlier in
     the file; for sets that exist only in the kernel, ``entry`` is None and ``raw`` kept in
     ``name2`` until :func:`resolve_entries` sees the kernel's headers.
+
+    With ``fast``, add/del lines of such sets that ``fast(header)`` packs skip the generic
+    parser and are gathered into ``packed`` runs; every other line (also every wrong one) is
+    parsed as without it.
     """
     commands: list[RestoreCommand] = []
     headers: dict[str, IPSet] = {}
+    encoders: dict[str, tuple[IPSet, Callable[[str, int], Packed | None] | None]] = {}
+    run: RestoreCommand | None = None  # the packed run the next line may extend
+    encode: Callable[[str, int], Packed | None] | None = None
     for lineno, line in enumerate(text.splitlines(), start=1):
+        if fast is not None:
+            found = encode(line, lineno) if encode is not None else None
+            if found is not None and run is not None and found[0] == run.command and found[1] == run.exist:
+                run.packed.append(found)  # type: ignore[union-attr]
+                continue
+            name = _fast_set_name(line, headers)
+            if name is not None:
+                cached = encoders.get(name)
+                if cached is None or cached[0] is not headers[name]:
+                    cached = encoders[name] = (headers[name], fast(headers[name]))
+                found = cached[1](line, lineno) if cached[1] is not None else None
+                if found is not None:
+                    encode = cached[1]
+                    run = RestoreCommand(found[0], lineno, name, exist=found[1], packed=[found])
+                    commands.append(run)
+                    continue
         try:
             command = _parse_line(line, lineno, headers)
         except InvalidInput as exc:
             raise InvalidInput(f"line {lineno}: {exc.message}", exc.hint) from None
         if command is not None:
             commands.append(command)
+            run = encode = None
     return commands
+
+
+def _fast_set_name(line: str, headers: dict[str, IPSet]) -> str | None:
+    """The set of an ``add``/``del`` line whose header the file gave, else None."""
+    if not line.startswith(("add ", "del ")):
+        return None
+    name = line[4:line.find(" ", 4)]
+    return name if name in headers else None
 
 
 def _parse_line(line: str, lineno: int, headers: dict[str, IPSet]) -> RestoreCommand | None:

@@ -1,0 +1,171 @@
+"""The fast path of `ipset restore` (kpctl.backends.ipset_fastenc) equals the generic one.
+
+For every line it packs: the generic parser reads the same command, exist flag and element
+(``raw`` == the text), and the generic encoder writes the same bytes.  Whole files give the
+same staged requests, and the same errors, with and without it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kpctl.backends.ipset_fastenc import line_encoder
+from kpctl.backends.ipset_netlink import entry_data
+from kpctl.backends.ipset_restore import plan_restore
+from kpctl.core.ipset_save import _parse_line, parse_restore
+from kpctl.errors import KpctlError
+from kpctl.model.ipset import IPSet
+
+FAST_TYPES = ["hash:ip", "hash:net", "hash:ip,port", "hash:ip,port,ip", "hash:ip,port,net", "bitmap:port"]
+
+octet = st.one_of(st.integers(min_value=0, max_value=255).map(str),
+                  st.sampled_from(["00", "01", "256", "999", "1a", "", "-1", "٣"]))
+quad = st.one_of(
+    st.integers(min_value=0, max_value=2**32 - 1).map(lambda n: str(ipaddress.IPv4Address(n))),
+    st.lists(octet, min_size=3, max_size=5).map(".".join),
+    st.sampled_from(["fd00::1", "::ffff:1.2.3.4", "10.0.0.1-10.0.0.9", "0x0a.0.0.1"]),
+)
+prefix = st.one_of(st.just(""), st.integers(min_value=0, max_value=40).map(lambda n: f"/{n}"),
+                   st.sampled_from(["/08", "/", "/x", "/32", "/1"]))
+net = st.tuples(quad, prefix).map("".join)
+proto = st.sampled_from(["tcp", "udp", "sctp", "udplite", "TCP", "Udp", "icmp", "6", "17", "ip", "gre", ""])
+port_number = st.one_of(st.integers(min_value=0, max_value=70000).map(str),
+                        st.sampled_from(["00", "080", "65535", "65536", "99999", "80-90", "", "0x50", "echo-request"]))
+port = st.one_of(st.tuples(proto, port_number).map(":".join), port_number)
+ELEMENTS = {
+    "hash:ip": st.one_of(quad, net),
+    "hash:net": net,
+    "hash:ip,port": st.tuples(quad, port).map(",".join),
+    "hash:ip,port,ip": st.tuples(quad, port, quad).map(",".join),
+    "hash:ip,port,net": st.tuples(quad, port, net).map(",".join),
+    "bitmap:port": st.one_of(port_number, port),
+}
+commands = st.sampled_from(["add", "del", "add", "-A", "delete", "a"])
+tails = st.sampled_from(["", "", " -exist", " -!", " --exist", " -exist -exist", " timeout 5", "  ", " nomatch"])
+heads = st.sampled_from(["", "", " ", "-exist "])
+
+
+def _header(set_type: str, name: str = "S") -> IPSet:
+    if set_type == "bitmap:port":
+        return IPSet(name=name, type=set_type, family=None, range="1000-40000")
+    return IPSet(name=name, type=set_type, family="inet")
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(FAST_TYPES), st.data())
+def test_a_packed_line_equals_the_generic_parse_and_encoding(set_type: str, data: st.DataObject) -> None:
+    header = _header(set_type)
+    element = data.draw(ELEMENTS[set_type])
+    line = data.draw(heads) + f"{data.draw(commands)} S {element}" + data.draw(tails)
+    lineno = data.draw(st.integers(min_value=1, max_value=2**32 - 1))
+    encode = line_encoder(header)
+    assert encode is not None
+    found = encode(line, lineno)
+    if found is None:
+        return
+    command, exist, packed, text, packed_lineno = found
+    generic = _parse_line(line, lineno, {"S": header})  # raises on anything the generic path refuses
+    assert generic is not None and generic.entry is not None
+    assert (command, exist, text, packed_lineno) == (generic.command, generic.exist, generic.entry.raw, lineno)
+    assert packed == entry_data(header, generic.entry, lineno)
+
+
+CANONICAL = {
+    "hash:ip": st.integers(min_value=0, max_value=2**32 - 1).map(lambda n: str(ipaddress.IPv4Address(n))),
+    "hash:net": st.tuples(st.integers(min_value=0, max_value=2**32 - 1), st.integers(min_value=1, max_value=31))
+    .map(lambda t: str(ipaddress.IPv4Network((t[0], t[1]), strict=False))),
+}
+CANONICAL["hash:ip,port"] = st.tuples(CANONICAL["hash:ip"], st.sampled_from(["tcp", "udp", "sctp", "udplite"]),
+                                      st.integers(min_value=0, max_value=65535)).map(lambda t: f"{t[0]},{t[1]}:{t[2]}")
+CANONICAL["hash:ip,port,ip"] = st.tuples(CANONICAL["hash:ip,port"], CANONICAL["hash:ip"]).map(",".join)
+CANONICAL["hash:ip,port,net"] = st.tuples(CANONICAL["hash:ip,port"], st.one_of(CANONICAL["hash:net"],
+                                                                               CANONICAL["hash:ip"])).map(",".join)
+CANONICAL["bitmap:port"] = st.integers(min_value=1000, max_value=40000).map(str)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.sampled_from(FAST_TYPES), st.data())
+def test_the_common_shapes_take_the_fast_path(set_type: str, data: st.DataObject) -> None:
+    header = _header(set_type)
+    element = data.draw(CANONICAL[set_type])
+    tail = data.draw(st.sampled_from(["", " -exist"]))
+    found = line_encoder(header)(f"add S {element}{tail}", 7)  # type: ignore[misc]
+    assert found is not None
+    generic = _parse_line(f"add S {element}{tail}", 7, {"S": header})
+    assert generic is not None and generic.entry is not None
+    assert found == ("add", bool(tail), entry_data(header, generic.entry, 7), generic.entry.raw, 7)
+
+
+@pytest.mark.parametrize("header", [
+    IPSet(name="S", type="hash:ip", family="inet6"), IPSet(name="S", type="hash:net,port"),
+    IPSet(name="S", type="list:set", family=None), IPSet(name="S", type="bitmap:ip", range="10.0.0.0-10.0.0.255"),
+])
+def test_other_sets_have_no_fast_encoder(header: IPSet) -> None:
+    assert line_encoder(header) is None
+
+
+class _EmptyKernel:
+    def list_sets(self, name: str | None = None, header_only: bool = False) -> list[IPSet]:
+        return []
+
+
+def _staged(text: str, fast: bool) -> object:
+    try:
+        planner = plan_restore(_EmptyKernel(), parse_restore(text, fast=line_encoder if fast else None),  # type: ignore[arg-type]
+                               exist_all=False)
+    except KpctlError as exc:
+        return type(exc).__name__, str(exc), exc.hint
+    token = planner.token  # random per planner: temporaries are compared without it
+
+    def untoken(name: str) -> str:
+        return name.replace(token, "T")
+
+    return [(s.kind, untoken(s.temp), s.header and untoken(s.header.name), s.header and s.header.type, s.exist,
+             [(i[1], i[2], i[3], i[4]) for i in s.items]) for s in planner.stages]
+
+
+CREATE = {"bitmap:port": "create {} bitmap:port range 1000-40000", "hash:net": "create {} hash:net family inet"}
+MISC = ["flush A", "destroy B", "destroy", "rename A Z", "rename Z A", "swap A C", "# comment", "",
+        "create A hash:ip,port family inet6", "create B hash:ip -exist", "create C bitmap:port range 0-10"]
+
+
+@st.composite
+def restore_files(draw: st.DrawFn) -> str:
+    """Files where most lines add canonical or mangled elements to sets created earlier."""
+    types = {name: draw(st.sampled_from(FAST_TYPES)) for name in "ABCZ"}
+    out = [CREATE.get(types["A"], "create {} " + types["A"]).format("A")]
+    for _ in range(draw(st.integers(min_value=0, max_value=20))):
+        name = draw(st.sampled_from("ABCZ"))
+        choice = draw(st.integers(min_value=0, max_value=9))
+        if choice < 4:
+            out.append(f"add {name} {draw(CANONICAL[types[name]])}")
+        elif choice < 6:
+            shapes = CANONICAL if choice == 4 else ELEMENTS
+            element = draw(shapes[draw(st.sampled_from([types[name], *FAST_TYPES]))])
+            out.append(f"{draw(commands)} {name} {element}{draw(tails)}")
+        elif choice < 8:
+            out.append(CREATE.get(types[name], "create {} " + types[name]).format(name)
+                       + draw(st.sampled_from(["", " -exist"])))
+        else:
+            out.append(draw(st.sampled_from(MISC)))
+    return "\n".join(out) + "\n"
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(restore_files())
+def test_whole_files_stage_the_same_requests_and_errors(text: str) -> None:
+    assert _staged(text, fast=True) == _staged(text, fast=False)
+
+
+def test_a_run_of_lines_is_one_command_and_breaks_where_the_generic_parser_takes_over() -> None:
+    text = ("create A hash:ip,port\nadd A 10.0.0.1,tcp:80\nadd A 10.0.0.2,udp:53\nadd A 10.0.0.3,TCP:80\n"
+            "add A 10.0.0.4,tcp:81 -exist\nadd A 10.0.0.5,tcp:82 -exist\ndel A 10.0.0.1,tcp:80\n")
+    parsed = parse_restore(text, fast=line_encoder)
+    assert [(c.command, c.lineno, c.exist, len(c.packed) if c.packed else None) for c in parsed] == [
+        ("create", 1, False, None), ("add", 2, False, 2), ("add", 4, False, None), ("add", 5, True, 2),
+        ("del", 7, False, 1)]
+    assert _staged(text, fast=True) == _staged(text, fast=False)

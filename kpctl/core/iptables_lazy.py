@@ -104,9 +104,28 @@ def parse_save_lazy(text: str, family: str = "ipv4", backend: str = "nft") -> Ru
     table: str | None = None
     declared: dict[str, tuple[str | None, int, int]] = {}
     lines: dict[str, list[tuple[int, str]]] = {}
+    # The two lines a kube-proxy node has by the hundred thousand take a shortcut that ends
+    # where the general code below would: a rule line "-A NAME ..." of a declared chain (no
+    # whitespace to strip, a NAME without quote or backslash: see `fast`) and ":NAME - [0:0]".
+    fast: dict[str, list[tuple[int, str]]] = {}  # declared chains whose name needs no unquoting
+    builtins: tuple[str, ...] = ()
     if family not in ("ipv4", "ipv6"):
         return full.parse_save(text, family, backend)
     for lineno, raw in enumerate(text.splitlines(), start=1):
+        if raw[:3] == "-A ":
+            end = raw.find(" ", 3)
+            bucket = fast.get(raw[3:end] if end > 0 else raw[3:])
+            if bucket is not None and not raw[-1].isspace():
+                bucket.append((lineno, raw))
+                continue
+        elif raw[:1] == ":" and raw[-8:] == " - [0:0]" and table is not None:
+            name = raw[1:-8]
+            if name not in declared and name not in builtins and full._CHAIN_NAME.match(name):
+                declared[name] = (None, 0, 0)
+                bucket = lines[name] = []
+                if "\\" not in name:
+                    fast[name] = bucket
+                continue
         line = raw.strip()
         if not line or line[0] == "#":
             continue
@@ -122,16 +141,19 @@ def parse_save_lazy(text: str, family: str = "ipv4", backend: str = "nft") -> Ru
             name = line[1:].strip()
             if table is not None or not name or " " in name or name in tables:
                 return full.parse_save(text, family, backend)
-            table, declared, lines = name, {}, {}
+            table, declared, lines, fast = name, {}, {}, {}
+            builtins = full.BUILTIN_CHAINS.get(table, ())
         elif line == "COMMIT" and table is not None:
             tables[table] = Table(table, LazyChains(table, family, declared, lines))
-            table = None
+            table, fast = None, {}
         elif first == ":" and table is not None:
             parts = line[1:].split()
             if (len(parts) == 3 and parts[1] == "-" and parts[2] == "[0:0]" and parts[0] not in declared
                     and parts[0] not in full.BUILTIN_CHAINS.get(table, ()) and full._CHAIN_NAME.match(parts[0])):
                 declared[parts[0]] = (None, 0, 0)  # the common user chain: what _parse_chain_line makes of it
                 lines[parts[0]] = []
+                if "\\" not in parts[0]:
+                    fast[parts[0]] = lines[parts[0]]
                 continue
             scratch: dict[str, dict[str, object]] = {}
             try:
@@ -145,6 +167,8 @@ def parse_save_lazy(text: str, family: str = "ipv4", backend: str = "nft") -> Ru
             declared[chain] = (policy if isinstance(policy, str) else None,
                                int(str(info["packets"])), int(str(info["bytes"])))
             lines[chain] = []
+            if "\\" not in chain:
+                fast[chain] = lines[chain]
         else:
             return full.parse_save(text, family, backend)
     if table is not None:

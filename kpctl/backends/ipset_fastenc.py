@@ -6,10 +6,10 @@ attributes one by one cost ~25 us of Python per member; a 100,000-member restore
 of its time there.  Here one regex per line accepts only text that the generic parser
 (:func:`kpctl.core.ipset_entry.parse_element`) takes unchanged: canonical dotted quads
 (``inet_pton``), lower-case protocol names with a real port, canonical decimal numbers, no
-options.  Its bytes equal ``_nest(ATTR_DATA, [entry_attrs(…, lineno)])`` of the generic
-entry, and its element text equals the entry's ``raw`` (both unit-tested).  Anything else,
-including every line that is wrong, returns None and goes through the generic parser, so
-errors and their line numbers are the generic ones.
+options.  Its bytes equal ``entry_data(…, entry, lineno)`` of the generic entry, and the
+element as written equals the entry's ``raw`` (both unit-tested), so an error can quote it
+from the text.  Anything else, including every line that is wrong, returns None and goes
+through the generic parser, so errors and their line numbers are the generic ones.
 
 Shapes: hash:ip ``A.B.C.D``; hash:net ``A.B.C.D[/N]``; hash:ip,port ``A.B.C.D,tcp:P``;
 hash:ip,port,ip ``A.B.C.D,tcp:P,E.F.G.H``; hash:ip,port,net ``A.B.C.D,tcp:P,E.F.G.H[/N]``;
@@ -23,11 +23,11 @@ import socket
 import struct
 from collections.abc import Callable
 
-from kpctl.core.ipset_save import Packed
+from kpctl.core.ipset_save import LineEncoder
 from kpctl.model.ipset import IPSet
 
-# (command, exist, IPSET_ATTR_DATA nest, element text, lineno) of one line, or None: use the generic parser.
-LineEncoder = Callable[[str, int], "Packed | None"]
+# (command, exist, IPSET_ATTR_DATA nest) of one line, or None: use the generic parser.
+Packed = tuple[str, bool, bytes]
 
 _HDR = struct.Struct("=HH")
 _NESTED, _NBO = 0x8000, 0x4000
@@ -65,7 +65,7 @@ _S_PORT = struct.Struct(">4s4sH2x4sI")  # DATA, PORT, LINENO
 
 
 def _line(name: str, element: str) -> Callable[[str], re.Match[str] | None]:
-    return re.compile(rf"(add|del) {re.escape(name)} ({element})( -exist| -!| --exist)?", re.ASCII).fullmatch
+    return re.compile(rf"(add|del) {re.escape(name)} {element}( -exist| -!| --exist)?", re.ASCII).fullmatch
 
 
 def _masked(packed: bytes, cidr: int) -> bytes:
@@ -74,19 +74,19 @@ def _masked(packed: bytes, cidr: int) -> bytes:
 
 
 def _hash_ip(name: str) -> LineEncoder:
-    match, pack = _line(name, _QUAD), _S_IP.pack
+    match, pack = _line(name, f"({_QUAD})"), _S_IP.pack
     data, ip, lineno_h = _data(_S_IP.size), _IP_NEST, _LINENO_H
 
     def encode(line: str, lineno: int) -> Packed | None:
         m = match(line)
         if m is None:
             return None
-        command, element, exist = m.groups()
+        command, address_text, exist = m.groups()
         try:
-            address = _INET_PTON(_AF_INET, element)
+            address = _INET_PTON(_AF_INET, address_text)
         except OSError:
             return None
-        return command, exist is not None, pack(data, ip, address, lineno_h, lineno), element, lineno
+        return command, exist is not None, pack(data, ip, address, lineno_h, lineno)
 
     return encode
 
@@ -100,17 +100,17 @@ def _hash_net(name: str) -> LineEncoder:
         m = match(line)
         if m is None:
             return None
-        command, element, address_text, cidr_text, exist = m.groups()
+        command, address_text, cidr_text, exist = m.groups()
         try:
             address = _INET_PTON(_AF_INET, address_text)
         except OSError:
             return None
         if cidr_text is None:
-            return command, exist is not None, host(host_data, ip, address, lineno_h, lineno), element, lineno
+            return command, exist is not None, host(host_data, ip, address, lineno_h, lineno)
         cidr = int(cidr_text)
         if cidr >= 32 or _masked(address, cidr) != address:  # printed otherwise than written
             return None
-        return command, exist is not None, net(net_data, ip, address, cidr_h, cidr, lineno_h, lineno), element, lineno
+        return command, exist is not None, net(net_data, ip, address, cidr_h, cidr, lineno_h, lineno)
 
     return encode
 
@@ -124,7 +124,7 @@ def _hash_ip_port(name: str) -> LineEncoder:
         m = match(line)
         if m is None:
             return None
-        command, element, address_text, proto, port_text, exist = m.groups()
+        command, address_text, proto, port_text, exist = m.groups()
         port = int(port_text)
         if port > 65535:
             return None
@@ -133,7 +133,7 @@ def _hash_ip_port(name: str) -> LineEncoder:
         except OSError:
             return None
         return (command, exist is not None,
-                pack(data, ip, address, port_h, port, proto_h, protocols[proto], lineno_h, lineno), element, lineno)
+                pack(data, ip, address, port_h, port, proto_h, protocols[proto], lineno_h, lineno))
 
     return encode
 
@@ -148,7 +148,7 @@ def _hash_ip_port_ip(name: str) -> LineEncoder:
         m = match(line)
         if m is None:
             return None
-        command, element, address_text, proto, port_text, address2_text, exist = m.groups()
+        command, address_text, proto, port_text, address2_text, exist = m.groups()
         port = int(port_text)
         if port > 65535:
             return None
@@ -157,8 +157,7 @@ def _hash_ip_port_ip(name: str) -> LineEncoder:
         except OSError:
             return None
         return (command, exist is not None,
-                pack(data, ip, address, port_h, port, proto_h, protocols[proto], ip2, address2, lineno_h, lineno),
-                element, lineno)
+                pack(data, ip, address, port_h, port, proto_h, protocols[proto], ip2, address2, lineno_h, lineno))
 
     return encode
 
@@ -174,7 +173,7 @@ def _hash_ip_port_net(name: str) -> LineEncoder:
         m = match(line)
         if m is None:
             return None
-        command, element, address_text, proto, port_text, address2_text, cidr_text, exist = m.groups()
+        command, address_text, proto, port_text, address2_text, cidr_text, exist = m.groups()
         port = int(port_text)
         if port > 65535:
             return None
@@ -185,30 +184,30 @@ def _hash_ip_port_net(name: str) -> LineEncoder:
         if cidr_text is None:
             return (command, exist is not None,
                     host(host_data, ip, address, port_h, port, proto_h, protocols[proto], ip2, address2, lineno_h,
-                         lineno), element, lineno)
+                         lineno))
         cidr = int(cidr_text)
         if cidr >= 32 or _masked(address2, cidr) != address2:
             return None
         return (command, exist is not None,
                 net(net_data, ip, address, port_h, port, proto_h, protocols[proto], ip2, address2, cidr2_h, cidr,
-                    lineno_h, lineno), element, lineno)
+                    lineno_h, lineno))
 
     return encode
 
 
 def _bitmap_port(name: str, low: int, high: int) -> LineEncoder:
-    match, pack = _line(name, r"0|[1-9]\d{0,4}"), _S_PORT.pack
+    match, pack = _line(name, r"(0|[1-9]\d{0,4})"), _S_PORT.pack
     data, port_h, lineno_h = _data(_S_PORT.size), _PORT_H, _LINENO_H
 
     def encode(line: str, lineno: int) -> Packed | None:
         m = match(line)
         if m is None:
             return None
-        command, element, exist = m.groups()
-        port = int(element)
+        command, port_text, exist = m.groups()
+        port = int(port_text)
         if port < low or port > high:  # the generic parser names the range in its error
             return None
-        return command, exist is not None, pack(data, port_h, port, lineno_h, lineno), element, lineno
+        return command, exist is not None, pack(data, port_h, port, lineno_h, lineno)
 
     return encode
 

@@ -15,7 +15,7 @@ import ipaddress
 import os
 import socket
 import struct
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields, replace
 from types import SimpleNamespace
 
@@ -497,22 +497,23 @@ class IPSetNetlink:
     def add_many(self, ipset: IPSet, entries: Sequence[IPSetEntry], exist: bool = False,
                  command: int = CMD_ADD, linenos: Sequence[int] | None = None) -> None:
         """Add (or delete) many entries, batched into few messages (one ADT nest each)."""
-        items = []
+        items: list[bytes] = []
+        elements: dict[int, str] = {}
         for index, entry in enumerate(entries):
             lineno = linenos[index] if linenos else index + 1
-            items.append(("", exist, entry_data(ipset, entry, lineno), entry.raw, lineno))
-        self.add_packed(ipset, items, exist, command)
+            items.append(entry_data(ipset, entry, lineno))
+            elements.setdefault(lineno, entry.raw)
+        self.add_packed(ipset, items, exist, command, elements.get)
 
-    def add_packed(self, ipset: IPSet, items: Sequence[tuple[str, bool, bytes, str, int]], exist: bool = False,
-                   command: int = CMD_ADD) -> None:
-        """Send (command, exist, IPSET_ATTR_DATA nest, element text, lineno) items, batched
-        into few messages (one ADT nest each); an error names the element of its lineno."""
+    def add_packed(self, ipset: IPSet, items: Sequence[bytes], exist: bool = False, command: int = CMD_ADD,
+                   element: Callable[[int], str | None] | None = None) -> None:
+        """Send members' IPSET_ATTR_DATA nests, batched into few messages (one ADT nest each).
+
+        A kernel refusal names the element ``element(lineno)`` gives for the line it reports."""
         batch: list[bytes] = []
         size = 0
-        first = 0
         last = len(items) - 1
-        for index, item in enumerate(items):
-            data = item[2]
+        for index, data in enumerate(items):
             batch.append(data)
             size += len(data)
             if size >= BATCH_BYTES or index == last:
@@ -523,12 +524,12 @@ class IPSetNetlink:
                     bad = getattr(exc, "lineno", 0)
                     if not bad:
                         raise
-                    culprit = next((i[3] for i in items[first:index + 1] if i[4] == bad), None)
+                    culprit = element(bad) if element is not None else None
                     if culprit is not None:
                         exc.message = exc.message.replace("an element", f"element {culprit!r}")
                         exc.args = (exc.message,)
                     raise
-                batch, size, first = [], 0, index + 1
+                batch, size = [], 0
 
     def flush(self, name: str | None = None) -> None:
         self._do(CMD_FLUSH, _str(ATTR_SETNAME, name) if name else b"", Request(CMD_FLUSH, name or ""), exist=False)

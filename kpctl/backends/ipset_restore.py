@@ -19,7 +19,7 @@ from typing import Any
 
 from kpctl.backends.ipset_netlink import CMD_ADD, CMD_DEL, IPSetNetlink, entry_data
 from kpctl.core.ipset_entry import tokenize
-from kpctl.core.ipset_save import Packed, RestoreCommand, parse_member
+from kpctl.core.ipset_save import PackedRun, RestoreCommand, parse_member
 from kpctl.errors import AlreadyExists, InvalidInput, KernelError, KpctlError, NotFound
 from kpctl.model.ipset import IPSet
 
@@ -39,7 +39,14 @@ class _Stage:
     temp: str
     header: IPSet | None = None
     origin: str = ""
-    items: list[Packed] = field(default_factory=list)  # add/del: the members, packed
+    items: list[bytes] = field(default_factory=list)  # add/del: each member's IPSET_ATTR_DATA nest
+    elements: dict[int, str] = field(default_factory=dict)  # line -> element, for errors (generic lines)
+    run: PackedRun | None = None  # names the elements of packed lines
+
+    def element(self, lineno: int) -> str | None:
+        if lineno in self.elements:
+            return self.elements[lineno]
+        return self.run.element(lineno) if self.run is not None else None
     exist: bool = False
 
 
@@ -134,7 +141,7 @@ class _Planner:
         elif kind in ("add", "del"):
             slot = self._slot(name)
             if command.packed is not None:
-                self._stage_members(kind, name, exist, command.packed)
+                self._stage_members(kind, name, exist, command.packed.data, run=command.packed)
                 return
             entry = command.entry
             if entry is None:
@@ -147,7 +154,7 @@ class _Planner:
                     members.remove(entry.name)
                 entry = replace(entry, name=self._member_ref(entry.name))
             data = entry_data(slot.header, entry, command.lineno)
-            self._stage_members(kind, name, exist, [(kind, exist, data, entry.raw, command.lineno)])
+            self._stage_members(kind, name, exist, [data], {command.lineno: entry.raw})
         elif kind == "flush":
             for target in [name] if name else list(self.slots):
                 slot = self._slot(target)
@@ -187,13 +194,16 @@ class _Planner:
                 self.lists[command.name2] = first_list
             second.header, first.header = replace(second.header, name=name), replace(first.header, name=command.name2)
 
-    def _stage_members(self, kind: str, name: str, exist: bool, items: list[Packed]) -> None:
+    def _stage_members(self, kind: str, name: str, exist: bool, items: list[bytes],
+                       elements: dict[int, str] | None = None, run: PackedRun | None = None) -> None:
         temp = self.materialize(name)
         last = self.stages[-1]
-        if last.kind == kind and last.temp == temp and last.exist == exist:
-            last.items.extend(items)
-        else:
-            self.stages.append(_Stage(kind, temp, items=items, exist=exist))
+        if not (last.kind == kind and last.temp == temp and last.exist == exist):
+            last = _Stage(kind, temp, exist=exist)
+            self.stages.append(last)
+        last.items.extend(items)
+        last.elements.update(elements or {})
+        last.run = last.run or run
 
     def _member_ref(self, member: str) -> str:
         """The kernel name a list:set member must be added under while staging."""
@@ -277,7 +287,7 @@ def _stage(nl: IPSetNetlink, stage: _Stage, temps: list[str], types: dict[str, s
         nl.add_many(headers[stage.temp], members, exist=False, linenos=[0] * len(members))
     elif stage.kind in ("add", "del"):
         command = CMD_ADD if stage.kind == "add" else CMD_DEL
-        nl.add_packed(headers[stage.temp], stage.items, exist=stage.exist, command=command)
+        nl.add_packed(headers[stage.temp], stage.items, exist=stage.exist, command=command, element=stage.element)
     elif stage.kind == "flush":
         nl.flush(stage.temp)
     elif stage.kind == "destroy":

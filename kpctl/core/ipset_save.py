@@ -39,19 +39,30 @@ _FLAG_OPTIONS = ("counters", "comment", "skbinfo", "forceadd")
 _INT_OPTIONS = ("hashsize", "maxelem", "timeout", "size", "bucketsize", "initval", "markmask", "netmask")
 
 
-# One add/del line packed by a fast encoder (kpctl.backends.ipset_fastenc): (command, exist,
-# request bytes, element text as ipset prints it, line number).  Opaque to the core.
-Packed = tuple[str, bool, bytes, str, int]
-# Given a set's header: a function packing a line of that set (None: not this line), or None.
-FastEncoders = Callable[[IPSet], "Callable[[str, int], Packed | None] | None"]
+# A fast encoder (kpctl.backends.ipset_fastenc) packs one add/del line of a set into
+# (command, exist, request bytes), or returns None for a line it leaves to the generic parser.
+LineEncoder = Callable[[str, int], "tuple[str, bool, bytes] | None"]
+FastEncoders = Callable[[IPSet], "LineEncoder | None"]  # given a set's header
+
+
+@dataclass
+class PackedRun:
+    """Consecutive add (or del) lines of one set with the same ``exist`` that a fast encoder
+    packed: one opaque request part per line (the core never reads them).  Only lines whose
+    element ipset prints as written are packed, so an error names it from the text."""
+
+    data: list[bytes]
+    text: str  # the whole restore file (shared, not copied)
+
+    def element(self, lineno: int) -> str:
+        return self.text.splitlines()[lineno - 1].split(" ")[2]
 
 
 @dataclass(frozen=True)
 class RestoreCommand:
     """One line of a restore file. ``entry`` for add/del, ``ipset`` for create.
 
-    ``packed``: consecutive add (or del) lines of one set, same ``exist``, that a fast encoder
-    packed; ``lineno`` is the first one's.
+    ``packed``: the lines of a :class:`PackedRun`; ``lineno`` is the first one's.
     """
 
     command: str  # create|add|del|flush|destroy|rename|swap
@@ -61,7 +72,7 @@ class RestoreCommand:
     ipset: IPSet | None = None
     entry: IPSetEntry | None = None
     exist: bool = False
-    packed: list[Packed] | None = None
+    packed: PackedRun | None = None
 
 
 def _default_family(set_type: str) -> str | None:
@@ -211,14 +222,14 @@ def parse_restore(text: str, fast: FastEncoders | None = None) -> list[RestoreCo
     """
     commands: list[RestoreCommand] = []
     headers: dict[str, IPSet] = {}
-    encoders: dict[str, tuple[IPSet, Callable[[str, int], Packed | None] | None]] = {}
+    encoders: dict[str, tuple[IPSet, LineEncoder | None]] = {}
     run: RestoreCommand | None = None  # the packed run the next line may extend
-    encode: Callable[[str, int], Packed | None] | None = None
+    encode: LineEncoder | None = None
     for lineno, line in enumerate(text.splitlines(), start=1):
         if fast is not None:
             found = encode(line, lineno) if encode is not None else None
             if found is not None and run is not None and found[0] == run.command and found[1] == run.exist:
-                run.packed.append(found)  # type: ignore[union-attr]
+                run.packed.data.append(found[2])  # type: ignore[union-attr]
                 continue
             name = _fast_set_name(line, headers)
             if name is not None:
@@ -228,7 +239,7 @@ def parse_restore(text: str, fast: FastEncoders | None = None) -> list[RestoreCo
                 found = cached[1](line, lineno) if cached[1] is not None else None
                 if found is not None:
                     encode = cached[1]
-                    run = RestoreCommand(found[0], lineno, name, exist=found[1], packed=[found])
+                    run = RestoreCommand(found[0], lineno, name, exist=found[1], packed=PackedRun([found[2]], text))
                     commands.append(run)
                     continue
         try:

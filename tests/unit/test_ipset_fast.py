@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from kpctl.backends.ipset_fastenc import line_encoder
 from kpctl.backends.ipset_netlink import entry_data
 from kpctl.backends.ipset_restore import plan_restore
-from kpctl.core.ipset_save import _parse_line, parse_restore
+from kpctl.core.ipset_save import PackedRun, _parse_line, parse_restore
 from kpctl.errors import KpctlError
 from kpctl.model.ipset import IPSet
 
@@ -67,10 +67,11 @@ def test_a_packed_line_equals_the_generic_parse_and_encoding(set_type: str, data
     found = encode(line, lineno)
     if found is None:
         return
-    command, exist, packed, text, packed_lineno = found
+    command, exist, packed = found
     generic = _parse_line(line, lineno, {"S": header})  # raises on anything the generic path refuses
     assert generic is not None and generic.entry is not None
-    assert (command, exist, text, packed_lineno) == (generic.command, generic.exist, generic.entry.raw, lineno)
+    assert (command, exist) == (generic.command, generic.exist)
+    assert PackedRun([], line).element(1) == generic.entry.raw  # what an error quotes
     assert packed == entry_data(header, generic.entry, lineno)
 
 
@@ -97,7 +98,8 @@ def test_the_common_shapes_take_the_fast_path(set_type: str, data: st.DataObject
     assert found is not None
     generic = _parse_line(f"add S {element}{tail}", 7, {"S": header})
     assert generic is not None and generic.entry is not None
-    assert found == ("add", bool(tail), entry_data(header, generic.entry, 7), generic.entry.raw, 7)
+    assert found == ("add", bool(tail), entry_data(header, generic.entry, 7))
+    assert generic.entry.raw == element
 
 
 @pytest.mark.parametrize("header", [
@@ -125,7 +127,7 @@ def _staged(text: str, fast: bool) -> object:
         return name.replace(token, "T")
 
     return [(s.kind, untoken(s.temp), s.header and untoken(s.header.name), s.header and s.header.type, s.exist,
-             [(i[1], i[2], i[3], i[4]) for i in s.items]) for s in planner.stages]
+             [(data, s.element(int.from_bytes(data[-4:], "big"))) for data in s.items]) for s in planner.stages]
 
 
 CREATE = {"bitmap:port": "create {} bitmap:port range 1000-40000", "hash:net": "create {} hash:net family inet"}
@@ -165,7 +167,7 @@ def test_a_run_of_lines_is_one_command_and_breaks_where_the_generic_parser_takes
     text = ("create A hash:ip,port\nadd A 10.0.0.1,tcp:80\nadd A 10.0.0.2,udp:53\nadd A 10.0.0.3,TCP:80\n"
             "add A 10.0.0.4,tcp:81 -exist\nadd A 10.0.0.5,tcp:82 -exist\ndel A 10.0.0.1,tcp:80\n")
     parsed = parse_restore(text, fast=line_encoder)
-    assert [(c.command, c.lineno, c.exist, len(c.packed) if c.packed else None) for c in parsed] == [
+    assert [(c.command, c.lineno, c.exist, len(c.packed.data) if c.packed else None) for c in parsed] == [
         ("create", 1, False, None), ("add", 2, False, 2), ("add", 4, False, None), ("add", 5, True, 2),
         ("del", 7, False, 1)]
     assert _staged(text, fast=True) == _staged(text, fast=False)

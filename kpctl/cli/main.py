@@ -28,6 +28,23 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     "completion": ("kpctl.cli.completion", "completion"),
 }
 
+# What `kpctl --help` lists for each group: the first paragraph of its docstring, all that
+# click's short help reads (tests/unit/test_startup_help.py keeps the two equal), so that the
+# root help imports none of the command modules.
+SUMMARIES: dict[str, str] = {
+    "completion": "Print the completion script for SHELL (bash, zsh or fish).",
+    "doctor": "Check this node (or a --snapshot) for broken kube-proxy IPVS state: VIPs missing from"
+              " kube-ipvs0, ipset members without services, services without servers, sysctls, iptables.",
+    "ipset": "Sets of addresses, ports and networks in the kernel (ipset's job).",
+    "iptables": "iptables rules as iptables-save shows them, for every family and backend.",
+    "ipvs": "Virtual services and real servers in the kernel's IPVS table (ipvsadm's job).",
+    "modules": "Kernel modules kube-proxy's IPVS mode needs.",
+    "snapshot": "Node snapshots: IPVS, ipsets, iptables, nftables, addresses, routes, sysctls, modules.",
+    "trace": "Trace SERVICE (ADDR:PORT[/PROTO]): every hook, rule, IPVS decision and NAT, with chances.",
+    "vip": "VIPs on kube-ipvs0: list them with what refers to them, add and delete them.",
+}
+_SUMMARIES_ONLY = "kpctl.summaries_only"  # ctx.meta flag while the root help lists the groups
+
 
 class KpctlGroup(click.Group):
     """Root group: lazy subcommands and the single exception → exit-code handler."""
@@ -35,7 +52,16 @@ class KpctlGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(COMMAND_GROUPS))
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        ctx.meta[_SUMMARIES_ONLY] = True
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            ctx.meta[_SUMMARIES_ONLY] = False
+
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if ctx.meta.get(_SUMMARIES_ONLY) and name in SUMMARIES:
+            return click.Command(name, help=SUMMARIES[name])  # stands in for the group in the list
         if name in COMMAND_GROUPS:
             module, attribute = COMMAND_GROUPS[name]
             return getattr(importlib.import_module(module), attribute)  # type: ignore[no-any-return]

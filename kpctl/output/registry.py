@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Callable, Sequence
 
 from kpctl.output.env import Environment
@@ -62,6 +61,8 @@ def print_wide(listing: Listing, spec: OutputSpec, env: Environment) -> None:
 
 
 def print_json(listing: Listing, spec: OutputSpec, env: Environment) -> None:
+    import json  # not at import: `kpctl --help` and completion need no json
+
     env.stdout.write(json.dumps(listing.data, indent=2, sort_keys=False) + "\n")
 
 

@@ -1,0 +1,81 @@
+"""`kpctl --help` lists the command groups from kpctl.cli.main.SUMMARIES without importing them.
+
+The list must read exactly as if every group were imported (issue 6: no output changes), at any
+terminal width, and stay so when a group's docstring changes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from kpctl.cli import main as main_module
+from kpctl.cli.main import COMMAND_GROUPS, SUMMARIES, cli
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _group(name: str) -> click.Command:
+    module, attribute = COMMAND_GROUPS[name]
+    return getattr(importlib.import_module(module), attribute)  # type: ignore[no-any-return]
+
+
+def test_every_group_has_a_summary() -> None:
+    assert SUMMARIES.keys() == COMMAND_GROUPS.keys()
+
+
+@pytest.mark.parametrize("name", sorted(COMMAND_GROUPS))
+def test_summary_is_the_first_paragraph_of_the_groups_help(name: str) -> None:
+    group = _group(name)
+    assert group.help is not None and group.short_help is None and not group.hidden and not group.deprecated
+    assert SUMMARIES[name].split() == group.help.partition("\n\n")[0].split()
+    stand_in = click.Command(name, help=SUMMARIES[name])
+    for limit in range(0, 160):
+        assert stand_in.get_short_help_str(limit) == group.get_short_help_str(limit), limit
+
+
+class _AllImported(main_module.KpctlGroup):
+    """The root group listing the real, imported groups (what --help printed before)."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        click.Group.format_commands(self, ctx, formatter)
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 99, 100, 101, 120, 200])
+def test_root_help_reads_as_with_every_group_imported(width: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = CliRunner()
+    fast = runner.invoke(cli, ["--help"], prog_name="kpctl", terminal_width=width)
+    monkeypatch.setattr(cli, "__class__", _AllImported)
+    slow = runner.invoke(cli, ["--help"], prog_name="kpctl", terminal_width=width)
+    assert fast.exit_code == slow.exit_code == 0
+    assert "Commands:" in fast.output and fast.output == slow.output
+
+
+def test_root_help_imports_no_command_module() -> None:
+    program = textwrap.dedent("""
+        import contextlib, io, json, sys
+        from kpctl.cli.main import cli
+        with contextlib.redirect_stdout(io.StringIO()):
+            try:
+                cli.main(["--help"], prog_name="kpctl", standalone_mode=False)
+            except SystemExit:
+                pass
+        print(json.dumps(sorted(name for name in sys.modules if name.startswith("kpctl.cli."))))
+    """)
+    proc = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert not [name for name in loaded if name in {m for m, _ in COMMAND_GROUPS.values()}], loaded
+
+
+def test_a_group_still_runs_after_the_root_help_listed_it() -> None:
+    result = CliRunner().invoke(cli, ["completion", "--help"], prog_name="kpctl")
+    assert result.exit_code == 0 and "bash" in result.output

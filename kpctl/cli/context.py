@@ -15,6 +15,8 @@ from kpctl.output import registry
 
 @dataclass
 class AppContext:
+    """The global options of one kpctl run and the snapshot they name, shared by every command."""
+
     netns: str | None = None
     snapshot_path: str | None = None
     verbose: int = 0

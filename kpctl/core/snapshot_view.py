@@ -44,6 +44,8 @@ class Route:
 
 @dataclass(frozen=True)
 class Link:
+    """One network device of the node and its addresses."""
+
     name: str
     kind: str = ""
     state: str = ""
@@ -55,6 +57,8 @@ class Link:
 
 @dataclass(frozen=True)
 class RouteResult:
+    """The answer of a FIB lookup: the kind of route found and the route itself."""
+
     kind: str  # local|unicast|blackhole|unreachable|prohibit|none
     route: Route | None = None
 

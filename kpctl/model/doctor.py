@@ -19,6 +19,8 @@ SEVERITIES: tuple[str, ...] = (ERROR, WARNING, INFO)
 
 @dataclass(frozen=True)
 class Finding:
+    """One problem a doctor check found: what, why it matters, and the fix."""
+
     check: str  # the stable id of the check, e.g. "vip-missing"
     severity: str  # error|warning|info
     subject: str  # what it is about: a service, a VIP, a set, a sysctl
@@ -55,6 +57,8 @@ class NodeState:
 
 @dataclass(frozen=True)
 class DoctorReport:
+    """The findings of one `kpctl doctor` run and the ids of the checks that ran."""
+
     findings: tuple[Finding, ...]
     checks_run: tuple[str, ...]
 

@@ -46,6 +46,8 @@ def is_builtin_chain(table: str, chain: str) -> bool:
 
 @dataclass(frozen=True)
 class Counters:
+    """Packet and byte counters of a rule (`[packets:bytes]` in iptables-save)."""
+
     packets: int = 0
     bytes: int = 0
 
@@ -136,6 +138,8 @@ PROTOCOL_NUMBERS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class ProtocolMatch:
+    """`-p PROTO` (optionally negated)."""
+
     name: str  # tcp|udp|sctp|icmp|all|a number…
     negated: bool = False
 
@@ -164,6 +168,8 @@ def parse_port_ranges(text: str) -> tuple[tuple[int, int], ...]:
 
 @dataclass(frozen=True)
 class PortMatch:
+    """`--sport`/`--dport`/`--sports`/`--dports`: port ranges (optionally negated)."""
+
     ranges: tuple[tuple[int, int], ...]
     negated: bool = False
 
@@ -190,6 +196,8 @@ class SetMatch:
 
 @dataclass(frozen=True)
 class StatisticMatch:
+    """`-m statistic`: random with a probability, or every nth packet."""
+
     mode: str  # random|nth
     probability: float | None = None
     every: int | None = None
@@ -203,6 +211,8 @@ class StatisticMatch:
 
 @dataclass(frozen=True)
 class RecentMatch:
+    """`-m recent`: a list of recently seen addresses and what the rule does with it."""
+
     name: str = "DEFAULT"
     action: str | None = None  # set|rcheck|update|remove
     seconds: int | None = None
@@ -221,6 +231,8 @@ class RecentMatch:
 
 @dataclass(frozen=True)
 class AddrtypeMatch:
+    """`-m addrtype`: source/destination address types (LOCAL, UNICAST, …)."""
+
     src_type: tuple[str, ...] | None = None
     src_negated: bool = False
     dst_type: tuple[str, ...] | None = None
@@ -258,6 +270,8 @@ def parse_mark(text: str) -> tuple[int, int | None]:
 
 @dataclass(frozen=True)
 class ConntrackMatch:
+    """`-m conntrack`: connection tracking state, status, direction and tuple parts."""
+
     ctstate: tuple[str, ...] | None = None
     ctstate_negated: bool = False
     ctstatus: tuple[str, ...] | None = None
@@ -286,6 +300,8 @@ class ConntrackMatch:
 
 @dataclass(frozen=True)
 class PhysdevMatch:
+    """`-m physdev`: the bridge ports a bridged packet came in or goes out on."""
+
     physdev_in: InterfaceMatch | None = None
     physdev_out: InterfaceMatch | None = None
     is_in: bool | None = None  # True: --physdev-is-in, False: ! --physdev-is-in
@@ -715,6 +731,8 @@ class Target:
 
 @dataclass(frozen=True)
 class Rule:
+    """One `-A CHAIN …` rule: its matches, target and counters, and the line it came from."""
+
     chain: str
     number: int  # 1-based position in the chain
     text: str  # the original "-A …" line (without a "[p:b]" counter prefix)
@@ -777,6 +795,8 @@ class Rule:
 
 @dataclass(frozen=True)
 class Chain:
+    """A chain: its policy and counters (built-in chains) and its rules, in order."""
+
     name: str
     policy: str | None = None  # ACCEPT/DROP for built-in chains; None for user chains
     packets: int = 0
@@ -794,6 +814,8 @@ class Chain:
 
 @dataclass(frozen=True)
 class Table:
+    """One table of a ruleset (filter, nat, mangle, raw, security): its chains in save order."""
+
     name: str
     chains: Mapping[str, Chain] = field(default_factory=dict)  # in save order
 

@@ -78,6 +78,8 @@ class Stats:
 
 @dataclass(frozen=True)
 class RealServer:
+    """A real server (destination) of a virtual service, with its counters (IPVS_DEST_ATTR_*)."""
+
     address: str
     port: int
     family: str = "inet"  # family of the server address (inet|inet6)
@@ -127,6 +129,8 @@ class ServiceKey:
 
 @dataclass(frozen=True)
 class VirtualService:
+    """A virtual service (IPVS_SVC_ATTR_*) and its real servers."""
+
     family: str = "inet"  # inet|inet6
     protocol: str | None = "tcp"  # tcp|udp|sctp; None for fwmark services
     address: str | None = None
@@ -186,6 +190,8 @@ class Timeouts:
 
 @dataclass(frozen=True)
 class SyncDaemon:
+    """A connection synchronisation daemon (IPVS_DAEMON_ATTR_*)."""
+
     state: str  # master|backup
     mcast_ifn: str = ""
     syncid: int = 0
@@ -220,6 +226,8 @@ class Connection:
 
 @dataclass(frozen=True)
 class IPVSInfo:
+    """The IPVS version and connection table size (the first line of `ipvsadm -Ln`)."""
+
     version: str  # e.g. "1.2.1"
     conn_table_size: int
 

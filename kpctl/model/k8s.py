@@ -13,6 +13,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Endpoint:
+    """One address:port behind a Service, from an EndpointSlice, with its pod and conditions."""
+
     address: str
     port: int
     protocol: str  # tcp|udp|sctp, lower case as kpctl writes protocols
@@ -28,6 +30,8 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class ServicePort:
+    """One port of a Service: its addresses, node port, endpoints and traffic policies."""
+
     namespace: str
     name: str
     port_name: str  # the port's name in the Service ("" for a single unnamed port)

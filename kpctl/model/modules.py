@@ -21,6 +21,8 @@ IMPOSSIBLE = "impossible"  # IPVS itself cannot run on this kernel (exit 6)
 
 @dataclass(frozen=True)
 class RequiredModule:
+    """A kernel module kube-proxy's IPVS mode needs, and why."""
+
     name: str
     reason: str  # why kube-proxy wants it, shown to the user
 
@@ -62,6 +64,8 @@ class KernelFacts:
 
 @dataclass(frozen=True)
 class ModuleStatus:
+    """Whether one required module is loaded, built in, available or missing, and how we know."""
+
     name: str
     state: str  # LOADED|BUILTIN|AVAILABLE|MISSING|UNKNOWN
     reason: str
@@ -74,6 +78,8 @@ class ModuleStatus:
 
 @dataclass(frozen=True)
 class ModulesReport:
+    """The answer of `kpctl modules check`: every module's status and the verdict."""
+
     release: str
     modules_supported: bool
     modules: tuple[ModuleStatus, ...]

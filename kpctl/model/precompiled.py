@@ -57,7 +57,8 @@ def method_text(name: str, args: list[str], body: list[str], local_names: list[s
     names = local_names + (["_return_type"] if returns and "_return_type" not in local_names else [])
     annotation = "->_return_type" if returns else ""
     lines = "\n".join(f"  {b}" for b in body)
-    return f"def __create_fn__({', '.join(names)}):\n def {name}({','.join(args)}){annotation}:\n{lines}\n return {name}"
+    return (f"def __create_fn__({', '.join(names)}):\n"
+            f" def {name}({','.join(args)}){annotation}:\n{lines}\n return {name}")
 
 
 def _class_being_built() -> str:

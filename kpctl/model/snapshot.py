@@ -24,6 +24,8 @@ SNAPSHOT_VERSION = 1
 
 @dataclass(frozen=True)
 class NodeSnapshot:
+    """A snapshot document: its version and its sections (see the module docstring)."""
+
     version: int
     sections: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""  # the file it came from, for messages

@@ -17,6 +17,8 @@ def _isatty(stream: IO[str]) -> bool:
 
 @dataclass
 class Environment:
+    """The streams output goes to and the colour mode (tests replace the streams)."""
+
     stdout: IO[str] = field(default_factory=lambda: sys.stdout)
     stderr: IO[str] = field(default_factory=lambda: sys.stderr)
     color_mode: str = "auto"  # auto|always|never

@@ -39,5 +39,7 @@ class Listing:
 
 @dataclass(frozen=True)
 class OutputSpec:
+    """The `-o` format chosen and whether header rows are dropped (`--no-headers`)."""
+
     format: str
     no_headers: bool = False

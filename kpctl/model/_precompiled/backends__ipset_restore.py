@@ -36,32 +36,34 @@ def __create_fn__():
 CODES['def __create_fn__():\n def __eq__(self,other):\n  if other.__class__ is self.__class__:\n   return (self.header,self.origin,self.temp,)==(other.header,other.origin,other.temp,)\n  return NotImplemented\n return __eq__'] = __create_fn__.__code__
 
 # _Stage.__init__
-def __create_fn__(_type_kind, _type_temp, _type_header, _type_origin, _type_items, _type_exist, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_header, _dflt_origin, _dflt_items, _dflt_exist, _return_type):
- def __init__(self,kind:_type_kind,temp:_type_temp,header:_type_header=_dflt_header,origin:_type_origin=_dflt_origin,items:_type_items=_HAS_DEFAULT_FACTORY,exist:_type_exist=_dflt_exist)->_return_type:
+def __create_fn__(_type_kind, _type_temp, _type_header, _type_origin, _type_items, _type_elements, _type_run, _type_exist, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_header, _dflt_origin, _dflt_items, _dflt_elements, _dflt_run, _dflt_exist, _return_type):
+ def __init__(self,kind:_type_kind,temp:_type_temp,header:_type_header=_dflt_header,origin:_type_origin=_dflt_origin,items:_type_items=_HAS_DEFAULT_FACTORY,elements:_type_elements=_HAS_DEFAULT_FACTORY,run:_type_run=_dflt_run,exist:_type_exist=_dflt_exist)->_return_type:
   self.kind=kind
   self.temp=temp
   self.header=header
   self.origin=origin
   self.items=_dflt_items() if items is _HAS_DEFAULT_FACTORY else items
+  self.elements=_dflt_elements() if elements is _HAS_DEFAULT_FACTORY else elements
+  self.run=run
   self.exist=exist
  return __init__
-CODES['def __create_fn__(_type_kind, _type_temp, _type_header, _type_origin, _type_items, _type_exist, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_header, _dflt_origin, _dflt_items, _dflt_exist, _return_type):\n def __init__(self,kind:_type_kind,temp:_type_temp,header:_type_header=_dflt_header,origin:_type_origin=_dflt_origin,items:_type_items=_HAS_DEFAULT_FACTORY,exist:_type_exist=_dflt_exist)->_return_type:\n  self.kind=kind\n  self.temp=temp\n  self.header=header\n  self.origin=origin\n  self.items=_dflt_items() if items is _HAS_DEFAULT_FACTORY else items\n  self.exist=exist\n return __init__'] = __create_fn__.__code__
+CODES['def __create_fn__(_type_kind, _type_temp, _type_header, _type_origin, _type_items, _type_elements, _type_run, _type_exist, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_header, _dflt_origin, _dflt_items, _dflt_elements, _dflt_run, _dflt_exist, _return_type):\n def __init__(self,kind:_type_kind,temp:_type_temp,header:_type_header=_dflt_header,origin:_type_origin=_dflt_origin,items:_type_items=_HAS_DEFAULT_FACTORY,elements:_type_elements=_HAS_DEFAULT_FACTORY,run:_type_run=_dflt_run,exist:_type_exist=_dflt_exist)->_return_type:\n  self.kind=kind\n  self.temp=temp\n  self.header=header\n  self.origin=origin\n  self.items=_dflt_items() if items is _HAS_DEFAULT_FACTORY else items\n  self.elements=_dflt_elements() if elements is _HAS_DEFAULT_FACTORY else elements\n  self.run=run\n  self.exist=exist\n return __init__'] = __create_fn__.__code__
 
 # _Stage.__repr__
 def __create_fn__():
  def __repr__(self):
-  return self.__class__.__qualname__ + f"(kind={self.kind!r}, temp={self.temp!r}, header={self.header!r}, origin={self.origin!r}, items={self.items!r}, exist={self.exist!r})"
+  return self.__class__.__qualname__ + f"(kind={self.kind!r}, temp={self.temp!r}, header={self.header!r}, origin={self.origin!r}, items={self.items!r}, elements={self.elements!r}, run={self.run!r}, exist={self.exist!r})"
  return __repr__
-CODES['def __create_fn__():\n def __repr__(self):\n  return self.__class__.__qualname__ + f"(kind={self.kind!r}, temp={self.temp!r}, header={self.header!r}, origin={self.origin!r}, items={self.items!r}, exist={self.exist!r})"\n return __repr__'] = __create_fn__.__code__
+CODES['def __create_fn__():\n def __repr__(self):\n  return self.__class__.__qualname__ + f"(kind={self.kind!r}, temp={self.temp!r}, header={self.header!r}, origin={self.origin!r}, items={self.items!r}, elements={self.elements!r}, run={self.run!r}, exist={self.exist!r})"\n return __repr__'] = __create_fn__.__code__
 
 # _Stage.__eq__
 def __create_fn__():
  def __eq__(self,other):
   if other.__class__ is self.__class__:
-   return (self.kind,self.temp,self.header,self.origin,self.items,self.exist,)==(other.kind,other.temp,other.header,other.origin,other.items,other.exist,)
+   return (self.kind,self.temp,self.header,self.origin,self.items,self.elements,self.run,self.exist,)==(other.kind,other.temp,other.header,other.origin,other.items,other.elements,other.run,other.exist,)
   return NotImplemented
  return __eq__
-CODES['def __create_fn__():\n def __eq__(self,other):\n  if other.__class__ is self.__class__:\n   return (self.kind,self.temp,self.header,self.origin,self.items,self.exist,)==(other.kind,other.temp,other.header,other.origin,other.items,other.exist,)\n  return NotImplemented\n return __eq__'] = __create_fn__.__code__
+CODES['def __create_fn__():\n def __eq__(self,other):\n  if other.__class__ is self.__class__:\n   return (self.kind,self.temp,self.header,self.origin,self.items,self.elements,self.run,self.exist,)==(other.kind,other.temp,other.header,other.origin,other.items,other.elements,other.run,other.exist,)\n  return NotImplemented\n return __eq__'] = __create_fn__.__code__
 
 # RestoreSummary.__init__
 def __create_fn__(_type_created, _type_replaced, _type_destroyed, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_created, _dflt_replaced, _dflt_destroyed, _return_type):

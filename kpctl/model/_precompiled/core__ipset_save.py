@@ -10,6 +10,30 @@ compiles when it builds a class of kpctl.core.ipset_save; kpctl.model.precompile
 PYTHON = (3, 11)
 CODES = {}
 
+# PackedRun.__init__
+def __create_fn__(_type_data, _type_text, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _return_type):
+ def __init__(self,data:_type_data,text:_type_text)->_return_type:
+  self.data=data
+  self.text=text
+ return __init__
+CODES['def __create_fn__(_type_data, _type_text, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _return_type):\n def __init__(self,data:_type_data,text:_type_text)->_return_type:\n  self.data=data\n  self.text=text\n return __init__'] = __create_fn__.__code__
+
+# PackedRun.__repr__
+def __create_fn__():
+ def __repr__(self):
+  return self.__class__.__qualname__ + f"(data={self.data!r}, text={self.text!r})"
+ return __repr__
+CODES['def __create_fn__():\n def __repr__(self):\n  return self.__class__.__qualname__ + f"(data={self.data!r}, text={self.text!r})"\n return __repr__'] = __create_fn__.__code__
+
+# PackedRun.__eq__
+def __create_fn__():
+ def __eq__(self,other):
+  if other.__class__ is self.__class__:
+   return (self.data,self.text,)==(other.data,other.text,)
+  return NotImplemented
+ return __eq__
+CODES['def __create_fn__():\n def __eq__(self,other):\n  if other.__class__ is self.__class__:\n   return (self.data,self.text,)==(other.data,other.text,)\n  return NotImplemented\n return __eq__'] = __create_fn__.__code__
+
 # RestoreCommand.__init__
 def __create_fn__(_type_command, _type_lineno, _type_name, _type_name2, _type_ipset, _type_entry, _type_exist, _type_packed, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_name, _dflt_name2, _dflt_ipset, _dflt_entry, _dflt_exist, _dflt_packed, _return_type):
  def __init__(self,command:_type_command,lineno:_type_lineno,name:_type_name=_dflt_name,name2:_type_name2=_dflt_name2,ipset:_type_ipset=_dflt_ipset,entry:_type_entry=_dflt_entry,exist:_type_exist=_dflt_exist,packed:_type_packed=_dflt_packed)->_return_type:

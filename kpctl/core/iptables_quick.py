@@ -33,6 +33,17 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")  # a value the parser never t
 _PORTS = re.compile(r"[0-9]{1,5}(?::[0-9]{1,5})?")
 _COMMENT = "\0"  # stands for the quoted comment while the line is split
 
+# The shape kube-proxy (through iptables-save) writes most, read by one regular expression;
+# whatever it takes, the token-by-token reading below takes the same way (tested).
+_ADDR = rf"((?:{_OCTET.pattern}\.){{3}}{_OCTET.pattern})(?:/([0-9]{{1,2}}))?"
+_PORTS_TEXT = r"([0-9]{1,5}(?::[0-9]{1,5})?)"
+_SHAPE = re.compile(
+    r"(?:\[[0-9]+:[0-9]+\] )?-A [A-Za-z0-9_./:,+!=-]+"
+    rf"(?:( !)? -s {_ADDR})?(?:( !)? -d {_ADDR})?(?:( !)? -p ([A-Za-z0-9][A-Za-z0-9_.+-]*))?"
+    r'(?: -m comment --comment "[^"\\\x00]*")?'
+    rf"(?: -m (tcp|udp|sctp)(?:( !)? --sport {_PORTS_TEXT})?(?:( !)? --dport {_PORTS_TEXT})?)?"
+    r" -j ([A-Za-z0-9][A-Za-z0-9_.+-]*)( --reject-with [A-Za-z0-9][A-Za-z0-9_.+-]*)?")
+
 _BUILTIN = {"-s": "src", "-d": "dst", "-p": "proto", "-i": "iif", "-o": "oif"}
 _PORT_MODULES = frozenset({"tcp", "udp", "sctp"})
 
@@ -72,6 +83,45 @@ def ipv4_network(text: str, negated: bool) -> Address | None:
     return network, mask, negated, shown
 
 
+def _address(dotted: str, length: str | None, negated: bool) -> Address | None:
+    prefix = 32 if length is None else int(length)
+    a, b, c, d = dotted.split(".")
+    address = (int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d)
+    if prefix == 32:
+        return address, 0xFFFFFFFF, negated, dotted + "/32"
+    return ipv4_network(f"{dotted}/{length}", negated)
+
+
+def _shaped(number: int, lineno: int, line: str) -> QuickRule | None:
+    """The common shape (:data:`_SHAPE`) read at once; None: let :func:`recognize` read it."""
+    found = _SHAPE.fullmatch(line)
+    if found is None:
+        return None
+    (sneg, src, slen, dneg, dst, dlen, pneg, proto, module, spneg, sport, dpneg, dport, target,
+     reject) = found.groups()
+    if reject is not None and target != "REJECT":
+        return None
+    text = line if line[0] != "[" else line[line.index("]") + 2:]
+    rule = QuickRule(number, text, lineno, line)
+    if src is not None:
+        rule.src = _address(src, slen, sneg is not None)
+        if rule.src is None:
+            return None
+    if dst is not None:
+        rule.dst = _address(dst, dlen, dneg is not None)
+        if rule.dst is None:
+            return None
+    if proto is not None:
+        rule.proto = (proto.lower(), pneg is not None)
+    if module is not None:
+        try:
+            rule.modules = [(module, None if sport is None else (parse_port_ranges(sport), spneg is not None),
+                             None if dport is None else (parse_port_ranges(dport), dpneg is not None))]
+        except ValueError:
+            return None
+    return rule
+
+
 def _split(line: str) -> list[str] | None:
     """The tokens of a line of plain words and at most one ``--comment "…"`` (that token
     becomes :data:`_COMMENT`), split exactly as the full tokenizer would; None for anything else."""
@@ -96,6 +146,12 @@ def recognize(number: int, lineno: int, line: str, family: str) -> QuickRule | N
     """``line`` (a stored ``-A CHAIN …`` rule line) as a QuickRule, or None to parse it in full."""
     if family != "ipv4":
         return None
+    shaped = _shaped(number, lineno, line)
+    return shaped if shaped is not None else _tokens_read(number, lineno, line)
+
+
+def _tokens_read(number: int, lineno: int, line: str) -> QuickRule | None:
+    """The reading token by token (any order of built-ins, interfaces, bare comments…)."""
     text = line
     if line[0] == "[":
         counted = _COUNTERS.match(line)

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kpctl.backends.snapshot import load_snapshot
-from kpctl.core import iptables_lazy
-from kpctl.core.iptables_quick import ipv4_network, recognize
+from kpctl.core import iptables_lazy, iptables_quick
+from kpctl.core.iptables_quick import QuickRule, ipv4_network, recognize
 from kpctl.core.iptables_save import parse_save
 from kpctl.core.snapshot_view import NodeView, _inert
 from kpctl.core.trace import netfilter
@@ -60,9 +60,16 @@ def _env() -> Any:
     return netfilter._Env(NodeView(NodeSnapshot(1, {})), "PREROUTING", "nat", "PREROUTING")
 
 
+def _fields(rule: QuickRule | None) -> tuple[object, ...] | None:
+    return None if rule is None else tuple(getattr(rule, name) for name in QuickRule.__slots__)
+
+
 def check_line(line: str) -> bool:
     """If the fast reader takes ``line``, the full parser does too and judges alike. → taken?"""
     quick = recognize(1, 6, line, "ipv4")
+    shaped = iptables_quick._shaped(1, 6, line)
+    if shaped is not None:  # the one-regex reading of the common shape reads as the token reading
+        assert _fields(shaped) == _fields(quick) == _fields(iptables_quick._tokens_read(1, 6, line)), line
     if quick is None:
         return False
     chain = line.split("-A ", 1)[1].split()[0]
@@ -363,3 +370,21 @@ def test_structural_pass_reads_documents_as_the_full_parser(head: list[str], bod
     if isinstance(expected, tuple) and isinstance(got, tuple):
         return  # both refuse (a bad rule may be reported from another chain first)
     assert got == expected
+
+
+def test_every_combination_of_the_common_shape_reads_alike() -> None:
+    import itertools
+
+    taken = 0
+    for counters, src, dst, proto, comment, ports, target in itertools.product(
+            ["", "[7:9] "], ["", " ! -s 172.30.0.0/16", " -s 10.0.0.1"],
+            ["", " -d 10.254.0.1/32", " ! -d 10.100.0.0/08", " -d 10.100.0.7/33"],
+            ["", " -p tcp", " ! -p UDP", " -p 6"], ["", ' -m comment --comment "ns/svc:port cluster IP"',
+                                                    ' -m comment --comment ""'],
+            ["", " -m tcp", " -m udp --dport 53", " -m sctp ! --sport 1:1024 --dport 80", " -m tcp --dport 70000",
+             " -m tcp --dport 90:80"],
+            [" -j KUBE-SVC-X", " -j REJECT --reject-with icmp-port-unreachable", " -j DROP --reject-with x"]):
+        line = f"{counters}-A KUBE-SERVICES{src}{dst}{proto}{comment}{ports}{target}"
+        taken += check_line(line)
+        assert (iptables_quick._shaped(1, 6, line) is None) == (recognize(1, 6, line, "ipv4") is None), line
+    assert taken > 1000

@@ -11,9 +11,7 @@ from typing import Any
 import click
 
 from kpctl import __version__
-from kpctl.cli.context import AppContext
 from kpctl.errors import ExitStatus, KpctlError
-from kpctl.output.env import Environment
 
 # name -> (module, attribute); imported only when the group is used or listed, so that
 # `kpctl --help` and snapshot reads never pay for pyroute2.
@@ -46,8 +44,37 @@ SUMMARIES: dict[str, str] = {
 _SUMMARIES_ONLY = "kpctl.summaries_only"  # ctx.meta flag while the root help lists the groups
 
 
+def terminal_columns() -> int:
+    """``shutil.get_terminal_size().columns``, without importing shutil (a tenth of `kpctl --help`)."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class HelpFormatter(click.HelpFormatter):
+    """click's help formatter, given the width click would work out (with shutil) itself."""
+
+    def __init__(self, indent_increment: int = 2, width: int | None = None, max_width: int | None = None) -> None:
+        if width is None and click.formatting.FORCED_WIDTH is None:
+            width = max(min(terminal_columns(), 80 if max_width is None else max_width) - 2, 50)
+        super().__init__(indent_increment, width, max_width)
+
+
+class KpctlContext(click.Context):
+    formatter_class = HelpFormatter
+
+
 class KpctlGroup(click.Group):
     """Root group: lazy subcommands and the single exception → exit-code handler."""
+
+    context_class = KpctlContext
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(COMMAND_GROUPS))
@@ -152,6 +179,10 @@ def cli(ctx: click.Context, netns: str | None, snapshot_path: str | None, color_
       kpctl --snapshot examples/seed-ipvs-node.json ipvs list -o ipvsadm
       kpctl --netns test1 ipvs list -o json
     """
+    # Here, not at import: `kpctl --help` (answered while parsing) needs neither.
+    from kpctl.cli.context import AppContext
+    from kpctl.output.env import Environment
+
     app = ctx.ensure_object(AppContext)
     app.netns = netns
     app.snapshot_path = snapshot_path

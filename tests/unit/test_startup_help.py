@@ -79,3 +79,43 @@ def test_root_help_imports_no_command_module() -> None:
 def test_a_group_still_runs_after_the_root_help_listed_it() -> None:
     result = CliRunner().invoke(cli, ["completion", "--help"], prog_name="kpctl")
     assert result.exit_code == 0 and "bash" in result.output
+
+
+@pytest.mark.parametrize("columns", [None, "", "abc", "0", "-5", "1", "40", "51", "52", "79", "80", "99", "100",
+                                     "101", "102", "300"])
+@pytest.mark.parametrize("terminal", [None, 0, 50, 101, 120])
+def test_help_width_is_the_one_click_works_out(columns: str | None, terminal: int | None,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    import click.formatting
+
+    monkeypatch.setattr(click.formatting, "FORCED_WIDTH", None)
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+
+    def get_terminal_size(fd: int = 1) -> os.terminal_size:
+        if terminal is None:
+            raise OSError("not a terminal")
+        return os.terminal_size((terminal, 24))
+
+    monkeypatch.setattr(os, "get_terminal_size", get_terminal_size)
+    for max_width in (None, 60, 100):
+        assert main_module.HelpFormatter(max_width=max_width).width == click.HelpFormatter(max_width=max_width).width
+    assert main_module.HelpFormatter(width=33).width == 33
+
+
+def test_help_width_follows_a_forced_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    import click.formatting
+
+    monkeypatch.setattr(click.formatting, "FORCED_WIDTH", 61)
+    assert main_module.HelpFormatter(max_width=100).width == 61 == click.HelpFormatter(max_width=100).width
+
+
+def test_root_help_imports_no_shutil() -> None:
+    program = "import sys; sys.argv = ['kpctl', '--help']\nfrom kpctl.cli.main import main\ntry:\n    main()\n" \
+              "except SystemExit:\n    pass\nprint('shutil' in sys.modules, file=sys.stderr)"
+    proc = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.stderr.strip().splitlines()[-1] == "False", proc.stderr

@@ -21,7 +21,11 @@ from __future__ import annotations
 
 import re
 
+from functools import lru_cache
+
 from kpctl.model.iptables import parse_port_ranges
+
+_port_ranges = lru_cache(maxsize=4096)(parse_port_ranges)  # a node repeats a few hundred ports
 
 # Outside the one quoted comment: characters no tokenizer treats specially.
 _PLAIN = re.compile(r"[A-Za-z0-9_./:,+!=-]+(?: [A-Za-z0-9_./:,+!=-]+)*")
@@ -115,8 +119,8 @@ def _shaped(number: int, lineno: int, line: str) -> QuickRule | None:
         rule.proto = (proto.lower(), pneg is not None)
     if module is not None:
         try:
-            rule.modules = [(module, None if sport is None else (parse_port_ranges(sport), spneg is not None),
-                             None if dport is None else (parse_port_ranges(dport), dpneg is not None))]
+            rule.modules = [(module, None if sport is None else (_port_ranges(sport), spneg is not None),
+                             None if dport is None else (_port_ranges(dport), dpneg is not None))]
         except ValueError:
             return None
     return rule
@@ -198,7 +202,7 @@ def _tokens_read(number: int, lineno: int, line: str) -> QuickRule | None:
                     or _PORTS.fullmatch(value) is None:
                 return None
             try:
-                spec = (parse_port_ranges(value), negated)
+                spec = (_port_ranges(value), negated)
             except ValueError:
                 return None
             if token == "--sport":

@@ -72,6 +72,17 @@ class QuickRule:
         self.modules: list[PortModule] = []  # the port matches, in rule order (comments judge nothing)
 
 
+_DOTTED = re.compile(rf"(?:{_OCTET.pattern}\.){{3}}{_OCTET.pattern}")
+
+
+def ipv4_int(text: str) -> int | None:
+    """``A.B.C.D`` as ``int(ipaddress.ip_address(text))`` when it is a valid IPv4 address, else None."""
+    if _DOTTED.fullmatch(text) is None:
+        return None
+    a, b, c, d = text.split(".")
+    return (int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d)
+
+
 def ipv4_network(text: str, negated: bool) -> Address | None:
     """``A.B.C.D[/LEN]`` as ``ipaddress.ip_network(text, strict=False)`` reads it, or None."""
     found = _IPV4.fullmatch(text)

@@ -203,6 +203,13 @@ def test_ipv4_networks_read_as_ipaddress_reads_them(text: str) -> None:
         return
     assert network.version == 4
     assert found[:2] == (int(network.network_address), int(network.netmask)) and found[3] == str(network)
+    if "/" not in text:
+        assert iptables_quick.ipv4_int(text) == int(ipaddress.ip_address(text))
+
+
+@pytest.mark.parametrize("text", ["10.0.0.1/32", "10.0.0.01", "1.2.3", "fd00::1", "256.0.0.1", " 1.2.3.4", "١.2.3.4"])
+def test_ipv4_int_takes_only_what_ipaddress_reads_as_ipv4(text: str) -> None:
+    assert iptables_quick.ipv4_int(text) is None
 
 
 def _rule_lines(text: str) -> list[str]:

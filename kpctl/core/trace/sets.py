@@ -13,7 +13,7 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from kpctl.core.iptables_quick import ipv4_network
+from kpctl.core.iptables_quick import ipv4_int
 from kpctl.model.ipset import IPSet, IPSetEntry
 from kpctl.model.trace import Packet
 
@@ -100,11 +100,10 @@ PointKey = tuple[object, ...]
 
 def _point_ip(start: str | None, cidr: int | None, end: str | None, netmask: int | None) -> int | None:
     """The IPv4 address an ip/net dimension matches when it matches exactly one (else None)."""
-    if start is None or end is not None or "/" in start:
+    if start is None or end is not None:
         return None
     prefix = cidr if cidr is not None else (netmask if netmask is not None else 32)
-    found = ipv4_network(start, False)
-    return found[0] if found is not None and prefix == 32 else None
+    return ipv4_int(start) if prefix == 32 else None
 
 
 def _entry_point(ipset: IPSet, entry: IPSetEntry) -> PointKey | None:

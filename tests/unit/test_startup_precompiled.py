@@ -266,3 +266,22 @@ def test_the_generator_walks_every_module() -> None:
 
     names = [info.name for info in pkgutil.walk_packages(kpctl.__path__, "kpctl.")]
     assert "kpctl.model.ipvs" in names and "kpctl.core.trace.engine" in names
+
+
+def _create_fn_text(name: str, args: list[str], body: list[str], local_names: list[str], returns: bool) -> str:
+    """Python 3.11's dataclasses._create_fn text, written as it builds it."""
+    names = list(local_names) + (["_return_type"] if returns and "_return_type" not in local_names else [])
+    annotation = "->_return_type" if returns else ""
+    lines = "\n".join(f"  {b}" for b in body)
+    return f"def __create_fn__({', '.join(names)}):\n def {name}({','.join(args)}){annotation}:\n{lines}\n return {name}"
+
+
+_words = st.lists(st.text(alphabet="ab_:=,'()", max_size=5), max_size=4)
+
+
+@settings(max_examples=500)
+@given(st.sampled_from(["__init__", "__eq__", "x"]), _words, _words, _words, st.booleans())
+def test_method_text_is_the_text_dataclasses_compiles(name: str, args: list[str], body: list[str],
+                                                     local_names: list[str], returns: bool) -> None:
+    expected = _create_fn_text(name, args, body, local_names, returns)
+    assert precompiled.method_text(name, args, body, local_names, returns) == expected

@@ -233,16 +233,18 @@ class IPVSNetlink:
                    {errno.ESRCH: lambda: NotFound(f"no {state} sync daemon is running")})
 
     # -- restore plans --------------------------------------------------------------------
+    _STOCK_WRITERS = (add_service, add_server)
+
     def execute(self, op: Any) -> None:
-        """Run one kpctl.core.ipvs_plan Operation against the kernel."""
+        """Run one kpctl.core.ipvs_plan Operation (or compact kpctl.core.ipvs_bulk add) against the kernel."""
         kind = type(op).__name__
-        if kind == "AddService":
+        if kind in ("AddService", "BulkAddService"):
             self.add_service(op.service)
         elif kind == "EditService":
             self.edit_service(op.service)
         elif kind == "DeleteService":
             self.delete_service(op.key)
-        elif kind == "AddServer":
+        elif kind in ("AddServer", "BulkAddServer"):
             self.add_server(op.key, op.server)
         elif kind == "EditServer":
             self.edit_server(op.key, op.server)
@@ -255,46 +257,70 @@ class IPVSNetlink:
         else:
             raise InvalidInput(f"unknown IPVS operation {kind}")
 
+    def _packs_directly(self) -> bool:
+        """Whether compact adds may be packed without calling add_service/add_server.
+
+        A subclass or wrapper that replaces those methods (to watch or change each operation)
+        gets every operation through them instead, with the kernel holding all that came
+        before it, as in :meth:`apply`'s op-by-op batching.
+        """
+        cls = type(self)
+        return (cls.add_service, cls.add_server) == self._STOCK_WRITERS
+
     def apply(self, ops: Sequence[Any]) -> None:
         """Execute a plan; if the kernel refuses an operation, undo what was applied and re-raise.
 
         As :func:`kpctl.core.ipvs_plan.apply_with_rollback` does op by op, but up to BATCH
-        requests go in one send (the kernel runs them in order and acknowledges each); work on a
-        service added in the same batch starts the next batch, so each request is built when
-        what it depends on is in the kernel (a restore of S services sends about S times, not
-        once per operation).  The kernel goes on past a refused request, so the ones after it
-        in its batch that succeeded are undone too.
+        requests go in one send (the kernel runs them in order and acknowledges each).  The
+        kernel goes on past a refused request, so the ones after it in its batch that succeeded
+        are undone too.  A plan of adds (what ``ipvsadm -S`` writes) is checked with
+        :class:`kpctl.core.ipvs_plan.AddsTracker` and its compact adds are packed straight
+        into requests; any other plan is tracked on the simulated table, op by op.  When
+        add_service/add_server are replaced (see :meth:`_packs_directly`), work on a service
+        added in the same batch starts the next one, so they see the kernel with it.
         """
         from kpctl.core import ipvs_plan as plan
 
         if not ops:
             return
-        state = plan.state_of(self.table())
-        undo: list[list[Any]] = []
+        table = self.table()
+        direct = self._packs_directly()
+        encoder = fastenc.BulkEncoder(self._family(), NLM_F_REQUEST | NLM_F_ACK) if direct else None
+        admit: Callable[[Any], Any]
+        if direct and plan.adds_only(ops):
+            admit = plan.AddsTracker(table).admit
+        else:
+            ops = [plan.as_operation(op) for op in ops]
+            state = plan.state_of(table)
+
+            def admit(op: Any) -> list[Any]:
+                plan.check(state, op)  # the plan was checked; this guards callers that skipped plan_restore
+                steps = plan.inverse(op, state)
+                plan.apply_to_state(state, op)
+                return steps
+
+        undo: list[Any] = []
         i = 0
         try:
             while i < len(ops):
                 chunk: list[Any] = []
-                steps: list[list[Any]] = []
+                steps: list[Any] = []
                 created: set[Any] = set()  # services this chunk adds
                 while i < len(ops) and len(chunk) < BATCH:
                     op = ops[i]
-                    if created and _target(op) in created:
+                    if not direct and created and _target(op) in created:
                         break  # work on a service added in this chunk waits until the kernel has it
-                    if type(op).__name__ == "AddService":
+                    if not direct and type(op).__name__ == "AddService":
                         created.add(op.service.key)
-                    plan.check(state, op)  # the plan was checked; this guards callers that skipped plan_restore
-                    steps.append(plan.inverse(op, state))
+                    steps.append(admit(op))
                     chunk.append(op)
-                    plan.apply_to_state(state, op)
                     i += 1
-                failure = self._run_batch(chunk)
-                done = [step for step, ok in zip(steps, failure[1]) if ok]
-                undo.extend(done)
-                if failure[0] is not None:
-                    raise failure[0]
+                failure, oks = self._run_batch(chunk, encoder)
+                undo.extend(step for step, ok in zip(steps, oks) if ok)
+                if failure is not None:
+                    raise failure
         except BaseException as exc:
-            failed = plan.rollback(undo, self.execute)
+            failed = plan.rollback([plan.undo_steps(step) for step in undo], self.execute)
             if failed:
                 note = f"rollback incomplete: {len(failed)} undo step(s) failed, first: {failed[0]}"
                 if isinstance(exc, KpctlError):
@@ -302,29 +328,56 @@ class IPVSNetlink:
                 exc.add_note(note)
             raise
 
-    def _run_batch(self, chunk: Sequence[Any]) -> tuple[KpctlError | None, list[bool]]:
-        """Send the requests of ``chunk`` in one go: the first refusal as kpctl's error, and which succeeded."""
+    def _run_batch(self, chunk: Sequence[Any], encoder: Any = None) -> tuple[KpctlError | None, list[bool]]:
+        """Send the requests of ``chunk`` in one go: the first refusal as kpctl's error, and which succeeded.
+
+        ``encoder`` (a fastenc.BulkEncoder) packs the compact adds; the other operations are recorded through
+        :meth:`execute` and packed by fastenc.encode.
+        """
+        family = self._family()
+        flags = NLM_F_REQUEST | NLM_F_ACK
+        data = bytearray()
+        seqs: list[int] = []
+        recorded: dict[int, tuple[str, dict[int, Callable[[], KpctlError]] | None]] = {}
         self._pending = []
         try:
-            for op in chunk:
-                self.execute(op)
-            requests = self._pending
+            for index, op in enumerate(chunk):
+                kind = type(op).__name__
+                if encoder is not None and kind == "BulkAddServer":
+                    seq = self._genl.next_seq()
+                    data += encoder.add_server(op, seq)
+                elif encoder is not None and kind == "BulkAddService":
+                    seq = self._genl.next_seq()
+                    data += encoder.add_service(op, seq)
+                else:
+                    self.execute(op)
+                    ((cmd, attrs, what, errors),) = self._pending
+                    self._pending.clear()
+                    recorded[index] = (what, errors)
+                    seq = self._genl.next_seq()
+                    data += fastenc.encode(cmd, attrs, family, flags, seq)
+                seqs.append(seq)
         finally:
             self._pending = None
-        family = self._family()
-        data = bytearray()
-        seqs = []
-        for cmd, attrs, _what, _errors in requests:
-            seq = self._genl.next_seq()
-            data += fastenc.encode(cmd, attrs, family, NLM_F_REQUEST | NLM_F_ACK, seq)
-            seqs.append(seq)
         codes = self._genl.send_batch(bytes(data), seqs)
         first: KpctlError | None = None
-        for (_cmd, _attrs, what, errors), seq in zip(requests, seqs):
-            code = codes[seq]
-            if code and first is None:
-                first = errors[code]() if errors and code in errors else _generic(NetlinkRefusal(code), what)
-        return first, [codes[seq] == 0 for seq in seqs]
+        oks = [codes[seq] == 0 for seq in seqs]
+        if not all(oks):
+            index = oks.index(False)
+            what, errors = recorded[index] if index in recorded else self._recorded(chunk[index])
+            code = codes[seqs[index]]
+            first = errors[code]() if errors and code in errors else _generic(NetlinkRefusal(code), what)
+        return first, oks
+
+    def _recorded(self, op: Any) -> tuple[str, dict[int, Callable[[], KpctlError]] | None]:
+        """What the request of ``op`` is about and its errno translations, as :meth:`execute` records them."""
+        self._pending = []
+        try:
+            self.execute(op)
+            ((_cmd, _attrs, what, errors),) = self._pending
+        finally:
+            self._pending = None
+        return what, errors
 
 
 def _target(op: Any) -> Any:

@@ -254,6 +254,20 @@ def _operation(line: _Line) -> Operation:
     return AddServer(key, server, line=n) if line.command == "add-server" else EditServer(key, server, line=n)
 
 
+def parse_rule_line(number: int, raw: str) -> Operation | None:
+    """The operation of line ``number`` of an ``ipvsadm -R`` input; None for a blank or comment line."""
+    tokens = [t for t in raw.split() if t != "ipvsadm"]
+    if not tokens or tokens[0].startswith("#"):
+        return None
+    line = _tokenize(number, tokens)
+    try:
+        return _operation(line)
+    except InvalidInput as exc:
+        if exc.message.startswith(f"line {number}:"):
+            raise
+        raise InvalidInput(f"line {number}: {exc.message}", exc.hint) from None
+
+
 def parse_restore(text: str) -> list[Operation]:
     """The operations of an ``ipvsadm -R`` input (``-S`` output and the other -A/-E/-D/-a/-e/-d/-C/-Z lines).
 
@@ -262,14 +276,7 @@ def parse_restore(text: str) -> list[Operation]:
     """
     ops: list[Operation] = []
     for number, raw in enumerate(text.splitlines(), start=1):
-        tokens = [t for t in raw.split() if t != "ipvsadm"]
-        if not tokens or tokens[0].startswith("#"):
-            continue
-        line = _tokenize(number, tokens)
-        try:
-            ops.append(_operation(line))
-        except InvalidInput as exc:
-            if exc.message.startswith(f"line {number}:"):
-                raise
-            raise InvalidInput(f"line {number}: {exc.message}", exc.hint) from None
+        op = parse_rule_line(number, raw)
+        if op is not None:
+            ops.append(op)
     return ops

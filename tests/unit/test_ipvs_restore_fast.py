@@ -1,0 +1,243 @@
+"""The restore fast path (kpctl.core.ipvs_bulk, AddsTracker, BulkEncoder) equals the general one.
+
+Same operations and line numbers from the parser (or the same error), the same plan or
+error from the planner, the same request bytes and the same rollback on the wire.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kpctl.backends import ipvs_fastenc as fastenc
+from kpctl.backends.ipvs_netlink import IPVSNetlink
+from kpctl.core.ipvs_bulk import BulkAddServer, BulkAddService, parse_restore_bulk
+from kpctl.core.ipvs_plan import AddService, Flush, as_operation, plan_restore
+from kpctl.core.ipvs_save import parse_restore
+from kpctl.errors import KpctlError
+from kpctl.model.ipvs import IPVSInfo, IPVSTable, RealServer, VirtualService
+
+INFO = IPVSInfo("1.2.1", 4096)
+
+# Tokens close to the fast shapes: canonical and non-canonical addresses, ports and numbers at
+# and past their limits, every option the shapes use and a few they do not.
+HOSTS = ["10.0.0.1", "10.0.0.2", "10.0.1.1", "0.0.0.0", "255.255.255.255", "010.0.0.1", "10.0.0", "10.0.0.256",
+         "1.2.3.4.5", "fd00::1", "[fd00::1]", "a.b.c.d", "10.0.0.1 ", "١٠.0.0.1"]
+PORTS = ["80", "0", "65535", "65536", "080", "", "x", "²", "99999999999"]
+WEIGHTS = ["1", "0", "65535", "65536", "01", "-1", "", "x", "３"]
+SCHEDULERS = ["rr", "wlc", "sh", "RR", "nope", "ipvsadm"]
+
+
+def _addr(draw: Any) -> str:
+    host = draw(st.sampled_from(HOSTS))
+    port = draw(st.sampled_from(PORTS))
+    return host if draw(st.booleans()) and port == "" else f"{host}:{port}"
+
+
+@st.composite
+def service_line(draw: Any) -> str:
+    tokens = ["-A", draw(st.sampled_from(["-t", "-u", "--sctp-service", "-f"])), _addr(draw),
+              "-s", draw(st.sampled_from(SCHEDULERS))]
+    if draw(st.booleans()):
+        tokens += [draw(st.sampled_from(["-p", "-M", "--pe"])), draw(st.sampled_from(["300", "0", "2678401", "x", "1"]))]
+    return " ".join(tokens)
+
+
+@st.composite
+def server_line(draw: Any) -> str:
+    tokens = [draw(st.sampled_from(["-a", "-a", "-e", "-d"])), draw(st.sampled_from(["-t", "-u", "-t"])), _addr(draw),
+              "-r", _addr(draw), draw(st.sampled_from(["-m", "-g", "-i", "-x"])), "-w", draw(st.sampled_from(WEIGHTS))]
+    return " ".join(tokens)
+
+
+lines = st.one_of(service_line(), server_line(), st.sampled_from(["", "# comment", "ipvsadm -A -t 10.0.0.1:80 -s rr",
+                                                                  "-C", "-a -t 10.0.0.1:80 -r 10.1.1.1:80 -m -w 1 -x 5"]))
+
+
+def _general(text: str) -> tuple[list[Any], str | None]:
+    try:
+        return parse_restore(text), None
+    except KpctlError as exc:
+        return [], f"{type(exc).__name__}: {exc.message} {exc.hint}"
+
+
+def _fast(text: str) -> tuple[list[Any], str | None]:
+    try:
+        return [as_operation(op) for op in parse_restore_bulk(text)], None
+    except KpctlError as exc:
+        return [], f"{type(exc).__name__}: {exc.message} {exc.hint}"
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(lines, max_size=12))
+def test_the_fast_parser_reads_every_line_as_the_general_one(text_lines: list[str]) -> None:
+    text = "\n".join(text_lines)
+    general, general_error = _general(text)
+    fast, fast_error = _fast(text)
+    assert fast_error == general_error
+    assert fast == general
+    assert [op.line for op in fast] == [op.line for op in general]
+
+
+def test_the_lines_ipvsadm_save_writes_are_read_compactly() -> None:
+    text = ("-A -t 10.96.0.1:80 -s rr\n"
+            "-a -t 10.96.0.1:80 -r 172.16.0.1:8080 -m -w 1\n"
+            "-A -u 10.96.0.10:53 -s wlc -p 10800\n"
+            "-a -u 10.96.0.10:53 -r 172.16.0.2:53 -g -w 0\n")
+    ops = parse_restore_bulk(text)
+    assert [type(op) for op in ops] == [BulkAddService, BulkAddServer, BulkAddService, BulkAddServer]
+    assert [as_operation(op) for op in ops] == parse_restore(text)
+    assert [op.describe() for op in ops] == [op.describe() for op in parse_restore(text)]
+
+
+def _table(services: list[tuple[str, list[str]]]) -> IPVSTable:
+    return IPVSTable(INFO, tuple(
+        VirtualService(address=address, port=80, scheduler="rr",
+                       servers=tuple(RealServer(address=server, port=80) for server in servers))
+        for address, servers in services))
+
+
+tables = st.lists(st.tuples(st.sampled_from(["10.0.0.1", "10.0.0.2", "10.0.0.3"]),
+                            st.lists(st.sampled_from(["10.1.1.1", "10.1.1.2"]), unique=True)),
+                  unique_by=lambda s: s[0], max_size=3).map(_table)
+add_lines = st.one_of(
+    st.builds("-A -t {}:80 -s rr".format, st.sampled_from(["10.0.0.1", "10.0.0.2", "10.0.0.3"])),
+    st.builds("-a -t {}:80 -r {}:80 -m -w 1".format, st.sampled_from(["10.0.0.1", "10.0.0.2", "10.0.0.3"]),
+              st.sampled_from(["10.1.1.1", "10.1.1.2"])),
+    st.just("-A -t 10.0.0.3:80 -s rr -M 255.255.0.0 -p"),  # an add the general parser reads
+    st.just("-E -t 10.0.0.1:80 -s wrr"))  # not an add: the whole plan goes the general way
+
+
+def _plan(current: IPVSTable, ops: list[Any], flush: bool) -> tuple[list[Any], str | None]:
+    try:
+        return [as_operation(op) for op in plan_restore(current, ops, flush)], None
+    except KpctlError as exc:
+        return [], f"{type(exc).__name__}: {exc.message}"
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(tables, st.lists(add_lines, max_size=10), st.booleans())
+def test_the_plan_of_compact_adds_is_the_general_plan(current: IPVSTable, text_lines: list[str], flush: bool) -> None:
+    text = "\n".join(text_lines)
+    assert _plan(current, parse_restore_bulk(text), flush) == _plan(current, parse_restore(text), flush)
+
+
+# -- the wire -------------------------------------------------------------------------------
+
+class FakeGenl:
+    """Records every request; refuses the request number ``refuse`` (0-based) with ``code``."""
+
+    family_id = 0x21
+
+    def __init__(self, refuse: int | None = None, code: int = 17) -> None:
+        self._seq = 0
+        self.requests: list[bytes] = []
+        self.refuse, self.code = refuse, code
+
+    def next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _split(self, data: bytes) -> list[bytes]:
+        out, offset = [], 0
+        while offset < len(data):
+            length = int.from_bytes(data[offset:offset + 4], "little")
+            out.append(data[offset:offset + length])
+            offset += length
+        return out
+
+    def send_batch(self, data: bytes, seqs: list[int]) -> dict[int, int]:
+        codes = {}
+        for seq, request in zip(seqs, self._split(data)):
+            codes[seq] = self.code if len(self.requests) == self.refuse else 0
+            self.requests.append(request)
+        return codes
+
+    def send_encoded(self, data: bytes, seq: int) -> list[bytes]:
+        self.requests.append(data)
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+class Watched(IPVSNetlink):
+    """add_service/add_server replaced: every operation goes through them (the general path)."""
+
+    def add_service(self, svc: VirtualService) -> None:
+        super().add_service(svc)
+
+    def add_server(self, key: Any, server: RealServer) -> None:
+        super().add_server(key, server)
+
+
+def _wire(cls: type[IPVSNetlink], current: IPVSTable, ops: list[Any], refuse: int | None = None
+          ) -> tuple[list[bytes], str | None]:
+    backend = cls()
+    backend._genl = FakeGenl(refuse)  # type: ignore[assignment]
+    backend.table = lambda: current  # type: ignore[method-assign]
+    try:
+        backend.apply(ops)
+    except KpctlError as exc:
+        return backend._genl.requests, exc.message  # type: ignore[attr-defined]
+    return backend._genl.requests, None  # type: ignore[attr-defined]
+
+
+def _requests(current: IPVSTable, text: str, flush: bool, refuse: int | None) -> list[Any]:
+    """The compact plan's requests equal the Operations' (same batches: a refusal undoes the same)."""
+    fast = _wire(IPVSNetlink, current, plan_restore(current, parse_restore_bulk(text), flush), refuse)
+    general = _wire(IPVSNetlink, current, plan_restore(current, parse_restore(text), flush), refuse)
+    assert fast == general
+    if refuse is None:  # op by op through the methods, tracked on the simulated table: same requests
+        assert _wire(Watched, current, plan_restore(current, parse_restore(text), flush)) == fast
+    return fast[0]
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(1, 150), st.integers(0, 6), st.booleans(), st.none() | st.integers(0, 400))
+def test_the_same_requests_and_rollback_go_to_the_kernel(services: int, servers: int, flush: bool,
+                                                         refuse: int | None) -> None:
+    lines = []
+    for i in range(services):
+        lines.append(f"-A -{'tu'[i % 2]} 10.96.{i >> 8}.{i & 255}:{80 + i % 3} -s {['rr', 'wlc'][i % 2]}"
+                     + (" -p 300" if i % 7 == 3 else ""))
+        lines += [f"-a -{'tu'[i % 2]} 10.96.{i >> 8}.{i & 255}:{80 + i % 3} -r 172.16.{i & 255}.{j}:8080 "
+                  f"-{'mg'[j % 2]} -w {j}" for j in range(servers)]
+    current = _table([("10.0.0.1", ["10.1.1.1"])])
+    _requests(current, "\n".join(lines), flush, refuse)
+
+
+def test_a_refused_add_is_reported_as_the_general_path_reports_it_and_everything_is_undone() -> None:
+    text = "-A -t 10.96.0.1:80 -s rr\n-a -t 10.96.0.1:80 -r 172.16.0.1:8080 -m -w 1\n" \
+           "-a -t 10.96.0.1:80 -r 172.16.0.2:8080 -m -w 1\n"
+    current = IPVSTable(INFO)
+    requests, message = _wire(IPVSNetlink, current, plan_restore(current, parse_restore_bulk(text)), refuse=2)
+    assert message == "server 172.16.0.2:8080 already exists in service 10.96.0.1:80/tcp"
+    assert len(requests) == 3 + 2  # the three adds, then: delete the first server, delete the service
+
+
+@pytest.mark.parametrize("line", [
+    "-A -t 10.0.0.1:80 -s rr", "-A -u 10.0.0.1:53 -s wlc -p 86400", "-A -t 10.0.0.1:0 -s sh -p 1",
+    "-a -t 10.0.0.1:80 -r 10.1.1.1:8080 -m -w 0", "-a -u 10.0.0.1:80 -r 10.1.1.1:0 -g -w 65535",
+])
+def test_bulk_requests_are_the_bytes_of_the_general_encoder(line: str) -> None:
+    op = parse_restore_bulk(f"-A -t 10.0.0.1:80 -s rr\n-A -u 10.0.0.1:80 -s rr\n{line}")[-1]
+    backend = IPVSNetlink()
+    backend._pending = []
+    backend.execute(as_operation(op))
+    ((cmd, attrs, _what, _errors),) = backend._pending
+    encoder = fastenc.BulkEncoder(0x21, 5)
+    packed = encoder.add_service(op, 77) if isinstance(op, BulkAddService) else encoder.add_server(op, 77)
+    assert packed == fastenc.encode(cmd, attrs, 0x21, 5, 77)
+
+
+def test_a_flush_before_compact_adds_is_undone_by_rebuilding_the_old_table() -> None:
+    current = _table([("10.0.0.1", ["10.1.1.1", "10.1.1.2"])])
+    plan = plan_restore(current, parse_restore_bulk("-A -t 10.0.0.2:80 -s rr\n"), flush=True)
+    assert isinstance(plan[0], Flush)
+    requests = _requests(current, "-A -t 10.0.0.2:80 -s rr\n", True, refuse=1)
+    assert len(requests) == 2 + 3  # flush, the add; then the old service and its two servers
+    assert [type(as_operation(op)) for op in plan[1:]] == [AddService]

@@ -12,7 +12,7 @@ structural errors read the same as ever; a malformed rule surfaces when its chai
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 
 from kpctl.core import iptables_save as full
 from kpctl.core.iptables_quick import QuickRule, recognize
@@ -26,9 +26,12 @@ class LazyChains(Mapping[str, Chain]):
     """Declared chains in save order; each parsed from its lines when first looked up."""
 
     def __init__(self, table: str, family: str, declared: dict[str, tuple[str | None, int, int]],
-                 lines: dict[str, list[tuple[int, str]]]) -> None:
+                 lines: dict[str, list[tuple[int, str]]], late: dict[str, int] | None = None) -> None:
         self._table, self._family = table, family
         self._declared, self._lines = declared, lines
+        # chains declared after the table's first rule line → their declaration line: a rule
+        # before it sees no such chain (`-j NAME` is then a target, not a jump), as in parse_save
+        self._late = late or {}
         self._built: dict[str, Chain] = {}
         self._walked: dict[str, list[Rule | QuickRule]] = {}
 
@@ -85,7 +88,10 @@ class LazyChains(Mapping[str, Chain]):
             counters = Counters(int(counted.group(1)), int(counted.group(2)))
             tokens = tokens[1:]
             line = line[line.index("]") + 1:].strip()
-        parser = full._RuleParser(tokens[2:], lineno, self._declared.keys(), self._table)
+        chains: Collection[str] = self._declared.keys()
+        if self._late:
+            chains = {name for name in chains if self._late.get(name, 0) < lineno}
+        parser = full._RuleParser(tokens[2:], lineno, chains, self._table)
         matches, target, goto = parser.parse(chain)
         try:
             for item in matches:
@@ -108,6 +114,8 @@ def parse_save_lazy(text: str, family: str = "ipv4", backend: str = "nft") -> Ru
     # where the general code below would: a rule line "-A NAME ..." of a declared chain (no
     # whitespace to strip, a NAME without quote or backslash: see `fast`) and ":NAME - [0:0]".
     fast: dict[str, list[tuple[int, str]]] = {}  # declared chains whose name needs no unquoting
+    late: dict[str, int] = {}  # see LazyChains
+    ruled = False  # a rule line was seen in this table
     builtins: tuple[str, ...] = ()
     if family not in ("ipv4", "ipv6"):
         return full.parse_save(text, family, backend)
@@ -117,12 +125,15 @@ def parse_save_lazy(text: str, family: str = "ipv4", backend: str = "nft") -> Ru
             bucket = fast.get(raw[3:end] if end > 0 else raw[3:])
             if bucket is not None and not raw[-1].isspace():
                 bucket.append((lineno, raw))
+                ruled = True
                 continue
         elif raw[:1] == ":" and raw[-8:] == " - [0:0]" and table is not None:
             name = raw[1:-8]
             if name not in declared and name not in builtins and full._CHAIN_NAME.match(name):
                 declared[name] = (None, 0, 0)
                 bucket = lines[name] = []
+                if ruled:
+                    late[name] = lineno
                 if "\\" not in name:
                     fast[name] = bucket
                 continue
@@ -137,14 +148,15 @@ def parse_save_lazy(text: str, family: str = "ipv4", backend: str = "nft") -> Ru
                     or parts[at + 1] not in declared or '"' in parts[at + 1] or "\\" in parts[at + 1]):
                 return full.parse_save(text, family, backend)  # the precise error
             lines[parts[at + 1]].append((lineno, line))
+            ruled = True
         elif first == "*":
             name = line[1:].strip()
             if table is not None or not name or " " in name or name in tables:
                 return full.parse_save(text, family, backend)
-            table, declared, lines, fast = name, {}, {}, {}
+            table, declared, lines, fast, late, ruled = name, {}, {}, {}, {}, False
             builtins = full.BUILTIN_CHAINS.get(table, ())
         elif line == "COMMIT" and table is not None:
-            tables[table] = Table(table, LazyChains(table, family, declared, lines))
+            tables[table] = Table(table, LazyChains(table, family, declared, lines, late))
             table, fast = None, {}
         elif first == ":" and table is not None:
             parts = line[1:].split()
@@ -152,6 +164,8 @@ def parse_save_lazy(text: str, family: str = "ipv4", backend: str = "nft") -> Ru
                     and parts[0] not in full.BUILTIN_CHAINS.get(table, ()) and full._CHAIN_NAME.match(parts[0])):
                 declared[parts[0]] = (None, 0, 0)  # the common user chain: what _parse_chain_line makes of it
                 lines[parts[0]] = []
+                if ruled:
+                    late[parts[0]] = lineno
                 if "\\" not in parts[0]:
                     fast[parts[0]] = lines[parts[0]]
                 continue
@@ -167,6 +181,8 @@ def parse_save_lazy(text: str, family: str = "ipv4", backend: str = "nft") -> Ru
             declared[chain] = (policy if isinstance(policy, str) else None,
                                int(str(info["packets"])), int(str(info["bytes"])))
             lines[chain] = []
+            if ruled:
+                late[chain] = lineno
             if "\\" not in chain:
                 fast[chain] = lines[chain]
         else:

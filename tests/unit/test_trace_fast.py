@@ -35,7 +35,7 @@ from kpctl.output.trace import format_text
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 FIXTURES = ROOT / "tests" / "fixtures"
-PROFILE = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROFILE = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 PACKETS = [
     Packet("172.30.1.5", 40000, "10.254.0.1", 443, "tcp", iif="cni0"),
@@ -275,10 +275,11 @@ ORIGINS = ["node", "pod:172.30.1.5", "external:203.0.113.9", "pod:172.30.22.5"]
 @pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.json")))
 def test_example_traces_equal_those_over_fully_parsed_rules(name: str) -> None:
     snapshot = load_snapshot(str(EXAMPLES / name))
+    fast_view, full_view = NodeView(snapshot), _full_view(snapshot)
     for service in _services(snapshot):
         for origin in ORIGINS:
-            fast = _outcome(NodeView(snapshot), service, origin)
-            assert fast == _outcome(_full_view(snapshot), service, origin), (name, service, origin)
+            fast = _outcome(fast_view, service, origin)
+            assert fast == _outcome(full_view, service, origin), (name, service, origin)
 
 
 def _gen_snapshot() -> Any:
@@ -297,12 +298,13 @@ def grown() -> NodeSnapshot:
 
 def test_generated_node_traces_equal_those_over_fully_parsed_rules(grown: NodeSnapshot) -> None:
     vip = _gen_snapshot().vip
+    fast_view, full_view = NodeView(grown), _full_view(grown)
     for service in [f"{vip(0)}:80", f"{vip(31)}:80", f"{vip(59)}:80", f"{vip(59)}:81", f"{vip(60)}:80",
                     f"{vip(7)}:80/udp", "10.254.199.160:8080"]:
         for origin in ORIGINS:
             for sport in (None, 80):
-                fast = _outcome(NodeView(grown), service, origin, sport)
-                assert fast == _outcome(_full_view(grown), service, origin, sport), (service, origin, sport)
+                fast = _outcome(fast_view, service, origin, sport)
+                assert fast == _outcome(full_view, service, origin, sport), (service, origin, sport)
 
 
 def test_rule_walk_limit_cuts_the_fast_walk_at_the_same_rule(grown: NodeSnapshot,

@@ -30,7 +30,7 @@ from kpctl.model.trace import Packet
 from kpctl.output.trace import format_text
 
 ROOT = Path(__file__).resolve().parents[2]
-PROFILE = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROFILE = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 ADDRESSES = ["10.0.0.1", "10.0.0.2", "10.0.0.0", "10.0.1.7", "fd00::1"]
 packets = st.builds(
@@ -99,10 +99,10 @@ def test_member_index_finds_what_the_scan_finds(ipset: IPSet, pool: list[Packet]
 
 
 @given(st.lists(packets, min_size=1, max_size=8))
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=20, deadline=None)
 def test_a_kube_cluster_ip_sized_set_indexes_every_member(pool: list[Packet]) -> None:
     members = tuple(IPSetEntry(raw=f"10.0.{i >> 8}.{i & 255},tcp:80", ip=f"10.0.{i >> 8}.{i & 255}", proto="tcp",
-                               proto_num=6, port=80) for i in range(300))
+                               proto_num=6, port=80) for i in range(120))
     ipset = IPSet("KUBE-CLUSTER-IP", "hash:ip,port", "inet", members=members)
     assert not sets._index(ipset).others
     for packet in pool + [Packet("10.0.0.11", 43210, "10.0.1.7", 80)]:

@@ -12,15 +12,15 @@ ports of ``-m tcp|udp|sctp``.
 
 It accepts only a narrow grammar (IPv4 rule sets, single spaces, built-ins before any
 ``-m``, modules comment/tcp/udp/sctp with ``--sport``/``--dport``, ``-j NAME`` without
-options or ``-j REJECT --reject-with TYPE``) on which :func:`~kpctl.core.iptables_save.parse_save`
-provably succeeds; anything else returns None and is parsed in full, so a malformed rule
-still fails exactly as before.  tests/unit/test_trace_fast*.py check both readings agree.
+options or ``-j REJECT --reject-with TYPE``), every line of which
+:func:`~kpctl.core.iptables_save.parse_save` accepts; anything else returns None and is parsed
+in full, so a malformed rule still fails exactly as before.  tests/unit/test_trace_fast.py
+checks both (property tests over generated lines, every fixture and example line).
 """
 
 from __future__ import annotations
 
 import re
-
 from functools import lru_cache
 
 from kpctl.model.iptables import parse_port_ranges

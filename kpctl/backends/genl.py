@@ -1,9 +1,9 @@
 """A minimal generic-netlink transport: one socket, request/ack, dumps, fast attribute walking.
 
-pyroute2's message classes encode requests (see ``ipvs_messages``); replies of bulk dumps are
-walked here with ``struct`` and only the attributes a caller asks for are decoded, which is
-what keeps listing 20,000 real servers fast.  Kernel refusals surface as :class:`NetlinkRefusal`
-carrying the errno; callers translate them into kpctl's named errors.
+Requests are packed by the callers (``ipvs_codec``, ``ipvs_fastenc``, ``ipvs_dump``); replies are
+walked with ``struct`` and only the attributes a caller asks for are decoded.  Kernel refusals
+surface as :class:`NetlinkRefusal` carrying the errno; callers translate them into kpctl's
+named errors.
 """
 
 from __future__ import annotations
@@ -115,6 +115,15 @@ class GenlSocket:
         self._buffer = bytearray(RECV_BUFFER)
 
     # -- plumbing -------------------------------------------------------------------------
+    @property
+    def buffer(self) -> bytearray:
+        """The receive buffer, for callers that walk replies in place (valid until the next receive)."""
+        return self._buffer
+
+    def connected(self) -> socket.socket:
+        """The socket (opened and bound on first use), for callers that send and receive themselves."""
+        return self._socket()
+
     def _socket(self) -> socket.socket:
         if self._sock is None:
             sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from kpctl.core.ipvs_rows import TableRows, rows_of
 from kpctl.errors import NotFound
 from kpctl.model.ipvs import (
     Connection,
@@ -60,3 +61,11 @@ def open_ipvs(app: Any) -> IPVSBackend:
     from kpctl.backends.ipvs_netlink import IPVSNetlink
 
     return IPVSNetlink()
+
+
+def table_rows(backend: IPVSBackend) -> TableRows:
+    """The backend's table as rows (kpctl.core.ipvs_rows): read straight into rows where the backend can."""
+    read_rows = getattr(backend, "table_rows", None)
+    if read_rows is not None:
+        return read_rows()  # type: ignore[no-any-return]
+    return rows_of(backend.table())

@@ -1,60 +1,52 @@
 """kpctl's IPVS model <-> IPVS generic-netlink messages.
 
-Requests are built as :class:`~kpctl.backends.ipvs_messages.ipvs_msg` objects (pyroute2
-encodes them).  Replies of the two bulk dumps (services, destinations) are decoded straight
-from the bytes with :mod:`kpctl.backends.genl`'s attribute walker, touching only the
-attributes the model needs; small replies (info, config, daemons) go through pyroute2.
+Requests that change the kernel are built as :class:`~kpctl.backends.ipvs_messages.ipvs_msg`
+objects (pyroute2 encodes them; imported on first use).  Requests without attributes (the
+reads: info, dumps, config) are packed here with ``struct`` by :func:`encode_bare`, so a
+listing never imports pyroute2.  Replies are decoded straight from the bytes with
+:mod:`kpctl.backends.genl`'s attribute walker, touching only the attributes the model needs;
+only the sync-daemon replies go through pyroute2.
 """
 
 from __future__ import annotations
 
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kpctl.backends import genl
+from kpctl.backends import genl, ipvs_dump
+from kpctl.backends.ipvs_dump import dest_dump_body as dest_dump_body
 from kpctl.backends.genl import (
     Attrs,
-    attr_be16,
-    attr_bytes,
-    attr_str,
     attr_uint,
     parse_attrs,
 )
 from kpctl.backends.ipvs_messages import (
     FAMILY_CODES,
-    FAMILY_NAMES,
     GENL_VERSION,
     IP_VS_STATE_BACKUP,
     IP_VS_STATE_MASTER,
     PROTOCOL_CODES,
-    PROTOCOL_NAMES,
-    STATS_FIELDS,
-    Cmd,
     CmdAttr,
-    DestAttr,
-    SvcAttr,
-    decode_addr,
-    decode_netmask,
+    InfoAttr,
     encode_addr,
     encode_netmask,
-    ipvs_info_msg,
-    ipvs_msg,
 )
+from kpctl.core.ipvs_rows import server_of, service_of
 from kpctl.model.ipvs import (
     FORWARD_CODES,
-    FORWARD_NAMES,
     FWD_TUNNEL,
     SVC_F_HASHED,
     TUN_TYPE_CODES,
-    TUN_TYPE_NAMES,
     IPVSInfo,
     RealServer,
     ServiceKey,
-    Stats,
     SyncDaemon,
     Timeouts,
     VirtualService,
 )
+
+if TYPE_CHECKING:
+    from kpctl.backends.ipvs_nla import ipvs_msg
 
 DAEMON_STATES: dict[str, int] = {"master": IP_VS_STATE_MASTER, "backup": IP_VS_STATE_BACKUP}
 DAEMON_STATE_NAMES: dict[int, str] = {code: name for name, code in DAEMON_STATES.items()}
@@ -63,6 +55,8 @@ ALL_BITS = 0xFFFFFFFF
 
 # -- requests --------------------------------------------------------------------------------
 def new_request(cmd: int, attrs: list[tuple[str, Any]] | None = None) -> ipvs_msg:
+    from kpctl.backends.ipvs_nla import ipvs_msg
+
     msg = ipvs_msg()
     msg["cmd"] = cmd
     msg["version"] = GENL_VERSION
@@ -165,9 +159,10 @@ def encode(msg: ipvs_msg, family_id: int, flags: int, seq: int) -> bytes:
     return bytes(msg.data)
 
 
-def dest_dump_body(service_key_raw: bytes) -> bytes:
-    """GET_DEST dump body from the identifying attributes copied out of a service reply."""
-    return genl.GENLMSGHDR.pack(Cmd.GET_DEST, GENL_VERSION, 0) + genl.pack_attr(CmdAttr.SERVICE, service_key_raw)
+def encode_bare(cmd: int, family_id: int, flags: int, seq: int) -> bytes:
+    """A request without attributes, byte for byte what ``encode(new_request(cmd), …)`` sends."""
+    return genl.NLMSGHDR.pack(genl.NLMSGHDR.size + genl.GENLMSGHDR.size, family_id, flags, seq, 0) + \
+        genl.GENLMSGHDR.pack(cmd, GENL_VERSION, 0)
 
 
 # -- replies ---------------------------------------------------------------------------------
@@ -180,97 +175,35 @@ def nested(payload: bytes, attrs: Attrs, kind: int) -> Attrs:
     return parse_attrs(payload, span[0], span[1]) if span else {}
 
 
-def decode_stats(payload: bytes, attrs: Attrs, stats64: int, stats32: int) -> Stats:
-    """STATS64 when the kernel sent it, else the 32-bit STATS nest."""
-    span = attrs.get(stats64) or attrs.get(stats32)
-    if span is None:
-        return Stats()
-    # one walk over the nest (this runs once per service and per real server)
-    values: dict[str, int] = {}
-    position, end = span
-    while position + 4 <= end:
-        length, kind = genl.NLAHDR.unpack_from(payload, position)
-        if length < 4:
-            break
-        name = STATS_FIELDS.get(kind & genl.NLA_TYPE_MASK)
-        if name is not None:
-            width = genl.U64 if length - 4 == 8 else genl.U32
-            values[name] = int(width.unpack_from(payload, position + 4)[0])
-        position += (length + 3) & ~3
-    return Stats(**values)
-
-
 def decode_service(payload: bytes) -> tuple[VirtualService, bytes]:
     """A VirtualService (no servers) and its identifying attributes, raw, for GET_DEST."""
-    attrs = nested(payload, top_attrs(payload), CmdAttr.SERVICE)
-    af = attr_uint(payload, attrs, SvcAttr.AF)
-    fwmark = attr_uint(payload, attrs, SvcAttr.FWMARK)
-    key_kinds = (SvcAttr.AF, SvcAttr.FWMARK) if fwmark else (SvcAttr.AF, SvcAttr.PROTOCOL, SvcAttr.ADDR, SvcAttr.PORT)
-    raw_key = b"".join(genl.raw_attr(payload, attrs, kind) for kind in key_kinds)
-    if fwmark:
-        protocol, address, port = None, None, 0
-    else:
-        protocol = PROTOCOL_NAMES.get(attr_uint(payload, attrs, SvcAttr.PROTOCOL), "tcp")
-        address = decode_addr(af, attr_bytes(payload, attrs, SvcAttr.ADDR, bytes(16)))
-        port = attr_be16(payload, attrs, SvcAttr.PORT)
-    flags_raw = attr_bytes(payload, attrs, SvcAttr.FLAGS, bytes(8))
-    service = VirtualService(
-        family=FAMILY_NAMES.get(af, "inet"),
-        protocol=protocol,
-        address=address,
-        port=port,
-        fwmark=fwmark,
-        scheduler=attr_str(payload, attrs, SvcAttr.SCHED_NAME),
-        flags=int(genl.U32.unpack_from(flags_raw, 0)[0]),
-        timeout=attr_uint(payload, attrs, SvcAttr.TIMEOUT),
-        netmask=decode_netmask(af, attr_uint(payload, attrs, SvcAttr.NETMASK)),
-        pe_name=attr_str(payload, attrs, SvcAttr.PE_NAME),
-        stats=decode_stats(payload, attrs, SvcAttr.STATS64, SvcAttr.STATS),
-    )
-    return service, raw_key
+    row, raw_key = ipvs_dump.service_row(payload)
+    return service_of(row), raw_key
 
 
 def decode_dest(payload: bytes, service_af: int) -> RealServer:
-    attrs = nested(payload, top_attrs(payload), CmdAttr.DEST)
-    af = attr_uint(payload, attrs, DestAttr.ADDR_FAMILY, service_af)
-    forward = attr_uint(payload, attrs, DestAttr.FWD_METHOD)
-    return RealServer(
-        address=decode_addr(af, attr_bytes(payload, attrs, DestAttr.ADDR, bytes(16))),
-        port=attr_be16(payload, attrs, DestAttr.PORT),
-        family=FAMILY_NAMES.get(af, "inet"),
-        forward=FORWARD_NAMES.get(forward & 0x7, "masq"),
-        weight=attr_uint(payload, attrs, DestAttr.WEIGHT),
-        upper_threshold=attr_uint(payload, attrs, DestAttr.U_THRESH),
-        lower_threshold=attr_uint(payload, attrs, DestAttr.L_THRESH),
-        active_conns=attr_uint(payload, attrs, DestAttr.ACTIVE_CONNS),
-        inactive_conns=attr_uint(payload, attrs, DestAttr.INACT_CONNS),
-        persistent_conns=attr_uint(payload, attrs, DestAttr.PERSIST_CONNS),
-        tun_type=TUN_TYPE_NAMES.get(attr_uint(payload, attrs, DestAttr.TUN_TYPE), "ipip"),
-        tun_port=attr_be16(payload, attrs, DestAttr.TUN_PORT),
-        tun_flags=attr_uint(payload, attrs, DestAttr.TUN_FLAGS),
-        stats=decode_stats(payload, attrs, DestAttr.STATS64, DestAttr.STATS),
-    )
+    return server_of(ipvs_dump.dest_row(payload, 0, len(payload), service_af))
 
 
 def decode_info(payload: bytes) -> IPVSInfo:
-    msg = ipvs_info_msg(payload_with_header(payload))
-    msg.decode()
-    code = int(msg.get_attr("IPVS_INFO_ATTR_VERSION") or 0)
+    attrs = top_attrs(payload)
+    code = attr_uint(payload, attrs, InfoAttr.VERSION)
     version = f"{(code >> 16) & 0xFF}.{(code >> 8) & 0xFF}.{code & 0xFF}"
-    return IPVSInfo(version=version, conn_table_size=int(msg.get_attr("IPVS_INFO_ATTR_CONN_TAB_SIZE") or 0))
+    return IPVSInfo(version=version, conn_table_size=attr_uint(payload, attrs, InfoAttr.CONN_TAB_SIZE))
 
 
 def decode_timeouts(payload: bytes) -> Timeouts:
-    msg = ipvs_msg(payload_with_header(payload))
-    msg.decode()
+    attrs = top_attrs(payload)
     return Timeouts(
-        tcp=int(msg.get_attr("IPVS_CMD_ATTR_TIMEOUT_TCP") or 0),
-        tcp_fin=int(msg.get_attr("IPVS_CMD_ATTR_TIMEOUT_TCP_FIN") or 0),
-        udp=int(msg.get_attr("IPVS_CMD_ATTR_TIMEOUT_UDP") or 0),
+        tcp=attr_uint(payload, attrs, CmdAttr.TIMEOUT_TCP),
+        tcp_fin=attr_uint(payload, attrs, CmdAttr.TIMEOUT_TCP_FIN),
+        udp=attr_uint(payload, attrs, CmdAttr.TIMEOUT_UDP),
     )
 
 
 def decode_daemon(payload: bytes) -> SyncDaemon:
+    from kpctl.backends.ipvs_nla import ipvs_msg
+
     msg = ipvs_msg(payload_with_header(payload))
     msg.decode()
     nest = msg.get_attr("IPVS_CMD_ATTR_DAEMON")

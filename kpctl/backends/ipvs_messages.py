@@ -1,7 +1,7 @@
-"""kpctl's IPVS generic-netlink messages, declared on pyroute2's netlink primitives.
+"""kpctl's IPVS generic-netlink vocabulary: the uapi enums and (lazily) pyroute2 message classes.
 
-Every table mirrors ``include/uapi/linux/ip_vs.h`` one to one (explicit numbers, so a
-review against the header is line by line).  Deliberate differences from pyroute2's own
+The enums and every ``nla_map`` table mirror ``include/uapi/linux/ip_vs.h`` one to one
+(explicit numbers, so a review against the header is line by line).  Deliberate differences from pyroute2's own
 ``pyroute2.netlink.generic.ipvs``:
 
 * ``IPVS_SVC_ATTR_NETMASK`` is a raw u32: for IPv4 the kernel stores the mask's bytes as
@@ -15,6 +15,11 @@ review against the header is line by line).  Deliberate differences from pyroute
 * Addresses are the kernel's 16-byte ``union nf_inet_addr``: declared ``cdata`` (raw
   bytes) and decoded per family by :func:`decode_addr`, never guessed from the length.
 
+The pyroute2 message classes (``ipvs_msg``, ``ipvs_info_msg``, the nested attribute classes)
+live in :mod:`kpctl.backends.ipvs_nla` and are re-exported here on first access: importing
+pyroute2 costs more than a whole ``kpctl ipvs list`` of a small table, and the read path
+packs its few requests with ``struct`` instead.
+
 Nothing here opens a socket; :mod:`kpctl.backends.ipvs_netlink` does.
 """
 
@@ -23,8 +28,7 @@ from __future__ import annotations
 import socket
 import struct
 from enum import IntEnum
-
-from pyroute2.netlink import genlmsg, nla
+from typing import Any
 
 GENL_NAME = "IPVS"
 GENL_VERSION = 0x1
@@ -155,149 +159,6 @@ STATS_FIELDS: dict[int, str] = {
 }
 
 
-class ipvs_stats(nla):
-    """IPVS_SVC_ATTR_STATS / IPVS_DEST_ATTR_STATS: the legacy 32-bit counters."""
-
-    prefix = "IPVS_STATS_ATTR_"
-    nla_map = (
-        (0, "IPVS_STATS_ATTR_UNSPEC", "none"),
-        (1, "IPVS_STATS_ATTR_CONNS", "uint32"),
-        (2, "IPVS_STATS_ATTR_INPKTS", "uint32"),
-        (3, "IPVS_STATS_ATTR_OUTPKTS", "uint32"),
-        (4, "IPVS_STATS_ATTR_INBYTES", "uint64"),
-        (5, "IPVS_STATS_ATTR_OUTBYTES", "uint64"),
-        (6, "IPVS_STATS_ATTR_CPS", "uint32"),
-        (7, "IPVS_STATS_ATTR_INPPS", "uint32"),
-        (8, "IPVS_STATS_ATTR_OUTPPS", "uint32"),
-        (9, "IPVS_STATS_ATTR_INBPS", "uint32"),
-        (10, "IPVS_STATS_ATTR_OUTBPS", "uint32"),
-        (11, "IPVS_STATS_ATTR_PAD", "none"),
-    )
-
-
-class ipvs_stats64(nla):
-    """IPVS_*_ATTR_STATS64 (kernel >= 4.1): every counter 64-bit; preferred when present."""
-
-    prefix = "IPVS_STATS_ATTR_"
-    nla_map = (
-        (0, "IPVS_STATS_ATTR_UNSPEC", "none"),
-        (1, "IPVS_STATS_ATTR_CONNS", "uint64"),
-        (2, "IPVS_STATS_ATTR_INPKTS", "uint64"),
-        (3, "IPVS_STATS_ATTR_OUTPKTS", "uint64"),
-        (4, "IPVS_STATS_ATTR_INBYTES", "uint64"),
-        (5, "IPVS_STATS_ATTR_OUTBYTES", "uint64"),
-        (6, "IPVS_STATS_ATTR_CPS", "uint64"),
-        (7, "IPVS_STATS_ATTR_INPPS", "uint64"),
-        (8, "IPVS_STATS_ATTR_OUTPPS", "uint64"),
-        (9, "IPVS_STATS_ATTR_INBPS", "uint64"),
-        (10, "IPVS_STATS_ATTR_OUTBPS", "uint64"),
-        (11, "IPVS_STATS_ATTR_PAD", "none"),
-    )
-
-
-class ipvs_service_attrs(nla):
-    """Attributes nested in IPVS_CMD_ATTR_SERVICE."""
-
-    prefix = "IPVS_SVC_ATTR_"
-    nla_map = (
-        (0, "IPVS_SVC_ATTR_UNSPEC", "none"),
-        (1, "IPVS_SVC_ATTR_AF", "uint16"),
-        (2, "IPVS_SVC_ATTR_PROTOCOL", "uint16"),
-        (3, "IPVS_SVC_ATTR_ADDR", "cdata"),  # union nf_inet_addr, 16 bytes
-        (4, "IPVS_SVC_ATTR_PORT", "be16"),
-        (5, "IPVS_SVC_ATTR_FWMARK", "uint32"),
-        (6, "IPVS_SVC_ATTR_SCHED_NAME", "asciiz"),
-        (7, "IPVS_SVC_ATTR_FLAGS", "ipvs_flags"),
-        (8, "IPVS_SVC_ATTR_TIMEOUT", "uint32"),
-        (9, "IPVS_SVC_ATTR_NETMASK", "uint32"),  # raw: see encode_netmask()
-        (10, "IPVS_SVC_ATTR_STATS", "ipvs_stats"),
-        (11, "IPVS_SVC_ATTR_PE_NAME", "asciiz"),
-        (12, "IPVS_SVC_ATTR_STATS64", "ipvs_stats64"),
-    )
-
-    class ipvs_flags(nla):
-        """struct ip_vs_flags { __u32 flags; __u32 mask; }: the kernel changes only masked bits."""
-
-        fields = (("flags", "I"), ("mask", "I"))
-
-    ipvs_stats = ipvs_stats
-    ipvs_stats64 = ipvs_stats64
-
-
-class ipvs_dest_attrs(nla):
-    """Attributes nested in IPVS_CMD_ATTR_DEST."""
-
-    prefix = "IPVS_DEST_ATTR_"
-    nla_map = (
-        (0, "IPVS_DEST_ATTR_UNSPEC", "none"),
-        (1, "IPVS_DEST_ATTR_ADDR", "cdata"),  # union nf_inet_addr, 16 bytes
-        (2, "IPVS_DEST_ATTR_PORT", "be16"),
-        (3, "IPVS_DEST_ATTR_FWD_METHOD", "uint32"),
-        (4, "IPVS_DEST_ATTR_WEIGHT", "uint32"),
-        (5, "IPVS_DEST_ATTR_U_THRESH", "uint32"),
-        (6, "IPVS_DEST_ATTR_L_THRESH", "uint32"),
-        (7, "IPVS_DEST_ATTR_ACTIVE_CONNS", "uint32"),
-        (8, "IPVS_DEST_ATTR_INACT_CONNS", "uint32"),
-        (9, "IPVS_DEST_ATTR_PERSIST_CONNS", "uint32"),
-        (10, "IPVS_DEST_ATTR_STATS", "ipvs_stats"),
-        (11, "IPVS_DEST_ATTR_ADDR_FAMILY", "uint16"),
-        (12, "IPVS_DEST_ATTR_STATS64", "ipvs_stats64"),
-        (13, "IPVS_DEST_ATTR_TUN_TYPE", "uint8"),
-        (14, "IPVS_DEST_ATTR_TUN_PORT", "be16"),  # nla_get_be16 in the kernel
-        (15, "IPVS_DEST_ATTR_TUN_FLAGS", "uint16"),
-    )
-
-    ipvs_stats = ipvs_stats
-    ipvs_stats64 = ipvs_stats64
-
-
-class ipvs_daemon_attrs(nla):
-    """Attributes nested in IPVS_CMD_ATTR_DAEMON."""
-
-    prefix = "IPVS_DAEMON_ATTR_"
-    nla_map = (
-        (0, "IPVS_DAEMON_ATTR_UNSPEC", "none"),
-        (1, "IPVS_DAEMON_ATTR_STATE", "uint32"),
-        (2, "IPVS_DAEMON_ATTR_MCAST_IFN", "asciiz"),
-        (3, "IPVS_DAEMON_ATTR_SYNC_ID", "uint32"),
-        (4, "IPVS_DAEMON_ATTR_SYNC_MAXLEN", "uint16"),
-        (5, "IPVS_DAEMON_ATTR_MCAST_GROUP", "ip4addr"),
-        (6, "IPVS_DAEMON_ATTR_MCAST_GROUP6", "ip6addr"),
-        (7, "IPVS_DAEMON_ATTR_MCAST_PORT", "uint16"),  # nla_get_u16: host order
-        (8, "IPVS_DAEMON_ATTR_MCAST_TTL", "uint8"),
-    )
-
-
-class ipvs_msg(genlmsg):
-    """Every IPVS command and its replies, except the GET_INFO reply."""
-
-    prefix = "IPVS_CMD_ATTR_"
-    nla_map = (
-        (0, "IPVS_CMD_ATTR_UNSPEC", "none"),
-        (1, "IPVS_CMD_ATTR_SERVICE", "ipvs_service_attrs"),
-        (2, "IPVS_CMD_ATTR_DEST", "ipvs_dest_attrs"),
-        (3, "IPVS_CMD_ATTR_DAEMON", "ipvs_daemon_attrs"),
-        (4, "IPVS_CMD_ATTR_TIMEOUT_TCP", "uint32"),
-        (5, "IPVS_CMD_ATTR_TIMEOUT_TCP_FIN", "uint32"),
-        (6, "IPVS_CMD_ATTR_TIMEOUT_UDP", "uint32"),
-    )
-
-    ipvs_service_attrs = ipvs_service_attrs
-    ipvs_dest_attrs = ipvs_dest_attrs
-    ipvs_daemon_attrs = ipvs_daemon_attrs
-
-
-class ipvs_info_msg(genlmsg):
-    """The reply to IPVS_CMD_GET_INFO (sent as IPVS_CMD_SET_INFO): top-level IPVS_INFO_ATTR_*."""
-
-    prefix = "IPVS_INFO_ATTR_"
-    nla_map = (
-        (0, "IPVS_INFO_ATTR_UNSPEC", "none"),
-        (1, "IPVS_INFO_ATTR_VERSION", "uint32"),
-        (2, "IPVS_INFO_ATTR_CONN_TAB_SIZE", "uint32"),
-    )
-
-
 FAMILY_CODES: dict[str, int] = {"inet": socket.AF_INET, "inet6": socket.AF_INET6}
 FAMILY_NAMES: dict[int, str] = {code: name for name, code in FAMILY_CODES.items()}
 PROTOCOL_CODES: dict[str, int] = {"tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP, "sctp": 132}
@@ -335,3 +196,14 @@ def decode_netmask(family: int, raw: int) -> int:
     return int(struct.unpack(">I", struct.pack("=I", raw & 0xFFFFFFFF))[0])
 
 
+# The pyroute2 classes, imported from ipvs_nla on first use (PEP 562).
+_NLA_CLASSES = frozenset({"ipvs_stats", "ipvs_stats64", "ipvs_service_attrs", "ipvs_dest_attrs",
+                          "ipvs_daemon_attrs", "ipvs_msg", "ipvs_info_msg"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NLA_CLASSES:
+        from kpctl.backends import ipvs_nla
+
+        return getattr(ipvs_nla, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

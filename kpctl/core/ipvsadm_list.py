@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import struct
+from operator import itemgetter
 from typing import Any, TypeVar
 from collections.abc import Callable, Iterable, Sequence
 
+from kpctl.core import ipvs_rows as R
 from kpctl.core.address import format_addrport
+from kpctl.core.ipvs_rows import ServerRow, ServiceRow, TableRows
 from kpctl.errors import NotFound
 from kpctl.model.ipvs import (
-    SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3, IPVSTable, RealServer, ServiceKey, VirtualService,
+    SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3, IPVSTable, RealServer, ServiceKey, VirtualService,
 )
 
 VIEWS: tuple[str, ...] = ("default", "stats", "rate", "thresholds", "persistent-conn", "tun-info")
@@ -27,6 +31,9 @@ _PROTO = {"tcp": 6, "udp": 17, "sctp": 132, None: 6}  # fwmark services carry TC
 _FWD_TITLE = {"masq": "Masq", "local": "Local", "tunnel": "Tunnel", "route": "Route"}
 _TUN_FLAG_WORDS = ("-c", "+c", "r+c")
 _FIRST_HEADER = "Prot LocalAddress:Port"
+_HALF_CIRCLE = 1 << 31
+_WORDS = struct.Struct(">4I")
+_SERVER_KEY = itemgetter(R.PACKED, R.PORT)
 
 T = TypeVar("T")
 
@@ -116,13 +123,17 @@ def largenum(value: int, exact: bool) -> str:
 
 def sched_flag_words(service: VirtualService) -> str:
     """print_sched_flags: names depend on the scheduler (sh-/mh- aliases)."""
-    if service.scheduler == "sh":
+    return scheduler_flag_words(service.scheduler, service.flags)
+
+
+def scheduler_flag_words(scheduler: str, flags: int) -> str:
+    if scheduler == "sh":
         names = [(SVC_F_SCHED1, "sh-fallback"), (SVC_F_SCHED2, "sh-port")]
-    elif service.scheduler == "mh":
+    elif scheduler == "mh":
         names = [(SVC_F_SCHED1, "mh-fallback"), (SVC_F_SCHED2, "mh-port")]
     else:
         names = [(SVC_F_SCHED1, "flag-1"), (SVC_F_SCHED2, "flag-2"), (SVC_F_SCHED3, "flag-3")]
-    return ",".join(name for bit, name in names if service.flags & bit)
+    return ",".join(name for bit, name in names if flags & bit)
 
 
 def fwmark_text(mark: int) -> str:
@@ -131,79 +142,92 @@ def fwmark_text(mark: int) -> str:
 
 
 def service_name(service: VirtualService) -> str:
-    if service.fwmark:
-        return f"FWM  {fwmark_text(service.fwmark)}" + (" IPv6" if service.family == "inet6" else "")
-    name = f"{(service.protocol or '?').upper():<4} {format_addrport(service.family, service.address or '', service.port)}"
-    return name if service.family == "inet6" else name[:33]
+    return service_title(service.family, service.protocol, service.address, service.port, service.fwmark)
+
+
+def service_title(family: str, protocol: str | None, address: str | None, port: int, fwmark: int) -> str:
+    if fwmark:
+        return f"FWM  {fwmark_text(fwmark)}" + (" IPv6" if family == "inet6" else "")
+    name = f"{(protocol or '?').upper():<4} {format_addrport(family, address or '', port)}"
+    return name if family == "inet6" else name[:33]
 
 
 def netmask_text(service: VirtualService) -> str | None:
     """The persistence mask if not the default (/32 or /128), as ipvsadm prints it."""
-    if service.family == "inet6":
-        return None if service.netmask == 128 else str(service.netmask)
-    if service.netmask == 0xFFFFFFFF:
+    return mask_text(service.family, service.netmask)
+
+
+def mask_text(family: str, netmask: int) -> str | None:
+    if family == "inet6":
+        return None if netmask == 128 else str(netmask)
+    if netmask == 0xFFFFFFFF:
         return None
-    return str(ipaddress.IPv4Address(service.netmask & 0xFFFFFFFF))
+    return str(ipaddress.IPv4Address(netmask & 0xFFFFFFFF))
 
 
-def _service_line(service: VirtualService, view: str, exact: bool) -> str:
-    name = service_name(service)
+def _service_line(service: ServiceRow, view: str, exact: bool) -> str:
+    name = service_title(*service[R.S_FAMILY:R.S_SCHEDULER])
     if view == "stats":
-        s = service.stats
-        return f"{name:<33}" + "".join(largenum(v, exact) for v in (s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes))
+        return f"{name:<33}" + "".join(largenum(v, exact) for v in service[R.S_STATS:R.S_STATS + 5])
     if view == "rate":
-        s = service.stats
-        return f"{name:<33}" + "".join(largenum(v, exact) for v in (s.cps, s.inpps, s.outpps, s.inbps, s.outbps))
-    line = f"{name} {service.scheduler}"
-    if service.flags & _SCHED_BITS:
-        line += f" ({sched_flag_words(service)})"
-    if service.persistent:
-        line += f" persistent {service.timeout}"
-        mask = netmask_text(service)
+        return f"{name:<33}" + "".join(largenum(v, exact) for v in service[R.S_STATS + 5:R.S_PACKED])
+    flags = service[R.S_FLAGS]
+    line = f"{name} {service[R.S_SCHEDULER]}"
+    if flags & _SCHED_BITS:
+        line += f" ({scheduler_flag_words(service[R.S_SCHEDULER], flags)})"
+    if flags & SVC_F_PERSISTENT:
+        line += f" persistent {service[R.S_TIMEOUT]}"
+        mask = mask_text(service[R.S_FAMILY], service[R.S_NETMASK])
         if mask is not None:
             line += f" mask {mask}"
-        if service.pe_name:
-            line += f" pe {service.pe_name}"
-    if service.one_packet:
+        if service[R.S_PE_NAME]:
+            line += f" pe {service[R.S_PE_NAME]}"
+    if flags & SVC_F_ONEPACKET:
         line += " ops"
     return line
 
 
 def tunnel_info(server: RealServer) -> str:
-    if server.forward != "tunnel":
+    return tunnel_text(server.forward, server.tun_type, server.tun_port, server.tun_flags)
+
+
+def tunnel_text(forward: str, tun_type: str, tun_port: int, tun_flags: int) -> str:
+    if forward != "tunnel":
         return "n/a"
-    flags = _TUN_FLAG_WORDS[server.tun_flags] if 0 <= server.tun_flags < 3 else "(null)"
-    if server.tun_type == "gue":
-        return f"gue:{server.tun_port}:{flags}"[:15]
-    if server.tun_type == "gre":
+    flags = _TUN_FLAG_WORDS[tun_flags] if 0 <= tun_flags < 3 else "(null)"
+    if tun_type == "gue":
+        return f"gue:{tun_port}:{flags}"[:15]
+    if tun_type == "gre":
         return f"gre:{flags}"
-    if server.tun_type == "ipip":
+    if tun_type == "ipip":
         return "ipip"
     return "n/a"
 
 
-def _server_line(server: RealServer, view: str, exact: bool) -> str:
-    name = format_addrport(server.family, server.address, server.port)
-    if server.family != "inet6":
-        name = name[:28]
-    head = f"  -> {name:<28}"
-    fwd = _FWD_TITLE.get(server.forward, "(null)")
-    if view == "stats":
-        s = server.stats
-        return head + "".join(largenum(v, exact) for v in (s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes))
-    if view == "rate":
-        s = server.stats
-        return f"{head} {s.cps:8d} {s.inpps:8d} {s.outpps:8d}" + largenum(s.inbps, exact) + largenum(s.outbps, exact)
-    if view == "thresholds":
-        return (f"{head} {server.upper_threshold:<10d} {server.lower_threshold:<10d} "
-                f"{server.active_conns:<10d} {server.inactive_conns:<10d}")
-    if view == "persistent-conn":
-        return (f"{head} {server.weight:<9d} {server.persistent_conns:<11d} "
-                f"{server.active_conns:<10d} {server.inactive_conns:<10d}")
-    if view == "tun-info":
-        return (f"{head} {fwd:<7} {tunnel_info(server):<13} {server.weight:<6d} "
-                f"{server.active_conns:<10d} {server.inactive_conns:<10d}")
-    return f"{head} {fwd:<7} {server.weight:<6d} {server.active_conns:<10d} {server.inactive_conns:<10d}"
+def _server_lines(servers: Iterable[ServerRow], view: str, exact: bool) -> list[str]:
+    """print_service_entry's line per real server (the default view is the hot path of big tables)."""
+    fwd_title = _FWD_TITLE.get
+    if view == "default":
+        return [f"  -> {s[R.NAME] if s[R.FAMILY] == 'inet6' else s[R.NAME][:28]:<28} {fwd_title(s[R.FORWARD], '(null)'):<7} "
+                f"{s[R.WEIGHT]:<6d} {s[R.ACTIVE]:<10d} {s[R.INACTIVE]:<10d}" for s in servers]
+    lines = []
+    for s in servers:
+        name = s[R.NAME] if s[R.FAMILY] == "inet6" else s[R.NAME][:28]
+        head = f"  -> {name:<28}"
+        if view == "stats":
+            lines.append(head + "".join(largenum(v, exact) for v in s[R.STATS:R.STATS + 5]))
+        elif view == "rate":
+            lines.append(f"{head} {s[R.STATS + 5]:8d} {s[R.STATS + 6]:8d} {s[R.STATS + 7]:8d}"
+                         + largenum(s[R.STATS + 8], exact) + largenum(s[R.STATS + 9], exact))
+        elif view == "thresholds":
+            lines.append(f"{head} {s[R.UPPER]:<10d} {s[R.LOWER]:<10d} {s[R.ACTIVE]:<10d} {s[R.INACTIVE]:<10d}")
+        elif view == "persistent-conn":
+            lines.append(f"{head} {s[R.WEIGHT]:<9d} {s[R.PERSIST]:<11d} {s[R.ACTIVE]:<10d} {s[R.INACTIVE]:<10d}")
+        else:  # tun-info
+            tunnel = tunnel_text(s[R.FORWARD], s[R.TUN_TYPE], s[R.TUN_PORT], s[R.TUN_FLAGS])
+            lines.append(f"{head} {fwd_title(s[R.FORWARD], '(null)'):<7} {tunnel:<13} {s[R.WEIGHT]:<6d} "
+                         f"{s[R.ACTIVE]:<10d} {s[R.INACTIVE]:<10d}")
+    return lines
 
 
 def title(view: str) -> str:
@@ -226,9 +250,12 @@ def title(view: str) -> str:
 
 
 def format_service_entry(service: VirtualService, view: str = "default", exact: bool = False) -> str:
-    lines = [_service_line(service, view, exact)]
-    for server in sorted_servers(service):
-        lines.append(_server_line(server, view, exact))
+    return _service_entry(R.service_row(service), view, exact)
+
+
+def _service_entry(service: ServiceRow, view: str, exact: bool) -> str:
+    lines = _server_lines(order_servers(service[R.S_SERVERS]), view, exact)
+    lines.insert(0, _service_line(service, view, exact))
     return "\n".join(lines) + "\n"
 
 
@@ -294,12 +321,85 @@ def sorted_servers(service: VirtualService) -> list[RealServer]:
 def format_ipvsadm(table: IPVSTable, view: str = "default", exact: bool = False,
                    only: ServiceKey | None = None) -> str:
     """What ``ipvsadm -Ln`` (or ``ipvsadm -Ln -t/-u/-f SERVICE`` when ``only``) prints."""
+    return format_ipvsadm_rows(R.rows_of(table), view, exact, only)
+
+
+def format_ipvsadm_rows(table: TableRows, view: str = "default", exact: bool = False,
+                        only: ServiceKey | None = None) -> str:
+    """:func:`format_ipvsadm` of the table as rows (see :mod:`kpctl.core.ipvs_rows`)."""
     if view not in VIEWS:
         raise ValueError(f"unknown ipvsadm view {view!r}")
     if only is not None:
+        wanted = R.key_fields(only)
         for service in table.services:
-            if service.key == only:
-                return title(view) + format_service_entry(service, view, exact)
+            if service[R.S_FAMILY:R.S_SCHEDULER] == wanted:
+                return title(view) + _service_entry(service, view, exact)
         raise NotFound(f"service {only} does not exist")
     head = f"IP Virtual Server version {table.info.version} (size={table.info.conn_table_size})\n"
-    return head + title(view) + "".join(format_service_entry(s, view, exact) for s in sorted_services(table))
+    return head + title(view) + "".join(_service_entry(s, view, exact) for s in order_services(table.services))
+
+
+
+# -- the same orders on rows (kpctl.core.ipvs_rows) -------------------------------------------
+def _row_words(packed: bytes) -> tuple[int, ...]:
+    """:func:`_words` of a row's packed address."""
+    return _WORDS.unpack(packed.ljust(16, b"\0"))
+
+
+def _within_half_circle(low: bytes, high: bytes) -> bool:
+    """Whether the 4-byte addresses from ``low`` to ``high`` span less than half the 32-bit circle.
+
+    Then the wrapping compare orders them as plain numbers (the arc starts at ``low``), and
+    4-byte big-endian strings compare as those numbers.
+    """
+    return int.from_bytes(high, "big") - int.from_bytes(low, "big") < _HALF_CIRCLE
+
+
+def order_servers(servers: Sequence[ServerRow]) -> list[ServerRow]:
+    """:func:`sorted_servers` of a service row's servers."""
+    if len(servers) <= 1:
+        return list(servers)
+    if all(s[R.FAMILY] == "inet" and len(s[R.PACKED]) == 4 for s in servers):  # the usual case
+        ordered = sorted(servers, key=_SERVER_KEY)
+        if _within_half_circle(ordered[0][R.PACKED], ordered[-1][R.PACKED]):
+            return ordered
+    words = [_row_words(s[R.PACKED]) for s in servers]
+    families = [s[R.FAMILY] for s in servers]
+    starts = _word_starts(families, words) if len(set(families)) <= 1 else None
+    if starts is None:
+        def compare(a: tuple[ServerRow, tuple[int, ...]], b: tuple[ServerRow, tuple[int, ...]]) -> int:
+            return _cmp_addr(a[0][R.FAMILY], a[1], b[1]) or a[0][R.PORT] - b[0][R.PORT]
+
+        return [s for s, _ in glibc_sort(list(zip(servers, words)), compare)]
+    return [s for s, _ in sorted(zip(servers, words), key=lambda i: (_rebased(i[0][R.FAMILY], i[1], starts), i[0][R.PORT]))]
+
+
+def _service_sort_fields(s: ServiceRow) -> tuple[int, int, int]:
+    return s[R.S_FWMARK], _AF.get(s[R.S_FAMILY], 0), _PROTO.get(s[R.S_PROTOCOL], 0)
+
+
+def order_services(services: Sequence[ServiceRow]) -> list[ServiceRow]:
+    """:func:`sorted_services` of service rows."""
+    if not services:
+        return []
+    if all(s[R.S_FAMILY] == "inet" and not s[R.S_FWMARK] and len(s[R.S_PACKED]) == 4 for s in services):
+        ordered = sorted(services, key=lambda s: (_PROTO.get(s[R.S_PROTOCOL], 0), s[R.S_PACKED], s[R.S_PORT]))
+        if _within_half_circle(min(s[R.S_PACKED] for s in services), max(s[R.S_PACKED] for s in services)):
+            return ordered
+    words = [_row_words(s[R.S_PACKED]) for s in services]
+    starts = _word_starts([s[R.S_FAMILY] for s in services], words)
+    mark_start = _arc_start(s[R.S_FWMARK] for s in services)
+    if starts is None or mark_start is None:
+        def compare(a: tuple[ServiceRow, tuple[int, ...]], b: tuple[ServiceRow, tuple[int, ...]]) -> int:
+            (fwmark1, af1, proto1), (fwmark2, af2, proto2) = _service_sort_fields(a[0]), _service_sort_fields(b[0])
+            return (_i32(fwmark1 - fwmark2) or af1 - af2 or proto1 - proto2
+                    or _cmp_addr(a[0][R.S_FAMILY], a[1], b[1]) or a[0][R.S_PORT] - b[0][R.S_PORT])
+
+        return [s for s, _ in glibc_sort(list(zip(services, words)), compare)]
+
+    def key(item: tuple[ServiceRow, tuple[int, ...]]) -> tuple[Any, ...]:
+        s, w = item
+        fwmark, af, proto = _service_sort_fields(s)
+        return ((fwmark - mark_start) & 0xFFFFFFFF, af, proto, _rebased(s[R.S_FAMILY], w, starts), s[R.S_PORT])
+
+    return [s for s, _ in sorted(zip(services, words), key=key)]

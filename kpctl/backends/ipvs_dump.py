@@ -41,15 +41,13 @@ AF_INET = socket.AF_INET
 AF_INET6 = socket.AF_INET6
 _NO_STATS = (0,) * STATS_COUNT
 _STATS_ORDER = tuple(STATS_FIELDS)  # the IPVS_STATS_ATTR_* of each counter, in Stats' field order
-# A be16 attribute read as a host-order u16 -> its value: a table lookup beats a second unpack.
-_BE16_OF_HOST = (tuple(((n & 0xFF) << 8) | (n >> 8) for n in range(1 << 16))
-                 if struct.pack("=H", 1) == b"\1\0" else tuple(range(1 << 16)))
+_BE16_OF_HOST = socket.ntohs  # a be16 attribute read as a host-order u16 -> its value
 _UINT_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
 _NLMSG_LENGTH = struct.Struct("=I")
 _MAX_LAYOUTS = 16
 
 # How Layout reads an attribute: "uint" as attr_uint (1/2/4/8 bytes, else absent), "be16" its
-# first two bytes (host order: convert with _BE16_OF_HOST), "addr" its first 16 bytes, "u32" its
+# first two bytes (in host order: convert with _BE16_OF_HOST), "addr" its first 16 bytes, "u32" its
 # first four, "bytes" all of it.
 Wanted = Sequence[tuple[int, str, Any]]  # (attribute type, how, value when absent)
 
@@ -217,7 +215,7 @@ def _server(v: tuple[Any, ...], service_af: int) -> ServerRow:
     """A server row from the values of _DEST_WANTED (ports as read: host order), counters after them."""
     (raw, port, forward, weight, tun_type, tun_port, tun_flags, upper, lower, active, inactive, persist, af,
      conns, inpkts, outpkts, inbytes, outbytes, cps, inpps, outpps, inbps, outbps) = v
-    port = _BE16_OF_HOST[port]
+    port = _BE16_OF_HOST(port)
     if af is None:
         af = service_af
     if af == AF_INET6:
@@ -229,7 +227,7 @@ def _server(v: tuple[Any, ...], service_af: int) -> ServerRow:
         address = socket.inet_ntop(AF_INET, packed)
         name = f"{address}:{port}"
     return (address, port, FAMILY_NAMES.get(af, "inet"), FORWARD_NAMES.get(forward & 0x7, "masq"), weight, upper,
-            lower, active, inactive, persist, TUN_TYPE_NAMES.get(tun_type, "ipip"), _BE16_OF_HOST[tun_port],
+            lower, active, inactive, persist, TUN_TYPE_NAMES.get(tun_type, "ipip"), _BE16_OF_HOST(tun_port),
             tun_flags, conns, inpkts, outpkts, inbytes, outbytes, cps, inpps, outpps, inbps, outbps, packed, name)
 
 
@@ -265,7 +263,7 @@ def _service(v: tuple[Any, ...], raw_key: bytes) -> tuple[ServiceRow, bytes]:
         protocol = PROTOCOL_NAMES.get(protocol, "tcp")
         packed = raw[:16] if af == AF_INET6 else raw[:4]
         address = socket.inet_ntop(AF_INET6 if af == AF_INET6 else AF_INET, packed)
-        port = _BE16_OF_HOST[port]
+        port = _BE16_OF_HOST(port)
     return (FAMILY_NAMES.get(af, "inet"), protocol, address, port, fwmark, _text(sched), flags, timeout,
             decode_netmask(af, netmask), _text(pe_name), [], *v[10:], packed), raw_key
 

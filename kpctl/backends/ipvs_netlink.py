@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Self
 
 from kpctl.backends import ipvs_codec as codec
+from kpctl.backends import ipvs_dump
 from kpctl.backends import ipvs_fastenc as fastenc
 from kpctl.backends.genl import (
     NLM_F_ACK,
@@ -22,7 +23,8 @@ from kpctl.backends.genl import (
     GenlSocket,
     NetlinkRefusal,
 )
-from kpctl.backends.ipvs_messages import GENL_NAME, Cmd, ipvs_msg
+from kpctl.backends.ipvs_messages import GENL_NAME, Cmd
+from kpctl.core import ipvs_rows as rows
 from kpctl.errors import (
     IPVS_HINT,
     AlreadyExists,
@@ -82,11 +84,15 @@ class IPVSNetlink:
         except PermissionError:
             raise PermissionDenied("cannot open a netlink socket") from None
 
-    def _send(self, msg: ipvs_msg, dump: bool = False) -> list[bytes]:
+    def _send(self, cmd: Cmd, attrs: list[tuple[str, Any]], dump: bool = False) -> list[bytes]:
         family = self._family()
         seq = self._genl.next_seq()
         flags = NLM_F_REQUEST | (NLM_F_DUMP if dump else NLM_F_ACK)
-        return self._genl.send_encoded(codec.encode(msg, family, flags, seq), seq)
+        if attrs:
+            data = codec.encode(codec.new_request(cmd, attrs), family, flags, seq)
+        else:
+            data = codec.encode_bare(cmd, family, flags, seq)
+        return self._genl.send_encoded(data, seq)
 
     def _call(self, cmd: Cmd, attrs: list[tuple[str, Any]], what: str,
               errors: dict[int, Callable[[], KpctlError]] | None = None, dump: bool = False) -> list[bytes]:
@@ -94,7 +100,7 @@ class IPVSNetlink:
             self._pending.append((cmd, attrs, what, errors))
             return []
         try:
-            return self._send(codec.new_request(cmd, attrs), dump=dump)
+            return self._send(cmd, attrs, dump=dump)
         except NetlinkRefusal as exc:
             if errors and exc.errno in errors:
                 raise errors[exc.errno]() from None
@@ -106,31 +112,33 @@ class IPVSNetlink:
         return codec.decode_info(reply)
 
     def table(self) -> IPVSTable:
-        info = self.info()
-        services = []
-        for payload in self._call(Cmd.GET_SERVICE, [], "cannot list IPVS services", dump=True):
-            service, raw_key = codec.decode_service(payload)
-            services.append(service.with_servers(self._servers(raw_key, service)))
-        return IPVSTable(info=info, services=tuple(services))
+        return rows.table_of(self.table_rows())
 
-    def _servers(self, raw_key: bytes, service: VirtualService) -> tuple[RealServer, ...]:
-        af = codec.family_code(service.family)
-        seq = self._genl.next_seq()
-        body = codec.dest_dump_body(raw_key)
-        data = codec.genl.NLMSGHDR.pack(codec.genl.NLMSGHDR.size + len(body), self._family(),
-                                        NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body
+    def table_rows(self) -> rows.TableRows:
+        """The table as rows (kpctl.core.ipvs_rows), read without model objects: what listings use."""
+        info = self.info()
+        reader = ipvs_dump.DumpReader(self._genl, self._family())
         try:
-            replies = self._genl.send_encoded(data, seq)
+            services = reader.services()
         except NetlinkRefusal as exc:
-            raise _generic(exc, f"cannot list the real servers of {service.key}") from None
-        return tuple(codec.decode_dest(payload, af) for payload in replies)
+            raise _generic(exc, "cannot list IPVS services") from None
+        for service, raw_key in services:
+            service[rows.S_SERVERS].extend(self._servers(reader, raw_key, service))
+        return rows.TableRows(info, [service for service, _key in services])
+
+    def _servers(self, reader: ipvs_dump.DumpReader, raw_key: bytes, service: rows.ServiceRow) -> list[rows.ServerRow]:
+        try:
+            return reader.servers(raw_key, codec.family_code(service[rows.S_FAMILY]))
+        except NetlinkRefusal as exc:
+            raise _generic(exc, f"cannot list the real servers of {rows.key_of(service)}") from None
 
     def service(self, key: ServiceKey) -> VirtualService:
         attrs = [("IPVS_CMD_ATTR_SERVICE", {"attrs": codec.service_key_attrs(key)})]
         replies = self._call(Cmd.GET_SERVICE, attrs, f"cannot read service {key}",
                              {errno.ESRCH: lambda: NotFound(f"service {key} does not exist")})
-        service, raw_key = codec.decode_service(replies[0])
-        return service.with_servers(self._servers(raw_key, service))
+        service, raw_key = ipvs_dump.service_row(replies[0])
+        service[rows.S_SERVERS].extend(self._servers(ipvs_dump.DumpReader(self._genl, self._family()), raw_key, service))
+        return rows.service_of(service)
 
     def timeouts(self) -> Timeouts:
         replies = self._call(Cmd.GET_CONFIG, [], "cannot read IPVS timeouts")

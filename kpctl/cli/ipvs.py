@@ -127,10 +127,13 @@ def list_services(app: AppContext, service: str | None, numeric: bool, exact: bo
       kpctl ipvs list --rate --watch 1
       kpctl ipvs list --services svc.json   # kubectl get svc,endpointslices -A -o json > svc.json
     """
-    from kpctl.cli.ipvs_views import table_listing
+    from kpctl.backends.ipvs import table_rows
+    from kpctl.cli.ipvs_views import rows_listing, table_listing
     from kpctl.cli.k8s import annotate_ipvs
     from kpctl.cli.watch import parse_interval, watch_listing
     from kpctl.core.address import parse_service
+    from kpctl.core.ipvs_rows import key_fields
+    from kpctl.errors import NotFound
     from kpctl.output.progress import progress
 
     view = _one_of(views, ("stats", "rate", "thresholds", "persistent_conn", "tun_info"),
@@ -141,17 +144,21 @@ def list_services(app: AppContext, service: str | None, numeric: bool, exact: bo
     def listing() -> Any:
         table = backend.table()
         if key is not None and all(s.key != key for s in table.services):
-            from kpctl.errors import NotFound
-
             raise NotFound(f"service {key} does not exist")
         return annotate_ipvs(table_listing(table, view.replace("_", "-"), exact, key), k8s)
+
+    def text_listing() -> Any:  # -o plain / ipvsadm: the same bytes from rows of the table, no model objects
+        rows = table_rows(backend)
+        if key is not None and all(s[:5] != key_fields(key) for s in rows.services):
+            raise NotFound(f"service {key} does not exist")
+        return rows_listing(rows, view.replace("_", "-"), exact, key, output.no_headers)
 
     with _backend(app) as backend:
         if interval is not None:
             title = "kpctl ipvs list" + ("" if view == "default" else " --" + view.replace("_", "-"))
             return watch_listing(app, listing, output, interval, count, title)
         with progress(app.env, "reading the IPVS table"):
-            shown = listing()
+            shown = text_listing() if output.format in ("plain", "ipvsadm") and k8s is None else listing()
     app.render(shown, output)
     return 0
 

@@ -174,10 +174,10 @@ def plain_text(table: TableRows, view: str, exact: bool, only: ServiceKey | None
     server_cells = None if view == "default" else _server_cells(view, exact, escaped)
     empty_server = "\t" * (len(columns) - 4 - (5 if view in ("rate", "stats") else 0))
     for service in services:
-        prefix = "\t".join((escape_cell(str(R.key_of(service))), escape_cell(service[R.S_SCHEDULER]),
-                            escape_cell(_flags_text(service[R.S_FAMILY], service[R.S_SCHEDULER], service[R.S_FLAGS],
-                                                    service[R.S_TIMEOUT], service[R.S_NETMASK],
-                                                    service[R.S_PE_NAME])))) + "\t"
+        flags = _flags_text(service[R.S_FAMILY], service[R.S_SCHEDULER], service[R.S_FLAGS], service[R.S_TIMEOUT],
+                            service[R.S_NETMASK], service[R.S_PE_NAME])
+        prefix = "\t".join((escape_cell(str(R.key_of(service))), _cell(service[R.S_SCHEDULER], escaped),
+                            _cell(flags, escaped))) + "\t"
         servers = order_servers(service[R.S_SERVERS])
         if not servers:
             line = prefix + empty_server
@@ -185,9 +185,14 @@ def plain_text(table: TableRows, view: str, exact: bool, only: ServiceKey | None
                 start = R.S_STATS + (5 if view == "rate" else 0)
                 line += "\t" + "\t".join(largenum(v, exact).strip() for v in service[start:start + 5])
             lines.append(line)
-        elif server_cells is None:
-            lines += [f"{prefix}{s[R.NAME]}\t{_cell(s[R.FORWARD], escaped)}\t{_cell(s[R.WEIGHT], escaped)}\t"
-                      f"{_cell(s[R.ACTIVE], escaped)}\t{_cell(s[R.INACTIVE], escaped)}" for s in servers]
+        elif server_cells is None:  # the default view: most of a big table's lines
+            for s in servers:
+                forward, weight, active, inactive = s[R.FORWARD], s[R.WEIGHT], s[R.ACTIVE], s[R.INACTIVE]
+                if type(weight) is int and type(active) is int and type(inactive) is int and forward in escaped:
+                    lines.append(f"{prefix}{s[R.NAME]}\t{escaped[forward]}\t{weight}\t{active}\t{inactive}")
+                else:
+                    lines.append(f"{prefix}{s[R.NAME]}\t{_cell(forward, escaped)}\t{_cell(weight, escaped)}\t"
+                                 f"{_cell(active, escaped)}\t{_cell(inactive, escaped)}")
         else:
             lines += [prefix + server_cells(s) for s in servers]
     return "\n".join(lines) + "\n" if lines else ""

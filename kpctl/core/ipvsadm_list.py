@@ -166,7 +166,11 @@ def mask_text(family: str, netmask: int) -> str | None:
 
 
 def _service_line(service: ServiceRow, view: str, exact: bool) -> str:
-    name = service_title(*service[R.S_FAMILY:R.S_SCHEDULER])
+    if service[R.S_FAMILY] == "inet" and not service[R.S_FWMARK] and len(service[R.S_PACKED]) == 4:
+        # a valid IPv4 address: format_address would give it back as it is
+        name = f"{(service[R.S_PROTOCOL] or '?').upper():<4} {service[R.S_ADDRESS]}:{service[R.S_PORT]}"[:33]
+    else:
+        name = service_title(*service[R.S_FAMILY:R.S_SCHEDULER])
     if view == "stats":
         return f"{name:<33}" + "".join(largenum(v, exact) for v in service[R.S_STATS:R.S_STATS + 5])
     if view == "rate":

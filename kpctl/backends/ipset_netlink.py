@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields, replace
 from types import SimpleNamespace
 
-from kpctl.core.ipset_entry import PROTOCOL_NAMES, format_element
+from kpctl.core.ipset_entry import ICMP, ICMPV6, PROTOCOL_NAMES, format_element
 from kpctl.errors import (
     AlreadyExists,
     InvalidInput,
@@ -359,6 +359,46 @@ def _decode_entry(buf: bytes, start: int, end: int, ipset: IPSet) -> IPSetEntry:
 
 _ENTRY_DEFAULTS = {f.name: f.default for f in fields(IPSetEntry) if f.name != "raw"}
 
+# What the kernel dumps for a member of the commonest sets without extensions (no timeout,
+# counters, comment…): an IPv4 address, and a port with its protocol.  Such members are read
+# straight from fixed offsets; anything else (other lengths or headers) by _decode_entry.
+_DUMP_IPV4 = _nest(ATTR_IP, [_nla(ATTR_IPADDR_IPV4, bytes(4))])[:8]  # nla_put_ipaddr4: no byte-order flag
+_DUMP_PORT = _be16(ATTR_PORT, 0)[:4]
+_DUMP_PROTO = _u8(ATTR_PROTO, 0)[:4]
+
+
+def entry_decoder(ipset: IPSet) -> Callable[[bytes, int, int], IPSetEntry]:
+    """Decode a member of ``ipset`` from its IPSET_ATTR_DATA payload ``buf[start:end]``."""
+
+    def generic(buf: bytes, start: int, end: int) -> IPSetEntry:
+        return _decode_entry(buf, start, end, ipset)
+
+    ntop, af_inet, be16, protocols = socket.inet_ntop, socket.AF_INET, _BE16.unpack_from, PROTOCOL_NAMES
+    ipv4, port_h, proto_h = _DUMP_IPV4, _DUMP_PORT, _DUMP_PROTO
+
+    def ip_port(buf: bytes, start: int, end: int) -> IPSetEntry:
+        if end - start != 28 or buf[start:start + 8] != ipv4 or buf[start + 12:start + 16] != port_h \
+                or buf[start + 20:start + 24] != proto_h:
+            return generic(buf, start, end)
+        ip = ntop(af_inet, buf[start + 8:start + 12])
+        port, proto_num = be16(buf, start + 16)[0], buf[start + 24]
+        if proto_num in (ICMP, ICMPV6) or proto_num not in protocols:
+            return generic(buf, start, end)
+        proto = protocols[proto_num]
+        return IPSetEntry(raw=f"{ip},{proto}:{port}", ip=ip, port=port, proto_num=proto_num, proto=proto)
+
+    def ip(buf: bytes, start: int, end: int) -> IPSetEntry:
+        if end - start != 12 or buf[start:start + 8] != ipv4:
+            return generic(buf, start, end)
+        address = ntop(af_inet, buf[start + 8:start + 12])
+        return IPSetEntry(raw=address, ip=address)
+
+    if ipset.type == "hash:ip,port":
+        return ip_port
+    if ipset.type == "hash:ip":
+        return ip
+    return generic
+
 
 class IPSetNetlink:
     """One nfnetlink socket in the current network namespace."""
@@ -428,6 +468,7 @@ class IPSetNetlink:
         seq = self._send(CMD_LIST, attrs, NLM_F_DUMP)
         headers: dict[str, IPSet] = {}
         members: dict[str, list[IPSetEntry]] = {}
+        decoders: dict[str, Callable[[bytes, int, int], IPSetEntry]] = {}
         for buf, start, end in self._replies(seq, Request(CMD_LIST, name or "")):
             top = _attrs(buf, start, end)
             set_name = _get_str(buf, top[ATTR_SETNAME])
@@ -435,10 +476,12 @@ class IPSetNetlink:
                 headers[set_name] = _decode_header(buf, top, _attrs(buf, *top[ATTR_DATA]))
                 members.setdefault(set_name, [])
             if ATTR_ADT in top and set_name in headers:
-                ipset, bucket = headers[set_name], members[set_name]
+                if set_name not in decoders:
+                    decoders[set_name] = entry_decoder(headers[set_name])
+                decode, bucket = decoders[set_name], members[set_name]
                 for kind, a, b in _iter_attrs(buf, *top[ATTR_ADT]):
                     if kind == ATTR_DATA:
-                        bucket.append(_decode_entry(buf, a, b, ipset))
+                        bucket.append(decode(buf, a, b))
         if header_only:
             return list(headers.values())
         return [replace(h, members=tuple(members[n])) for n, h in headers.items()]

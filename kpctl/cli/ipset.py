@@ -85,7 +85,7 @@ def list_sets(app: AppContext, name: str | None, terse: bool, names_only: bool, 
             app.render(names_listing(names), output)
             return
         sets = reader.list_sets(name, header_only=terse)
-    app.render(sets_listing(sets, terse), output)
+    app.render(sets_listing(sets, terse, output.format), output)
 
 
 @ipset.command("create")

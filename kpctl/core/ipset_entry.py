@@ -405,18 +405,21 @@ def check_entry_fits(ipset: IPSet, entry: IPSetEntry) -> None:
             raise InvalidInput(f"entry {entry.raw!r} is outside the range {ipset.range} of set {ipset.name!r}")
 
 
-def format_entry_options(entry: IPSetEntry) -> str:
-    """The options ipset prints after an element, in ipset's order (leading space included)."""
+def format_entry_options(entry: IPSetEntry, runtime: bool = True) -> str:
+    """The options ipset prints after an element, in ipset's order (leading space included).
+
+    ``runtime=False`` leaves out what the kernel changes by itself (timeout, counters), as
+    ``format_entry_options(entry.without_runtime())`` would, without copying the entry."""
     out = []
-    if entry.timeout is not None:
+    if runtime and entry.timeout is not None:
         out.append(f" timeout {entry.timeout}")
     if entry.nomatch:
         out.append(" nomatch")
     if entry.wildcard:
         out.append(" wildcard")
-    if entry.packets is not None:
+    if runtime and entry.packets is not None:
         out.append(f" packets {entry.packets}")
-    if entry.bytes is not None:
+    if runtime and entry.bytes is not None:
         out.append(f" bytes {entry.bytes}")
     if entry.comment is not None:
         out.append(f' comment "{entry.comment}"')

@@ -1,4 +1,5 @@
-"""The fast path of `ipset restore` (kpctl.backends.ipset_fastenc) equals the generic one.
+"""The fast paths of `ipset restore` (kpctl.backends.ipset_fastenc) and of listing
+(ipset_netlink.entry_decoder) equal the generic ones.
 
 For every line it packs: the generic parser reads the same command, exist flag and element
 (``raw`` == the text), and the generic encoder writes the same bytes.  Whole files give the
@@ -14,7 +15,23 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kpctl.backends.ipset_fastenc import line_encoder
-from kpctl.backends.ipset_netlink import entry_data
+from kpctl.backends.ipset_netlink import (
+    ATTR_IP,
+    ATTR_IPADDR_IPV4,
+    ATTR_IPADDR_IPV6,
+    ATTR_PORT,
+    ATTR_PROTO,
+    ATTR_TIMEOUT,
+    NLA_F_NET_BYTEORDER,
+    _be16,
+    _be32,
+    _decode_entry,
+    _nest,
+    _nla,
+    _u8,
+    entry_data,
+    entry_decoder,
+)
 from kpctl.backends.ipset_restore import plan_restore
 from kpctl.core.ipset_save import PackedRun, _parse_line, parse_restore
 from kpctl.errors import KpctlError
@@ -171,3 +188,34 @@ def test_a_run_of_lines_is_one_command_and_breaks_where_the_generic_parser_takes
         ("create", 1, False, None), ("add", 2, False, 2), ("add", 4, False, None), ("add", 5, True, 2),
         ("del", 7, False, 1)]
     assert _staged(text, fast=True) == _staged(text, fast=False)
+
+
+def _dump(ip: str, port: int | None, proto: int | None, timeout: int | None, byte_order_flag: bool) -> bytes:
+    """A member as the kernel dumps it (nla_put_ipaddr4 sets no byte-order flag on the address)."""
+    v6 = ":" in ip
+    inner = (ATTR_IPADDR_IPV6 if v6 else ATTR_IPADDR_IPV4) | (NLA_F_NET_BYTEORDER if byte_order_flag else 0)
+    parts = [_nest(ATTR_IP, [_nla(inner, ipaddress.ip_address(ip).packed)])]
+    if port is not None:
+        parts.append(_be16(ATTR_PORT, port))
+    if proto is not None:
+        parts.append(_u8(ATTR_PROTO, proto))
+    if timeout is not None:
+        parts.append(_be32(ATTR_TIMEOUT, timeout))
+    return b"".join(parts)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.sampled_from(["hash:ip", "hash:ip,port"]), st.booleans(), st.booleans(), st.data())
+def test_listing_decodes_members_as_the_generic_decoder(set_type: str, v6: bool, flag: bool,
+                                                        data: st.DataObject) -> None:
+    ipset = IPSet(name="S", type=set_type, family="inet6" if v6 else "inet")
+    ip = str(ipaddress.ip_address(data.draw(st.integers(min_value=0, max_value=2**128 - 1 if v6 else 2**32 - 1))))
+    if v6 and "." in ip:
+        ip = "::1"
+    port = proto = None
+    if set_type == "hash:ip,port" or data.draw(st.integers(min_value=0, max_value=9)) == 0:
+        port = data.draw(st.integers(min_value=0, max_value=65535))
+        proto = data.draw(st.one_of(st.sampled_from([6, 17, 132, 136, 1, 58, 0]), st.integers(min_value=0, max_value=255)))
+    timeout = data.draw(st.one_of(st.none(), st.none(), st.integers(min_value=0, max_value=2**31)))
+    payload = b"\0" * 3 + _dump(ip, port, proto, timeout, flag) + b"\0" * 2
+    assert entry_decoder(ipset)(payload, 3, len(payload) - 2) == _decode_entry(payload, 3, len(payload) - 2, ipset)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import click
 
 from kpctl.output.env import Environment
-from kpctl.output.listing import Listing, OutputSpec
-from kpctl.output import registry
+
+if TYPE_CHECKING:
+    from kpctl.output.listing import Listing, OutputSpec
 
 
 @dataclass
@@ -42,6 +43,8 @@ class AppContext:
             raise InvalidInput(f"{what} changes the kernel and cannot run on --snapshot {self.snapshot_path}")
 
     def render(self, listing: Listing, spec: OutputSpec) -> None:
+        from kpctl.output import registry
+
         registry.render(listing, spec, self.env)
 
 
@@ -54,6 +57,10 @@ def output_options(*extra_formats: str, default: str | None = None) -> Callable[
     The command receives ``output: OutputSpec``.  Without ``-o`` the format is ``default``
     if given, else table on a TTY and plain otherwise.
     """
+
+    # The printers are imported by the first command that prints (not by every command's context).
+    from kpctl.output import registry
+    from kpctl.output.listing import OutputSpec
 
     names: Sequence[str] = registry.choices(extra_formats)
 

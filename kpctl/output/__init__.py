@@ -7,7 +7,19 @@ family-specific text formats such as ``ipvsadm`` or ``save``) and hands it to
 
 from __future__ import annotations
 
-from kpctl.output.listing import Column, Listing, OutputSpec
-from kpctl.output.registry import GENERIC_FORMATS, default_format, render
+from typing import Any
 
 __all__ = ["Column", "Listing", "OutputSpec", "GENERIC_FORMATS", "default_format", "render"]
+
+_HOMES = {"Column": "listing", "Listing": "listing", "OutputSpec": "listing",
+          "GENERIC_FORMATS": "registry", "default_format": "registry", "render": "registry"}
+
+
+def __getattr__(name: str) -> Any:
+    # Re-exported on first use: importing kpctl.output.env (every command's context) need not
+    # load the printers.
+    if name in _HOMES:
+        import importlib
+
+        return getattr(importlib.import_module(f"kpctl.output.{_HOMES[name]}"), name)
+    raise AttributeError(f"module 'kpctl.output' has no attribute {name!r}")

@@ -119,3 +119,33 @@ def test_root_help_imports_no_shutil() -> None:
               "except SystemExit:\n    pass\nprint('shutil' in sys.modules, file=sys.stderr)"
     proc = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.stderr.strip().splitlines()[-1] == "False", proc.stderr
+
+
+def test_completion_loads_no_printer() -> None:
+    program = textwrap.dedent("""
+        import contextlib, io, sys
+        from kpctl.cli.main import cli
+        with contextlib.redirect_stdout(io.StringIO()):
+            try:
+                cli.main(["completion", "bash"], prog_name="kpctl", standalone_mode=False)
+            except SystemExit:
+                pass
+        print(sorted(m for m in ("kpctl.output.registry", "kpctl.output.listing", "json") if m in sys.modules),
+              file=sys.stderr)
+    """)
+    proc = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.stderr.strip().splitlines()[-1] == "[]", proc.stderr
+
+
+def test_the_output_package_still_exports_its_names() -> None:
+    import kpctl.output as output
+    from kpctl.output import GENERIC_FORMATS, Column, Listing, OutputSpec, default_format, render
+    from kpctl.output import listing, registry
+
+    assert (Column, Listing, OutputSpec) == (listing.Column, listing.Listing, listing.OutputSpec)
+    assert (GENERIC_FORMATS, default_format, render) == (registry.GENERIC_FORMATS, registry.default_format,
+                                                         registry.render)
+    assert sorted(output.__all__) == sorted(["Column", "Listing", "OutputSpec", "GENERIC_FORMATS", "default_format",
+                                             "render"])
+    with pytest.raises(AttributeError):
+        output.nothing_here  # noqa: B018

@@ -16,12 +16,14 @@ import alone costs seconds in an emulated VM.  The message classes are read on t
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from kpctl.backends import ipvs_codec as codec
 from kpctl.backends.ipvs_messages import (
     FAMILY_CODES, GENL_VERSION, PROTOCOL_CODES, Cmd, CmdAttr, DestAttr, SvcAttr,
 )
+from kpctl.core.ipvs_bulk import BulkAddServer, BulkAddService
 from kpctl.model.ipvs import FORWARD_CODES
 
 _NLMSGHDR = struct.Struct("=IHHII")
@@ -113,14 +115,20 @@ class BulkEncoder:
     def __init__(self, family_id: int, flags: int) -> None:
         self.family_id, self.flags = family_id, flags
         self._keys: dict[Any, bytes] = {}
+        self._last: tuple[Any, bytes] = (None, b"")
+        self.packers: dict[type, Callable[[Any, int], bytes]] = {
+            BulkAddService: self.add_service, BulkAddServer: self.add_server}
 
     def _service_nest(self, key: Any, packed: bytes) -> bytes:
+        if key is self._last[0]:  # the servers of a service follow it, with the very same key object
+            return self._last[1]
         nest = self._keys.get(key)
         if nest is None:
             nest = _SVC_KEY_V4.pack(_SVC_KEY_V4.size, CmdAttr.SERVICE, 6, SvcAttr.AF, _AF_INET,
                                     6, SvcAttr.PROTOCOL, _PROTOCOL_CODES[key.protocol], 20, SvcAttr.ADDR, packed,
                                     6, SvcAttr.PORT, _BE16.pack(key.port))
             self._keys[key] = nest
+        self._last = (key, nest)
         return nest
 
     def add_service(self, op: Any, seq: int) -> bytes:

@@ -314,11 +314,15 @@ class IPVSNetlink:
                 chunk: list[Any] = []
                 steps: list[Any] = []
                 created: set[Any] = set()  # services this chunk adds
-                while i < len(ops) and len(chunk) < BATCH:
+                if direct:
+                    chunk = list(ops[i:i + BATCH])
+                    steps = [admit(op) for op in chunk]
+                    i += len(chunk)
+                while not direct and i < len(ops) and len(chunk) < BATCH:
                     op = ops[i]
-                    if not direct and created and _target(op) in created:
+                    if created and _target(op) in created:
                         break  # work on a service added in this chunk waits until the kernel has it
-                    if not direct and type(op).__name__ == "AddService":
+                    if type(op).__name__ == "AddService":
                         created.add(op.service.key)
                     steps.append(admit(op))
                     chunk.append(op)
@@ -347,22 +351,21 @@ class IPVSNetlink:
         data = bytearray()
         seqs: list[int] = []
         recorded: dict[int, tuple[str, dict[int, Callable[[], KpctlError]] | None]] = {}
+        packers = encoder.packers if encoder is not None else {}
+        next_seq = self._genl.next_seq
         self._pending = []
         try:
             for index, op in enumerate(chunk):
-                kind = type(op).__name__
-                if encoder is not None and kind == "BulkAddServer":
-                    seq = self._genl.next_seq()
-                    data += encoder.add_server(op, seq)
-                elif encoder is not None and kind == "BulkAddService":
-                    seq = self._genl.next_seq()
-                    data += encoder.add_service(op, seq)
+                pack = packers.get(type(op))
+                if pack is not None:
+                    seq = next_seq()
+                    data += pack(op, seq)
                 else:
                     self.execute(op)
                     ((cmd, attrs, what, errors),) = self._pending
                     self._pending.clear()
                     recorded[index] = (what, errors)
-                    seq = self._genl.next_seq()
+                    seq = next_seq()
                     data += fastenc.encode(cmd, attrs, family, flags, seq)
                 seqs.append(seq)
         finally:

@@ -109,33 +109,46 @@ class BulkParser:
 
     def __init__(self) -> None:
         self._services: dict[tuple[str, str], tuple[ServiceKey, bytes] | None] = {}
+        self._last: tuple[str, str, tuple[ServiceKey, bytes] | None] = ("", "", None)
+        self._ports: dict[str, int | None] = {}  # port and weight texts repeat: each read once
 
     def _service(self, option: str, text: str) -> tuple[ServiceKey, bytes] | None:
-        known = self._services.get((option, text), False)
-        if known is not False:
-            return known  # type: ignore[return-value]
-        found: tuple[ServiceKey, bytes] | None = None
-        host, sep, port_text = text.partition(":")
-        port = _number(port_text, 0xFFFF) if sep else None
-        packed = _ipv4(host) if port is not None else None
-        if packed is not None and port is not None:
-            found = (ServiceKey(family="inet", protocol=_PROTOCOLS[option], address=host, port=port), packed)
-        self._services[(option, text)] = found
-        return found
+        last = self._last
+        if text == last[1] and option == last[0]:
+            return last[2]
+        found: tuple[ServiceKey, bytes] | None | bool = self._services.get((option, text), False)
+        if found is False:
+            found = None
+            host, sep, port_text = text.partition(":")
+            port = _number(port_text, 0xFFFF) if sep else None
+            packed = _ipv4(host) if port is not None else None
+            if packed is not None and port is not None:
+                found = (ServiceKey(family="inet", protocol=_PROTOCOLS[option], address=host, port=port), packed)
+            self._services[(option, text)] = found
+        self._last = (option, text, found)  # type: ignore[assignment]
+        return found  # type: ignore[return-value]
+
+    def _port(self, text: str) -> int | None:
+        """A port or weight (0..65535) written in ASCII digits; None for anything else."""
+        value = self._ports.get(text, -1)
+        if value == -1:
+            value = self._ports[text] = _number(text, 0xFFFF)
+        return value
 
     def parse_line(self, number: int, tokens: list[str]) -> BulkOperation | None:
         """The compact operation of a line split into ``tokens``, or None: the general parser's line."""
         count = len(tokens)
         if count == 8:
-            if tokens[0] != "-a" or tokens[1] not in _PROTOCOLS or tokens[3] != "-r" or tokens[6] != "-w":
+            command, option, service_text, r_option, server_text, forward_option, w_option, weight_text = tokens
+            if command != "-a" or r_option != "-r" or w_option != "-w" or option not in _PROTOCOLS:
                 return None
-            forward = _FORWARD.get(tokens[5])
-            weight = _number(tokens[7], 0xFFFF)
-            service = self._service(tokens[1], tokens[2])
+            forward = _FORWARD.get(forward_option)
+            weight = self._port(weight_text)
+            service = self._service(option, service_text)
             if forward is None or weight is None or service is None:
                 return None
-            host, sep, port_text = tokens[4].partition(":")
-            port = _number(port_text, 0xFFFF) if sep else None
+            host, sep, port_text = server_text.partition(":")
+            port = self._port(port_text) if sep else None
             packed = _ipv4(host) if port is not None else None
             if packed is None or port is None:
                 return None

@@ -275,24 +275,32 @@ class AddsTracker:
         self._current = current
         self._servers: dict[ServiceKey, set[tuple[str, int]]] = {
             service.key: {server.key for server in service.servers} for service in current.services}
+        self._last: tuple[Any, set[tuple[str, int]] | None] = (None, None)  # the servers of the last key seen
 
     def admit(self, op: Any) -> Any:
         """Check ``op`` and record it in the table; returns its undo step (lazy for adds)."""
         if isinstance(op, Flush):
             steps = rebuild(self._current.services)  # Flush leads the plan: the table is still the current one
             self._servers.clear()
+            self._last = (None, None)
             return steps
+        key = op.key
         if op.adds_service:
-            if op.key in self._servers:
-                raise AlreadyExists(f"{_where(op)}service {op.key} already exists")
-            self._servers[op.key] = set()
+            if key in self._servers:
+                raise AlreadyExists(f"{_where(op)}service {key} already exists")
+            added: set[tuple[str, int]] = set()
+            self._servers[key] = added
+            self._last = (key, added)
             return op
-        servers = self._servers.get(op.key)
+        last_key, servers = self._last
+        if key is not last_key:  # the servers of a service follow it: their key is the same object
+            servers = self._servers.get(key)
+            self._last = (key, servers)
         if servers is None:
-            raise NotFound(f"{_where(op)}service {op.key} does not exist")
+            raise NotFound(f"{_where(op)}service {key} does not exist")
         server_key = op.server_key
         if server_key in servers:
-            raise AlreadyExists(f"{_where(op)}server {_server_name(op.server)} already exists in service {op.key}")
+            raise AlreadyExists(f"{_where(op)}server {_server_name(op.server)} already exists in service {key}")
         servers.add(server_key)
         return op
 

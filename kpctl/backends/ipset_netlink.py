@@ -400,6 +400,28 @@ def entry_decoder(ipset: IPSet) -> Callable[[bytes, int, int], IPSetEntry]:
     return generic
 
 
+# A whole IPSET_ATTR_ADT nest of bare hash:ip,port members: DATA nests of 32 bytes each.
+_BARE_IP_PORT = struct.Struct(">4s8s4s4sH2x4sB3x")
+_DATA_IP_PORT = _nla(ATTR_DATA | NLA_F_NESTED, bytes(28))[:4]
+
+
+def decode_members(ipset: IPSet, buf: bytes, start: int, end: int) -> list[IPSetEntry] | None:
+    """Every member of one dump message's ADT nest ``buf[start:end]`` if all are bare
+    hash:ip,port members (one struct unpack each), else None (decode them one by one)."""
+    if ipset.type != "hash:ip,port" or (end - start) % _BARE_IP_PORT.size:
+        return None
+    data_h, ipv4, port_h, proto_h = _DATA_IP_PORT, _DUMP_IPV4, _DUMP_PORT, _DUMP_PROTO
+    ntop, af_inet, protocols = socket.inet_ntop, socket.AF_INET, PROTOCOL_NAMES
+    out = []
+    for d, i, address, p, port, r, proto_num in _BARE_IP_PORT.iter_unpack(memoryview(buf)[start:end]):
+        if d != data_h or i != ipv4 or p != port_h or r != proto_h or proto_num not in protocols \
+                or proto_num == ICMP or proto_num == ICMPV6:
+            return None
+        ip, proto = ntop(af_inet, address), protocols[proto_num]
+        out.append(IPSetEntry(raw=f"{ip},{proto}:{port}", ip=ip, port=port, proto_num=proto_num, proto=proto))
+    return out
+
+
 class IPSetNetlink:
     """One nfnetlink socket in the current network namespace."""
 
@@ -479,6 +501,10 @@ class IPSetNetlink:
                 if set_name not in decoders:
                     decoders[set_name] = entry_decoder(headers[set_name])
                 decode, bucket = decoders[set_name], members[set_name]
+                bare = decode_members(headers[set_name], buf, *top[ATTR_ADT])
+                if bare is not None:
+                    bucket.extend(bare)
+                    continue
                 for kind, a, b in _iter_attrs(buf, *top[ATTR_ADT]):
                     if kind == ATTR_DATA:
                         bucket.append(decode(buf, a, b))

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from kpctl.backends.ipset_fastenc import line_encoder
 from kpctl.backends.ipset_netlink import (
+    ATTR_DATA,
     ATTR_IP,
     ATTR_IPADDR_IPV4,
     ATTR_IPADDR_IPV6,
@@ -26,9 +27,11 @@ from kpctl.backends.ipset_netlink import (
     _be16,
     _be32,
     _decode_entry,
+    _iter_attrs,
     _nest,
     _nla,
     _u8,
+    decode_members,
     entry_data,
     entry_decoder,
 )
@@ -219,3 +222,20 @@ def test_listing_decodes_members_as_the_generic_decoder(set_type: str, v6: bool,
     timeout = data.draw(st.one_of(st.none(), st.none(), st.integers(min_value=0, max_value=2**31)))
     payload = b"\0" * 3 + _dump(ip, port, proto, timeout, flag) + b"\0" * 2
     assert entry_decoder(ipset)(payload, 3, len(payload) - 2) == _decode_entry(payload, 3, len(payload) - 2, ipset)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(st.integers(min_value=0, max_value=2**32 - 1), st.integers(min_value=0, max_value=65535),
+                          st.sampled_from([6, 17, 132, 136, 0, 47, 1, 58, 250]),
+                          st.one_of(st.none(), st.none(), st.none(), st.integers(min_value=0, max_value=9))),
+                min_size=1, max_size=40))
+def test_a_dump_message_of_bare_members_decodes_as_the_generic_decoder(members: list[tuple[int, int, int, int | None]]) -> None:
+    ipset = IPSet(name="S", type="hash:ip,port", family="inet")
+    adt = b"".join(_nest(ATTR_DATA, [_dump(str(ipaddress.IPv4Address(ip)), port, proto, timeout, False)])
+                   for ip, port, proto, timeout in members)
+    buf = b"\0" * 8 + adt
+    generic = [_decode_entry(buf, a, b, ipset) for _kind, a, b in _iter_attrs(buf, 8, len(buf))]
+    bulk = decode_members(ipset, buf, 8, len(buf))
+    assert bulk is None or bulk == generic
+    if all(timeout is None and proto in (6, 17, 132, 136, 0, 47) for _ip, _port, proto, timeout in members):
+        assert bulk == generic

@@ -19,7 +19,7 @@ from typing import Any
 
 from kpctl.backends.ipset_netlink import CMD_ADD, CMD_DEL, IPSetNetlink, entry_data
 from kpctl.core.ipset_entry import tokenize
-from kpctl.core.ipset_save import PackedRun, RestoreCommand, parse_member
+from kpctl.core.ipset_save import FastEncoders, LineEncoder, PackedRun, RestoreCommand, parse_member
 from kpctl.errors import AlreadyExists, InvalidInput, KernelError, KpctlError, NotFound
 from kpctl.model.ipset import IPSet
 
@@ -83,8 +83,10 @@ def _same_set(kernel: IPSet, wanted: IPSet) -> bool:
 
 class _Planner:
     def __init__(self, kernel: dict[str, IPSet], external_refs: dict[str, int],
-                 lists: dict[str, list[str]]) -> None:
+                 lists: dict[str, list[str]], fast: FastEncoders | None = None) -> None:
         self.kernel = kernel
+        self.fast = fast
+        self.encoders: dict[int, tuple[IPSet, LineEncoder | None]] = {}  # by id() of a header
         self.external_refs = external_refs
         self.lists = lists  # list:set name -> member set names, as the file leaves them so far
         self.slots = {name: _Slot(header, name) for name, header in kernel.items()}
@@ -144,6 +146,11 @@ class _Planner:
                 self._stage_members(kind, name, exist, command.packed.data, run=command.packed)
                 return
             entry = command.entry
+            if entry is None and self.fast is not None:  # a line of a set only the kernel had
+                found = self._encoder(slot.header)(f"{kind} {name} {command.name2}", command.lineno)
+                if found is not None:
+                    self._stage_members(kind, name, exist, [found[2]], {command.lineno: command.name2})
+                    return
             if entry is None:
                 entry = parse_member(slot.header, tokenize(command.name2))
             if slot.header.type == "list:set" and entry.name is not None:
@@ -194,6 +201,13 @@ class _Planner:
                 self.lists[command.name2] = first_list
             second.header, first.header = replace(second.header, name=name), replace(first.header, name=command.name2)
 
+    def _encoder(self, header: IPSet) -> LineEncoder:
+        cached = self.encoders.get(id(header))
+        if cached is None or cached[0] is not header:
+            assert self.fast is not None
+            cached = self.encoders[id(header)] = (header, self.fast(header))
+        return cached[1] or _no_encoder
+
     def _stage_members(self, kind: str, name: str, exist: bool, items: list[bytes],
                        elements: dict[int, str] | None = None, run: PackedRun | None = None) -> None:
         temp = self.materialize(name)
@@ -218,8 +232,15 @@ class _Planner:
                 self.materialize(name)
 
 
-def plan_restore(nl: IPSetNetlink, commands: list[RestoreCommand], exist_all: bool) -> _Planner:
-    """Validate ``commands`` against the kernel's headers (no changes) and plan the staging."""
+def _no_encoder(line: str, lineno: int) -> None:
+    return None
+
+
+def plan_restore(nl: IPSetNetlink, commands: list[RestoreCommand], exist_all: bool,
+                 fast: FastEncoders | None = None) -> _Planner:
+    """Validate ``commands`` against the kernel's headers (no changes) and plan the staging.
+
+    ``fast`` (as for parse_restore) packs add/del lines of sets the file did not create."""
     kernel = {s.name: s for s in nl.list_sets(header_only=True)}
     lists: dict[str, list[str]] = {}
     for ipset in kernel.values():
@@ -227,7 +248,7 @@ def plan_restore(nl: IPSetNetlink, commands: list[RestoreCommand], exist_all: bo
             lists[ipset.name] = [m.name or "" for m in nl.list_sets(ipset.name)[0].members]
     list_refs = [member for members in lists.values() for member in members]
     external = {name: (s.references or 0) - list_refs.count(name) for name, s in kernel.items()}
-    planner = _Planner(kernel, external, lists)
+    planner = _Planner(kernel, external, lists, fast)
     for command in commands:
         try:
             planner.apply(command, exist_all)

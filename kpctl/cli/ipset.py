@@ -308,7 +308,7 @@ def restore(app: AppContext, file: str, exist: bool) -> None:
 
     commands = parse_restore(_read(file), fast=line_encoder)
     with _live(app, "ipset restore") as backend:
-        summary = execute_restore(backend, plan_restore(backend, commands, exist))
+        summary = execute_restore(backend, plan_restore(backend, commands, exist, fast=line_encoder))
     if app.verbose:
         click.echo(f"created {len(summary.created)}, replaced {len(summary.replaced)}, "
                    f"destroyed {len(summary.destroyed)} sets", err=True)

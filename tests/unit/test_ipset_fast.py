@@ -130,15 +130,23 @@ def test_other_sets_have_no_fast_encoder(header: IPSet) -> None:
     assert line_encoder(header) is None
 
 
-class _EmptyKernel:
+KERNEL_SETS = [IPSet(name="K", type="hash:ip,port", family="inet", revision=7),
+               IPSet(name="P", type="bitmap:port", family=None, range="1000-40000", revision=3),
+               IPSet(name="N", type="hash:net", family="inet", revision=7)]
+
+
+class _Kernel:
+    """The headers of KERNEL_SETS, as IPSetNetlink.list_sets(header_only=True) gives them."""
+
     def list_sets(self, name: str | None = None, header_only: bool = False) -> list[IPSet]:
-        return []
+        return list(KERNEL_SETS)
 
 
 def _staged(text: str, fast: bool) -> object:
+    encoders = line_encoder if fast else None
     try:
-        planner = plan_restore(_EmptyKernel(), parse_restore(text, fast=line_encoder if fast else None),  # type: ignore[arg-type]
-                               exist_all=False)
+        planner = plan_restore(_Kernel(), parse_restore(text, fast=encoders), exist_all=False,  # type: ignore[arg-type]
+                               fast=encoders)
     except KpctlError as exc:
         return type(exc).__name__, str(exc), exc.hint
     token = planner.token  # random per planner: temporaries are compared without it
@@ -151,7 +159,8 @@ def _staged(text: str, fast: bool) -> object:
 
 
 CREATE = {"bitmap:port": "create {} bitmap:port range 1000-40000", "hash:net": "create {} hash:net family inet"}
-MISC = ["flush A", "destroy B", "destroy", "rename A Z", "rename Z A", "swap A C", "# comment", "",
+MISC = ["flush A", "destroy B", "destroy", "rename A Z", "rename Z A", "swap A C", "# comment", "", "flush K",
+        "rename K A", "swap K A", "destroy N", "create K hash:ip,port -exist",
         "create A hash:ip,port family inet6", "create B hash:ip -exist", "create C bitmap:port range 0-10"]
 
 
@@ -159,9 +168,10 @@ MISC = ["flush A", "destroy B", "destroy", "rename A Z", "rename Z A", "swap A C
 def restore_files(draw: st.DrawFn) -> str:
     """Files where most lines add canonical or mangled elements to sets created earlier."""
     types = {name: draw(st.sampled_from(FAST_TYPES)) for name in "ABCZ"}
+    types.update(K="hash:ip,port", P="bitmap:port", N="hash:net")  # KERNEL_SETS
     out = [CREATE.get(types["A"], "create {} " + types["A"]).format("A")]
     for _ in range(draw(st.integers(min_value=0, max_value=20))):
-        name = draw(st.sampled_from("ABCZ"))
+        name = draw(st.sampled_from("ABCZKKPN"))
         choice = draw(st.integers(min_value=0, max_value=9))
         if choice < 4:
             out.append(f"add {name} {draw(CANONICAL[types[name]])}")

@@ -4,7 +4,8 @@
 # in $KPCTL_BENCH_RESULTS/vm-bench.log (default ./vm-results).
 # Usage: bash bench/vm.sh [startup] [restore] [list]      (default: all)
 # Environment: BENCH_RUNS (5), BENCH_HEAVY_RUNS (3, the 10k cases), BENCH_IPVS_BIG/SMALL (10000/1000
-# services × 5 servers), BENCH_PROGRESS=1 (a line per timed run), KPCTL_VM_KERNEL, KPCTL_VM_CPUS/MEMORY.
+# services × 5 servers), BENCH_PROGRESS=1 (a line per timed run), BENCH_FLOOR=0 (no `python -c pass`
+# line at the small table), KPCTL_VM_KERNEL, KPCTL_VM_CPUS/MEMORY.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
@@ -21,7 +22,7 @@ args=""; for a in "$@"; do args+=" $(printf '%q' "$a")"; done
 cat >"$INSIDE" <<EOF2
 #!/bin/bash
 cd $(printf '%q' "$ROOT") || exit 90
-export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 BENCH_RUNS=${BENCH_RUNS:-5} BENCH_HEAVY_RUNS=${BENCH_HEAVY_RUNS:-3} BENCH_PROGRESS=${BENCH_PROGRESS:-} BENCH_IPVS_BIG=${BENCH_IPVS_BIG:-10000} BENCH_IPVS_SMALL=${BENCH_IPVS_SMALL:-1000}
+export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 BENCH_RUNS=${BENCH_RUNS:-5} BENCH_HEAVY_RUNS=${BENCH_HEAVY_RUNS:-3} BENCH_PROGRESS=${BENCH_PROGRESS:-} BENCH_IPVS_BIG=${BENCH_IPVS_BIG:-10000} BENCH_IPVS_SMALL=${BENCH_IPVS_SMALL:-1000} BENCH_FLOOR=${BENCH_FLOOR:-1}
 export PATH=$(printf '%q' "$VENV_BIN"):/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 modprobe -a ip_vs ip_vs_rr || { echo 91 > $(printf '%q' "$STATUS"); exit 91; }
 python bench/vm_bench.py$args 2>&1 | tee $(printf '%q' "$LOG")

@@ -24,6 +24,7 @@ HEAVY_RUNS = int(os.environ.get("BENCH_HEAVY_RUNS", "3"))
 CLEAR = ["ipvsadm", "-C"]
 BIG = int(os.environ.get("BENCH_IPVS_BIG", "10000"))  # services (× 5 servers) of the big table
 SMALL = int(os.environ.get("BENCH_IPVS_SMALL", "1000"))
+FLOOR = os.environ.get("BENCH_FLOOR", "1") != "0"  # also time `python -c pass` against ipvsadm -Ln
 
 
 def load(path: str) -> None:
@@ -32,11 +33,14 @@ def load(path: str) -> None:
         subprocess.run(["ipvsadm", "-R"], stdin=handle, check=True)
 
 
-def lists(label: str, runs: int, warmup: bool) -> None:
+def lists(label: str, runs: int, warmup: bool, floor: bool = False) -> None:
     compare(f"ipvs list {label} -o plain / ipvsadm -Ln", [KPCTL, "ipvs", "list", "-o", "plain"],
             ["ipvsadm", "-Ln"], runs, target=1.5, warmup=warmup)
     compare(f"ipvs list {label} -o ipvsadm / ipvsadm -Ln", [KPCTL, "ipvs", "list", "-o", "ipvsadm"],
             ["ipvsadm", "-Ln"], runs, target=1.5, warmup=warmup)
+    if floor and FLOOR:  # what a Python program pays before its first line: the bound of small tables
+        compare(f"python -c pass / ipvsadm -Ln {label}", [PY, "-c", "pass"], ["ipvsadm", "-Ln"], runs,
+                note="(informational: the interpreter's start)", warmup=warmup)
 
 
 def main() -> None:
@@ -61,7 +65,7 @@ def main() -> None:
             load(big)
             lists(f"{BIG // 1000}k × 5", HEAVY_RUNS, False)
             load(small)
-            lists(f"{SMALL // 1000}k × 5" if SMALL >= 1000 else f"{SMALL} × 5", RUNS, True)
+            lists(f"{SMALL // 1000}k × 5" if SMALL >= 1000 else f"{SMALL} × 5", RUNS, True, floor=True)
         subprocess.run(CLEAR, check=True)
 
 

@@ -44,6 +44,10 @@ _STATS_ORDER = tuple(STATS_FIELDS)  # the IPVS_STATS_ATTR_* of each counter, in 
 _BE16_OF_HOST = socket.ntohs  # a be16 attribute read as a host-order u16 -> its value
 _UINT_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
 _NLMSG_LENGTH = struct.Struct("=I")
+_DONE = struct.Struct("=IH2xI4xi")  # length, type, seq, errno of an NLMSG_DONE
+_REQUEST = struct.Struct("=IHHIIBBH")  # nlmsghdr and genlmsghdr of a request
+_DEST_REQUEST = struct.Struct("=IHHIIBBHHH")  # ... of GET_DEST, and the header of its SERVICE attribute
+_DONE_SIZE = _DONE.size
 _MAX_LAYOUTS = 16
 
 # How Layout reads an attribute: "uint" as attr_uint (1/2/4/8 bytes, else absent), "be16" its
@@ -119,6 +123,8 @@ class Layout:
         self.headers, self.length, self.key_kinds, self.key = headers, expected[0], tuple(key_kinds), key
         self._head, self._tail = expected[:2], expected[3:]
         self._values, self._pick, self._defaults = values.unpack_from, pick, defaults
+        # values(), as one call when the attributes come in the order asked and none is missing
+        self.read: Callable[[Any, int], tuple[Any, ...]] = values.unpack_from if pick is None else self.values
 
     def expected(self, seq: int) -> tuple[int, ...]:
         """What ``headers`` unpacks from a message of this layout answering request ``seq``."""
@@ -297,43 +303,47 @@ class DumpReader:
         self._dest_layouts: dict[int, Layout | None] = {}
         self._service_layouts: dict[int, Layout | None] = {}
 
-    def _dump(self, body: bytes) -> tuple[Any, int]:
-        gen = self._genl
-        seq = gen.next_seq()
-        sock = gen.connected()
-        sock.send(genl.NLMSGHDR.pack(genl.NLMSGHDR.size + len(body), self._family_id, NLM_F_REQUEST | NLM_F_DUMP,
-                                     seq, 0) + body)
-        return sock, seq
-
     def services(self) -> list[tuple[ServiceRow, bytes]]:
         """Every service (servers empty) with its raw key, in the kernel's order."""
         found: list[tuple[ServiceRow, bytes]] = []
-        sock, seq = self._dump(genl.GENLMSGHDR.pack(Cmd.GET_SERVICE, GENL_VERSION, 0))
-        buf, layouts = self._genl.buffer, self._service_layouts
+        gen = self._genl
+        seq, sock, buf, layouts = gen.next_seq(), gen.connected(), gen.buffer, self._service_layouts
+        sock.send(_REQUEST.pack(_REQUEST.size, self._family_id, NLM_F_REQUEST | NLM_F_DUMP, seq, 0,
+                                Cmd.GET_SERVICE, GENL_VERSION, 0))
+        layout = layouts.get(0)
         while True:
             size = sock.recv_into(buf)
             offset = 0
             while offset + genl.NLMSGHDR.size <= size:
-                length, layout = self._message(buf, offset, size, seq, layouts, self._learn_service)
-                if length == 0:
-                    return found
-                if length > 0:
-                    v = layout.values(buf, offset) if layout is not None else None
-                    # a layout's key is the one service_row sends back unless the fwmark says otherwise
-                    if v is not None and layout is not None and (layout.key_kinds == _FWMARK_KEY) == bool(v[4]):
-                        found.append(_service(v, bytes(buf[offset + layout.key[0]:offset + layout.key[1]])))
-                    else:
-                        found.append(service_row(buf, offset + genl.NLMSGHDR.size, offset + length))
-                offset += _align(abs(length))
+                if layout is None or offset + layout.length > size \
+                        or layout.headers.unpack_from(buf, offset) != layout.expected(seq):
+                    length, layout = self._message(buf, offset, size, seq, layouts, self._learn_service)
+                    if length == 0:
+                        return found
+                    if layout is None:
+                        if length > 0:
+                            found.append(service_row(buf, offset + genl.NLMSGHDR.size, offset + length))
+                        offset += _align(abs(length))
+                        continue
+                v = layout.read(buf, offset)
+                if (layout.key_kinds == _FWMARK_KEY) == bool(v[4]):  # the key service_row would send back
+                    found.append(_service(v, bytes(buf[offset + layout.key[0]:offset + layout.key[1]])))
+                else:
+                    found.append(service_row(buf, offset + genl.NLMSGHDR.size, offset + layout.length))
+                offset += layout.length
 
     def servers(self, raw_key: bytes, service_af: int) -> list[ServerRow]:
         """The server rows of the service ``raw_key`` identifies (the hot loop of a big listing)."""
         rows: list[ServerRow] = []
-        sock, seq = self._dump(dest_dump_body(raw_key))
-        buf, layouts = self._genl.buffer, self._dest_layouts
+        gen = self._genl
+        seq, sock, buf, layouts = gen.next_seq(), gen.connected(), gen.buffer, self._dest_layouts
+        pad = b"\0" * (-len(raw_key) % 4)  # none: the key is whole attributes
+        sock.send(_DEST_REQUEST.pack(_DEST_REQUEST.size + len(raw_key) + len(pad), self._family_id,
+                                     NLM_F_REQUEST | NLM_F_DUMP, seq, 0, Cmd.GET_DEST, GENL_VERSION, 0,
+                                     4 + len(raw_key), CmdAttr.SERVICE) + raw_key + pad)
         layout = layouts.get(0)
         if layout is not None:
-            expected, headers, values, length = layout.expected(seq), layout.headers.unpack_from, layout.values, layout.length
+            expected, headers, values, length = layout.expected(seq), layout.headers.unpack_from, layout.read, layout.length
         while True:
             size = sock.recv_into(buf)
             offset = 0
@@ -342,13 +352,15 @@ class DumpReader:
                     rows.append(_server(values(buf, offset), service_af))
                     offset += length
                     continue
+                if size - offset == _DONE_SIZE and _DONE.unpack_from(buf, offset) == (_DONE_SIZE, genl.NLMSG_DONE, seq, 0):
+                    return rows  # the usual end: a DONE of its own
                 found, other = self._message(buf, offset, size, seq, layouts, self._learn_dest)
                 if found == 0:
                     return rows
                 if other is not None:
                     rows.append(_server(other.values(buf, offset), service_af))
                     layout = other
-                    expected, headers, values, length = other.expected(seq), other.headers.unpack_from, other.values, other.length
+                    expected, headers, values, length = other.expected(seq), other.headers.unpack_from, other.read, other.length
                 elif found > 0:
                     rows.append(dest_row(buf, offset + genl.NLMSGHDR.size, offset + found, service_af))
                 offset += _align(abs(found))

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
+from operator import itemgetter
 from typing import Any
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from kpctl.core import ipvs_rows as R
 from kpctl.core.address import format_addrport, format_address
 from kpctl.core.ipvs_rows import TableRows
 from kpctl.core.ipvsadm_list import (
-    format_ipvsadm, format_ipvsadm_rows, largenum, mask_text, order_servers, order_services,
-    scheduler_flag_words, sorted_servers, sorted_services, tunnel_info, tunnel_text,
+    format_ipvsadm, format_ipvsadm_rows, largenum, mask_text, order_services, scheduler_flag_words, server_order,
+    sorted_servers, sorted_services, tunnel_info, tunnel_text,
 )
 from kpctl.model.ipvs import (
     SVC_F_ONEPACKET, SVC_F_PERSISTENT, Connection, IPVSTable, ServiceKey, SyncDaemon, Timeouts, VirtualService,
@@ -21,6 +22,8 @@ from kpctl.output.text import escape_cell
 
 _STATS = [("CONNS", "conns"), ("INPKTS", "inpkts"), ("OUTPKTS", "outpkts"), ("INBYTES", "inbytes"),
           ("OUTBYTES", "outbytes")]
+_DEFAULT_TAIL = itemgetter(R.FORWARD, R.WEIGHT, R.ACTIVE, R.INACTIVE)
+_FLAGS_MADE_OF = itemgetter(R.S_FAMILY, R.S_SCHEDULER, R.S_FLAGS, R.S_TIMEOUT, R.S_NETMASK, R.S_PE_NAME)
 _RATES = [("CPS", "cps"), ("INPPS", "inpps"), ("OUTPPS", "outpps"), ("INBPS", "inbps"), ("OUTBPS", "outbps")]
 
 
@@ -173,12 +176,16 @@ def plain_text(table: TableRows, view: str, exact: bool, only: ServiceKey | None
     lines = [] if no_headers else ["\t".join(c.header for c in columns)]
     server_cells = None if view == "default" else _server_cells(view, exact, escaped)
     empty_server = "\t" * (len(columns) - 4 - (5 if view in ("rate", "stats") else 0))
+    order = server_order(services)
+    flag_texts: dict[Any, str] = {}  # the SCHEDULER and FLAGS cells, by the service fields they are made of
+    tails: dict[Any, str] = {}  # default-view cells after SERVER, by forward, weight, active, inactive
     for service in services:
-        flags = _flags_text(service[R.S_FAMILY], service[R.S_SCHEDULER], service[R.S_FLAGS], service[R.S_TIMEOUT],
-                            service[R.S_NETMASK], service[R.S_PE_NAME])
-        prefix = "\t".join((escape_cell(str(R.key_of(service))), _cell(service[R.S_SCHEDULER], escaped),
-                            _cell(flags, escaped))) + "\t"
-        servers = order_servers(service[R.S_SERVERS])
+        flags = _cached(flag_texts, _FLAGS_MADE_OF(service), lambda: "\t".join((
+            _cell(service[R.S_SCHEDULER], escaped),
+            _cell(_flags_text(service[R.S_FAMILY], service[R.S_SCHEDULER], service[R.S_FLAGS], service[R.S_TIMEOUT],
+                              service[R.S_NETMASK], service[R.S_PE_NAME]), escaped))))
+        prefix = f"{escape_cell(str(R.key_of(service)))}\t{flags}\t"
+        servers = order(service[R.S_SERVERS])
         if not servers:
             line = prefix + empty_server
             if view == "rate" or view == "stats":
@@ -186,16 +193,32 @@ def plain_text(table: TableRows, view: str, exact: bool, only: ServiceKey | None
                 line += "\t" + "\t".join(largenum(v, exact).strip() for v in service[start:start + 5])
             lines.append(line)
         elif server_cells is None:  # the default view: most of a big table's lines
-            for s in servers:
-                forward, weight, active, inactive = s[R.FORWARD], s[R.WEIGHT], s[R.ACTIVE], s[R.INACTIVE]
-                if type(weight) is int and type(active) is int and type(inactive) is int and forward in escaped:
-                    lines.append(f"{prefix}{s[R.NAME]}\t{escaped[forward]}\t{weight}\t{active}\t{inactive}")
-                else:
-                    lines.append(f"{prefix}{s[R.NAME]}\t{_cell(forward, escaped)}\t{_cell(weight, escaped)}\t"
-                                 f"{_cell(active, escaped)}\t{_cell(inactive, escaped)}")
+            done = len(lines)
+            try:
+                for s in servers:
+                    key = _DEFAULT_TAIL(s)
+                    tail = tails.get(key)
+                    if tail is None:
+                        tail = tails[key] = "".join("\t" + _cell(value, escaped) for value in key)
+                    lines.append(prefix + s[R.NAME] + tail)
+            except TypeError:  # a cell that cannot be hashed (a hand-made snapshot): no cache
+                del lines[done:]
+                lines += [prefix + s[R.NAME] + "".join("\t" + _cell(value, escaped) for value in _DEFAULT_TAIL(s))
+                          for s in servers]
         else:
             lines += [prefix + server_cells(s) for s in servers]
     return "\n".join(lines) + "\n" if lines else ""
+
+
+def _cached(cache: dict[Any, str], key: Any, make: Callable[[], str]) -> str:
+    """cache[key], made first if missing (and made each time for a key that cannot be hashed)."""
+    try:
+        text = cache.get(key)
+    except TypeError:
+        return make()
+    if text is None:
+        text = cache[key] = make()
+    return text
 
 
 def timeouts_listing(timeouts: Timeouts) -> Listing:

@@ -34,6 +34,7 @@ _FIRST_HEADER = "Prot LocalAddress:Port"
 _HALF_CIRCLE = 1 << 31
 _WORDS = struct.Struct(">4I")
 _SERVER_KEY = itemgetter(R.PACKED, R.PORT)
+_DEFAULT_TAIL = itemgetter(R.FORWARD, R.WEIGHT, R.ACTIVE, R.INACTIVE)
 
 T = TypeVar("T")
 
@@ -208,12 +209,22 @@ def tunnel_text(forward: str, tun_type: str, tun_port: int, tun_flags: int) -> s
     return "n/a"
 
 
-def _server_lines(servers: Iterable[ServerRow], view: str, exact: bool) -> list[str]:
-    """print_service_entry's line per real server (the default view is the hot path of big tables)."""
+def _server_lines(servers: Iterable[ServerRow], view: str, exact: bool, tails: dict[Any, str]) -> list[str]:
+    """print_service_entry's line per real server (the default view is the hot path of big tables).
+
+    ``tails``: the text after the address of default-view lines, by (forward, weight, active,
+    inactive): most servers of a big table share a few (C's printf formats, as %).
+    """
     fwd_title = _FWD_TITLE.get
     if view == "default":
-        return [f"  -> {s[R.NAME] if s[R.FAMILY] == 'inet6' else s[R.NAME][:28]:<28} {fwd_title(s[R.FORWARD], '(null)'):<7} "
-                f"{s[R.WEIGHT]:<6d} {s[R.ACTIVE]:<10d} {s[R.INACTIVE]:<10d}" for s in servers]
+        lines = []
+        for s in servers:
+            key = _DEFAULT_TAIL(s)
+            tail = tails.get(key)
+            if tail is None:
+                tail = tails[key] = "%-7s %-6d %-10d %-10d" % (fwd_title(key[0], "(null)"), key[1], key[2], key[3])
+            lines.append("  -> %-28s %s" % (s[R.NAME] if s[R.FAMILY] == "inet6" else s[R.NAME][:28], tail))
+        return lines
     lines = []
     for s in servers:
         name = s[R.NAME] if s[R.FAMILY] == "inet6" else s[R.NAME][:28]
@@ -257,8 +268,11 @@ def format_service_entry(service: VirtualService, view: str = "default", exact: 
     return _service_entry(R.service_row(service), view, exact)
 
 
-def _service_entry(service: ServiceRow, view: str, exact: bool) -> str:
-    lines = _server_lines(order_servers(service[R.S_SERVERS]), view, exact)
+def _service_entry(service: ServiceRow, view: str, exact: bool,
+                   order: Callable[[Sequence[ServerRow]], list[ServerRow]] | None = None,
+                   tails: dict[Any, str] | None = None) -> str:
+    servers = (order or order_servers)(service[R.S_SERVERS])
+    lines = _server_lines(servers, view, exact, {} if tails is None else tails)
     lines.insert(0, _service_line(service, view, exact))
     return "\n".join(lines) + "\n"
 
@@ -340,7 +354,9 @@ def format_ipvsadm_rows(table: TableRows, view: str = "default", exact: bool = F
                 return title(view) + _service_entry(service, view, exact)
         raise NotFound(f"service {only} does not exist")
     head = f"IP Virtual Server version {table.info.version} (size={table.info.conn_table_size})\n"
-    return head + title(view) + "".join(_service_entry(s, view, exact) for s in order_services(table.services))
+    order, tails = server_order(table.services), dict[Any, str]()
+    return head + title(view) + "".join(_service_entry(s, view, exact, order, tails)
+                                        for s in order_services(table.services))
 
 
 
@@ -376,6 +392,23 @@ def order_servers(servers: Sequence[ServerRow]) -> list[ServerRow]:
 
         return [s for s, _ in glibc_sort(list(zip(servers, words)), compare)]
     return [s for s, _ in sorted(zip(servers, words), key=lambda i: (_rebased(i[0][R.FAMILY], i[1], starts), i[0][R.PORT]))]
+
+
+def _sorted_by_address(servers: Sequence[ServerRow]) -> list[ServerRow]:
+    return sorted(servers, key=_SERVER_KEY)
+
+
+def server_order(services: Sequence[ServiceRow]) -> Callable[[Sequence[ServerRow]], list[ServerRow]]:
+    """:func:`order_servers` for the services of one table, checked once for the whole table.
+
+    When every real server of the table is IPv4 and all lie within half the 32-bit circle, so
+    do the servers of each service: each is then ordered by a plain sort.
+    """
+    servers = [s for service in services for s in service[R.S_SERVERS]]
+    if not servers or {s[R.FAMILY] for s in servers} != {"inet"} or {len(s[R.PACKED]) for s in servers} != {4}:
+        return order_servers
+    packed = [s[R.PACKED] for s in servers]
+    return _sorted_by_address if _within_half_circle(min(packed), max(packed)) else order_servers
 
 
 def _service_sort_fields(s: ServiceRow) -> tuple[int, int, int]:

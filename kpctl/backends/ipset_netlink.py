@@ -405,6 +405,25 @@ _BARE_IP_PORT = struct.Struct(">4s8s4s4sH2x4sB3x")
 _DATA_IP_PORT = _nla(ATTR_DATA | NLA_F_NESTED, bytes(28))[:4]
 
 
+_ADD_IP_PORT = struct.Struct(">12s4s4sH2x4sB3x")  # as entry_data packs a bare hash:ip,port member
+_ADD_IP_PORT_HEAD = _nla(ATTR_DATA | NLA_F_NESTED, bytes(28))[:4] + _ip(ATTR_IP, "0.0.0.0")[:8]
+
+
+def readd_members(ipset: IPSet, buf: bytes, start: int, end: int) -> list[bytes] | None:
+    """``entry_data`` of every member of one dump message's ADT nest, if all are bare
+    hash:ip,port members (the dump differs only in the address's byte-order flag), else None."""
+    if ipset.type != "hash:ip,port" or (end - start) % _BARE_IP_PORT.size:
+        return None
+    data_h, ipv4, port_h, proto_h, head, pack = _DATA_IP_PORT, _DUMP_IPV4, _DUMP_PORT, _DUMP_PROTO, \
+        _ADD_IP_PORT_HEAD, _ADD_IP_PORT.pack
+    out = []
+    for d, i, address, p, port, r, proto_num in _BARE_IP_PORT.iter_unpack(memoryview(buf)[start:end]):
+        if d != data_h or i != ipv4 or p != port_h or r != proto_h:
+            return None
+        out.append(pack(head, address, port_h, port, proto_h, proto_num))
+    return out
+
+
 def decode_members(ipset: IPSet, buf: bytes, start: int, end: int) -> list[IPSetEntry] | None:
     """Every member of one dump message's ADT nest ``buf[start:end]`` if all are bare
     hash:ip,port members (one struct unpack each), else None (decode them one by one)."""
@@ -511,6 +530,26 @@ class IPSetNetlink:
         if header_only:
             return list(headers.values())
         return [replace(h, members=tuple(members[n])) for n, h in headers.items()]
+
+    def member_data(self, name: str) -> list[bytes]:
+        """Each member of set ``name`` as an add request carries it (``entry_data``, no lineno):
+        what copying a set sends, without an IPSetEntry per member where the dump allows."""
+        seq = self._send(CMD_LIST, _str(ATTR_SETNAME, name), NLM_F_DUMP)
+        header: IPSet | None = None
+        items: list[bytes] = []
+        for buf, start, end in self._replies(seq, Request(CMD_LIST, name)):
+            top = _attrs(buf, start, end)
+            if ATTR_DATA in top:
+                header = _decode_header(buf, top, _attrs(buf, *top[ATTR_DATA]))
+            if ATTR_ADT in top and header is not None:
+                bare = readd_members(header, buf, *top[ATTR_ADT])
+                if bare is not None:
+                    items.extend(bare)
+                    continue
+                for kind, a, b in _iter_attrs(buf, *top[ATTR_ADT]):
+                    if kind == ATTR_DATA:
+                        items.append(entry_data(header, _decode_entry(buf, a, b, header)))
+        return items
 
     def names(self) -> list[str]:
         seq = self._send(CMD_LIST, _be32(ATTR_FLAGS, FLAG_LIST_SETNAME), NLM_F_DUMP)

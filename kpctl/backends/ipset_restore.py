@@ -303,9 +303,7 @@ def _stage(nl: IPSetNetlink, stage: _Stage, temps: list[str], types: dict[str, s
         types[stage.temp] = stage.header.type
         headers[stage.temp] = stage.header
     elif stage.kind == "copy":
-        source = nl.list_sets(stage.origin)[0]
-        members = list(source.members)
-        nl.add_many(headers[stage.temp], members, exist=False, linenos=[0] * len(members))
+        nl.add_packed(headers[stage.temp], nl.member_data(stage.origin), exist=False)
     elif stage.kind in ("add", "del"):
         command = CMD_ADD if stage.kind == "add" else CMD_DEL
         nl.add_packed(headers[stage.temp], stage.items, exist=stage.exist, command=command, element=stage.element)

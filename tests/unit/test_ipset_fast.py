@@ -34,6 +34,7 @@ from kpctl.backends.ipset_netlink import (
     decode_members,
     entry_data,
     entry_decoder,
+    readd_members,
 )
 from kpctl.backends.ipset_restore import plan_restore
 from kpctl.core.ipset_save import PackedRun, _parse_line, parse_restore
@@ -249,3 +250,20 @@ def test_a_dump_message_of_bare_members_decodes_as_the_generic_decoder(members: 
     assert bulk is None or bulk == generic
     if all(timeout is None and proto in (6, 17, 132, 136, 0, 47) for _ip, _port, proto, timeout in members):
         assert bulk == generic
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(min_value=0, max_value=2**32 - 1), st.integers(min_value=0, max_value=65535),
+                          st.integers(min_value=0, max_value=255),
+                          st.one_of(st.none(), st.none(), st.none(), st.integers(min_value=0, max_value=9))),
+                min_size=1, max_size=40))
+def test_copying_bare_members_sends_what_the_generic_copy_sends(members: list[tuple[int, int, int, int | None]]) -> None:
+    ipset = IPSet(name="S", type="hash:ip,port", family="inet")
+    adt = b"".join(_nest(ATTR_DATA, [_dump(str(ipaddress.IPv4Address(ip)), port, proto, timeout, False)])
+                   for ip, port, proto, timeout in members)
+    buf = b"\0" * 8 + adt
+    generic = [entry_data(ipset, _decode_entry(buf, a, b, ipset)) for _kind, a, b in _iter_attrs(buf, 8, len(buf))]
+    copied = readd_members(ipset, buf, 8, len(buf))
+    assert copied is None or copied == generic
+    if all(timeout is None for *_rest, timeout in members):
+        assert copied == generic

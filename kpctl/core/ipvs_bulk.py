@@ -97,7 +97,8 @@ def _ipv4(text: str) -> bytes | None:
 
 
 def _number(text: str, high: int) -> int | None:
-    if text.isascii() and text.isdigit():
+    # (a long text is the general parser's: int() of over 4300 digits raises there, as it did before)
+    if len(text) <= 10 and text.isascii() and text.isdigit():
         value = int(text)
         if value <= high:
             return value

@@ -241,3 +241,12 @@ def test_a_flush_before_compact_adds_is_undone_by_rebuilding_the_old_table() -> 
     requests = _requests(current, "-A -t 10.0.0.2:80 -s rr\n", True, refuse=1)
     assert len(requests) == 2 + 3  # flush, the add; then the old service and its two servers
     assert [type(as_operation(op)) for op in plan[1:]] == [AddService]
+
+
+def test_a_number_too_long_for_int_is_left_to_the_general_parser() -> None:
+    text = "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.1.1.1:80 -m -w " + "1" * 5000 + "\n"
+    with pytest.raises(ValueError) as general:
+        parse_restore(text)
+    with pytest.raises(ValueError) as fast:
+        parse_restore_bulk(text)
+    assert str(fast.value) == str(general.value)

@@ -228,11 +228,13 @@ def _server(v: tuple[Any, ...], service_af: int) -> ServerRow:
         packed = raw[:16]
         address = socket.inet_ntop(AF_INET6, packed)
         name = f"[{format_address('inet6', address)}]:{port}"
-    else:
+        family = "inet6"
+    else:  # AF_INET, or a family the kernel does not have (read as IPv4 by decode_addr too)
         packed = raw[:4]
         address = socket.inet_ntop(AF_INET, packed)
         name = f"{address}:{port}"
-    return (address, port, FAMILY_NAMES.get(af, "inet"), FORWARD_NAMES.get(forward & 0x7, "masq"), weight, upper,
+        family = "inet"
+    return (address, port, family, FORWARD_NAMES.get(forward & 0x7, "masq"), weight, upper,
             lower, active, inactive, persist, TUN_TYPE_NAMES.get(tun_type, "ipip"), _BE16_OF_HOST(tun_port),
             tun_flags, conns, inpkts, outpkts, inbytes, outbytes, cps, inpps, outpps, inbps, outbps, packed, name)
 

@@ -130,7 +130,6 @@ def list_services(app: AppContext, service: str | None, numeric: bool, exact: bo
     from kpctl.backends.ipvs import table_rows
     from kpctl.cli.ipvs_views import rows_listing, table_listing
     from kpctl.cli.k8s import annotate_ipvs
-    from kpctl.cli.watch import parse_interval, watch_listing
     from kpctl.core.address import parse_service
     from kpctl.core.ipvs_rows import key_fields
     from kpctl.errors import NotFound
@@ -139,7 +138,11 @@ def list_services(app: AppContext, service: str | None, numeric: bool, exact: bo
     view = _one_of(views, ("stats", "rate", "thresholds", "persistent_conn", "tun_info"),
                    lambda n: "--" + n.replace("_", "-")) or "default"
     key = parse_service(service) if service else None
-    interval = parse_interval(watch) if watch is not None else None
+    interval = None
+    if watch is not None:
+        from kpctl.cli.watch import parse_interval
+
+        interval = parse_interval(watch)
 
     def listing() -> Any:
         table = backend.table()
@@ -155,6 +158,8 @@ def list_services(app: AppContext, service: str | None, numeric: bool, exact: bo
 
     with _backend(app) as backend:
         if interval is not None:
+            from kpctl.cli.watch import watch_listing
+
             title = "kpctl ipvs list" + ("" if view == "default" else " --" + view.replace("_", "-"))
             return watch_listing(app, listing, output, interval, count, title)
         with progress(app.env, "reading the IPVS table"):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from dataclasses import dataclass
 from typing import Any
 
 from kpctl.core.address import format_addrport
@@ -44,12 +43,26 @@ SERVICE_WIDTH = 22
 STATS_COUNT = 10
 
 
-@dataclass(frozen=True)
 class TableRows:
-    """The IPVS table as rows, in the kernel's dump order (services, and servers per service)."""
+    """The IPVS table as rows, in the kernel's dump order (services, and servers per service).
 
-    info: IPVSInfo
-    services: list[ServiceRow]
+    A plain class: a dataclass is made at import, which costs a listing's start-up time.
+    """
+
+    __slots__ = ("info", "services")
+
+    def __init__(self, info: IPVSInfo, services: list[ServiceRow]) -> None:
+        self.info, self.services = info, services
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TableRows):
+            return NotImplemented
+        return (self.info, self.services) == (other.info, other.services)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"TableRows(info={self.info!r}, services={self.services!r})"
 
 
 def pack_address(address: str | None) -> bytes:

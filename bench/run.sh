@@ -8,9 +8,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 host=1 vm=1
 case "${1:-}" in --host-only) vm=0 ;; --vm-only) host=0 ;; "") ;; *) sed -n '2,5p' "$0"; exit 2 ;; esac
 if [ "$vm" = 1 ]; then bash scripts/setup.sh; else bash scripts/setup.sh --no-vm; fi
-# Byte-compile kpctl as an installed copy would be (pip compiles at install; the editable dev install and
-# PYTHONDONTWRITEBYTECODE would otherwise make every timed run recompile the sources).
-.venv/bin/python -m compileall -q kpctl >/dev/null
+bash bench/install.sh  # the timed kpctl: a wheel install of this checkout in .venv-bench (byte-compiled by pip)
 echo "== kpctl benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 echo "== $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg)"
 [ "$host" = 1 ] && unshare --net -- .venv/bin/python bench/host.py

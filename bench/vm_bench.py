@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from timing import HEADER, compare
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = ROOT / ".venv" / "bin"
+BIN = ROOT / ".venv-bench" / "bin"  # a wheel install of this checkout (bench/install.sh)
 PY = str(BIN / "python")
 KPCTL = str(BIN / "kpctl")
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from kpctl.errors import InvalidInput
 from kpctl.model.ipset import IPSet
 from kpctl.model.iptables import Ruleset
 from kpctl.model.ipvs import VirtualService
@@ -124,8 +125,15 @@ class NodeView:
 
     @cached_property
     def ipvs_services(self) -> tuple[VirtualService, ...]:
+        from kpctl.core.trace.ipvs import (
+            build_service,  # the snapshot's error for a malformed row
+        )
+
         ipvs = self.section("ipvs", {})
-        return tuple(VirtualService.from_dict(s) for s in ipvs.get("services", ()))
+        services = ipvs.get("services", ())
+        if not isinstance(services, (list, tuple)):
+            raise InvalidInput(f"snapshot: bad ipvs services: a list expected, not {type(services).__name__}")
+        return tuple(build_service(s) for s in services)
 
     @property
     def has_ipvs(self) -> bool:
@@ -139,7 +147,9 @@ class NodeView:
     @cached_property
     def rulesets(self) -> dict[str, tuple[Ruleset, ...]]:
         """Per family, the iptables rule sets to walk (nft backend first, then legacy)."""
-        from kpctl.core.iptables_lazy import parse_save_lazy as parse_save  # chains parsed when walked
+        from kpctl.core.iptables_lazy import (
+            parse_save_lazy as parse_save,  # chains parsed when walked
+        )
 
         out: dict[str, tuple[Ruleset, ...]] = {}
         for family, backends in (self.section("iptables", {}) or {}).items():

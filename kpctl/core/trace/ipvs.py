@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kpctl.errors import InvalidInput
 from kpctl.model.ipvs import SVC_F_PERSISTENT, RealServer, VirtualService
 from kpctl.model.trace import Packet
 
@@ -71,12 +72,12 @@ def find_service_row(rows: list[dict[str, Any]], packet: Packet) -> tuple[Virtua
         for row in rows:
             fwmark = row.get("fwmark", 0)
             if fwmark and fwmark == packet.mark and row.get("family", "inet") == family:
-                svc = VirtualService.from_dict(row)
+                svc = build_service(row)
                 return svc, f"firewall-mark service fwmark:{svc.fwmark} (packet mark {packet.mark:#x})"
     for row in rows:
         if (row.get("address") == dst and not row.get("fwmark", 0) and row.get("family", "inet") == family
                 and row.get("protocol", "tcp") == protocol and row.get("port", 0) == packet.dport):
-            svc = VirtualService.from_dict(row)
+            svc = build_service(row)
             return svc, f"service {svc.key} ({svc.scheduler})"
     for row in rows:
         if (row.get("address") == dst and not row.get("fwmark", 0) and row.get("port", 0) == 0
@@ -85,7 +86,7 @@ def find_service_row(rows: list[dict[str, Any]], packet: Packet) -> tuple[Virtua
             found = row
             break
     if found is not None:
-        svc = VirtualService.from_dict(found)
+        svc = build_service(found)
         return svc, f"persistent port-zero service {svc.address}:0/{svc.protocol}"
     marks = sorted({fwmark for row in rows if (fwmark := row.get("fwmark", 0))})
     hint = f"; fwmark services exist for {', '.join(hex(m) for m in marks)}" if marks else ""
@@ -93,10 +94,26 @@ def find_service_row(rows: list[dict[str, Any]], packet: Packet) -> tuple[Virtua
         f" with mark {packet.mark:#x}" if packet.mark else "") + hint
 
 
+def build_service(row: Any) -> VirtualService:
+    """One snapshot service row as a VirtualService; a malformed row is the snapshot's error (exit 2)."""
+    try:
+        return VirtualService.from_dict(row)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise InvalidInput(f"snapshot: bad ipvs services: {exc}") from None
+
+
+def _plain_row(row: Any) -> bool:
+    """A dict whose fields the row scan compares have their types (else the row is judged by building it)."""
+    return (type(row) is dict and type(row.get("address", "")) is str and type(row.get("port", 0)) is int
+            and type(row.get("fwmark", 0)) is int and type(row.get("flags", 0)) is int
+            and type(row.get("protocol", "tcp")) is str and type(row.get("family", "inet")) is str)
+
+
 def service_rows(ipvs: Any) -> list[dict[str, Any]] | None:
-    """The snapshot's ``ipvs.services`` rows when they are all plain dicts (else None: build them all)."""
+    """The snapshot's ``ipvs.services`` rows when they are all plain, well-typed dicts (else None: build
+    them all, so that a malformed row is reported whichever service the packet hits)."""
     rows = ipvs.get("services", [])
-    if type(rows) is list and all(type(row) is dict for row in rows):
+    if type(rows) is list and all(_plain_row(row) for row in rows):
         return rows
     return None
 

@@ -17,7 +17,7 @@ from collections.abc import Collection, Iterator, Mapping
 from kpctl.core import iptables_save as full
 from kpctl.core.iptables_quick import QuickRule, recognize
 from kpctl.errors import InvalidInput
-from kpctl.model.iptables import Chain, Counters, Rule, Ruleset, Table
+from kpctl.model.iptables import Chain, Rule, Ruleset, Table
 
 _APPEND = ("-A", "--append")
 
@@ -54,7 +54,7 @@ class LazyChains(Mapping[str, Chain]):
             if built is not None:
                 rules = list(built.rules)
             else:
-                self._declared[name]  # noqa: B018  (KeyError for an undeclared chain, as self[name])
+                self._declared[name]  # KeyError for an undeclared chain, as self[name]
                 rules = []
                 for number, (lineno, line) in enumerate(self._lines[name], start=1):
                     quick = recognize(number, lineno, line, self._family)
@@ -81,26 +81,11 @@ class LazyChains(Mapping[str, Chain]):
 
     def _rule(self, chain: str, number: int, lineno: int, line: str) -> Rule:
         """One rule line, exactly as parse_save reads it."""
-        tokens = full.tokenize(line, lineno)
-        counters = None
-        counted = full._COUNTERS.match(tokens[0].text)
-        if counted:
-            counters = Counters(int(counted.group(1)), int(counted.group(2)))
-            tokens = tokens[1:]
-            line = line[line.index("]") + 1:].strip()
+        counters, tokens, line = full.split_counters(full.tokenize(line, lineno), line)
         chains: Collection[str] = self._declared.keys()
         if self._late:
             chains = {name for name in chains if self._late.get(name, 0) < lineno}
-        parser = full._RuleParser(tokens[2:], lineno, chains, self._table)
-        matches, target, goto = parser.parse(chain)
-        try:
-            for item in matches:
-                item.validate()
-            if target is not None:
-                target.validate()
-        except (ValueError, IndexError) as exc:
-            raise full._bad(lineno, str(exc)) from None
-        full._check_family(matches, self._family, lineno)
+        matches, target, goto = full.parse_rule_body(tokens[2:], lineno, chain, chains, self._table, self._family)
         return Rule(chain, number, line, matches, target, goto, counters)
 
 

@@ -221,6 +221,29 @@ class _RuleParser:
         return tuple(matches), target, goto
 
 
+def split_counters(tokens: list[Token], line: str) -> tuple[Counters | None, list[Token], str]:
+    """A rule line's leading ``[packets:bytes]`` (iptables-save -c) taken off its tokens and text."""
+    match = _COUNTERS.match(tokens[0].text) if tokens else None
+    if not match:
+        return None, tokens, line
+    return Counters(int(match.group(1)), int(match.group(2))), tokens[1:], line[line.index("]") + 1:].strip()
+
+
+def parse_rule_body(tokens: list[Token], lineno: int, chain: str, chains: Collection[str], table: str,
+                    family: str) -> tuple[tuple[Match, ...], Target | None, bool]:
+    """The matches and target after ``-A CHAIN``, validated and checked against the family."""
+    matches, target, goto = _RuleParser(tokens, lineno, chains, table).parse(chain)
+    try:
+        for item in matches:
+            item.validate()
+        if target is not None:
+            target.validate()
+    except (ValueError, IndexError) as exc:
+        raise _bad(lineno, str(exc)) from None
+    _check_family(matches, family, lineno)
+    return matches, target, goto
+
+
 def parse_save(text: str, family: str = "ipv4", backend: str = "nft") -> Ruleset:
     """Parse iptables-save (or ip6tables-save) output.  Malformed input → InvalidInput."""
     if family not in ("ipv4", "ipv6"):
@@ -252,29 +275,14 @@ def parse_save(text: str, family: str = "ipv4", backend: str = "nft") -> Ruleset
         if line.startswith(":"):
             _parse_chain_line(line, lineno, table, chains, rules)
             continue
-        counters = None
-        tokens = tokenize(line, lineno)
-        match = _COUNTERS.match(tokens[0].text) if tokens else None
-        if match:
-            counters = Counters(int(match.group(1)), int(match.group(2)))
-            tokens = tokens[1:]
-            line = line[line.index("]") + 1:].strip()
+        counters, tokens, line = split_counters(tokenize(line, lineno), line)
         if len(tokens) < 2 or tokens[0].text not in ("-A", "--append"):
             first = tokens[0].text if tokens else line
             raise _bad(lineno, f"unexpected {first!r} (expected -A CHAIN, :CHAIN, *TABLE or COMMIT)")
         chain = tokens[1].text
         if chain not in chains:
             raise _bad(lineno, f"chain {chain!r} is not declared in table {table!r}")
-        parser = _RuleParser(tokens[2:], lineno, chains.keys(), table)
-        matches, target, goto = parser.parse(chain)
-        try:
-            for item in matches:
-                item.validate()
-            if target is not None:
-                target.validate()
-        except (ValueError, IndexError) as exc:
-            raise _bad(lineno, str(exc)) from None
-        _check_family(matches, family, lineno)
+        matches, target, goto = parse_rule_body(tokens[2:], lineno, chain, chains.keys(), table, family)
         rules[chain].append(Rule(chain, len(rules[chain]) + 1, line, matches, target, goto, counters))
     if table is not None:
         raise InvalidInput(f"iptables-save input: table {table!r} has no COMMIT")

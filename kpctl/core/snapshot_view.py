@@ -135,6 +135,13 @@ class NodeView:
             raise InvalidInput(f"snapshot: bad ipvs services: a list expected, not {type(services).__name__}")
         return tuple(build_service(s) for s in services)
 
+    @cached_property
+    def ipvs_service_rows(self) -> list[dict[str, Any]] | None:
+        """The ``ipvs.services`` rows when they can be scanned as they are (kpctl.core.trace.ipvs.service_rows)."""
+        from kpctl.core.trace.ipvs import service_rows
+
+        return service_rows(self.section("ipvs", {}))
+
     @property
     def has_ipvs(self) -> bool:
         return bool(self.section("ipvs"))

@@ -384,7 +384,7 @@ class Tracer:
 def _ipvs_services(view: NodeView) -> tuple[VirtualService, ...] | list[dict[str, Any]]:
     """The snapshot's IPVS service rows as they are (decide builds the one it finds), or, for a
     section of another shape, the view's fully built services."""
-    rows = ipvs_step.service_rows(view.section("ipvs", {}))
+    rows = view.ipvs_service_rows
     return rows if rows is not None else view.ipvs_services
 
 

@@ -154,3 +154,12 @@ def test_generated_ipvs_node_traces_equal_those_without_the_fast_paths(monkeypat
                 patch.setattr(sets, "_hits", _scan)
                 slow = _outcome(NodeView(NodeSnapshot(1, slow_sections)), service, origin)
             assert fast == slow, (service, origin)
+
+
+def test_fewer_flags_than_dimensions_find_what_the_scan_finds() -> None:
+    # found by the property above: the index keys members by every dimension, so with one flag on a
+    # hash:net,iface set of 32+ members it found none of the members the scan finds
+    members = tuple(IPSetEntry(raw=f"10.0.0.1,eth{i}", ip="10.0.0.1", iface=f"eth{i}") for i in range(40))
+    ipset = IPSet("S", "hash:net,iface", "inet", members=members)
+    packet = Packet(src="10.0.0.1", sport=0, dst="10.0.0.1", dport=0, protocol="tcp", family="inet")
+    assert sets._hits(ipset, packet, ("src",)) == _scan(ipset, packet, ("src",)) == list(members)

@@ -185,7 +185,8 @@ def _index(ipset: IPSet) -> _MemberIndex:
 def _hits(ipset: IPSet, packet: Packet, flags: tuple[str, ...]) -> list[IPSetEntry]:
     """The members matching ``packet``, in set order (as a scan of every member finds them)."""
     members = ipset.members
-    if len(members) < 32:
+    # the index keys a member by every dimension: with fewer flags the scan judges the ones given
+    if len(members) < 32 or len(flags) < len(ipset.dimensions):
         return [entry for entry in members if _entry_matches(ipset, entry, packet, flags)]
     index = _index(ipset)
     positions = [p for p in index.others if _entry_matches(ipset, members[p], packet, flags)]

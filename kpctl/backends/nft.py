@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from typing import Any, Protocol
 
+from kpctl.backends.json_document import decode
 from kpctl.core.nft_json import check_document
 from kpctl.errors import KernelError, KernelFeatureMissing, NotFound, PermissionDenied
 
@@ -53,7 +54,7 @@ class LiveNft:
                 raise KernelFeatureMissing(f"nft has no JSON output: {message}", NFT_HINT)
             raise KernelError(f"nft -j list ruleset failed: {message}")
         try:
-            document = json.loads(proc.stdout) if proc.stdout.strip() else {"nftables": []}
+            document = decode(proc.stdout) if proc.stdout.strip() else {"nftables": []}
         except json.JSONDecodeError as exc:
             raise KernelError(f"nft -j list ruleset printed no JSON: line {exc.lineno}: {exc.msg}") from None
         check_document(document, "nft -j list ruleset")

@@ -22,6 +22,8 @@ _ACTIONS = ("dnat", "snat", "masquerade", "redirect", "reject", "drop", "accept"
 def select(ruleset: dict[str, Any], table: str | None = None, family: str | None = None,
            chain: str | None = None) -> dict[str, Any]:
     """The document reduced to ``table``/``family`` (and to one ``chain`` with its rules)."""
+    if table is None and family is None and chain is None:
+        return ruleset
     kept: list[dict[str, Any]] = []
     tables = chains = 0
     for item in ruleset.get("nftables", ()):

@@ -62,9 +62,9 @@ def _iptables() -> dict[str, Any]:
 
 
 def _nftables() -> Any:
-    from kpctl.backends.nft import LiveNft
+    from kpctl.backends.nft import parse_ruleset
 
-    return LiveNft().ruleset()
+    return parse_ruleset(_run(["nft", "-j", "list", "ruleset"]))
 
 
 def _links() -> list[dict[str, Any]]:

@@ -37,6 +37,16 @@ def nft_program() -> str:
     return found
 
 
+def parse_ruleset(text: str) -> dict[str, Any]:
+    """The document `nft -j list ruleset` printed (nothing at all when the ruleset is empty)."""
+    try:
+        document = decode(text) if text.strip() else {"nftables": []}
+    except json.JSONDecodeError as exc:
+        raise KernelError(f"nft -j list ruleset printed no JSON: line {exc.lineno}: {exc.msg}") from None
+    check_document(document, "nft -j list ruleset")
+    return dict(document)
+
+
 class LiveNft:
     source = "kernel"
 
@@ -53,12 +63,7 @@ class LiveNft:
             if "JSON support not compiled-in" in message or "unrecognized option" in message:
                 raise KernelFeatureMissing(f"nft has no JSON output: {message}", NFT_HINT)
             raise KernelError(f"nft -j list ruleset failed: {message}")
-        try:
-            document = decode(proc.stdout) if proc.stdout.strip() else {"nftables": []}
-        except json.JSONDecodeError as exc:
-            raise KernelError(f"nft -j list ruleset printed no JSON: line {exc.lineno}: {exc.msg}") from None
-        check_document(document, "nft -j list ruleset")
-        return dict(document)
+        return parse_ruleset(proc.stdout)
 
 
 class SnapshotNft:

@@ -21,6 +21,7 @@ _BARE_VALUE = re.compile(r"[A-Za-z0-9_.:/\-]+\Z")
 _STRING_KEYS = frozenset({"iifname", "oifname", "ibrname", "obrname", "iifkind", "oifkind", "sdifname"})
 _VERDICTS = ("accept", "drop", "continue", "return", "queue")
 _BINARY = ("&", "|", "^", "<<", ">>")
+_BINARY_SET = frozenset(_BINARY)
 _SET_KEYS = frozenset({"family", "name", "table", "type", "handle", "flags", "elem", "timeout", "gc-interval",
                        "size", "policy", "comment", "map", "auto-merge"})
 _CHAIN_KEYS = frozenset({"family", "table", "name", "handle", "type", "hook", "prio", "policy", "comment", "dev"})
@@ -176,7 +177,7 @@ def statement(stmt: Any) -> str:
     if kind == "match":
         left, op, right = body["left"], body.get("op", "=="), body["right"]
         string = _string_key(left)
-        explicit = op not in ("==", "in") or any(k in left for k in _BINARY if isinstance(left, dict))
+        explicit = op not in ("==", "in") or (isinstance(left, dict) and not _BINARY_SET.isdisjoint(left))
         return f"{expression(left)} {op + ' ' if explicit else ''}{value(right, string)}"
     if kind in _VERDICTS and body is None or kind in ("jump", "goto"):
         return expression(stmt)

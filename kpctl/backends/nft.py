@@ -18,6 +18,9 @@ from kpctl.core.nft_json import check_document
 from kpctl.errors import KernelError, KernelFeatureMissing, NotFound, PermissionDenied
 
 _SBIN = ("/usr/sbin", "/sbin", "/usr/local/sbin")
+# nft -j itself needs 6 s CPU (and 20 s system time) for a 10k-service kube-proxy table; on the
+# loaded 2-core test host it took 60-90 s, so 120 s (the iptables backend's limit) was too tight.
+_TIMEOUT = 600
 NFT_HINT = "install the nftables package (nft 0.9.3 or newer, with JSON support)"
 
 
@@ -53,9 +56,9 @@ class LiveNft:
     def ruleset(self) -> dict[str, Any]:
         argv = [nft_program(), "-j", "list", "ruleset"]
         try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=_TIMEOUT, check=False)
         except subprocess.TimeoutExpired:
-            raise KernelError("nft -j list ruleset did not finish within 120 s") from None
+            raise KernelError(f"nft -j list ruleset did not finish within {_TIMEOUT} s") from None
         if proc.returncode != 0:
             message = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
             if "ermission denied" in message or "Operation not permitted" in message:

@@ -214,6 +214,10 @@ def statement(stmt: Any) -> str:
         return text
     if kind == "set":
         return f"{body['op']} {body['set']} {{ {element(body['elem'])} }}"
+    if kind == "xt":  # iptables-nft's compat matches and targets: nft itself prints them only as comments
+        raise InvalidInput(f"cannot write nft syntax for an iptables-nft rule (xt {body.get('type', '')}"
+                           f" {body.get('name', '')})",
+                           "list it with `kpctl iptables list`, or leave its table out with --table")
     raise unrenderable("statement", stmt)
 
 

@@ -154,7 +154,6 @@ def _with_rule(tmp_path: Path, expr: list[Any], chain: str = "c") -> str:
 
 
 @pytest.mark.parametrize(("expr", "chain", "what"), [
-    ([{"xt": {"type": "match", "name": "conntrack"}}, {"accept": None}], "c", "statement"),
     ([{"match": {"op": "==", "left": {"socket": {"key": "transparent"}}, "right": 1}}], "c", "expression"),
     ([{"accept": None}], "has space", "a name nft cannot read back"),
     ([{"log": {"prefix": 'say "hi"'}}], "c", "a string with a double quote"),
@@ -166,6 +165,14 @@ def test_save_refuses_what_it_cannot_write(tmp_path: Path, expr: list[Any], chai
     assert out.stderr.startswith(f"kpctl: error: cannot write nft syntax for {what}")
     assert "use -o json" in out.stderr and len(out.stderr.splitlines()) == 1
     assert kpctl("--snapshot", path, "nft", "list", "-o", "json").exit_code == 0  # the JSON still lists
+
+
+def test_save_of_an_iptables_nft_rule_points_at_kpctl_iptables(tmp_path: Path) -> None:
+    path = _with_rule(tmp_path, [{"xt": {"type": "match", "name": "statistic"}}, {"accept": None}])
+    out = kpctl("--snapshot", path, "nft", "list", "-o", "save")
+    assert (out.exit_code, out.stdout) == (2, "")
+    assert out.stderr == ("kpctl: error: cannot write nft syntax for an iptables-nft rule (xt match statistic)"
+                          " (list it with `kpctl iptables list`, or leave its table out with --table)\n")
 
 
 def test_live_without_nft_is_a_missing_feature(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

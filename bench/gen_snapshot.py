@@ -7,12 +7,23 @@
       `iptables-restore --test`.
   python bench/gen_snapshot.py ipvs N ENDPOINTS OUT.json [RULES_OUT]
       examples/seed-ipvs-node.json plus N IPVS services (VIPs on kube-ipvs0, KUBE-CLUSTER-IP members).
+  python bench/gen_snapshot.py nftables N ENDPOINTS OUT.json [RULES_OUT]
+      examples/nftables-node.json plus N services written the way kube-proxy's nftables mode
+      writes them into `table ip kube-proxy` (pkg/proxy/nftables/proxier.go): an element of the
+      `cluster-ips` set and of the `service-ips` verdict map per service, a
+      `service-HASH-bench/svc-I/tcp/http` chain (masquerade check, `numgen random mod E vmap`)
+      and per endpoint an `endpoint-HASH-…__IP/8080` chain (masquerade check, dnat); every
+      100th service (I % 100 == 50) has no endpoints and is rejected through
+      `no-endpoint-services`.  RULES_OUT gets the table as nft syntax (kpctl's `-o save`) for
+      `nft -c -f`.
 
 The service to trace (the last one, so a linear scan sees every rule) is printed on stdout.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -92,13 +103,87 @@ def ipvs_node(services: int, endpoints: int) -> tuple[dict, str]:
     return snap, v4.get("nft") or v4.get("legacy") or ""
 
 
+def nft_vip(i: int) -> str:
+    return f"10.96.{128 + (i >> 8)}.{i & 255}"  # inside the example's 10.96.0.0/16 service range
+
+
+def nft_pod(n: int) -> str:
+    return f"10.244.{10 + (n >> 8)}.{n & 255}"
+
+
+def _hash(text: str) -> str:
+    """kube-proxy's chain-name hash: the first 8 base32 characters of SHA-256."""
+    return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:8]
+
+
+def _match(left: dict, right: object, op: str = "==") -> dict:
+    return {"match": {"op": op, "left": left, "right": right}}
+
+
+def nftables_node(services: int, endpoints: int) -> tuple[dict, str]:
+    snap = json.loads((EXAMPLES / "nftables-node.json").read_text())
+    objects = snap["nftables"]["nftables"]
+    named = {(kind, o[kind].get("name")): o[kind] for o in objects for kind in o if kind in ("set", "map")}
+    cluster_ips, service_ips = named[("set", "cluster-ips")], named[("map", "service-ips")]
+    no_endpoints = named[("map", "no-endpoint-services")]
+    handle = max(body.get("handle", 0) for o in objects for body in o.values())
+    last_chain = max(k for k, o in enumerate(objects) if "chain" in o)
+    chains: list[dict] = []
+    rules: list[dict] = []
+    saddr, daddr = {"payload": {"protocol": "ip", "field": "saddr"}}, {"payload": {"protocol": "ip", "field": "daddr"}}
+    base = {"family": "ip", "table": "kube-proxy"}
+
+    def add_chain(name: str) -> None:
+        nonlocal handle
+        handle += 1
+        chains.append({"chain": {**base, "name": name, "handle": handle}})
+
+    def add_rule(chain: str, expr: list) -> None:
+        nonlocal handle
+        handle += 1
+        rules.append({"rule": {**base, "chain": chain, "handle": handle, "expr": expr}})
+
+    for i in range(services):
+        name, address = f"bench/svc-{i}/tcp/http", nft_vip(i)
+        key = {"concat": [address, "tcp", 80]}
+        cluster_ips.setdefault("elem", []).append(address)
+        if i % 100 == 50:
+            no_endpoints.setdefault("elem", []).append(
+                [{"elem": {"val": key, "comment": f"bench/svc-{i}:http"}}, {"goto": {"target": "reject-chain"}}])
+            continue
+        svc = f"service-{_hash(name)}-{name}"
+        add_chain(svc)
+        service_ips.setdefault("elem", []).append([key, {"goto": {"target": svc}}])
+        add_rule(svc, [_match(daddr, address), _match({"payload": {"protocol": "tcp", "field": "dport"}}, 80),
+                       _match(saddr, {"prefix": {"addr": "10.244.0.0", "len": 16}}, "!="),
+                       {"jump": {"target": "mark-for-masquerade"}}])
+        targets = []
+        for j in range(endpoints):
+            ep = nft_pod(i * endpoints + j)
+            chain = f"endpoint-{_hash(name + ep)}-{name}__{ep}/8080"
+            add_chain(chain)
+            targets.append([j, {"goto": {"target": chain}}])
+            add_rule(chain, [_match(saddr, ep), {"jump": {"target": "mark-for-masquerade"}}])
+            add_rule(chain, [_match({"meta": {"key": "l4proto"}}, "tcp"), {"dnat": {"addr": ep, "port": 8080}}])
+        if endpoints:
+            add_rule(svc, [{"vmap": {"key": {"numgen": {"mode": "random", "mod": endpoints, "offset": 0}},
+                                     "data": {"set": targets}}}])
+    objects[last_chain + 1:last_chain + 1] = chains
+    objects.extend(rules)
+    from kpctl.core.nft_syntax import save_text  # the repository's own writer (bench runs from the checkout)
+
+    return snap, save_text(snap["nftables"])
+
+
 def main() -> None:
     mode, services, endpoints, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-    snap, rules = (iptables_node if mode == "iptables" else ipvs_node)(services, endpoints)
+    build = {"iptables": iptables_node, "ipvs": ipvs_node, "nftables": nftables_node}[mode]
+    snap, rules = build(services, endpoints)
     Path(out).write_text(json.dumps(snap))
     if len(sys.argv) > 5:
         Path(sys.argv[5]).write_text(rules if rules.endswith("\n") else rules + "\n")
-    print(f"{vip(services - 1)}:80")
+    last = services - 1 if mode != "nftables" or services % 100 != 51 else services - 2
+    print(f"{nft_vip(last) if mode == 'nftables' else vip(last)}:80")
 
 
 if __name__ == "__main__":

@@ -62,7 +62,9 @@ def _iptables() -> dict[str, Any]:
 
 
 def _nftables() -> Any:
-    return json.loads(_run(["nft", "-j", "list", "ruleset"]) or "{}")
+    from kpctl.backends.nft import parse_ruleset
+
+    return parse_ruleset(_run(["nft", "-j", "list", "ruleset"]))
 
 
 def _links() -> list[dict[str, Any]]:

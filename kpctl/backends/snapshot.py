@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+from kpctl.backends.json_document import decode
 from kpctl.errors import InvalidInput, NotFound
 from kpctl.model.snapshot import SNAPSHOT_FORMAT, SNAPSHOT_VERSION, NodeSnapshot
 
@@ -12,10 +13,10 @@ from kpctl.model.snapshot import SNAPSHOT_FORMAT, SNAPSHOT_VERSION, NodeSnapshot
 def load_snapshot(path: str) -> NodeSnapshot:
     try:
         if path == "-":
-            document = json.load(sys.stdin)
+            document = decode(sys.stdin)
         else:
             with open(path, encoding="utf-8") as handle:
-                document = json.load(handle)
+                document = decode(handle)
     except FileNotFoundError:
         raise NotFound(f"snapshot file {path!r} not found") from None
     except IsADirectoryError:

@@ -13,4 +13,6 @@ def escape_cell(value: Any) -> str:
     if value is None:
         return ""
     text = str(value)
+    if text.isprintable():  # the common case, and none of the characters escaped below is printable
+        return text
     return _CONTROL.sub(lambda m: "\\x%02x" % ord(m.group()), text).replace("\n", "\\n").replace("\t", "\\t")

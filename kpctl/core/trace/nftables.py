@@ -10,16 +10,17 @@ jump/goto/return, accept/drop/reject, dnat/snat/masquerade.  iptables-nft's own 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
+from kpctl.core.nft_json import elements as _elements
+from kpctl.core.nft_json import items as _items
+from kpctl.core.nft_json import priority as _priority
 from kpctl.core.snapshot_view import NodeView
 from kpctl.core.trace.netfilter import ConnState, NfBranch
 from kpctl.model.trace import Packet, TraceStep
 
 IPTABLES_TABLES = frozenset({"filter", "nat", "mangle", "raw", "security"})
-NAMED_PRIORITIES = {"raw": -300, "mangle": -150, "dstnat": -100, "filter": 0, "security": 50, "srcnat": 100}
 MAX_VISITS = 50_000
 _UNKNOWN = object()
 
@@ -35,30 +36,8 @@ class NftChain:
     policy: str = "accept"
 
 
-def _items(ruleset: Any, kind: str) -> Iterator[dict[str, Any]]:
-    if not isinstance(ruleset, dict):
-        return
-    for item in ruleset.get("nftables", ()):
-        if isinstance(item, dict) and kind in item:
-            yield item[kind]
-
-
 def _family_ok(nft_family: str, family: str) -> bool:
     return nft_family == "inet" or (nft_family == "ip") == (family == "inet") and nft_family in ("ip", "ip6")
-
-
-def _priority(value: Any) -> int:
-    if isinstance(value, int):
-        return value
-    text = str(value).replace(" ", "")
-    for name, base in NAMED_PRIORITIES.items():
-        if text.startswith(name):
-            rest = text[len(name):]
-            return base + (int(rest) if rest else 0)
-    try:
-        return int(text)
-    except ValueError:
-        return 0
 
 
 def base_chains(ruleset: Any, hook: str, family: str) -> list[NftChain]:
@@ -97,15 +76,6 @@ class _Tables:
 
 
 # ------------------------------------------------------------------ values
-
-
-def _elements(container: Any) -> list[Any]:
-    out = []
-    for elem in container or ():
-        if isinstance(elem, dict) and "elem" in elem:
-            elem = elem["elem"].get("val", elem["elem"])
-        out.append(elem)
-    return out
 
 
 class _Eval:

@@ -1,0 +1,333 @@
+"""nft syntax written from the libnftables JSON: rules, sets, maps, chains, tables (`-o save`).
+
+What `nft -f` loads back into the same ruleset.  It covers what kube-proxy's nftables mode and
+hand-written node firewalls use: payload/meta/ct/fib/numgen expressions, concatenations,
+prefixes and ranges, named and anonymous sets and verdict maps, counters, jump/goto/verdicts,
+reject, dnat/snat/masquerade/redirect, mark set, log, limit, set updates, comments.  Anything
+else raises InvalidInput naming it: wrong syntax must never be printed as if it were right.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from kpctl.core.nft_json import object_kind
+from kpctl.errors import InvalidInput
+
+_IDENTIFIER = re.compile(r"[A-Za-z_.][A-Za-z0-9_./\-]*\Z")
+_BARE_VALUE = re.compile(r"[A-Za-z0-9_.:/\-]+\Z")
+# Keys whose values are strings (interface names, kinds): nft prints them quoted.
+_STRING_KEYS = frozenset({"iifname", "oifname", "ibrname", "obrname", "iifkind", "oifkind", "sdifname"})
+_VERDICTS = ("accept", "drop", "continue", "return", "queue")
+_BINARY = ("&", "|", "^", "<<", ">>")
+_BINARY_SET = frozenset(_BINARY)
+_SET_KEYS = frozenset({"family", "name", "table", "type", "handle", "flags", "elem", "timeout", "gc-interval",
+                       "size", "policy", "comment", "map", "auto-merge"})
+_CHAIN_KEYS = frozenset({"family", "table", "name", "handle", "type", "hook", "prio", "policy", "comment", "dev"})
+_RULE_KEYS = frozenset({"family", "table", "chain", "handle", "expr", "comment", "index"})
+_TABLE_KEYS = frozenset({"family", "name", "handle", "flags", "comment"})
+
+
+def unrenderable(what: str, value: Any) -> InvalidInput:
+    shown = repr(value)
+    return InvalidInput(f"cannot write nft syntax for {what} {shown[:80]}{'…' if len(shown) > 80 else ''}",
+                        "kpctl's save covers kube-proxy's expressions; use -o json for the rest")
+
+
+def name(text: Any) -> str:
+    """A table, chain or set name; nft (1.0.6) reads only bare identifiers there, never quoted ones."""
+    text = str(text)
+    if not _IDENTIFIER.match(text):
+        raise unrenderable("a name nft cannot read back", text)
+    return text
+
+
+def quoted(text: Any) -> str:
+    text = str(text)
+    if '"' in text or "\n" in text:
+        raise unrenderable("a string with a double quote or newline", text)
+    return f'"{text}"'
+
+
+def value(item: Any, string: bool = False) -> str:
+    if isinstance(item, bool):
+        return "exists" if item else "missing"
+    if isinstance(item, int):
+        return str(item)
+    if isinstance(item, str):
+        if not string and (_BARE_VALUE.match(item) or (item.startswith("@") and _IDENTIFIER.match(item[1:]))):
+            return item
+        return quoted(item)
+    if isinstance(item, list):  # flag values: ct state { established, related } → established,related
+        return ",".join(value(v, string) for v in item)
+    return expression(item, string)
+
+
+def expression(expr: Any, string: bool = False) -> str:
+    """One libnftables JSON expression as nft writes it."""
+    if not isinstance(expr, dict):
+        return value(expr, string)
+    if len(expr) != 1:
+        raise unrenderable("expression", expr)
+    (kind, body), = expr.items()
+    if kind == "payload":
+        if "protocol" in body:
+            return f"{body['protocol']} {body['field']}"
+        return f"@{body['base']},{body['offset']},{body['len']}"
+    if kind in ("meta", "rt"):
+        return f"{kind} {body['key']}"
+    if kind == "ct":
+        parts = ["ct"] + [body[k] for k in ("dir", "family") if body.get(k)] + [body["key"]]
+        return " ".join(parts)
+    if kind == "fib":
+        flags = body.get("flags", [])
+        return f"fib {' . '.join([flags] if isinstance(flags, str) else flags)} {body['result']}"
+    if kind == "numgen":
+        offset = f" offset {body['offset']}" if body.get("offset") else ""
+        return f"numgen {body.get('mode', 'inc')} mod {body['mod']}{offset}"
+    if kind == "concat":
+        return " . ".join(_operand(e, string) for e in body)
+    if kind == "prefix":
+        return f"{value(body['addr'])}/{body['len']}"
+    if kind == "range":
+        low, high = body
+        return f"{value(low, string)}-{value(high, string)}"
+    if kind == "set":
+        members = body if isinstance(body, list) else [body]
+        return "{ " + ", ".join(element(e, string) for e in members) + " }"
+    if kind == "elem":
+        return element(expr, string)
+    if kind == "map":
+        return f"{expression(body['key'])} map {expression(body['data'])}"
+    if kind in _BINARY:
+        left, right = body
+        return f"{_operand(left, string)} {kind} {_operand(right, string)}"
+    if kind in _VERDICTS and body is None:
+        return kind
+    if kind in ("jump", "goto"):
+        return f"{kind} {name(body['target'])}"
+    raise unrenderable("expression", expr)
+
+
+def _operand(expr: Any, string: bool) -> str:
+    if isinstance(expr, list):  # flags inside a binary operation: tcp flags & (syn | ack)
+        return "(" + " | ".join(value(v, string) for v in expr) + ")"
+    text = expression(expr, string)
+    nested = isinstance(expr, dict) and any(k in expr for k in _BINARY)
+    return f"({text})" if nested else text
+
+
+def element(item: Any, string: bool = False) -> str:
+    """A set element (with its timeout, counter, comment) or a map element ``KEY : VALUE``."""
+    if isinstance(item, list) and len(item) == 2:
+        return f"{element(item[0], string)} : {expression(item[1])}"
+    if isinstance(item, dict) and "elem" in item:
+        body = item["elem"]
+        text = expression(body["val"], string)
+        if body.get("timeout"):
+            text += f" timeout {body['timeout']}s"
+        if isinstance(body.get("counter"), dict):
+            text += f" counter packets {body['counter'].get('packets', 0)} bytes {body['counter'].get('bytes', 0)}"
+        if body.get("comment"):
+            text += f" comment {quoted(body['comment'])}"
+        return text
+    return expression(item, string)
+
+
+def _string_key(expr: Any) -> bool:
+    if isinstance(expr, dict):
+        body = expr.get("meta") or expr.get("rt")
+        if isinstance(body, dict):
+            return body.get("key") in _STRING_KEYS
+        if "concat" in expr:
+            return any(_string_key(e) for e in expr["concat"])
+    return False
+
+
+def _flags(body: dict[str, Any]) -> str:
+    flags = body.get("flags")
+    if not flags:
+        return ""
+    return " " + (flags if isinstance(flags, str) else ",".join(flags))
+
+
+def _nat(kind: str, body: Any) -> str:
+    if body is None:
+        return kind
+    unknown = set(body) - {"addr", "port", "family", "flags"}
+    if unknown:
+        raise unrenderable(f"{kind} option", sorted(unknown))
+    text = kind + (f" {body['family']}" if body.get("family") else "")
+    if "addr" in body or "port" in body:
+        target = expression(body["addr"]) if "addr" in body else ""
+        if "port" in body:
+            if ":" in target and not isinstance(body["addr"], dict):
+                target = f"[{target}]"
+            target += f":{expression(body['port'])}"
+        text += f" to {target}"
+    return text + _flags(body)
+
+
+def statement(stmt: Any) -> str:
+    """One rule statement (a match, a verdict, a NAT, a counter…) as nft writes it."""
+    if not isinstance(stmt, dict) or len(stmt) != 1:
+        raise unrenderable("statement", stmt)
+    (kind, body), = stmt.items()
+    if kind == "match":
+        left, op, right = body["left"], body.get("op", "=="), body["right"]
+        string = _string_key(left)
+        explicit = op not in ("==", "in") or (isinstance(left, dict) and not _BINARY_SET.isdisjoint(left))
+        return f"{expression(left)} {op + ' ' if explicit else ''}{value(right, string)}"
+    if kind in _VERDICTS and body is None or kind in ("jump", "goto"):
+        return expression(stmt)
+    if kind == "counter":
+        if body is None:
+            return "counter"
+        if isinstance(body, str):
+            return f"counter name {quoted(body)}"
+        return f"counter packets {body.get('packets', 0)} bytes {body.get('bytes', 0)}"
+    if kind == "vmap":
+        return f"{expression(body['key'])} vmap {expression(body['data'])}"
+    if kind == "mangle":
+        return f"{expression(body['key'])} set {expression(body['value'])}"
+    if kind in ("dnat", "snat", "masquerade", "redirect"):
+        return _nat(kind, body)
+    if kind == "reject":
+        if not body:
+            return "reject"
+        if body.get("type") == "tcp reset":
+            return "reject with tcp reset"
+        return f"reject with {body.get('type', 'icmp')} {body['expr']}"
+    if kind == "notrack" and body is None:
+        return "notrack"
+    if kind == "log":
+        return "log" + "".join(f" {key} {quoted(body[key]) if key == 'prefix' else body[key]}"
+                               for key in ("prefix", "level", "group", "snaplen", "queue-threshold")
+                               if body and key in body)
+    if kind == "limit":
+        unit = body.get("rate_unit", "packets")
+        text = f"limit rate {'over ' if body.get('inv') else ''}{body['rate']}"
+        text += f"/{body.get('per', 'second')}" if unit == "packets" else f" {unit}/{body.get('per', 'second')}"
+        if body.get("burst"):
+            text += f" burst {body['burst']} {body.get('burst_unit', 'packets')}"
+        return text
+    if kind == "set":
+        return f"{body['op']} {body['set']} {{ {element(body['elem'])} }}"
+    if kind == "xt":  # iptables-nft's compat matches and targets: nft itself prints them only as comments
+        raise InvalidInput(f"cannot write nft syntax for an iptables-nft rule (xt {body.get('type', '')}"
+                           f" {body.get('name', '')})",
+                           "list it with `kpctl iptables list`, or leave its table out with --table")
+    raise unrenderable("statement", stmt)
+
+
+def rule_text(rule: dict[str, Any]) -> str:
+    unknown = set(rule) - _RULE_KEYS
+    if unknown:
+        raise unrenderable("rule option", sorted(unknown))
+    text = " ".join(statement(s) for s in rule.get("expr", ()))
+    if rule.get("comment"):
+        text += f" comment {quoted(rule['comment'])}"
+    return text
+
+
+def _type(spec: Any) -> str:
+    if isinstance(spec, dict) and "typeof" in spec:
+        return "typeof " + expression(spec["typeof"])
+    return "type " + (" . ".join(spec) if isinstance(spec, list) else str(spec))
+
+
+def set_lines(kind: str, body: dict[str, Any]) -> list[str]:
+    """The lines of a ``set``/``map`` block (declaration and elements)."""
+    unknown = set(body) - _SET_KEYS
+    if unknown:
+        raise unrenderable(f"{kind} option", sorted(unknown))
+    declared = _type(body["type"])
+    if kind == "map":
+        target = body["map"]
+        declared += " : " + (" . ".join(target) if isinstance(target, list) else str(target))
+    lines = [f"{kind} {name(body['name'])} {{", "\t" + declared]
+    if body.get("flags"):
+        lines.append("\tflags" + _flags(body))
+    for key in ("timeout", "gc-interval"):
+        if body.get(key):
+            lines.append(f"\t{key} {body[key]}s")
+    if body.get("size"):
+        lines.append(f"\tsize {body['size']}")
+    if body.get("policy"):
+        lines.append(f"\tpolicy {body['policy']}")
+    if body.get("auto-merge"):
+        lines.append("\tauto-merge")
+    if body.get("comment"):
+        lines.append(f"\tcomment {quoted(body['comment'])}")
+    members = body.get("elem")
+    if members:
+        if not isinstance(members, list):
+            members = [members]
+        lines.append("\telements = { " + ",\n\t\t\t     ".join(element(e) for e in members) + " }")
+    return lines + ["}"]
+
+
+def chain_lines(body: dict[str, Any], rules: list[dict[str, Any]]) -> list[str]:
+    unknown = set(body) - _CHAIN_KEYS
+    if unknown:
+        raise unrenderable("chain option", sorted(unknown))
+    lines = [f"chain {name(body['name'])} {{"]
+    if body.get("hook"):
+        device = body.get("dev")
+        where = ""
+        if isinstance(device, list):
+            where = " devices = { " + ", ".join(quoted(d) for d in device) + " }"
+        elif device:
+            where = f" device {quoted(device)}"
+        lines.append(f"\ttype {body['type']} hook {body['hook']}{where} priority {body.get('prio', 0)};"
+                     f" policy {body.get('policy', 'accept')};")
+    if body.get("comment"):
+        lines.append(f"\tcomment {quoted(body['comment'])}")
+    lines.extend("\t" + rule_text(r) for r in rules)
+    return lines + ["}"]
+
+
+def save_text(ruleset: dict[str, Any]) -> str:
+    """The whole (selected) ruleset as `nft list ruleset` would print it; `nft -f` loads it."""
+    tables: dict[tuple[str, str], dict[str, Any]] = {}
+    parts: dict[tuple[str, str], list[list[str]]] = {}
+    chains: dict[tuple[str, str, str], tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+    for item in ruleset.get("nftables", ()):
+        kind = object_kind(item)
+        body = item[kind]
+        if kind == "metainfo":
+            continue
+        key = (body.get("family", ""), body.get("table", body.get("name", "")))
+        if kind == "table":
+            unknown = set(body) - _TABLE_KEYS
+            if unknown:
+                raise unrenderable("table option", sorted(unknown))
+            tables[key] = body
+            parts.setdefault(key, [])
+        elif kind in ("set", "map"):
+            parts.setdefault(key, []).append(set_lines(kind, body))
+        elif kind == "chain":
+            chains[key + (body["name"],)] = (body, [])
+        elif kind == "rule":
+            found = chains.get(key + (body["chain"],))
+            if found is None:
+                raise InvalidInput(f"rule in {body['chain']!r} of table {key[0]} {key[1]}: no such chain")
+            found[1].append(body)
+        else:
+            raise unrenderable("object", kind)
+    for (family, table, _), (body, rules) in chains.items():
+        parts.setdefault((family, table), []).append(chain_lines(body, rules))
+    out: list[str] = []
+    for key, blocks in parts.items():
+        family, table = key
+        out.append(f"table {family} {name(table)} {{")
+        header = tables.get(key, {})
+        if header.get("flags"):
+            out.append("\tflags" + _flags(header))
+        if header.get("comment"):
+            out.append(f"\tcomment {quoted(header['comment'])}")
+        for block in blocks:
+            out.extend("\t" + line for line in block)
+        out.append("}")
+    return "\n".join(out) + "\n" if out else ""

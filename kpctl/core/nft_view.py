@@ -1,0 +1,224 @@
+"""What `kpctl nft list` shows of a ruleset: a selection, one summary row per object, the jump graph.
+
+Every function takes the libnftables JSON document and walks it once (kube-proxy's table at
+10,000 services holds ~40,000 chains), indexing rules and sets by (family, table, name).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from kpctl.core.nft_json import elements, object_kind, priority
+from kpctl.core.nft_syntax import element, expression, statement
+from kpctl.errors import InvalidInput, NotFound
+
+# The order packets meet the hooks, so the tree reads like a packet's way through the node.
+_HOOK_ORDER = {"ingress": 0, "prerouting": 1, "input": 2, "forward": 3, "output": 4, "postrouting": 5}
+_ACTIONS = ("dnat", "snat", "masquerade", "redirect", "reject", "drop", "accept", "queue")
+
+
+def select(ruleset: dict[str, Any], table: str | None = None, family: str | None = None,
+           chain: str | None = None) -> dict[str, Any]:
+    """The document reduced to ``table``/``family`` (and to one ``chain`` with its rules)."""
+    if table is None and family is None and chain is None:
+        return ruleset
+    kept: list[dict[str, Any]] = []
+    tables = chains = 0
+    for item in ruleset.get("nftables", ()):
+        kind = object_kind(item)
+        body = item[kind]
+        if kind == "metainfo":
+            kept.append(item)
+            continue
+        if family is not None and body.get("family") != family:
+            continue
+        if table is not None and body.get("table", body.get("name") if kind == "table" else None) != table:
+            continue
+        if chain is not None:
+            if kind in ("chain", "rule") and body.get("chain", body.get("name")) != chain:
+                continue
+            if kind not in ("table", "chain", "rule"):
+                continue
+        tables += kind == "table"
+        chains += kind == "chain"
+        kept.append(item)
+    where = " ".join(x for x in (family, table) if x)
+    if (table or family) and not tables:
+        raise NotFound(f"no nftables table {where}", "see `kpctl nft list`")
+    if chain is not None and not chains:
+        raise NotFound(f"no chain {chain!r} in nftables{' table ' + where if where else ''}",
+                       "see `kpctl nft list`")
+    return {"nftables": kept}
+
+
+def _type_text(body: dict[str, Any], kind: str) -> str:
+    spec = body.get("type", "")
+    text = " . ".join(spec) if isinstance(spec, list) else ("typeof " + expression(spec["typeof"])
+                                                             if isinstance(spec, dict) else str(spec))
+    if kind == "map":
+        target = body.get("map", "")
+        text += " : " + (" . ".join(target) if isinstance(target, list) else str(target))
+    return text
+
+
+def summary_rows(ruleset: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per table, chain, set and map: what `nft list` would show, counted."""
+    rules: Counter[tuple[str, str, str]] = Counter(
+        (r.get("family", ""), r.get("table", ""), r.get("chain", ""))
+        for item in ruleset.get("nftables", ()) if "rule" in item for r in (item["rule"],))
+    rows = []
+    for item in ruleset.get("nftables", ()):
+        kind = object_kind(item)
+        if kind in ("metainfo", "rule"):
+            continue
+        body = item[kind]
+        row: dict[str, Any] = {"family": body.get("family", ""), "table": body.get("table", body.get("name", "")),
+                               "kind": kind, "name": body.get("name", ""), "type": "", "hook": "", "priority": "",
+                               "policy": "", "count": "", "flags": "", "comment": body.get("comment", "")}
+        if kind == "chain":
+            row["count"] = rules[(row["family"], row["table"], row["name"])]
+            if body.get("hook"):
+                row.update(type=body.get("type", ""), hook=body["hook"], priority=priority(body.get("prio", 0)),
+                           policy=body.get("policy", "accept"))
+        elif kind in ("set", "map"):
+            flags = body.get("flags", [])
+            row.update(type=_type_text(body, kind), count=len(body.get("elem") or ()),
+                       flags=flags if isinstance(flags, str) else ",".join(flags))
+        elif kind == "table":
+            row["name"] = ""
+            flags = body.get("flags", [])
+            row["flags"] = flags if isinstance(flags, str) else ",".join(flags)
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------- jump graph
+
+
+@dataclass(frozen=True)
+class NftJumpNode:
+    """A chain reached from a base chain; ``via`` says how (``jump``, ``goto``, a map element…)."""
+
+    chain: str
+    via: str = ""  # "" at a base chain
+    hook: str = ""  # "nat hook prerouting priority -100 policy accept" at a base chain
+    actions: tuple[str, ...] = ()  # what the chain does besides jumping: "dnat to 10.1.0.8:8080"
+    children: tuple[NftJumpNode, ...] = ()
+    seen_above: bool = False  # expanded earlier in this table's tree
+    missing: bool = False  # a jump to a chain the table lacks (only in a hand-made snapshot)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"chain": self.chain}
+        for key in ("via", "hook"):
+            if getattr(self, key):
+                data[key] = getattr(self, key)
+        if self.actions:
+            data["actions"] = list(self.actions)
+        if self.seen_above:
+            data["seen_above"] = True
+        if self.missing:
+            data["missing"] = True
+        data["children"] = [c.to_dict() for c in self.children]
+        return data
+
+
+@dataclass(frozen=True)
+class NftTableTree:
+    """The jump graph of one table, one tree per base chain (or per chosen root)."""
+
+    family: str
+    table: str
+    roots: tuple[NftJumpNode, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"family": self.family, "table": self.table, "roots": [r.to_dict() for r in self.roots]}
+
+
+_Edge = tuple[str, str]  # (how, target chain)
+
+
+def _edges(rule: dict[str, Any], maps: dict[str, dict[str, Any]]) -> list[_Edge]:
+    """Where one rule can send the packet: its jump/goto and every verdict of its verdict map."""
+    out: list[_Edge] = []
+    for stmt in rule.get("expr", ()):
+        if not isinstance(stmt, dict):
+            continue
+        for verb in ("jump", "goto"):
+            if verb in stmt:
+                out.append((verb, stmt[verb]["target"]))
+        if "vmap" in stmt:
+            data = stmt["vmap"].get("data")
+            named = data[1:] if isinstance(data, str) and data.startswith("@") else None
+            pairs = (maps.get(named) or {}).get("elem") if named else (data or {}).get("set")
+            for pair in pairs or ():
+                if isinstance(pair, list) and len(pair) == 2 and isinstance(pair[1], dict):
+                    for verb in ("jump", "goto"):
+                        if verb in pair[1]:
+                            key = elements([pair[0]])[0]
+                            how = (f"@{named} {element(key)}" if named
+                                   else f"{expression(stmt['vmap'].get('key'))} = {element(key)}")
+                            out.append((f"{how}: {verb}", pair[1][verb]["target"]))
+    return out
+
+
+def _actions(rules: list[dict[str, Any]]) -> tuple[str, ...]:
+    found: dict[str, None] = {}
+    for rule in rules:
+        for stmt in rule.get("expr", ()):
+            if isinstance(stmt, dict) and len(stmt) == 1 and next(iter(stmt)) in _ACTIONS:
+                try:
+                    found[statement(stmt)] = None
+                except InvalidInput:  # an action nft syntax cannot show: name it
+                    found[next(iter(stmt))] = None
+    return tuple(found)
+
+
+def jump_trees(ruleset: dict[str, Any], roots: tuple[str, ...] | None = None) -> tuple[NftTableTree, ...]:
+    """Per table, the graph from each base chain (or from ``roots``) through jumps, gotos and vmaps."""
+    chains: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    rules: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
+    maps: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for item in ruleset.get("nftables", ()):
+        kind = object_kind(item)
+        body = item[kind]
+        key = (body.get("family", ""), body.get("table", body.get("name", "")))
+        if kind == "table":
+            chains.setdefault(key, {})
+        elif kind == "chain":
+            chains.setdefault(key, {})[body["name"]] = body
+        elif kind == "rule":
+            rules.setdefault(key, {}).setdefault(body["chain"], []).append(body)
+        elif kind == "map":
+            maps.setdefault(key, {})[body["name"]] = body
+    return tuple(_table_tree(key, table_chains, rules.get(key, {}), maps.get(key, {}), roots)
+                 for key, table_chains in chains.items())
+
+
+def _table_tree(key: tuple[str, str], table_chains: dict[str, dict[str, Any]],
+                table_rules: dict[str, list[dict[str, Any]]], table_maps: dict[str, dict[str, Any]],
+                roots: tuple[str, ...] | None) -> NftTableTree:
+    expanded: set[str] = set()
+
+    def node(name: str, via: str, path: frozenset[str]) -> NftJumpNode:
+        body = table_chains.get(name)
+        if body is None:
+            return NftJumpNode(name, via, missing=True)
+        chain_rules = table_rules.get(name, [])
+        edges = [e for r in chain_rules for e in _edges(r, table_maps)]
+        hook = ""
+        if body.get("hook"):
+            hook = (f"{body.get('type', '')} hook {body['hook']} priority {priority(body.get('prio', 0))}"
+                    f" policy {body.get('policy', 'accept')}")
+        actions = _actions(chain_rules)
+        if name in expanded and edges:
+            return NftJumpNode(name, via, hook, actions, seen_above=True)
+        expanded.add(name)
+        children = tuple(node(target, how, path | {name}) for how, target in edges if target not in path)
+        return NftJumpNode(name, via, hook, actions, children)
+
+    names = roots if roots is not None else tuple(sorted(
+        (n for n, b in table_chains.items() if b.get("hook")),
+        key=lambda n: (_HOOK_ORDER.get(table_chains[n]["hook"], 9), priority(table_chains[n].get("prio", 0)))))
+    return NftTableTree(key[0], key[1], tuple(node(n, "", frozenset()) for n in names if n in table_chains))

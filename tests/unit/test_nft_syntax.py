@@ -1,0 +1,61 @@
+"""core/nft_syntax: libnftables JSON statements written as nft syntax (the netns tier loads them back)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kpctl.core.nft_syntax import rule_text, statement
+from kpctl.errors import InvalidInput
+
+DADDR = {"payload": {"protocol": "ip", "field": "daddr"}}
+MARK = {"meta": {"key": "mark"}}
+
+
+@pytest.mark.parametrize(("stmt", "text"), [
+    ({"match": {"op": "==", "left": DADDR, "right": "10.96.0.1"}}, "ip daddr 10.96.0.1"),
+    ({"match": {"op": "!=", "left": DADDR, "right": {"prefix": {"addr": "10.0.0.0", "len": 8}}}},
+     "ip daddr != 10.0.0.0/8"),
+    ({"match": {"op": "==", "left": {"&": [MARK, 16384]}, "right": 0}}, "meta mark & 16384 == 0"),
+    ({"match": {"op": "==", "left": {"&": [{"payload": {"protocol": "tcp", "field": "flags"}}, ["syn", "ack"]]},
+                "right": "syn"}}, "tcp flags & (syn | ack) == syn"),
+    ({"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["established", "related"]}},
+     "ct state established,related"),
+    ({"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": "lo"}}, 'meta iifname "lo"'),
+    ({"match": {"op": "==", "left": {"fib": {"result": "type", "flags": ["daddr"]}}, "right": "local"}},
+     "fib daddr type local"),
+    ({"vmap": {"key": {"concat": [DADDR, {"meta": {"key": "l4proto"}}, {"payload": {"protocol": "th",
+                                                                                     "field": "dport"}}]},
+               "data": "@service-ips"}}, "ip daddr . meta l4proto . th dport vmap @service-ips"),
+    ({"vmap": {"key": {"numgen": {"mode": "random", "mod": 2, "offset": 0}},
+               "data": {"set": [[0, {"goto": {"target": "a"}}], [1, {"jump": {"target": "b"}}]]}}},
+     "numgen random mod 2 vmap { 0 : goto a, 1 : jump b }"),
+    ({"mangle": {"key": MARK, "value": {"|": [MARK, 16384]}}}, "meta mark set meta mark | 16384"),
+    ({"mangle": {"key": MARK, "value": {"^": [{"&": [MARK, 255]}, 1]}}}, "meta mark set (meta mark & 255) ^ 1"),
+    ({"dnat": {"addr": "10.244.1.5", "port": 8080}}, "dnat to 10.244.1.5:8080"),
+    ({"dnat": {"family": "ip6", "addr": "fd00::1", "port": 80}}, "dnat ip6 to [fd00::1]:80"),
+    ({"masquerade": {"flags": "fully-random"}}, "masquerade fully-random"),
+    ({"masquerade": None}, "masquerade"),
+    ({"reject": {"type": "icmp", "expr": "port-unreachable"}}, "reject with icmp port-unreachable"),
+    ({"reject": {"type": "tcp reset"}}, "reject with tcp reset"),
+    ({"counter": {"packets": 3, "bytes": 180}}, "counter packets 3 bytes 180"),
+    ({"set": {"op": "update", "elem": {"payload": {"protocol": "ip", "field": "saddr"}}, "set": "@aff"}},
+     "update @aff { ip saddr }"),
+    ({"goto": {"target": "endpoint-X-ns/svc/tcp/p__10.0.0.1/80"}}, "goto endpoint-X-ns/svc/tcp/p__10.0.0.1/80"),
+])
+def test_statement(stmt: dict[str, Any], text: str) -> None:
+    assert statement(stmt) == text
+
+
+def test_rule_comment_is_quoted_at_the_end() -> None:
+    rule = {"family": "ip", "table": "t", "chain": "c", "handle": 4, "comment": "default/empty:http",
+            "expr": [{"match": {"op": "==", "left": DADDR, "right": "@cluster-ips"}}, {"reject": None}]}
+    assert rule_text(rule) == 'ip daddr @cluster-ips reject comment "default/empty:http"'
+
+
+@pytest.mark.parametrize("stmt", [{"xt": {"name": "conntrack"}}, {"dnat": {"addr": "1.1.1.1", "type_flags": []}},
+                                  {"match": {"op": "==", "left": {"osf": {}}, "right": "Linux"}}, "accept"])
+def test_unknown_shapes_raise_instead_of_printing_guesses(stmt: Any) -> None:
+    with pytest.raises(InvalidInput, match="cannot write nft syntax"):
+        statement(stmt)

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kpctl.core.nft_json import items
 from kpctl.model.iptables import Ruleset
 
 IPVS, IPTABLES, NFTABLES, USERSPACE = "ipvs", "iptables", "nftables", "userspace"
@@ -151,10 +152,7 @@ def modes_of_view(view: Any, hint: str | None = None) -> ModeReport:
     rows = view.ipvs_service_rows
     ipvs_count = len(rows) if rows is not None else len(view.ipvs_services)
     vips = next((link.addresses for link in view.links if link.name == "kube-ipvs0"), ())
-    nft = view.nftables or {}
-    tables = [(item["table"].get("family", ""), item["table"].get("name", ""))
-              for item in (nft.get("nftables", ()) if isinstance(nft, dict) else ())
-              if isinstance(item, dict) and "table" in item]
+    tables = [(table.get("family", ""), table.get("name", "")) for table in items(view.nftables, "table")]
     rulesets = [r for group in view.rulesets.values() for r in group]
     return detect_modes(ipvs_services=ipvs_count, vip_addresses=vips, ipset_names=view.ipsets,
                         rulesets=rulesets, nft_tables=tables, hint=hint or view.section("mode"))

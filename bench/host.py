@@ -45,15 +45,6 @@ def startup() -> None:
             [PY, "-c", "import click"], n, target=1.3)
     compare("start-up: python -c 'import pyroute2' / pass", [PY, "-c", "import pyroute2"], [PY, "-c", "pass"], n,
             note="(informational: the netlink floor)")
-    # kpctl's dataclasses build from precompiled methods (kpctl/model/_precompiled); a stale file
-    # costs start-up time only, so say how many methods of all kpctl modules were compiled instead.
-    import subprocess
-    stale = subprocess.run([PY, "-c", "import importlib, pkgutil, kpctl\nfrom kpctl.model import precompiled\n"
-                            "for m in pkgutil.walk_packages(kpctl.__path__, 'kpctl.'):\n"
-                            "    m.name == 'kpctl.__main__' or importlib.import_module(m.name)\n"
-                            "print(len(precompiled.MISSES))"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
-    print(f"    → dataclass methods compiled at import (no precompiled code): {stale or '?'}"
-          + (" (regenerate: .venv/bin/python -m kpctl.model.precompiled_gen)" if stale not in ("0", "") else ""))
 
 
 def ipset(tmp: str) -> None:

@@ -138,7 +138,7 @@ run_parallel_units() {
         for version in "${OTHER_VERSIONS[@]:i:2}"; do
             cat "$RESULTS/unit-$version.log"
             # the subshell's results come back through the files it wrote
-            read -r STATUS[unit-$version] SECONDS_TAKEN[unit-$version] < "$RESULTS/unit-$version.status"
+            read -r "STATUS[unit-$version]" "SECONDS_TAKEN[unit-$version]" < "$RESULTS/unit-$version.status"
             COUNTS[unit-$version]=$(counts "$RESULTS/unit-$version.xml")
         done
     done

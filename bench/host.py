@@ -45,15 +45,23 @@ def startup() -> None:
             [PY, "-c", "import click"], n, target=1.3)
     compare("start-up: python -c 'import pyroute2' / pass", [PY, "-c", "import pyroute2"], [PY, "-c", "pass"], n,
             note="(informational: the netlink floor)")
-    # kpctl's dataclasses build from precompiled methods (kpctl/model/_precompiled); a stale file
-    # costs start-up time only, so say how many methods of all kpctl modules were compiled instead.
-    import subprocess
-    stale = subprocess.run([PY, "-c", "import importlib, pkgutil, kpctl\nfrom kpctl.model import precompiled\n"
-                            "for m in pkgutil.walk_packages(kpctl.__path__, 'kpctl.'):\n"
-                            "    m.name == 'kpctl.__main__' or importlib.import_module(m.name)\n"
-                            "print(len(precompiled.MISSES))"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
-    print(f"    → dataclass methods compiled at import (no precompiled code): {stale or '?'}"
-          + (" (regenerate: .venv/bin/python -m kpctl.model.precompiled_gen)" if stale not in ("0", "") else ""))
+
+
+def startup_pythons() -> None:
+    """The start-up lines on every other declared Python (.venv-3.X, from scripts/setup.sh --pythons),
+    and of the single-file build (dist/kpctl.pyz, scripts/build-pyz.sh) where it is built."""
+    seed = str(ROOT / "examples" / "seed-ipvs-node.json")
+    pyz = ROOT / "dist" / "kpctl.pyz"
+    n = RUNS * 3
+    for venv in sorted(ROOT.glob(".venv-3.*"), key=lambda p: int(p.name.rsplit(".", 1)[1])):
+        version, py, kp = venv.name[len(".venv-"):], str(venv / "bin" / "python"), str(venv / "bin" / "kpctl")
+        click = [py, "-c", "import click"]
+        compare(f"start-up {version}: kpctl --help / import click", [kp, "--help"], click, n)
+        compare(f"start-up {version}: --snapshot (seed) trace / import click",
+                [kp, "--snapshot", seed, "trace", "10.254.0.1:443"], click, n)
+        if pyz.exists():
+            compare(f"start-up {version}: python -I kpctl.pyz --help / import click",
+                    [py, "-I", str(pyz), "--help"], click, n, note="(single file)")
 
 
 def ipset(tmp: str) -> None:
@@ -89,12 +97,14 @@ def trace(tmp: str) -> None:
 
 
 def main() -> None:
-    only = set(sys.argv[1:]) or {"startup", "ipset", "trace"}
+    only = set(sys.argv[1:]) or {"startup", "startup-pythons", "ipset", "trace"}
     print(f"host: {os.uname().release}, {os.cpu_count()} cpus, {RUNS} runs; netns: {os.readlink('/proc/self/ns/net')}")
     print(HEADER)
     with tempfile.TemporaryDirectory(prefix="kpctl-bench.") as tmp:
         if "startup" in only:
             startup()
+        if "startup-pythons" in only:
+            startup_pythons()
         if "ipset" in only:
             ipset(tmp)
         if "trace" in only:

@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
 # Install everything the README's two commands need, on Debian 12 as root:
 #   Debian packages (kernel tools, and for the VM tier QEMU + the stock kernel + busybox),
-#   then .venv (python3 -m venv) with kpctl editable, its test extras and virtme-ng.
+#   then .venv (python3 -m venv) with kpctl editable, its test extras and virtme-ng;
+#   with --pythons also .venv-3.X for every other CPython pyproject.toml declares (found by
+#   tests/pythons.py under pyenv or on PATH; a declared one that is missing fails setup).
 # Idempotent: apt is skipped when every package is present, pip when pyproject.toml is
 # unchanged since the last successful run. Quiet on success, loud on failure.
 #
-# Usage: scripts/setup.sh [--no-vm]     (--no-vm: skip what only the VM tier needs)
+# Usage: scripts/setup.sh [--no-vm] [--pythons]   (--no-vm: skip what only the VM tier needs)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 WANT_VM=1
+WANT_PYTHONS=0
 for arg in "$@"; do
     case "$arg" in
         --no-vm) WANT_VM=0 ;;
-        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        --pythons) WANT_PYTHONS=1 ;;
+        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
         *) echo "setup: unknown option $arg" >&2; exit 2 ;;
     esac
 done
@@ -72,8 +76,8 @@ fi
 # ---- The virtualenv -----------------------------------------------------------------
 PYTHON=${PYTHON:-python3}
 command -v "$PYTHON" >/dev/null || fail "$PYTHON not found"
-"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
-    || fail "$PYTHON is $("$PYTHON" -V 2>&1); kpctl needs Python >= 3.11"
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 9))' \
+    || fail "$PYTHON is $("$PYTHON" -V 2>&1); kpctl needs Python >= 3.9"
 
 VENV=$ROOT/.venv
 STAMP=$VENV/.kpctl-setup
@@ -103,5 +107,27 @@ fi
 if [ "$WANT_VM" = 1 ]; then
     [ -x "$VENV/bin/vng" ] && [ -x "$VENV/bin/virtme-run" ] \
         || { rm -f "$STAMP"; fail "virtme-ng (vng, virtme-run) missing from .venv (rerun this script)"; }
+fi
+
+# ---- One venv per other declared Python (--pythons) -------------------------------------
+if [ "$WANT_PYTHONS" = 1 ]; then
+    main_version=$("$VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    found=$("$VENV/bin/python" tests/pythons.py 2>>"$LOG") || fail "a declared Python is missing (see tests/pythons.py)"
+    while read -r version python; do
+        [ "$version" = "$main_version" ] && continue
+        venv=$ROOT/.venv-$version
+        stamp=$venv/.kpctl-setup
+        want="$(sha256sum pyproject.toml | cut -d' ' -f1) $python"
+        if ! { [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; }; then
+            rm -rf "$venv"
+            quietly "$python" -m venv "$venv"
+        fi
+        if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+            quietly "$venv/bin/python" -m pip install --disable-pip-version-check -q -e ".[test]"
+            echo "$want" >"$stamp"
+        fi
+        "$venv/bin/python" -c 'import kpctl, pytest' >>"$LOG" 2>&1 \
+            || { rm -f "$stamp"; fail "kpctl or pytest not importable from $venv (rerun this script)"; }
+    done <<<"$found"
 fi
 exit 0

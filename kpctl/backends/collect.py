@@ -97,7 +97,7 @@ def _modules() -> list[str]:
 def collect_snapshot(app: Any) -> NodeSnapshot:
     """Read every section this kernel offers; missing ones become null with a reason."""
     sections: dict[str, Any] = {
-        "created": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "hostname": socket.gethostname(),
         "kernel": platform.release(),
     }

@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from types import ModuleType
-from typing import Any, Self
+from typing import Any
 
 from kpctl.backends import ipvs_codec as codec
 from kpctl.backends import ipvs_dump
@@ -87,7 +87,7 @@ class IPVSNetlink:
     def close(self) -> None:
         self._genl.close()
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> IPVSNetlink:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -358,7 +358,6 @@ class IPVSNetlink:
                 note = f"rollback incomplete: {len(failed)} undo step(s) failed, first: {failed[0]}"
                 if isinstance(exc, KpctlError):
                     exc.message = f"{exc.message} ({note})"
-                exc.add_note(note)
             raise
 
     def _run_batch(self, chunk: Sequence[Any], encoder: Any = None) -> tuple[KpctlError | None, list[bool]]:

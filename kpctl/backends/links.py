@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
-from typing import Any, Protocol
+from typing import Any, Protocol, Union
 
 from kpctl.errors import (
     AlreadyExists,
@@ -21,7 +21,7 @@ from kpctl.errors import (
 from kpctl.model.links import Link
 
 IFF_UP = 0x1
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]  # evaluated at run time: no `|` on 3.9
 
 
 class LinksReader(Protocol):

@@ -174,6 +174,14 @@ class KpctlBashComplete(_KpctlCompletion, BashComplete):
 class KpctlZshComplete(_KpctlCompletion, ZshComplete):
     source_template = _ZSH
 
+    def format_completion(self, item: CompletionItem[Any]) -> str:
+        # The script hands items with help to `_describe`, which splits value from help at the
+        # first unescaped ':' (10.254.0.1:443/tcp), and the rest to `compadd`, which takes them
+        # as they are. Done here because click escapes them only since 8.2 (3.9 has 8.1).
+        help_ = item.help or "_"
+        value = str(item.value).replace(":", r"\:") if help_ != "_" else str(item.value)
+        return f"{item.type}\n{value}\n{help_}"
+
 
 class KpctlFishComplete(_KpctlCompletion, FishComplete):
     source_template = _FISH

@@ -97,9 +97,16 @@ class KpctlGroup(click.Group):
         return super().get_command(ctx, name)
 
     def _main_shell_completion(self, ctx_args: Any, prog_name: str, complete_var: str | None = None) -> None:
-        if os.environ.get(complete_var or "_KPCTL_COMPLETE"):  # the shell asks for completions
-            from kpctl.cli.completion import register
+        instruction = os.environ.get(complete_var or "_KPCTL_COMPLETE", "")
+        if instruction:  # the shell asks for completions
+            from kpctl.cli.completion import SHELLS, completion_script, register
 
+            shell, _, action = instruction.partition("_")
+            if action == "source" and shell in SHELLS:
+                # Exactly `kpctl completion SHELL`: click 8.1 (the last release for Python 3.9)
+                # would print the script with one more newline than click 8.2+.
+                click.echo(completion_script(shell), nl=False)
+                sys.exit(0)
             register()
         super()._main_shell_completion(ctx_args, prog_name, complete_var)
 

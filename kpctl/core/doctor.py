@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Union
 
 from kpctl.errors import InvalidInput
 from kpctl.model.doctor import ERROR, INFO, WARNING, DoctorReport, Finding, NodeState
@@ -17,7 +18,7 @@ from kpctl.model.iptables import Ruleset
 from kpctl.model.ipvs import VirtualService
 from kpctl.model.links import VIP_DEVICE
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]  # evaluated at run time: no `|` on 3.9
 # Sets whose members are (service address, proto:port) of services bound on kube-ipvs0.
 VIP_SETS: tuple[str, ...] = ("KUBE-CLUSTER-IP", "KUBE-EXTERNAL-IP", "KUBE-EXTERNAL-IP-LOCAL",
                              "KUBE-LOAD-BALANCER", "KUBE-LOAD-BALANCER-LOCAL")

@@ -13,12 +13,13 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Union
 
 from kpctl.core.ipset_entry import ICMP, ICMPV6, PROTOCOL_NUMBERS
 from kpctl.errors import InvalidInput
 from kpctl.model.ipset import IPSet, IPSetEntry
 
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Optional
 
 from kpctl.model.iptables import parse_port_ranges
 
@@ -54,7 +55,7 @@ _PORT_MODULES = frozenset({"tcp", "udp", "sctp"})
 Address = tuple[int, int, bool, str]  # (network, mask, negated, the network as ipaddress prints it)
 Name = tuple[str, bool]  # (value, negated)
 PortSpec = tuple[tuple[tuple[int, int], ...], bool]  # (ranges, negated)
-PortModule = tuple[str, PortSpec | None, PortSpec | None]  # (module, sport, dport)
+PortModule = tuple[str, Optional[PortSpec], Optional[PortSpec]]  # (module, sport, dport)
 
 
 class QuickRule:

@@ -18,6 +18,7 @@ numbers stay its own.
 from __future__ import annotations
 
 import socket
+from typing import Union
 
 from kpctl.core.ipvs_plan import AddServer, AddService, Operation
 from kpctl.model.ipvs import SCHEDULERS, SVC_F_PERSISTENT, RealServer, ServiceKey, VirtualService
@@ -84,7 +85,7 @@ class BulkAddServer:
         return self.to_operation().describe()
 
 
-BulkOperation = BulkAddService | BulkAddServer
+BulkOperation = Union[BulkAddService, BulkAddServer]
 
 
 def _ipv4(text: str) -> bytes | None:

@@ -329,7 +329,6 @@ def apply_with_rollback(ops: Sequence[Any], execute: Callable[[Operation], None]
                 note = f"rollback incomplete: {len(failed)} undo step(s) failed, first: {failed[0]}"
                 if isinstance(exc, KpctlError):
                     exc.message = f"{exc.message} ({note})"
-                exc.add_note(note)
             raise
         undo.append(steps)
         apply_to_state(state, op)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable
+from typing import Union
 
 from kpctl.errors import InvalidInput
 from kpctl.model.ipset import IPSet
 from kpctl.model.ipvs import VirtualService
 from kpctl.model.links import Link, Vip
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]  # evaluated at run time: no `|` on 3.9
 _IFNAME = re.compile(r"^[^\s/:]{1,15}$")
 
 

@@ -16,10 +16,10 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Union
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]  # evaluated at run time: no `|` on 3.9
+IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 FAMILIES: tuple[str, ...] = ("ipv4", "ipv6")
 BACKENDS: tuple[str, ...] = ("nft", "legacy")

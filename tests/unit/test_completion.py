@@ -11,11 +11,10 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner
 
 from kpctl.cli import completers
 from kpctl.cli.main import cli
-from tests.cli_helpers import Outcome, kpctl
+from tests.cli_helpers import Outcome, _runner, kpctl
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = str(ROOT / "examples" / "seed-ipvs-node.json")
@@ -29,7 +28,7 @@ def _no_live_lookups(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def ask(env: dict[str, str]) -> Outcome:
     """Run kpctl as the shell does when completing (prog name kpctl, instruction in env)."""
-    result = CliRunner().invoke(cli, [], env=env, prog_name="kpctl")
+    result = _runner().invoke(cli, [], env=env, prog_name="kpctl")  # stderr apart on every click
     return Outcome(result.exit_code, result.stdout, result.stderr, None)
 
 

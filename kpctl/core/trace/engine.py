@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Optional
 
 from kpctl.core.snapshot_view import NodeView
 from kpctl.core.trace import ipvs as ipvs_step
@@ -68,7 +68,7 @@ class _Unit:
     ref: Any = None
 
 
-Result = list[tuple[Flow, Outcome | None]]  # a finished branch carries its Outcome
+Result = list[tuple[Flow, Optional[Outcome]]]  # a finished branch carries its Outcome
 
 
 def _units(view: NodeView, hook: str, family: str) -> list[_Unit]:

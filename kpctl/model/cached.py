@@ -8,12 +8,13 @@ pure functions of frozen fields, so two threads computing one twice would be har
 
 from __future__ import annotations
 
-from typing import Any, Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
 
-class cached_view(Generic[T]):  # noqa: N801 - used like the decorator it replaces
+class cached_view(Generic[T]):
     def __init__(self, func: Callable[[Any], T]) -> None:
         self.func = func
         self.name = func.__name__

@@ -47,8 +47,9 @@ HEADER = (f"{'benchmark (median of runs)':<52} {'kpctl ms':>9} {'ref ms':>9} {'r
           f" {'kpctl MiB':>8} {'ref MiB':>8}  target")
 
 
-def run_once(cmd: Cmd, stdin_path: str | None = None) -> tuple[float, int]:
-    """Wall time (s) and peak RSS (KiB) of one run; output discarded; failure raises."""
+def run_once(cmd: Cmd, stdin_path: str | None = None, ok: Sequence[int] = (0,)) -> tuple[float, int]:
+    """Wall time (s) and peak RSS (KiB) of one run; output discarded; an exit status not in
+    ``ok`` raises (`doctor` and `trace` answer 1 for a finding or a dropped packet)."""
     stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL  # noqa: SIM115
     try:
         start = time.perf_counter()
@@ -61,7 +62,7 @@ def run_once(cmd: Cmd, stdin_path: str | None = None) -> tuple[float, int]:
     finally:
         if stdin_path:
             stdin.close()  # type: ignore[union-attr]
-    if proc.returncode != 0:
+    if proc.returncode not in ok:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {err.decode(errors='replace')[-500:]}")
     return elapsed, usage.ru_maxrss
 

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 from typing import Any, Protocol
 
+from kpctl.core.iptables_lazy import parse_save_lazy
 from kpctl.core.iptables_save import parse_save
 from kpctl.errors import (
     InvalidInput,
@@ -41,10 +42,13 @@ class IptablesReader(Protocol):
 
     def available(self) -> dict[tuple[str, str], bool]: ...
     def save_texts(self, counters: bool = False) -> SaveTexts: ...
-    def read(self, counters: bool = False) -> IptablesState: ...
+    def read(self, counters: bool = False, lazy: bool = False) -> IptablesState: ...
 
 
-def _parse_texts(texts: SaveTexts, origin: str) -> IptablesState:
+def _parse_texts(texts: SaveTexts, origin: str, lazy: bool = False) -> IptablesState:
+    """Every document as a Ruleset; ``lazy``: each chain's rules parsed when first read, for
+    callers that look at a few chains of a 100,000-rule node (doctor), not list them all."""
+    parse = parse_save_lazy if lazy else parse_save
     rulesets = []
     for family in FAMILIES:
         for backend in BACKENDS:
@@ -52,7 +56,7 @@ def _parse_texts(texts: SaveTexts, origin: str) -> IptablesState:
             if text is None:
                 continue
             try:
-                rulesets.append(parse_save(text, family, backend))
+                rulesets.append(parse(text, family, backend))
             except InvalidInput as exc:
                 raise InvalidInput(f"{origin} ({family} {backend}): {exc.message}") from None
     return IptablesState(tuple(rulesets))
@@ -101,8 +105,8 @@ class LiveIptables:
             texts.setdefault(family, {})[backend] = self._run([program] + (["-c"] if counters else []))
         return texts
 
-    def read(self, counters: bool = False) -> IptablesState:
-        return _parse_texts(self.save_texts(counters), "iptables-save output")
+    def read(self, counters: bool = False, lazy: bool = False) -> IptablesState:
+        return _parse_texts(self.save_texts(counters), "iptables-save output", lazy)
 
     @staticmethod
     def _run(argv: list[str], check: bool = True) -> str:
@@ -145,8 +149,8 @@ class SnapshotIptables:
     def save_texts(self, counters: bool = False) -> SaveTexts:
         return {f: dict(b) for f, b in self._texts.items()}
 
-    def read(self, counters: bool = False) -> IptablesState:
-        return _parse_texts(self._texts, f"snapshot {self.source!r}")
+    def read(self, counters: bool = False, lazy: bool = False) -> IptablesState:
+        return _parse_texts(self._texts, f"snapshot {self.source!r}", lazy)
 
 
 def open_iptables(app: Any) -> IptablesReader:

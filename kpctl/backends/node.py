@@ -96,7 +96,8 @@ def _read_iptables(app: Any) -> dict[str, dict[str, Ruleset]]:
     from kpctl.backends.iptables import open_iptables
 
     result: dict[str, dict[str, Ruleset]] = {}
-    for ruleset in open_iptables(app).read().rulesets:
+    # doctor reads chain names and a few chains: the rest of 100,000 rules is never parsed
+    for ruleset in open_iptables(app).read(lazy=True).rulesets:
         result.setdefault(ruleset.family, {})[ruleset.backend] = ruleset
     return result
 

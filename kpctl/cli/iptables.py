@@ -109,8 +109,7 @@ def _rules_listing(state: IptablesState, roots: IptablesState, chain: str | None
             parts.append(header + format_save(rs, counters=counters))
         return "".join(parts)
 
-    data = state.to_dict()
-    return Listing(columns, rows, data, {"save": save, "tree": lambda: _tree(roots, chain)})
+    return Listing(columns, rows, state.to_dict, {"save": save, "tree": lambda: _tree(roots, chain)})
 
 
 def _rule_row(ruleset: Ruleset, table: str, rule: Rule) -> dict[str, Any]:

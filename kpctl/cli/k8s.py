@@ -86,7 +86,7 @@ def annotate_ipvs(listing: Listing, names: Any) -> Listing:
         rows.append({**row, "k8s_service": names.label(key) or "-", "pod": pod or "-"})
     columns = _insert_after(listing.columns, "service", Column("K8S SERVICE", "k8s_service"))
     columns = _insert_after(columns, "server", Column("POD", "pod"))
-    data = listing.data
+    data = listing.document()
     if isinstance(data, Mapping) and isinstance(data.get("services"), list):
         services = []
         for svc in data["services"]:
@@ -105,7 +105,7 @@ def annotate_vips(listing: Listing, names: Any) -> Listing:
         return listing
     rows = [{**row, "k8s_services": ", ".join(names.labels_at(str(row["vip"]).split("/")[0])) or "-"}
             for row in listing.rows]
-    data = listing.data
+    data = listing.document()
     if isinstance(data, list):
         data = [{**v, "k8s_services": names.labels_at(str(v.get("address", "")))} if isinstance(v, Mapping) else v
                 for v in data]
@@ -142,7 +142,7 @@ def annotate_trace(listing: Listing, names: Any, service: str) -> Listing:
         return text
 
     formats = {name: with_header(produce) for name, produce in listing.formats.items()}
-    data = listing.data
+    data = listing.document()
     if isinstance(data, Mapping):
         data = {**data, "k8s": {"service": names.label(key) or None, "pods": pods}}
     columns = _insert_after(listing.columns, "server", Column("POD", "pod"))

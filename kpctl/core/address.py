@@ -5,6 +5,11 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
+from _socket import (  # what `socket` re-exports, ~4 ms less start-up
+    AF_INET,
+    AF_INET6,
+    inet_pton,
+)
 
 from kpctl.errors import InvalidInput
 from kpctl.model.ipvs import PROTOCOLS, ServiceKey
@@ -34,6 +39,28 @@ def _parse_address(text: str) -> tuple[str, str] | None:
             family = "inet" if address.version == 4 else "inet6"
             return format_address(family, str(address)), family
     return None
+
+
+def pack_address(address: str | None) -> bytes:
+    """The address as ``ipaddress.ip_address(address).packed`` (b"" for none), the cheap way first.
+
+    Packed bytes are the key for comparing and indexing addresses: building an ``ipaddress``
+    object per element made VIP x service comparisons cost seconds at 1,000 services.
+    """
+    if not address:
+        return b""
+    try:
+        return inet_pton(AF_INET6 if ":" in address else AF_INET, address)
+    except OSError:
+        return ipaddress.ip_address(address).packed
+
+
+def pack_address_or_none(address: str | None) -> bytes | None:
+    """``pack_address`` for text that may be no address at all (None then)."""
+    try:
+        return pack_address(address) or None
+    except ValueError:
+        return None
 
 
 def parse_port(text: str, what: str, low: int = 0) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from kpctl.errors import InvalidInput
 from kpctl.model.iptables import (
@@ -40,8 +40,10 @@ _NO_VALUE_BUILTINS = frozenset({"-f", "--fragment"})
 _SHORT_TO_LONG_JUMP = {"-j": "-j", "--jump": "-j", "-g": "-g", "--goto": "-g"}
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
+    """One word of a rule line; a NamedTuple, not a dataclass: a 110,000-rule document has
+    1.3 million of them, and a frozen dataclass costs several times as much to build."""
+
     text: str
     quoted: bool = False
 
@@ -67,8 +69,12 @@ _CHUNK = re.compile(r'[^\s"\\]+|[ \t]+|"|\\.?|\s')
 
 def tokenize(line: str, lineno: int = 0) -> list[Token]:
     """Split like iptables-restore: whitespace, "double quotes", backslash escapes."""
-    if '"' not in line and "\\" not in line:
-        return [Token(part) for part in line.split()]
+    if "\\" not in line:
+        if '"' not in line:
+            return [Token(part) for part in line.split()]
+        simple = _quoted_words(line)
+        if simple is not None:
+            return simple
     tokens: list[Token] = []
     current: list[str] = []
     quoted = in_quote = have = False
@@ -91,6 +97,31 @@ def tokenize(line: str, lineno: int = 0) -> list[Token]:
         raise _bad(lineno, "unterminated quote")
     if have:
         tokens.append(Token("".join(current), quoted))
+    return tokens
+
+
+def _quoted_words(line: str) -> list[Token] | None:
+    """``tokenize`` for a line whose quotes each enclose one whole word (``--comment "a b"``,
+    as iptables-save writes them) and which has no backslash; None for anything else.
+
+    Splitting on the quotes is five times cheaper than the chunk loop, and every kube-proxy
+    rule carries a quoted comment.
+    """
+    parts = line.split('"')
+    last = len(parts) - 1
+    if last % 2:  # an odd number of quotes: the chunk loop reports it
+        return None
+    tokens: list[Token] = []
+    for index, part in enumerate(parts):
+        if index % 2:
+            tokens.append(Token(part, True))
+            continue
+        # text glued to a quote (a"b" or "a""b") makes one word of both: not this simple case
+        if index and part[:1] not in (" ", "\t") and (part or index < last):
+            return None
+        if index < last and part[-1:] not in (" ", "\t") and (part or index):
+            return None
+        tokens.extend(Token(word) for word in part.split())
     return tokens
 
 

@@ -15,15 +15,9 @@ a list of server rows), its counters flattened, then its packed address.
 
 from __future__ import annotations
 
-import ipaddress
-from _socket import (  # what `socket` re-exports; `socket` costs ~4 ms of start-up
-    AF_INET,
-    AF_INET6,
-    inet_pton,
-)
 from typing import Any
 
-from kpctl.core.address import format_addrport
+from kpctl.core.address import format_addrport, pack_address
 from kpctl.model.ipvs import (
     IPVSInfo,
     IPVSTable,
@@ -74,16 +68,6 @@ class TableRows:
 
     def __repr__(self) -> str:
         return f"TableRows(info={self.info!r}, services={self.services!r})"
-
-
-def pack_address(address: str | None) -> bytes:
-    """The address as ``ipaddress.ip_address(address).packed`` (b"" for none), the cheap way first."""
-    if not address:
-        return b""
-    try:
-        return inet_pton(AF_INET6 if ":" in address else AF_INET, address)
-    except OSError:
-        return ipaddress.ip_address(address).packed
 
 
 def _stats_values(stats: Stats) -> tuple[int, ...]:

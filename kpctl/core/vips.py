@@ -5,14 +5,16 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable
-from typing import Union
+from typing import TypeVar, Union
 
+from kpctl.core.address import pack_address_or_none
 from kpctl.errors import InvalidInput
 from kpctl.model.ipset import IPSet
 from kpctl.model.ipvs import VirtualService
 from kpctl.model.links import Link, Vip
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]  # evaluated at run time: no `|` on 3.9
+T = TypeVar("T")
 _IFNAME = re.compile(r"^[^\s/:]{1,15}$")
 
 
@@ -58,41 +60,37 @@ def bound_vips(links: Iterable[Link], dev: str) -> list[tuple[IPAddress, int]]:
     return addresses_of(link) if link else []
 
 
-def _same(text: str | None, address: IPAddress) -> bool:
-    if not text:
-        return False
-    try:
-        return ipaddress.ip_address(text) == address
-    except ValueError:
-        return False
+def _index(pairs: Iterable[tuple[str | None, T]]) -> dict[bytes, list[T]]:
+    """(address text, item) pairs grouped by packed address, in order; non-addresses dropped.
 
-
-def services_on(address: IPAddress, services: Iterable[VirtualService]) -> list[VirtualService]:
-    return [svc for svc in services if not svc.fwmark and _same(svc.address, address)]
-
-
-def ipset_entries_on(address: IPAddress, ipsets: Iterable[IPSet]) -> list[str]:
-    found = []
-    for ipset in ipsets:
-        for member in ipset.members:
-            # The first dimension is the service address in every KUBE-* set that holds
-            # VIPs; KUBE-LOOP-BACK's third dimension is a pod, not a VIP.
-            if _same(member.ip, address):
-                found.append(f"{ipset.name} {member.raw}")
-    return found
+    One pass over services and members instead of comparing each with every VIP.
+    """
+    index: dict[bytes, list[T]] = {}
+    for text, item in pairs:
+        if text:
+            packed = pack_address_or_none(text)
+            if packed is not None:
+                index.setdefault(packed, []).append(item)
+    return index
 
 
 def build_vips(links: Iterable[Link], dev: str, services: Iterable[VirtualService],
                ipsets: Iterable[IPSet]) -> tuple[Vip, ...]:
     """Every address on ``dev`` with the IPVS services and ipset members that name it."""
-    service_list, ipset_list = list(services), list(ipsets)
+    bound = bound_vips(links, dev)
+    if not bound:
+        return ()
+    by_service = _index((svc.address, svc) for svc in services if not svc.fwmark)
+    # The first dimension is the service address in every KUBE-* set that holds VIPs;
+    # KUBE-LOOP-BACK's third dimension is a pod, not a VIP.
+    by_member = _index((member.ip, (ipset.name, member.raw)) for ipset in ipsets for member in ipset.members)
     return tuple(
         Vip(
             address=str(address),
             prefixlen=prefixlen,
             dev=dev,
-            services=tuple(str(svc.key) for svc in services_on(address, service_list)),
-            ipset_entries=tuple(ipset_entries_on(address, ipset_list)),
+            services=tuple(str(svc.key) for svc in by_service.get(address.packed, ())),
+            ipset_entries=tuple(f"{name} {raw}" for name, raw in by_member.get(address.packed, ())),
         )
-        for address, prefixlen in bound_vips(links, dev)
+        for address, prefixlen in bound
     )

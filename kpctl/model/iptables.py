@@ -15,8 +15,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any, Union
+
+from kpctl.model.cached import cached_view
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]  # evaluated at run time: no `|` on 3.9
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
@@ -92,7 +93,7 @@ class AddressMatch:
     def __post_init__(self) -> None:
         self.network  # noqa: B018  (a bad address fails here, at parse time)
 
-    @cached_property
+    @cached_view
     def network(self) -> IPNetwork:
         return ipaddress.ip_network(self.address, strict=False)
 
@@ -343,11 +344,11 @@ class Match:
         return any(opt.name == name for opt in self.options)
 
     # -- built-ins ("" module)
-    @cached_property
+    @cached_view
     def src(self) -> AddressMatch | None:
         return self._address("-s", "--source") if self.module == "" else None
 
-    @cached_property
+    @cached_view
     def dst(self) -> AddressMatch | None:
         return self._address("-d", "--destination") if self.module == "" else None
 
@@ -357,36 +358,36 @@ class Match:
             return None
         return AddressMatch(_one(opt), opt.negated)
 
-    @cached_property
+    @cached_view
     def protocol(self) -> ProtocolMatch | None:
         opt = self.option("-p", "--protocol") if self.module == "" else None
         return ProtocolMatch(_one(opt).lower(), opt.negated) if opt else None
 
-    @cached_property
+    @cached_view
     def in_interface(self) -> InterfaceMatch | None:
         opt = self.option("-i", "--in-interface") if self.module == "" else None
         return InterfaceMatch(_one(opt), opt.negated) if opt else None
 
-    @cached_property
+    @cached_view
     def out_interface(self) -> InterfaceMatch | None:
         opt = self.option("-o", "--out-interface") if self.module == "" else None
         return InterfaceMatch(_one(opt), opt.negated) if opt else None
 
-    @cached_property
+    @cached_view
     def fragment(self) -> bool | None:
         opt = self.option("-f", "--fragment") if self.module == "" else None
         return None if opt is None else not opt.negated
 
     # -- tcp/udp/sctp/udplite (and multiport, whose ports are lists)
-    @cached_property
+    @cached_view
     def sport(self) -> PortMatch | None:
         return self._ports("--sport", "--source-port", "--sports", "--source-ports")
 
-    @cached_property
+    @cached_view
     def dport(self) -> PortMatch | None:
         return self._ports("--dport", "--destination-port", "--dports", "--destination-ports")
 
-    @cached_property
+    @cached_view
     def ports(self) -> PortMatch | None:
         """multiport ``--ports``: source or destination port."""
         return self._ports("--ports") if self.module == "multiport" else None
@@ -398,7 +399,7 @@ class Match:
         return PortMatch(parse_port_ranges(_one(opt)), opt.negated) if opt else None
 
     # -- modules kube-proxy uses
-    @cached_property
+    @cached_view
     def match_set(self) -> SetMatch | None:
         if self.module != "set":
             return None
@@ -410,7 +411,7 @@ class Match:
         return SetMatch(opt.values[0], tuple(opt.values[1].split(",")), opt.negated,
                         self._has("--return-nomatch"))
 
-    @cached_property
+    @cached_view
     def statistic(self) -> StatisticMatch | None:
         if self.module != "statistic":
             return None
@@ -427,7 +428,7 @@ class Match:
             negated,
         )
 
-    @cached_property
+    @cached_view
     def recent(self) -> RecentMatch | None:
         if self.module != "recent":
             return None
@@ -448,7 +449,7 @@ class Match:
             negated,
         )
 
-    @cached_property
+    @cached_view
     def addrtype(self) -> AddrtypeMatch | None:
         if self.module != "addrtype":
             return None
@@ -462,7 +463,7 @@ class Match:
             self._has("--limit-iface-out"),
         )
 
-    @cached_property
+    @cached_view
     def mark(self) -> MarkMatch | None:
         if self.module not in ("mark", "connmark"):
             return None
@@ -472,7 +473,7 @@ class Match:
         value, mask = parse_mark(_one(opt))
         return MarkMatch(value, 0xFFFFFFFF if mask is None else mask, opt.negated)
 
-    @cached_property
+    @cached_view
     def conntrack(self) -> ConntrackMatch | None:
         if self.module not in ("conntrack", "state"):
             return None
@@ -493,12 +494,12 @@ class Match:
                 values[key] = _one(opt)
         return ConntrackMatch(**values)
 
-    @cached_property
+    @cached_view
     def comment(self) -> str | None:
         opt = self.option("--comment") if self.module == "comment" else None
         return _one(opt) if opt else None
 
-    @cached_property
+    @cached_view
     def physdev(self) -> PhysdevMatch | None:
         if self.module != "physdev":
             return None
@@ -518,10 +519,6 @@ class Match:
     def known(self) -> bool:
         return self.module in KNOWN_MATCH_MODULES
 
-    _TYPED = ("src", "dst", "protocol", "in_interface", "out_interface", "fragment", "sport", "dport",
-              "ports", "match_set", "statistic", "recent", "addrtype", "mark", "conntrack", "comment",
-              "physdev")
-
     def validate(self) -> None:
         """Build the typed views of this module once (raises ValueError on a bad value)."""
         for name in _VIEWS_OF_MODULE.get(self.module, ()):
@@ -529,7 +526,7 @@ class Match:
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"module": self.module, "options": [o.to_dict() for o in self.options]}
-        for name in self._TYPED:
+        for name in _VIEWS_OF_MODULE.get(self.module, ()):  # every other view is None
             value = getattr(self, name)
             if value is not None:
                 data[name] = value.to_dict() if hasattr(value, "to_dict") else value
@@ -628,17 +625,17 @@ class Target:
     def terminal(self) -> bool:
         return self.name in TERMINAL_TARGETS
 
-    @cached_property
+    @cached_view
     def to_destination(self) -> NatRange | None:
         opt = self.option("--to-destination") if self.name == "DNAT" else None
         return parse_nat_range(_one(opt)) if opt else None
 
-    @cached_property
+    @cached_view
     def to_source(self) -> NatRange | None:
         opt = self.option("--to-source") if self.name == "SNAT" else None
         return parse_nat_range(_one(opt)) if opt else None
 
-    @cached_property
+    @cached_view
     def to_ports(self) -> tuple[int, int] | None:
         opt = self.option("--to-ports") if self.name in ("MASQUERADE", "REDIRECT") else None
         if opt is None:
@@ -658,7 +655,7 @@ class Target:
     def persistent(self) -> bool:
         return self._flag("--persistent")
 
-    @cached_property
+    @cached_view
     def xmark(self) -> tuple[int, int] | None:
         """MARK/CONNMARK as (value, mask) meaning new = (old & ~mask) ^ value.
 
@@ -743,9 +740,11 @@ class Rule:
 
     def _first(self, attribute: str) -> Any:
         for match in self.matches:
-            value = getattr(match, attribute)
-            if value is not None:
-                return value
+            # a view outside its module's list is None: skip building it
+            if attribute in _VIEWS_OF_MODULE.get(match.module, ()):
+                value = getattr(match, attribute)
+                if value is not None:
+                    return value
         return None
 
     # The built-ins, for convenience (each appears at most once in a rule).

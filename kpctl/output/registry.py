@@ -63,13 +63,13 @@ def print_wide(listing: Listing, spec: OutputSpec, env: Environment) -> None:
 def print_json(listing: Listing, spec: OutputSpec, env: Environment) -> None:
     import json  # not at import: `kpctl --help` and completion need no json
 
-    env.stdout.write(json.dumps(listing.data, indent=2, sort_keys=False) + "\n")
+    env.stdout.write(json.dumps(listing.document(), indent=2, sort_keys=False) + "\n")
 
 
 def print_yaml(listing: Listing, spec: OutputSpec, env: Environment) -> None:
     import yaml
 
-    env.stdout.write(yaml.safe_dump(listing.data, sort_keys=False, default_flow_style=False))
+    env.stdout.write(yaml.safe_dump(listing.document(), sort_keys=False, default_flow_style=False))
 
 
 Printer = Callable[[Listing, OutputSpec, Environment], None]

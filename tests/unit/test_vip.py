@@ -60,6 +60,29 @@ def test_build_vips_joins_services_and_set_members() -> None:
     assert vips["fd00::a"].services == () and vips["fd00::a"].prefixlen == 128
 
 
+def test_build_vips_parses_each_address_once_not_per_pair(monkeypatch: pytest.MonkeyPatch) -> None:
+    # It compared every VIP with every service and member, two ipaddress objects per pair:
+    # 827 s for `vip list` at 10,000 services.  Now each address is parsed once.
+    n = 300
+    links = [Link("kube-ipvs0", "dummy", "DOWN", tuple(f"10.100.{i // 256}.{i % 256}/32" for i in range(n)))]
+    services = [VirtualService(address=f"10.100.{i // 256}.{i % 256}", port=80) for i in range(n)]
+    ipsets = parse_save("create KUBE-CLUSTER-IP hash:ip,port family inet\n" + "".join(
+        f"add KUBE-CLUSTER-IP 10.100.{i // 256}.{i % 256},tcp:80\n" for i in range(n)))
+    calls = 0
+    real = ipaddress.ip_address
+
+    def counting(text: object) -> object:
+        nonlocal calls
+        calls += 1
+        return real(text)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ipaddress, "ip_address", counting)
+    vips = build_vips(links, "kube-ipvs0", services, ipsets)
+    assert calls <= 3 * n
+    assert [v.services for v in vips[:2]] == [("10.100.0.0:80/tcp",), ("10.100.0.1:80/tcp",)]
+    assert vips[-1].ipset_entries == ("KUBE-CLUSTER-IP 10.100.1.43,tcp:80",)
+
+
 def write_snapshot(path: Path, **sections: object) -> str:
     path.write_text(json.dumps({"format": "kpctl-snapshot", "version": 1, **sections}))
     return str(path)

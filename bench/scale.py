@@ -1,0 +1,165 @@
+"""Every read command at 1,000 and 10,000 services: wall time, peak RSS, growth, reference reads.
+
+    sudo unshare --net -- .venv/bin/python bench/scale.py [SERVICES_SMALL SERVICES_BIG]
+
+(`bash bench/run.sh --scale` does exactly that after installing what it needs.)  For each mode
+bench/gen_snapshot.py can write (every ``*_node`` generator there: ipvs, iptables, and nftables
+once it has one), it generates a node of each size and times every read command on it with
+``--snapshot``.  In the same run, the state is loaded into this (throwaway) network namespace
+and the C tool's own read of it is timed: ``iptables-save``, ``ipset list``, ``nft -j list
+ruleset`` (``ipvsadm -Ln`` needs IPVS, which only the VM has: bench/vm.sh).  Nothing outside the
+namespace is touched; without root or a namespace the reference reads are left out.
+
+Targets (issue 11): every command at the big size under 1 s and 200 MiB, growth (big/small wall)
+at most 12, and within 2x of its reference read where one exists.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import run_once
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+LIMIT = os.environ.get("BENCH_TIMEOUT", "120")  # seconds per run: a command past it is reported, not waited for
+KPCTL = os.environ.get("KPCTL") or str(next(p for p in (ROOT / ".venv-bench/bin/kpctl", ROOT / ".venv/bin/kpctl")
+                                           if p.exists()))
+ENDPOINTS = {"ipvs": 5, "iptables": 3}  # the sizes the issue measured; 3 for any other mode
+
+_spec = importlib.util.spec_from_file_location("gen_snapshot", ROOT / "bench" / "gen_snapshot.py")
+assert _spec and _spec.loader
+gen = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(gen)
+MODES = tuple(name[:-len("_node")] for name in vars(gen) if name.endswith("_node") and callable(vars(gen)[name]))
+
+
+def commands(service: str, pod: str) -> list[tuple[str, list[str], str | None]]:
+    """(name, kpctl arguments, reference) for every read command; reference: a key of REFERENCES."""
+    out: list[tuple[str, list[str], str | None]] = []
+    for fmt in ("table", "wide", "plain", "json", "yaml", "ipvsadm", "save"):
+        out.append((f"ipvs list -o {fmt}", ["ipvs", "list", "-o", fmt], None))
+    for fmt in ("plain", "json", "ipset", "save"):
+        out.append((f"ipset list -o {fmt}", ["ipset", "list", "-o", fmt], "ipset"))
+    out.append(("ipset find", ["ipset", "find", service, "-o", "plain"], "ipset"))
+    for fmt in ("table", "wide", "plain", "json", "yaml", "save", "tree"):
+        out.append((f"iptables list -o {fmt}", ["iptables", "list", "-o", fmt], "iptables"))
+    for fmt in ("plain", "tree", "save"):
+        out.append((f"iptables list --kube -o {fmt}", ["iptables", "list", "--kube", "-o", fmt], "iptables"))
+    out += [
+        ("vip list", ["vip", "list", "-o", "plain"], None),
+        ("doctor", ["doctor", "-o", "json"], None),
+        ("trace (from node)", ["trace", service, "-o", "json"], None),
+        ("trace (from pod)", ["trace", service, "--from", f"pod:{pod}", "-o", "json"], None),
+        ("snapshot save", ["snapshot", "save", "-"], None),
+    ]
+    return out
+
+
+def _interfaces() -> list[str]:
+    lines = Path("/proc/self/net/dev").read_text().splitlines()[2:]  # this process's namespace
+    return [line.split(":", 1)[0].strip() for line in lines]
+
+
+def load_state(snapshot: dict, tmp: str) -> dict[str, list[str]]:
+    """Load the snapshot's sets and rules into this namespace; the reference read of each."""
+    refs: dict[str, list[str]] = {}
+    if os.geteuid() != 0 or _interfaces() != ["lo"]:
+        print("  (reference reads need root in a network namespace of their own: unshare --net)", flush=True)
+        return refs  # never load or flush anything in a namespace with real interfaces (the host's)
+
+    def restore(name: str, cmd: list[str], text: str, read: list[str]) -> None:
+        path = Path(tmp, name)
+        path.write_text(text if text.endswith("\n") else text + "\n")
+        with path.open("rb") as stdin:
+            done = subprocess.run(cmd, stdin=stdin, capture_output=True, check=False)
+        if done.returncode == 0:
+            refs[name] = read
+        else:
+            print(f"  (no {name} reference: {' '.join(cmd)}: {done.stderr.decode()[-200:].strip()})", flush=True)
+
+    clean = "iptables -t nat -F 2>/dev/null; ipset destroy 2>/dev/null; nft flush ruleset 2>/dev/null; true"
+    subprocess.run(["sh", "-c", clean], check=False)
+    if snapshot.get("ipsets") and shutil.which("ipset"):
+        restore("ipset", ["ipset", "restore", "-exist"], snapshot["ipsets"], ["ipset", "list"])
+    rules = ((snapshot.get("iptables") or {}).get("ipv4") or {})
+    text = rules.get("nft") or rules.get("legacy")
+    if text and shutil.which("iptables-restore"):
+        restore("iptables", ["iptables-restore"], text, ["iptables-save"])
+    nft = snapshot.get("nftables")
+    if nft and shutil.which("nft"):
+        as_json = not isinstance(nft, str)
+        restore("nftables", ["nft", "-j", "-f", "-"] if as_json else ["nft", "-f", "-"],
+                json.dumps(nft) if as_json else nft, ["nft", "-j", "list", "ruleset"])
+    return refs
+
+
+def median_run(cmd: Sequence[str], ok: Sequence[int] = (0, 1)) -> tuple[float, int] | str:
+    """Median wall (s) and peak RSS (KiB; wait4 counts the reaped kpctl below `timeout`), or why not."""
+    times, rss = [], 0
+    for _ in range(RUNS):
+        try:
+            elapsed, peak = run_once(["timeout", LIMIT, *cmd], ok=ok)
+        except RuntimeError as exc:  # exit 3: the mode's snapshot has no such section
+            return f"timed out after {LIMIT} s" if "exited 124" in str(exc) else "not in this mode's snapshot"
+        times.append(elapsed)
+        rss = max(rss, peak)
+    return statistics.median(times), rss
+
+
+def main() -> None:
+    sizes = [int(n) for n in sys.argv[1:3]] or [1000, 10000]
+    small, big = sizes
+    print(f"kpctl {KPCTL}; {RUNS} runs per command (median wall, max peak RSS); modes {', '.join(MODES)}")
+    print(f"{'mode':<9} {'command':<30} {'ms@' + str(small):>7} {'MiB':>6} {'ms@' + str(big):>8} {'MiB':>6}"
+          f" {'growth':>7} {'ref ms':>7} {'×ref':>5}  verdict")
+    with tempfile.TemporaryDirectory() as tmp:
+        for mode in MODES:
+            results: dict[int, dict[str, tuple[float, int] | str]] = {}
+            refs: dict[str, float] = {}
+            names: list[tuple[str, str | None]] = []
+            for size in sizes:
+                path = str(Path(tmp, f"{mode}-{size}.json"))
+                snapshot, _rules = getattr(gen, f"{mode}_node")(size, ENDPOINTS.get(mode, 3))
+                Path(path).write_text(json.dumps(snapshot))
+                service = f"{gen.vip(size - 1)}:80"
+                results[size] = {}
+                run_once([KPCTL, "--snapshot", path, "vip", "list"], ok=(0, 1, 3))  # warm page cache, .pyc
+                names = []
+                for name, args, ref in commands(service, gen.pod(0)):
+                    results[size][name] = median_run([KPCTL, "--snapshot", path, *args])
+                    names.append((name, ref))
+                if size == big:
+                    for ref, read in load_state(snapshot, tmp).items():
+                        measured = median_run(read, ok=(0,))
+                        if not isinstance(measured, str):
+                            refs[ref] = measured[0]
+            for name, ref in names:
+                a, b = results[small][name], results[big][name]
+                if isinstance(a, str) or isinstance(b, str):
+                    print(f"{mode:<9} {name:<30} ({a if isinstance(a, str) else b})", flush=True)
+                    continue
+                growth = b[0] / a[0]
+                ref_ms = refs.get(ref or "")
+                versus = b[0] / ref_ms if ref_ms else None
+                ok = b[0] < 1 and b[1] < 200 * 1024 and growth <= 12 and (versus is None or versus <= 2)
+                print(f"{mode:<9} {name:<30} {a[0] * 1000:6.0f} {a[1] / 1024:7.1f} {b[0] * 1000:7.0f}"
+                      f" {b[1] / 1024:7.1f} {growth:7.1f}"
+                      + (f" {ref_ms * 1000:7.0f} {versus:5.2f}" if versus is not None else f" {'-':>7} {'-':>5}")
+                      + ("  met" if ok else "  NOT met"), flush=True)
+            for ref, seconds in refs.items():
+                print(f"{mode:<9} {'(reference) ' + ref:<30} {'':>6} {'':>7} {seconds * 1000:7.0f}")
+
+
+if __name__ == "__main__":
+    main()

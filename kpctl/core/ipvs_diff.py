@@ -19,16 +19,35 @@ and still busy gets no new write: a second apply of the same file changes nothin
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
-from collections.abc import Callable, Iterable, Sequence
 
 from kpctl.core.ipvs_plan import (
-    AddServer, AddService, DeleteServer, DeleteService, EditServer, EditService, Operation, as_operation,
+    AddServer,
+    AddService,
+    DeleteServer,
+    DeleteService,
+    EditServer,
+    EditService,
+    Operation,
+    as_operation,
 )
-from kpctl.core.ipvs_save import parse_rule_line, server_address, server_rule, service_rule
+from kpctl.core.ipvs_save import (
+    parse_rule_line,
+    server_address,
+    server_rule,
+    service_rule,
+)
 from kpctl.errors import InvalidInput
-from kpctl.model.ipvs import SVC_F_HASHED, IPVSInfo, IPVSTable, RealServer, ServiceKey, VirtualService
+from kpctl.model.ipvs import (
+    SVC_F_HASHED,
+    IPVSInfo,
+    IPVSTable,
+    RealServer,
+    ServiceKey,
+    VirtualService,
+)
 
 _SERVICE_FIELDS = ("scheduler", "flags", "timeout", "netmask", "pe_name")
 _SERVER_FIELDS = ("forward", "weight", "upper_threshold", "lower_threshold", "tun_type", "tun_port", "tun_flags")
@@ -44,7 +63,7 @@ def read_desired(text: str) -> IPVSTable:
     """
     first = next((line.strip() for line in text.splitlines()
                   if line.strip() and not line.lstrip().startswith("#")), "")
-    if not first or first.startswith("-") or first.startswith("ipvsadm"):
+    if not first or first.startswith(("-", "ipvsadm")):
         from kpctl.core.ipvs_bulk import parse_restore_bulk
 
         return _table_of_adds(parse_restore_bulk(text), lambda op: f"line {op.line}: ")
@@ -52,15 +71,16 @@ def read_desired(text: str) -> IPVSTable:
 
 
 def _load_document(text: str, first: str) -> Any:
-    try:
-        if first.startswith(("{", "[")):
+    if first.startswith(("{", "[")):
+        try:
             return json.loads(text)
-        import yaml  # only for YAML input
+        except ValueError as exc:  # json.JSONDecodeError
+            raise InvalidInput(f"not an ipvsadm -S file nor valid JSON: {exc}") from None
+    import yaml  # only for YAML input
 
+    try:
         return yaml.safe_load(text)
-    except ValueError as exc:  # json.JSONDecodeError
-        raise InvalidInput(f"not an ipvsadm -S file nor valid JSON: {exc}") from None
-    except Exception as exc:  # yaml.YAMLError (yaml is imported lazily, so named here by its base)
+    except yaml.YAMLError as exc:
         raise InvalidInput(f"not an ipvsadm -S file nor valid YAML: {str(exc).splitlines()[0]}") from None
 
 

@@ -187,6 +187,12 @@ def _differences(current: Any, desired: Any, names: Sequence[str]) -> str:
                      for name in names if value(current, name) != value(desired, name))
 
 
+def _same(current: Any, desired: Any, names: Sequence[str], rule: Callable[[Any], str]) -> bool:
+    """Equal fields, or (rarely) fields that differ only where ipvsadm's rule does not look (e.g. the
+    netmask of a service without persistence): the rules are formatted only for those."""
+    return not _differences(current, desired, names) or rule(current) == rule(desired)
+
+
 class _Planner:
     def __init__(self, drain: bool) -> None:
         self.drain = drain
@@ -207,7 +213,7 @@ class _Planner:
 
     def update_service(self, current: VirtualService, desired: VirtualService) -> None:
         key = desired.key
-        if service_rule(current) != service_rule(desired):
+        if not _same(current, desired, _SERVICE_FIELDS, service_rule):
             detail = _differences(current, desired, _SERVICE_FIELDS) or service_rule(desired, "-E")
             self.changes.append(Change("change", key, detail=detail))
             self.now.append(EditService(replace(desired, servers=())))
@@ -216,7 +222,7 @@ class _Planner:
             old = present.pop(server.key, None)
             if old is None:
                 self.add_server(key, server)
-            elif server_rule(key, old) != server_rule(key, server):
+            elif not _same(old, server, _SERVER_FIELDS, lambda s: server_rule(key, s)):
                 detail = _differences(old, server, _SERVER_FIELDS) or server_rule(key, server, "-e")
                 self.changes.append(Change("change", key, server, detail))
                 self.now.append(EditServer(key, server))

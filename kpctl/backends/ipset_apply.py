@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from itertools import groupby
 
 from kpctl.backends.ipset_netlink import CMD_ADD, CMD_DEL, IPSetNetlink
@@ -31,8 +32,8 @@ def check_destroys(plan: SetPlan, kernel: Sequence[IPSet]) -> None:
                 in_lists[member.name or member.raw] = in_lists.get(member.name or member.raw, 0) + 1
     by_name = {ipset.name: ipset for ipset in kernel}
     for op in plan.finish:
-        ipset = by_name.get(op.name) if op.command == "destroy" else None
-        if ipset is not None and (ipset.references or 0) - in_lists.get(op.name, 0) > 0:
+        doomed = by_name.get(op.name) if op.command == "destroy" else None
+        if doomed is not None and (doomed.references or 0) - in_lists.get(op.name, 0) > 0:
             raise KernelError(f"set {op.name!r} is in use by a kernel component (an iptables rule?); "
                               "cannot destroy or rebuild it with another type", "keep it in the file, or remove the rule first")
 
@@ -70,7 +71,7 @@ def _run(nl: IPSetNetlink, command: str, name: str, ops: list[RestoreCommand], h
         for op in ops:
             assert op.ipset is not None
             headers[op.name] = op.ipset
-            undo.append(lambda set_name=op.name: _destroy(nl, set_name))
+            undo.append(partial(_destroy, nl, op.name))
             nl.create(op.ipset)
     elif command in ("add", "del"):
         header = headers[name]
@@ -81,7 +82,7 @@ def _run(nl: IPSetNetlink, command: str, name: str, ops: list[RestoreCommand], h
         nl.add_many(header, entries, exist=False, command=forward)
     elif command == "swap":
         for op in ops:
-            undo.append(lambda a=op.name, b=op.name2: nl.swap(a, b))
+            undo.append(partial(nl.swap, op.name, op.name2))
             nl.swap(op.name, op.name2)
     else:
         raise KernelError(f"unexpected set operation {command!r}")

@@ -110,25 +110,29 @@ def _table_of_document(document: Any) -> IPVSTable:
 
 
 def _table_of_adds(ops: Iterable[Any], where: Callable[[Any], str]) -> IPVSTable:
+    """The table the adds build.  The compact adds of kpctl.core.ipvs_bulk are read through their
+    ``key``/``service``/``server`` (as AddService/AddServer are), not turned into Operations first."""
     services: dict[ServiceKey, VirtualService] = {}
     servers: dict[ServiceKey, dict[tuple[str, int], RealServer]] = {}
-    for op in map(as_operation, ops):
-        if isinstance(op, AddService):
+    for op in ops:
+        adds_service = getattr(op, "adds_service", None)
+        if adds_service:
             if op.key in services:
                 raise InvalidInput(f"{where(op)}service {op.key} is given twice")
             services[op.key] = op.service
             servers[op.key] = {}
-        elif isinstance(op, AddServer):
+        elif adds_service is not None:
             own = servers.get(op.key)
+            server = op.server
             if own is None:
-                raise InvalidInput(f"{where(op)}server {server_address(op.server)} of service {op.key} "
+                raise InvalidInput(f"{where(op)}server {server_address(server)} of service {op.key} "
                                    "comes before the service's -A line")
-            if op.server.key in own:
-                raise InvalidInput(f"{where(op)}server {server_address(op.server)} is given twice in service {op.key}")
-            own[op.server.key] = op.server
+            if server.key in own:
+                raise InvalidInput(f"{where(op)}server {server_address(server)} is given twice in service {op.key}")
+            own[server.key] = server
         else:
             raise InvalidInput(f"{where(op)}a desired table holds -A and -a lines only (as ipvsadm -S writes), "
-                               f"not {op.describe().split()[0]}")
+                               f"not {as_operation(op).describe().split()[0]}")
     return IPVSTable(IPVSInfo("", 0), tuple(replace(service, servers=tuple(servers[key].values()))
                                             for key, service in services.items()))
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from operator import attrgetter
 from typing import Any
 
 from kpctl.core.ipvs_plan import (
@@ -191,10 +192,20 @@ def _differences(current: Any, desired: Any, names: Sequence[str]) -> str:
                      for name in names if value(current, name) != value(desired, name))
 
 
-def _same(current: Any, desired: Any, names: Sequence[str], rule: Callable[[Any], str]) -> bool:
-    """Equal fields, or (rarely) fields that differ only where ipvsadm's rule does not look (e.g. the
-    netmask of a service without persistence): the rules are formatted only for those."""
-    return not _differences(current, desired, names) or rule(current) == rule(desired)
+_SERVICE_STATE = attrgetter("scheduler", "timeout", "netmask", "pe_name")  # and flags, less HASHED
+_SERVER_STATE = attrgetter(*_SERVER_FIELDS)
+
+
+# Equal fields, or (rarely) fields that differ only where ipvsadm's rules do not look (e.g. the
+# netmask of a service without persistence): the rules are formatted only for those.
+def _same_service(current: VirtualService, desired: VirtualService) -> bool:
+    if _SERVICE_STATE(current) == _SERVICE_STATE(desired) and not (current.flags ^ desired.flags) & ~SVC_F_HASHED:
+        return True
+    return service_rule(current) == service_rule(desired)
+
+
+def _same_server(key: ServiceKey, current: RealServer, desired: RealServer) -> bool:
+    return _SERVER_STATE(current) == _SERVER_STATE(desired) or server_rule(key, current) == server_rule(key, desired)
 
 
 class _Planner:
@@ -217,7 +228,7 @@ class _Planner:
 
     def update_service(self, current: VirtualService, desired: VirtualService) -> None:
         key = desired.key
-        if not _same(current, desired, _SERVICE_FIELDS, service_rule):
+        if not _same_service(current, desired):
             detail = _differences(current, desired, _SERVICE_FIELDS) or service_rule(desired, "-E")
             self.changes.append(Change("change", key, detail=detail))
             self.now.append(EditService(replace(desired, servers=())))
@@ -226,7 +237,7 @@ class _Planner:
             old = present.pop(server.key, None)
             if old is None:
                 self.add_server(key, server)
-            elif not _same(old, server, _SERVER_FIELDS, lambda s: server_rule(key, s)):
+            elif not _same_server(key, old, server):
                 detail = _differences(old, server, _SERVER_FIELDS) or server_rule(key, server, "-e")
                 self.changes.append(Change("change", key, server, detail))
                 self.now.append(EditServer(key, server))

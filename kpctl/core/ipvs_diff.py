@@ -87,8 +87,10 @@ def _load_document(text: str, first: str) -> Any:
 
 def _table_of_document(document: Any) -> IPVSTable:
     """``{"info": …, "services": [...]}`` (or the bare list) as written by ``kpctl ipvs list -o json|yaml``."""
-    services = document.get("services") if isinstance(document, dict) else document
-    if services is None:
+    # A document without "services" (a snapshot file, say) is refused, not read as an empty table:
+    # applying that would delete every service.
+    services = document.get("services", False) if isinstance(document, dict) else document
+    if services is None:  # `services:` with nothing under it
         services = []
     if not isinstance(services, list):
         raise InvalidInput("expected a document with a list of services (as `kpctl ipvs list -o json` writes)")

@@ -61,6 +61,7 @@ def test_thresholds_survive_the_json_reader() -> None:
     ('{"services": [{"address": "1.2.3.4", "port": 80, "servers": [{"address": "1.1.1.1", "port": 80, "weight": -1}]}]}',
      "services[0].servers[0]"),
     ('{"services": 3}', "list of services"),
+    ('{"format": "kpctl-snapshot", "ipvs": {"services": []}}', "list of services"),
     ("{broken", "JSON"),
 ])
 def test_bad_desired_input_names_where(text: str, named: str) -> None:

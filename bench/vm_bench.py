@@ -1,7 +1,8 @@
 """VM-side benchmarks (run inside the VM by bench/vm.sh): IPVS list and restore vs ipvsadm.
 
 Order: empty-table start-up, restore 10k × 5 (kpctl ipvs restore vs ipvsadm -R, each timed run
-into an empty table in a fresh network namespace), list at 10k × 5, then list at 1k × 5.
+into an empty table in a fresh network namespace), list at 10k × 5, then list at 1k × 5, then
+apply of the 10k × 5 table with 1% of its services changed.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def lists(label: str, runs: int, warmup: bool, floor: bool = False) -> None:
 
 
 def main() -> None:
-    only = set(sys.argv[1:]) or {"startup", "restore", "list"}
+    only = set(sys.argv[1:]) or {"startup", "restore", "list", "apply"}
     print(f"vm: {os.uname().release}, {os.cpu_count()} cpus, {RUNS} runs ({HEAVY_RUNS} for 10k)")
     print(HEADER)
     with tempfile.TemporaryDirectory(prefix="kpctl-bench.") as tmp:
@@ -78,7 +79,31 @@ def main() -> None:
             lists(f"{BIG // 1000}k × 5", HEAVY_RUNS, False)
             load(small)
             lists(f"{SMALL // 1000}k × 5" if SMALL >= 1000 else f"{SMALL} × 5", RUNS, True, floor=True)
+        if "apply" in only:
+            apply_change(big, tmp)
         subprocess.run(CLEAR, check=True)
+
+
+def apply_change(big: str, tmp: str) -> None:
+    """`kpctl ipvs apply` of the big table with 1% of its services changed, in a fresh namespace.
+
+    Between runs the table is put back by `kpctl ipvs apply` of the base file (untimed; it changes
+    only what the timed run changed).  The reference is `ipvsadm -Sn`: reading the table, which an
+    apply cannot avoid.  The operations reaching the kernel are counted from `--dry-run`.
+    """
+    changed, undo = os.path.join(tmp, "changed.ipvs"), os.path.join(tmp, "undo.ipvs")
+    subprocess.run([PY, str(ROOT / "bench" / "gen_ipvs_change.py"), big, "1", changed, undo], check=True)
+    subprocess.run(FRESH_NS, check=True)
+    enter = ["nsenter", f"--net={FRESH_NS_LINK}"]
+    with open(big, "rb") as handle:
+        subprocess.run([*enter, "ipvsadm", "-R"], stdin=handle, check=True)
+    planned = subprocess.run([*enter, KPCTL, "ipvs", "apply", "--dry-run", changed], capture_output=True,
+                             text=True, check=True).stdout.splitlines()
+    print(f"  apply {BIG // 1000}k × 5, 1% changed: {len(planned)} operations to the kernel "
+          f"({sum(1 for line in open(big))} lines in the file)", flush=True)
+    compare(f"ipvs apply {BIG // 1000}k × 5, 1% changed / ipvsadm -Sn", [*enter, KPCTL, "ipvs", "apply", changed],
+            [*enter, "ipvsadm", "-Sn"], HEAVY_RUNS, reset=[*enter, KPCTL, "ipvs", "apply", big],
+            note="(informational: the read an apply needs)", warmup=False)
 
 
 if __name__ == "__main__":

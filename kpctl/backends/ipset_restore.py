@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kpctl.backends.ipset_netlink import CMD_ADD, CMD_DEL, IPSetNetlink, entry_data
+from kpctl.core.ipset_diff import compatible, same_set
 from kpctl.core.ipset_entry import tokenize
 from kpctl.core.ipset_save import FastEncoders, LineEncoder, PackedRun, RestoreCommand, parse_member
 from kpctl.errors import AlreadyExists, InvalidInput, KernelError, KpctlError, NotFound
@@ -58,27 +59,6 @@ class RestoreSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return {"created": self.created, "replaced": self.replaced, "destroyed": self.destroyed}
-
-
-def _compatible(a: IPSet, b: IPSet) -> bool:
-    return a.type == b.type and a.family == b.family
-
-
-def _same_set(kernel: IPSet, wanted: IPSet) -> bool:
-    """What the kernel accepts for ``create -exist`` on an existing set (its same_set check):
-    type, family and every option but hashsize (which the kernel grows) and initval."""
-    if not _compatible(kernel, wanted):
-        return False
-    bits = 128 if kernel.family == "inet6" else 32
-
-    def options(s: IPSet) -> tuple[object, ...]:
-        maxelem = (s.maxelem or 65536) if s.type.startswith("hash:") else None
-        size = (s.size or 8) if s.type == "list:set" else None
-        netmask = None if s.netmask in (None, bits) else s.netmask
-        return (maxelem, size, netmask, s.bitmask, s.markmask, s.range, s.timeout, s.counters, s.comment,
-                s.skbinfo)
-
-    return options(kernel) == options(wanted)
 
 
 class _Planner:
@@ -131,7 +111,7 @@ class _Planner:
         if kind == "create":
             assert command.ipset is not None
             if name in self.slots:
-                if exist and _same_set(self.slots[name].header, command.ipset):
+                if exist and same_set(self.slots[name].header, command.ipset):
                     return
                 if exist:
                     raise AlreadyExists(f"set {name!r} already exists with a different type or options")
@@ -191,7 +171,7 @@ class _Planner:
                 self.lists[command.name2] = self.lists.pop(name)
         elif kind == "swap":
             first, second = self._slot(name), self._slot(command.name2)
-            if not _compatible(first.header, second.header):
+            if not compatible(first.header, second.header):
                 raise InvalidInput(f"sets {name!r} and {command.name2!r} cannot be swapped: their type or family differ")
             self.slots[name], self.slots[command.name2] = second, first
             first_list, second_list = self.lists.pop(name, None), self.lists.pop(command.name2, None)
@@ -329,7 +309,7 @@ def _commit(nl: IPSetNetlink, planner: _Planner, temps: list[str], types: dict[s
                 summary.created.append(name)
                 continue
             current = planner.kernel.get(name)
-            if current is not None and _compatible(current, slot.header):
+            if current is not None and compatible(current, slot.header):
                 nl.swap(slot.temp, name)
                 undo.append(("swap", slot.temp, name))
                 old_contents.append(slot.temp)
@@ -340,7 +320,7 @@ def _commit(nl: IPSetNetlink, planner: _Planner, temps: list[str], types: dict[s
                 summary.created.append(name)
         for name, slot in planner.slots.items():
             current = planner.kernel.get(name)
-            if slot.temp is not None and current is not None and not _compatible(current, slot.header):
+            if slot.temp is not None and current is not None and not compatible(current, slot.header):
                 nl.destroy(name)  # a set replaced by one of another type: no swap possible
                 nl.rename(slot.temp, name)
                 summary.replaced.append(name)

@@ -77,8 +77,15 @@ def server_name(server: RealServer) -> str:
     return f"{host}:{server.port}"
 
 
+_READ_COMMANDS = frozenset({Cmd.GET_INFO, Cmd.GET_SERVICE, Cmd.GET_DEST, Cmd.GET_CONFIG, Cmd.GET_DAEMON})
+
+
 class IPVSNetlink:
     """IPVSBackend on the running kernel."""
+
+    # Requests that change the kernel, sent by any instance: tests read it to prove that an
+    # apply with nothing to change writes nothing (reads are not counted).
+    write_requests = 0
 
     def __init__(self) -> None:
         self._genl = GenlSocket(GENL_NAME)
@@ -120,6 +127,8 @@ class IPVSNetlink:
         if self._pending is not None and not dump:  # recording a batch (see _run_batch)
             self._pending.append((cmd, attrs, what, errors))
             return []
+        if cmd not in _READ_COMMANDS:
+            IPVSNetlink.write_requests += 1
         try:
             return self._send(cmd, attrs, dump=dump)
         except NetlinkRefusal as exc:
@@ -390,6 +399,7 @@ class IPVSNetlink:
                 seqs.append(seq)
         finally:
             self._pending = None
+        IPVSNetlink.write_requests += len(seqs)
         codes = self._genl.send_batch(bytes(data), seqs)
         first: KpctlError | None = None
         oks = [codes[seq] == 0 for seq in seqs]

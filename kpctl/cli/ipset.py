@@ -352,3 +352,13 @@ def find(app: AppContext, target: str, output: OutputSpec) -> int:
         matches = find_matches(reader.list_sets(), address, port, proto)
     app.render(find_listing(matches), output)
     return 0 if matches else 1
+
+
+def _register_apply() -> None:
+    from kpctl.cli.ipset_apply import apply, diff  # declarative diff/apply live in their own module
+
+    ipset.add_command(diff)
+    ipset.add_command(apply)
+
+
+_register_apply()

@@ -506,3 +506,13 @@ def connections(app: AppContext, service: str | None, server: str | None, client
     with _backend(app) as backend:
         conns = filter_connections(backend.connections(), chosen)
     app.render(connections_listing(conns), output)
+
+
+def _register_apply() -> None:
+    from kpctl.cli.ipvs_apply import apply, diff  # declarative diff/apply live in their own module
+
+    ipvs.add_command(diff)
+    ipvs.add_command(apply)
+
+
+_register_apply()

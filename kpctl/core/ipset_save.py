@@ -74,6 +74,18 @@ class RestoreCommand:
     exist: bool = False
     packed: PackedRun | None = None
 
+    def describe(self) -> str:
+        """This command as a line of an ``ipset restore`` file (packed runs are not described)."""
+        if self.command == "create" and self.ipset is not None:
+            line = format_create(self.ipset)
+        elif self.command == "add" and self.entry is not None:
+            line = f"add {self.name} {format_entry(self.entry)}"
+        elif self.command == "del" and self.entry is not None:
+            line = f"del {self.name} {self.entry.raw}"
+        else:
+            line = " ".join(part for part in (self.command, self.name, self.name2) if part)
+        return line + (" -exist" if self.exist else "")
+
 
 def _default_family(set_type: str) -> str | None:
     if set_type in ("bitmap:port", "list:set", "hash:mac"):

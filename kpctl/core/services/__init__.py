@@ -8,10 +8,12 @@ services (a mode switch without clean-up), so coexisting state is shown, not hid
 
 from __future__ import annotations
 
+import ipaddress
+from dataclasses import replace
 from typing import Any
 
 from kpctl.core.modes import IPTABLES, IPVS, NFTABLES, ModeReport, modes_of_view
-from kpctl.model.services import NodeService, ServicesReport
+from kpctl.model.services import ANY_LOCAL, NodeService, ServicesReport
 
 READABLE = (IPVS, IPTABLES, NFTABLES)
 
@@ -39,7 +41,9 @@ def read_mode(view: Any, mode: str) -> list[NodeService]:
 
 
 def _order(service: NodeService) -> tuple[Any, ...]:
-    return (service.family, service.address == "*", service.address, service.protocol, service.port)
+    any_local = service.address == ANY_LOCAL
+    return (service.family, any_local, b"" if any_local else ipaddress.ip_address(service.address).packed,
+            service.protocol, service.port)
 
 
 def read_services(view: Any, hint: str | None = None) -> ServicesReport:
@@ -54,3 +58,13 @@ def read_services(view: Any, hint: str | None = None) -> ServicesReport:
         notes.append(f"state of {len(read)} modes coexists ({', '.join(read)}); {report.active} is taken as "
                      f"active ({report.reason}); the others are leftovers that still match packets")
     return ServicesReport(report.to_dict(), read, tuple(services), notes=tuple(notes))
+
+
+def select(report: ServicesReport, key: Any, local_addresses: Any) -> ServicesReport:
+    """Only the services at ``key`` (a ServiceKey); a node port on every local address matches
+    when ``key``'s address is one of the node's (``local_addresses``: a container of them)."""
+    address = str(ipaddress.ip_address(key.address))
+    chosen = tuple(s for s in report.services
+                   if s.port == key.port and s.protocol == key.protocol
+                   and (s.address == address or (s.address == ANY_LOCAL and address in local_addresses)))
+    return replace(report, services=chosen)

@@ -102,14 +102,16 @@ class _Table:
     def rules(self, chain: str) -> list[list[dict[str, Any]]]:
         return [list(rule.get("expr") or ()) for rule in self.tables.rules.get(chain, ())]
 
-    def elements(self, name: str) -> list[tuple[Any, Any]]:
-        """(key, value) pairs of a map; keys without their element wrapper (comments dropped)."""
+    def elements(self, name: str) -> list[tuple[Any, Any, str | None]]:
+        """(key, value, comment) of each element of a map; keys without their element wrapper."""
         found = self.tables.sets.get(name)
         out = []
         for item in (found or {}).get("elem") or ():
             if isinstance(item, list) and len(item) == 2:
+                wrapper = item[0].get("elem") if isinstance(item[0], dict) else None
+                comment = wrapper.get("comment") if isinstance(wrapper, dict) else None
                 key = _elements([item[0]])[0]
-                out.append((key["concat"] if isinstance(key, dict) and "concat" in key else key, item[1]))
+                out.append((key["concat"] if isinstance(key, dict) and "concat" in key else key, item[1], comment))
         return out
 
     def set_members(self, name: str) -> set[str]:
@@ -210,7 +212,7 @@ def read_table(ruleset: Any, family: str) -> list[NodeService]:
     cluster_ips = {_canonical(a) for a in table.set_members("cluster-ips")}
     out: list[NodeService] = []
     for map_name, with_address in (("service-ips", True), ("service-nodeports", False)):
-        for key, value in table.elements(map_name):
+        for key, value, _comment in table.elements(map_name):
             if not isinstance(key, list) or len(key) != (3 if with_address else 2):
                 continue
             address = _canonical(key[0]) if with_address else ANY_LOCAL
@@ -222,13 +224,11 @@ def read_table(ruleset: Any, family: str) -> list[NodeService]:
                                    affinity=found.affinity, masquerade=found.masquerade or "hairpin",
                                    policy=found.policy, name=_name_of_chain(target or "")))
     for map_name, with_address in (("no-endpoint-services", True), ("no-endpoint-nodeports", False)):
-        found_set = table.tables.sets.get(map_name) or {}
-        for item, (key, value) in zip(found_set.get("elem") or (), table.elements(map_name)):
+        for key, value, comment in table.elements(map_name):
             if not isinstance(key, list) or len(key) != (3 if with_address else 2):
                 continue
             address = _canonical(key[0]) if with_address else ANY_LOCAL
             verdict, target = _verdict_target(value)
-            comment = item[0].get("elem", {}).get("comment") if isinstance(item[0], dict) else None
             kind = _kind(table, address, None, cluster_ips) if with_address else NODE_PORT
             out.append(NodeService(MODE, address, int(key[-1]), str(key[-2]), inet, kind, (),
                                    "reject" if verdict == "reject" or target == "reject-chain" else "drop",

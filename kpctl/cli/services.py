@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from kpctl.cli.context import AppContext, output_options, pass_app
@@ -17,7 +19,7 @@ LIVE_SECTIONS = ("ipvs", "ipsets", "iptables", "nftables", "links", "routes")
 @output_options()
 @k8s_options
 @pass_app
-def services(app: AppContext, service: str | None, output: OutputSpec, k8s: object) -> int:
+def services(app: AppContext, service: str | None, output: OutputSpec, k8s: Any) -> int:
     """What this node's data plane implements for each Service address, whatever kube-proxy's mode.
 
     One row per Service address and endpoint, read from the IPVS table and ipsets (ipvs mode),

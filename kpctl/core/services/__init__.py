@@ -9,6 +9,7 @@ services (a mode switch without clean-up), so coexisting state is shown, not hid
 from __future__ import annotations
 
 import ipaddress
+import socket
 from dataclasses import replace
 from typing import Any
 
@@ -42,7 +43,9 @@ def read_mode(view: Any, mode: str) -> list[NodeService]:
 
 def _order(service: NodeService) -> tuple[Any, ...]:
     any_local = service.address == ANY_LOCAL
-    return (service.family, any_local, b"" if any_local else ipaddress.ip_address(service.address).packed,
+    packed = b"" if any_local else socket.inet_pton(socket.AF_INET6 if ":" in service.address else socket.AF_INET,
+                                                    service.address)  # C speed: 10,000 keys
+    return (service.family, any_local, packed,
             service.protocol, service.port)
 
 

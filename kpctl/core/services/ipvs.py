@@ -10,9 +10,9 @@ A service without real servers is refused by IPVS (ICMP port unreachable): "reje
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 
+from kpctl.core.services.address import canonical_address
 from kpctl.model.ipset import IPSet
 from kpctl.model.iptables import Ruleset
 from kpctl.model.ipvs import VirtualService
@@ -36,18 +36,13 @@ _NODE_PORT_SETS = {"tcp": "KUBE-NODE-PORT-TCP", "udp": "KUBE-NODE-PORT-UDP", "sc
 _MASQ_CHAINS = ("KUBE-SERVICES", "KUBE-NODE-PORT", "KUBE-LOAD-BALANCER", "KUBE-EXTERNAL-SERVICES")
 
 
-def _canonical(address: str | None) -> str:
-    try:
-        return str(ipaddress.ip_address(str(address)))
-    except ValueError:
-        return str(address)
 
 
 def _members(ipset: IPSet | None) -> set[tuple[str | None, str | None, int | None]]:
     """(address, protocol, port) of every member; bitmap:port members have no address."""
     out: set[tuple[str | None, str | None, int | None]] = set()
     for entry in (ipset.members or ()) if ipset is not None else ():
-        address = _canonical(entry.ip) if entry.ip else None
+        address = canonical_address(entry.ip) if entry.ip else None
         out.add((address, (entry.proto or "").lower() or None, entry.port))
     return out
 
@@ -84,7 +79,7 @@ def read_ipvs(services: Sequence[VirtualService], ipsets: Mapping[str, IPSet],
     for svc in services:
         if svc.fwmark or svc.address is None or svc.protocol is None:
             continue
-        address = _canonical(svc.address)
+        address = canonical_address(svc.address)
         kind, policy, masq = None, None, None
         for name, set_kind, local, members in address_sets:
             if (address, svc.protocol, svc.port) in members:
@@ -98,7 +93,7 @@ def read_ipvs(services: Sequence[VirtualService], ipsets: Mapping[str, IPSet],
         if kind == CLUSTER_IP:
             policy = None  # internalTrafficPolicy Local leaves no trace but the servers themselves
         total = sum(max(s.weight, 0) for s in svc.servers)
-        endpoints = tuple(ServiceEndpoint(_canonical(s.address), s.port,
+        endpoints = tuple(ServiceEndpoint(canonical_address(s.address), s.port,
                                           (max(s.weight, 0) / total) if total else 0.0, weight=s.weight)
                           for s in svc.servers)
         out.append(NodeService(

@@ -13,10 +13,11 @@ service chain and send the rest to ``service-`` (Cluster) or ``local-`` (Local).
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from kpctl.core.services.address import canonical_address
 
 # The nftables JSON walking of the tracer: one reader of the `nft -j` document.
 from kpctl.core.trace.nftables import _elements, _items, _Tables
@@ -198,24 +199,19 @@ def _kind(table: _Table, address: str, target: str | None, cluster_ips: set[str]
     return LOAD_BALANCER if target and target.startswith("firewall-") else EXTERNAL
 
 
-def _canonical(address: Any) -> str:
-    try:
-        return str(ipaddress.ip_address(str(address)))
-    except ValueError:
-        return str(address)
 
 
 def read_table(ruleset: Any, family: str) -> list[NodeService]:
     """Every service address one ``kube-proxy`` table implements."""
     table = _Table(ruleset, family)
     inet = "inet6" if family == "ip6" else "inet"
-    cluster_ips = {_canonical(a) for a in table.set_members("cluster-ips")}
+    cluster_ips = {canonical_address(a) for a in table.set_members("cluster-ips")}
     out: list[NodeService] = []
     for map_name, with_address in (("service-ips", True), ("service-nodeports", False)):
         for key, value, _comment in table.elements(map_name):
             if not isinstance(key, list) or len(key) != (3 if with_address else 2):
                 continue
-            address = _canonical(key[0]) if with_address else ANY_LOCAL
+            address = canonical_address(key[0]) if with_address else ANY_LOCAL
             protocol, port = str(key[-2]), int(key[-1])
             _verdict, target = _verdict_target(value)
             found = table.dispatch(target) if target else _Dispatch((), None, None, None, "drop")
@@ -227,7 +223,7 @@ def read_table(ruleset: Any, family: str) -> list[NodeService]:
         for key, value, comment in table.elements(map_name):
             if not isinstance(key, list) or len(key) != (3 if with_address else 2):
                 continue
-            address = _canonical(key[0]) if with_address else ANY_LOCAL
+            address = canonical_address(key[0]) if with_address else ANY_LOCAL
             verdict, target = _verdict_target(value)
             kind = _kind(table, address, None, cluster_ips) if with_address else NODE_PORT
             out.append(NodeService(MODE, address, int(key[-1]), str(key[-2]), inet, kind, (),

@@ -12,8 +12,8 @@ endpoints get REJECT (or DROP) in filter KUBE-SERVICES / KUBE-EXTERNAL-SERVICES 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 
+from kpctl.core.services.common import Dispatch
 from kpctl.model.iptables import Chain, PortMatch, Rule, Ruleset, Table
 from kpctl.model.services import (
     ANY_LOCAL,
@@ -33,13 +33,6 @@ _DISPATCH = tuple(_KIND_BY_PREFIX)
 _MAX_DEPTH = 8  # FW -> EXT -> SVL/SVC -> SEP is the longest path kube-proxy writes
 
 
-@dataclass(frozen=True)
-class _Dispatch:
-    endpoints: tuple[ServiceEndpoint, ...]
-    policy: str | None
-    masquerade: str | None
-    affinity: int | None
-    verdict: str
 
 
 def _dport(rule: Rule) -> PortMatch | None:
@@ -79,7 +72,7 @@ class _Walker:
 
     def __init__(self, nat: Table) -> None:
         self.chains: Mapping[str, Chain] = nat.chains
-        self._memo: dict[str, _Dispatch] = {}
+        self._memo: dict[str, Dispatch] = {}
 
     def endpoint(self, name: str, chance: float) -> ServiceEndpoint | None:
         chain = self.chains.get(name)
@@ -90,12 +83,12 @@ class _Walker:
                 return ServiceEndpoint(nat.min_address, nat.min_port or 0, chance)
         return None
 
-    def dispatch(self, name: str, depth: int = 0) -> _Dispatch:
+    def dispatch(self, name: str, depth: int = 0) -> Dispatch:
         if name not in self._memo:
             self._memo[name] = self._dispatch(name, depth)
         return self._memo[name]
 
-    def _dispatch(self, name: str, depth: int) -> _Dispatch:
+    def _dispatch(self, name: str, depth: int) -> Dispatch:
         chain = self.chains.get(name)
         rules = chain.rules if chain is not None else ()
         if name.startswith(("KUBE-SVC-", "KUBE-SVL-")):
@@ -105,16 +98,16 @@ class _Walker:
         masquerade = next((_condition(r) for r in rules if r.jump == "KUBE-MARK-MASQ"), None)
         final = next((r for r in reversed(rules) if _unconditional(r)), None)
         if final is None or depth >= _MAX_DEPTH:
-            return _Dispatch((), None, masquerade, None, "drop")
+            return Dispatch((), None, masquerade, None, "drop")
         if final.jump is None or not final.jump.startswith(_DISPATCH):
             verdict = "drop" if final.jump == "KUBE-MARK-DROP" or (final.target and final.target.name == "DROP") \
                 else "reject"
-            return _Dispatch((), None, masquerade, None, verdict)
+            return Dispatch((), None, masquerade, None, verdict)
         inner = self.dispatch(final.jump, depth + 1)
         policy = "Local" if final.jump.startswith("KUBE-SVL-") else inner.policy
-        return _Dispatch(inner.endpoints, policy, masquerade or inner.masquerade, inner.affinity, inner.verdict)
+        return Dispatch(inner.endpoints, policy, masquerade or inner.masquerade, inner.affinity, inner.verdict)
 
-    def _balance(self, name: str, rules: tuple[Rule, ...]) -> _Dispatch:
+    def _balance(self, name: str, rules: tuple[Rule, ...]) -> Dispatch:
         remaining, endpoints, affinity, masquerade = 1.0, [], None, None
         verdict = "dnat"
         for rule in rules:
@@ -138,7 +131,7 @@ class _Walker:
         policy = "Local" if name.startswith("KUBE-SVL-") else "Cluster"
         if not endpoints and verdict == "dnat":
             verdict = "drop"
-        return _Dispatch(tuple(endpoints), policy, masquerade, affinity, verdict)
+        return Dispatch(tuple(endpoints), policy, masquerade, affinity, verdict)
 
 
 def _kind(rule: Rule, jump: str) -> str:

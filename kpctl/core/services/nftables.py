@@ -14,10 +14,9 @@ service chain and send the rest to ``service-`` (Cluster) or ``local-`` (Local).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-from kpctl.core.services.address import canonical_address
+from kpctl.core.services.common import Dispatch, canonical_address
 
 # The nftables JSON walking of the tracer: one reader of the `nft -j` document.
 from kpctl.core.trace.nftables import _elements, _items, _Tables
@@ -37,13 +36,6 @@ _BALANCING = ("service-", "local-")
 _MAX_DEPTH = 8
 
 
-@dataclass(frozen=True)
-class _Dispatch:
-    endpoints: tuple[ServiceEndpoint, ...]
-    policy: str | None
-    masquerade: str | None
-    affinity: int | None
-    verdict: str
 
 
 def _verdict_target(value: Any) -> tuple[str, str | None]:
@@ -98,7 +90,7 @@ class _Table:
     def __init__(self, ruleset: Any, family: str) -> None:
         self.tables = _Tables(ruleset, family, TABLE)
         self.family = family
-        self._memo: dict[str, _Dispatch] = {}
+        self._memo: dict[str, Dispatch] = {}
 
     def rules(self, chain: str) -> list[list[dict[str, Any]]]:
         return [list(rule.get("expr") or ()) for rule in self.tables.rules.get(chain, ())]
@@ -132,23 +124,23 @@ class _Table:
                     return ServiceEndpoint(str(dnat["addr"]), int(dnat.get("port") or 0), chance)
         return None
 
-    def dispatch(self, chain: str, depth: int = 0) -> _Dispatch:
+    def dispatch(self, chain: str, depth: int = 0) -> Dispatch:
         if chain not in self._memo:
             self._memo[chain] = self._balance(chain) if chain.startswith(_BALANCING) else self._follow(chain, depth)
         return self._memo[chain]
 
-    def _follow(self, chain: str, depth: int) -> _Dispatch:
+    def _follow(self, chain: str, depth: int) -> Dispatch:
         rules = self.rules(chain)
         masquerade = next((_masquerade(r) for r in rules if _statement(r) == ("jump", "mark-for-masquerade")), None)
         final = next((r for r in reversed(rules) if not any("match" in e for e in r)), None)
         verdict, target = _statement(final) if final is not None else ("drop", None)
         if target is None or depth >= _MAX_DEPTH:
-            return _Dispatch((), None, masquerade, None, "reject" if verdict == "reject" else "drop")
+            return Dispatch((), None, masquerade, None, "reject" if verdict == "reject" else "drop")
         inner = self.dispatch(target, depth + 1)
         policy = "Local" if target.startswith("local-") else inner.policy
-        return _Dispatch(inner.endpoints, policy, masquerade or inner.masquerade, inner.affinity, inner.verdict)
+        return Dispatch(inner.endpoints, policy, masquerade or inner.masquerade, inner.affinity, inner.verdict)
 
-    def _balance(self, chain: str) -> _Dispatch:
+    def _balance(self, chain: str) -> Dispatch:
         endpoints: list[ServiceEndpoint] = []
         masquerade: str | None = None
         affinity: int | None = None
@@ -173,7 +165,7 @@ class _Table:
         if not endpoints and verdict == "dnat":
             verdict = "drop"
         policy = "Local" if chain.startswith("local-") else "Cluster"
-        return _Dispatch(tuple(endpoints), policy, masquerade, affinity, verdict)
+        return Dispatch(tuple(endpoints), policy, masquerade, affinity, verdict)
 
     def _spread(self, rule: list[dict[str, Any]]) -> Iterator[ServiceEndpoint]:
         """``numgen random mod N vmap { k : goto endpoint-… }``: each key is a 1/N share."""
@@ -214,7 +206,7 @@ def read_table(ruleset: Any, family: str) -> list[NodeService]:
             address = canonical_address(key[0]) if with_address else ANY_LOCAL
             protocol, port = str(key[-2]), int(key[-1])
             _verdict, target = _verdict_target(value)
-            found = table.dispatch(target) if target else _Dispatch((), None, None, None, "drop")
+            found = table.dispatch(target) if target else Dispatch((), None, None, None, "drop")
             kind = _kind(table, address, target, cluster_ips) if with_address else NODE_PORT
             out.append(NodeService(MODE, address, port, protocol, inet, kind, found.endpoints, found.verdict,
                                    affinity=found.affinity, masquerade=found.masquerade or "hairpin",

@@ -201,3 +201,18 @@ COMMIT
     (service,) = read_nftables(nft)
     assert (service.address_text, service.name, service.kind) == ("[fd00:10::a]:53/udp", "ns/dns:dns", "external")
     assert [(e.address, e.chance) for e in service.endpoints] == [("fd00:20::5", 0.5), ("fd00:20::6", 0.5)]
+
+
+def test_plain_and_wide_columns_and_the_mode_title() -> None:
+    snapshot = str(EXAMPLES / "iptables-node.json")
+    plain = kpctl("--snapshot", snapshot, "services", "10.254.0.50:80", "-o", "plain")
+    assert plain.stdout.splitlines() == [
+        "SERVICE\tMODE\tKIND\tNAME\tPOLICY\tENDPOINT\tCHANCE",
+        "10.254.0.50:80/tcp\tiptables\tclusterIP\tdefault/no-endpoints:http\t-\t-\treject"]
+    wide = kpctl("--snapshot", snapshot, "services", "10.254.199.160:8080", "-o", "wide")
+    lines = wide.stdout.splitlines()
+    assert "mode iptables (configured mode iptables)" in lines[0]
+    assert lines[1].split() == ["SERVICE", "MODE", "KIND", "NAME", "POLICY", "AFFINITY", "SCHEDULER", "MASQUERADE",
+                                "ENDPOINT", "CHANCE"]
+    assert lines[2].split() == ["10.254.199.160:8080/tcp", "iptables", "clusterIP", "default/web:http", "Cluster",
+                                "10800s", "random", "src", "!172.30.0.0/16", "172.30.1.5:8080", "33.3%"]

@@ -14,7 +14,7 @@ import platform
 import shutil
 import socket
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from kpctl.backends.sysctl import DOCTOR_SYSCTLS, read_sysctls
@@ -94,8 +94,8 @@ def _modules() -> list[str]:
         return sorted(line.split()[0] for line in handle if line.strip())
 
 
-def collect_snapshot(app: Any) -> NodeSnapshot:
-    """Read every section this kernel offers; missing ones become null with a reason."""
+def collect_snapshot(app: Any, only: Collection[str] | None = None) -> NodeSnapshot:
+    """Read every section this kernel offers (or the ``only`` ones); missing ones become null with a reason."""
     sections: dict[str, Any] = {
         "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "hostname": socket.gethostname(),
@@ -113,6 +113,8 @@ def collect_snapshot(app: Any) -> NodeSnapshot:
         "modules": _modules,
     }
     for name, read in readers.items():
+        if only is not None and name not in only:
+            continue
         try:
             sections[name] = read()
         except (KpctlError, OSError, RuntimeError, ValueError, subprocess.SubprocessError) as exc:

@@ -24,6 +24,7 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     "nft": ("kpctl.cli.nft", "nft"),
     "ipset": ("kpctl.cli.ipset", "ipset"),
     "snapshot": ("kpctl.cli.snapshot", "snapshot"), "trace": ("kpctl.cli.trace", "trace"),
+    "services": ("kpctl.cli.services", "services"),
     "completion": ("kpctl.cli.completion", "completion"),
 }
 
@@ -39,6 +40,7 @@ SUMMARIES: dict[str, str] = {
     "ipvs": "Virtual services and real servers in the kernel's IPVS table (ipvsadm's job).",
     "modules": "Kernel modules kube-proxy's IPVS mode needs.",
     "nft": "nftables rulesets as `nft -j list ruleset` gives them: chains, sets, maps, jump graph.",
+    "services": "What this node's data plane implements for each Service address, whatever kube-proxy's mode.",
     "snapshot": "Node snapshots: IPVS, ipsets, iptables, nftables, addresses, routes, sysctls, modules.",
     "trace": "Trace SERVICE (ADDR:PORT[/PROTO]): every hook, rule, IPVS decision and NAT, with chances.",
     "vip": "VIPs on kube-ipvs0: list them with what refers to them, add and delete them.",

@@ -151,10 +151,13 @@ def modes_of_view(view: Any, hint: str | None = None) -> ModeReport:
     rows = view.ipvs_service_rows
     ipvs_count = len(rows) if rows is not None else len(view.ipvs_services)
     vips = next((link.addresses for link in view.links if link.name == "kube-ipvs0"), ())
-    nft = view.nftables or {}
-    tables = [(item["table"].get("family", ""), item["table"].get("name", ""))
-              for item in (nft.get("nftables", ()) if isinstance(nft, dict) else ())
-              if isinstance(item, dict) and "table" in item]
     rulesets = [r for group in view.rulesets.values() for r in group]
     return detect_modes(ipvs_services=ipvs_count, vip_addresses=vips, ipset_names=view.ipsets,
-                        rulesets=rulesets, nft_tables=tables, hint=hint or view.section("mode"))
+                        rulesets=rulesets, nft_tables=nft_tables(view.nftables), hint=hint or view.section("mode"))
+
+
+def nft_tables(document: Any) -> list[tuple[str, str]]:
+    """(family, name) of every table in an `nft -j list ruleset` document."""
+    items = document.get("nftables", ()) if isinstance(document, dict) else ()
+    return [(str(item["table"].get("family", "")), str(item["table"].get("name", "")))
+            for item in items if isinstance(item, dict) and isinstance(item.get("table"), dict)]

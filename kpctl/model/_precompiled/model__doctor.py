@@ -64,104 +64,110 @@ def __create_fn__():
 CODES['def __create_fn__():\n def __hash__(self):\n  return hash((self.check,self.severity,self.subject,self.found,self.why,self.fix,))\n return __hash__'] = __create_fn__.__code__
 
 # NodeState.__init__
-def __create_fn__(_type_ipvs, _type_timeouts, _type_links, _type_ipsets, _type_iptables, _type_sysctls, _type_unavailable, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_ipvs, _dflt_timeouts, _dflt_links, _dflt_ipsets, _dflt_iptables, _dflt_sysctls, _dflt_unavailable, _return_type):
- def __init__(self,ipvs:_type_ipvs=_dflt_ipvs,timeouts:_type_timeouts=_dflt_timeouts,links:_type_links=_dflt_links,ipsets:_type_ipsets=_dflt_ipsets,iptables:_type_iptables=_HAS_DEFAULT_FACTORY,sysctls:_type_sysctls=_HAS_DEFAULT_FACTORY,unavailable:_type_unavailable=_HAS_DEFAULT_FACTORY)->_return_type:
+def __create_fn__(_type_ipvs, _type_timeouts, _type_links, _type_ipsets, _type_iptables, _type_sysctls, _type_nftables, _type_kernel, _type_mode, _type_unavailable, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_ipvs, _dflt_timeouts, _dflt_links, _dflt_ipsets, _dflt_iptables, _dflt_sysctls, _dflt_nftables, _dflt_kernel, _dflt_mode, _dflt_unavailable, _return_type):
+ def __init__(self,ipvs:_type_ipvs=_dflt_ipvs,timeouts:_type_timeouts=_dflt_timeouts,links:_type_links=_dflt_links,ipsets:_type_ipsets=_dflt_ipsets,iptables:_type_iptables=_HAS_DEFAULT_FACTORY,sysctls:_type_sysctls=_HAS_DEFAULT_FACTORY,nftables:_type_nftables=_dflt_nftables,kernel:_type_kernel=_dflt_kernel,mode:_type_mode=_dflt_mode,unavailable:_type_unavailable=_HAS_DEFAULT_FACTORY)->_return_type:
   __dataclass_builtins_object__.__setattr__(self,'ipvs',ipvs)
   __dataclass_builtins_object__.__setattr__(self,'timeouts',timeouts)
   __dataclass_builtins_object__.__setattr__(self,'links',links)
   __dataclass_builtins_object__.__setattr__(self,'ipsets',ipsets)
   __dataclass_builtins_object__.__setattr__(self,'iptables',_dflt_iptables() if iptables is _HAS_DEFAULT_FACTORY else iptables)
   __dataclass_builtins_object__.__setattr__(self,'sysctls',_dflt_sysctls() if sysctls is _HAS_DEFAULT_FACTORY else sysctls)
+  __dataclass_builtins_object__.__setattr__(self,'nftables',nftables)
+  __dataclass_builtins_object__.__setattr__(self,'kernel',kernel)
+  __dataclass_builtins_object__.__setattr__(self,'mode',mode)
   __dataclass_builtins_object__.__setattr__(self,'unavailable',_dflt_unavailable() if unavailable is _HAS_DEFAULT_FACTORY else unavailable)
  return __init__
-CODES["def __create_fn__(_type_ipvs, _type_timeouts, _type_links, _type_ipsets, _type_iptables, _type_sysctls, _type_unavailable, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_ipvs, _dflt_timeouts, _dflt_links, _dflt_ipsets, _dflt_iptables, _dflt_sysctls, _dflt_unavailable, _return_type):\n def __init__(self,ipvs:_type_ipvs=_dflt_ipvs,timeouts:_type_timeouts=_dflt_timeouts,links:_type_links=_dflt_links,ipsets:_type_ipsets=_dflt_ipsets,iptables:_type_iptables=_HAS_DEFAULT_FACTORY,sysctls:_type_sysctls=_HAS_DEFAULT_FACTORY,unavailable:_type_unavailable=_HAS_DEFAULT_FACTORY)->_return_type:\n  __dataclass_builtins_object__.__setattr__(self,'ipvs',ipvs)\n  __dataclass_builtins_object__.__setattr__(self,'timeouts',timeouts)\n  __dataclass_builtins_object__.__setattr__(self,'links',links)\n  __dataclass_builtins_object__.__setattr__(self,'ipsets',ipsets)\n  __dataclass_builtins_object__.__setattr__(self,'iptables',_dflt_iptables() if iptables is _HAS_DEFAULT_FACTORY else iptables)\n  __dataclass_builtins_object__.__setattr__(self,'sysctls',_dflt_sysctls() if sysctls is _HAS_DEFAULT_FACTORY else sysctls)\n  __dataclass_builtins_object__.__setattr__(self,'unavailable',_dflt_unavailable() if unavailable is _HAS_DEFAULT_FACTORY else unavailable)\n return __init__"] = __create_fn__.__code__
+CODES["def __create_fn__(_type_ipvs, _type_timeouts, _type_links, _type_ipsets, _type_iptables, _type_sysctls, _type_nftables, _type_kernel, _type_mode, _type_unavailable, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_ipvs, _dflt_timeouts, _dflt_links, _dflt_ipsets, _dflt_iptables, _dflt_sysctls, _dflt_nftables, _dflt_kernel, _dflt_mode, _dflt_unavailable, _return_type):\n def __init__(self,ipvs:_type_ipvs=_dflt_ipvs,timeouts:_type_timeouts=_dflt_timeouts,links:_type_links=_dflt_links,ipsets:_type_ipsets=_dflt_ipsets,iptables:_type_iptables=_HAS_DEFAULT_FACTORY,sysctls:_type_sysctls=_HAS_DEFAULT_FACTORY,nftables:_type_nftables=_dflt_nftables,kernel:_type_kernel=_dflt_kernel,mode:_type_mode=_dflt_mode,unavailable:_type_unavailable=_HAS_DEFAULT_FACTORY)->_return_type:\n  __dataclass_builtins_object__.__setattr__(self,'ipvs',ipvs)\n  __dataclass_builtins_object__.__setattr__(self,'timeouts',timeouts)\n  __dataclass_builtins_object__.__setattr__(self,'links',links)\n  __dataclass_builtins_object__.__setattr__(self,'ipsets',ipsets)\n  __dataclass_builtins_object__.__setattr__(self,'iptables',_dflt_iptables() if iptables is _HAS_DEFAULT_FACTORY else iptables)\n  __dataclass_builtins_object__.__setattr__(self,'sysctls',_dflt_sysctls() if sysctls is _HAS_DEFAULT_FACTORY else sysctls)\n  __dataclass_builtins_object__.__setattr__(self,'nftables',nftables)\n  __dataclass_builtins_object__.__setattr__(self,'kernel',kernel)\n  __dataclass_builtins_object__.__setattr__(self,'mode',mode)\n  __dataclass_builtins_object__.__setattr__(self,'unavailable',_dflt_unavailable() if unavailable is _HAS_DEFAULT_FACTORY else unavailable)\n return __init__"] = __create_fn__.__code__
 
 # NodeState.__repr__
 def __create_fn__():
  def __repr__(self):
-  return self.__class__.__qualname__ + f"(ipvs={self.ipvs!r}, timeouts={self.timeouts!r}, links={self.links!r}, ipsets={self.ipsets!r}, iptables={self.iptables!r}, sysctls={self.sysctls!r}, unavailable={self.unavailable!r})"
+  return self.__class__.__qualname__ + f"(ipvs={self.ipvs!r}, timeouts={self.timeouts!r}, links={self.links!r}, ipsets={self.ipsets!r}, iptables={self.iptables!r}, sysctls={self.sysctls!r}, nftables={self.nftables!r}, kernel={self.kernel!r}, mode={self.mode!r}, unavailable={self.unavailable!r})"
  return __repr__
-CODES['def __create_fn__():\n def __repr__(self):\n  return self.__class__.__qualname__ + f"(ipvs={self.ipvs!r}, timeouts={self.timeouts!r}, links={self.links!r}, ipsets={self.ipsets!r}, iptables={self.iptables!r}, sysctls={self.sysctls!r}, unavailable={self.unavailable!r})"\n return __repr__'] = __create_fn__.__code__
+CODES['def __create_fn__():\n def __repr__(self):\n  return self.__class__.__qualname__ + f"(ipvs={self.ipvs!r}, timeouts={self.timeouts!r}, links={self.links!r}, ipsets={self.ipsets!r}, iptables={self.iptables!r}, sysctls={self.sysctls!r}, nftables={self.nftables!r}, kernel={self.kernel!r}, mode={self.mode!r}, unavailable={self.unavailable!r})"\n return __repr__'] = __create_fn__.__code__
 
 # NodeState.__eq__
 def __create_fn__():
  def __eq__(self,other):
   if other.__class__ is self.__class__:
-   return (self.ipvs,self.timeouts,self.links,self.ipsets,self.iptables,self.sysctls,self.unavailable,)==(other.ipvs,other.timeouts,other.links,other.ipsets,other.iptables,other.sysctls,other.unavailable,)
+   return (self.ipvs,self.timeouts,self.links,self.ipsets,self.iptables,self.sysctls,self.nftables,self.kernel,self.mode,self.unavailable,)==(other.ipvs,other.timeouts,other.links,other.ipsets,other.iptables,other.sysctls,other.nftables,other.kernel,other.mode,other.unavailable,)
   return NotImplemented
  return __eq__
-CODES['def __create_fn__():\n def __eq__(self,other):\n  if other.__class__ is self.__class__:\n   return (self.ipvs,self.timeouts,self.links,self.ipsets,self.iptables,self.sysctls,self.unavailable,)==(other.ipvs,other.timeouts,other.links,other.ipsets,other.iptables,other.sysctls,other.unavailable,)\n  return NotImplemented\n return __eq__'] = __create_fn__.__code__
+CODES['def __create_fn__():\n def __eq__(self,other):\n  if other.__class__ is self.__class__:\n   return (self.ipvs,self.timeouts,self.links,self.ipsets,self.iptables,self.sysctls,self.nftables,self.kernel,self.mode,self.unavailable,)==(other.ipvs,other.timeouts,other.links,other.ipsets,other.iptables,other.sysctls,other.nftables,other.kernel,other.mode,other.unavailable,)\n  return NotImplemented\n return __eq__'] = __create_fn__.__code__
 
 # NodeState.__setattr__
 def __create_fn__(cls, FrozenInstanceError):
  def __setattr__(self,name,value):
-  if type(self) is cls or name in ('ipvs','timeouts','links','ipsets','iptables','sysctls','unavailable',):
+  if type(self) is cls or name in ('ipvs','timeouts','links','ipsets','iptables','sysctls','nftables','kernel','mode','unavailable',):
    raise FrozenInstanceError(f"cannot assign to field {name!r}")
   super(cls, self).__setattr__(name, value)
  return __setattr__
-CODES['def __create_fn__(cls, FrozenInstanceError):\n def __setattr__(self,name,value):\n  if type(self) is cls or name in (\'ipvs\',\'timeouts\',\'links\',\'ipsets\',\'iptables\',\'sysctls\',\'unavailable\',):\n   raise FrozenInstanceError(f"cannot assign to field {name!r}")\n  super(cls, self).__setattr__(name, value)\n return __setattr__'] = __create_fn__.__code__
+CODES['def __create_fn__(cls, FrozenInstanceError):\n def __setattr__(self,name,value):\n  if type(self) is cls or name in (\'ipvs\',\'timeouts\',\'links\',\'ipsets\',\'iptables\',\'sysctls\',\'nftables\',\'kernel\',\'mode\',\'unavailable\',):\n   raise FrozenInstanceError(f"cannot assign to field {name!r}")\n  super(cls, self).__setattr__(name, value)\n return __setattr__'] = __create_fn__.__code__
 
 # NodeState.__delattr__
 def __create_fn__(cls, FrozenInstanceError):
  def __delattr__(self,name):
-  if type(self) is cls or name in ('ipvs','timeouts','links','ipsets','iptables','sysctls','unavailable',):
+  if type(self) is cls or name in ('ipvs','timeouts','links','ipsets','iptables','sysctls','nftables','kernel','mode','unavailable',):
    raise FrozenInstanceError(f"cannot delete field {name!r}")
   super(cls, self).__delattr__(name)
  return __delattr__
-CODES['def __create_fn__(cls, FrozenInstanceError):\n def __delattr__(self,name):\n  if type(self) is cls or name in (\'ipvs\',\'timeouts\',\'links\',\'ipsets\',\'iptables\',\'sysctls\',\'unavailable\',):\n   raise FrozenInstanceError(f"cannot delete field {name!r}")\n  super(cls, self).__delattr__(name)\n return __delattr__'] = __create_fn__.__code__
+CODES['def __create_fn__(cls, FrozenInstanceError):\n def __delattr__(self,name):\n  if type(self) is cls or name in (\'ipvs\',\'timeouts\',\'links\',\'ipsets\',\'iptables\',\'sysctls\',\'nftables\',\'kernel\',\'mode\',\'unavailable\',):\n   raise FrozenInstanceError(f"cannot delete field {name!r}")\n  super(cls, self).__delattr__(name)\n return __delattr__'] = __create_fn__.__code__
 
 # NodeState.__hash__
 def __create_fn__():
  def __hash__(self):
-  return hash((self.ipvs,self.timeouts,self.links,self.ipsets,self.iptables,self.sysctls,self.unavailable,))
+  return hash((self.ipvs,self.timeouts,self.links,self.ipsets,self.iptables,self.sysctls,self.nftables,self.kernel,self.mode,self.unavailable,))
  return __hash__
-CODES['def __create_fn__():\n def __hash__(self):\n  return hash((self.ipvs,self.timeouts,self.links,self.ipsets,self.iptables,self.sysctls,self.unavailable,))\n return __hash__'] = __create_fn__.__code__
+CODES['def __create_fn__():\n def __hash__(self):\n  return hash((self.ipvs,self.timeouts,self.links,self.ipsets,self.iptables,self.sysctls,self.nftables,self.kernel,self.mode,self.unavailable,))\n return __hash__'] = __create_fn__.__code__
 
 # DoctorReport.__init__
-def __create_fn__(_type_findings, _type_checks_run, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _return_type):
- def __init__(self,findings:_type_findings,checks_run:_type_checks_run)->_return_type:
+def __create_fn__(_type_findings, _type_checks_run, _type_mode, _type_mode_reason, _type_not_applicable, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_mode, _dflt_mode_reason, _dflt_not_applicable, _return_type):
+ def __init__(self,findings:_type_findings,checks_run:_type_checks_run,mode:_type_mode=_dflt_mode,mode_reason:_type_mode_reason=_dflt_mode_reason,not_applicable:_type_not_applicable=_dflt_not_applicable)->_return_type:
   __dataclass_builtins_object__.__setattr__(self,'findings',findings)
   __dataclass_builtins_object__.__setattr__(self,'checks_run',checks_run)
+  __dataclass_builtins_object__.__setattr__(self,'mode',mode)
+  __dataclass_builtins_object__.__setattr__(self,'mode_reason',mode_reason)
+  __dataclass_builtins_object__.__setattr__(self,'not_applicable',not_applicable)
  return __init__
-CODES["def __create_fn__(_type_findings, _type_checks_run, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _return_type):\n def __init__(self,findings:_type_findings,checks_run:_type_checks_run)->_return_type:\n  __dataclass_builtins_object__.__setattr__(self,'findings',findings)\n  __dataclass_builtins_object__.__setattr__(self,'checks_run',checks_run)\n return __init__"] = __create_fn__.__code__
+CODES["def __create_fn__(_type_findings, _type_checks_run, _type_mode, _type_mode_reason, _type_not_applicable, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_mode, _dflt_mode_reason, _dflt_not_applicable, _return_type):\n def __init__(self,findings:_type_findings,checks_run:_type_checks_run,mode:_type_mode=_dflt_mode,mode_reason:_type_mode_reason=_dflt_mode_reason,not_applicable:_type_not_applicable=_dflt_not_applicable)->_return_type:\n  __dataclass_builtins_object__.__setattr__(self,'findings',findings)\n  __dataclass_builtins_object__.__setattr__(self,'checks_run',checks_run)\n  __dataclass_builtins_object__.__setattr__(self,'mode',mode)\n  __dataclass_builtins_object__.__setattr__(self,'mode_reason',mode_reason)\n  __dataclass_builtins_object__.__setattr__(self,'not_applicable',not_applicable)\n return __init__"] = __create_fn__.__code__
 
 # DoctorReport.__repr__
 def __create_fn__():
  def __repr__(self):
-  return self.__class__.__qualname__ + f"(findings={self.findings!r}, checks_run={self.checks_run!r})"
+  return self.__class__.__qualname__ + f"(findings={self.findings!r}, checks_run={self.checks_run!r}, mode={self.mode!r}, mode_reason={self.mode_reason!r}, not_applicable={self.not_applicable!r})"
  return __repr__
-CODES['def __create_fn__():\n def __repr__(self):\n  return self.__class__.__qualname__ + f"(findings={self.findings!r}, checks_run={self.checks_run!r})"\n return __repr__'] = __create_fn__.__code__
+CODES['def __create_fn__():\n def __repr__(self):\n  return self.__class__.__qualname__ + f"(findings={self.findings!r}, checks_run={self.checks_run!r}, mode={self.mode!r}, mode_reason={self.mode_reason!r}, not_applicable={self.not_applicable!r})"\n return __repr__'] = __create_fn__.__code__
 
 # DoctorReport.__eq__
 def __create_fn__():
  def __eq__(self,other):
   if other.__class__ is self.__class__:
-   return (self.findings,self.checks_run,)==(other.findings,other.checks_run,)
+   return (self.findings,self.checks_run,self.mode,self.mode_reason,self.not_applicable,)==(other.findings,other.checks_run,other.mode,other.mode_reason,other.not_applicable,)
   return NotImplemented
  return __eq__
-CODES['def __create_fn__():\n def __eq__(self,other):\n  if other.__class__ is self.__class__:\n   return (self.findings,self.checks_run,)==(other.findings,other.checks_run,)\n  return NotImplemented\n return __eq__'] = __create_fn__.__code__
+CODES['def __create_fn__():\n def __eq__(self,other):\n  if other.__class__ is self.__class__:\n   return (self.findings,self.checks_run,self.mode,self.mode_reason,self.not_applicable,)==(other.findings,other.checks_run,other.mode,other.mode_reason,other.not_applicable,)\n  return NotImplemented\n return __eq__'] = __create_fn__.__code__
 
 # DoctorReport.__setattr__
 def __create_fn__(cls, FrozenInstanceError):
  def __setattr__(self,name,value):
-  if type(self) is cls or name in ('findings','checks_run',):
+  if type(self) is cls or name in ('findings','checks_run','mode','mode_reason','not_applicable',):
    raise FrozenInstanceError(f"cannot assign to field {name!r}")
   super(cls, self).__setattr__(name, value)
  return __setattr__
-CODES['def __create_fn__(cls, FrozenInstanceError):\n def __setattr__(self,name,value):\n  if type(self) is cls or name in (\'findings\',\'checks_run\',):\n   raise FrozenInstanceError(f"cannot assign to field {name!r}")\n  super(cls, self).__setattr__(name, value)\n return __setattr__'] = __create_fn__.__code__
+CODES['def __create_fn__(cls, FrozenInstanceError):\n def __setattr__(self,name,value):\n  if type(self) is cls or name in (\'findings\',\'checks_run\',\'mode\',\'mode_reason\',\'not_applicable\',):\n   raise FrozenInstanceError(f"cannot assign to field {name!r}")\n  super(cls, self).__setattr__(name, value)\n return __setattr__'] = __create_fn__.__code__
 
 # DoctorReport.__delattr__
 def __create_fn__(cls, FrozenInstanceError):
  def __delattr__(self,name):
-  if type(self) is cls or name in ('findings','checks_run',):
+  if type(self) is cls or name in ('findings','checks_run','mode','mode_reason','not_applicable',):
    raise FrozenInstanceError(f"cannot delete field {name!r}")
   super(cls, self).__delattr__(name)
  return __delattr__
-CODES['def __create_fn__(cls, FrozenInstanceError):\n def __delattr__(self,name):\n  if type(self) is cls or name in (\'findings\',\'checks_run\',):\n   raise FrozenInstanceError(f"cannot delete field {name!r}")\n  super(cls, self).__delattr__(name)\n return __delattr__'] = __create_fn__.__code__
+CODES['def __create_fn__(cls, FrozenInstanceError):\n def __delattr__(self,name):\n  if type(self) is cls or name in (\'findings\',\'checks_run\',\'mode\',\'mode_reason\',\'not_applicable\',):\n   raise FrozenInstanceError(f"cannot delete field {name!r}")\n  super(cls, self).__delattr__(name)\n return __delattr__'] = __create_fn__.__code__
 
 # DoctorReport.__hash__
 def __create_fn__():
  def __hash__(self):
-  return hash((self.findings,self.checks_run,))
+  return hash((self.findings,self.checks_run,self.mode,self.mode_reason,self.not_applicable,))
  return __hash__
-CODES['def __create_fn__():\n def __hash__(self):\n  return hash((self.findings,self.checks_run,))\n return __hash__'] = __create_fn__.__code__
+CODES['def __create_fn__():\n def __hash__(self):\n  return hash((self.findings,self.checks_run,self.mode,self.mode_reason,self.not_applicable,))\n return __hash__'] = __create_fn__.__code__

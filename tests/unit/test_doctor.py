@@ -235,7 +235,7 @@ def test_snapshot_section_null_without_reason_is_empty_not_unreadable(tmp_path: 
                                 "nftables": None, "absent": {"nftables": "nft not found"}}))
     data = json.loads(kpctl("--snapshot", str(path), "doctor", "-o", "json").stdout)
     assert [(f["check"], f["found"]) for f in data["findings"]] == [
-        ("not-readable", "could not read nftables: snapshot %r has no nftables section (nft not found)" % str(path))]
+        ("not-readable", f"could not read nftables: snapshot {str(path)!r} has no nftables section (nft not found)")]
 
 
 def test_ipset_model_used_is_the_parsed_one() -> None:

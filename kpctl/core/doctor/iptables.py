@@ -42,7 +42,9 @@ def check_svc_without_sep(node: NodeState) -> list[Finding]:
     findings = []
     for ruleset in _rulesets(node):
         nat = ruleset.table("nat")
-        for chain in nat.chains.values() if nat else ():
+        if nat is None:
+            continue
+        for chain in nat.chains.values():
             if not chain.name.startswith(SERVICE_PREFIXES):
                 continue
             targets = [t for t in map(_target, chain.rules) if t]

@@ -203,7 +203,7 @@ def test_ipvs_node_switched_to_nftables_names_the_ipvs_leftovers(tmp_path: Path)
     assert status == 1 and checks_of(data) == {"leftover-ipvs"}
     finding = data["findings"][0]
     assert "IPVS virtual service(s)" in finding["found"] and "kube-ipvs0 with" in finding["found"]
-    assert "ipset KUBE-CLUSTER-IP" in finding["found"]
+    assert "ipsets: KUBE-CLUSTER-IP, " in finding["found"] and "chains: " in finding["found"]
     assert "ipvsadm -C" in finding["fix"] and "ip link delete kube-ipvs0" in finding["fix"]
 
 
@@ -217,8 +217,8 @@ def test_iptables_chains_left_on_an_nftables_node(tmp_path: Path) -> None:
     status, data = doctor(tmp_path, merged("nftables", "iptables"))
     assert (status, checks_of(data)) == (1, {"leftover-iptables"})
     found = data["findings"][0]["found"]
-    assert "but iptables mode left: chain nat/KUBE-EXT-LOCALWEBHTTP0000X (ipv4/nft)" in found
-    assert found.endswith("… (30 in all)") and "kube-proxy --cleanup" in data["findings"][0]["fix"]
+    assert "but iptables mode left: 30 chains: nat/KUBE-EXT-LOCALWEBHTTP0000X (ipv4/nft), " in found
+    assert found.endswith(", …") and "kube-proxy --cleanup" in data["findings"][0]["fix"]
 
 
 def test_userspace_chains_left_on_an_nftables_node(tmp_path: Path) -> None:

@@ -39,6 +39,20 @@ def node_modes(node: NodeState) -> ModeReport:
     return report
 
 
+def _describe(objects: tuple[str, ...]) -> str:
+    """``9 ipsets: KUBE-CLUSTER-IP, …; 5 chains: filter/KUBE-IPVS-FILTER (ipv4/nft), …``: every kind
+    of object named, a few of each, so a long list of one kind does not hide the others."""
+    groups: dict[str, list[str]] = {}
+    for obj in objects:
+        kind = next((k for k in ("ipset", "chain", "nft table") if obj.startswith(k + " ")), "")
+        groups.setdefault(kind, []).append(obj[len(kind) + 1:] if kind else obj)
+    parts = list(groups.pop("", []))
+    for kind, names in groups.items():
+        more = ", …" if len(names) > SHOWN else ""
+        parts.append(f"{len(names)} {kind}{'s' if len(names) > 1 else ''}: {', '.join(names[:SHOWN])}{more}")
+    return "; ".join(parts)
+
+
 def _fix(mode: str, objects: tuple[str, ...]) -> str:
     if mode == NFTABLES:
         families = sorted({o.split()[2] for o in objects if o.startswith("nft table ")})
@@ -62,8 +76,7 @@ def _leftover_check(mode: str) -> Callable[[NodeState], list[Finding]]:
         state = report.state(mode)
         if state is None or report.active == mode:
             return []
-        shown = ", ".join(state.objects[:SHOWN]) + (f" … ({len(state.objects)} in all)"
-                                                    if len(state.objects) > SHOWN else "")
+        shown = _describe(state.objects)
         return [Finding(
             f"leftover-{mode}", ERROR, f"{mode} mode state",
             f"active mode is {report.active} ({report.reason}) but {mode} mode left: {shown}",

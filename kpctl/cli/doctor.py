@@ -74,7 +74,8 @@ def _text(report: Any, title: str) -> str:
 
 
 def _checks_listing(checks: Any) -> Listing:
-    rows = [{"id": c.id, "severity": c.severity, "title": c.title, "needs": ",".join(c.needs)} for c in checks]
-    columns = [Column("ID", "id"), Column("SEVERITY", "severity"), Column("CHECKS FOR", "title"),
-               Column("READS", "needs", priority=1)]
+    rows = [{"id": c.id, "severity": c.severity, "modes": ",".join(c.modes) or "any",
+             "title": c.title, "needs": ",".join(c.needs)} for c in checks]
+    columns = [Column("ID", "id"), Column("SEVERITY", "severity"), Column("MODES", "modes"),
+               Column("CHECKS FOR", "title"), Column("READS", "needs", priority=1)]
     return Listing(columns=columns, rows=rows, data=rows)

@@ -173,7 +173,8 @@ def k8s_checks() -> list[Any]:
     from kpctl.core.k8s_names import K8S_CHECKS
     from kpctl.model.doctor import ERROR, WARNING
 
-    return [Check(cid, WARNING if cid == "k8s-weight0-ready" else ERROR, title, ("ipvs", "k8s"), lambda node: [])
+    return [Check(cid, WARNING if cid == "k8s-weight0-ready" else ERROR, title, ("ipvs", "k8s"), lambda node: [],
+                  ("ipvs",))
             for cid, title in K8S_CHECKS.items()]
 
 

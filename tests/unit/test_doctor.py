@@ -248,6 +248,8 @@ def test_list_checks_shows_every_id_with_severity() -> None:
     assert [(c["id"], c["severity"]) for c in json.loads(outcome.stdout)] == [
         (c.id, c.severity) for c in CHECKS.values()]
     assert len(CHECKS) >= 16 + 12
+    modes = {c["id"]: c["modes"] for c in json.loads(outcome.stdout)}
+    assert (modes["vip-missing"], modes["nft-table-missing"], modes["leftover-ipvs"]) == ("ipvs", "nftables", "any")
 
 
 def test_text_format_has_found_why_fix(tmp_path: Path) -> None:

@@ -210,7 +210,7 @@ def test_ipvs_node_switched_to_nftables_names_the_ipvs_leftovers(tmp_path: Path)
 def test_stale_nft_table_on_an_iptables_node(tmp_path: Path) -> None:
     status, data = doctor(tmp_path, merged("iptables", "nftables"))
     assert (status, checks_of(data)) == (1, {"leftover-nftables"})
-    assert data["findings"][0]["fix"] == "nft delete table ip kube-proxy"
+    assert data["findings"][0]["fix"] == "nft delete table ip kube-proxy  (or kube-proxy --cleanup)"
 
 
 def test_iptables_chains_left_on_an_nftables_node(tmp_path: Path) -> None:
@@ -224,3 +224,14 @@ def test_iptables_chains_left_on_an_nftables_node(tmp_path: Path) -> None:
 def test_userspace_chains_left_on_an_nftables_node(tmp_path: Path) -> None:
     status, data = doctor(tmp_path, merged("nftables", "userspace"))
     assert (status, checks_of(data)) == (1, {"leftover-userspace"})
+
+
+def test_ipv6_forwarding_checked_for_an_ip6_kube_proxy_table(tmp_path: Path) -> None:
+    snapshot = with_sysctls(example("nftables"), net__ipv6__conf__all__forwarding="0")
+    assert checks_of(doctor(tmp_path, snapshot)[1]) == set()  # no IPv6 Services: fine
+    for item in snapshot["nftables"]["nftables"]:
+        for body in item.values():
+            if isinstance(body, dict) and body.get("family") == "ip":
+                body["family"] = "ip6"  # the same table as a dual-stack node's IPv6 half
+    status, data = doctor(tmp_path, snapshot, "--check", "ip-forward")
+    assert (status, [f["subject"] for f in data["findings"]]) == (1, ["net.ipv6.conf.all.forwarding"])

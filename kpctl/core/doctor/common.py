@@ -4,6 +4,7 @@ iptables backends, set sizes."""
 from __future__ import annotations
 
 from kpctl.core.doctor.base import ipvs_services, sysctl_check
+from kpctl.core.modes import NFT_TABLE, nft_tables
 from kpctl.model.doctor import ERROR, WARNING, Finding, NodeState
 from kpctl.model.iptables import Ruleset
 
@@ -15,11 +16,22 @@ def check_ip_forward(node: NodeState) -> list[Finding]:
         "ip-forward", "net.ipv4.ip_forward", "1", ERROR,
         "the node does not forward packets: service traffic to pods on other nodes, and pod "
         "traffic through services, is dropped")(node)
-    if any(s.family == "inet6" for s in ipvs_services(node)):
+    if _ipv6_services(node):
         findings += sysctl_check(
             "ip-forward", "net.ipv6.conf.all.forwarding", "1", ERROR,
             "IPv6 services exist but the node does not forward IPv6")(node)
     return findings
+
+
+def _ipv6_services(node: NodeState) -> bool:
+    """IPv6 Services in any mode: IPVS inet6 services, ip6tables KUBE-SVC chains, an ip6 kube-proxy table."""
+    if any(s.family == "inet6" for s in ipvs_services(node)):
+        return True
+    for ruleset in (node.iptables.get("ipv6") or {}).values():
+        nat = ruleset.table("nat")
+        if nat is not None and any(name.startswith("KUBE-SVC-") for name in nat.chains):
+            return True
+    return ("ip6", NFT_TABLE) in nft_tables(node.nftables)
 
 
 def check_forward_drop(node: NodeState) -> list[Finding]:

@@ -56,7 +56,7 @@ def _describe(objects: tuple[str, ...]) -> str:
 def _fix(mode: str, objects: tuple[str, ...]) -> str:
     if mode == NFTABLES:
         families = sorted({o.split()[2] for o in objects if o.startswith("nft table ")})
-        return " && ".join(f"nft delete table {family} {NFT_TABLE}" for family in families)
+        return " && ".join(f"nft delete table {family} {NFT_TABLE}" for family in families) + "  (or kube-proxy --cleanup)"
     if mode == IPVS:
         sets = [o.split()[1] for o in objects if o.startswith("ipset ")]
         steps = ["kube-proxy --cleanup (with mode: ipvs), or by hand: ipvsadm -C",

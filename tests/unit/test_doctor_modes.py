@@ -148,6 +148,13 @@ def test_svc_chain_jumping_to_a_missing_sep_names_it(tmp_path: Path) -> None:
                                             "no KUBE-SEP chain (KUBE-SEP-IT2ZTR26TO4XFPTO does not exist)")
 
 
+def test_empty_svl_chain_nothing_jumps_to_is_fine(tmp_path: Path) -> None:
+    # What kube-proxy writes for externalTrafficPolicy: Local without local endpoints.
+    snapshot = rules_edit(lambda text: text.replace(":KUBE-SVC-WEBHTTP00000000000 - [0:0]\n",
+                                                    ":KUBE-SVC-WEBHTTP00000000000 - [0:0]\n:KUBE-SVL-EMPTY000000000000 - [0:0]\n"))
+    assert checks_of(doctor(tmp_path, snapshot)[1]) == set()
+
+
 def test_nft_findings_name_the_element_and_the_exact_fix(tmp_path: Path) -> None:
     _status, data = doctor(tmp_path, BROKEN["nft-map-chain-missing"]())
     finding = data["findings"][0]

@@ -44,8 +44,11 @@ def check_svc_without_sep(node: NodeState) -> list[Finding]:
         nat = ruleset.table("nat")
         if nat is None:
             continue
+        # kube-proxy leaves a KUBE-SVL chain empty when there are no local endpoints, but then
+        # nothing jumps to it: only a chain that packets can reach is a problem.
+        reached = {t for chain in nat.chains.values() for t in map(_target, chain.rules) if t}
         for chain in nat.chains.values():
-            if not chain.name.startswith(SERVICE_PREFIXES):
+            if not chain.name.startswith(SERVICE_PREFIXES) or chain.name not in reached:
                 continue
             targets = [t for t in map(_target, chain.rules) if t]
             seps = [t for t in targets if t.startswith("KUBE-SEP-")]

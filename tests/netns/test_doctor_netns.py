@@ -181,7 +181,8 @@ def test_ipvs_namespace_switched_to_nftables_names_the_leftovers(netns: str, tmp
     finding = data["findings"][0]
     assert "ipsets: KUBE-CLUSTER-IP, " in finding["found"]
     assert " chains: " in finding["found"] and "filter/KUBE-IPVS-FILTER (ipv4/nft)" in finding["found"]
-    assert finding["fix"].startswith("kube-proxy --cleanup (with mode: ipvs), or by hand: ipvsadm -C && ipset destroy")
+    assert finding["fix"].startswith("kube-proxy --cleanup (with mode: ipvs), or by hand: remove the jumps to the KUBE-*")
+    assert "&& ipset destroy KUBE-CLUSTER-IP && " in finding["fix"]
 
 
 def test_stale_nft_table_beside_iptables_mode_is_named(netns: str, tmp_path: Path) -> None:

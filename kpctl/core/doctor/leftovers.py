@@ -53,21 +53,25 @@ def _describe(objects: tuple[str, ...]) -> str:
     return "; ".join(parts)
 
 
+_CHAINS_BY_HAND = ("remove the jumps to the KUBE-* chains listed from the built-in chains, then "
+                   "iptables -t TABLE -F CHAIN && iptables -t TABLE -X CHAIN for each")
+
+
 def _fix(mode: str, objects: tuple[str, ...]) -> str:
+    """kube-proxy --cleanup removes every mode's state; the exact commands where they are short."""
     if mode == NFTABLES:
         families = sorted({o.split()[2] for o in objects if o.startswith("nft table ")})
         return " && ".join(f"nft delete table {family} {NFT_TABLE}" for family in families) + "  (or kube-proxy --cleanup)"
     if mode == IPVS:
+        steps = ["ipvsadm -C"] if any("IPVS virtual service" in o for o in objects) else []
+        if any(o.startswith(VIP_DEVICE) for o in objects):
+            steps.append(f"ip link delete {VIP_DEVICE}")
+        if any(o.startswith("chain ") for o in objects):
+            steps.append(_CHAINS_BY_HAND)
         sets = [o.split()[1] for o in objects if o.startswith("ipset ")]
-        steps = ["kube-proxy --cleanup (with mode: ipvs), or by hand: ipvsadm -C",
-                 f"ip link delete {VIP_DEVICE}" if any(o.startswith(VIP_DEVICE) for o in objects) else ""]
-        if sets:
-            steps.append("ipset destroy " + " / ".join(sets[:SHOWN]) + (" …" if len(sets) > SHOWN else "")
-                         + " (one per call, after the KUBE-* iptables rules using them are gone)")
-        return " && ".join(s for s in steps if s)
-    return (f"kube-proxy --cleanup (removes the KUBE-* chains of the {mode} mode), or by hand per table: "
-            "iptables -t nat -F CHAIN && iptables -t nat -X CHAIN for the chains listed, after removing the "
-            "jumps to KUBE-SERVICES/KUBE-POSTROUTING from the built-in chains")
+        steps += [f"ipset destroy {name}" for name in sets[:SHOWN]] + (["…"] if len(sets) > SHOWN else [])
+        return "kube-proxy --cleanup (with mode: ipvs), or by hand: " + " && ".join(steps)
+    return f"kube-proxy --cleanup (removes the KUBE-* chains of the {mode} mode), or by hand: {_CHAINS_BY_HAND}"
 
 
 def _leftover_check(mode: str) -> Callable[[NodeState], list[Finding]]:

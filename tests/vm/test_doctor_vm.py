@@ -153,7 +153,8 @@ WEB_PODS = ("10.244.1.5", "10.244.2.7", "10.244.2.8")
 @pytest.fixture
 def nft_table() -> Iterator[None]:
     """kube-proxy's nftables-mode table (examples/sources/nftables.nft) in the VM's own namespace."""
-    sh("nft", "-f", str(NFT_SOURCE))
+    # The first load autoloads a dozen nft modules: minutes under emulation on a loaded host.
+    sh("nft", "-f", str(NFT_SOURCE), timeout=900)
     try:
         yield
     finally:

@@ -159,8 +159,8 @@ def nftables_node() -> dict[str, Any]:
             {"dst": "10.244.1.0/24", "dev": "cni0", "protocol": "kernel", "scope": "link", "prefsrc": "10.244.1.1"},
             {"dst": "10.244.2.0/24", "gateway": "192.168.56.12", "dev": "eth0"},
         ]},
-        sysctls={"net.ipv4.ip_forward": "1"},
-        modules=["nf_tables", "nf_conntrack", "nft_numgen", "nft_fib_ipv4", "nft_reject_ipv4"],
+        sysctls={"net.ipv4.ip_forward": "1", "net.bridge.bridge-nf-call-iptables": "1"},
+        modules=["nf_tables", "nf_conntrack", "br_netfilter", "nft_numgen", "nft_fib_ipv4", "nft_reject_ipv4"],
     )
 
 
@@ -184,7 +184,7 @@ def userspace_node() -> dict[str, Any]:
             {"dst": "192.168.1.0/24", "dev": "eth0", "protocol": "kernel", "scope": "link", "prefsrc": "192.168.1.21"},
             {"dst": "10.1.0.0/24", "dev": "cni0", "protocol": "kernel", "scope": "link", "prefsrc": "10.1.0.1"},
         ]},
-        sysctls={"net.ipv4.ip_forward": "1"},
+        sysctls={"net.ipv4.ip_forward": "1", "net.bridge.bridge-nf-call-iptables": "1"},
         modules=["nf_conntrack", "xt_REDIRECT", "xt_addrtype"],
     )
 

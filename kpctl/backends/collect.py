@@ -61,7 +61,8 @@ def _iptables() -> dict[str, Any]:
             for family in ("ipv4", "ipv6")}
 
 
-def _nftables() -> Any:
+def read_nftables() -> Any:
+    """`nft -j list ruleset` as a document (also what doctor reads live)."""
     from kpctl.backends.nft import parse_ruleset
 
     return parse_ruleset(_run(["nft", "-j", "list", "ruleset"]))
@@ -106,7 +107,7 @@ def collect_snapshot(app: Any, only: Collection[str] | None = None) -> NodeSnaps
         "ipvs": lambda: _ipvs(app),
         "ipsets": lambda: _run(["ipset", "save"]),
         "iptables": _iptables,
-        "nftables": _nftables,
+        "nftables": read_nftables,
         "links": _links,
         "routes": _routes,
         "sysctls": lambda: read_sysctls(sorted(set(TRACE_SYSCTLS) | set(DOCTOR_SYSCTLS))),

@@ -1,12 +1,14 @@
-"""Gather a NodeState (IPVS, links, ipsets, iptables, sysctls) live or from --snapshot.
+"""Gather a NodeState (IPVS, links, ipsets, iptables, nftables, sysctls) live or from --snapshot.
 
-A piece that cannot be read (no IPVS in this kernel, no ipset program, a snapshot without
-the section) is left None and the reason recorded, so `vip list` and `doctor` still
-work with what there is.
+A piece that cannot be read (no IPVS in this kernel, no ipset or nft program, a snapshot
+without the section) is left None and the reason recorded, so `vip list` and `doctor` still
+work with what there is.  A snapshot section stored as null with no reason under ``absent``
+was read and found empty (an iptables-mode node has no IPVS table): None, no reason.
 """
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,19 +19,20 @@ from kpctl.model.iptables import Ruleset
 from kpctl.model.ipvs import IPVSTable, Timeouts
 from kpctl.model.links import Link
 
-ALL_PIECES: tuple[str, ...] = ("ipvs", "links", "ipsets", "iptables", "sysctls")
+ALL_PIECES: tuple[str, ...] = ("ipvs", "links", "ipsets", "iptables", "nftables", "sysctls")
 
 
 def read_node(app: Any, pieces: Iterable[str] = ALL_PIECES) -> NodeState:
-    wanted = set(pieces)
-    unavailable: dict[str, str] = {}
     snapshot = app.snapshot()
+    unavailable: dict[str, str] = {}
+    wanted = set(pieces) - _empty_sections(snapshot)
     ipvs: IPVSTable | None = None
     timeouts: Timeouts | None = None
     links: tuple[Link, ...] | None = None
     ipsets: tuple[IPSet, ...] | None = None
     iptables: dict[str, dict[str, Ruleset]] = {}
     sysctls: dict[str, str] = {}
+    nftables: Any = None
     if "ipvs" in wanted:
         ipvs, timeouts = _guard(unavailable, "ipvs", lambda: _read_ipvs(app)) or (None, None)
     if "links" in wanted:
@@ -38,10 +41,24 @@ def read_node(app: Any, pieces: Iterable[str] = ALL_PIECES) -> NodeState:
         ipsets = _guard(unavailable, "ipsets", lambda: _read_ipsets(app))
     if "iptables" in wanted:
         iptables = _guard(unavailable, "iptables", lambda: _read_iptables(app)) or {}
+    if "nftables" in wanted:
+        nftables = _guard(unavailable, "nftables", lambda: _read_nftables(snapshot))
     if "sysctls" in wanted:
         sysctls = _read_sysctls(snapshot)
+    kernel = snapshot.section("kernel") if snapshot is not None else platform.release()
+    mode = snapshot.section("mode") if snapshot is not None else None
     return NodeState(ipvs=ipvs, timeouts=timeouts, links=links, ipsets=ipsets, iptables=iptables,
-                     sysctls=sysctls, unavailable=unavailable)
+                     sysctls=sysctls, nftables=nftables, kernel=str(kernel) if kernel else None,
+                     mode=str(mode) if mode else None, unavailable=unavailable)
+
+
+def _empty_sections(snapshot: Any) -> set[str]:
+    """Sections a snapshot stores as null without a reason under ``absent``: read, nothing there."""
+    if snapshot is None:
+        return set()
+    absent = snapshot.section("absent") or {}
+    return {name for name in ALL_PIECES
+            if name in snapshot.sections and snapshot.section(name) is None and name not in absent}
 
 
 def _guard(unavailable: dict[str, str], piece: str, read: Any) -> Any:
@@ -100,6 +117,23 @@ def _read_iptables(app: Any) -> dict[str, dict[str, Ruleset]]:
     for ruleset in open_iptables(app).read(lazy=True).rulesets:
         result.setdefault(ruleset.family, {})[ruleset.backend] = ruleset
     return result
+
+
+def _read_nftables(snapshot: Any) -> Any:
+    from kpctl.errors import KernelFeatureMissing, NotFound
+
+    if snapshot is not None:
+        section = snapshot.section("nftables")
+        if section is None:
+            reason = (snapshot.section("absent") or {}).get("nftables")
+            raise NotFound(f"snapshot {snapshot.source!r} has no nftables section" + (f" ({reason})" if reason else ""))
+        return section
+    from kpctl.backends.collect import read_nftables
+
+    try:
+        return read_nftables()
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise KernelFeatureMissing(f"nft -j list ruleset: {exc}") from None
 
 
 def _read_sysctls(snapshot: Any) -> dict[str, str]:

@@ -17,6 +17,10 @@ DOCTOR_SYSCTLS: tuple[str, ...] = (
     "net.ipv4.conf.all.arp_ignore",
     "net.ipv4.conf.all.arp_announce",
     "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.conf.all.route_localnet",
+    "net.bridge.bridge-nf-call-iptables",  # exists only while br_netfilter is loaded
+    "net.netfilter.nf_conntrack_count",
+    "net.netfilter.nf_conntrack_max",
 )
 
 

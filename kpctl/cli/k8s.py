@@ -173,7 +173,8 @@ def k8s_checks() -> list[Any]:
     from kpctl.core.k8s_names import K8S_CHECKS
     from kpctl.model.doctor import ERROR, WARNING
 
-    return [Check(cid, WARNING if cid == "k8s-weight0-ready" else ERROR, title, ("ipvs", "k8s"), lambda node: [])
+    return [Check(cid, WARNING if cid == "k8s-weight0-ready" else ERROR, title, ("ipvs", "k8s"), lambda node: [],
+                  ("ipvs",))
             for cid, title in K8S_CHECKS.items()]
 
 
@@ -181,8 +182,10 @@ def with_k8s_findings(report: Any, node: Any, names: Any, k8s_ids: Sequence[str]
     """``report`` plus the findings of the k8s checks ``k8s_ids`` (none without names or IPVS)."""
     if names is None or not k8s_ids or node.ipvs is None:
         return report
+    import dataclasses
+
     from kpctl.core.k8s_names import k8s_findings
-    from kpctl.model.doctor import DoctorReport
 
     found = k8s_findings(node.ipvs, names, k8s_ids)
-    return DoctorReport(tuple(report.findings) + tuple(found), tuple(report.checks_run) + tuple(k8s_ids))
+    return dataclasses.replace(report, findings=tuple(report.findings) + tuple(found),
+                               checks_run=tuple(report.checks_run) + tuple(k8s_ids))

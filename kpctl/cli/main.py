@@ -33,8 +33,10 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
 # root help imports none of the command modules.
 SUMMARIES: dict[str, str] = {
     "completion": "Print the completion script for SHELL (bash, zsh or fish).",
-    "doctor": "Check this node (or a --snapshot) for broken kube-proxy IPVS state: VIPs missing from"
-              " kube-ipvs0, ipset members without services, services without servers, sysctls, iptables.",
+    "doctor": "Check this node (or a --snapshot) for broken kube-proxy state, whatever its mode:"
+              " IPVS (VIPs, ipsets, real servers), iptables (KUBE-SVC/KUBE-SEP chains, no-endpoint rejects,"
+              " rule count), nftables (the kube-proxy table, its maps and chains, nft/kernel versions), what a"
+              " mode switch left behind, and sysctls (ip_forward, conntrack, br_netfilter, route_localnet).",
     "ipset": "Sets of addresses, ports and networks in the kernel (ipset's job).",
     "iptables": "iptables rules as iptables-save shows them, for every family and backend.",
     "ipvs": "Virtual services and real servers in the kernel's IPVS table (ipvsadm's job).",

@@ -152,7 +152,12 @@ def modes_of_view(view: Any, hint: str | None = None) -> ModeReport:
     rows = view.ipvs_service_rows
     ipvs_count = len(rows) if rows is not None else len(view.ipvs_services)
     vips = next((link.addresses for link in view.links if link.name == "kube-ipvs0"), ())
-    tables = [(table.get("family", ""), table.get("name", "")) for table in items(view.nftables, "table")]
     rulesets = [r for group in view.rulesets.values() for r in group]
     return detect_modes(ipvs_services=ipvs_count, vip_addresses=vips, ipset_names=view.ipsets,
-                        rulesets=rulesets, nft_tables=tables, hint=hint or view.section("mode"))
+                        rulesets=rulesets, nft_tables=nft_tables(view.nftables), hint=hint or view.section("mode"))
+
+
+def nft_tables(document: Any) -> list[tuple[str, str]]:
+    """(family, name) of every table in an `nft -j list ruleset` document."""
+    return [(str(table.get("family", "")), str(table.get("name", ""))) for table in items(document, "table")
+            if isinstance(table, dict)]

@@ -37,7 +37,11 @@ class NodeState:
     """The pieces of a node the checks read; None means "could not be read here".
 
     ``iptables`` maps family (ipv4|ipv6) -> backend (nft|legacy) -> Ruleset.
-    ``unavailable`` says, per piece, why it is None (shown as info findings).
+    ``nftables`` is the document of `nft -j list ruleset` (libnftables JSON).
+    ``kernel`` is the kernel release (`uname -r`); ``mode`` kube-proxy's configured mode when
+    known (a snapshot's ``mode``), else the mode is worked out from the state.
+    ``unavailable`` says, per piece, why it is None (shown as info findings); a piece that is
+    None without a reason there was read and is simply absent (no IPVS services, no table).
     """
 
     ipvs: IPVSTable | None = None
@@ -46,6 +50,9 @@ class NodeState:
     ipsets: tuple[IPSet, ...] | None = None
     iptables: Mapping[str, Mapping[str, Ruleset]] = field(default_factory=dict)
     sysctls: Mapping[str, str] = field(default_factory=dict)
+    nftables: Any = None
+    kernel: str | None = None
+    mode: str | None = None
     unavailable: Mapping[str, str] = field(default_factory=dict)
 
     def ipset(self, name: str) -> IPSet | None:
@@ -61,6 +68,9 @@ class DoctorReport:
 
     findings: tuple[Finding, ...]
     checks_run: tuple[str, ...]
+    mode: str = ""  # the kube-proxy mode taken as active ("none" when no state was found)
+    mode_reason: str = ""
+    not_applicable: tuple[str, ...] = ()  # checks selected but skipped: they are for another mode
 
     @property
     def errors(self) -> int:
@@ -68,7 +78,9 @@ class DoctorReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "mode": {"active": self.mode, "reason": self.mode_reason},
             "checks": list(self.checks_run),
+            "not_applicable": list(self.not_applicable),
             "findings": [f.to_dict() for f in self.findings],
             "errors": self.errors,
             "warnings": sum(1 for f in self.findings if f.severity == WARNING),

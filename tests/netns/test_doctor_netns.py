@@ -4,6 +4,7 @@ IPVS checks are reported as skipped while the ipset, iptables and sysctl checks 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from tests import doctor_node
 from tests.cli_helpers import kpctl
@@ -44,3 +45,150 @@ def test_live_breakages_are_found(netns: str) -> None:
     assert full["subject"] == "KUBE-TEST-FULL" and "2 of maxelem 2" in full["found"]
     only = kpctl("--netns", netns, "doctor", "--check", "ipset-near-maxelem")
     assert only.exit_code == 0  # a warning alone does not fail
+
+
+# ------------------------------------------------------------------ iptables and nftables modes
+# kube-proxy's rules as written by kube-proxy itself (examples/sources), loaded with the reference
+# tools into a namespace; then one thing is broken at a time, as an operator or a crash would.
+
+SOURCES = Path(__file__).resolve().parents[2] / "examples" / "sources"
+WEB_SVC = "service-HVFWP5L3-default/web/tcp/http"
+K8S_SVC = "service-2QRHZV4L-default/kubernetes/tcp/https"
+
+
+def load_iptables_mode(ns: str) -> None:
+    run_in(ns, "iptables-nft-restore", input=(SOURCES / "iptables.rules").read_text())
+    # kube-proxy sets both itself (localhost NodePorts are on in these rules).
+    run_in(ns, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.route_localnet=1")
+
+
+def load_nftables_mode(ns: str) -> None:
+    run_in(ns, "nft", "-f", str(SOURCES / "nftables.nft"))
+    run_in(ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+
+
+def report(ns: str, tmp_path: Path) -> tuple[int, dict]:  # type: ignore[type-arg]
+    """doctor live in NS, and the same from a snapshot of NS: both must agree."""
+    outcome = kpctl("--netns", ns, "doctor", "-o", "json")
+    assert outcome.stderr == "", outcome.stderr
+    saved = tmp_path / f"{ns}.json"
+    assert kpctl("--netns", ns, "snapshot", "save", str(saved)).exit_code == 0
+    again = kpctl("--snapshot", str(saved), "doctor", "-o", "json")
+    live, from_snapshot = json.loads(outcome.stdout), json.loads(again.stdout)
+    assert (again.exit_code, from_snapshot["findings"], from_snapshot["mode"]) == (
+        outcome.exit_code, live["findings"], live["mode"])
+    return outcome.exit_code, live
+
+
+def problems(data: dict) -> set[str]:  # type: ignore[type-arg]
+    """The ids of the error and warning findings (info: IPVS is not readable on this host kernel)."""
+    return {f["check"] for f in data["findings"] if f["severity"] != "info"}
+
+
+def test_iptables_mode_namespace_is_healthy(netns: str, tmp_path: Path) -> None:
+    load_iptables_mode(netns)
+    status, data = report(netns, tmp_path)
+    assert (status, data["mode"]["active"], data["findings"]) == (0, "iptables", [])
+    assert "iptables-svc-without-sep" in data["checks"] and "vip-missing" in data["not_applicable"]
+
+
+def test_iptables_mode_deleted_sep_chain_is_found(netns: str, tmp_path: Path) -> None:
+    load_iptables_mode(netns)
+    run_in(netns, "iptables-nft", "-t", "nat", "-D", "KUBE-SVC-NPX46M4PTMTKRN6Y", "-m", "comment", "--comment",
+           "default/kubernetes:https -> 10.0.0.10:6443", "-j", "KUBE-SEP-IT2ZTR26TO4XFPTO")
+    run_in(netns, "iptables-nft", "-t", "nat", "-F", "KUBE-SEP-IT2ZTR26TO4XFPTO")
+    run_in(netns, "iptables-nft", "-t", "nat", "-X", "KUBE-SEP-IT2ZTR26TO4XFPTO")
+    status, data = report(netns, tmp_path)
+    assert (status, problems(data)) == (1, {"iptables-svc-without-sep"})
+    assert data["findings"][0]["subject"] == "nat/KUBE-SVC-NPX46M4PTMTKRN6Y"
+
+
+def test_iptables_mode_unhooked_no_endpoint_rejects_are_found(netns: str, tmp_path: Path) -> None:
+    load_iptables_mode(netns)
+    run_in(netns, "iptables-nft", "-D", "OUTPUT", "-m", "conntrack", "--ctstate", "NEW", "-m", "comment",
+           "--comment", "kubernetes service portals", "-j", "KUBE-SERVICES")
+    status, data = report(netns, tmp_path)
+    assert (status, problems(data)) == (1, {"iptables-no-endpoints-not-rejected"})
+    assert "but OUTPUT does not jump to it" in data["findings"][0]["found"]
+
+
+def test_iptables_mode_route_localnet_off_is_found(netns: str, tmp_path: Path) -> None:
+    load_iptables_mode(netns)
+    run_in(netns, "sysctl", "-qw", "net.ipv4.conf.all.route_localnet=0")
+    status, data = report(netns, tmp_path)
+    assert (status, problems(data)) == (0, {"route-localnet"})  # a warning: exit 0
+
+
+def test_nftables_mode_namespace_is_healthy(netns: str, tmp_path: Path) -> None:
+    load_nftables_mode(netns)
+    status, data = report(netns, tmp_path)
+    assert (status, data["mode"]["active"], data["findings"]) == (0, "nftables", [])
+
+
+def test_nftables_mode_flushed_service_chain_is_found(netns: str, tmp_path: Path) -> None:
+    load_nftables_mode(netns)
+    run_in(netns, "nft", "flush", "chain", "ip", "kube-proxy", WEB_SVC)
+    status, data = report(netns, tmp_path)
+    assert (status, problems(data)) == (1, {"nft-service-without-endpoint"})
+    assert data["findings"][0]["subject"] == f"ip kube-proxy chain {WEB_SVC}"
+
+
+def test_nftables_mode_removed_service_element_and_chain_is_found(netns: str, tmp_path: Path) -> None:
+    load_nftables_mode(netns)
+    run_in(netns, "nft", "delete", "element", "ip", "kube-proxy", "service-ips", "{ 10.96.0.1 . tcp . 443 }")
+    run_in(netns, "nft", "flush", "chain", "ip", "kube-proxy", K8S_SVC)
+    run_in(netns, "nft", "delete", "chain", "ip", "kube-proxy", K8S_SVC)
+    status, data = report(netns, tmp_path)
+    assert (status, problems(data)) == (1, {"nft-cluster-ip-unserved"})
+    assert [f["subject"] for f in data["findings"]] == ["ip kube-proxy cluster-ips 10.96.0.1"]
+
+
+def test_nftables_mode_flushed_map_is_found(netns: str, tmp_path: Path) -> None:
+    load_nftables_mode(netns)
+    run_in(netns, "nft", "flush", "map", "ip", "kube-proxy", "service-ips")
+    status, data = report(netns, tmp_path)
+    assert (status, problems(data)) == (1, {"nft-cluster-ip-unserved"})
+    assert len(data["findings"]) == 4  # every ClusterIP but the one in no-endpoint-services
+
+
+def test_nftables_mode_missing_masquerading_chain_is_found(netns: str, tmp_path: Path) -> None:
+    load_nftables_mode(netns)
+    run_in(netns, "nft", "flush", "chain", "ip", "kube-proxy", "nat-postrouting")
+    run_in(netns, "nft", "flush", "chain", "ip", "kube-proxy", "masquerading")
+    run_in(netns, "nft", "delete", "chain", "ip", "kube-proxy", "masquerading")
+    status, data = report(netns, tmp_path)
+    assert (status, problems(data)) == (1, {"nft-table-incomplete"})
+    assert data["findings"][0]["found"] == "ip kube-proxy lacks chain masquerading"
+
+
+def test_nftables_mode_unhooked_cluster_ips_check_is_found(netns: str, tmp_path: Path) -> None:
+    load_nftables_mode(netns)
+    run_in(netns, "nft", "flush", "chain", "ip", "kube-proxy", "filter-output-post-dnat")
+    listing = run_in(netns, "nft", "-a", "list", "chain", "ip", "kube-proxy", "filter-forward").stdout
+    handle = next(line.split("# handle ")[1].strip() for line in listing.splitlines()
+                  if "jump cluster-ips-check" in line)
+    run_in(netns, "nft", "delete", "rule", "ip", "kube-proxy", "filter-forward", "handle", handle)
+    status, data = report(netns, tmp_path)
+    assert (status, problems(data)) == (0, {"nft-cluster-ips-check"})
+
+
+def test_ipvs_namespace_switched_to_nftables_names_the_leftovers(netns: str, tmp_path: Path) -> None:
+    load_kube_state(netns)  # IPVS mode's sets and rules (the kernel here has no IPVS itself)
+    load_nftables_mode(netns)
+    status, data = report(netns, tmp_path)
+    assert data["mode"]["active"] == "nftables"
+    assert (status, problems(data)) == (1, {"leftover-ipvs"})
+    finding = data["findings"][0]
+    assert "ipsets: KUBE-CLUSTER-IP, " in finding["found"]
+    assert " chains: " in finding["found"] and "filter/KUBE-IPVS-FILTER (ipv4/nft)" in finding["found"]
+    assert finding["fix"].startswith("kube-proxy --cleanup (with mode: ipvs), or by hand: remove the jumps to the KUBE-*")
+    assert "&& ipset destroy KUBE-CLUSTER-IP && " in finding["fix"]
+
+
+def test_stale_nft_table_beside_iptables_mode_is_named(netns: str, tmp_path: Path) -> None:
+    load_iptables_mode(netns)
+    load_nftables_mode(netns)
+    status, data = report(netns, tmp_path)
+    # Both carry services and nothing says which kube-proxy runs: the newer mode is taken as the
+    # one switched to (core/modes), so the iptables chains are the ones named as left behind.
+    assert (status, data["mode"]["active"], problems(data)) == (1, "nftables", {"leftover-iptables"})

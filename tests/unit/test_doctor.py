@@ -1,4 +1,5 @@
-"""Every doctor check: quiet on the healthy node, firing (alone) on its broken case."""
+"""Every IPVS-mode (and every-mode) doctor check: quiet on the healthy IPVS node, firing (alone)
+on its broken case.  The iptables/nftables checks and mode leftovers: test_doctor_modes.py."""
 
 from __future__ import annotations
 
@@ -60,10 +61,16 @@ def set_servers(index: int, *servers: RealServer) -> Callable[[list[VirtualServi
     return edit
 
 
+IPVS_NODE_CHECKS = tuple(c.id for c in CHECKS.values() if not c.modes or "ipvs" in c.modes)
+
+
 def test_healthy_node_has_no_findings() -> None:
     report = run_checks(healthy(), select_checks([]))
     assert report.findings == ()
-    assert report.checks_run == tuple(CHECKS)
+    assert report.mode == "ipvs"
+    assert report.checks_run == IPVS_NODE_CHECKS
+    assert set(report.not_applicable) == set(CHECKS) - set(IPVS_NODE_CHECKS)
+    assert "iptables-svc-without-sep" in report.not_applicable and "nft-table-missing" in report.not_applicable
 
 
 BROKEN: dict[str, Callable[[], NodeState]] = {
@@ -91,11 +98,15 @@ BROKEN: dict[str, Callable[[], NodeState]] = {
         "create KUBE-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 65536",
         "create KUBE-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 3")),
     "ipvs-tcp-timeout": lambda: with_sysctl("net.ipv4.tcp_keepalive_time", "7200"),
+    "conntrack-near-max": lambda: healthy(sysctls={**doctor_node.SYSCTLS, "net.netfilter.nf_conntrack_count": "245760",
+                                                   "net.netfilter.nf_conntrack_max": "262144"}),
+    "br-netfilter": lambda: healthy(links=doctor_node.links() + (Link("cni0", "bridge", "UP", ("172.30.1.1/24",)),)),
 }
 
 
-def test_every_check_has_a_broken_case() -> None:
-    assert set(BROKEN) == set(CHECKS)
+def test_every_ipvs_node_check_has_a_broken_case() -> None:
+    leftovers = {i for i in IPVS_NODE_CHECKS if i.startswith("leftover-")}  # test_doctor_modes.py
+    assert set(BROKEN) == set(IPVS_NODE_CHECKS) - leftovers
 
 
 @pytest.mark.parametrize("check_id", sorted(BROKEN))
@@ -128,6 +139,21 @@ def test_nodeport_on_node_address_is_not_a_missing_vip() -> None:
     assert "vip-missing" not in fired(healthy())
 
 
+def test_conntrack_below_90_percent_and_bridge_with_netfilter_are_fine() -> None:
+    state = healthy(sysctls={**doctor_node.SYSCTLS, "net.netfilter.nf_conntrack_count": "1000",
+                             "net.netfilter.nf_conntrack_max": "262144", "net.bridge.bridge-nf-call-iptables": "1"},
+                    links=doctor_node.links() + (Link("cni0", "bridge", "UP", ()),))
+    assert fired(state) == set()
+
+
+def test_bridge_nf_call_off_is_named() -> None:
+    state = healthy(sysctls={**doctor_node.SYSCTLS, "net.bridge.bridge-nf-call-iptables": "0"},
+                    links=doctor_node.links() + (Link("cni0", "bridge", "UP", ()),))
+    finding = run_checks(state, select_checks(["br-netfilter"])).findings[0]
+    assert "bridge-nf-call-iptables = 0" in finding.found and "(cni0)" in finding.found
+    assert finding.fix == "modprobe br_netfilter && sysctl -w net.bridge.bridge-nf-call-iptables=1"
+
+
 def test_missing_piece_skips_its_checks_with_one_info() -> None:
     state = healthy(ipvs=None, timeouts=None, unavailable={"ipvs": "the kernel has no IPVS"})
     report = run_checks(state, select_checks([]))
@@ -152,6 +178,7 @@ def snapshot(path: Path, state: NodeState, ipsets: str = doctor_node.IPSETS, rul
         "ipsets": ipsets,
         "iptables": {"ipv4": {"nft": rules, "legacy": ""}},
         "sysctls": dict(state.sysctls),
+        "nftables": None,  # read, none there
     }
     path.write_text(json.dumps(document))
     return str(path)
@@ -161,7 +188,8 @@ def test_doctor_on_healthy_snapshot_exits_0(tmp_path: Path) -> None:
     outcome = kpctl("--snapshot", snapshot(tmp_path / "ok.json", healthy()), "doctor", "-o", "json")
     assert outcome.exit_code == 0, outcome.stderr
     data = json.loads(outcome.stdout)
-    assert data["findings"] == [] and data["errors"] == 0 and len(data["checks"]) == len(CHECKS)
+    assert data["findings"] == [] and data["errors"] == 0 and data["checks"] == list(IPVS_NODE_CHECKS)
+    assert data["mode"]["active"] == "ipvs"
 
 
 def test_doctor_on_broken_snapshot_exits_1_and_explains(tmp_path: Path) -> None:
@@ -194,8 +222,21 @@ def test_doctor_snapshot_without_sections_reports_what_was_skipped(tmp_path: Pat
     path.write_text(json.dumps({"format": "kpctl-snapshot", "version": 1, "sysctls": {"net.ipv4.ip_forward": "1"}}))
     outcome = kpctl("--snapshot", str(path), "doctor", "-o", "json")
     assert outcome.exit_code == 0, outcome.stderr
-    skipped = {f["subject"] for f in json.loads(outcome.stdout)["findings"] if f["check"] == "not-readable"}
-    assert skipped == {"ipvs", "links", "ipsets", "iptables"}
+    data = json.loads(outcome.stdout)
+    skipped = {f["subject"] for f in data["findings"] if f["check"] == "not-readable"}
+    # No state at all: no mode, so only the every-mode checks were due; IPVS was never needed.
+    assert data["mode"]["active"] == "none"
+    assert skipped == {"links", "ipsets", "iptables", "nftables"}
+
+
+def test_snapshot_section_null_without_reason_is_empty_not_unreadable(tmp_path: Path) -> None:
+    path = tmp_path / "nulls.json"
+    path.write_text(json.dumps({"format": "kpctl-snapshot", "version": 1, "ipvs": None, "ipsets": None,
+                                "iptables": None, "links": [], "sysctls": {"net.ipv4.ip_forward": "1"},
+                                "nftables": None, "absent": {"nftables": "nft not found"}}))
+    data = json.loads(kpctl("--snapshot", str(path), "doctor", "-o", "json").stdout)
+    assert [(f["check"], f["found"]) for f in data["findings"]] == [
+        ("not-readable", f"could not read nftables: snapshot {str(path)!r} has no nftables section (nft not found)")]
 
 
 def test_ipset_model_used_is_the_parsed_one() -> None:
@@ -207,6 +248,9 @@ def test_list_checks_shows_every_id_with_severity() -> None:
     assert outcome.exit_code == 0
     assert [(c["id"], c["severity"]) for c in json.loads(outcome.stdout)] == [
         (c.id, c.severity) for c in CHECKS.values()]
+    assert len(CHECKS) >= 16 + 12
+    modes = {c["id"]: c["modes"] for c in json.loads(outcome.stdout)}
+    assert (modes["vip-missing"], modes["nft-table-missing"], modes["leftover-ipvs"]) == ("ipvs", "nftables", "any")
 
 
 def test_text_format_has_found_why_fix(tmp_path: Path) -> None:

@@ -1,0 +1,128 @@
+"""Doctor checks that hold whatever kube-proxy's mode: forwarding, the FORWARD policy, the
+iptables backends, set sizes."""
+
+from __future__ import annotations
+
+from kpctl.core.doctor.base import ipvs_services, sysctl_check
+from kpctl.core.modes import NFT_TABLE, nft_tables
+from kpctl.model.doctor import ERROR, WARNING, Finding, NodeState
+from kpctl.model.iptables import Ruleset
+
+MAXELEM_FRACTION = 0.9
+
+
+def check_ip_forward(node: NodeState) -> list[Finding]:
+    findings = sysctl_check(
+        "ip-forward", "net.ipv4.ip_forward", "1", ERROR,
+        "the node does not forward packets: service traffic to pods on other nodes, and pod "
+        "traffic through services, is dropped")(node)
+    if _ipv6_services(node):
+        findings += sysctl_check(
+            "ip-forward", "net.ipv6.conf.all.forwarding", "1", ERROR,
+            "IPv6 services exist but the node does not forward IPv6")(node)
+    return findings
+
+
+def _ipv6_services(node: NodeState) -> bool:
+    """IPv6 Services in any mode: IPVS inet6 services, ip6tables KUBE-SVC chains, an ip6 kube-proxy table."""
+    if any(s.family == "inet6" for s in ipvs_services(node)):
+        return True
+    for ruleset in (node.iptables.get("ipv6") or {}).values():
+        nat = ruleset.table("nat")
+        if nat is not None and any(name.startswith("KUBE-SVC-") for name in nat.chains):
+            return True
+    return ("ip6", NFT_TABLE) in nft_tables(node.nftables)
+
+
+def check_forward_drop(node: NodeState) -> list[Finding]:
+    findings = []
+    for by_backend in node.iptables.values():
+        for ruleset in by_backend.values():
+            forward = ruleset.chain("filter", "FORWARD")
+            if forward is None or forward.policy != "DROP":
+                continue
+            jumps = any(r.jump == "KUBE-FORWARD" for r in forward.rules)
+            kube_forward = ruleset.chain("filter", "KUBE-FORWARD")
+            accepts = bool(kube_forward and any(r.target is not None and r.target.name == "ACCEPT"
+                                                for r in kube_forward.rules))
+            if jumps and accepts:
+                continue
+            missing = "no jump to KUBE-FORWARD" if not jumps else "KUBE-FORWARD has no ACCEPT rule"
+            findings.append(Finding(
+                "forward-drop", ERROR, f"{ruleset.family}/{ruleset.backend} filter FORWARD",
+                f"FORWARD policy is DROP and {missing} ({ruleset.family}, {ruleset.backend})",
+                "forwarded service traffic (marked for masquerade, or replies of established "
+                "connections) is dropped by the policy",
+                "restart kube-proxy so it restores KUBE-FORWARD, or accept forwarded pod traffic "
+                "(iptables -P FORWARD ACCEPT)"))
+    return findings
+
+
+def _kube_chains(ruleset: Ruleset) -> list[str]:
+    return sorted(f"{t.name}/{c}" for t in ruleset.tables.values() for c in t.chains if c.startswith("KUBE-"))
+
+
+def check_iptables_backends_mixed(node: NodeState) -> list[Finding]:
+    findings = []
+    for family, by_backend in node.iptables.items():
+        nft, legacy = by_backend.get("nft"), by_backend.get("legacy")
+        nft_chains, legacy_chains = (_kube_chains(nft) if nft else []), (_kube_chains(legacy) if legacy else [])
+        if nft_chains and legacy_chains:
+            findings.append(Finding(
+                "iptables-backends-mixed", ERROR, f"{family} iptables",
+                f"KUBE-* chains in both iptables-nft ({len(nft_chains)}) and iptables-legacy "
+                f"({len(legacy_chains)}), e.g. {legacy_chains[0]} in legacy",
+                "both rule sets run on every packet; rules left in the backend kube-proxy no longer "
+                "writes act on stale data (drops, wrong masquerade)",
+                "find which backend kube-proxy uses (kpctl iptables backends), then flush KUBE-* "
+                "chains from the other one"))
+    return findings
+
+
+def check_ipset_near_maxelem(node: NodeState) -> list[Finding]:
+    findings = []
+    for ipset in node.ipsets or ():
+        count = ipset.entries if ipset.entries is not None else len(ipset.members)
+        if ipset.maxelem and count >= MAXELEM_FRACTION * ipset.maxelem:
+            findings.append(Finding(
+                "ipset-near-maxelem", WARNING, ipset.name,
+                f"{ipset.name} holds {count} of maxelem {ipset.maxelem} entries "
+                f"({100 * count // ipset.maxelem}%)",
+                "once full, adding members fails: new services or endpoints silently stop working",
+                "raise the limit (kube-proxy sizes it from the number of services), or recreate the "
+                "set with a larger --maxelem"))
+    return findings
+
+
+
+CONNTRACK_FRACTION = 0.9
+
+
+def check_conntrack_near_max(node: NodeState) -> list[Finding]:
+    count, maximum = node.sysctl("net.netfilter.nf_conntrack_count"), node.sysctl("net.netfilter.nf_conntrack_max")
+    if not (count and maximum and count.isdigit() and maximum.isdigit()) or int(maximum) == 0:
+        return []
+    if int(count) < CONNTRACK_FRACTION * int(maximum):
+        return []
+    return [Finding(
+        "conntrack-near-max", WARNING, "net.netfilter.nf_conntrack_max",
+        f"conntrack table holds {count} of nf_conntrack_max {maximum} entries "
+        f"({100 * int(count) // int(maximum)}%)",
+        "once full the kernel drops new connections ('nf_conntrack: table full, dropping packet'): "
+        "every Service, whatever the mode, stops accepting clients",
+        f"sysctl -w net.netfilter.nf_conntrack_max={2 * int(maximum)}  (kube-proxy: conntrack.maxPerCore)")]
+
+
+def check_br_netfilter(node: NodeState) -> list[Finding]:
+    bridges = sorted(link.name for link in node.links or () if link.kind == "bridge")
+    value = node.sysctl("net.bridge.bridge-nf-call-iptables")
+    if not bridges or value == "1":
+        return []
+    found = (f"bridge-nf-call-iptables = {value}" if value is not None
+             else "br_netfilter is not loaded (no net.bridge.bridge-nf-call-iptables)")
+    return [Finding(
+        "br-netfilter", ERROR, "net.bridge.bridge-nf-call-iptables",
+        f"{found} while bridges exist ({', '.join(bridges[:3])})",
+        "pod-to-pod traffic across a bridge skips netfilter: a pod reaching a Service endpoint on "
+        "the same bridge is not DNATed back correctly (replies bypass conntrack) and the connection hangs",
+        "modprobe br_netfilter && sysctl -w net.bridge.bridge-nf-call-iptables=1")]

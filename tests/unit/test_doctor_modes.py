@@ -1,0 +1,244 @@
+"""Doctor on the example snapshots of every mode: healthy -> no finding; one fault injected into the
+snapshot -> exactly its finding; a node switched between modes without clean-up -> the leftovers.
+
+Every case goes through `kpctl --snapshot FILE doctor -o json` (the real reader, in-process)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kpctl.core.doctor import CHECKS
+from tests.cli_helpers import kpctl
+from tests.unit.test_doctor import BROKEN as IPVS_BROKEN
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+Snapshot = dict[str, Any]
+
+
+def example(name: str) -> Snapshot:
+    return json.loads((EXAMPLES / f"{name}-node.json").read_text())  # type: ignore[no-any-return]
+
+
+def doctor(tmp_path: Path, snapshot: Snapshot, *args: str) -> tuple[int, dict[str, Any]]:
+    path = tmp_path / "node.json"
+    path.write_text(json.dumps(snapshot))
+    outcome = kpctl("--snapshot", str(path), "doctor", "-o", "json", *args)
+    assert outcome.stderr == ""
+    return outcome.exit_code, json.loads(outcome.stdout)
+
+
+def checks_of(data: dict[str, Any]) -> set[str]:
+    return {f["check"] for f in data["findings"]}
+
+
+@pytest.mark.parametrize("name,mode", [("seed-ipvs", "ipvs"), ("iptables", "iptables"), ("nftables", "nftables"),
+                                       ("userspace", "userspace")])
+def test_healthy_example_of_every_mode_has_no_findings(tmp_path: Path, name: str, mode: str) -> None:
+    status, data = doctor(tmp_path, example(name))
+    assert (status, data["findings"], data["mode"]["active"]) == (0, [], mode)
+    assert all(not CHECKS[c].modes or mode in CHECKS[c].modes for c in data["checks"])
+
+
+# ------------------------------------------------------------------ iptables mode faults
+
+def rules_edit(edit: Callable[[str], str]) -> Snapshot:
+    snapshot = example("iptables")
+    snapshot["iptables"]["ipv4"]["nft"] = edit(snapshot["iptables"]["ipv4"]["nft"])
+    return snapshot
+
+
+def drop_lines(*needles: str) -> Callable[[str], str]:
+    def edit(text: str) -> str:
+        kept = [line for line in text.splitlines(keepends=True) if not any(n in line for n in needles)]
+        assert len(kept) < len(text.splitlines()), needles
+        return "".join(kept)
+    return edit
+
+
+def with_sysctls(snapshot: Snapshot, **values: str) -> Snapshot:
+    snapshot["sysctls"] = {**snapshot["sysctls"], **{k.replace("__", "."): v for k, v in values.items()}}
+    return snapshot
+
+
+# ------------------------------------------------------------------ nftables mode faults
+
+def nft_edit(keep: Callable[[dict[str, Any]], bool] = lambda item: True,
+             change: Callable[[dict[str, Any]], None] = lambda item: None) -> Snapshot:
+    snapshot = example("nftables")
+    items = [item for item in snapshot["nftables"]["nftables"] if keep(item)]
+    assert len(items) < len(snapshot["nftables"]["nftables"]) or change is not None
+    for item in items:
+        change(item)
+    snapshot["nftables"]["nftables"] = items
+    return snapshot
+
+
+def in_chain(*names: str) -> Callable[[dict[str, Any]], bool]:
+    """Keep everything but the chains named and their rules."""
+    def keep(item: dict[str, Any]) -> bool:
+        body = item.get("chain") or item.get("rule") or {}
+        return (body.get("name") if "chain" in item else body.get("chain")) not in names
+    return keep
+
+
+def jumps_to(item: dict[str, Any], target: str) -> bool:
+    return f'"target": "{target}"' in json.dumps(item.get("rule", {}).get("expr", []))
+
+
+def flush_map(name: str) -> Callable[[dict[str, Any]], None]:
+    def change(item: dict[str, Any]) -> None:
+        if item.get("map", {}).get("name") == name:
+            item["map"]["elem"] = []
+    return change
+
+
+def nft_meta(snapshot: Snapshot, version: str, kernel: str) -> Snapshot:
+    snapshot["nftables"]["nftables"][0]["metainfo"]["version"] = version
+    snapshot["kernel"] = kernel
+    return snapshot
+
+
+WEB_SVC = "service-HVFWP5L3-default/web/tcp/http"
+K8S_SVC = "service-2QRHZV4L-default/kubernetes/tcp/https"
+
+BROKEN: dict[str, Callable[[], Snapshot]] = {
+    "iptables-svc-without-sep": lambda: rules_edit(drop_lines(
+        '"default/kubernetes:https -> 10.0.0.10:6443" -j KUBE-SEP-IT2ZTR26TO4XFPTO')),
+    "iptables-dangling-jump": lambda: rules_edit(drop_lines(":KUBE-SVC-JD5MR3NA4I4DYORP ", "-A KUBE-SVC-JD5MR3NA4I4DYORP ")),
+    "iptables-no-endpoints-not-rejected": lambda: rules_edit(drop_lines(
+        '-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES')),
+    "route-localnet": lambda: with_sysctls(example("iptables"), net__ipv4__conf__all__route_localnet="0"),
+    "nft-table-missing": lambda: nft_edit(lambda item: "metainfo" in item),
+    "nft-table-incomplete": lambda: nft_edit(lambda item: item.get("map", {}).get("name") != "service-nodeports"),
+    "nft-too-old": lambda: nft_meta(example("nftables"), "1.0.6", "5.10.0-28-amd64"),
+    "nft-map-chain-missing": lambda: nft_edit(in_chain(K8S_SVC)),
+    "nft-service-without-endpoint": lambda: nft_edit(
+        lambda item: not (item.get("rule", {}).get("chain") == WEB_SVC and "numgen" in json.dumps(item))),
+    "nft-cluster-ip-unserved": lambda: nft_edit(change=flush_map("service-ips")),
+    "nft-cluster-ips-check": lambda: nft_edit(
+        lambda item: in_chain("cluster-ips-check")(item) and not jumps_to(item, "cluster-ips-check")),
+}
+
+
+def test_every_check_has_a_broken_case_here_or_in_test_doctor() -> None:
+    leftovers = {"leftover-ipvs", "leftover-iptables", "leftover-nftables", "leftover-userspace"}
+    assert set(BROKEN) | set(IPVS_BROKEN) | leftovers | {"iptables-rule-count"} == set(CHECKS)
+
+
+@pytest.mark.parametrize("check_id", sorted(BROKEN))
+def test_fault_in_snapshot_gives_exactly_its_finding(tmp_path: Path, check_id: str) -> None:
+    status, data = doctor(tmp_path, BROKEN[check_id]())
+    assert checks_of(data) == {check_id}, data["findings"]
+    assert status == (1 if CHECKS[check_id].severity == "error" else 0)
+    finding = data["findings"][0]
+    assert finding["severity"] == CHECKS[check_id].severity and finding["subject"] and finding["fix"]
+
+
+def test_svc_chain_jumping_to_a_missing_sep_names_it(tmp_path: Path) -> None:
+    snapshot = rules_edit(drop_lines("KUBE-SEP-IT2ZTR26TO4XFPTO - [0:0]", "-A KUBE-SEP-IT2ZTR26TO4XFPTO "))
+    _status, data = doctor(tmp_path, snapshot)
+    assert checks_of(data) == {"iptables-svc-without-sep"}
+    assert data["findings"][0]["found"] == ("KUBE-SVC-NPX46M4PTMTKRN6Y (default/kubernetes:https, ipv4/nft) jumps to "
+                                            "no KUBE-SEP chain (KUBE-SEP-IT2ZTR26TO4XFPTO does not exist)")
+
+
+def test_empty_svl_chain_nothing_jumps_to_is_fine(tmp_path: Path) -> None:
+    # What kube-proxy writes for externalTrafficPolicy: Local without local endpoints.
+    snapshot = rules_edit(lambda text: text.replace(":KUBE-SVC-WEBHTTP00000000000 - [0:0]\n",
+                                                    ":KUBE-SVC-WEBHTTP00000000000 - [0:0]\n:KUBE-SVL-EMPTY000000000000 - [0:0]\n"))
+    assert checks_of(doctor(tmp_path, snapshot)[1]) == set()
+
+
+def test_nft_findings_name_the_element_and_the_exact_fix(tmp_path: Path) -> None:
+    _status, data = doctor(tmp_path, BROKEN["nft-map-chain-missing"]())
+    finding = data["findings"][0]
+    assert finding["subject"] == "ip kube-proxy service-ips 10.96.0.1 . tcp . 443"
+    assert finding["fix"].startswith("nft delete element ip kube-proxy service-ips { 10.96.0.1 . tcp . 443 }")
+    _status, data = doctor(tmp_path, BROKEN["nft-cluster-ip-unserved"]())
+    assert sorted(f["subject"].split()[-1] for f in data["findings"]) == [
+        "10.96.0.1", "10.96.0.10", "10.96.100.10", "10.96.100.20"]  # .30 is in no-endpoint-services
+
+
+def test_nft_too_old_names_nft_and_kernel(tmp_path: Path) -> None:
+    _status, data = doctor(tmp_path, nft_meta(example("nftables"), "0.9.8", "5.10.0-28-amd64"))
+    assert data["findings"][0]["found"] == ("nftables mode with nft 0.9.8 (needs >= 1.0.1) and "
+                                            "kernel 5.10.0-28-amd64 (needs >= 5.13)")
+
+
+def test_rule_count_at_scale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 100k real rules would make this a benchmark: the threshold is lowered under the example's 75 rules.
+    from kpctl.core.doctor import iptables
+
+    monkeypatch.setattr(iptables, "RULES_AT_SCALE", 70)
+    status, data = doctor(tmp_path, example("iptables"))
+    assert (status, checks_of(data)) == (0, {"iptables-rule-count"})
+    assert data["findings"][0]["found"].endswith("iptables rules (more than 70)")
+    monkeypatch.setattr(iptables, "RULES_AT_SCALE", 100_000)
+    assert checks_of(doctor(tmp_path, example("iptables"))[1]) == set()
+
+
+def test_iptables_checks_do_not_run_on_an_nftables_node(tmp_path: Path) -> None:
+    _status, data = doctor(tmp_path, example("nftables"), "--check", "iptables-svc-without-sep")
+    assert data["checks"] == [] and data["not_applicable"] == ["iptables-svc-without-sep"]
+
+
+# ------------------------------------------------------------------ mode switches
+
+def merged(base: str, *others: str, mode: str | None = "keep") -> Snapshot:
+    """``base`` with the kube-proxy state of ``others`` left behind (links merged by name)."""
+    snapshot = copy.deepcopy(example(base))
+    for other in map(example, others):
+        for section in ("ipvs", "ipsets", "iptables", "nftables"):
+            if other.get(section) and not snapshot.get(section):
+                snapshot[section] = other[section]
+        names = {link["name"] for link in snapshot["links"]}
+        snapshot["links"] += [link for link in other["links"] if link["name"] not in names]
+    if mode != "keep":
+        snapshot.pop("mode") if mode is None else snapshot.update(mode=mode)
+    return snapshot
+
+
+def test_ipvs_node_switched_to_nftables_names_the_ipvs_leftovers(tmp_path: Path) -> None:
+    status, data = doctor(tmp_path, merged("nftables", "seed-ipvs", mode=None))
+    assert data["mode"]["active"] == "nftables"
+    assert status == 1 and checks_of(data) == {"leftover-ipvs"}
+    finding = data["findings"][0]
+    assert "IPVS virtual service(s)" in finding["found"] and "kube-ipvs0 with" in finding["found"]
+    assert "ipsets: KUBE-CLUSTER-IP, " in finding["found"] and "chains: " in finding["found"]
+    assert "ipvsadm -C" in finding["fix"] and "ip link delete kube-ipvs0" in finding["fix"]
+
+
+def test_stale_nft_table_on_an_iptables_node(tmp_path: Path) -> None:
+    status, data = doctor(tmp_path, merged("iptables", "nftables"))
+    assert (status, checks_of(data)) == (1, {"leftover-nftables"})
+    assert data["findings"][0]["fix"] == "nft delete table ip kube-proxy  (or kube-proxy --cleanup)"
+
+
+def test_iptables_chains_left_on_an_nftables_node(tmp_path: Path) -> None:
+    status, data = doctor(tmp_path, merged("nftables", "iptables"))
+    assert (status, checks_of(data)) == (1, {"leftover-iptables"})
+    found = data["findings"][0]["found"]
+    assert "but iptables mode left: 30 chains: nat/KUBE-EXT-LOCALWEBHTTP0000X (ipv4/nft), " in found
+    assert found.endswith(", …") and "kube-proxy --cleanup" in data["findings"][0]["fix"]
+
+
+def test_userspace_chains_left_on_an_nftables_node(tmp_path: Path) -> None:
+    status, data = doctor(tmp_path, merged("nftables", "userspace"))
+    assert (status, checks_of(data)) == (1, {"leftover-userspace"})
+
+
+def test_ipv6_forwarding_checked_for_an_ip6_kube_proxy_table(tmp_path: Path) -> None:
+    snapshot = with_sysctls(example("nftables"), net__ipv6__conf__all__forwarding="0")
+    assert checks_of(doctor(tmp_path, snapshot)[1]) == set()  # no IPv6 Services: fine
+    for item in snapshot["nftables"]["nftables"]:
+        for body in item.values():
+            if isinstance(body, dict) and body.get("family") == "ip":
+                body["family"] = "ip6"  # the same table as a dual-stack node's IPv6 half
+    status, data = doctor(tmp_path, snapshot, "--check", "ip-forward")
+    assert (status, [f["subject"] for f in data["findings"]]) == (1, ["net.ipv6.conf.all.forwarding"])

@@ -68,3 +68,21 @@ def check_document(ruleset: Any, origin: str) -> list[dict[str, Any]]:
 def object_kind(item: dict[str, Any]) -> str:
     """``"chain"`` for ``{"chain": {…}}``."""
     return next(iter(item))
+
+
+class TableIndex:
+    """Rules per chain, and sets/maps per name, for one nft table."""
+
+    def __init__(self, ruleset: Any, family: str, table: str) -> None:
+        self.rules: dict[str, list[dict[str, Any]]] = {}
+        self.sets: dict[str, dict[str, Any]] = {}
+        for chain in items(ruleset, "chain"):
+            if chain.get("family") == family and chain.get("table") == table:
+                self.rules.setdefault(chain["name"], [])
+        for rule in items(ruleset, "rule"):
+            if rule.get("family") == family and rule.get("table") == table:
+                self.rules.setdefault(rule["chain"], []).append(rule)
+        for kind in ("set", "map"):
+            for item in items(ruleset, kind):
+                if item.get("family") == family and item.get("table") == table:
+                    self.sets[item["name"]] = item

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from kpctl.core.modes import NFT_TABLE
-from kpctl.core.trace.nftables import _items, _Tables
+from kpctl.core.nft_json import TableIndex
+from kpctl.core.nft_json import items as _items
 from kpctl.model.doctor import ERROR, WARNING, Finding, NodeState
 
 # What every kube-proxy since 1.31 (nftables GA path) writes, whatever the Services.
@@ -35,12 +36,12 @@ def _version(text: str | None) -> tuple[int, ...] | None:
     return tuple(int(part) for part in match.groups() if part is not None) if match else None
 
 
-def _tables(node: NodeState) -> Iterator[tuple[str, _Tables]]:
+def _tables(node: NodeState) -> Iterator[tuple[str, TableIndex]]:
     """(family, index) of every kube-proxy table."""
     for table in _items(node.nftables, "table"):
         if table.get("name") == NFT_TABLE:
             family = str(table.get("family", ""))
-            yield family, _Tables(node.nftables, family, NFT_TABLE)
+            yield family, TableIndex(node.nftables, family, NFT_TABLE)
 
 
 def _chains(node: NodeState, family: str) -> dict[str, dict[str, Any]]:
@@ -71,7 +72,7 @@ def _key(element: Any) -> str:
     return str(element)
 
 
-def _map_entries(index: _Tables, name: str) -> Iterator[tuple[str, Any]]:
+def _map_entries(index: TableIndex, name: str) -> Iterator[tuple[str, Any]]:
     for pair in (index.sets.get(name) or {}).get("elem") or ():
         if isinstance(pair, list) and len(pair) == 2:
             yield _key(pair[0]), pair[1]

@@ -16,10 +16,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from kpctl.core.services.common import Dispatch, canonical_address
-
 # The nftables JSON walking of the tracer: one reader of the `nft -j` document.
-from kpctl.core.trace.nftables import _elements, _items, _Tables
+from kpctl.core.nft_json import TableIndex
+from kpctl.core.nft_json import elements as _elements
+from kpctl.core.nft_json import items as _items
+from kpctl.core.services.common import Dispatch, canonical_address
 from kpctl.model.services import (
     ANY_LOCAL,
     CLUSTER_IP,
@@ -88,7 +89,7 @@ def _statement(rule: list[dict[str, Any]]) -> tuple[str, str | None]:
 
 class _Table:
     def __init__(self, ruleset: Any, family: str) -> None:
-        self.tables = _Tables(ruleset, family, TABLE)
+        self.tables = TableIndex(ruleset, family, TABLE)
         self.family = family
         self._memo: dict[str, Dispatch] = {}
 

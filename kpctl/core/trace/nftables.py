@@ -13,6 +13,7 @@ import ipaddress
 from dataclasses import dataclass, replace
 from typing import Any
 
+from kpctl.core.nft_json import TableIndex
 from kpctl.core.nft_json import elements as _elements
 from kpctl.core.nft_json import items as _items
 from kpctl.core.nft_json import priority as _priority
@@ -57,29 +58,11 @@ def has_kube_proxy_table(ruleset: Any) -> bool:
     return any(t.get("name") == "kube-proxy" for t in _items(ruleset, "table"))
 
 
-class _Tables:
-    """Rules per chain, and sets/maps per name, for one nft table."""
-
-    def __init__(self, ruleset: Any, family: str, table: str) -> None:
-        self.rules: dict[str, list[dict[str, Any]]] = {}
-        self.sets: dict[str, dict[str, Any]] = {}
-        for chain in _items(ruleset, "chain"):
-            if chain.get("family") == family and chain.get("table") == table:
-                self.rules.setdefault(chain["name"], [])
-        for rule in _items(ruleset, "rule"):
-            if rule.get("family") == family and rule.get("table") == table:
-                self.rules.setdefault(rule["chain"], []).append(rule)
-        for kind in ("set", "map"):
-            for item in _items(ruleset, kind):
-                if item.get("family") == family and item.get("table") == table:
-                    self.sets[item["name"]] = item
-
-
 # ------------------------------------------------------------------ values
 
 
 class _Eval:
-    def __init__(self, tables: _Tables, packet: Packet, conn: ConnState, view: NodeView, numgen: int | None):
+    def __init__(self, tables: TableIndex, packet: Packet, conn: ConnState, view: NodeView, numgen: int | None):
         self.tables, self.packet, self.conn, self.view, self.numgen = tables, packet, conn, view, numgen
 
     def value(self, expr: Any) -> Any:
@@ -311,7 +294,7 @@ def _numgen_offset(rule: dict[str, Any]) -> int:
 
 def walk(chain: NftChain, ruleset: Any, hook: str, packet: Packet, conn: ConnState, view: NodeView,
          probability: float = 1.0, exact: bool = True) -> list[NfBranch]:
-    tables = _Tables(ruleset, chain.family, chain.table)
+    tables = TableIndex(ruleset, chain.family, chain.table)
     label = f"{chain.family} {chain.table}"
     pending = [_M(((chain.name, 0),), packet, conn, probability)]
     done: list[NfBranch] = []
@@ -406,7 +389,7 @@ def _action(verdict: str | None, arg: Any) -> str | None:
     return f"{verdict} {arg}" if arg not in (None, "") else verdict
 
 
-def _run_rule(rule: dict[str, Any], tables: _Tables, m: _M, view: NodeView, numgen: int | None) -> tuple[Any, ...]:
+def _run_rule(rule: dict[str, Any], tables: TableIndex, m: _M, view: NodeView, numgen: int | None) -> tuple[Any, ...]:
     """("nomatch", reason) or ("match", reason, packet after, verdict or None, argument)."""
     ev = _Eval(tables, m.packet, m.conn, view, numgen)
     packet = m.packet

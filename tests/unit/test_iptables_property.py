@@ -40,6 +40,8 @@ networks = st.builds(
     st.integers(0, 2**32 - 1), st.integers(0, 32))
 ports = st.integers(0, 65535)
 hexes = st.integers(0, 2**32 - 1).map(hex)
+# iptables' own long options, valid anywhere in a rule (iptables(8) OPTIONS)
+IPTABLES_OWN = frozenset({"jump", "goto", "match", "protocol", "source", "destination", "fragment"})
 
 
 def _builtin() -> st.SearchStrategy[Match]:
@@ -70,9 +72,11 @@ extension_matches = st.one_of(
                                                   Option("--reap"), Option("--name", (name,)),
                                                   Option("--mask", ("255.255.255.255",)), Option("--rsource"))),
               chain_names, st.integers(1, 100000)),
-    # an extension kpctl does not know: kept verbatim
+    # an extension kpctl does not know: kept verbatim (its option names never iptables' own long
+    # options: iptables itself would take `--jump` or `--match` after `-m x` as its own)
     st.builds(lambda mod, name, vals: Match("x" + mod, (Option("--" + name, tuple(vals)),)),
-              st.text(LOWER, max_size=8), st.text(LOWER, min_size=1, max_size=10),
+              st.text(LOWER, max_size=8),
+              st.text(LOWER, min_size=1, max_size=10).filter(lambda n: n not in IPTABLES_OWN),
               st.lists(st.text(LOWER + "./:,_", min_size=1, max_size=12), max_size=2)),
 )
 # iptables-save writes the built-in options (-s -d -i -o) first, each at most once.

@@ -10,9 +10,10 @@ of letters, digits, ``_`` and ``-`` is written bare, anything else in double quo
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterator, Mapping
 from typing import NamedTuple
 
+from kpctl.core.iptables_quick import QuickRule, recognize
 from kpctl.errors import InvalidInput
 from kpctl.model.iptables import (
     BUILTIN_CHAINS,
@@ -275,15 +276,98 @@ def parse_rule_body(tokens: list[Token], lineno: int, chain: str, chains: Collec
     return matches, target, goto
 
 
-def parse_save(text: str, family: str = "ipv4", backend: str = "nft") -> Ruleset:
-    """Parse iptables-save (or ip6tables-save) output.  Malformed input → InvalidInput."""
+class LazyChains(Mapping[str, Chain]):
+    """A table's declared chains in save order; each chain's rules are parsed, validated and
+    kept the first time it is looked up (a trace reads a handful of a 100,000-rule node's)."""
+
+    def __init__(self, table: str, family: str, declared: dict[str, tuple[str | None, int, int]],
+                 lines: dict[str, list[tuple[int, str]]], late: dict[str, int]) -> None:
+        self._table, self._family = table, family
+        self._declared, self._lines = declared, lines
+        # chains declared after the table's first rule line → their declaration line: a rule
+        # before it sees no such chain (`-j NAME` is then a target, not a jump)
+        self._late = late
+        self._built: dict[str, Chain] = {}
+        self._walked: dict[str, list[Rule | QuickRule]] = {}
+
+    def __getitem__(self, name: str) -> Chain:
+        chain = self._built.get(name)
+        if chain is None:
+            policy, packets, bytes_ = self._declared[name]  # KeyError for an undeclared chain
+            rules = tuple(self._rule(name, number, lineno, line)
+                          for number, (lineno, line) in enumerate(self._lines[name], start=1))
+            chain = self._built[name] = Chain(name, policy, packets, bytes_, rules)
+        return chain
+
+    def walk_rules(self, name: str) -> list[Rule | QuickRule]:
+        """The rules of ``name`` for a packet walk: the lines :func:`recognize` reads cheaply as
+        QuickRules, the rest parsed in full, in order (so the first malformed line fails as in
+        ``self[name]``); :meth:`full_rule` replaces a QuickRule by its Rule when the walk needs it."""
+        rules = self._walked.get(name)
+        if rules is None:
+            built = self._built.get(name)
+            if built is not None:
+                rules = list(built.rules)
+            else:
+                self._declared[name]  # KeyError for an undeclared chain, as self[name]
+                rules = []
+                for number, (lineno, line) in enumerate(self._lines[name], start=1):
+                    quick = recognize(number, lineno, line, self._family)
+                    rules.append(quick if quick is not None else self._rule(name, number, lineno, line))
+            self._walked[name] = rules
+        return rules
+
+    def full_rule(self, name: str, index: int) -> Rule:
+        """Rule ``index`` (0-based) of ``name`` parsed in full (it is then kept for later walks)."""
+        rules = self.walk_rules(name)
+        rule = rules[index]
+        if isinstance(rule, QuickRule):
+            rule = rules[index] = self._rule(name, rule.number, rule.lineno, rule.line)
+        return rule
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._declared
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._declared)
+
+    def __len__(self) -> int:
+        return len(self._declared)
+
+    def _rule(self, chain: str, number: int, lineno: int, line: str) -> Rule:
+        counters, tokens, line = split_counters(tokenize(line, lineno), line)
+        chains: Collection[str] = self._declared.keys()
+        if self._late:
+            chains = {name for name in chains if self._late.get(name, 0) < lineno}
+        matches, target, goto = parse_rule_body(tokens[2:], lineno, chain, chains, self._table, self._family)
+        return Rule(chain, number, line, matches, target, goto, counters)
+
+
+def parse_save(text: str, family: str = "ipv4", backend: str = "nft", lazy: bool = False) -> Ruleset:
+    """Parse iptables-save (or ip6tables-save) output.  Malformed input → InvalidInput.
+
+    One cheap pass checks the structure (tables, chain declarations, each rule line's
+    ``-A CHAIN``) and keeps each chain's lines; rules are parsed per chain on first use.
+    ``lazy``: leave them so (a malformed rule then fails when its chain is read); else
+    every chain is read before returning.
+    """
     if family not in ("ipv4", "ipv6"):
         raise InvalidInput(f"unknown family {family!r} (ipv4 or ipv6)")
     tables: dict[str, Table] = {}
     table: str | None = None
-    chains: dict[str, dict[str, object]] = {}
-    rules: dict[str, list[Rule]] = {}
+    declared: dict[str, tuple[str | None, int, int]] = {}
+    lines: dict[str, list[tuple[int, str]]] = {}
+    plain: dict[str, list[tuple[int, str]]] = {}  # chains whose name needs no unquoting
+    late: dict[str, int] = {}  # see LazyChains
+    ruled = False  # a rule line was seen in this table
     for lineno, raw in enumerate(text.splitlines(), start=1):
+        if raw[:3] == "-A ":  # the line a kube-proxy node has by the hundred thousand
+            end = raw.find(" ", 3)
+            bucket = plain.get(raw[3:end] if end > 0 else raw[3:])
+            if bucket is not None and not raw[-1].isspace():
+                bucket.append((lineno, raw))
+                ruled = True
+                continue
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -295,33 +379,42 @@ def parse_save(text: str, family: str = "ipv4", backend: str = "nft") -> Ruleset
                 raise _bad(lineno, f"bad table line {line!r}")
             if table in tables:
                 raise _bad(lineno, f"table {table!r} appears twice")
-            chains, rules = {}, {}
+            declared, lines, plain, late, ruled = {}, {}, {}, {}, False
             continue
         if table is None:
             raise _bad(lineno, f"{line.split()[0]!r} outside a table (missing *TABLE)")
         if line == "COMMIT":
-            tables[table] = _build_table(table, chains, rules, family)
-            table = None
+            tables[table] = Table(table, LazyChains(table, family, declared, lines, late))
+            table, plain = None, {}
             continue
         if line.startswith(":"):
-            _parse_chain_line(line, lineno, table, chains, rules)
+            name = _parse_chain_line(line, lineno, table, declared)
+            lines[name] = []
+            if "\\" not in name:
+                plain[name] = lines[name]
+            if ruled:
+                late[name] = lineno
             continue
-        counters, tokens, line = split_counters(tokenize(line, lineno), line)
+        _, tokens, rest = split_counters(tokenize(line, lineno), line)
         if len(tokens) < 2 or tokens[0].text not in ("-A", "--append"):
-            first = tokens[0].text if tokens else line
+            first = tokens[0].text if tokens else rest
             raise _bad(lineno, f"unexpected {first!r} (expected -A CHAIN, :CHAIN, *TABLE or COMMIT)")
         chain = tokens[1].text
-        if chain not in chains:
+        if chain not in declared:
             raise _bad(lineno, f"chain {chain!r} is not declared in table {table!r}")
-        matches, target, goto = parse_rule_body(tokens[2:], lineno, chain, chains.keys(), table, family)
-        rules[chain].append(Rule(chain, len(rules[chain]) + 1, line, matches, target, goto, counters))
+        lines[chain].append((lineno, line))
+        ruled = True
     if table is not None:
         raise InvalidInput(f"iptables-save input: table {table!r} has no COMMIT")
+    if not lazy:
+        for built in tables.values():
+            for name in built.chains:
+                built.chains[name]  # parses and validates the chain's rules
     return Ruleset(family, backend, tables)
 
 
-def _parse_chain_line(line: str, lineno: int, table: str, chains: dict[str, dict[str, object]],
-                      rules: dict[str, list[Rule]]) -> None:
+def _parse_chain_line(line: str, lineno: int, table: str,
+                      declared: dict[str, tuple[str | None, int, int]]) -> str:
     parts = line[1:].split()
     if len(parts) not in (2, 3) or not _CHAIN_NAME.match(parts[0]) or parts[1] not in _POLICIES:
         raise _bad(lineno, f"bad chain line {line!r} (expected :NAME POLICY [packets:bytes])")
@@ -336,20 +429,10 @@ def _parse_chain_line(line: str, lineno: int, table: str, chains: dict[str, dict
     if builtin == (policy == "-") and table in BUILTIN_CHAINS:
         kind = "built-in" if builtin else "user"
         raise _bad(lineno, f"{kind} chain {name!r} cannot have policy {policy!r}")
-    if name in chains:
+    if name in declared:
         raise _bad(lineno, f"chain {name!r} declared twice")
-    chains[name] = {"policy": None if policy == "-" else policy, "packets": packets, "bytes": bytes_}
-    rules[name] = []
-
-
-def _build_table(name: str, chains: dict[str, dict[str, object]], rules: dict[str, list[Rule]],
-                 family: str) -> Table:
-    built: dict[str, Chain] = {}
-    for chain, info in chains.items():
-        policy = info["policy"]
-        built[chain] = Chain(chain, policy if isinstance(policy, str) else None,
-                             int(str(info["packets"])), int(str(info["bytes"])), tuple(rules[chain]))
-    return Table(name, built)
+    declared[name] = (None if policy == "-" else policy, packets, bytes_)
+    return name
 
 
 def _check_family(matches: tuple[Match, ...], family: str, lineno: int) -> None:

@@ -15,8 +15,8 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from kpctl.core.iptables_lazy import LazyChains
 from kpctl.core.iptables_quick import QuickRule
+from kpctl.core.iptables_save import LazyChains
 from kpctl.core.snapshot_view import NodeView
 from kpctl.core.trace import sets as ipsets
 from kpctl.core.trace.quick import quick_miss

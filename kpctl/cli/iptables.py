@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -51,6 +53,7 @@ def list_rules(app: AppContext, table: str | None, chain: str | None, kube: bool
     from kpctl.core.iptables_view import select_state
 
     full = open_iptables(app).read(counters=counters)
+    gc.freeze()  # the rules live until exit: the cycle collector need not rescan a million objects
     state = select_state(full, table, chain, kube, family, backend)
     roots = select_state(full, table, None, kube, family, backend) if chain else state
     app.render(_rules_listing(state, roots, chain, counters), output)
@@ -99,8 +102,8 @@ def _rules_listing(state: IptablesState, roots: IptablesState, chain: str | None
                Column("BACKEND", "backend", priority=0 if several else 1), *RULE_COLUMNS]
     if counters:
         columns += [Column("PKTS", "packets", justify="right"), Column("BYTES", "bytes", justify="right")]
-    rows = [_rule_row(rs, tname, rule) for rs in state.rulesets for tname, tab in rs.tables.items()
-            for ch in tab.chains.values() for rule in ch.rules]
+    rows = _Rows(lambda: [_rule_row(rs, tname, rule) for rs in state.rulesets for tname, tab in rs.tables.items()
+                          for ch in tab.chains.values() for rule in ch.rules])
 
     def save() -> str:
         parts = []
@@ -110,6 +113,25 @@ def _rules_listing(state: IptablesState, roots: IptablesState, chain: str | None
         return "".join(parts)
 
     return Listing(columns, rows, state.to_dict, {"save": save, "tree": lambda: _tree(roots, chain)})
+
+
+class _Rows(Sequence[dict[str, Any]]):
+    """The rows, built on first use: json, save and tree output never read them."""
+
+    def __init__(self, build: Callable[[], list[dict[str, Any]]]) -> None:
+        self._build: Callable[[], list[dict[str, Any]]] | None = build
+        self._rows: list[dict[str, Any]] = []
+
+    def _all(self) -> list[dict[str, Any]]:
+        if self._build is not None:
+            self._rows, self._build = self._build(), None
+        return self._rows
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self._all())
 
 
 def _rule_row(ruleset: Ruleset, table: str, rule: Rule) -> dict[str, Any]:

@@ -9,6 +9,7 @@ of letters, digits, ``_`` and ``-`` is written bare, anything else in double quo
 
 from __future__ import annotations
 
+import gc
 import re
 from collections.abc import Collection, Iterator, Mapping
 from typing import NamedTuple
@@ -407,9 +408,15 @@ def parse_save(text: str, family: str = "ipv4", backend: str = "nft", lazy: bool
     if table is not None:
         raise InvalidInput(f"iptables-save input: table {table!r} has no COMMIT")
     if not lazy:
-        for built in tables.values():
-            for name in built.chains:
-                built.chains[name]  # parses and validates the chain's rules
+        collecting = gc.isenabled()
+        gc.disable()  # rules hold no cycles: collecting while a million are built took half the read
+        try:
+            for built in tables.values():
+                for name in built.chains:
+                    built.chains[name]  # parses and validates the chain's rules
+        finally:
+            if collecting:
+                gc.enable()
     return Ruleset(family, backend, tables)
 
 

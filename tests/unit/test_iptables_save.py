@@ -174,3 +174,18 @@ def test_malformed_input_is_invalid_input_naming_line_and_token(text: str, linen
         assert f"line {lineno}:" in message
     assert fragment in message
     assert "\n" not in message
+
+
+def test_parse_save_leaves_the_cycle_collector_as_it_found_it() -> None:
+    import gc
+
+    text = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\nCOMMIT\n"
+    assert gc.isenabled()
+    parse_save(text)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        parse_save(text)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -24,16 +24,15 @@ import re
 from functools import lru_cache
 from typing import Optional
 
-from kpctl.model.iptables import parse_port_ranges
+from kpctl.model.iptables import _OCTET, Address, ipv4_int, ipv4_network, parse_port_ranges
+
+__all__ = ["Address", "ipv4_int"]
 
 _port_ranges = lru_cache(maxsize=4096)(parse_port_ranges)  # a node repeats a few hundred ports
 
 # Outside the one quoted comment: characters no tokenizer treats specially.
 _PLAIN = re.compile(r"[A-Za-z0-9_./:,+!=-]+(?: [A-Za-z0-9_./:,+!=-]+)*")
 _COUNTERS = re.compile(r"\[[0-9]+:[0-9]+\] ")
-_OCTET = re.compile(r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])")
-_IPV4 = re.compile(rf"({_OCTET.pattern})\.({_OCTET.pattern})\.({_OCTET.pattern})\.({_OCTET.pattern})"
-                   r"(?:/([0-9]{1,2}))?")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")  # a value the parser never takes for an option
 _PORTS = re.compile(r"[0-9]{1,5}(?::[0-9]{1,5})?")
 _COMMENT = "\0"  # stands for the quoted comment while the line is split
@@ -52,7 +51,6 @@ _SHAPE = re.compile(
 _BUILTIN = {"-s": "src", "-d": "dst", "-p": "proto", "-i": "iif", "-o": "oif"}
 _PORT_MODULES = frozenset({"tcp", "udp", "sctp"})
 
-Address = tuple[int, int, bool, str]  # (network, mask, negated, the network as ipaddress prints it)
 Name = tuple[str, bool]  # (value, negated)
 PortSpec = tuple[tuple[tuple[int, int], ...], bool]  # (ranges, negated)
 PortModule = tuple[str, Optional[PortSpec], Optional[PortSpec]]  # (module, sport, dport)
@@ -71,32 +69,6 @@ class QuickRule:
         self.iif: Name | None = None
         self.oif: Name | None = None
         self.modules: list[PortModule] = []  # the port matches, in rule order (comments judge nothing)
-
-
-_DOTTED = re.compile(rf"(?:{_OCTET.pattern}\.){{3}}{_OCTET.pattern}")
-
-
-def ipv4_int(text: str) -> int | None:
-    """``A.B.C.D`` as ``int(ipaddress.ip_address(text))`` when it is a valid IPv4 address, else None."""
-    if _DOTTED.fullmatch(text) is None:
-        return None
-    a, b, c, d = text.split(".")
-    return (int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d)
-
-
-def ipv4_network(text: str, negated: bool) -> Address | None:
-    """``A.B.C.D[/LEN]`` as ``ipaddress.ip_network(text, strict=False)`` reads it, or None."""
-    found = _IPV4.fullmatch(text)
-    if found is None:
-        return None
-    a, b, c, d, length = found.groups()
-    prefix = 32 if length is None else int(length)
-    if prefix > 32:
-        return None
-    mask = (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF
-    network = ((int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d)) & mask
-    shown = f"{network >> 24}.{(network >> 16) & 255}.{(network >> 8) & 255}.{network & 255}/{prefix}"
-    return network, mask, negated, shown
 
 
 def _address(dotted: str, length: str | None, negated: bool) -> Address | None:

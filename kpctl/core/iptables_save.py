@@ -446,7 +446,7 @@ def _check_family(matches: tuple[Match, ...], family: str, lineno: int) -> None:
     version = 4 if family == "ipv4" else 6
     for item in matches:
         for address in (item.src, item.dst):
-            if address is not None and address.network.version != version:
+            if address is not None and address.version != version:
                 raise _bad(lineno, f"address {address.address!r} is not {family}")
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Collection, Iterator, Mapping
-from typing import NamedTuple
+from collections.abc import Callable, Collection, Iterator, Mapping
+from typing import Any, NamedTuple
 
 from kpctl.core.iptables_quick import QuickRule, recognize
 from kpctl.errors import InvalidInput
@@ -262,6 +262,63 @@ def split_counters(tokens: list[Token], line: str) -> tuple[Counters | None, lis
     return Counters(int(match.group(1)), int(match.group(2))), tokens[1:], line[line.index("]") + 1:].strip()
 
 
+# The rule shapes kube-proxy writes by the hundred thousand, read by one regular expression
+# into the very objects the token parser builds (tested line by line against it); repeated
+# matches and targets are shared.  Anything else, or a value that fails validation, goes to
+# the token parser, which reports it.
+_NAME = r"[A-Za-z0-9][A-Za-z0-9_.+-]*"
+_ADDR = r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?:/[0-9]{1,2})?"
+_PORTS = r"[0-9]{1,5}(?::[0-9]{1,5})?"
+_SHAPE = re.compile(
+    rf"(?:( !)? -s ({_ADDR}))?(?:( !)? -d ({_ADDR}))?(?:( !)? -p ({_NAME}))?"
+    r'(?: -m comment --comment "([^"\\]*)")?'
+    rf"(?: -m (tcp|udp|sctp)(?:( !)? --sport ({_PORTS}))?(?:( !)? --dport ({_PORTS}))?)?"
+    r"(?: -m statistic --mode random --probability ([0-9.]+))?"
+    rf" -j ({_NAME})(?: (--[a-z][a-z-]*) ([A-Za-z0-9][A-Za-z0-9_.:/+-]*))?")
+
+
+def _option(name: str, value: str | None, negated: str | None) -> list[Option]:
+    return [] if value is None else [Option(name, (value,), negated is not None)]
+
+
+def _shaped_body(body: str, is_chain: Callable[[str], bool],
+                 shared: dict[tuple[str | None, ...], Any]) -> tuple[tuple[Match, ...], Target | None, bool] | None:
+    """The matches and target of a rule body (the text after ``-A CHAIN``) of the common shape, or None."""
+    found = _SHAPE.fullmatch(body)
+    if found is None:
+        return None
+    (sneg, src, dneg, dst, pneg, proto, comment, module, spneg, sport, dpneg, dport, probability,
+     target, option, value) = found.groups()
+    try:
+        matches: list[Match] = []
+        if src is not None or dst is not None or proto is not None:
+            builtin = Match("", (*_option("-s", src, sneg), *_option("-d", dst, dneg), *_option("-p", proto, pneg)))
+            builtin.validate()
+            matches.append(builtin)
+        keys = (("comment", comment), (module, spneg, sport, dpneg, dport), ("statistic", probability))
+        for key in (k for k, present in zip(keys, (comment, module, probability)) if present is not None):
+            match = shared.get(key)
+            if match is None:
+                if key[0] == "comment":
+                    match = Match("comment", (Option("--comment", (comment,)),))
+                elif key[0] == "statistic":
+                    match = Match("statistic", (Option("--mode", ("random",)), Option("--probability", (probability,))))
+                else:
+                    match = Match(module, (*_option("--sport", sport, spneg), *_option("--dport", dport, dpneg)))
+                match.validate()
+                shared[key] = match
+            matches.append(match)
+        key = ("-j", target, option, value)
+        made = shared.get(key)
+        if made is None:
+            made = Target(target, tuple(_option(option, value, None)) if option else (), is_chain(target))
+            made.validate()
+            shared[key] = made
+    except (ValueError, IndexError):
+        return None
+    return tuple(matches), made, False
+
+
 def parse_rule_body(tokens: list[Token], lineno: int, chain: str, chains: Collection[str], table: str,
                     family: str) -> tuple[tuple[Match, ...], Target | None, bool]:
     """The matches and target after ``-A CHAIN``, validated and checked against the family."""
@@ -289,6 +346,7 @@ class LazyChains(Mapping[str, Chain]):
         # before it sees no such chain (`-j NAME` is then a target, not a jump)
         self._late = late
         self._built: dict[str, Chain] = {}
+        self._shared: dict[tuple[str | None, ...], Any] = {}  # see _shaped_body
         self._walked: dict[str, list[Rule | QuickRule]] = {}
 
     def __getitem__(self, name: str) -> Chain:
@@ -336,12 +394,20 @@ class LazyChains(Mapping[str, Chain]):
         return len(self._declared)
 
     def _rule(self, chain: str, number: int, lineno: int, line: str) -> Rule:
-        counters, tokens, line = split_counters(tokenize(line, lineno), line)
         chains: Collection[str] = self._declared.keys()
         if self._late:
             chains = {name for name in chains if self._late.get(name, 0) < lineno}
+        prefix = "-A " + chain
+        if self._family == "ipv4" and line.startswith(prefix) and not self._late:
+            shaped = _shaped_body(line[len(prefix):], self._is_chain, self._shared)
+            if shaped is not None:
+                return Rule(chain, number, line, *shaped)
+        counters, tokens, line = split_counters(tokenize(line, lineno), line)
         matches, target, goto = parse_rule_body(tokens[2:], lineno, chain, chains, self._table, self._family)
         return Rule(chain, number, line, matches, target, goto, counters)
+
+    def _is_chain(self, name: str) -> bool:
+        return name in self._declared and name not in BUILTIN_CHAINS.get(self._table, ())
 
 
 def parse_save(text: str, family: str = "ipv4", backend: str = "nft", lazy: bool = False) -> Ruleset:

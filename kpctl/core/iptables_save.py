@@ -14,7 +14,6 @@ import re
 from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any, NamedTuple
 
-from kpctl.core.iptables_quick import QuickRule, recognize
 from kpctl.errors import InvalidInput
 from kpctl.model.iptables import (
     BUILTIN_CHAINS,
@@ -293,7 +292,7 @@ def _shaped_body(body: str, is_chain: Callable[[str], bool],
         matches: list[Match] = []
         if src is not None or dst is not None or proto is not None:
             builtin = Match("", (*_option("-s", src, sneg), *_option("-d", dst, dneg), *_option("-p", proto, pneg)))
-            builtin.validate()
+            _ = (builtin.src, builtin.dst)  # only the addresses can be bad here; other views wait
             matches.append(builtin)
         keys = (("comment", comment), (module, spneg, sport, dpneg, dport), ("statistic", probability))
         for key in (k for k, present in zip(keys, (comment, module, probability)) if present is not None):
@@ -347,7 +346,6 @@ class LazyChains(Mapping[str, Chain]):
         self._late = late
         self._built: dict[str, Chain] = {}
         self._shared: dict[tuple[str | None, ...], Any] = {}  # see _shaped_body
-        self._walked: dict[str, list[Rule | QuickRule]] = {}
 
     def __getitem__(self, name: str) -> Chain:
         chain = self._built.get(name)
@@ -357,32 +355,6 @@ class LazyChains(Mapping[str, Chain]):
                           for number, (lineno, line) in enumerate(self._lines[name], start=1))
             chain = self._built[name] = Chain(name, policy, packets, bytes_, rules)
         return chain
-
-    def walk_rules(self, name: str) -> list[Rule | QuickRule]:
-        """The rules of ``name`` for a packet walk: the lines :func:`recognize` reads cheaply as
-        QuickRules, the rest parsed in full, in order (so the first malformed line fails as in
-        ``self[name]``); :meth:`full_rule` replaces a QuickRule by its Rule when the walk needs it."""
-        rules = self._walked.get(name)
-        if rules is None:
-            built = self._built.get(name)
-            if built is not None:
-                rules = list(built.rules)
-            else:
-                self._declared[name]  # KeyError for an undeclared chain, as self[name]
-                rules = []
-                for number, (lineno, line) in enumerate(self._lines[name], start=1):
-                    quick = recognize(number, lineno, line, self._family)
-                    rules.append(quick if quick is not None else self._rule(name, number, lineno, line))
-            self._walked[name] = rules
-        return rules
-
-    def full_rule(self, name: str, index: int) -> Rule:
-        """Rule ``index`` (0-based) of ``name`` parsed in full (it is then kept for later walks)."""
-        rules = self.walk_rules(name)
-        rule = rules[index]
-        if isinstance(rule, QuickRule):
-            rule = rules[index] = self._rule(name, rule.number, rule.lineno, rule.line)
-        return rule
 
     def __contains__(self, name: object) -> bool:
         return name in self._declared

@@ -131,10 +131,14 @@ class AddressMatch:
         return ipaddress.ip_network(self.address, strict=False)
 
     @cached_view
+    def ipv4(self) -> Address | None:
+        """An IPv4 network as (network, mask, negated, cidr) ints and text, without ipaddress."""
+        return ipv4_network(self.address, self.negated)
+
+    @cached_view
     def cidr(self) -> str:
-        """The network as ipaddress writes it ("10.0.0.0/8"); an IPv4 one without building it."""
-        fast = ipv4_network(self.address, self.negated)
-        return fast[3] if fast is not None else str(self.network)
+        """The network as ipaddress writes it ("10.0.0.0/8")."""
+        return self.ipv4[3] if self.ipv4 is not None else str(self.network)
 
     @property
     def version(self) -> int:
@@ -145,6 +149,9 @@ class AddressMatch:
         return int(self.cidr.rpartition("/")[2])
 
     def matches(self, ip: str | IPAddress) -> bool:
+        value = ipv4_int(ip) if self.ipv4 is not None and isinstance(ip, str) else None
+        if value is not None and self.ipv4 is not None:
+            return (value & self.ipv4[1] == self.ipv4[0]) != self.negated
         address = _ip(ip) if isinstance(ip, str) else ip
         inside = address.version == self.network.version and address in self.network
         return inside != self.negated

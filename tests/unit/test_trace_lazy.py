@@ -3,11 +3,10 @@ rule in a walked chain fails the trace as the full parse does."""
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 import json
+import runpy
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,6 +20,7 @@ from kpctl.model.snapshot import NodeSnapshot
 from kpctl.output.trace import format_text
 
 ROOT = Path(__file__).resolve().parents[2]
+GEN = runpy.run_path(str(ROOT / "bench" / "gen_snapshot.py"))  # its generators, not its main()
 
 ADDRESSES = ["10.254.0.1", "10.254.0.1/32", "10.254.0.0/16", "10.100.0.7/31", "0.0.0.0/0", "10.1.2.3/24",
              "127.0.0.0/8", "172.30.0.0/16", "10.0.0.1/08", "010.0.0.1", "256.1.1.1", "10.0.0.1/33", "1.2.3",
@@ -58,22 +58,14 @@ def _outcome(view: NodeView, service: str, origin: str, sport: int | None = None
     return (json.dumps(result.to_dict(), sort_keys=True), format_text(result), format_text(result, wide=True))
 
 
-def _gen_snapshot() -> Any:
-    spec = importlib.util.spec_from_file_location("gen_snapshot", ROOT / "bench" / "gen_snapshot.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def grown() -> NodeSnapshot:
-    snap, _ = _gen_snapshot().iptables_node(60, 3)
+    snap, _ = GEN["iptables_node"](60, 3)
     return NodeSnapshot(1, {k: v for k, v in snap.items() if k not in ("format", "version")})
 
 
 def test_a_malformed_rule_fails_the_fast_walk_as_the_full_parse_does(grown: NodeSnapshot) -> None:
-    vip = _gen_snapshot().vip
+    vip = GEN["vip"]
     sections = dict(grown.sections)
     v4 = dict(sections["iptables"]["ipv4"])
     key = "nft" if v4.get("nft") else "legacy"

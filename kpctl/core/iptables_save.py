@@ -445,17 +445,28 @@ def parse_save(text: str, family: str = "ipv4", backend: str = "nft", lazy: bool
         ruled = True
     if table is not None:
         raise InvalidInput(f"iptables-save input: table {table!r} has no COMMIT")
+    ruleset = Ruleset(family, backend, tables)
     if not lazy:
-        collecting = gc.isenabled()
-        gc.disable()  # rules hold no cycles: collecting while a million are built took half the read
-        try:
-            for built in tables.values():
-                for name in built.chains:
-                    built.chains[name]  # parses and validates the chain's rules
-        finally:
-            if collecting:
-                gc.enable()
-    return Ruleset(family, backend, tables)
+        read_all(ruleset)
+    return ruleset
+
+
+def read_all(ruleset: Ruleset) -> Ruleset:
+    """``ruleset`` with every chain parsed now, for a caller about to read (nearly) all of them.
+
+    Rules hold no reference cycles; collecting while a million of their objects are built
+    took half the read, so the cycle collector waits until they all are.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for table in ruleset.tables.values():
+            for name in table.chains:
+                table.chains[name]  # parses and validates the chain's rules
+    finally:
+        if collecting:
+            gc.enable()
+    return ruleset
 
 
 def _parse_chain_line(line: str, lineno: int, table: str,

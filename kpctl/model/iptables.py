@@ -640,8 +640,9 @@ def parse_nat_range(text: str) -> NatRange:
     if addresses:
         lo_addr, _, hi_addr = addresses.partition("-")
         hi_addr = hi_addr or lo_addr
-        _ip(lo_addr)
-        _ip(hi_addr)
+        for address in {lo_addr, hi_addr}:
+            if ipv4_int(address) is None:
+                _ip(address)  # not dotted IPv4: ipaddress reads it or fails
     lo_port = hi_port = None
     if ports:
         lo_text, _, hi_text = ports.partition("-")

@@ -232,3 +232,14 @@ def test_the_common_shape_reads_as_the_token_parser_does() -> None:
             assert shaped == expected, line
             assert [m.to_dict() for m in shaped[0]] == [m.to_dict() for m in expected[0]], line
     assert taken > 1000
+
+
+def test_read_all_parses_every_chain_of_a_lazy_read() -> None:
+    from kpctl.core.iptables_save import read_all
+
+    text = "*filter\n:INPUT ACCEPT [0:0]\n:KUBE-X - [0:0]\n-A INPUT -j KUBE-X\n-A KUBE-X -s 10.0.0.300 -j DROP\nCOMMIT\n"
+    lazy = parse_save(text, lazy=True)
+    with pytest.raises(InvalidInput, match="line 5"):
+        read_all(lazy)
+    fine = parse_save(text.replace(".300", ".3"), lazy=True)
+    assert read_all(fine) == parse_save(text.replace(".300", ".3"))

@@ -54,7 +54,7 @@ def _name(rule: Rule) -> str | None:
 def _condition(rule: Rule) -> str:
     """What a KUBE-MARK-MASQ rule masquerades, in words: "all", "src !CIDR", "src-type LOCAL"…"""
     if rule.src is not None:
-        return f"src {'!' if rule.src.negated else ''}{rule.src.network}"
+        return f"src {'!' if rule.src.negated else ''}{rule.src.cidr}"
     addrtype = next((m.addrtype for m in rule.matches if m.addrtype is not None), None)
     if addrtype is not None and addrtype.src_type:
         return f"src-type {'!' if addrtype.src_negated else ''}{','.join(addrtype.src_type)}"

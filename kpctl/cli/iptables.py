@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -102,8 +102,8 @@ def _rules_listing(state: IptablesState, roots: IptablesState, chain: str | None
                Column("BACKEND", "backend", priority=0 if several else 1), *RULE_COLUMNS]
     if counters:
         columns += [Column("PKTS", "packets", justify="right"), Column("BYTES", "bytes", justify="right")]
-    rows = _Rows(lambda: [_rule_row(rs, tname, rule) for rs in state.rulesets for tname, tab in rs.tables.items()
-                          for ch in tab.chains.values() for rule in ch.rules])
+    rows = _Rows(lambda: (_rule_row(rs, tname, rule) for rs in state.rulesets for tname, tab in rs.tables.items()
+                          for ch in tab.chains.values() for rule in ch.rules))
 
     def save() -> str:
         parts = []
@@ -116,16 +116,20 @@ def _rules_listing(state: IptablesState, roots: IptablesState, chain: str | None
 
 
 class _Rows(Sequence[dict[str, Any]]):
-    """The rows, built on first use: json, save and tree output never read them."""
+    """The rows, made when read: json, save and tree output never read them, and plain output
+    reads them once in order (so they are not kept)."""
 
-    def __init__(self, build: Callable[[], list[dict[str, Any]]]) -> None:
-        self._build: Callable[[], list[dict[str, Any]]] | None = build
-        self._rows: list[dict[str, Any]] = []
+    def __init__(self, make: Callable[[], Iterator[dict[str, Any]]]) -> None:
+        self._make = make
+        self._rows: list[dict[str, Any]] | None = None
 
     def _all(self) -> list[dict[str, Any]]:
-        if self._build is not None:
-            self._rows, self._build = self._build(), None
+        if self._rows is None:
+            self._rows = list(self._make())
         return self._rows
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self._rows) if self._rows is not None else self._make()
 
     def __getitem__(self, index: Any) -> Any:
         return self._all()[index]

@@ -354,6 +354,7 @@ class LazyChains(Mapping[str, Chain]):
             rules = tuple(self._rule(name, number, lineno, line)
                           for number, (lineno, line) in enumerate(self._lines[name], start=1))
             chain = self._built[name] = Chain(name, policy, packets, bytes_, rules)
+            del self._lines[name]  # each rule keeps its text
         return chain
 
     def __contains__(self, name: object) -> bool:

@@ -14,7 +14,6 @@ import shutil
 import subprocess
 from typing import Any, Protocol
 
-from kpctl.core.iptables_lazy import parse_save_lazy
 from kpctl.core.iptables_save import parse_save
 from kpctl.errors import (
     InvalidInput,
@@ -48,7 +47,6 @@ class IptablesReader(Protocol):
 def _parse_texts(texts: SaveTexts, origin: str, lazy: bool = False) -> IptablesState:
     """Every document as a Ruleset; ``lazy``: each chain's rules parsed when first read, for
     callers that look at a few chains of a 100,000-rule node (doctor), not list them all."""
-    parse = parse_save_lazy if lazy else parse_save
     rulesets = []
     for family in FAMILIES:
         for backend in BACKENDS:
@@ -56,7 +54,7 @@ def _parse_texts(texts: SaveTexts, origin: str, lazy: bool = False) -> IptablesS
             if text is None:
                 continue
             try:
-                rulesets.append(parse(text, family, backend))
+                rulesets.append(parse_save(text, family, backend, lazy))
             except InvalidInput as exc:
                 raise InvalidInput(f"{origin} ({family} {backend}): {exc.message}") from None
     return IptablesState(tuple(rulesets))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -51,6 +53,7 @@ def list_rules(app: AppContext, table: str | None, chain: str | None, kube: bool
     from kpctl.core.iptables_view import select_state
 
     full = open_iptables(app).read(counters=counters)
+    gc.freeze()  # the rules live until exit: the cycle collector need not rescan a million objects
     state = select_state(full, table, chain, kube, family, backend)
     roots = select_state(full, table, None, kube, family, backend) if chain else state
     app.render(_rules_listing(state, roots, chain, counters), output)
@@ -99,8 +102,8 @@ def _rules_listing(state: IptablesState, roots: IptablesState, chain: str | None
                Column("BACKEND", "backend", priority=0 if several else 1), *RULE_COLUMNS]
     if counters:
         columns += [Column("PKTS", "packets", justify="right"), Column("BYTES", "bytes", justify="right")]
-    rows = [_rule_row(rs, tname, rule) for rs in state.rulesets for tname, tab in rs.tables.items()
-            for ch in tab.chains.values() for rule in ch.rules]
+    rows = _Rows(lambda: (_rule_row(rs, tname, rule) for rs in state.rulesets for tname, tab in rs.tables.items()
+                          for ch in tab.chains.values() for rule in ch.rules))
 
     def save() -> str:
         parts = []
@@ -110,6 +113,29 @@ def _rules_listing(state: IptablesState, roots: IptablesState, chain: str | None
         return "".join(parts)
 
     return Listing(columns, rows, state.to_dict, {"save": save, "tree": lambda: _tree(roots, chain)})
+
+
+class _Rows(Sequence[dict[str, Any]]):
+    """The rows, made when read: json, save and tree output never read them, and plain output
+    reads them once in order (so they are not kept)."""
+
+    def __init__(self, make: Callable[[], Iterator[dict[str, Any]]]) -> None:
+        self._make = make
+        self._rows: list[dict[str, Any]] | None = None
+
+    def _all(self) -> list[dict[str, Any]]:
+        if self._rows is None:
+            self._rows = list(self._make())
+        return self._rows
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self._rows) if self._rows is not None else self._make()
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self._all())
 
 
 def _rule_row(ruleset: Ruleset, table: str, rule: Rule) -> dict[str, Any]:
@@ -130,8 +156,8 @@ def _rule_row(ruleset: Ruleset, table: str, rule: Rule) -> dict[str, Any]:
         "family": ruleset.family, "backend": ruleset.backend, "table": table, "chain": rule.chain,
         "number": rule.number, "target": target_text,
         "protocol": neg(rule.protocol, rule.protocol.name) if rule.protocol else "all",
-        "source": neg(rule.src, str(rule.src.network)) if rule.src else anywhere,
-        "destination": neg(rule.dst, str(rule.dst.network)) if rule.dst else anywhere,
+        "source": neg(rule.src, rule.src.cidr) if rule.src else anywhere,
+        "destination": neg(rule.dst, rule.dst.cidr) if rule.dst else anywhere,
         "in": neg(rule.in_interface, rule.in_interface.name) if rule.in_interface else "",
         "out": neg(rule.out_interface, rule.out_interface.name) if rule.out_interface else "",
         "matches": " ".join(extra), "comment": rule.comment or "",

@@ -9,9 +9,10 @@ of letters, digits, ``_`` and ``-`` is written bare, anything else in double quo
 
 from __future__ import annotations
 
+import gc
 import re
-from collections.abc import Collection
-from typing import NamedTuple
+from collections.abc import Callable, Collection, Iterator, Mapping
+from typing import Any, NamedTuple
 
 from kpctl.errors import InvalidInput
 from kpctl.model.iptables import (
@@ -260,6 +261,63 @@ def split_counters(tokens: list[Token], line: str) -> tuple[Counters | None, lis
     return Counters(int(match.group(1)), int(match.group(2))), tokens[1:], line[line.index("]") + 1:].strip()
 
 
+# The rule shapes kube-proxy writes by the hundred thousand, read by one regular expression
+# into the very objects the token parser builds (tested line by line against it); repeated
+# matches and targets are shared.  Anything else, or a value that fails validation, goes to
+# the token parser, which reports it.
+_NAME = r"[A-Za-z0-9][A-Za-z0-9_.+-]*"
+_ADDR = r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?:/[0-9]{1,2})?"
+_PORTS = r"[0-9]{1,5}(?::[0-9]{1,5})?"
+_SHAPE = re.compile(
+    rf"(?:( !)? -s ({_ADDR}))?(?:( !)? -d ({_ADDR}))?(?:( !)? -p ({_NAME}))?"
+    r'(?: -m comment --comment "([^"\\]*)")?'
+    rf"(?: -m (tcp|udp|sctp)(?:( !)? --sport ({_PORTS}))?(?:( !)? --dport ({_PORTS}))?)?"
+    r"(?: -m statistic --mode random --probability ([0-9.]+))?"
+    rf" -j ({_NAME})(?: (--[a-z][a-z-]*) ([A-Za-z0-9][A-Za-z0-9_.:/+-]*))?")
+
+
+def _option(name: str, value: str | None, negated: str | None) -> list[Option]:
+    return [] if value is None else [Option(name, (value,), negated is not None)]
+
+
+def _shaped_body(body: str, is_chain: Callable[[str], bool],
+                 shared: dict[tuple[str | None, ...], Any]) -> tuple[tuple[Match, ...], Target | None, bool] | None:
+    """The matches and target of a rule body (the text after ``-A CHAIN``) of the common shape, or None."""
+    found = _SHAPE.fullmatch(body)
+    if found is None:
+        return None
+    (sneg, src, dneg, dst, pneg, proto, comment, module, spneg, sport, dpneg, dport, probability,
+     target, option, value) = found.groups()
+    try:
+        matches: list[Match] = []
+        if src is not None or dst is not None or proto is not None:
+            builtin = Match("", (*_option("-s", src, sneg), *_option("-d", dst, dneg), *_option("-p", proto, pneg)))
+            _ = (builtin.src, builtin.dst)  # only the addresses can be bad here; other views wait
+            matches.append(builtin)
+        keys = (("comment", comment), (module, spneg, sport, dpneg, dport), ("statistic", probability))
+        for key in (k for k, present in zip(keys, (comment, module, probability)) if present is not None):
+            match = shared.get(key)
+            if match is None:
+                if key[0] == "comment":
+                    match = Match("comment", (Option("--comment", (comment,)),))
+                elif key[0] == "statistic":
+                    match = Match("statistic", (Option("--mode", ("random",)), Option("--probability", (probability,))))
+                else:
+                    match = Match(module, (*_option("--sport", sport, spneg), *_option("--dport", dport, dpneg)))
+                match.validate()
+                shared[key] = match
+            matches.append(match)
+        key = ("-j", target, option, value)
+        made = shared.get(key)
+        if made is None:
+            made = Target(target, tuple(_option(option, value, None)) if option else (), is_chain(target))
+            made.validate()
+            shared[key] = made
+    except (ValueError, IndexError):
+        return None
+    return tuple(matches), made, False
+
+
 def parse_rule_body(tokens: list[Token], lineno: int, chain: str, chains: Collection[str], table: str,
                     family: str) -> tuple[tuple[Match, ...], Target | None, bool]:
     """The matches and target after ``-A CHAIN``, validated and checked against the family."""
@@ -275,15 +333,81 @@ def parse_rule_body(tokens: list[Token], lineno: int, chain: str, chains: Collec
     return matches, target, goto
 
 
-def parse_save(text: str, family: str = "ipv4", backend: str = "nft") -> Ruleset:
-    """Parse iptables-save (or ip6tables-save) output.  Malformed input → InvalidInput."""
+class LazyChains(Mapping[str, Chain]):
+    """A table's declared chains in save order; each chain's rules are parsed, validated and
+    kept the first time it is looked up (a trace reads a handful of a 100,000-rule node's)."""
+
+    def __init__(self, table: str, family: str, declared: dict[str, tuple[str | None, int, int]],
+                 lines: dict[str, list[tuple[int, str]]], late: dict[str, int]) -> None:
+        self._table, self._family = table, family
+        self._declared, self._lines = declared, lines
+        # chains declared after the table's first rule line → their declaration line: a rule
+        # before it sees no such chain (`-j NAME` is then a target, not a jump)
+        self._late = late
+        self._built: dict[str, Chain] = {}
+        self._shared: dict[tuple[str | None, ...], Any] = {}  # see _shaped_body
+
+    def __getitem__(self, name: str) -> Chain:
+        chain = self._built.get(name)
+        if chain is None:
+            policy, packets, bytes_ = self._declared[name]  # KeyError for an undeclared chain
+            rules = tuple(self._rule(name, number, lineno, line)
+                          for number, (lineno, line) in enumerate(self._lines[name], start=1))
+            chain = self._built[name] = Chain(name, policy, packets, bytes_, rules)
+            del self._lines[name]  # each rule keeps its text
+        return chain
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._declared
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._declared)
+
+    def __len__(self) -> int:
+        return len(self._declared)
+
+    def _rule(self, chain: str, number: int, lineno: int, line: str) -> Rule:
+        chains: Collection[str] = self._declared.keys()
+        if self._late:
+            chains = {name for name in chains if self._late.get(name, 0) < lineno}
+        prefix = "-A " + chain
+        if self._family == "ipv4" and line.startswith(prefix) and not self._late:
+            shaped = _shaped_body(line[len(prefix):], self._is_chain, self._shared)
+            if shaped is not None:
+                return Rule(chain, number, line, *shaped)
+        counters, tokens, line = split_counters(tokenize(line, lineno), line)
+        matches, target, goto = parse_rule_body(tokens[2:], lineno, chain, chains, self._table, self._family)
+        return Rule(chain, number, line, matches, target, goto, counters)
+
+    def _is_chain(self, name: str) -> bool:
+        return name in self._declared and name not in BUILTIN_CHAINS.get(self._table, ())
+
+
+def parse_save(text: str, family: str = "ipv4", backend: str = "nft", lazy: bool = False) -> Ruleset:
+    """Parse iptables-save (or ip6tables-save) output.  Malformed input → InvalidInput.
+
+    One cheap pass checks the structure (tables, chain declarations, each rule line's
+    ``-A CHAIN``) and keeps each chain's lines; rules are parsed per chain on first use.
+    ``lazy``: leave them so (a malformed rule then fails when its chain is read); else
+    every chain is read before returning.
+    """
     if family not in ("ipv4", "ipv6"):
         raise InvalidInput(f"unknown family {family!r} (ipv4 or ipv6)")
     tables: dict[str, Table] = {}
     table: str | None = None
-    chains: dict[str, dict[str, object]] = {}
-    rules: dict[str, list[Rule]] = {}
+    declared: dict[str, tuple[str | None, int, int]] = {}
+    lines: dict[str, list[tuple[int, str]]] = {}
+    plain: dict[str, list[tuple[int, str]]] = {}  # chains whose name needs no unquoting
+    late: dict[str, int] = {}  # see LazyChains
+    ruled = False  # a rule line was seen in this table
     for lineno, raw in enumerate(text.splitlines(), start=1):
+        if raw[:3] == "-A ":  # the line a kube-proxy node has by the hundred thousand
+            end = raw.find(" ", 3)
+            bucket = plain.get(raw[3:end] if end > 0 else raw[3:])
+            if bucket is not None and not raw[-1].isspace():
+                bucket.append((lineno, raw))
+                ruled = True
+                continue
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -295,33 +419,59 @@ def parse_save(text: str, family: str = "ipv4", backend: str = "nft") -> Ruleset
                 raise _bad(lineno, f"bad table line {line!r}")
             if table in tables:
                 raise _bad(lineno, f"table {table!r} appears twice")
-            chains, rules = {}, {}
+            declared, lines, plain, late, ruled = {}, {}, {}, {}, False
             continue
         if table is None:
             raise _bad(lineno, f"{line.split()[0]!r} outside a table (missing *TABLE)")
         if line == "COMMIT":
-            tables[table] = _build_table(table, chains, rules, family)
-            table = None
+            tables[table] = Table(table, LazyChains(table, family, declared, lines, late))
+            table, plain = None, {}
             continue
         if line.startswith(":"):
-            _parse_chain_line(line, lineno, table, chains, rules)
+            name = _parse_chain_line(line, lineno, table, declared)
+            lines[name] = []
+            if "\\" not in name:
+                plain[name] = lines[name]
+            if ruled:
+                late[name] = lineno
             continue
-        counters, tokens, line = split_counters(tokenize(line, lineno), line)
+        _, tokens, rest = split_counters(tokenize(line, lineno), line)
         if len(tokens) < 2 or tokens[0].text not in ("-A", "--append"):
-            first = tokens[0].text if tokens else line
+            first = tokens[0].text if tokens else rest
             raise _bad(lineno, f"unexpected {first!r} (expected -A CHAIN, :CHAIN, *TABLE or COMMIT)")
         chain = tokens[1].text
-        if chain not in chains:
+        if chain not in declared:
             raise _bad(lineno, f"chain {chain!r} is not declared in table {table!r}")
-        matches, target, goto = parse_rule_body(tokens[2:], lineno, chain, chains.keys(), table, family)
-        rules[chain].append(Rule(chain, len(rules[chain]) + 1, line, matches, target, goto, counters))
+        lines[chain].append((lineno, line))
+        ruled = True
     if table is not None:
         raise InvalidInput(f"iptables-save input: table {table!r} has no COMMIT")
-    return Ruleset(family, backend, tables)
+    ruleset = Ruleset(family, backend, tables)
+    if not lazy:
+        read_all(ruleset)
+    return ruleset
 
 
-def _parse_chain_line(line: str, lineno: int, table: str, chains: dict[str, dict[str, object]],
-                      rules: dict[str, list[Rule]]) -> None:
+def read_all(ruleset: Ruleset) -> Ruleset:
+    """``ruleset`` with every chain parsed now, for a caller about to read (nearly) all of them.
+
+    Rules hold no reference cycles; collecting while a million of their objects are built
+    took half the read, so the cycle collector waits until they all are.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for table in ruleset.tables.values():
+            for name in table.chains:
+                table.chains[name]  # parses and validates the chain's rules
+    finally:
+        if collecting:
+            gc.enable()
+    return ruleset
+
+
+def _parse_chain_line(line: str, lineno: int, table: str,
+                      declared: dict[str, tuple[str | None, int, int]]) -> str:
     parts = line[1:].split()
     if len(parts) not in (2, 3) or not _CHAIN_NAME.match(parts[0]) or parts[1] not in _POLICIES:
         raise _bad(lineno, f"bad chain line {line!r} (expected :NAME POLICY [packets:bytes])")
@@ -336,27 +486,17 @@ def _parse_chain_line(line: str, lineno: int, table: str, chains: dict[str, dict
     if builtin == (policy == "-") and table in BUILTIN_CHAINS:
         kind = "built-in" if builtin else "user"
         raise _bad(lineno, f"{kind} chain {name!r} cannot have policy {policy!r}")
-    if name in chains:
+    if name in declared:
         raise _bad(lineno, f"chain {name!r} declared twice")
-    chains[name] = {"policy": None if policy == "-" else policy, "packets": packets, "bytes": bytes_}
-    rules[name] = []
-
-
-def _build_table(name: str, chains: dict[str, dict[str, object]], rules: dict[str, list[Rule]],
-                 family: str) -> Table:
-    built: dict[str, Chain] = {}
-    for chain, info in chains.items():
-        policy = info["policy"]
-        built[chain] = Chain(chain, policy if isinstance(policy, str) else None,
-                             int(str(info["packets"])), int(str(info["bytes"])), tuple(rules[chain]))
-    return Table(name, built)
+    declared[name] = (None if policy == "-" else policy, packets, bytes_)
+    return name
 
 
 def _check_family(matches: tuple[Match, ...], family: str, lineno: int) -> None:
     version = 4 if family == "ipv4" else 6
     for item in matches:
         for address in (item.src, item.dst):
-            if address is not None and address.network.version != version:
+            if address is not None and address.version != version:
                 raise _bad(lineno, f"address {address.address!r} is not {family}")
 
 

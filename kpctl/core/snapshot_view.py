@@ -154,9 +154,7 @@ class NodeView:
     @cached_property
     def rulesets(self) -> dict[str, tuple[Ruleset, ...]]:
         """Per family, the iptables rule sets to walk (nft backend first, then legacy)."""
-        from kpctl.core.iptables_lazy import (
-            parse_save_lazy as parse_save,  # chains parsed when walked
-        )
+        from kpctl.core.iptables_save import parse_save
 
         out: dict[str, tuple[Ruleset, ...]] = {}
         for family, backends in (self.section("iptables", {}) or {}).items():
@@ -164,7 +162,7 @@ class NodeView:
             for backend in ("nft", "legacy"):
                 text = (backends or {}).get(backend)
                 if text:
-                    ruleset = parse_save(text, family=family, backend=backend)
+                    ruleset = parse_save(text, family=family, backend=backend, lazy=True)  # chains parsed when walked
                     if not _inert(ruleset):
                         found.append(ruleset)
             out[family] = tuple(found)

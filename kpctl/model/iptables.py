@@ -13,9 +13,10 @@ Nothing here does I/O.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, NamedTuple, Union
 
 from kpctl.model.cached import cached_view
 
@@ -56,9 +57,11 @@ class Counters:
         return {"packets": self.packets, "bytes": self.bytes}
 
 
-@dataclass(frozen=True)
-class Option:
-    """One option as written: ``name`` with its dashes (``-s``, ``--dport``), values, ``!``."""
+class Option(NamedTuple):
+    """One option as written: ``name`` with its dashes (``-s``, ``--dport``), values, ``!``.
+
+    A NamedTuple: a 110,000-rule document holds a million, and a tuple of strings costs the
+    cycle collector nothing once seen, where a dataclass instance is rescanned every time."""
 
     name: str
     values: tuple[str, ...] = ()
@@ -83,6 +86,36 @@ def _ip(text: str) -> IPAddress:
     return ipaddress.ip_address(text)
 
 
+Address = tuple[int, int, bool, str]  # (network, mask, negated, the network as ipaddress prints it)
+_OCTET = re.compile(r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])")
+_IPV4 = re.compile(rf"({_OCTET.pattern})\.({_OCTET.pattern})\.({_OCTET.pattern})\.({_OCTET.pattern})"
+                   r"(?:/([0-9]{1,2}))?")
+_DOTTED = re.compile(rf"(?:{_OCTET.pattern}\.){{3}}{_OCTET.pattern}")
+
+
+def ipv4_int(text: str) -> int | None:
+    """``A.B.C.D`` as ``int(ipaddress.ip_address(text))`` when it is a valid IPv4 address, else None."""
+    if _DOTTED.fullmatch(text) is None:
+        return None
+    a, b, c, d = text.split(".")
+    return (int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d)
+
+
+def ipv4_network(text: str, negated: bool) -> Address | None:
+    """``A.B.C.D[/LEN]`` as ``ipaddress.ip_network(text, strict=False)`` reads it, or None."""
+    found = _IPV4.fullmatch(text)
+    if found is None:
+        return None
+    a, b, c, d, length = found.groups()
+    prefix = 32 if length is None else int(length)
+    if prefix > 32:
+        return None
+    mask = (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF
+    network = ((int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d)) & mask
+    shown = f"{network >> 24}.{(network >> 16) & 255}.{(network >> 8) & 255}.{network & 255}/{prefix}"
+    return network, mask, negated, shown
+
+
 @dataclass(frozen=True)
 class AddressMatch:
     """``-s``/``-d`` (and conntrack's addresses): a network with prefix, maybe negated."""
@@ -91,23 +124,40 @@ class AddressMatch:
     negated: bool = False
 
     def __post_init__(self) -> None:
-        self.network  # noqa: B018  (a bad address fails here, at parse time)
+        self.cidr  # noqa: B018  (a bad address fails here, at parse time)
 
     @cached_view
     def network(self) -> IPNetwork:
         return ipaddress.ip_network(self.address, strict=False)
 
+    @cached_view
+    def ipv4(self) -> Address | None:
+        """An IPv4 network as (network, mask, negated, cidr) ints and text, without ipaddress."""
+        return ipv4_network(self.address, self.negated)
+
+    @cached_view
+    def cidr(self) -> str:
+        """The network as ipaddress writes it ("10.0.0.0/8")."""
+        return self.ipv4[3] if self.ipv4 is not None else str(self.network)
+
+    @property
+    def version(self) -> int:
+        return 6 if ":" in self.cidr else 4
+
     @property
     def prefix(self) -> int:
-        return self.network.prefixlen
+        return int(self.cidr.rpartition("/")[2])
 
     def matches(self, ip: str | IPAddress) -> bool:
+        value = ipv4_int(ip) if self.ipv4 is not None and isinstance(ip, str) else None
+        if value is not None and self.ipv4 is not None:
+            return (value & self.ipv4[1] == self.ipv4[0]) != self.negated
         address = _ip(ip) if isinstance(ip, str) else ip
         inside = address.version == self.network.version and address in self.network
         return inside != self.negated
 
     def to_dict(self) -> dict[str, Any]:
-        return {"address": str(self.network), "prefix": self.prefix, "negated": self.negated}
+        return {"address": self.cidr, "prefix": self.prefix, "negated": self.negated}
 
 
 @dataclass(frozen=True)
@@ -590,8 +640,9 @@ def parse_nat_range(text: str) -> NatRange:
     if addresses:
         lo_addr, _, hi_addr = addresses.partition("-")
         hi_addr = hi_addr or lo_addr
-        _ip(lo_addr)
-        _ip(hi_addr)
+        for address in {lo_addr, hi_addr}:
+            if ipv4_int(address) is None:
+                _ip(address)  # not dotted IPv4: ipaddress reads it or fails
     lo_port = hi_port = None
     if ports:
         lo_text, _, hi_text = ports.partition("-")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -143,3 +144,20 @@ def test_help_has_examples() -> None:
     for args in (("iptables", "list", "--help"), ("iptables", "backends", "--help")):
         out = kpctl(*args)
         assert out.exit_code == 0 and "Example" in out.stdout
+
+
+def test_listing_rows_are_made_on_each_read_until_indexed() -> None:
+    from kpctl.cli.iptables import _Rows
+
+    made: list[int] = []
+
+    def make() -> Any:
+        made.append(1)
+        return iter([{"n": 1}, {"n": 2}])
+
+    rows = _Rows(make)
+    assert made == []
+    assert [row for row in rows] == [row for row in rows] == [{"n": 1}, {"n": 2}]  # as plain output reads
+    assert len(made) == 2
+    assert (len(rows), rows[1]) == (2, {"n": 2})
+    assert [row for row in rows] == [{"n": 1}, {"n": 2}] and len(made) == 3

@@ -182,3 +182,19 @@ def test_to_dict_is_plain_json_data(iptables_mode: Ruleset) -> None:
     chain = next(c for c in nat["chains"] if c["name"] == "KUBE-MARK-MASQ")
     assert chain["policy"] is None
     assert chain["rules"][0]["target"]["xmark"] == {"value": 0x4000, "mask": 0x4000}
+
+
+@pytest.mark.parametrize("text", ["10.0.0.1", "10.0.0.7/8", "10.100.0.0/08", "0.0.0.0/0", "255.255.255.255/32",
+                                  "172.30.1.2/255.255.0.0", "fd00::1/64", "::/0", "10.0.0.1/31"])
+def test_address_cidr_is_what_ipaddress_prints(text: str) -> None:
+    import ipaddress
+
+    address = AddressMatch(text)
+    network = ipaddress.ip_network(text, strict=False)
+    assert (address.cidr, address.prefix, address.version) == (str(network), network.prefixlen, network.version)
+
+
+@pytest.mark.parametrize("text", ["10.0.0.300", "10.0.0.1/33", "010.0.0.1", "fd00::1/129", "x"])
+def test_a_bad_address_fails_when_built(text: str) -> None:
+    with pytest.raises(ValueError):
+        AddressMatch(text)

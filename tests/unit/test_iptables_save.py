@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -174,3 +175,71 @@ def test_malformed_input_is_invalid_input_naming_line_and_token(text: str, linen
         assert f"line {lineno}:" in message
     assert fragment in message
     assert "\n" not in message
+
+
+def test_parse_save_leaves_the_cycle_collector_as_it_found_it() -> None:
+    import gc
+
+    text = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\nCOMMIT\n"
+    assert gc.isenabled()
+    parse_save(text)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        parse_save(text)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def _shape_lines() -> list[str]:
+    import itertools
+
+    lines = [line for path in [*SAVE_FILES, *SHARED.glob("*.rules")] for line in path.read_text().splitlines()
+             if line.startswith("-A ")]
+    for src, dst, proto, comment, ports, statistic, target in itertools.product(
+            ["", " ! -s 172.30.0.0/16", " -s 10.0.0.1", " -s 10.0.0.300"],
+            ["", " -d 10.254.0.1/32", " ! -d 10.100.0.0/08", " -d 10.100.0.7/33"],
+            ["", " -p tcp", " ! -p UDP", " -p 6"],
+            ["", ' -m comment --comment "ns/svc:port cluster IP"', ' -m comment --comment ""'],
+            ["", " -m tcp", " -m udp --dport 53", " -m sctp ! --sport 1:1024 --dport 80", " -m tcp --dport 70000",
+             " -m tcp --dport 90:80"],
+            ["", " -m statistic --mode random --probability 0.33333333349", " -m statistic --mode random "
+             "--probability 2"],
+            [" -j KUBE-SVC-X", " -j REJECT --reject-with icmp-port-unreachable", " -j DNAT --to-destination "
+             "10.0.0.1:80", " -j DNAT --to-destination 10.0.0.300:80", " -j PREROUTING", " -j MARK --set-xmark 0x1/0x1"]):
+        lines.append(f"-A KUBE-SERVICES{src}{dst}{proto}{comment}{ports}{statistic}{target}")
+    return lines
+
+
+def test_the_common_shape_reads_as_the_token_parser_does() -> None:
+    from kpctl.core.iptables_save import _shaped_body, parse_rule_body, tokenize
+
+    chains = {"KUBE-SERVICES", "KUBE-SVC-X", "PREROUTING"}
+    shared: dict[Any, Any] = {}
+    taken = 0
+    for line in _shape_lines():
+        tokens = tokenize(line)
+        body = line[len("-A " + tokens[1].text):]
+        shaped = _shaped_body(body, lambda name: name in chains and name != "PREROUTING", shared)
+        try:
+            expected: Any = parse_rule_body(tokens[2:], 1, tokens[1].text, chains, "nat", "ipv4")
+        except InvalidInput:
+            assert shaped is None, line
+            continue
+        if shaped is not None:
+            taken += 1
+            assert shaped == expected, line
+            assert [m.to_dict() for m in shaped[0]] == [m.to_dict() for m in expected[0]], line
+    assert taken > 1000
+
+
+def test_read_all_parses_every_chain_of_a_lazy_read() -> None:
+    from kpctl.core.iptables_save import read_all
+
+    text = "*filter\n:INPUT ACCEPT [0:0]\n:KUBE-X - [0:0]\n-A INPUT -j KUBE-X\n-A KUBE-X -s 10.0.0.300 -j DROP\nCOMMIT\n"
+    lazy = parse_save(text, lazy=True)
+    with pytest.raises(InvalidInput, match="line 5"):
+        read_all(lazy)
+    fine = parse_save(text.replace(".300", ".3"), lazy=True)
+    assert read_all(fine) == parse_save(text.replace(".300", ".3"))

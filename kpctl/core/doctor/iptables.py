@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from kpctl.core.iptables_save import read_all
 from kpctl.model.doctor import ERROR, WARNING, Finding, NodeState
 from kpctl.model.iptables import Chain, Rule, Ruleset, Table
 
@@ -22,7 +23,8 @@ REJECT_HOOKS: dict[str, tuple[str, ...]] = {"KUBE-SERVICES": ("OUTPUT", "FORWARD
 
 def _rulesets(node: NodeState) -> Iterator[Ruleset]:
     for by_backend in node.iptables.values():
-        yield from by_backend.values()
+        for ruleset in by_backend.values():
+            yield read_all(ruleset)  # the checks read every rule's target
 
 
 def _where(ruleset: Ruleset) -> str:

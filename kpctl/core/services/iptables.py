@@ -54,7 +54,7 @@ def _name(rule: Rule) -> str | None:
 def _condition(rule: Rule) -> str:
     """What a KUBE-MARK-MASQ rule masquerades, in words: "all", "src !CIDR", "src-type LOCAL"…"""
     if rule.src is not None:
-        return f"src {'!' if rule.src.negated else ''}{rule.src.network}"
+        return f"src {'!' if rule.src.negated else ''}{rule.src.cidr}"
     addrtype = next((m.addrtype for m in rule.matches if m.addrtype is not None), None)
     if addrtype is not None and addrtype.src_type:
         return f"src-type {'!' if addrtype.src_negated else ''}{','.join(addrtype.src_type)}"
@@ -170,7 +170,7 @@ def read_ruleset(ruleset: Ruleset) -> list[NodeService]:
         if dport is None or proto is None:
             continue
         dst = rule.dst
-        address = str(dst.network.network_address) if dst is not None else ANY_LOCAL
+        address = dst.cidr.rpartition("/")[0] if dst is not None else ANY_LOCAL
         kind = CLUSTER_IP if dst is not None else NODE_PORT
         comment = rule.comment or ""
         if "external" in comment or "load" in comment:
@@ -188,7 +188,7 @@ def _service_of(walker: _Walker, rule: Rule, family: str, kind_default: str | No
     dst = rule.dst
     if kind_default is None and dst is None:
         return None
-    address = str(dst.network.network_address) if dst is not None else ANY_LOCAL
+    address = dst.cidr.rpartition("/")[0] if dst is not None else ANY_LOCAL
     kind = kind_default or _kind(rule, jump)
     found = walker.dispatch(jump)
     policy = "Local" if jump.startswith("KUBE-SVL-") else found.policy

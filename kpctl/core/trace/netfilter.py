@@ -15,11 +15,8 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from kpctl.core.iptables_lazy import LazyChains
-from kpctl.core.iptables_quick import QuickRule
 from kpctl.core.snapshot_view import NodeView
 from kpctl.core.trace import sets as ipsets
-from kpctl.core.trace.quick import quick_miss
 from kpctl.model.iptables import Match, Rule, Ruleset, Target
 from kpctl.model.trace import Packet, TraceStep
 
@@ -105,11 +102,11 @@ def _judge_builtin(match: Match, packet: Packet) -> list[_Judgement]:
     if match.src is not None:
         hit = match.src.matches(packet.src)
         out.append(_answer(hit, f"src {packet.src} {'∈' if hit != match.src.negated else '∉'} "
-                                f"{match.src.network}" + (" (negated)" if match.src.negated else "")))
+                                f"{match.src.cidr}" + (" (negated)" if match.src.negated else "")))
     if match.dst is not None:
         hit = match.dst.matches(packet.dst)
         out.append(_answer(hit, f"dst {packet.dst} {'∈' if hit != match.dst.negated else '∉'} "
-                                f"{match.dst.network}" + (" (negated)" if match.dst.negated else "")))
+                                f"{match.dst.cidr}" + (" (negated)" if match.dst.negated else "")))
     if match.protocol is not None:
         hit = match.protocol.matches(packet.protocol)
         out.append(_answer(hit, f"protocol {packet.protocol} {'is' if hit else 'is not'} "
@@ -400,34 +397,11 @@ def walk(ruleset: Ruleset, table: str, chain: str, hook: str, packet: Packet, co
         return TraceStep(hook=hook, stage="iptables", table=table, depth=len(m.stack) - 1,
                          details={"ruleset": label}, **kw)  # type: ignore[arg-type]
 
-    lazy = tab.chains if isinstance(tab.chains, LazyChains) else None
     while pending:
         m = pending.pop()
         while True:
             current, index = m.stack[-1]
-            rules: Sequence[Rule | QuickRule]
-            if lazy is not None:
-                rules = lazy.walk_rules(current) if current in lazy else ()
-                if index < len(rules) and visits < MAX_RULE_VISITS and isinstance(rules[index], QuickRule):
-                    # A run of rules the packet cannot match, judged without parsing them.
-                    misses: list[TraceStep] = []
-                    end = len(rules)
-                    while index < end and visits < MAX_RULE_VISITS:
-                        quick = rules[index]
-                        if not isinstance(quick, QuickRule):
-                            break
-                        reason = quick_miss(quick, m.packet)
-                        if reason is None:
-                            break
-                        visits += 1
-                        index += 1
-                        misses.append(step(m, chain=current, rule_number=quick.number, rule=quick.text,
-                                           matched=False, reason=reason))
-                    if misses:
-                        m = replace(m, stack=m.stack[:-1] + ((current, index),), steps=m.steps + tuple(misses))
-                        continue
-            else:
-                rules = tab.chains[current].rules if current in tab.chains else ()
+            rules: Sequence[Rule] = tab.chains[current].rules if current in tab.chains else ()
             visits += 1
             if visits > MAX_RULE_VISITS:
                 done.append(NfBranch(m.probability, m.exact, "DROP", m.packet, m.conn, m.steps,
@@ -445,9 +419,6 @@ def walk(ruleset: Ruleset, table: str, chain: str, hook: str, packet: Packet, co
                          reason=f"end of {current}: back to the caller"),))
                 continue
             rule = rules[index]
-            if isinstance(rule, QuickRule):
-                assert lazy is not None
-                rule = lazy.full_rule(current, index)
             m = replace(m, stack=m.stack[:-1] + ((current, index + 1),))
             judgement = judge_rule(rule, m.packet, m.conn, env)
             notes = m.notes + ((judgement.note,) if judgement.note and judgement.note not in m.notes else ())

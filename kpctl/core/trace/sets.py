@@ -13,8 +13,8 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from kpctl.core.iptables_quick import ipv4_int
 from kpctl.model.ipset import IPSet, IPSetEntry
+from kpctl.model.iptables import ipv4_int
 from kpctl.model.trace import Packet
 
 PROTO_NUMBERS = {"tcp": 6, "udp": 17, "sctp": 132, "udplite": 136, "icmp": 1}

@@ -67,7 +67,7 @@ class Stats:
     outbps: int = 0
 
     def to_dict(self) -> dict[str, int]:
-        return asdict(self)
+        return {name: getattr(self, name) for name in _STATS_FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "Stats":
@@ -105,7 +105,8 @@ class RealServer:
         return (self.address, self.port)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        # field by field, not dataclasses.asdict: its recursive deep copy was most of -o json at 10k
+        data = {name: getattr(self, name) for name in _SERVER_FIELDS}
         data["stats"] = self.stats.to_dict()
         return data
 
@@ -168,7 +169,7 @@ class VirtualService:
         return replace(self, servers=servers)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {name: getattr(self, name) for name in _SERVICE_FIELDS}
         data["servers"] = [server.to_dict() for server in self.servers]
         data["stats"] = self.stats.to_dict()
         return data

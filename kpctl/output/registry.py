@@ -6,7 +6,7 @@ from typing import Any, Callable, Sequence
 
 from kpctl.output.env import Environment
 from kpctl.output.listing import Column, Listing, OutputSpec
-from kpctl.output.text import escape_cell
+from kpctl.output.text import cell_width, escape_cell
 
 
 def _visible_columns(listing: Listing, wide: bool) -> list[Column]:
@@ -25,31 +25,35 @@ def print_plain(listing: Listing, spec: OutputSpec, env: Environment) -> None:
 
 
 def _print_table(listing: Listing, spec: OutputSpec, env: Environment, wide: bool) -> None:
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
+    """Columns padded to their widest cell, two spaces apart, nothing cut (kubectl's tables).
 
-    console = Console(
-        file=env.stdout,
-        color_system="auto" if env.color else None,
-        force_terminal=env.color,
-        no_color=not env.color,
-        width=None if env.stdout_isatty else 200,
-        highlight=False,
-    )
-    table = Table(
-        title=listing.title,
-        show_header=not spec.no_headers,
-        box=None,
-        pad_edge=False,
-        header_style="bold" if env.color else "",
-    )
+    Built here rather than with rich's Table, which measured and rendered every cell through
+    its layout engine (25 s for a 60,000-row IPVS table) and, without a terminal, shrank wide
+    columns to an ellipsis at 200 characters.
+    """
     columns = _visible_columns(listing, wide)
-    for column in columns:
-        table.add_column(column.header, justify=column.justify, no_wrap=True)  # type: ignore[arg-type]
-    for row in listing.rows:
-        table.add_row(*(Text(escape_cell(row.get(c.key))) for c in columns))
-    console.print(table)
+    grid = [[escape_cell(row.get(c.key)) for c in columns] for row in listing.rows]
+    header = [c.header for c in columns] if not spec.no_headers else None
+    widths = [cell_width(c.header) if header else 0 for c in columns]
+    for cells in grid:
+        for index, cell in enumerate(cells):
+            size = cell_width(cell)
+            if size > widths[index]:
+                widths[index] = size
+    right = [c.justify == "right" for c in columns]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(" " * (w - cell_width(cell)) + cell if r else cell + " " * (w - cell_width(cell))
+                         for cell, w, r in zip(cells, widths, right))
+
+    out = []
+    if listing.title:
+        out.append(f"\x1b[3m{listing.title}\x1b[0m" if env.color else listing.title)
+    if header:
+        out.append(f"\x1b[1m{line(header)}\x1b[0m" if env.color else line(header))
+    out.extend(line(cells) for cells in grid)
+    if out:
+        env.stdout.write("\n".join(out) + "\n")
 
 
 def print_table(listing: Listing, spec: OutputSpec, env: Environment) -> None:

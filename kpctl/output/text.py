@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -16,3 +17,12 @@ def escape_cell(value: Any) -> str:
     if text.isprintable():  # the common case, and none of the characters escaped below is printable
         return text
     return _CONTROL.sub(lambda m: "\\x%02x" % ord(m.group()), text).replace("\n", "\\n").replace("\t", "\\t")
+
+
+def cell_width(text: str) -> int:
+    """Columns ``text`` takes on a terminal: East Asian wide and full-width characters take two,
+    combining marks none (what terminals and wcwidth(3) do)."""
+    if text.isascii():
+        return len(text)
+    return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+               for ch in text)

@@ -12,7 +12,7 @@ from kpctl.cli.context import AppContext, output_options, pass_app
 from kpctl.output.listing import Column, Listing, OutputSpec
 
 if TYPE_CHECKING:
-    from kpctl.core.iptables_view import BackendReport, JumpNode
+    from kpctl.core.iptables_view import BackendReport
     from kpctl.model.iptables import IptablesState, Rule, Ruleset
 
 
@@ -56,7 +56,7 @@ def list_rules(app: AppContext, table: str | None, chain: str | None, kube: bool
     gc.freeze()  # the rules live until exit: the cycle collector need not rescan a million objects
     state = select_state(full, table, chain, kube, family, backend)
     roots = select_state(full, table, None, kube, family, backend) if chain else state
-    app.render(_rules_listing(state, roots, chain, counters), output)
+    app.render(_rules_listing(state, roots, chain, counters, app.env.color), output)
 
 
 @iptables.command("backends")
@@ -94,7 +94,8 @@ RULE_COLUMNS = (
 )
 
 
-def _rules_listing(state: IptablesState, roots: IptablesState, chain: str | None, counters: bool) -> Listing:
+def _rules_listing(state: IptablesState, roots: IptablesState, chain: str | None, counters: bool,
+                   color: bool) -> Listing:
     from kpctl.core.iptables_save import format_save
 
     several = len(state.rulesets) > 1
@@ -112,7 +113,7 @@ def _rules_listing(state: IptablesState, roots: IptablesState, chain: str | None
             parts.append(header + format_save(rs, counters=counters))
         return "".join(parts)
 
-    return Listing(columns, rows, state.to_dict, {"save": save, "tree": lambda: _tree(roots, chain)})
+    return Listing(columns, rows, state.to_dict, {"save": save, "tree": lambda: _tree(roots, chain, color)})
 
 
 class _Rows(Sequence[dict[str, Any]]):
@@ -166,41 +167,36 @@ def _rule_row(ruleset: Ruleset, table: str, rule: Rule) -> dict[str, Any]:
     }
 
 
-def _tree(state: IptablesState, chain: str | None) -> Any:
-    from rich.markup import escape
-    from rich.tree import Tree
-
+def _tree(state: IptablesState, chain: str | None, color: bool) -> str:
     from kpctl.core.iptables_view import jump_tree
+    from kpctl.output.text import escape_cell
+    from kpctl.output.tree import BOLD, DIM, draw, styled
 
-    def label(node: JumpNode) -> str:
+    def label(node: Any) -> str:
+        if isinstance(node, tuple):  # a ruleset or table heading: (text, children)
+            return str(node[0])
         # "#3 KUBE-SVC-X 'comment' → DNAT …": #3 is the rule of the parent chain that jumps here.
-        text = "" if node.rule is None else f"[dim]#{node.rule.number}{' goto' if node.rule.goto else ''}[/dim] "
-        text += f"[bold]{escape(node.chain)}[/bold]"
+        text = "" if node.rule is None else styled(f"#{node.rule.number}{' goto' if node.rule.goto else ''}",
+                                                    DIM, color) + " "
+        text += styled(escape_cell(node.chain), BOLD, color)
         if node.policy:
             text += f" (policy {node.policy})"
         if node.rule is not None and node.rule.comment:
-            text += f" [dim]{escape(repr(node.rule.comment))}[/dim]"
+            text += " " + styled(escape_cell(repr(node.rule.comment)), DIM, color)
         if node.actions:
-            text += " → " + escape(", ".join(node.actions))
+            text += " → " + escape_cell(", ".join(node.actions))
         if node.seen_above:
-            text += " [dim](expanded above)[/dim]"
+            text += " " + styled("(expanded above)", DIM, color)
         return text
 
-    def add(parent: Tree, node: JumpNode) -> None:
-        branch = parent.add(label(node))
-        for child in node.children:
-            add(branch, child)
-
-    root = Tree("iptables")
+    headings = []
     for rs in state.rulesets:
-        rs_branch = root.add(f"{rs.family} {rs.backend}")
-        for tname in rs.tables:
-            nodes = jump_tree(rs, tname, (chain,) if chain else None)
-            if nodes:
-                table_branch = rs_branch.add(f"table {escape(tname)}")
-                for node in nodes:
-                    add(table_branch, node)
-    return root
+        tables = [(f"table {escape_cell(tname)}", nodes) for tname in rs.tables
+                  if (nodes := jump_tree(rs, tname, (chain,) if chain else None))]
+        headings.append((f"{rs.family} {rs.backend}", tables))
+    lines = ["iptables"]
+    draw(headings, label, lambda node: node[1] if isinstance(node, tuple) else node.children, lines)
+    return "\n".join(lines) + "\n"
 
 
 def _backends_listing(report: BackendReport) -> Listing:

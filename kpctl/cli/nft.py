@@ -68,16 +68,12 @@ def _listing(selected: dict[str, Any], graph: dict[str, Any], chain: str | None,
 
     from kpctl.core.nft_syntax import save_text
     from kpctl.core.nft_view import jump_trees, summary_rows
-    from kpctl.output.nft import aligned_table, tree_text
+    from kpctl.output.nft import tree_text
 
     # Rows cost a pass over ~40,000 chains at 10k services: built only for the formats showing them.
     rows = summary_rows(selected) if output.format in ("table", "wide", "plain") else []
 
-    def table(wide: bool) -> str:
-        return aligned_table(COLUMNS, rows, wide, output.no_headers, color)
-
     formats = {
-        "table": lambda: table(False), "wide": lambda: table(True),
         "tree": lambda: tree_text(jump_trees(graph, (chain,) if chain else None), color),
         "save": lambda: save_text(selected),
         # Compact, as `nft -j` prints it: the indenting encoder took 20 s and 770 MiB at 10k services.

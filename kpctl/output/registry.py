@@ -28,8 +28,8 @@ def _print_table(listing: Listing, spec: OutputSpec, env: Environment, wide: boo
     """Columns padded to their widest cell, two spaces apart, nothing cut (kubectl's tables).
 
     Built here rather than with rich's Table, which measured and rendered every cell through
-    its layout engine (25 s for a 60,000-row IPVS table) and, without a terminal, shrank wide
-    columns to an ellipsis at 200 characters.
+    its layout engine (25 s for a 60,000-row IPVS table, 131 s for kube-proxy's 40,000 nft
+    chains) and, without a terminal, shrank wide columns to an ellipsis at 200 characters.
     """
     columns = _visible_columns(listing, wide)
     grid = [[escape_cell(row.get(c.key)) for c in columns] for row in listing.rows]
@@ -44,7 +44,7 @@ def _print_table(listing: Listing, spec: OutputSpec, env: Environment, wide: boo
 
     def line(cells: Sequence[str]) -> str:
         return "  ".join(" " * (w - cell_width(cell)) + cell if r else cell + " " * (w - cell_width(cell))
-                         for cell, w, r in zip(cells, widths, right))
+                         for cell, w, r in zip(cells, widths, right)).rstrip()
 
     out = []
     if listing.title:

@@ -29,8 +29,8 @@ def test_a_cell_longer_than_any_terminal_is_printed_whole() -> None:
 def test_columns_align_by_terminal_cells_for_wide_characters() -> None:
     text = _table([{"name": "日本", "count": 10}, {"name": "abcde", "count": 2}], fmt="wide")
     lines = text.splitlines()
-    assert lines == ["NAME   COUNT  NOTE", "日本      10      ", "abcde      2      "]
-    assert {cell_width(line) for line in lines} == {18}
+    assert lines == ["NAME   COUNT  NOTE", "日本      10", "abcde      2"]  # no trailing blanks
+    assert {cell_width(line) for line in lines} == {18, 12}
 
 
 def test_title_stands_on_its_own_line_and_headers_can_go() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +52,6 @@ def list_rules(app: AppContext, table: str | None, chain: str | None, kube: bool
     from kpctl.core.iptables_view import select_state
 
     full = open_iptables(app).read(counters=counters)
-    gc.freeze()  # the rules live until exit: the cycle collector need not rescan a million objects
     state = select_state(full, table, chain, kube, family, backend)
     roots = select_state(full, table, None, kube, family, backend) if chain else state
     app.render(_rules_listing(state, roots, chain, counters, app.env.color), output)

@@ -8,6 +8,7 @@ lines it can ``awk``.  Ctrl-C ends the watch quietly with exit status 130.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -79,6 +80,7 @@ def watch_listing(app: AppContext, fetch: Callable[[], Listing], output: OutputS
                   count: int | None = None, title: str = "", key_columns: Sequence[str] = ("service", "server"),
                   sleep: Callable[[float], None] = time.sleep) -> int:
     """Refresh ``fetch()`` every ``interval`` seconds (``count`` times, or until Ctrl-C)."""
+    gc.enable()  # main() pauses the cycle collector for one-shot reads; a watch runs for long
     live_view = app.env.stdout_isatty and output.format in ("table", "wide")
     shown = output if output.format not in ("table", "wide") or live_view else OutputSpec("plain", output.no_headers)
     try:

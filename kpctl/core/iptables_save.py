@@ -9,7 +9,6 @@ of letters, digits, ``_`` and ``-`` is written bare, anything else in double quo
 
 from __future__ import annotations
 
-import gc
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any, NamedTuple
@@ -453,20 +452,10 @@ def parse_save(text: str, family: str = "ipv4", backend: str = "nft", lazy: bool
 
 
 def read_all(ruleset: Ruleset) -> Ruleset:
-    """``ruleset`` with every chain parsed now, for a caller about to read (nearly) all of them.
-
-    Rules hold no reference cycles; collecting while a million of their objects are built
-    took half the read, so the cycle collector waits until they all are.
-    """
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        for table in ruleset.tables.values():
-            for name in table.chains:
-                table.chains[name]  # parses and validates the chain's rules
-    finally:
-        if collecting:
-            gc.enable()
+    """``ruleset`` with every chain parsed now, for a caller about to read (nearly) all of them."""
+    for table in ruleset.tables.values():
+        for name in table.chains:
+            table.chains[name]  # parses and validates the chain's rules
     return ruleset
 
 

@@ -13,14 +13,17 @@
 from __future__ import annotations
 
 import ipaddress
+from _socket import AF_INET, AF_INET6, inet_pton  # what `socket` re-exports
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from kpctl.core.ipset_entry import ICMP, ICMPV6, PROTOCOL_NUMBERS
-from kpctl.core.iptables_quick import ipv4_int
 from kpctl.errors import InvalidInput
 from kpctl.model.ipset import IPSet, IPSetEntry
-from kpctl.model.trace import Packet
+
+if TYPE_CHECKING:
+    from kpctl.model.trace import Packet
 
 _WITH_PORTS = (6, 17, 132, 136)  # tcp, udp, sctp, udplite: the protocols whose port a set sees
 
@@ -78,26 +81,31 @@ def _netmask(ipset: IPSet) -> int | None:
     return ipset.netmask if ipset.type in ("hash:ip", "bitmap:ip") else None
 
 
+def _ip_int(text: str) -> tuple[int, int] | None:
+    """(address as int, its bit width) without an ipaddress object; None if invalid."""
+    family, bits = (AF_INET6, 128) if ":" in text else (AF_INET, 32)
+    try:
+        return int.from_bytes(inet_pton(family, text), "big"), bits
+    except OSError:
+        return None
+
+
 def _ip_matches(ipset: IPSet, start: str | None, cidr: int | None, end: str | None, value: str | None,
                 netmask: int | None) -> bool:
     """Is ``value`` in the member's range / net (``netmask``/``bitmask``: the set's, for the first IP)?"""
     if start is None or value is None:
         return False
-    try:
-        address = ipaddress.ip_address(value)
-        first = ipaddress.ip_address(start)
-    except ValueError:
-        return False
-    if address.version != first.version:
+    address, first = _ip_int(value), _ip_int(start)
+    if address is None or first is None or address[1] != first[1]:
         return False
     if end is not None:
-        return int(first) <= int(address) <= int(ipaddress.ip_address(end))
-    bits = address.max_prefixlen
-    prefix = cidr if cidr is not None else (netmask if netmask is not None else bits)
+        last = _ip_int(end)
+        return last is not None and first[0] <= address[0] <= last[0]
     if ipset.bitmask is not None and cidr is None:
-        return int(address) & int(ipaddress.ip_address(ipset.bitmask)) == int(first)
-    shift = bits - prefix
-    return int(address) >> shift == int(first) >> shift
+        return address[0] & int(ipaddress.ip_address(ipset.bitmask)) == first[0]
+    bits = address[1]
+    shift = bits - (cidr if cidr is not None else (netmask if netmask is not None else bits))
+    return address[0] >> shift == first[0] >> shift
 
 
 def _port_matches(entry: IPSetEntry, proto: int | None, port: int, bitmap: bool) -> bool:
@@ -147,8 +155,8 @@ def _entry_matches(ipset: IPSet, entry: IPSetEntry, packet: Packet, flags: tuple
 
 # ---------------------------------------------------------------- member index
 #
-# KUBE-CLUSTER-IP holds one member per service port: scanning it (two ipaddress objects per
-# member) costs ~50 µs a member.  Members that are one exact point (an IPv4 host address, a
+# KUBE-CLUSTER-IP holds one member per service port: scanning it (two addresses parsed per
+# member) costs µs a member.  Members that are one exact point (an IPv4 host address, a
 # single protocol:port, an interface) are found by that key instead; every other member is
 # still matched one by one.  Hits keep the members' order, so max() picks the same one.
 
@@ -160,7 +168,8 @@ def _point_ip(start: str | None, cidr: int | None, end: str | None, netmask: int
     if start is None or end is not None:
         return None
     prefix = cidr if cidr is not None else (netmask if netmask is not None else 32)
-    return ipv4_int(start) if prefix == 32 else None
+    ip = _ip_int(start)
+    return ip[0] if ip is not None and ip[1] == prefix == 32 else None
 
 
 def _entry_point(ipset: IPSet, entry: IPSetEntry) -> PointKey | None:
@@ -191,10 +200,10 @@ def _packet_point(ipset: IPSet, packet: Packet, flags: tuple[str, ...]) -> Point
     key: list[object] = []
     for kind, flag in zip(ipset.dimensions, flags):
         if kind in ("ip", "net"):
-            ip = ipv4_int(packet.src if flag == "src" else packet.dst)
-            if ip is None:
+            ip = _ip_int(packet.src if flag == "src" else packet.dst)
+            if ip is None or ip[1] != 32:
                 return None
-            key.append(ip)
+            key.append(ip[0])
         elif kind == "port":
             proto = PROTOCOL_NUMBERS.get(packet.protocol)
             if proto not in _WITH_PORTS:

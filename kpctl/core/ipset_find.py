@@ -135,7 +135,8 @@ def _entry_matches(ipset: IPSet, entry: IPSetEntry, packet: Packet, flags: tuple
         elif kind == "port":
             proto = PROTOCOL_NUMBERS.get(packet.protocol)
             bitmap = ipset.type == "bitmap:port"
-            ok = (not bitmap or proto in _WITH_PORTS) and _port_matches(
+            # bitmap:port: the kernel's ip_set_get_ip_port() takes TCP and UDP ports only
+            ok = (not bitmap or proto in (6, 17)) and _port_matches(
                 entry, proto, packet.sport if source else packet.dport, bitmap)
         elif kind == "iface":
             device = packet.iif if source else packet.oif

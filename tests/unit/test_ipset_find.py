@@ -62,6 +62,9 @@ def test_source_cidr_and_bitmap_port() -> None:
     node_port = KUBE["KUBE-NODE-PORT-TCP"]
     assert set_match(node_port, _packet(dst="192.168.10.2", proto="tcp", dport=30080), ["dst"]) is not None
     assert set_match(node_port, _packet(dst="192.168.10.2", proto="tcp", dport=30081), ["dst"]) is None
+    # bitmap:port sees TCP and UDP ports only (the kernel's ip_set_get_ip_port)
+    assert set_match(node_port, _packet(dst="192.168.10.2", proto="udp", dport=30080), ["dst"]) is not None
+    assert set_match(node_port, _packet(dst="192.168.10.2", proto="sctp", dport=30080), ["dst"]) is None
 
 
 def test_nomatch_most_specific_wins() -> None:

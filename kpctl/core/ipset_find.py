@@ -1,9 +1,11 @@
-"""Which sets and members match a packet or an address: ipset's lookup, done on the model.
+"""ipset's lookup, done on the model: the one set matcher of the trace and of `kpctl ipset find`.
 
-* :func:`entry_matches` / :func:`set_match`: iptables' ``-m set --match-set NAME src,dst``
-  semantics (one direction flag per dimension; fewer flags than the set has dimensions never
-  matches; ``nomatch`` members of net types win when they are the most specific match;
-  list:set tries its member sets in order).  For the trace engine.
+* :func:`lookup`: iptables' ``-m set --match-set NAME FLAGS`` for a traced packet.  Each flag
+  picks the packet field for one dimension of the set type in order (``src`` or ``dst``): the
+  address for ip/net dimensions, (protocol, port) for port dimensions, the in/out interface
+  for iface.  Like the kernel, a lookup with fewer flags than the set has dimensions never
+  matches, and a family mismatch never matches.  Net types honour ``nomatch``: the most
+  specific matching element decides.  list:set tries its member sets in order.
 * :func:`find_matches`: ``kpctl ipset find ADDR[:PORT[/PROTO]]``: every set and member the
   address (and port) would match in any direction.
 """
@@ -11,31 +13,26 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping, Sequence
+from _socket import AF_INET, AF_INET6, inet_pton  # what `socket` re-exports
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Union
+from typing import TYPE_CHECKING
 
 from kpctl.core.ipset_entry import ICMP, ICMPV6, PROTOCOL_NUMBERS
 from kpctl.errors import InvalidInput
 from kpctl.model.ipset import IPSet, IPSetEntry
 
-Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+if TYPE_CHECKING:
+    from kpctl.model.trace import Packet
+
+_WITH_PORTS = (6, 17, 132, 136)  # tcp, udp, sctp, udplite: the protocols whose port a set sees
 
 
 @dataclass(frozen=True)
-class PacketFields:
-    """The packet fields an ipset match can look at (None: unknown / not applicable)."""
-
-    src: str | None = None
-    dst: str | None = None
-    proto: str | None = None  # tcp|udp|sctp|udplite|icmp|icmpv6 or a number
-    sport: int | None = None
-    dport: int | None = None
-    icmp_type: int | None = None
-    icmp_code: int | None = None
-    in_iface: str | None = None
-    out_iface: str | None = None
-    mark: int | None = None
+class SetLookup:
+    found: bool
+    reason: str
+    element: str | None = None  # the member that matched
 
 
 @dataclass(frozen=True)
@@ -64,115 +61,243 @@ def _proto_number(proto: str | None) -> int | None:
     raise InvalidInput(f"unknown protocol {proto!r}")
 
 
-def _ip_matches(ipset: IPSet, start: str | None, cidr: int | None, end: str | None, value: str | None) -> bool:
+def _key_text(packet: Packet, dims: tuple[str, ...], flags: tuple[str, ...]) -> str:
+    parts = []
+    for kind, flag in zip(dims, flags):
+        if kind in ("ip", "net"):
+            parts.append(packet.src if flag == "src" else packet.dst)
+        elif kind == "port":
+            parts.append(f"{packet.protocol}:{packet.sport if flag == 'src' else packet.dport}")
+        elif kind == "iface":
+            parts.append(str(packet.iif if flag == "src" else packet.oif))
+        elif kind == "mark":
+            parts.append(f"{packet.mark:#x}")
+        else:
+            parts.append("?")
+    return ",".join(parts)
+
+
+def _netmask(ipset: IPSet) -> int | None:
+    return ipset.netmask if ipset.type in ("hash:ip", "bitmap:ip") else None
+
+
+def _ip_int(text: str) -> tuple[int, int] | None:
+    """(address as int, its bit width) without an ipaddress object; None if invalid."""
+    family, bits = (AF_INET6, 128) if ":" in text else (AF_INET, 32)
+    try:
+        return int.from_bytes(inet_pton(family, text), "big"), bits
+    except OSError:
+        return None
+
+
+def _ip_matches(ipset: IPSet, start: str | None, cidr: int | None, end: str | None, value: str | None,
+                netmask: int | None) -> bool:
+    """Is ``value`` in the member's range / net (``netmask``/``bitmask``: the set's, for the first IP)?"""
     if start is None or value is None:
         return False
-    try:
-        address = ipaddress.ip_address(value)
-        first = ipaddress.ip_address(start)
-    except ValueError:
-        return False
-    if address.version != first.version:
+    address, first = _ip_int(value), _ip_int(start)
+    if address is None or first is None or address[1] != first[1]:
         return False
     if end is not None:
-        return int(first) <= int(address) <= int(ipaddress.ip_address(end))
-    bits = address.max_prefixlen
-    prefix = cidr if cidr is not None else bits
-    if ipset.netmask is not None and ipset.type in ("hash:ip", "bitmap:ip") and cidr is None:
-        prefix = ipset.netmask
+        last = _ip_int(end)
+        return last is not None and first[0] <= address[0] <= last[0]
     if ipset.bitmask is not None and cidr is None:
-        mask = int(ipaddress.ip_address(ipset.bitmask))
-        return int(address) & mask == int(first)
-    shift = bits - prefix
-    return int(address) >> shift == int(first) >> shift
+        return address[0] & int(ipaddress.ip_address(ipset.bitmask)) == first[0]
+    bits = address[1]
+    shift = bits - (cidr if cidr is not None else (netmask if netmask is not None else bits))
+    return address[0] >> shift == first[0] >> shift
 
 
-def _port_matches(entry: IPSetEntry, proto: int | None, port: int | None, packet: PacketFields,
-                  bitmap: bool) -> bool:
-    if bitmap:
-        if port is None or entry.port is None:
+def _port_matches(entry: IPSetEntry, proto: int | None, port: int, bitmap: bool) -> bool:
+    """The member's (protocol, port) holds the packet's; bitmap:port keeps ports only.  ICMP
+    members (``type << 8 | code``) never match: neither a traced packet nor a find has an ICMP type."""
+    if not bitmap:
+        if proto is None or proto in (ICMP, ICMPV6) or (entry.proto_num is not None and entry.proto_num != proto):
             return False
-        return entry.port <= port <= (entry.port_to if entry.port_to is not None else entry.port)
-    if proto is None or entry.proto_num != proto:
+        if entry.port is None:
+            return proto not in _WITH_PORTS  # portless protocols store port 0
+    elif entry.port is None:
         return False
-    if proto in (ICMP, ICMPV6):
-        if packet.icmp_type is None:
-            return False
-        return entry.port == (packet.icmp_type << 8 | (packet.icmp_code or 0))
-    if entry.port is None or port is None:
-        return proto not in (6, 17, 132, 136)  # portless protocols store port 0
     return entry.port <= port <= (entry.port_to if entry.port_to is not None else entry.port)
 
 
-def entry_matches(ipset: IPSet, entry: IPSetEntry, packet: PacketFields, flags: Sequence[str]) -> bool:
-    """Does ``entry`` of ``ipset`` match ``packet`` under ``--match-set NAME FLAGS``?
-
-    ``flags`` holds ``src``/``dst`` per dimension, as iptables' set match takes them.
-    ``nomatch`` is not applied here (see :func:`set_match`); list:set members never match
-    here (their member sets are looked up by :func:`set_match`).
-    """
-    dimensions = ipset.dimensions
-    if not dimensions or dimensions == ("name",) or len(flags) < len(dimensions):
-        return False
-    proto = _proto_number(packet.proto)
+def _entry_matches(ipset: IPSet, entry: IPSetEntry, packet: Packet, flags: tuple[str, ...]) -> bool:
     ip_index = 0
-    for kind, flag in zip(dimensions, flags):
+    for kind, flag in zip(ipset.dimensions, flags):
         source = flag == "src"
         if kind in ("ip", "net"):
             value = packet.src if source else packet.dst
             if ip_index == 0:
-                ok = _ip_matches(ipset, entry.ip, entry.cidr, entry.ip_to, value)
+                ok = _ip_matches(ipset, entry.ip, entry.cidr, entry.ip_to, value, _netmask(ipset))
             else:
-                ok = _ip_matches(ipset, entry.ip2, entry.cidr2, entry.ip2_to, value)
+                ok = _ip_matches(ipset, entry.ip2, entry.cidr2, entry.ip2_to, value, None)
             ip_index += 1
         elif kind == "port":
-            ok = _port_matches(entry, proto, packet.sport if source else packet.dport, packet,
-                               ipset.type == "bitmap:port")
+            proto = PROTOCOL_NUMBERS.get(packet.protocol)
+            bitmap = ipset.type == "bitmap:port"
+            # bitmap:port: the kernel's ip_set_get_ip_port() takes TCP and UDP ports only
+            ok = (not bitmap or proto in (6, 17)) and _port_matches(
+                entry, proto, packet.sport if source else packet.dport, bitmap)
         elif kind == "iface":
-            device = packet.in_iface if source else packet.out_iface
+            device = packet.iif if source else packet.oif
             if entry.iface is None or device is None:
                 ok = False
-            elif entry.wildcard:
-                ok = device.startswith(entry.iface)
             else:
-                ok = device == entry.iface
+                ok = device.startswith(entry.iface) if entry.wildcard else device == entry.iface
         elif kind == "mark":
             mask = ipset.markmask if ipset.markmask is not None else 0xFFFFFFFF
-            ok = packet.mark is not None and (packet.mark & mask) == entry.mark
+            ok = (packet.mark & mask) == entry.mark
         else:
-            ok = False
+            ok = False  # mac: not known for a traced packet
         if not ok:
             return False
     return True
 
 
-def _specificity(entry: IPSetEntry, bits: int) -> tuple[int, int]:
-    first = entry.cidr if entry.cidr is not None else bits
-    second = entry.cidr2 if entry.cidr2 is not None else bits
-    return first, second
+# ---------------------------------------------------------------- member index
+#
+# KUBE-CLUSTER-IP holds one member per service port: scanning it (two addresses parsed per
+# member) costs µs a member.  Members that are one exact point (an IPv4 host address, a
+# single protocol:port, an interface) are found by that key instead; every other member is
+# still matched one by one.  Hits keep the members' order, so max() picks the same one.
+
+PointKey = tuple[object, ...]
 
 
-def set_match(ipset: IPSet, packet: PacketFields, flags: Sequence[str],
-              sets: Mapping[str, IPSet] | None = None, _depth: int = 0) -> IPSetEntry | None:
-    """The member deciding a positive match of ``--match-set ipset.name FLAGS``, or None.
+def _point_ip(start: str | None, cidr: int | None, end: str | None, netmask: int | None) -> int | None:
+    """The IPv4 address an ip/net dimension matches when it matches exactly one (else None)."""
+    if start is None or end is not None:
+        return None
+    prefix = cidr if cidr is not None else (netmask if netmask is not None else 32)
+    ip = _ip_int(start)
+    return ip[0] if ip is not None and ip[1] == prefix == 32 else None
 
-    For net types the most specific matching member decides; if it is ``nomatch`` the set
-    does not match.  list:set returns the member (naming the set) through which it matched.
-    """
-    if ipset.type == "list:set":
-        if sets is None or _depth > 2:
+
+def _entry_point(ipset: IPSet, entry: IPSetEntry) -> PointKey | None:
+    key: list[object] = []
+    ip_index = 0
+    for kind in ipset.dimensions:
+        if kind in ("ip", "net"):
+            if ip_index == 0:
+                point: object = _point_ip(entry.ip, entry.cidr, entry.ip_to, _netmask(ipset))
+            else:
+                point = _point_ip(entry.ip2, entry.cidr2, entry.ip2_to, None)
+            ip_index += 1
+        elif kind == "port":
+            single = entry.port is not None and entry.port_to in (None, entry.port)
+            point = (entry.proto_num, entry.port) if entry.proto_num in _WITH_PORTS and single else None
+        elif kind == "iface":
+            point = None if entry.wildcard else entry.iface
+        else:
             return None
+        if point is None:
+            return None
+        key.append(point)
+    return tuple(key)
+
+
+def _packet_point(ipset: IPSet, packet: Packet, flags: tuple[str, ...]) -> PointKey | None:
+    """The key a point member must have to match ``packet`` (None: no point member can)."""
+    key: list[object] = []
+    for kind, flag in zip(ipset.dimensions, flags):
+        if kind in ("ip", "net"):
+            ip = _ip_int(packet.src if flag == "src" else packet.dst)
+            if ip is None or ip[1] != 32:
+                return None
+            key.append(ip[0])
+        elif kind == "port":
+            proto = PROTOCOL_NUMBERS.get(packet.protocol)
+            if proto not in _WITH_PORTS:
+                return None
+            key.append((proto, packet.sport if flag == "src" else packet.dport))
+        elif kind == "iface":
+            device = packet.iif if flag == "src" else packet.oif
+            if device is None:
+                return None
+            key.append(device)
+        else:
+            return None
+    return tuple(key)
+
+
+class _MemberIndex:
+    def __init__(self, ipset: IPSet) -> None:
+        self.points: dict[PointKey, list[int]] = {}
+        self.others: list[int] = []
+        indexable = (ipset.type != "bitmap:port" and ipset.bitmask is None
+                     and all(k in ("ip", "net", "port", "iface") for k in ipset.dimensions))
+        for position, entry in enumerate(ipset.members):
+            key = _entry_point(ipset, entry) if indexable else None
+            if key is None:
+                self.others.append(position)
+            else:
+                self.points.setdefault(key, []).append(position)
+
+
+_INDEXES: dict[int, tuple[IPSet, _MemberIndex]] = {}
+
+
+def _index(ipset: IPSet) -> _MemberIndex:
+    cached = _INDEXES.get(id(ipset))
+    if cached is not None and cached[0] is ipset:
+        return cached[1]
+    if len(_INDEXES) > 64:
+        _INDEXES.clear()
+    index = _MemberIndex(ipset)
+    _INDEXES[id(ipset)] = (ipset, index)
+    return index
+
+
+def _hits(ipset: IPSet, packet: Packet, flags: tuple[str, ...]) -> list[IPSetEntry]:
+    """The members matching ``packet``, in set order (as a scan of every member finds them)."""
+    members = ipset.members
+    # the index keys a member by every dimension: with fewer flags the scan judges the ones given
+    if len(members) < 32 or len(flags) < len(ipset.dimensions):
+        return [entry for entry in members if _entry_matches(ipset, entry, packet, flags)]
+    index = _index(ipset)
+    positions = [p for p in index.others if _entry_matches(ipset, members[p], packet, flags)]
+    if index.points:
+        key = _packet_point(ipset, packet, flags)
+        if key is not None:
+            positions.extend(index.points.get(key, ()))
+            positions.sort()
+    return [members[p] for p in positions]
+
+
+def _specificity(entry: IPSetEntry) -> int:
+    return (entry.cidr if entry.cidr is not None else 128) * 256 + (
+        entry.cidr2 if entry.cidr2 is not None else 128)
+
+
+def lookup(sets: Mapping[str, IPSet], name: str, flags: tuple[str, ...], packet: Packet,
+           depth: int = 0) -> SetLookup:
+    """Is the packet (seen through ``flags``) a member of set ``name``?"""
+    ipset = sets.get(name)
+    if ipset is None:
+        return SetLookup(False, f"set {name} is not in the snapshot (iptables would refuse the rule)")
+    if ipset.type == "list:set":
+        if depth > 4:
+            return SetLookup(False, f"list:set {name} nests too deep")
         for member in ipset.members:
-            inner = sets.get(member.name or "")
-            if inner is not None and set_match(inner, packet, flags, sets, _depth + 1) is not None:
-                return member
-        return None
-    matching = [entry for entry in ipset.members if entry_matches(ipset, entry, packet, flags)]
-    if not matching:
-        return None
-    bits = 128 if ipset.family == "inet6" else 32
-    best = max(matching, key=lambda e: (_specificity(e, bits), not e.nomatch))
-    return None if best.nomatch else best
+            if member.name:
+                inner = lookup(sets, member.name, flags, packet, depth + 1)
+                if inner.found:
+                    return SetLookup(True, f"{name} → {inner.reason}", inner.element)
+        return SetLookup(False, f"no member set of {name} holds it")
+    dims = ipset.dimensions
+    key = _key_text(packet, dims, flags)
+    if len(flags) < len(dims):
+        return SetLookup(False, f"{name} is {ipset.type}; {len(flags)} flag(s) cannot look it up")
+    family = "inet6" if packet.family == "inet6" else "inet"
+    if ipset.family not in (None, family):
+        return SetLookup(False, f"{name} holds {ipset.family} addresses, the packet is {family}")
+    hits = _hits(ipset, packet, flags)
+    if not hits:
+        return SetLookup(False, f"{key} is not in {name} ({len(ipset.members)} members)")
+    best = max(hits, key=_specificity)
+    if best.nomatch:
+        return SetLookup(False, f"{key} hits nomatch element {best.raw} of {name}", best.raw)
+    return SetLookup(True, f"{key} is in {name} (member {best.raw})", best.raw)
 
 
 def parse_find_target(text: str) -> tuple[str, int | None, str | None]:
@@ -208,17 +333,15 @@ def _member_matches_any(ipset: IPSet, entry: IPSetEntry, address: str, port: int
                         proto: str | None) -> bool:
     """The member matches ``address`` in some IP dimension and (if given) ``port``."""
     dims = ipset.dimensions
-    if "port" in dims and port is not None:
-        protos = [proto] if proto else [entry.proto or "tcp"]
-        packet = PacketFields(proto=protos[0], sport=port, dport=port)
-        if not _port_matches(entry, _proto_number(protos[0]), port, packet, ipset.type == "bitmap:port"):
-            return False
+    if "port" in dims and port is not None and not _port_matches(
+            entry, _proto_number(proto or entry.proto or "tcp"), port, ipset.type == "bitmap:port"):
+        return False
     ip_dims = [d for d in dims if d in ("ip", "net")]
     if not ip_dims:
         return "port" in dims and port is not None
-    if _ip_matches(ipset, entry.ip, entry.cidr, entry.ip_to, address):
+    if _ip_matches(ipset, entry.ip, entry.cidr, entry.ip_to, address, _netmask(ipset)):
         return True
-    return len(ip_dims) > 1 and _ip_matches(ipset, entry.ip2, entry.cidr2, entry.ip2_to, address)
+    return len(ip_dims) > 1 and _ip_matches(ipset, entry.ip2, entry.cidr2, entry.ip2_to, address, None)
 
 
 def find_matches(sets: Iterable[IPSet], address: str, port: int | None = None,

@@ -1,4 +1,4 @@
-"""Set-match semantics (iptables `-m set --match-set NAME FLAGS`) and `ipset find`."""
+"""Set-match semantics (iptables `-m set --match-set NAME FLAGS`, the trace's lookup) and `ipset find`."""
 
 from __future__ import annotations
 
@@ -6,33 +6,39 @@ from pathlib import Path
 
 import pytest
 
-from kpctl.core.ipset_find import (
-    PacketFields,
-    entry_matches,
-    find_matches,
-    parse_find_target,
-    set_match,
-)
+from kpctl.core.ipset_find import find_matches, lookup, parse_find_target
 from kpctl.core.ipset_save import parse_save
 from kpctl.errors import InvalidInput
+from kpctl.model.ipset import IPSet
+from kpctl.model.trace import Packet
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ipset"
 KUBE = {s.name: s for s in parse_save((FIXTURES / "kube-proxy.save").read_text())}
 
 
-def _sets(text: str) -> dict[str, object]:
+def _sets(text: str) -> dict[str, IPSet]:
     return {s.name: s for s in parse_save(text)}
+
+
+def _packet(src: str = "192.0.2.1", dst: str = "192.0.2.2", proto: str = "tcp", sport: int = 0, dport: int = 0,
+            **more: object) -> Packet:
+    return Packet(src, sport, dst, dport, proto, "inet6" if ":" in dst else "inet", **more)  # type: ignore[arg-type]
+
+
+def set_match(ipset: IPSet, packet: Packet, flags: list[str], sets: dict[str, IPSet] | None = None) -> str | None:
+    """The member deciding a positive match of ``--match-set ipset.name FLAGS``, or None."""
+    found = lookup(sets or {ipset.name: ipset}, ipset.name, tuple(flags), packet)
+    return found.element if found.found else None
 
 
 def test_cluster_ip_dst_dst() -> None:
     cluster = KUBE["KUBE-CLUSTER-IP"]
-    to_dns = PacketFields(src="172.30.1.9", dst="10.254.0.2", proto="udp", sport=40000, dport=53)
-    member = set_match(cluster, to_dns, ["dst", "dst"])
-    assert member is not None and member.raw == "10.254.0.2,udp:53"
+    to_dns = _packet(src="172.30.1.9", dst="10.254.0.2", proto="udp", sport=40000, dport=53)
+    assert set_match(cluster, to_dns, ["dst", "dst"]) == "10.254.0.2,udp:53"
     # same address, wrong protocol / port / direction
-    assert set_match(cluster, PacketFields(src="1.1.1.1", dst="10.254.0.2", proto="udp", sport=1, dport=54),
+    assert set_match(cluster, _packet(src="1.1.1.1", dst="10.254.0.2", proto="udp", sport=1, dport=54),
                      ["dst", "dst"]) is None
-    assert set_match(cluster, PacketFields(src="1.1.1.1", dst="10.254.0.2", proto="sctp", sport=1, dport=53),
+    assert set_match(cluster, _packet(src="1.1.1.1", dst="10.254.0.2", proto="sctp", sport=1, dport=53),
                      ["dst", "dst"]) is None
     assert set_match(cluster, to_dns, ["src", "dst"]) is None
     # fewer flags than dimensions never match (the kernel's rule)
@@ -41,31 +47,34 @@ def test_cluster_ip_dst_dst() -> None:
 
 def test_loop_back_dst_dst_src() -> None:
     loop = KUBE["KUBE-LOOP-BACK"]
-    hairpin = PacketFields(src="172.30.22.4", dst="172.30.22.4", proto="tcp", sport=5555, dport=8080)
+    hairpin = _packet(src="172.30.22.4", dst="172.30.22.4", proto="tcp", sport=5555, dport=8080)
     assert set_match(loop, hairpin, ["dst", "dst", "src"]) is not None
-    other_client = PacketFields(src="172.30.22.9", dst="172.30.22.4", proto="tcp", sport=5555, dport=8080)
+    other_client = _packet(src="172.30.22.9", dst="172.30.22.4", proto="tcp", sport=5555, dport=8080)
     assert set_match(loop, other_client, ["dst", "dst", "src"]) is None
 
 
 def test_source_cidr_and_bitmap_port() -> None:
     cidr = KUBE["KUBE-LOAD-BALANCER-SOURCE-CIDR"]
-    packet = PacketFields(src="198.51.100.77", dst="203.0.113.10", proto="tcp", sport=1234, dport=443)
+    packet = _packet(src="198.51.100.77", dst="203.0.113.10", proto="tcp", sport=1234, dport=443)
     assert set_match(cidr, packet, ["dst", "dst", "src"]) is not None
-    assert set_match(cidr, PacketFields(src="198.51.101.1", dst="203.0.113.10", proto="tcp", sport=1, dport=443),
+    assert set_match(cidr, _packet(src="198.51.101.1", dst="203.0.113.10", proto="tcp", sport=1, dport=443),
                      ["dst", "dst", "src"]) is None
     node_port = KUBE["KUBE-NODE-PORT-TCP"]
-    assert set_match(node_port, PacketFields(dst="192.168.10.2", proto="tcp", dport=30080), ["dst"]) is not None
-    assert set_match(node_port, PacketFields(dst="192.168.10.2", proto="tcp", dport=30081), ["dst"]) is None
+    assert set_match(node_port, _packet(dst="192.168.10.2", proto="tcp", dport=30080), ["dst"]) is not None
+    assert set_match(node_port, _packet(dst="192.168.10.2", proto="tcp", dport=30081), ["dst"]) is None
+    # bitmap:port sees TCP and UDP ports only (the kernel's ip_set_get_ip_port)
+    assert set_match(node_port, _packet(dst="192.168.10.2", proto="udp", dport=30080), ["dst"]) is not None
+    assert set_match(node_port, _packet(dst="192.168.10.2", proto="sctp", dport=30080), ["dst"]) is None
 
 
 def test_nomatch_most_specific_wins() -> None:
     sets = _sets("create n hash:net family inet\nadd n 10.0.0.0/8\nadd n 10.1.0.0/16 nomatch\nadd n 10.1.2.0/24\n")
     net = sets["n"]
-    assert set_match(net, PacketFields(dst="10.9.9.9"), ["dst"]).raw == "10.0.0.0/8"  # type: ignore[union-attr]
-    assert set_match(net, PacketFields(dst="10.1.9.9"), ["dst"]) is None
-    assert set_match(net, PacketFields(dst="10.1.2.3"), ["dst"]).raw == "10.1.2.0/24"  # type: ignore[union-attr]
-    # entry_matches itself ignores nomatch: the nomatch member does match
-    assert entry_matches(net, net.members[1], PacketFields(dst="10.1.9.9"), ["dst"])
+    assert set_match(net, _packet(dst="10.9.9.9"), ["dst"]) == "10.0.0.0/8"
+    assert set_match(net, _packet(dst="10.1.9.9"), ["dst"]) is None
+    assert set_match(net, _packet(dst="10.1.2.3"), ["dst"]) == "10.1.2.0/24"
+    # the nomatch member itself does match, and decides
+    assert lookup(sets, "n", ("dst",), _packet(dst="10.1.9.9")).reason == "10.1.9.9 hits nomatch element 10.1.0.0/16 of n"
 
 
 def test_list_set_matches_through_its_members() -> None:
@@ -73,20 +82,29 @@ def test_list_set_matches_through_its_members() -> None:
             "add b 10.0.0.2,tcp:80\ncreate l list:set size 8\nadd l a\nadd l b\n")
     sets = _sets(text)
     lst = sets["l"]
-    via = set_match(lst, PacketFields(src="10.0.0.2", dst="9.9.9.9", proto="tcp", sport=80, dport=1),  # type: ignore[arg-type]
-                    ["src", "src"], sets)  # type: ignore[arg-type]
-    assert via is not None and via.name == "b"
-    assert set_match(lst, PacketFields(src="10.0.0.1"), ["src"], sets).name == "a"  # type: ignore[arg-type,union-attr]
-    assert set_match(lst, PacketFields(src="10.0.0.3"), ["src"], sets) is None  # type: ignore[arg-type]
+    via = lookup(sets, "l", ("src", "src"), _packet(src="10.0.0.2", dst="9.9.9.9", proto="tcp", sport=80, dport=1))
+    assert via.found and via.reason == "l → 10.0.0.2,tcp:80 is in b (member 10.0.0.2,tcp:80)"
+    assert set_match(lst, _packet(src="10.0.0.1"), ["src"], sets) == "10.0.0.1"
+    assert set_match(lst, _packet(src="10.0.0.3"), ["src"], sets) is None
 
 
 def test_hash_ip_netmask_and_icmp() -> None:
     sets = _sets("create m hash:ip family inet netmask 24\nadd m 10.1.2.0\n"
                  "create i hash:ip,port family inet\nadd i 10.0.0.1,icmp:echo-request\n")
-    assert set_match(sets["m"], PacketFields(dst="10.1.2.200"), ["dst"]) is not None  # type: ignore[arg-type]
-    ping = PacketFields(dst="10.0.0.1", proto="icmp", icmp_type=8, icmp_code=0)
-    assert set_match(sets["i"], ping, ["dst", "dst"]) is not None  # type: ignore[arg-type]
-    assert set_match(sets["i"], PacketFields(dst="10.0.0.1", proto="icmp", icmp_type=0), ["dst", "dst"]) is None  # type: ignore[arg-type]
+    assert set_match(sets["m"], _packet(dst="10.1.2.200"), ["dst"]) is not None
+    # a traced packet carries no ICMP type: an ICMP member matches neither it nor a TCP port 0x0800
+    assert set_match(sets["i"], _packet(dst="10.0.0.1", proto="icmp"), ["dst", "dst"]) is None
+    assert set_match(sets["i"], _packet(dst="10.0.0.1", proto="tcp", dport=8 << 8), ["dst", "dst"]) is None
+
+
+def test_wildcard_iface_and_markmask() -> None:
+    sets = _sets("create w hash:net,iface family inet\nadd w 10.0.0.0/8,veth wildcard\nadd w 10.0.0.0/8,eth0\n"
+                 "create k hash:ip,mark family inet markmask 0xff00\nadd k 10.0.0.1,0x4000\n")
+    assert set_match(sets["w"], _packet(src="10.2.3.4", iif="veth1234"), ["src", "src"]) == "10.0.0.0/8,veth"
+    assert set_match(sets["w"], _packet(src="10.2.3.4", iif="eth01"), ["src", "src"]) is None
+    assert set_match(sets["w"], _packet(src="10.2.3.4", iif="eth0"), ["src", "src"]) == "10.0.0.0/8,eth0"
+    assert set_match(sets["k"], _packet(dst="10.0.0.1", mark=0x4011), ["dst", "dst"]) == "10.0.0.1,0x00004000"
+    assert set_match(sets["k"], _packet(dst="10.0.0.1", mark=0x8000), ["dst", "dst"]) is None
 
 
 def test_find_every_set_and_member() -> None:

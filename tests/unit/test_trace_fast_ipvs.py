@@ -2,7 +2,7 @@
 
 - kpctl/core/trace/ipvs.py finds the packet's service among the snapshot's rows and builds
   only that VirtualService; find_service over every built service must agree;
-- kpctl/core/trace/sets.py finds exact-point members by key; a scan of every member must agree;
+- kpctl/core/ipset_find.py finds exact-point members by key; a scan of every member must agree;
 - whole traces on a generated 60-service IPVS node equal those with both fast paths off.
 """
 
@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kpctl.core import ipset_find as sets
 from kpctl.core.snapshot_view import NodeView
 from kpctl.core.trace import ipvs as ipvs_step
-from kpctl.core.trace import sets
 from kpctl.core.trace.engine import trace
 from kpctl.core.trace.request import build_packet, parse_origin
 from kpctl.errors import InvalidInput

@@ -15,8 +15,8 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from kpctl.core import ipset_find as ipsets
 from kpctl.core.snapshot_view import NodeView
-from kpctl.core.trace import sets as ipsets
 from kpctl.model.iptables import Match, Rule, Ruleset, Target
 from kpctl.model.trace import Packet, TraceStep
 

@@ -530,6 +530,7 @@ def format_save(ruleset: Ruleset, counters: bool = False, header: str | None = N
                 if counters:
                     c = rule.counters or Counters()
                     prefix = f"[{c.packets}:{c.bytes}] "
-                lines.append(prefix + format_rule(rule))
+                # a rule read from iptables-save text keeps its line: printed as read, not rebuilt
+                lines.append(prefix + (rule.text or format_rule(rule)))
         lines.append("COMMIT")
     return "\n".join(lines) + ("\n" if lines else "")

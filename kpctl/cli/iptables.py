@@ -51,7 +51,8 @@ def list_rules(app: AppContext, table: str | None, chain: str | None, kube: bool
     from kpctl.backends.iptables import open_iptables
     from kpctl.core.iptables_view import select_state
 
-    full = open_iptables(app).read(counters=counters)
+    # -o save prints the rules as read: they are parsed only where a filter has to look into them
+    full = open_iptables(app).read(counters=counters, lazy=output.format == "save")
     state = select_state(full, table, chain, kube, family, backend)
     roots = select_state(full, table, None, kube, family, backend) if chain else state
     app.render(_rules_listing(state, roots, chain, counters, app.env.color), output)

@@ -365,6 +365,20 @@ class LazyChains(Mapping[str, Chain]):
     def __len__(self) -> int:
         return len(self._declared)
 
+    def save_lines(self) -> list[str]:
+        """The table's chain declarations and rule lines, without counters, as read: chains not
+        read yet are printed without parsing their rules (`iptables list -o save` of a node)."""
+        out = [f":{name} {policy or '-'} [{packets}:{bytes_}]"
+               for name, (policy, packets, bytes_) in self._declared.items()]
+        for name in self._declared:
+            built = self._built.get(name)
+            if built is not None:
+                out.extend(rule.text or format_rule(rule) for rule in built.rules)
+            else:
+                out.extend(line[line.index("]") + 1:].lstrip() if line[0] == "[" else line
+                           for _, line in self._lines[name])
+        return out
+
     def _rule(self, chain: str, number: int, lineno: int, line: str) -> Rule:
         chains: Collection[str] = self._declared.keys()
         if self._late:
@@ -522,6 +536,10 @@ def format_save(ruleset: Ruleset, counters: bool = False, header: str | None = N
         if header:
             lines.append(f"# {header}")
         lines.append(f"*{table.name}")
+        if isinstance(table.chains, LazyChains) and not counters:
+            lines.extend(table.chains.save_lines())
+            lines.append("COMMIT")
+            continue
         for chain in table.chains.values():
             lines.append(f":{chain.name} {chain.policy or '-'} [{chain.packets}:{chain.bytes}]")
         for chain in table.chains.values():
@@ -530,7 +548,6 @@ def format_save(ruleset: Ruleset, counters: bool = False, header: str | None = N
                 if counters:
                     c = rule.counters or Counters()
                     prefix = f"[{c.packets}:{c.bytes}] "
-                # a rule read from iptables-save text keeps its line: printed as read, not rebuilt
-                lines.append(prefix + (rule.text or format_rule(rule)))
+                lines.append(prefix + (rule.text or format_rule(rule)))  # a rule read from text: as read
         lines.append("COMMIT")
     return "\n".join(lines) + ("\n" if lines else "")

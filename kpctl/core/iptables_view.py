@@ -41,6 +41,9 @@ def select(ruleset: Ruleset, table: str | None = None, chain: str | None = None,
     for name, tab in ruleset.tables.items():
         if table is not None and name != table:
             continue
+        if chain is None and not kube:
+            tables[name] = tab  # the whole table: chains not read yet stay so
+            continue
         chains: dict[str, Chain] = {}
         for chain_name, ch in tab.chains.items():
             if chain is not None and chain_name != chain:

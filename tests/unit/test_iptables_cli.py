@@ -161,3 +161,20 @@ def test_listing_rows_are_made_on_each_read_until_indexed() -> None:
     assert len(made) == 2
     assert (len(rows), rows[1]) == (2, {"n": 2})
     assert [row for row in rows] == [{"n": 1}, {"n": 2}] and len(made) == 3
+
+
+def test_save_of_a_whole_node_prints_the_rules_as_read_without_parsing_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kpctl.core import iptables_save
+
+    snapshot = str(Path(__file__).parents[2] / "examples" / "iptables-node.json")
+    parsed = kpctl("--snapshot", snapshot, "iptables", "list", "--family", "ipv4", "--backend", "nft", "-o", "save")
+    assert parsed.exit_code == 0 and "-A KUBE-SERVICES" in parsed.stdout
+
+    def no_parse(*args: Any) -> Any:
+        raise AssertionError("a rule was parsed")
+
+    monkeypatch.setattr(iptables_save.LazyChains, "_rule", no_parse)
+    lazy = kpctl("--snapshot", snapshot, "iptables", "list", "--family", "ipv4", "--backend", "nft", "-o", "save")
+    assert (lazy.exit_code, lazy.stdout) == (0, parsed.stdout)
+    # a filter that looks into rules still reads them
+    assert kpctl("--snapshot", snapshot, "iptables", "list", "--kube", "-o", "save").exit_code != 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Any, Callable, Sequence
 
 from kpctl.output.env import Environment
@@ -67,7 +68,15 @@ def print_wide(listing: Listing, spec: OutputSpec, env: Environment) -> None:
 def print_json(listing: Listing, spec: OutputSpec, env: Environment) -> None:
     import json  # not at import: `kpctl --help` and completion need no json
 
-    env.stdout.write(json.dumps(listing.document(), indent=2, sort_keys=False) + "\n")
+    # Written in slices: the text of a 110,000-rule node is 230 MB, which dumps() held twice
+    # over; a write per piece (json.dump) costs a system call per line on a line-buffered stdout.
+    pieces = json.JSONEncoder(indent=2, sort_keys=False).iterencode(listing.document())
+    while True:
+        text = "".join(islice(pieces, 65536))
+        if not text:
+            break
+        env.stdout.write(text)
+    env.stdout.write("\n")
 
 
 def print_yaml(listing: Listing, spec: OutputSpec, env: Environment) -> None:

@@ -101,7 +101,10 @@ def test_watch_on_a_terminal_ends_with_130_on_ctrl_c() -> None:
     env = {**os.environ, "TERM": "xterm", "COLUMNS": "160", "LINES": "40"}
     proc = subprocess.Popen([str(Path(sys.executable).parent / "kpctl"), "--snapshot", SEED, "ipvs", "list",
                              "--rate", "--watch", "0.2"], stdin=slave, stdout=slave, stderr=slave, env=env,
-                            start_new_session=True)
+                            start_new_session=True,
+                            # as on a terminal: a shell's background job (a CI runner's, say) ignores SIGINT
+                            # and its children inherit that
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     os.close(slave)
     seen = b""
     deadline = time.monotonic() + 60

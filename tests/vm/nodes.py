@@ -248,7 +248,10 @@ class Node:
         self.servers.clear()
         for pod in self.pods:
             pod.servers.clear()
-            # Deleting the namespace destroys its veth end and with it the pair.
+            # The host end first: deleting a veth removes the pair and the pod's /32 route at once,
+            # while a deleted namespace's devices go later (the next pod on the same IP then met
+            # "RTNETLINK answers: File exists" for its route).
+            sh("ip", "link", "delete", pod.host_veth, check=False)
             sh("ip", "netns", "delete", pod.name, check=False)
         self.pods.clear()
         if self._nat_table:

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from collections.abc import Callable, Iterable, Sequence
 
 from kpctl.core import ipvs_rows as R
-from kpctl.core.address import format_addrport
+from kpctl.core.address import format_addrport, pack_address
 from kpctl.core.ipvs_rows import ServerRow, ServiceRow, TableRows
 from kpctl.errors import NotFound
 from kpctl.model.ipvs import (
@@ -50,7 +50,7 @@ def _words(family: str, address: str | None) -> tuple[int, ...]:
     """The address as 4 host-order 32-bit words of union nf_inet_addr (IPv4 in word 0)."""
     if not address:
         return (0, 0, 0, 0)
-    packed = ipaddress.ip_address(address).packed
+    packed = pack_address(address)
     packed = packed + bytes(16 - len(packed))
     return tuple(int.from_bytes(packed[i:i + 4], "big") for i in range(0, 16, 4))
 

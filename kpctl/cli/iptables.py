@@ -168,8 +168,8 @@ def _rule_row(ruleset: Ruleset, table: str, rule: Rule) -> dict[str, Any]:
 
 def _tree(state: IptablesState, chain: str | None, color: bool) -> str:
     from kpctl.core.iptables_view import jump_tree
-    from kpctl.output.text import escape_cell
-    from kpctl.output.tree import BOLD, DIM, draw, styled
+    from kpctl.output.text import BOLD, DIM, escape_cell, styled
+    from kpctl.output.tree import draw
 
     def label(node: Any) -> str:
         if isinstance(node, tuple):  # a ruleset or table heading: (text, children)

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from kpctl.output.text import escape_cell
-from kpctl.output.tree import BOLD, DIM, draw, styled
+from kpctl.output.text import BOLD, DIM, escape_cell, styled
+from kpctl.output.tree import draw
 
 
 def tree_text(trees: Sequence[Any], color: bool) -> str:

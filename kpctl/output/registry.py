@@ -7,7 +7,7 @@ from typing import Any, Callable, Sequence
 
 from kpctl.output.env import Environment
 from kpctl.output.listing import Column, Listing, OutputSpec
-from kpctl.output.text import cell_width, escape_cell
+from kpctl.output.text import BOLD, ITALIC, cell_width, escape_cell, styled
 
 
 def _visible_columns(listing: Listing, wide: bool) -> list[Column]:
@@ -49,9 +49,9 @@ def _print_table(listing: Listing, spec: OutputSpec, env: Environment, wide: boo
 
     out = []
     if listing.title:
-        out.append(f"\x1b[3m{listing.title}\x1b[0m" if env.color else listing.title)
+        out.append(styled(listing.title, ITALIC, env.color))
     if header:
-        out.append(f"\x1b[1m{line(header)}\x1b[0m" if env.color else line(header))
+        out.append(styled(line(header), BOLD, env.color))
     out.extend(line(cells) for cells in grid)
     if out:
         env.stdout.write("\n".join(out) + "\n")

@@ -6,6 +6,7 @@ import re
 import unicodedata
 from typing import Any
 
+BOLD, DIM, ITALIC, RESET = "\x1b[1m", "\x1b[2m", "\x1b[3m", "\x1b[0m"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
@@ -26,3 +27,8 @@ def cell_width(text: str) -> int:
         return len(text)
     return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
                for ch in text)
+
+
+def styled(text: str, code: str, color: bool) -> str:
+    """``text`` in one SGR style (BOLD, DIM, ITALIC) when colour is on."""
+    return f"{code}{text}{RESET}" if color else text

@@ -9,12 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-BOLD, DIM, ITALIC, RESET = "\x1b[1m", "\x1b[2m", "\x1b[3m", "\x1b[0m"
-
-
-def styled(text: str, code: str, color: bool) -> str:
-    return f"{code}{text}{RESET}" if color else text
-
 
 def draw(nodes: Sequence[Any], label: Callable[[Any], str], children: Callable[[Any], Sequence[Any]],
          lines: list[str], prefix: str = "") -> None:

@@ -365,6 +365,11 @@ class LazyChains(Mapping[str, Chain]):
     def __len__(self) -> int:
         return len(self._declared)
 
+    def read_all(self) -> None:
+        """Parse (and validate) every chain not read yet, in save order; nothing left: no work."""
+        for name in list(self._lines):
+            self[name]
+
     def save_lines(self) -> list[str]:
         """The table's chain declarations and rule lines, without counters, as read: chains not
         read yet are printed without parsing their rules (`iptables list -o save` of a node)."""
@@ -468,8 +473,8 @@ def parse_save(text: str, family: str = "ipv4", backend: str = "nft", lazy: bool
 def read_all(ruleset: Ruleset) -> Ruleset:
     """``ruleset`` with every chain parsed now, for a caller about to read (nearly) all of them."""
     for table in ruleset.tables.values():
-        for name in table.chains:
-            table.chains[name]  # parses and validates the chain's rules
+        if isinstance(table.chains, LazyChains):
+            table.chains.read_all()
     return ruleset
 
 

@@ -5,11 +5,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from _socket import (  # what `socket` re-exports, ~4 ms less start-up
-    AF_INET,
-    AF_INET6,
-    inet_pton,
-)
+from socket import AF_INET, AF_INET6, inet_pton
 
 from kpctl.errors import InvalidInput
 from kpctl.model.ipvs import PROTOCOLS, ServiceKey

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import ipaddress
-from _socket import AF_INET, AF_INET6, inet_pton  # what `socket` re-exports
+from socket import AF_INET, AF_INET6, inet_pton
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING

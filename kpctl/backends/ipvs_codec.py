@@ -1,17 +1,17 @@
 """kpctl's IPVS model <-> IPVS generic-netlink messages.
 
-Requests that change the kernel are built as :class:`~kpctl.backends.ipvs_messages.ipvs_msg`
-objects (pyroute2 encodes them; imported on first use).  Requests without attributes (the
-reads: info, dumps, config) are packed here with ``struct`` by :func:`encode_bare`, so a
-listing never imports pyroute2.  Replies are decoded straight from the bytes with
-:mod:`kpctl.backends.genl`'s attribute walker, touching only the attributes the model needs;
-only the sync-daemon replies go through pyroute2.
+A request is a command and a list of ``(attribute name, value)`` pairs (a nest's value is
+``{"attrs": [...]}``), packed with ``struct`` by :func:`encode` after the formats of
+:data:`~kpctl.backends.ipvs_messages.REQUEST_ATTRS`.  Replies are decoded straight from the
+bytes with :mod:`kpctl.backends.genl`'s attribute walker, touching only the attributes the
+model needs.  Nothing here imports pyroute2.
 """
 
 from __future__ import annotations
 
 import socket
-from typing import TYPE_CHECKING, Any
+import struct
+from typing import Any
 
 from kpctl.backends import genl, ipvs_dump
 from kpctl.backends.ipvs_dump import dest_dump_body as dest_dump_body
@@ -26,7 +26,10 @@ from kpctl.backends.ipvs_messages import (
     IP_VS_STATE_BACKUP,
     IP_VS_STATE_MASTER,
     PROTOCOL_CODES,
+    REQUEST_ATTRS,
+    AttrTable,
     CmdAttr,
+    DaemonAttr,
     InfoAttr,
     encode_addr,
     encode_netmask,
@@ -45,25 +48,12 @@ from kpctl.model.ipvs import (
     VirtualService,
 )
 
-if TYPE_CHECKING:
-    from kpctl.backends.ipvs_nla import ipvs_msg
-
 DAEMON_STATES: dict[str, int] = {"master": IP_VS_STATE_MASTER, "backup": IP_VS_STATE_BACKUP}
 DAEMON_STATE_NAMES: dict[int, str] = {code: name for name, code in DAEMON_STATES.items()}
 ALL_BITS = 0xFFFFFFFF
 
 
 # -- requests --------------------------------------------------------------------------------
-def new_request(cmd: int, attrs: list[tuple[str, Any]] | None = None) -> ipvs_msg:
-    from kpctl.backends.ipvs_nla import ipvs_msg
-
-    msg = ipvs_msg()
-    msg["cmd"] = cmd
-    msg["version"] = GENL_VERSION
-    msg["attrs"] = attrs or []
-    return msg
-
-
 def service_key_attrs(key: ServiceKey) -> list[tuple[str, Any]]:
     """The identifying attributes of a service: AF plus FWMARK, or PROTOCOL+ADDR+PORT."""
     attrs: list[tuple[str, Any]] = [("IPVS_SVC_ATTR_AF", FAMILY_CODES[key.family])]
@@ -150,19 +140,36 @@ def timeout_attrs(timeouts: Timeouts) -> list[tuple[str, Any]]:
     return [(name, value) for name, value in pairs if value]
 
 
-def encode(msg: ipvs_msg, family_id: int, flags: int, seq: int) -> bytes:
-    msg["header"]["type"] = family_id
-    msg["header"]["flags"] = flags
-    msg["header"]["sequence_number"] = seq
-    msg["header"]["pid"] = 0
-    msg.encode()
-    return bytes(msg.data)
+_SCALARS = {"uint8": struct.Struct("=B"), "uint16": struct.Struct("=H"), "uint32": struct.Struct("=I"),
+            "be16": struct.Struct(">H")}
+_FLAGS = struct.Struct("=II")
+_ADDRESS_FAMILIES = {"ip4addr": socket.AF_INET, "ip6addr": socket.AF_INET6}
 
 
-def encode_bare(cmd: int, family_id: int, flags: int, seq: int) -> bytes:
-    """A request without attributes, byte for byte what ``encode(new_request(cmd), …)`` sends."""
-    return genl.NLMSGHDR.pack(genl.NLMSGHDR.size + genl.GENLMSGHDR.size, family_id, flags, seq, 0) + \
-        genl.GENLMSGHDR.pack(cmd, GENL_VERSION, 0)
+def pack_attrs(table: AttrTable, attrs: list[tuple[str, Any]]) -> bytes:
+    parts = []
+    for name, value in attrs:
+        kind, fmt = table[name]
+        if isinstance(fmt, dict):  # a nest, sent without NLA_F_NESTED (the kernel accepts both)
+            payload = pack_attrs(fmt, value["attrs"])
+        elif fmt in _SCALARS:
+            payload = _SCALARS[fmt].pack(value)
+        elif fmt == "cdata":
+            payload = bytes(value)
+        elif fmt == "asciiz":
+            payload = value.encode() + b"\0"
+        elif fmt == "ipvs_flags":
+            payload = _FLAGS.pack(value["flags"], value["mask"])
+        else:
+            payload = socket.inet_pton(_ADDRESS_FAMILIES[fmt], value)
+        parts.append(genl.pack_attr(kind, payload))
+    return b"".join(parts)
+
+
+def encode(cmd: int, attrs: list[tuple[str, Any]], family_id: int, flags: int, seq: int) -> bytes:
+    """The whole request: netlink and generic-netlink headers, then the attributes."""
+    body = genl.GENLMSGHDR.pack(int(cmd), GENL_VERSION, 0) + pack_attrs(REQUEST_ATTRS, attrs)
+    return genl.NLMSGHDR.pack(genl.NLMSGHDR.size + len(body), family_id, flags, seq, 0) + body
 
 
 # -- replies ---------------------------------------------------------------------------------
@@ -202,30 +209,23 @@ def decode_timeouts(payload: bytes) -> Timeouts:
 
 
 def decode_daemon(payload: bytes) -> SyncDaemon:
-    from kpctl.backends.ipvs_nla import ipvs_msg
+    daemon = nested(payload, top_attrs(payload), CmdAttr.DAEMON)
 
-    msg = ipvs_msg(payload_with_header(payload))
-    msg.decode()
-    nest = msg.get_attr("IPVS_CMD_ATTR_DAEMON")
+    def address(kind: int, family: int, size: int) -> str:
+        span = daemon.get(kind)
+        return socket.inet_ntop(family, payload[span[0]:span[0] + size]) if span else ""
 
-    def get(name: str, default: Any) -> Any:
-        value = nest.get_attr(f"IPVS_DAEMON_ATTR_{name}") if nest is not None else None
-        return default if value is None else value
-
+    state = attr_uint(payload, daemon, DaemonAttr.STATE)
     return SyncDaemon(
-        state=DAEMON_STATE_NAMES.get(int(get("STATE", 0)), str(get("STATE", 0))),
-        mcast_ifn=str(get("MCAST_IFN", "")),
-        syncid=int(get("SYNC_ID", 0)),
-        sync_maxlen=int(get("SYNC_MAXLEN", 0)),
-        mcast_group=str(get("MCAST_GROUP", "") or get("MCAST_GROUP6", "")),
-        mcast_port=int(get("MCAST_PORT", 0)),
-        mcast_ttl=int(get("MCAST_TTL", 0)),
+        state=DAEMON_STATE_NAMES.get(state, str(state)),
+        mcast_ifn=genl.attr_str(payload, daemon, DaemonAttr.MCAST_IFN),
+        syncid=attr_uint(payload, daemon, DaemonAttr.SYNC_ID),
+        sync_maxlen=attr_uint(payload, daemon, DaemonAttr.SYNC_MAXLEN),
+        mcast_group=address(DaemonAttr.MCAST_GROUP, socket.AF_INET, 4)
+        or address(DaemonAttr.MCAST_GROUP6, socket.AF_INET6, 16),
+        mcast_port=attr_uint(payload, daemon, DaemonAttr.MCAST_PORT),
+        mcast_ttl=attr_uint(payload, daemon, DaemonAttr.MCAST_TTL),
     )
-
-
-def payload_with_header(payload: bytes) -> bytes:
-    """pyroute2 decodes whole messages: put a netlink header back in front of a payload."""
-    return genl.NLMSGHDR.pack(genl.NLMSGHDR.size + len(payload), 0, 0, 0, 0) + payload
 
 
 def family_code(name: str) -> int:

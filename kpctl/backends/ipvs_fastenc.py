@@ -1,16 +1,11 @@
-"""Fast encoding of IPVS requests for bulk writes (restore): struct packing, not pyroute2's objects.
+"""Bulk encoding of the compact adds of :mod:`kpctl.core.ipvs_bulk` (what ``ipvsadm -S`` writes):
+a whole NEW_SERVICE / NEW_DEST request from one ``struct`` each.
 
-pyroute2's message classes cost about 100 us per request, more than the kernel's work for one
-real server; a 50,000-operation restore spent most of its time there.  This encoder reads the
-attribute numbers and formats from the same message classes (``ipvs_messages``) once and packs
-the attribute lists of :mod:`ipvs_codec` directly; its output is byte-identical to
-``ipvs_codec.encode`` (unit-tested).  Anything it does not know (daemons, address types) goes
-through ``ipvs_codec.encode`` unchanged.
-
-:class:`BulkEncoder` packs the compact adds of :mod:`kpctl.core.ipvs_bulk` (what ``ipvsadm -S``
-writes) from the uapi enums alone: a restore of such lines never imports pyroute2, whose
-import alone costs seconds in an emulated VM.  The message classes are read on the first
-``encode`` call.
+A restore of 50,000 real servers is mostly such adds; packing them attribute by attribute
+through :func:`kpctl.backends.ipvs_codec.encode` costs more than the kernel's work.  The
+layouts here are exactly what ``ipvs_codec.encode`` writes for ``codec.service_attrs`` /
+``codec.dest_attrs`` of an IPv4 service (no PE name) and a masq/route server (unit-tested
+byte for byte); every other request goes through ``ipvs_codec.encode``.
 """
 
 from __future__ import annotations
@@ -19,82 +14,12 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from kpctl.backends import ipvs_codec as codec
-from kpctl.backends.ipvs_messages import (
-    FAMILY_CODES, GENL_VERSION, PROTOCOL_CODES, Cmd, CmdAttr, DestAttr, SvcAttr,
-)
+from kpctl.backends.genl import NLAHDR, pack_attr
+from kpctl.backends.ipvs_messages import FAMILY_CODES, GENL_VERSION, PROTOCOL_CODES, Cmd, CmdAttr, DestAttr, SvcAttr
 from kpctl.core.ipvs_bulk import BulkAddServer, BulkAddService
 from kpctl.model.ipvs import FORWARD_CODES
 
-_NLMSGHDR = struct.Struct("=IHHII")
-_GENL = struct.Struct("=BBH")
-_NLA = struct.Struct("=HH")
-_SCALARS = {"uint8": struct.Struct("=B"), "uint16": struct.Struct("=H"), "uint32": struct.Struct("=I"),
-            "be16": struct.Struct(">H")}
-_FLAGS = struct.Struct("=II")
-
-
-class Unsupported(Exception):
-    """An attribute this encoder does not handle: use ipvs_codec.encode."""
-
-
-def _table(cls: Any) -> dict[str, tuple[int, str, Any]]:
-    out: dict[str, tuple[int, str, Any]] = {}
-    for code, name, fmt in cls.nla_map:
-        out[name] = (code, fmt, getattr(cls, fmt, None))
-    return out
-
-
-_Table = dict[str, tuple[int, str, Any]]
-_TABLES: list[tuple[_Table, dict[str, _Table]]] = []  # (top level, nests by format), made on first use
-
-
-def _tables() -> tuple[_Table, dict[str, _Table]]:
-    if not _TABLES:
-        from kpctl.backends.ipvs_messages import ipvs_msg  # pyroute2's classes: only for this path
-
-        top = _table(ipvs_msg)
-        nested = {fmt: _table(sub) for _code, fmt, sub in top.values() if sub is not None and hasattr(sub, "nla_map")}
-        _TABLES.append((top, nested))
-    return _TABLES[0]
-
-
-def _attr(code: int, payload: bytes) -> bytes:
-    length = 4 + len(payload)
-    return _NLA.pack(length, code) + payload + b"\0" * (-length % 4)
-
-
-def _pack(table: dict[str, tuple[int, str, Any]], attrs: list[tuple[str, Any]]) -> bytes:
-    parts = []
-    for name, value in attrs:
-        code, fmt, _sub = table[name]
-        scalar = _SCALARS.get(fmt)
-        if scalar is not None:
-            parts.append(_attr(code, scalar.pack(value)))
-        elif fmt == "cdata":
-            parts.append(_attr(code, bytes(value)))
-        elif fmt == "asciiz":
-            parts.append(_attr(code, value.encode() + b"\0"))
-        elif fmt == "ipvs_flags":
-            parts.append(_attr(code, _FLAGS.pack(value["flags"], value["mask"])))
-        elif fmt in _tables()[1]:
-            parts.append(_attr(code, _pack(_tables()[1][fmt], value["attrs"])))  # no NLA_F_NESTED, as pyroute2
-        else:
-            raise Unsupported(fmt)
-    return b"".join(parts)
-
-
-def encode(cmd: int, attrs: list[tuple[str, Any]], family_id: int, flags: int, seq: int) -> bytes:
-    """The request ``ipvs_codec.encode(ipvs_codec.new_request(cmd, attrs), …)`` sends, packed directly."""
-    try:
-        body = _GENL.pack(int(cmd), GENL_VERSION, 0) + _pack(_tables()[0], attrs)
-    except (Unsupported, KeyError, TypeError):
-        return codec.encode(codec.new_request(cmd, attrs), family_id, flags, seq)
-    return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), family_id, flags, seq, 0) + body
-
-
-# --- the compact adds of kpctl.core.ipvs_bulk: whole requests from one Struct each -------------
-# Layouts as ``encode`` writes them for codec.service_attrs / codec.dest_attrs of an IPv4
+# Layouts as ``ipvs_codec.encode`` writes them for codec.service_attrs / codec.dest_attrs of an IPv4
 # service (no PE name) and a masq/route server: attribute headers (length, type), payloads
 # padded to 4 bytes, nests without NLA_F_NESTED.  Unit-tested against ``encode``.
 _HEAD = struct.Struct("=IHHIIBBH")  # nlmsghdr, genlmsghdr
@@ -132,11 +57,11 @@ class BulkEncoder:
         return nest
 
     def add_service(self, op: Any, seq: int) -> bytes:
-        sched = _attr(SvcAttr.SCHED_NAME, op.scheduler.encode() + b"\0")
+        sched = pack_attr(SvcAttr.SCHED_NAME, op.scheduler.encode() + b"\0")
         tail = _SVC_TAIL.pack(12, SvcAttr.FLAGS, op.flags, _ALL_BITS, 8, SvcAttr.TIMEOUT, op.timeout,
                               8, SvcAttr.NETMASK, _ALL_BITS)  # the IPv4 netmask 255.255.255.255
         nest = self._service_nest(op.key, op.packed)
-        body = _NLA.pack(len(nest) + len(sched) + len(tail), CmdAttr.SERVICE) + nest[4:] + sched + tail
+        body = NLAHDR.pack(len(nest) + len(sched) + len(tail), CmdAttr.SERVICE) + nest[4:] + sched + tail
         return _HEAD.pack(_HEAD.size + len(body), self.family_id, self.flags, seq, 0,
                           Cmd.NEW_SERVICE, GENL_VERSION, 0) + body
 

@@ -1,26 +1,22 @@
-"""kpctl's IPVS generic-netlink vocabulary: the uapi enums and (lazily) pyroute2 message classes.
+"""kpctl's IPVS generic-netlink vocabulary: the uapi enums and how each request attribute is packed.
 
-The enums and every ``nla_map`` table mirror ``include/uapi/linux/ip_vs.h`` one to one
-(explicit numbers, so a review against the header is line by line).  Deliberate differences from pyroute2's own
-``pyroute2.netlink.generic.ipvs``:
+The enums mirror ``include/uapi/linux/ip_vs.h`` one to one (explicit numbers, so a review
+against the header is line by line), and :data:`REQUEST_ATTRS` gives, per attribute a request
+can carry, its number and its format as the kernel's netlink policy reads it.  Points where a
+generic reading of the header goes wrong (and pyroute2's ``pyroute2.netlink.generic.ipvs`` does):
 
 * ``IPVS_SVC_ATTR_NETMASK`` is a raw u32: for IPv4 the kernel stores the mask's bytes as
   is (network order), for IPv6 it stores the prefix length (1..128) in host order, so an
   ``ip4addr`` type cannot encode an IPv6 prefix.  :func:`encode_netmask` /
   :func:`decode_netmask` do the per-family conversion.
 * ``IPVS_DEST_ATTR_TUN_PORT`` is ``be16``: the kernel reads it with ``nla_get_be16``.
-* ``IPVS_CMD_ATTR_TIMEOUT_*`` are ``uint32`` (not "hex"), ``IPVS_CMD_ATTR_DAEMON`` is a
-  declared nest, and the GET_INFO reply (whose attribute numbers 1 and 2 collide with
-  SERVICE and DEST) has its own class, :class:`ipvs_info_msg`.
-* Addresses are the kernel's 16-byte ``union nf_inet_addr``: declared ``cdata`` (raw
-  bytes) and decoded per family by :func:`decode_addr`, never guessed from the length.
+* ``IPVS_CMD_ATTR_TIMEOUT_*`` are ``uint32``, ``IPVS_CMD_ATTR_DAEMON`` is a nest, and the
+  GET_INFO reply's attribute numbers 1 and 2 (:class:`InfoAttr`) collide with SERVICE and DEST.
+* Addresses are the kernel's 16-byte ``union nf_inet_addr``: sent as raw bytes and decoded
+  per family by :func:`decode_addr`, never guessed from the length.
 
-The pyroute2 message classes (``ipvs_msg``, ``ipvs_info_msg``, the nested attribute classes)
-live in :mod:`kpctl.backends.ipvs_nla` and are re-exported here on first access: importing
-pyroute2 costs more than a whole ``kpctl ipvs list`` of a small table, and the read path
-packs its few requests with ``struct`` instead.
-
-Nothing here opens a socket; :mod:`kpctl.backends.ipvs_netlink` does.
+Nothing here opens a socket or packs bytes: :mod:`kpctl.backends.ipvs_codec` packs,
+:mod:`kpctl.backends.ipvs_netlink` sends.
 """
 
 from __future__ import annotations
@@ -28,7 +24,7 @@ from __future__ import annotations
 import socket
 import struct
 from enum import IntEnum
-from typing import Any
+from typing import Any, Dict, Tuple
 
 GENL_NAME = "IPVS"
 GENL_VERSION = 0x1
@@ -196,14 +192,34 @@ def decode_netmask(family: int, raw: int) -> int:
     return int(struct.unpack(">I", struct.pack("=I", raw & 0xFFFFFFFF))[0])
 
 
-# The pyroute2 classes, imported from ipvs_nla on first use (PEP 562).
-_NLA_CLASSES = frozenset({"ipvs_stats", "ipvs_stats64", "ipvs_service_attrs", "ipvs_dest_attrs",
-                          "ipvs_daemon_attrs", "ipvs_msg", "ipvs_info_msg"})
+# How each attribute of a request is packed: "uint8"/"uint16"/"uint32" (host order), "be16",
+# "cdata" (bytes as given), "asciiz" (NUL-terminated text), "ipvs_flags" (struct ip_vs_flags:
+# flags, mask), "ip4addr"/"ip6addr" (an address text), or a nested table of the same shape.
+AttrTable = Dict[str, Tuple[int, Any]]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _NLA_CLASSES:
-        from kpctl.backends import ipvs_nla
+def _table(prefix: str, formats: tuple[tuple[IntEnum, Any], ...]) -> AttrTable:
+    return {prefix + member.name: (int(member), fmt) for member, fmt in formats}
 
-        return getattr(ipvs_nla, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+SERVICE_ATTRS = _table("IPVS_SVC_ATTR_", (
+    (SvcAttr.AF, "uint16"), (SvcAttr.PROTOCOL, "uint16"), (SvcAttr.ADDR, "cdata"), (SvcAttr.PORT, "be16"),
+    (SvcAttr.FWMARK, "uint32"), (SvcAttr.SCHED_NAME, "asciiz"), (SvcAttr.FLAGS, "ipvs_flags"),
+    (SvcAttr.TIMEOUT, "uint32"), (SvcAttr.NETMASK, "uint32"), (SvcAttr.PE_NAME, "asciiz"),
+))
+DEST_ATTRS = _table("IPVS_DEST_ATTR_", (
+    (DestAttr.ADDR, "cdata"), (DestAttr.PORT, "be16"), (DestAttr.FWD_METHOD, "uint32"),
+    (DestAttr.WEIGHT, "uint32"), (DestAttr.U_THRESH, "uint32"), (DestAttr.L_THRESH, "uint32"),
+    (DestAttr.ADDR_FAMILY, "uint16"), (DestAttr.TUN_TYPE, "uint8"), (DestAttr.TUN_PORT, "be16"),
+    (DestAttr.TUN_FLAGS, "uint16"),
+))
+DAEMON_ATTRS = _table("IPVS_DAEMON_ATTR_", (
+    (DaemonAttr.STATE, "uint32"), (DaemonAttr.MCAST_IFN, "asciiz"), (DaemonAttr.SYNC_ID, "uint32"),
+    (DaemonAttr.SYNC_MAXLEN, "uint16"), (DaemonAttr.MCAST_GROUP, "ip4addr"),
+    (DaemonAttr.MCAST_GROUP6, "ip6addr"), (DaemonAttr.MCAST_PORT, "uint16"),  # nla_get_u16: host order
+    (DaemonAttr.MCAST_TTL, "uint8"),
+))
+REQUEST_ATTRS = _table("IPVS_CMD_ATTR_", (
+    (CmdAttr.SERVICE, SERVICE_ATTRS), (CmdAttr.DEST, DEST_ATTRS), (CmdAttr.DAEMON, DAEMON_ATTRS),
+    (CmdAttr.TIMEOUT_TCP, "uint32"), (CmdAttr.TIMEOUT_TCP_FIN, "uint32"), (CmdAttr.TIMEOUT_UDP, "uint32"),
+))

@@ -116,11 +116,7 @@ class IPVSNetlink:
         family = self._family()
         seq = self._genl.next_seq()
         flags = NLM_F_REQUEST | (NLM_F_DUMP if dump else NLM_F_ACK)
-        if attrs:
-            data = codec.encode(codec.new_request(cmd, attrs), family, flags, seq)
-        else:
-            data = codec.encode_bare(cmd, family, flags, seq)
-        return self._genl.send_encoded(data, seq)
+        return self._genl.send_encoded(codec.encode(cmd, attrs, family, flags, seq), seq)
 
     def _call(self, cmd: Cmd, attrs: list[tuple[str, Any]], what: str,
               errors: dict[int, Callable[[], KpctlError]] | None = None, dump: bool = False) -> list[bytes]:
@@ -373,7 +369,7 @@ class IPVSNetlink:
         """Send the requests of ``chunk`` in one go: the first refusal as kpctl's error, and which succeeded.
 
         ``encoder`` (a fastenc.BulkEncoder) packs the compact adds; the other operations are recorded through
-        :meth:`execute` and packed by fastenc.encode.
+        :meth:`execute` and packed by codec.encode.
         """
         family = self._family()
         flags = NLM_F_REQUEST | NLM_F_ACK
@@ -395,7 +391,7 @@ class IPVSNetlink:
                     self._pending.clear()
                     recorded[index] = (what, errors)
                     seq = next_seq()
-                    data += fastenc.encode(cmd, attrs, family, flags, seq)
+                    data += codec.encode(cmd, attrs, family, flags, seq)
                 seqs.append(seq)
         finally:
             self._pending = None

@@ -1,14 +1,15 @@
 """IPVS generic-netlink messages: uapi numbering, encoding of requests, decoding of replies.
 
-Requests are encoded by pyroute2 from kpctl's declarations; replies are built here the way
-the kernel builds them (with the same declarations) and decoded by kpctl's fast walker.
+Requests are packed by kpctl (ipvs_codec.encode) and read back by an independent decoder
+(pyroute2's generic netlink classes with the uapi tables: tests/unit/ipvs_pyroute2.py); replies
+are built the way the kernel builds them with that same reference and decoded by kpctl.
 """
 
 from __future__ import annotations
 
 import socket
 import struct
-from typing import Any
+from typing import Any, List, Tuple
 
 import pytest
 
@@ -26,8 +27,6 @@ from kpctl.backends.ipvs_messages import (
     decode_netmask,
     encode_addr,
     encode_netmask,
-    ipvs_info_msg,
-    ipvs_msg,
 )
 from kpctl.model.ipvs import (
     SVC_F_HASHED,
@@ -42,16 +41,31 @@ from kpctl.model.ipvs import (
     Timeouts,
     VirtualService,
 )
+from tests.unit.ipvs_pyroute2 import ipvs_info_msg, ipvs_msg, reference_encode
 
 FAMILY_ID = 0x1F
+Request = Tuple[int, List[Tuple[str, Any]]]
 
 
-def encoded(msg: ipvs_msg, flags: int = 0x5, seq: int = 7) -> bytes:
-    return codec.encode(msg, FAMILY_ID, flags, seq)
+def request(cmd: int, attrs: list[tuple[str, Any]] | None = None) -> Request:
+    return cmd, attrs or []
 
 
-def roundtrip(msg: ipvs_msg) -> ipvs_msg:
-    decoded = ipvs_msg(encoded(msg))
+def encoded(req: Request, flags: int = 0x5, seq: int = 7) -> bytes:
+    """What kpctl sends."""
+    return codec.encode(*req, FAMILY_ID, flags, seq)
+
+
+def reference(req: Request, flags: int = 0x5, seq: int = 7) -> bytes:
+    """The same message packed by the independent pyroute2 classes (also how replies are built here)."""
+    return reference_encode(*req, FAMILY_ID, flags, seq)
+
+
+def roundtrip(req: Request) -> ipvs_msg:
+    """kpctl's bytes as the independent decoder reads them (and the two encoders agree)."""
+    data = encoded(req)
+    assert data == reference(req)
+    decoded = ipvs_msg(data)
     decoded.decode()
     return decoded
 
@@ -99,7 +113,7 @@ def test_new_service_request_carries_every_mandatory_attribute() -> None:
     svc = VirtualService("inet", "tcp", "10.254.0.1", 443, scheduler="rr",
                          flags=SVC_F_PERSISTENT | SVC_F_HASHED | SVC_F_SCHED1, timeout=300, netmask=0xFFFFFF00,
                          pe_name="sip")
-    msg = codec.new_request(Cmd.NEW_SERVICE, [("IPVS_CMD_ATTR_SERVICE", codec.service_attrs(svc))])
+    msg = request(Cmd.NEW_SERVICE, [("IPVS_CMD_ATTR_SERVICE", codec.service_attrs(svc))])
     decoded = roundtrip(msg)
     assert decoded["cmd"] == Cmd.NEW_SERVICE and decoded["version"] == 1
     nest = decoded.get_attr("IPVS_CMD_ATTR_SERVICE")
@@ -116,7 +130,7 @@ def test_new_service_request_carries_every_mandatory_attribute() -> None:
 
 def test_service_port_goes_out_big_endian() -> None:
     svc = VirtualService("inet", "udp", "10.0.0.1", 0x1234)
-    data = encoded(codec.new_request(Cmd.NEW_SERVICE, [("IPVS_CMD_ATTR_SERVICE", codec.service_attrs(svc))]))
+    data = encoded(request(Cmd.NEW_SERVICE, [("IPVS_CMD_ATTR_SERVICE", codec.service_attrs(svc))]))
     top = genl.parse_attrs(data, 20, len(data))
     nest = top[CmdAttr.SERVICE]
     assert find_attr(data, nest[0], nest[1], SvcAttr.PORT) == b"\x12\x34"
@@ -124,7 +138,7 @@ def test_service_port_goes_out_big_endian() -> None:
 
 def test_ipv4_netmask_is_sent_as_its_network_order_bytes() -> None:
     svc = VirtualService("inet", "tcp", "10.0.0.1", 80, netmask=0xFFFFFF00)
-    data = encoded(codec.new_request(Cmd.NEW_SERVICE, [("IPVS_CMD_ATTR_SERVICE", codec.service_attrs(svc))]))
+    data = encoded(request(Cmd.NEW_SERVICE, [("IPVS_CMD_ATTR_SERVICE", codec.service_attrs(svc))]))
     nest = genl.parse_attrs(data, 20, len(data))[CmdAttr.SERVICE]
     assert find_attr(data, nest[0], nest[1], SvcAttr.NETMASK) == b"\xff\xff\xff\x00"
 
@@ -132,7 +146,7 @@ def test_ipv4_netmask_is_sent_as_its_network_order_bytes() -> None:
 @pytest.mark.parametrize(("given", "sent"), [(64, 64), (128, 128), (1, 1), (0xFFFFFFFF, 128), (0, 128)])
 def test_ipv6_netmask_is_a_prefix_length_in_host_order(given: int, sent: int) -> None:
     svc = VirtualService("inet6", "tcp", "fd00::1", 80, netmask=given)
-    data = encoded(codec.new_request(Cmd.NEW_SERVICE, [("IPVS_CMD_ATTR_SERVICE", codec.service_attrs(svc))]))
+    data = encoded(request(Cmd.NEW_SERVICE, [("IPVS_CMD_ATTR_SERVICE", codec.service_attrs(svc))]))
     nest = genl.parse_attrs(data, 20, len(data))[CmdAttr.SERVICE]
     assert find_attr(data, nest[0], nest[1], SvcAttr.NETMASK) == struct.pack("=I", sent)
     assert find_attr(data, nest[0], nest[1], SvcAttr.ADDR) == socket.inet_pton(socket.AF_INET6, "fd00::1")
@@ -151,7 +165,7 @@ def test_fwmark_service_key_has_no_address_protocol_or_port() -> None:
 
 def test_tunnel_port_goes_out_big_endian_with_type_and_flags() -> None:
     server = RealServer("10.1.0.1", 80, forward="tunnel", tun_type="gue", tun_port=6080, tun_flags=TUN_F_CSUM, weight=0)
-    msg = codec.new_request(Cmd.NEW_DEST, [
+    msg = request(Cmd.NEW_DEST, [
         ("IPVS_CMD_ATTR_SERVICE", {"attrs": codec.service_key_attrs(ServiceKey("inet", "tcp", "10.0.0.1", 80))}),
         ("IPVS_CMD_ATTR_DEST", codec.dest_attrs(server, full=True)),
     ])
@@ -178,7 +192,7 @@ def test_non_tunnel_server_sends_no_tunnel_options_and_delete_sends_only_the_key
 
 
 def test_timeouts_leave_out_zero_values() -> None:
-    decoded = roundtrip(codec.new_request(Cmd.SET_CONFIG, codec.timeout_attrs(Timeouts(900, 0, 60))))
+    decoded = roundtrip(request(Cmd.SET_CONFIG, codec.timeout_attrs(Timeouts(900, 0, 60))))
     assert decoded.get_attr("IPVS_CMD_ATTR_TIMEOUT_TCP") == 900
     assert decoded.get_attr("IPVS_CMD_ATTR_TIMEOUT_TCP_FIN") is None
     assert decoded.get_attr("IPVS_CMD_ATTR_TIMEOUT_UDP") == 60
@@ -186,8 +200,8 @@ def test_timeouts_leave_out_zero_values() -> None:
 
 def test_daemon_request() -> None:
     daemon = SyncDaemon("backup", "eth0", syncid=7, sync_maxlen=1400, mcast_group="239.1.2.3", mcast_port=8848, mcast_ttl=2)
-    request = codec.new_request(Cmd.NEW_DAEMON, [("IPVS_CMD_ATTR_DAEMON", codec.daemon_attrs(daemon))])
-    attrs = roundtrip(request).get_attr("IPVS_CMD_ATTR_DAEMON")
+    req = request(Cmd.NEW_DAEMON, [("IPVS_CMD_ATTR_DAEMON", codec.daemon_attrs(daemon))])
+    attrs = roundtrip(req).get_attr("IPVS_CMD_ATTR_DAEMON")
     assert attrs.get_attr("IPVS_DAEMON_ATTR_STATE") == 2
     assert attrs.get_attr("IPVS_DAEMON_ATTR_MCAST_IFN") == "eth0"
     assert attrs.get_attr("IPVS_DAEMON_ATTR_SYNC_ID") == 7
@@ -195,12 +209,14 @@ def test_daemon_request() -> None:
     assert attrs.get_attr("IPVS_DAEMON_ATTR_MCAST_GROUP") == "239.1.2.3"
     assert attrs.get_attr("IPVS_DAEMON_ATTR_MCAST_PORT") == 8848
     assert attrs.get_attr("IPVS_DAEMON_ATTR_MCAST_TTL") == 2
-    reply = codec.new_request(Cmd.NEW_DAEMON, [("IPVS_CMD_ATTR_DAEMON", codec.daemon_attrs(daemon))])
-    assert codec.decode_daemon(payload(encoded(reply))) == daemon
+    assert codec.decode_daemon(payload(reference(req))) == daemon
+    v6 = SyncDaemon("master", "eth1", syncid=0, mcast_group="ff02::1:2")
+    assert codec.decode_daemon(payload(reference(request(Cmd.NEW_DAEMON, [
+        ("IPVS_CMD_ATTR_DAEMON", codec.daemon_attrs(v6))])))) == v6
 
 
 def test_netlink_header_of_an_encoded_request() -> None:
-    data = encoded(codec.new_request(Cmd.FLUSH), flags=0x5, seq=42)
+    data = encoded(request(Cmd.FLUSH), flags=0x5, seq=42)
     length, kind, flags, seq, pid = genl.NLMSGHDR.unpack_from(data, 0)
     assert (length, kind, flags, seq, pid) == (len(data), FAMILY_ID, 0x5, 42, 0)
     assert genl.GENLMSGHDR.unpack_from(data, 16) == (Cmd.FLUSH, 1, 0)
@@ -218,8 +234,8 @@ STATS64 = {"attrs": [("IPVS_STATS_ATTR_CONNS", 2**40), ("IPVS_STATS_ATTR_INPKTS"
 
 
 def kernel_service_reply(attrs: list[tuple[str, Any]]) -> bytes:
-    msg = codec.new_request(Cmd.NEW_SERVICE, [("IPVS_CMD_ATTR_SERVICE", {"attrs": attrs})])
-    return payload(encoded(msg, flags=0x2))
+    msg = request(Cmd.NEW_SERVICE, [("IPVS_CMD_ATTR_SERVICE", {"attrs": attrs})])
+    return payload(reference(msg, flags=0x2))
 
 
 def test_decode_service_prefers_stats64_and_reads_every_field() -> None:
@@ -237,8 +253,8 @@ def test_decode_service_prefers_stats64_and_reads_every_field() -> None:
         flags=SVC_F_PERSISTENT | SVC_F_HASHED | SVC_F_ONEPACKET, timeout=600, netmask=64,
         stats=Stats(2**40, 2**41, 2**42, 2**43, 2**44, 11, 12, 13, 14, 15))
     # the identifying attributes are re-sent verbatim in the GET_DEST dump request
-    expected = codec.new_request(Cmd.GET_DEST, [("IPVS_CMD_ATTR_SERVICE", {"attrs": codec.service_key_attrs(service.key)})])
-    assert codec.dest_dump_body(raw_key) == payload(encoded(expected))
+    expected = request(Cmd.GET_DEST, [("IPVS_CMD_ATTR_SERVICE", {"attrs": codec.service_key_attrs(service.key)})])
+    assert codec.dest_dump_body(raw_key) == payload(encoded(expected)) == payload(reference(expected))
 
 
 def test_decode_service_falls_back_to_32bit_stats_and_reads_ipv4_netmask() -> None:
@@ -268,8 +284,8 @@ def test_decode_fwmark_service() -> None:
 
 
 def kernel_dest_reply(attrs: list[tuple[str, Any]]) -> bytes:
-    msg = codec.new_request(Cmd.NEW_DEST, [("IPVS_CMD_ATTR_DEST", {"attrs": attrs})])
-    return payload(encoded(msg, flags=0x2))
+    msg = request(Cmd.NEW_DEST, [("IPVS_CMD_ATTR_DEST", {"attrs": attrs})])
+    return payload(reference(msg, flags=0x2))
 
 
 def test_decode_dest_of_another_family_with_tunnel_info() -> None:
@@ -308,8 +324,8 @@ def test_decode_info_and_timeouts() -> None:
     info.encode()
     decoded = codec.decode_info(payload(bytes(info.data)))
     assert (decoded.version, decoded.conn_table_size) == ("1.2.1", 4096)
-    reply = codec.new_request(Cmd.SET_CONFIG, codec.timeout_attrs(Timeouts(900, 120, 300)))
-    assert codec.decode_timeouts(payload(encoded(reply))) == Timeouts(900, 120, 300)
+    reply = request(Cmd.SET_CONFIG, codec.timeout_attrs(Timeouts(900, 120, 300)))
+    assert codec.decode_timeouts(payload(reference(reply))) == Timeouts(900, 120, 300)
 
 
 def test_addresses_are_the_16_byte_union_decoded_per_family() -> None:

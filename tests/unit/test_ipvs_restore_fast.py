@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kpctl.backends import ipvs_codec as codec
 from kpctl.backends import ipvs_fastenc as fastenc
 from kpctl.backends.ipvs_netlink import IPVSNetlink
 from kpctl.core.ipvs_bulk import BulkAddServer, BulkAddService, parse_restore_bulk
@@ -231,7 +232,7 @@ def test_bulk_requests_are_the_bytes_of_the_general_encoder(line: str) -> None:
     ((cmd, attrs, _what, _errors),) = backend._pending
     encoder = fastenc.BulkEncoder(0x21, 5)
     packed = encoder.add_service(op, 77) if isinstance(op, BulkAddService) else encoder.add_server(op, 77)
-    assert packed == fastenc.encode(cmd, attrs, 0x21, 5, 77)
+    assert packed == codec.encode(cmd, attrs, 0x21, 5, 77)
 
 
 def test_a_flush_before_compact_adds_is_undone_by_rebuilding_the_old_table() -> None:

@@ -1,12 +1,10 @@
-"""kpctl's IPVS generic-netlink messages as pyroute2 classes (the ``nla_map`` tables).
+"""An independent reader of kpctl's IPVS requests for the unit tests: pyroute2 message classes.
 
-Every table mirrors ``include/uapi/linux/ip_vs.h`` one to one (explicit numbers, so a
-review against the header is line by line); the deliberate differences from pyroute2's own
-``pyroute2.netlink.generic.ipvs`` are listed in :mod:`kpctl.backends.ipvs_messages`.
-
-Importing this module imports pyroute2 (a large package): only writes that are not packed
-by ``ipvs_fastenc`` and the sync-daemon replies need it, so it is loaded on first use
-(``ipvs_messages`` re-exports these classes lazily).  Reads of the table never load it.
+kpctl packs its requests itself (kpctl.backends.ipvs_codec.encode, after the formats of
+ipvs_messages.REQUEST_ATTRS).  These classes are a second, separately written reading of
+``include/uapi/linux/ip_vs.h`` on top of pyroute2's generic netlink decoder: the tests decode what
+kpctl packs with them, and build kernel-shaped replies with them.  They carry kpctl's
+deliberate differences from pyroute2's own ``pyroute2.netlink.generic.ipvs`` (see ipvs_messages).
 """
 
 from __future__ import annotations
@@ -155,3 +153,12 @@ class ipvs_info_msg(genlmsg):
         (1, "IPVS_INFO_ATTR_VERSION", "uint32"),
         (2, "IPVS_INFO_ATTR_CONN_TAB_SIZE", "uint32"),
     )
+
+
+def reference_encode(cmd: int, attrs: list, family_id: int, flags: int, seq: int) -> bytes:
+    """The request packed by pyroute2 from these classes: what kpctl's encoder must equal."""
+    msg = ipvs_msg()
+    msg["cmd"], msg["version"], msg["attrs"] = cmd, 1, attrs
+    msg["header"].update({"type": family_id, "flags": flags, "sequence_number": seq, "pid": 0})
+    msg.encode()
+    return bytes(msg.data)

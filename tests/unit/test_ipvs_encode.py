@@ -1,11 +1,11 @@
-"""The bulk-write encoder packs every restore request byte for byte as pyroute2's messages do."""
+"""kpctl's one IPVS request encoder packs every operation byte for byte as the independent pyroute2
+reference (tests/unit/ipvs_pyroute2.py) does."""
 
 from __future__ import annotations
 
 import pytest
 
 from kpctl.backends import ipvs_codec as codec
-from kpctl.backends import ipvs_fastenc as fast
 from kpctl.backends.ipvs_netlink import IPVSNetlink
 from kpctl.core.ipvs_plan import (
     AddServer,
@@ -17,7 +17,8 @@ from kpctl.core.ipvs_plan import (
     Flush,
     ZeroCounters,
 )
-from kpctl.model.ipvs import RealServer, VirtualService
+from kpctl.model.ipvs import RealServer, SyncDaemon, VirtualService
+from tests.unit.ipvs_pyroute2 import reference_encode
 
 SERVICES = [
     VirtualService(family="inet", protocol="tcp", address="10.0.0.1", port=80, scheduler="rr"),
@@ -53,13 +54,16 @@ def recorded(ops: list[object]) -> list[tuple[int, list[tuple[str, object]]]]:
 
 
 @pytest.mark.parametrize("index", range(len(operations())))
-def test_fast_encoding_equals_pyroute2s(index: int) -> None:
+def test_every_operation_is_packed_as_the_reference_packs_it(index: int) -> None:
     op = operations()[index]
     ((cmd, attrs),) = recorded([op])
-    expected = codec.encode(codec.new_request(cmd, attrs), 0x21, 0x5, 1000 + index)
-    assert fast.encode(cmd, attrs, 0x21, 0x5, 1000 + index) == expected
+    assert codec.encode(cmd, attrs, 0x21, 0x5, 1000 + index) == reference_encode(cmd, attrs, 0x21, 0x5, 1000 + index)
 
 
-def test_unknown_attributes_fall_back_to_pyroute2() -> None:
-    attrs = [("IPVS_CMD_ATTR_DAEMON", {"attrs": [("IPVS_DAEMON_ATTR_MCAST_GROUP", "224.0.0.81")]})]
-    assert fast.encode(18, attrs, 0x21, 0x5, 3) == codec.encode(codec.new_request(18, attrs), 0x21, 0x5, 3)
+@pytest.mark.parametrize("daemon", [
+    SyncDaemon("master", "eth0", syncid=3, sync_maxlen=1400, mcast_group="224.0.0.81", mcast_port=8848, mcast_ttl=2),
+    SyncDaemon("backup", "eth1", mcast_group="ff02::1:2"),
+])
+def test_daemon_requests_are_packed_as_the_reference_packs_them(daemon: SyncDaemon) -> None:
+    attrs = [("IPVS_CMD_ATTR_DAEMON", codec.daemon_attrs(daemon))]
+    assert codec.encode(9, attrs, 0x21, 0x5, 3) == reference_encode(9, attrs, 0x21, 0x5, 3)

@@ -11,7 +11,6 @@ Kernel refusals become kpctl's named errors here (see :func:`_raise_for`).
 from __future__ import annotations
 
 import errno
-import ipaddress
 import os
 import socket
 import struct
@@ -19,6 +18,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields, replace
 from types import SimpleNamespace
 
+from kpctl.backends.genl import NLAHDR as _NLAHDR
+from kpctl.backends.genl import NLMSGHDR as _NLMSGHDR
+from kpctl.backends.genl import pack_attr as _nla
+from kpctl.backends.genl import parse_attrs as _attrs
+from kpctl.core.address import pack_address
 from kpctl.core.ipset_entry import ICMP, ICMPV6, PROTOCOL_NAMES, format_element
 from kpctl.errors import (
     AlreadyExists,
@@ -67,9 +71,7 @@ ERR_TYPE_MISMATCH, ERR_EXIST, ERR_INVALID_CIDR, ERR_INVALID_NETMASK = 4102, 4103
 ERR_INVALID_FAMILY, ERR_TIMEOUT, ERR_REFERENCED = 4106, 4107, 4108
 ERR_TYPE_SPECIFIC = 4352
 
-_NLMSGHDR = struct.Struct("=IHHII")
 _NFGENMSG = struct.Struct("=BBH")
-_NLAHDR = struct.Struct("=HH")
 _BE16, _BE32, _BE64 = struct.Struct(">H"), struct.Struct(">I"), struct.Struct(">Q")
 RECV_BUFFER = 1 << 20
 BATCH_BYTES = 48 * 1024
@@ -102,11 +104,6 @@ class Request:
     set_type: str = ""
 
 
-def _nla(kind: int, payload: bytes) -> bytes:
-    length = 4 + len(payload)
-    return _NLAHDR.pack(length, kind) + payload + b"\0" * ((4 - length % 4) % 4)
-
-
 def _nest(kind: int, parts: Iterable[bytes]) -> bytes:
     return _nla(kind | NLA_F_NESTED, b"".join(parts))
 
@@ -132,25 +129,9 @@ def _str(kind: int, value: str) -> bytes:
 
 
 def _ip(kind: int, text: str) -> bytes:
-    v6 = ":" in text
-    try:  # entries carry canonical addresses: inet_pton packs them as ipaddress would
-        packed = socket.inet_pton(socket.AF_INET6 if v6 else socket.AF_INET, text)
-    except (OSError, ValueError):
-        address = ipaddress.ip_address(text)
-        v6, packed = address.version == 6, address.packed
-    inner = ATTR_IPADDR_IPV6 if v6 else ATTR_IPADDR_IPV4
+    packed = pack_address(text)
+    inner = ATTR_IPADDR_IPV6 if len(packed) == 16 else ATTR_IPADDR_IPV4
     return _nest(kind, [_nla(inner | NLA_F_NET_BYTEORDER, packed)])
-
-
-def _attrs(buf: bytes, start: int, end: int) -> dict[int, tuple[int, int]]:
-    found: dict[int, tuple[int, int]] = {}
-    while start + 4 <= end:
-        length, kind = _NLAHDR.unpack_from(buf, start)
-        if length < 4:
-            break
-        found[kind & NLA_TYPE_MASK] = (start + 4, start + length)
-        start += (length + 3) & ~3
-    return found
 
 
 def _iter_attrs(buf: bytes, start: int, end: int) -> Iterator[tuple[int, int, int]]:

@@ -109,7 +109,7 @@ def table_listing(table: IPVSTable, view: str, exact: bool, only: ServiceKey | N
         services = [s for s in services if s.key == only]
     shown = IPVSTable(table.info, tuple(services))
     return Listing(
-        columns=_columns(view), rows=_rows(services, exact), data=shown.to_dict(),
+        columns=_columns(view), rows=lambda: _rows(services, exact), data=shown.to_dict,
         formats={"ipvsadm": lambda: format_ipvsadm(table, view, exact, only),
                  "save": lambda: _save_text(shown)},
     )

@@ -79,7 +79,7 @@ def annotate_ipvs(listing: Listing, names: Any) -> Listing:
     from kpctl.model.ipvs import ServiceKey
 
     rows = []
-    for row in listing.rows:
+    for row in listing.table_rows():
         key = _key(str(row["service"]))
         server = _server(str(row.get("server") or ""))
         pod = names.pod(key, *server) if server else ""
@@ -104,7 +104,7 @@ def annotate_vips(listing: Listing, names: Any) -> Listing:
     if names is None:
         return listing
     rows = [{**row, "k8s_services": ", ".join(names.labels_at(str(row["vip"]).split("/")[0])) or "-"}
-            for row in listing.rows]
+            for row in listing.table_rows()]
     data = listing.document()
     if isinstance(data, list):
         data = [{**v, "k8s_services": names.labels_at(str(v.get("address", "")))} if isinstance(v, Mapping) else v
@@ -121,7 +121,7 @@ def annotate_trace(listing: Listing, names: Any, service: str) -> Listing:
     label = names.label(key) or "not a Service in the given JSON"
     pods: dict[str, str] = {}
     rows = []
-    for row in listing.rows:
+    for row in listing.table_rows():
         server = _server(str(row.get("server") or ""))
         pod = names.pod(key, *server) if server else ""
         if pod:

@@ -45,7 +45,7 @@ def changed_cells(listing: Listing, previous: Mapping[RowKey, Mapping[str, Any]]
     """Per row: the column keys whose value changed since ``previous``; None for a new row.
     On the first refresh (``previous`` None) nothing counts as changed."""
     marks: list[set[str] | None] = []
-    for row in listing.rows:
+    for row in listing.table_rows():
         if previous is None:
             marks.append(set())
             continue
@@ -67,7 +67,7 @@ def build_table(listing: Listing, marks: list[set[str] | None], wide: bool, no_h
                   header_style="bold")
     for column in columns:
         table.add_column(column.header, justify=column.justify, no_wrap=True)  # type: ignore[arg-type]
-    for row, changed in zip(listing.rows, marks):
+    for row, changed in zip(listing.table_rows(), marks):
         cells = []
         for column in columns:
             style = NEW_STYLE if changed is None else CHANGED_STYLE if column.key in changed else ""
@@ -127,4 +127,4 @@ def _live(app: AppContext, fetch: Callable[[], Listing], output: OutputSpec, int
             marks = changed_cells(listing, previous, key_columns)
             live.update(build_table(listing, marks, output.format == "wide", output.no_headers, heading),
                         refresh=True)
-            previous = {row_key(row, key_columns): row for row in listing.rows}
+            previous = {row_key(row, key_columns): row for row in listing.table_rows()}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from itertools import islice
 from typing import Any, Callable, Sequence
 
 from kpctl.output.env import Environment
@@ -19,7 +18,7 @@ def print_plain(listing: Listing, spec: OutputSpec, env: Environment) -> None:
     lines = []
     if not spec.no_headers:
         lines.append("\t".join(c.header for c in columns))
-    for row in listing.rows:
+    for row in listing.table_rows():
         lines.append("\t".join(escape_cell(row.get(c.key)) for c in columns))
     if lines:
         env.stdout.write("\n".join(lines) + "\n")
@@ -33,7 +32,7 @@ def _print_table(listing: Listing, spec: OutputSpec, env: Environment, wide: boo
     chains) and, without a terminal, shrank wide columns to an ellipsis at 200 characters.
     """
     columns = _visible_columns(listing, wide)
-    grid = [[escape_cell(row.get(c.key)) for c in columns] for row in listing.rows]
+    grid = [[escape_cell(row.get(c.key)) for c in columns] for row in listing.table_rows()]
     header = [c.header for c in columns] if not spec.no_headers else None
     widths = [cell_width(c.header) if header else 0 for c in columns]
     for cells in grid:
@@ -66,16 +65,11 @@ def print_wide(listing: Listing, spec: OutputSpec, env: Environment) -> None:
 
 
 def print_json(listing: Listing, spec: OutputSpec, env: Environment) -> None:
-    import json  # not at import: `kpctl --help` and completion need no json
+    from kpctl.output.json_text import write_json  # not at import: `kpctl --help` needs no json
 
     # Written in slices: the text of a 110,000-rule node is 230 MB, which dumps() held twice
     # over; a write per piece (json.dump) costs a system call per line on a line-buffered stdout.
-    pieces = json.JSONEncoder(indent=2, sort_keys=False).iterencode(listing.document())
-    while True:
-        text = "".join(islice(pieces, 65536))
-        if not text:
-            break
-        env.stdout.write(text)
+    write_json(listing.document(), env.stdout.write)
     env.stdout.write("\n")
 
 

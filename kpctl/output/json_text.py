@@ -1,0 +1,100 @@
+"""Indented JSON text equal to ``json.dumps(value, indent=2)``, written in slices.
+
+The standard library encodes with its C accelerator only without ``indent``; with it, every
+value goes through the pure-Python encoder (about 1.2 s for the 60,000 objects of a
+10,000-service IPVS table).  Here each run of items that are scalars or empty containers
+(a whole container, when it holds nothing else) is encoded by the C encoder with separators
+that carry the newline and indentation of its depth; only containers that hold containers
+are walked in Python.  The text is the same, byte for byte (``ensure_ascii`` on, keys in their
+order, non-string keys converted as ``json`` converts them): unit-tested against ``json.dumps``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+INDENT = "  "
+SLICE = 65536  # pieces per write: one system call per slice, not per line
+_CONTAINERS = (dict, list, tuple)
+_ENCODERS: list[Callable[[Any], str]] = []  # the C encoder of each depth, made on first use
+
+
+def _encoder(depth: int) -> Callable[[Any], str]:
+    while len(_ENCODERS) <= depth:
+        pad = "\n" + INDENT * (len(_ENCODERS) + 1)
+        _ENCODERS.append(json.JSONEncoder(separators=("," + pad, ": ")).encode)
+    return _ENCODERS[depth]
+
+
+def _key(key: Any) -> str:
+    """A dict key as ``json`` writes it: non-string keys (numbers, booleans, None) as their JSON text."""
+    if isinstance(key, str):
+        return json.dumps(key)
+    if key is None or isinstance(key, (int, float)):
+        return json.dumps(json.dumps(key))
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
+
+
+class _Sink:
+    __slots__ = ("parts", "write")
+
+    def __init__(self, write: Callable[[str], Any]) -> None:
+        self.parts: list[str] = []
+        self.write = write
+
+    def add(self, piece: str) -> None:
+        self.parts.append(piece)
+        if len(self.parts) >= SLICE:
+            self.flush()
+
+    def flush(self) -> None:
+        self.write("".join(self.parts))
+        self.parts.clear()
+
+
+def write_json(value: Any, write: Callable[[str], Any]) -> None:
+    """Write ``value`` as JSON indented by two spaces per level (no final newline)."""
+    sink = _Sink(write)
+    _value(value, 0, sink.add)
+    sink.flush()
+
+
+def dumps(value: Any) -> str:
+    parts: list[str] = []
+    _value(value, 0, parts.append)
+    return "".join(parts)
+
+
+def _value(value: Any, depth: int, add: Callable[[str], None]) -> None:
+    if not value or not isinstance(value, _CONTAINERS):
+        add(_encoder(depth)(value))
+        return
+    is_dict = isinstance(value, dict)
+    items = list(value.items()) if is_dict else value
+    nested = ([i for i, (_k, v) in enumerate(items) if v and isinstance(v, _CONTAINERS)] if is_dict
+              else [i for i, v in enumerate(items) if v and isinstance(v, _CONTAINERS)])
+    encode = _encoder(depth)
+    separator = ",\n" + INDENT * (depth + 1)
+    if not nested:  # the whole container in one call
+        add(("{" if is_dict else "[") + separator[1:] + encode(value)[1:-1] + "\n" + INDENT * depth
+            + ("}" if is_dict else "]"))
+        return
+    add(("{" if is_dict else "[") + separator[1:])
+    start = 0
+    for index in nested:
+        if index > start:  # the run of flat items before it, from the original keys (json converts them)
+            run = dict(items[start:index]) if is_dict else list(items[start:index])
+            add(encode(run)[1:-1] + separator)
+        if is_dict:
+            add(_key(items[index][0]) + ": ")
+            _value(items[index][1], depth + 1, add)
+        else:
+            _value(items[index], depth + 1, add)
+        start = index + 1
+        if start < len(items):
+            add(separator)
+    if start < len(items):
+        run = dict(items[start:]) if is_dict else list(items[start:])
+        add(encode(run)[1:-1])
+    add("\n" + INDENT * depth + ("}" if is_dict else "]"))

@@ -1,0 +1,47 @@
+"""kpctl's indented JSON printer writes exactly what json.dumps(indent=2) writes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kpctl.output.json_text import dumps, write_json
+
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=8))
+KEYS = st.one_of(st.text(max_size=6), st.integers(-3, 3), st.booleans(), st.none(), st.floats(-2, 2))
+VALUES = st.recursive(SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=5), st.dictionaries(KEYS, inner, max_size=5),
+    st.lists(inner, max_size=3).map(tuple)), max_leaves=40)
+
+
+def text(value: Any) -> str:
+    return dumps(value)
+
+
+@settings(max_examples=400)
+@given(VALUES)
+def test_equals_the_standard_library_with_indent(value: Any) -> None:
+    assert text(value) == json.dumps(value, indent=2)
+
+
+def test_shapes_of_a_listing() -> None:
+    document = {"info": {"version": "1.2.1", "conn_table_size": 4096}, "services": [
+        {"address": "10.0.0.1", "port": 80, "flags": [], "servers": [
+            {"address": "10.1.0.1", "weight": 1, "stats": {"conns": 3}}, {"address": "é\n", "stats": {}}],
+         "pe_name": "", "stats": {"conns": 0}}, [], {}, [[1, [2, {}]], "x"]]}
+    assert text(document) == json.dumps(document, indent=2)
+    assert text({1: "a", "1": "b"}) == json.dumps({1: "a", "1": "b"}, indent=2)  # both keys kept, in order
+    assert text([]) == "[]" and text({}) == "{}" and text("x") == '"x"' and text(None) == "null"
+
+
+def test_written_in_slices_of_whole_pieces(monkeypatch: Any) -> None:
+    import kpctl.output.json_text as module
+
+    monkeypatch.setattr(module, "SLICE", 3)
+    document = {"a": [{"b": [1, {"c": 2}]}, {"d": []}], "e": {"f": {"g": "h"}}}
+    written: list[str] = []
+    write_json(document, written.append)
+    assert len(written) > 2 and "".join(written) == json.dumps(document, indent=2)

@@ -152,14 +152,15 @@ def _rule_row(ruleset: Ruleset, table: str, rule: Rule) -> dict[str, Any]:
 
     extra = [" ".join(["-m", m.module, *format_options(m.options)]) for m in rule.matches
              if m.module and m.module != "comment"]
+    protocol, src, dst, iif, oif = rule.protocol, rule.src, rule.dst, rule.in_interface, rule.out_interface
     return {
         "family": ruleset.family, "backend": ruleset.backend, "table": table, "chain": rule.chain,
         "number": rule.number, "target": target_text,
-        "protocol": neg(rule.protocol, rule.protocol.name) if rule.protocol else "all",
-        "source": neg(rule.src, rule.src.cidr) if rule.src else anywhere,
-        "destination": neg(rule.dst, rule.dst.cidr) if rule.dst else anywhere,
-        "in": neg(rule.in_interface, rule.in_interface.name) if rule.in_interface else "",
-        "out": neg(rule.out_interface, rule.out_interface.name) if rule.out_interface else "",
+        "protocol": neg(protocol, protocol.name) if protocol else "all",
+        "source": neg(src, src.cidr) if src else anywhere,
+        "destination": neg(dst, dst.cidr) if dst else anywhere,
+        "in": neg(iif, iif.name) if iif else "",
+        "out": neg(oif, oif.name) if oif else "",
         "matches": " ".join(extra), "comment": rule.comment or "",
         "packets": rule.counters.packets if rule.counters else "",
         "bytes": rule.counters.bytes if rule.counters else "",

@@ -81,9 +81,12 @@ def _flags_text(family: str, scheduler: str, flags: int, timeout: int, netmask: 
     return ", ".join(words)
 
 
-def _rows(services: Iterable[VirtualService], exact: bool) -> list[dict[str, Any]]:
+def _rows(services: Iterable[VirtualService], exact: bool, columns: list[Column]) -> list[dict[str, Any]]:
+    shown = {column.key for column in columns}
+    wanted = [k for _, k in _STATS + _RATES if k in shown]  # a view's rows format only its own counters
+
     def counters(stats: Any) -> dict[str, Any]:
-        return {k: largenum(getattr(stats, k), exact).strip() for _, k in _STATS + _RATES}
+        return {k: largenum(getattr(stats, k), exact).strip() for k in wanted}
 
     rows: list[dict[str, Any]] = []
     for service in services:
@@ -108,8 +111,9 @@ def table_listing(table: IPVSTable, view: str, exact: bool, only: ServiceKey | N
     if only is not None:
         services = [s for s in services if s.key == only]
     shown = IPVSTable(table.info, tuple(services))
+    columns = _columns(view)
     return Listing(
-        columns=_columns(view), rows=lambda: _rows(services, exact), data=shown.to_dict,
+        columns=columns, rows=lambda: _rows(services, exact, columns), data=shown.to_dict,
         formats={"ipvsadm": lambda: format_ipvsadm(table, view, exact, only),
                  "save": lambda: _save_text(shown)},
     )

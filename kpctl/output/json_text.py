@@ -17,22 +17,29 @@ from typing import Any, Callable
 INDENT = "  "
 SLICE = 65536  # pieces per write: one system call per slice, not per line
 _CONTAINERS = (dict, list, tuple)
-_ENCODERS: list[Callable[[Any], str]] = []  # the C encoder of each depth, made on first use
+# Per depth: (C encoder, item separator, "{" + newline, "[" + newline, newline + "}", newline + "]")
+_LEVELS: list[tuple[Callable[[Any], str], str, str, str, str, str]] = []
+_KEYS: dict[str, str] = {}  # a string key's JSON text: the same few keys repeat by the million
 
 
-def _encoder(depth: int) -> Callable[[Any], str]:
-    while len(_ENCODERS) <= depth:
-        pad = "\n" + INDENT * (len(_ENCODERS) + 1)
-        _ENCODERS.append(json.JSONEncoder(separators=("," + pad, ": ")).encode)
-    return _ENCODERS[depth]
+def _level(depth: int) -> tuple[Callable[[Any], str], str, str, str, str, str]:
+    while len(_LEVELS) <= depth:
+        inner = "\n" + INDENT * (len(_LEVELS) + 1)
+        outer = "\n" + INDENT * len(_LEVELS)
+        encode = json.JSONEncoder(separators=("," + inner, ": ")).encode
+        _LEVELS.append((encode, "," + inner, "{" + inner, "[" + inner, outer + "}", outer + "]"))
+    return _LEVELS[depth]
 
 
 def _key(key: Any) -> str:
     """A dict key as ``json`` writes it: non-string keys (numbers, booleans, None) as their JSON text."""
     if isinstance(key, str):
-        return json.dumps(key)
+        text = _KEYS.get(key)
+        if text is None:
+            text = _KEYS[key] = json.dumps(key) + ": "
+        return text
     if key is None or isinstance(key, (int, float)):
-        return json.dumps(json.dumps(key))
+        return json.dumps(json.dumps(key)) + ": "
     raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
 
 
@@ -67,34 +74,38 @@ def dumps(value: Any) -> str:
 
 
 def _value(value: Any, depth: int, add: Callable[[str], None]) -> None:
+    encode, separator, open_dict, open_list, close_dict, close_list = _level(depth)
     if not value or not isinstance(value, _CONTAINERS):
-        add(_encoder(depth)(value))
+        add(encode(value))
         return
-    is_dict = isinstance(value, dict)
-    items = list(value.items()) if is_dict else value
-    nested = ([i for i, (_k, v) in enumerate(items) if v and isinstance(v, _CONTAINERS)] if is_dict
-              else [i for i, v in enumerate(items) if v and isinstance(v, _CONTAINERS)])
-    encode = _encoder(depth)
-    separator = ",\n" + INDENT * (depth + 1)
+    if isinstance(value, dict):
+        items = list(value.items())
+        nested = [i for i, (_k, v) in enumerate(items) if v and isinstance(v, _CONTAINERS)]
+        opening, closing = open_dict, close_dict
+    else:
+        items = value
+        nested = [i for i, v in enumerate(items) if v and isinstance(v, _CONTAINERS)]
+        opening, closing = open_list, close_list
     if not nested:  # the whole container in one call
-        add(("{" if is_dict else "[") + separator[1:] + encode(value)[1:-1] + "\n" + INDENT * depth
-            + ("}" if is_dict else "]"))
+        add(opening + encode(value)[1:-1] + closing)
         return
-    add(("{" if is_dict else "[") + separator[1:])
+    is_dict = opening is open_dict
+    add(opening)
     start = 0
     for index in nested:
         if index > start:  # the run of flat items before it, from the original keys (json converts them)
             run = dict(items[start:index]) if is_dict else list(items[start:index])
             add(encode(run)[1:-1] + separator)
         if is_dict:
-            add(_key(items[index][0]) + ": ")
-            _value(items[index][1], depth + 1, add)
+            key, child = items[index]
+            add(_key(key))
         else:
-            _value(items[index], depth + 1, add)
+            child = items[index]
+        _value(child, depth + 1, add)
         start = index + 1
         if start < len(items):
             add(separator)
     if start < len(items):
         run = dict(items[start:]) if is_dict else list(items[start:])
         add(encode(run)[1:-1])
-    add("\n" + INDENT * depth + ("}" if is_dict else "]"))
+    add(closing)

@@ -74,9 +74,9 @@ def print_json(listing: Listing, spec: OutputSpec, env: Environment) -> None:
 
 
 def print_yaml(listing: Listing, spec: OutputSpec, env: Environment) -> None:
-    import yaml
+    from kpctl.output.yaml_text import write_yaml
 
-    env.stdout.write(yaml.safe_dump(listing.document(), sort_keys=False, default_flow_style=False))
+    write_yaml(listing.document(), env.stdout.write)
 
 
 Printer = Callable[[Listing, OutputSpec, Environment], None]

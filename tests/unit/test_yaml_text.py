@@ -1,0 +1,86 @@
+"""kpctl's YAML writer: PyYAML's text for every scalar that fits its line, and always YAML that
+reads back equal."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kpctl.output.yaml_text import dumps, write_yaml
+
+
+def pyyaml(value: Any) -> str:
+    return yaml.safe_dump(value, sort_keys=False, default_flow_style=False)
+
+
+# Short texts from an alphabet full of YAML's special characters, so every style is chosen (a
+# line feed makes PyYAML write a multi-line scalar: that is the other test's).
+SHORT = st.text(st.sampled_from(list("aZ09 -:#?'\"!&*|>%@`,[]{}.~_=<+/\\\té\x85\u2028\U0001f600")), max_size=4)
+# Long texts of words: PyYAML folds them past column 80 (plain, single- and double-quoted ones,
+# the last at escapes too), and so must kpctl.
+FOLDED = st.one_of(st.text(st.sampled_from(list("ab  :'#-x")), min_size=60, max_size=160),
+                   st.text(st.sampled_from(list("ab  :'#-\"\\xé\t\u2208")), min_size=60, max_size=160))
+WORDS = st.sampled_from(["yes", "No", "on", "null", "~", "true", "1.2", "0x1F", "1_000", "12:30", "2001-12-14",
+                         "=", "<<", ".inf", "-.5", "+1", "1e5", "10.0.0.1", "10.0.0.1:80", "", "---", "...", "- a",
+                         "a: b", "a #b", "a#b", "?x", "? x", ":x", "-x", "fd00::1", "[fd00::1]:80", "x:"])
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), SHORT, WORDS, FOLDED)
+KEYS = st.one_of(st.text(st.sampled_from(list("ab_9 :-'#")), min_size=1, max_size=6), WORDS.filter(bool),
+                 st.integers(-5, 5), st.booleans())
+
+
+def tree(leaves: Any, keys: Any) -> Any:
+    return st.recursive(leaves, lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=4)), max_leaves=30)
+
+
+@settings(max_examples=500, deadline=None)
+@given(tree(SCALARS, KEYS))
+def test_same_text_as_pyyaml_where_scalars_fit_their_line(value: Any) -> None:
+    assert dumps(value) == pyyaml(value)
+
+
+LONG = st.text(max_size=120)  # anything, line breaks and long lines with spaces included
+
+
+def equal(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(equal(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
+
+
+@settings(max_examples=300, deadline=None)
+@given(tree(st.one_of(SCALARS, LONG, st.floats()), st.one_of(KEYS, st.text(min_size=1, max_size=30))))
+def test_always_reads_back_equal(value: Any) -> None:
+    assert equal(yaml.safe_load(dumps(value)), value)
+
+
+def test_an_ipvs_listing_and_a_folded_comment() -> None:
+    document = {"info": {"version": "1.2.1", "conn_table_size": 4096}, "services": [
+        {"family": "inet", "protocol": "tcp", "address": "10.254.0.1", "port": 443, "fwmark": 0, "pe_name": "",
+         "servers": [{"address": "172.30.1.5", "port": 6443, "stats": {"conns": 0, "inbytes": 12}}],
+         "flags": [], "timeout": 0.5}]}
+    assert dumps(document) == pyyaml(document)
+    rule = {"rules": [{"text": '-A INPUT -m comment --comment "kubernetes health check service ports" -j X' * 2}]}
+    assert dumps(rule) == pyyaml(rule) and len(dumps(rule).splitlines()) > 2  # folded as PyYAML folds
+    reason = {"reason": "dst 10.254.0.1 \u2208 10.254.0.1/32; protocol tcp is tcp; dport 443 matches 443"}
+    assert dumps(reason) == pyyaml(reason) and len(dumps(reason).splitlines()) == 2
+    lines = {"comment": "two\nlines " * 3}  # PyYAML writes it single-quoted over several lines
+    assert yaml.safe_load(dumps(lines)) == lines and dumps(lines).count("\n") == 1
+
+
+def test_written_in_slices(monkeypatch: Any) -> None:
+    import kpctl.output.yaml_text as module
+
+    monkeypatch.setattr(module, "SLICE", 2)
+    document = {"a": [1, 2, {"b": "c"}], "d": {"e": [[]]}}
+    written: list[str] = []
+    write_yaml(document, written.append)
+    assert len(written) > 2 and "".join(written) == pyyaml(document)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from socket import AF_INET, AF_INET6, inet_pton
+from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
 
 from kpctl.errors import InvalidInput
 from kpctl.model.ipvs import PROTOCOLS, ServiceKey
@@ -136,7 +136,10 @@ def parse_server(text: str, default_port: int) -> tuple[str, int, str]:
 def format_address(family: str, address: str) -> str:
     """The address as glibc's inet_ntop writes it (IPv6: '::ffff:1.2.3.4' style tails kept)."""
     if family != "inet6":
-        return str(ipaddress.IPv4Address(address))
+        try:  # a dotted quad, the common case: what IPv4Address would print, without the object
+            return inet_ntop(AF_INET, inet_pton(AF_INET, address))
+        except OSError:
+            return str(ipaddress.IPv4Address(address))  # its error for anything else
     packed = ipaddress.IPv6Address(address).packed
     words = [int.from_bytes(packed[i:i + 2], "big") for i in range(0, 16, 2)]
     best_base, best_len, base, length = -1, 0, -1, 0

@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
+from kpctl.output.text import SliceWriter
+
 INDENT = "  "
-SLICE = 65536  # pieces per write: one system call per slice, not per line
 _CONTAINERS = (dict, list, tuple)
 # Per depth: (C encoder, item separator, "{" + newline, "[" + newline, newline + "}", newline + "]")
 _LEVELS: list[tuple[Callable[[Any], str], str, str, str, str, str]] = []
@@ -43,26 +44,9 @@ def _key(key: Any) -> str:
     raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
 
 
-class _Sink:
-    __slots__ = ("parts", "write")
-
-    def __init__(self, write: Callable[[str], Any]) -> None:
-        self.parts: list[str] = []
-        self.write = write
-
-    def add(self, piece: str) -> None:
-        self.parts.append(piece)
-        if len(self.parts) >= SLICE:
-            self.flush()
-
-    def flush(self) -> None:
-        self.write("".join(self.parts))
-        self.parts.clear()
-
-
 def write_json(value: Any, write: Callable[[str], Any]) -> None:
     """Write ``value`` as JSON indented by two spaces per level (no final newline)."""
-    sink = _Sink(write)
+    sink = SliceWriter(write)
     _value(value, 0, sink.add)
     sink.flush()
 

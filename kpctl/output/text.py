@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any
+from typing import Any, Callable
 
 BOLD, DIM, ITALIC, RESET = "\x1b[1m", "\x1b[2m", "\x1b[3m", "\x1b[0m"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -32,3 +32,28 @@ def cell_width(text: str) -> int:
 def styled(text: str, code: str, color: bool) -> str:
     """``text`` in one SGR style (BOLD, DIM, ITALIC) when colour is on."""
     return f"{code}{text}{RESET}" if color else text
+
+
+SLICE = 65536  # pieces per write of a SliceWriter
+
+
+class SliceWriter:
+    """Pieces of a big output written a slice at a time: one system call per SLICE pieces (not
+    per line on a line-buffered stdout), and never the whole text in memory (230 MB of JSON for
+    a 110,000-rule node).  A slice is its pieces joined by ``sep``, followed by ``end``."""
+
+    __slots__ = ("parts", "write", "sep", "end")
+
+    def __init__(self, write: Callable[[str], Any], sep: str = "", end: str = "") -> None:
+        self.parts: list[str] = []
+        self.write, self.sep, self.end = write, sep, end
+
+    def add(self, piece: str) -> None:
+        self.parts.append(piece)
+        if len(self.parts) >= SLICE:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.parts:
+            self.write(self.sep.join(self.parts) + self.end)
+            self.parts.clear()

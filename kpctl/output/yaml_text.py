@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from kpctl.output.text import SliceWriter
+
 WIDTH = 80  # PyYAML's best_width: past it, it folds scalars at spaces
-SLICE = 65536  # lines per write
 _STR_TAG = "tag:yaml.org,2002:str"
 _FIRST_INDICATORS = frozenset("#,[]{}&*!|>'\"%@`")
 _ESCAPES = {"\0": "0", "\x07": "a", "\x08": "b", "\x09": "t", "\x0a": "n", "\x0b": "v", "\x0c": "f", "\x0d": "r",
@@ -173,24 +174,6 @@ def _float(value: float) -> str:
 _CONTAINERS = (dict, list, tuple)
 
 
-class _Lines:
-    __slots__ = ("lines", "write")
-
-    def __init__(self, write: Callable[[str], Any]) -> None:
-        self.lines: list[str] = []
-        self.write = write
-
-    def add(self, line: str) -> None:
-        self.lines.append(line)
-        if len(self.lines) >= SLICE:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.lines:
-            self.write("\n".join(self.lines) + "\n")
-            self.lines.clear()
-
-
 def write_yaml(value: Any, write: Callable[[str], Any]) -> None:
     """Write ``value`` as a YAML document (ending with a newline)."""
     if not isinstance(value, _CONTAINERS):
@@ -200,7 +183,7 @@ def write_yaml(value: Any, write: Callable[[str], Any]) -> None:
     if not value:
         write("{}\n" if isinstance(value, dict) else "[]\n")
         return
-    lines = _Lines(write)
+    lines = SliceWriter(write, "\n", "\n")
     _block(value, 0, "", lines.add)
     lines.flush()
 

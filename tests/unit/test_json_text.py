@@ -38,7 +38,7 @@ def test_shapes_of_a_listing() -> None:
 
 
 def test_written_in_slices_of_whole_pieces(monkeypatch: Any) -> None:
-    import kpctl.output.json_text as module
+    import kpctl.output.text as module
 
     monkeypatch.setattr(module, "SLICE", 3)
     document = {"a": [{"b": [1, {"c": 2}]}, {"d": []}], "e": {"f": {"g": "h"}}}

@@ -77,7 +77,7 @@ def test_an_ipvs_listing_and_a_folded_comment() -> None:
 
 
 def test_written_in_slices(monkeypatch: Any) -> None:
-    import kpctl.output.yaml_text as module
+    import kpctl.output.text as module
 
     monkeypatch.setattr(module, "SLICE", 2)
     document = {"a": [1, 2, {"b": "c"}], "d": {"e": [[]]}}

@@ -30,6 +30,7 @@ NLA_F_NESTED = 0x8000
 
 NLMSGHDR = struct.Struct("=IHHII")
 GENLMSGHDR = struct.Struct("=BBH")
+REQUEST_HEAD = struct.Struct("=IHHIIBBH")  # NLMSGHDR and GENLMSGHDR of a request, packed in one call
 NLAHDR = struct.Struct("=HH")
 U8 = struct.Struct("=B")
 U16 = struct.Struct("=H")

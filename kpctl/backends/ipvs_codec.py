@@ -140,8 +140,7 @@ def timeout_attrs(timeouts: Timeouts) -> list[tuple[str, Any]]:
     return [(name, value) for name, value in pairs if value]
 
 
-_SCALARS = {"uint8": struct.Struct("=B"), "uint16": struct.Struct("=H"), "uint32": struct.Struct("=I"),
-            "be16": struct.Struct(">H")}
+_SCALARS = {"uint8": genl.U8, "uint16": genl.U16, "uint32": genl.U32, "be16": genl.BE16}
 _FLAGS = struct.Struct("=II")
 _ADDRESS_FAMILIES = {"ip4addr": socket.AF_INET, "ip6addr": socket.AF_INET6}
 

@@ -45,8 +45,8 @@ _BE16_OF_HOST = socket.ntohs  # a be16 attribute read as a host-order u16 -> its
 _UINT_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
 _NLMSG_LENGTH = struct.Struct("=I")
 _DONE = struct.Struct("=IH2xI4xi")  # length, type, seq, errno of an NLMSG_DONE
-_REQUEST = struct.Struct("=IHHIIBBH")  # nlmsghdr and genlmsghdr of a request
-_DEST_REQUEST = struct.Struct("=IHHIIBBHHH")  # ... of GET_DEST, and the header of its SERVICE attribute
+_REQUEST = genl.REQUEST_HEAD
+_DEST_REQUEST = struct.Struct(_REQUEST.format + "HH")  # ... of GET_DEST, and the header of its SERVICE attribute
 _DONE_SIZE = _DONE.size
 _MAX_LAYOUTS = 16
 

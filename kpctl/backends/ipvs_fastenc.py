@@ -14,7 +14,9 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from kpctl.backends.genl import BE16 as _BE16
 from kpctl.backends.genl import NLAHDR, pack_attr
+from kpctl.backends.genl import REQUEST_HEAD as _HEAD
 from kpctl.backends.ipvs_messages import FAMILY_CODES, GENL_VERSION, PROTOCOL_CODES, Cmd, CmdAttr, DestAttr, SvcAttr
 from kpctl.core.ipvs_bulk import BulkAddServer, BulkAddService
 from kpctl.model.ipvs import FORWARD_CODES
@@ -22,11 +24,9 @@ from kpctl.model.ipvs import FORWARD_CODES
 # Layouts as ``ipvs_codec.encode`` writes them for codec.service_attrs / codec.dest_attrs of an IPv4
 # service (no PE name) and a masq/route server: attribute headers (length, type), payloads
 # padded to 4 bytes, nests without NLA_F_NESTED.  Unit-tested against ``encode``.
-_HEAD = struct.Struct("=IHHIIBBH")  # nlmsghdr, genlmsghdr
 _SVC_KEY_V4 = struct.Struct("=HH" "HHH2x" "HHH2x" "HH4s12x" "HH2s2x")  # SERVICE nest: AF, PROTOCOL, ADDR, PORT
 _SVC_TAIL = struct.Struct("=HHII" "HHI" "HHI")  # FLAGS (flags, mask), TIMEOUT, NETMASK
 _ADD_DEST_V4 = struct.Struct(_HEAD.format + f"{_SVC_KEY_V4.size}s" "HH" "HH4s12x" "HH2s2x" "HHH2x" "HHI" "HHI" "HHI" "HHI")
-_BE16 = struct.Struct(">H")
 _PROTOCOL_CODES = {name: PROTOCOL_CODES[name] for name in ("tcp", "udp")}
 _FORWARD_CODES = {name: FORWARD_CODES[name] for name in ("masq", "route")}
 _ALL_BITS = 0xFFFFFFFF

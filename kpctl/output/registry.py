@@ -34,24 +34,24 @@ def _print_table(listing: Listing, spec: OutputSpec, env: Environment, wide: boo
     columns = _visible_columns(listing, wide)
     grid = [[escape_cell(row.get(c.key)) for c in columns] for row in listing.table_rows()]
     header = [c.header for c in columns] if not spec.no_headers else None
+    sizes = [[cell_width(cell) for cell in cells] for cells in grid]  # measured once, for widths and padding
     widths = [cell_width(c.header) if header else 0 for c in columns]
-    for cells in grid:
-        for index, cell in enumerate(cells):
-            size = cell_width(cell)
+    for row_sizes in sizes:
+        for index, size in enumerate(row_sizes):
             if size > widths[index]:
                 widths[index] = size
     right = [c.justify == "right" for c in columns]
 
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(" " * (w - cell_width(cell)) + cell if r else cell + " " * (w - cell_width(cell))
-                         for cell, w, r in zip(cells, widths, right)).rstrip()
+    def line(cells: Sequence[str], cell_sizes: Sequence[int]) -> str:
+        return "  ".join(" " * (w - size) + cell if r else cell + " " * (w - size)
+                         for cell, size, w, r in zip(cells, cell_sizes, widths, right)).rstrip()
 
     out = []
     if listing.title:
         out.append(styled(listing.title, ITALIC, env.color))
     if header:
-        out.append(styled(line(header), BOLD, env.color))
-    out.extend(line(cells) for cells in grid)
+        out.append(styled(line(header, [cell_width(h) for h in header]), BOLD, env.color))
+    out.extend(line(cells, cell_sizes) for cells, cell_sizes in zip(grid, sizes))
     if out:
         env.stdout.write("\n".join(out) + "\n")
 

@@ -51,18 +51,13 @@ def write_json(value: Any, write: Callable[[str], Any]) -> None:
     sink.flush()
 
 
-def dumps(value: Any) -> str:
-    parts: list[str] = []
-    _value(value, 0, parts.append)
-    return "".join(parts)
-
-
 def _value(value: Any, depth: int, add: Callable[[str], None]) -> None:
     encode, separator, open_dict, open_list, close_dict, close_list = _level(depth)
     if not value or not isinstance(value, _CONTAINERS):
         add(encode(value))
         return
-    if isinstance(value, dict):
+    is_dict = isinstance(value, dict)
+    if is_dict:
         items = list(value.items())
         nested = [i for i, (_k, v) in enumerate(items) if v and isinstance(v, _CONTAINERS)]
         opening, closing = open_dict, close_dict
@@ -73,7 +68,6 @@ def _value(value: Any, depth: int, add: Callable[[str], None]) -> None:
     if not nested:  # the whole container in one call
         add(opening + encode(value)[1:-1] + closing)
         return
-    is_dict = opening is open_dict
     add(opening)
     start = 0
     for index in nested:

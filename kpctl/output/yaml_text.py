@@ -188,12 +188,6 @@ def write_yaml(value: Any, write: Callable[[str], Any]) -> None:
     lines.flush()
 
 
-def dumps(value: Any) -> str:
-    parts: list[str] = []
-    write_yaml(value, parts.append)
-    return "".join(parts)
-
-
 def _block(value: Any, indent: int, lead: str, add: Callable[[str], None]) -> None:
     """A non-empty mapping or sequence whose items start at ``indent``; its first line begins
     with ``lead`` (the ``- `` of the sequence item it is, or nothing) instead of spaces."""

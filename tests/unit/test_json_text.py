@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kpctl.output.json_text import dumps, write_json
+from kpctl.output.json_text import write_json
 
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=8))
 KEYS = st.one_of(st.text(max_size=6), st.integers(-3, 3), st.booleans(), st.none(), st.floats(-2, 2))
@@ -18,7 +18,9 @@ VALUES = st.recursive(SCALARS, lambda inner: st.one_of(
 
 
 def text(value: Any) -> str:
-    return dumps(value)
+    parts: list[str] = []
+    write_json(value, parts.append)
+    return "".join(parts)
 
 
 @settings(max_examples=400)

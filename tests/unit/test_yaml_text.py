@@ -10,7 +10,13 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kpctl.output.yaml_text import dumps, write_yaml
+from kpctl.output.yaml_text import write_yaml
+
+
+def dumps(value: Any) -> str:
+    parts: list[str] = []
+    write_yaml(value, parts.append)
+    return "".join(parts)
 
 
 def pyyaml(value: Any) -> str:

@@ -150,9 +150,16 @@ def _rule_row(ruleset: Ruleset, table: str, rule: Rule) -> dict[str, Any]:
     def neg(value: Any, text: str) -> str:
         return ("!" if value.negated else "") + text
 
-    extra = [" ".join(["-m", m.module, *format_options(m.options)]) for m in rule.matches
-             if m.module and m.module != "comment"]
-    protocol, src, dst, iif, oif = rule.protocol, rule.src, rule.dst, rule.in_interface, rule.out_interface
+    extra = []
+    protocol = src = dst = iif = oif = comment = None
+    for m in rule.matches:  # one pass (Rule.src, .dst… would each walk the matches again)
+        if m.module == "":
+            protocol, src, dst = protocol or m.protocol, src or m.src, dst or m.dst
+            iif, oif = iif or m.in_interface, oif or m.out_interface
+        elif m.module == "comment":
+            comment = m.comment if comment is None else comment
+        else:
+            extra.append(" ".join(["-m", m.module, *format_options(m.options)]))
     return {
         "family": ruleset.family, "backend": ruleset.backend, "table": table, "chain": rule.chain,
         "number": rule.number, "target": target_text,
@@ -161,7 +168,7 @@ def _rule_row(ruleset: Ruleset, table: str, rule: Rule) -> dict[str, Any]:
         "destination": neg(dst, dst.cidr) if dst else anywhere,
         "in": neg(iif, iif.name) if iif else "",
         "out": neg(oif, oif.name) if oif else "",
-        "matches": " ".join(extra), "comment": rule.comment or "",
+        "matches": " ".join(extra), "comment": comment or "",
         "packets": rule.counters.packets if rule.counters else "",
         "bytes": rule.counters.bytes if rule.counters else "",
     }

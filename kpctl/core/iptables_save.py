@@ -9,6 +9,7 @@ of letters, digits, ``_`` and ``-`` is written bare, anything else in double quo
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any, NamedTuple
@@ -261,59 +262,73 @@ def split_counters(tokens: list[Token], line: str) -> tuple[Counters | None, lis
 
 
 # The rule shapes kube-proxy writes by the hundred thousand, read by one regular expression
-# into the very objects the token parser builds (tested line by line against it); repeated
-# matches and targets are shared.  Anything else, or a value that fails validation, goes to
-# the token parser, which reports it.
+# whose pieces are valid by construction (octets, prefixes and ports in range), so a rule of
+# this shape is checked without building anything; its matches and target are built from the
+# pieces on first use, into the very objects the token parser builds (tested line by line
+# against it), repeated ones shared.  Anything else goes to the token parser, which reports it.
 _NAME = r"[A-Za-z0-9][A-Za-z0-9_.+-]*"
-_ADDR = r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?:/[0-9]{1,2})?"
-_PORTS = r"[0-9]{1,5}(?::[0-9]{1,5})?"
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+_IPV4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
+_ADDR = rf"{_IPV4}(?:/(?:3[0-2]|[12][0-9]|[0-9]))?"
+_PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0)"
+_PORTS = rf"{_PORT}(?::{_PORT})?"
 _SHAPE = re.compile(
     rf"(?:( !)? -s ({_ADDR}))?(?:( !)? -d ({_ADDR}))?(?:( !)? -p ({_NAME}))?"
     r'(?: -m comment --comment "([^"\\]*)")?'
     rf"(?: -m (tcp|udp|sctp)(?:( !)? --sport ({_PORTS}))?(?:( !)? --dport ({_PORTS}))?)?"
-    r"(?: -m statistic --mode random --probability ([0-9.]+))?"
+    r"(?: -m statistic --mode random --probability ([0-9]+(?:\.[0-9]+)?))?"
     rf" -j ({_NAME})(?: (--[a-z][a-z-]*) ([A-Za-z0-9][A-Za-z0-9_.:/+-]*))?")
+_DNAT_TO = re.compile(rf"{_IPV4}(?::{_PORT})?")  # DNAT --to-destination values valid by construction
+
+Pieces = tuple[Any, ...]  # the regular expression's groups: str or None
+
+
+def _shape(body: str) -> Pieces | None:
+    """The regular expression's pieces of a rule body (the text after ``-A CHAIN``) of the common
+    shape, or None.  A target option other than DNAT's address:port is not checked here."""
+    found = _SHAPE.fullmatch(body)
+    if found is None:
+        return None
+    pieces = found.groups()
+    for ports in (pieces[9], pieces[11]):
+        if ports is not None and ":" in ports:
+            low, _, high = ports.partition(":")
+            if int(low) > int(high):
+                return None
+    return pieces
 
 
 def _option(name: str, value: str | None, negated: str | None) -> list[Option]:
     return [] if value is None else [Option(name, (value,), negated is not None)]
 
 
-def _shaped_body(body: str, is_chain: Callable[[str], bool],
-                 shared: dict[tuple[str | None, ...], Any]) -> tuple[tuple[Match, ...], Target | None, bool] | None:
-    """The matches and target of a rule body (the text after ``-A CHAIN``) of the common shape, or None."""
-    found = _SHAPE.fullmatch(body)
-    if found is None:
-        return None
+def _build_shaped(pieces: Pieces, is_chain: Callable[[str], bool],
+                  shared: dict[tuple[str | None, ...], Any]) -> tuple[tuple[Match, ...], Target | None, bool]:
+    """The matches and target of a rule of the common shape (its target option unchecked)."""
     (sneg, src, dneg, dst, pneg, proto, comment, module, spneg, sport, dpneg, dport, probability,
-     target, option, value) = found.groups()
-    try:
-        matches: list[Match] = []
-        if src is not None or dst is not None or proto is not None:
-            builtin = Match("", (*_option("-s", src, sneg), *_option("-d", dst, dneg), *_option("-p", proto, pneg)))
-            _ = (builtin.src, builtin.dst)  # only the addresses can be bad here; other views wait
-            matches.append(builtin)
-        keys = (("comment", comment), (module, spneg, sport, dpneg, dport), ("statistic", probability))
-        for key in (k for k, present in zip(keys, (comment, module, probability)) if present is not None):
-            match = shared.get(key)
-            if match is None:
-                if key[0] == "comment":
-                    match = Match("comment", (Option("--comment", (comment,)),))
-                elif key[0] == "statistic":
-                    match = Match("statistic", (Option("--mode", ("random",)), Option("--probability", (probability,))))
-                else:
-                    match = Match(module, (*_option("--sport", sport, spneg), *_option("--dport", dport, dpneg)))
-                match.validate()
-                shared[key] = match
-            matches.append(match)
-        key = ("-j", target, option, value)
-        made = shared.get(key)
-        if made is None:
-            made = Target(target, tuple(_option(option, value, None)) if option else (), is_chain(target))
-            made.validate()
-            shared[key] = made
-    except (ValueError, IndexError):
-        return None
+     target, option, value) = pieces
+    matches: list[Match] = []
+    keys = (("", sneg, src, dneg, dst, pneg, proto), ("comment", comment), (module, spneg, sport, dpneg, dport),
+            ("statistic", probability))
+    present = (src is not None or dst is not None or proto is not None, comment is not None, module is not None,
+               probability is not None)
+    for key in (k for k, wanted in zip(keys, present) if wanted):
+        match = shared.get(key)
+        if match is None:
+            if key[0] == "":
+                match = Match("", (*_option("-s", src, sneg), *_option("-d", dst, dneg), *_option("-p", proto, pneg)))
+            elif key[0] == "comment":
+                match = Match("comment", (Option("--comment", (comment,)),))
+            elif key[0] == "statistic":
+                match = Match("statistic", (Option("--mode", ("random",)), Option("--probability", (probability,))))
+            else:
+                match = Match(module, (*_option("--sport", sport, spneg), *_option("--dport", dport, dpneg)))
+            shared[key] = match
+        matches.append(match)
+    key = ("-j", target, option, value)
+    made = shared.get(key)
+    if made is None:
+        made = shared[key] = Target(target, tuple(_option(option, value, None)) if option else (), is_chain(target))
     return tuple(matches), made, False
 
 
@@ -344,7 +359,12 @@ class LazyChains(Mapping[str, Chain]):
         # before it sees no such chain (`-j NAME` is then a target, not a jump)
         self._late = late
         self._built: dict[str, Chain] = {}
-        self._shared: dict[tuple[str | None, ...], Any] = {}  # see _shaped_body
+        self._shared: dict[tuple[str | None, ...], Any] = {}  # see _build_shaped
+        # what builds a deferred rule's parts: it holds no reference back to the chains (a cycle
+        # would leave a whole node's rules to the cycle collector instead of reference counts)
+        builtin = BUILTIN_CHAINS.get(table, ())
+        user_chains = frozenset(name for name in declared if name not in builtin)
+        self._build = functools.partial(_build_shaped, is_chain=user_chains.__contains__, shared=self._shared)
 
     def __getitem__(self, name: str) -> Chain:
         chain = self._built.get(name)
@@ -390,15 +410,21 @@ class LazyChains(Mapping[str, Chain]):
             chains = {name for name in chains if self._late.get(name, 0) < lineno}
         prefix = "-A " + chain
         if self._family == "ipv4" and line.startswith(prefix) and not self._late:
-            shaped = _shaped_body(line[len(prefix):], self._is_chain, self._shared)
-            if shaped is not None:
-                return Rule(chain, number, line, *shaped)
+            pieces = _shape(line[len(prefix):])
+            if pieces is not None:
+                option = pieces[14]
+                if option is None or (option == "--to-destination" and pieces[13] == "DNAT"
+                                      and _DNAT_TO.fullmatch(pieces[15])):
+                    return Rule.deferred(chain, number, line, pieces[13], self._build, pieces)
+                parts = self._build(pieces)
+                try:  # another target option: checked now
+                    parts[1].validate()  # type: ignore[union-attr]
+                    return Rule(chain, number, line, *parts)
+                except (ValueError, IndexError):
+                    pass  # the token parser reports it
         counters, tokens, line = split_counters(tokenize(line, lineno), line)
         matches, target, goto = parse_rule_body(tokens[2:], lineno, chain, chains, self._table, self._family)
         return Rule(chain, number, line, matches, target, goto, counters)
-
-    def _is_chain(self, name: str) -> bool:
-        return name in self._declared and name not in BUILTIN_CHAINS.get(self._table, ())
 
 
 def parse_save(text: str, family: str = "ipv4", backend: str = "nft", lazy: bool = False) -> Ruleset:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Union
 
@@ -777,17 +777,67 @@ class Target:
 # ---------------------------------------------------------------- rules, chains, tables
 
 
-@dataclass(frozen=True)
 class Rule:
-    """One `-A CHAIN …` rule: its matches, target and counters, and the line it came from."""
+    """One `-A CHAIN …` rule: its matches, target and counters, and the line it came from.
 
-    chain: str
-    number: int  # 1-based position in the chain
-    text: str  # the original "-A …" line (without a "[p:b]" counter prefix)
-    matches: tuple[Match, ...] = ()
-    target: Target | None = None
-    goto: bool = False
-    counters: Counters | None = None
+    A plain class with slots, not a frozen dataclass: a kube-proxy node has 110,000 rules.
+    A rule read from text may keep its parts unbuilt (:meth:`deferred`): the reader has
+    checked them already, and they are built from the line's pieces on first use (a listing
+    or a trace reads a few of a node's rules; ``-o save`` reads none).
+    """
+
+    __slots__ = ("chain", "number", "text", "counters", "target_name", "_body", "_pieces")
+
+    def __init__(self, chain: str, number: int, text: str, matches: tuple[Match, ...] = (),
+                 target: Target | None = None, goto: bool = False, counters: Counters | None = None) -> None:
+        self.chain, self.number, self.text, self.counters = chain, number, text, counters
+        self.target_name: str | None = None if target is None else target.name  # without building a deferred rule
+        self._body: tuple[tuple[Match, ...], Target | None, bool] | None = (matches, target, goto)
+        self._pieces: Any = None
+
+    @classmethod
+    def deferred(cls, chain: str, number: int, text: str, target_name: str,
+                 build: Callable[[Any], tuple[tuple[Match, ...], Target | None, bool]], pieces: Any) -> Rule:
+        """A rule whose matches and target (named ``target_name``) are ``build(pieces)``, made when
+        first read."""
+        rule = cls.__new__(cls)
+        rule.chain, rule.number, rule.text, rule.counters, rule.target_name = chain, number, text, None, target_name
+        rule._body, rule._pieces = None, (build, pieces)
+        return rule
+
+    def _parts(self) -> tuple[tuple[Match, ...], Target | None, bool]:
+        body = self._body
+        if body is None:
+            build, pieces = self._pieces
+            body = self._body = build(pieces)
+            self._pieces = None
+        return body
+
+    @property
+    def matches(self) -> tuple[Match, ...]:
+        return self._parts()[0]
+
+    @property
+    def target(self) -> Target | None:
+        return self._parts()[1]
+
+    @property
+    def goto(self) -> bool:
+        return self._parts()[2]
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.chain, self.number, self.text, *self._parts(), self.counters)
+
+    def __eq__(self, other: object) -> bool:
+        return other.__class__ is Rule and self._key() == other._key()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        matches, target, goto = self._parts()
+        return (f"Rule(chain={self.chain!r}, number={self.number!r}, text={self.text!r}, matches={matches!r}, "
+                f"target={target!r}, goto={goto!r}, counters={self.counters!r})")
 
     def _first(self, attribute: str) -> Any:
         for match in self.matches:

@@ -213,7 +213,7 @@ def _shape_lines() -> list[str]:
 
 
 def test_the_common_shape_reads_as_the_token_parser_does() -> None:
-    from kpctl.core.iptables_save import _shaped_body, parse_rule_body, tokenize
+    from kpctl.core.iptables_save import _build_shaped, _shape, parse_rule_body, tokenize
 
     chains = {"KUBE-SERVICES", "KUBE-SVC-X", "PREROUTING"}
     shared: dict[Any, Any] = {}
@@ -221,12 +221,19 @@ def test_the_common_shape_reads_as_the_token_parser_does() -> None:
     for line in _shape_lines():
         tokens = tokenize(line)
         body = line[len("-A " + tokens[1].text):]
-        shaped = _shaped_body(body, lambda name: name in chains and name != "PREROUTING", shared)
+        pieces = _shape(body)
         try:
             expected: Any = parse_rule_body(tokens[2:], 1, tokens[1].text, chains, "nat", "ipv4")
-        except InvalidInput:
-            assert shaped is None, line
+        except InvalidInput:  # a bad value is never of the shape, or its target option is checked at build
+            if pieces is not None:
+                with pytest.raises(ValueError):
+                    _build_shaped(pieces, lambda name: name in chains and name != "PREROUTING", shared)[1].validate()
             continue
+        try:
+            shaped = None if pieces is None else _build_shaped(pieces, lambda name: name in chains and name !=
+                                                               "PREROUTING", shared)
+        except ValueError:
+            raise AssertionError(line) from None
         if shaped is not None:
             taken += 1
             assert shaped == expected, line

@@ -31,10 +31,6 @@ def _where(ruleset: Ruleset) -> str:
     return f"{ruleset.family}/{ruleset.backend}"
 
 
-def _target(rule: Rule) -> str | None:
-    return rule.target.name if rule.target is not None else None
-
-
 def _service_name(chain: Chain) -> str:
     comment = next((r.comment for r in chain.rules if r.comment), None)
     return comment.split(" ")[0] if comment else "?"
@@ -48,11 +44,11 @@ def check_svc_without_sep(node: NodeState) -> list[Finding]:
             continue
         # kube-proxy leaves a KUBE-SVL chain empty when there are no local endpoints, but then
         # nothing jumps to it: only a chain that packets can reach is a problem.
-        reached = {t for chain in nat.chains.values() for t in map(_target, chain.rules) if t}
+        reached = {t for chain in nat.chains.values() for t in (r.target_name for r in chain.rules) if t}
         for chain in nat.chains.values():
             if not chain.name.startswith(SERVICE_PREFIXES) or chain.name not in reached:
                 continue
-            targets = [t for t in map(_target, chain.rules) if t]
+            targets = [t for t in (r.target_name for r in chain.rules) if t]
             seps = [t for t in targets if t.startswith("KUBE-SEP-")]
             if any(t in nat.chains for t in seps) or "KUBE-MARK-DROP" in targets:
                 continue  # reaches an endpoint, or is kube-proxy's "no local endpoints" drop
@@ -72,7 +68,7 @@ def _dangling(table: Table) -> Iterator[tuple[Rule, str]]:
         if chain.name.startswith(SERVICE_PREFIXES):
             continue  # told by iptables-svc-without-sep, with the service's name
         for rule in chain.rules:
-            target = _target(rule)
+            target = rule.target_name
             if target and target.startswith("KUBE-") and target not in table.chains:
                 yield rule, target
 
@@ -93,7 +89,7 @@ def check_no_endpoints_not_rejected(node: NodeState) -> list[Finding]:
     for ruleset in _rulesets(node):
         for name, hooks in REJECT_HOOKS.items():
             chain = ruleset.chain("filter", name)
-            rejects = [r for r in chain.rules if _target(r) in ("REJECT", "DROP")] if chain else []
+            rejects = [r for r in chain.rules if r.target_name in ("REJECT", "DROP")] if chain else []
             if not rejects:
                 continue
             unhooked = [hook for hook in hooks if not any(

@@ -102,8 +102,8 @@ def _rules_listing(state: IptablesState, roots: IptablesState, chain: str | None
                Column("BACKEND", "backend", priority=0 if several else 1), *RULE_COLUMNS]
     if counters:
         columns += [Column("PKTS", "packets", justify="right"), Column("BYTES", "bytes", justify="right")]
-    rows = _Rows(lambda: (_rule_row(rs, tname, rule) for rs in state.rulesets for tname, tab in rs.tables.items()
-                          for ch in tab.chains.values() for rule in ch.rules))
+    rows = _Rows(lambda: (row(tname, rule) for rs in state.rulesets for row in (_row_maker(rs),)
+                          for tname, tab in rs.tables.items() for ch in tab.chains.values() for rule in ch.rules))
 
     def save() -> str:
         parts = []
@@ -138,40 +138,50 @@ class _Rows(Sequence[dict[str, Any]]):
         return len(self._all())
 
 
-def _rule_row(ruleset: Ruleset, table: str, rule: Rule) -> dict[str, Any]:
+def _row_maker(ruleset: Ruleset) -> Callable[[str, Rule], dict[str, Any]]:
+    """The listing row of a rule of ``ruleset``; the text of a match or target that rules share
+    (kube-proxy's comments, `-m tcp --dport 80`, `-j KUBE-MARK-MASQ`) is made once."""
     from kpctl.core.iptables_save import format_options
 
-    anywhere = "0.0.0.0/0" if ruleset.family == "ipv4" else "::/0"
-    target = rule.target
-    target_text = "" if target is None else " ".join([target.name, *format_options(target.options)])
-    if rule.goto:
-        target_text += " [goto]"
+    family, backend = ruleset.family, ruleset.backend
+    anywhere = "0.0.0.0/0" if family == "ipv4" else "::/0"
+    texts: dict[int, str] = {}  # id() of a match or target of the ruleset (alive while it is) -> text
 
-    def neg(value: Any, text: str) -> str:
-        return ("!" if value.negated else "") + text
+    def text(item: Any, head: tuple[str, ...]) -> str:
+        made = texts.get(id(item))
+        if made is None:
+            made = texts[id(item)] = " ".join([*head, *format_options(item.options)])
+        return made
 
-    extra = []
-    protocol = src = dst = iif = oif = comment = None
-    for m in rule.matches:  # one pass (Rule.src, .dst… would each walk the matches again)
-        if m.module == "":
-            protocol, src, dst = protocol or m.protocol, src or m.src, dst or m.dst
-            iif, oif = iif or m.in_interface, oif or m.out_interface
-        elif m.module == "comment":
-            comment = m.comment if comment is None else comment
-        else:
-            extra.append(" ".join(["-m", m.module, *format_options(m.options)]))
-    return {
-        "family": ruleset.family, "backend": ruleset.backend, "table": table, "chain": rule.chain,
-        "number": rule.number, "target": target_text,
-        "protocol": neg(protocol, protocol.name) if protocol else "all",
-        "source": neg(src, src.cidr) if src else anywhere,
-        "destination": neg(dst, dst.cidr) if dst else anywhere,
-        "in": neg(iif, iif.name) if iif else "",
-        "out": neg(oif, oif.name) if oif else "",
-        "matches": " ".join(extra), "comment": comment or "",
-        "packets": rule.counters.packets if rule.counters else "",
-        "bytes": rule.counters.bytes if rule.counters else "",
-    }
+    def row(table: str, rule: Rule) -> dict[str, Any]:
+        target = rule.target
+        target_text = "" if target is None else text(target, (target.name,))
+        if rule.goto:
+            target_text += " [goto]"
+        extra = []
+        protocol = src = dst = iif = oif = comment = None
+        for m in rule.matches:  # one pass (Rule.src, .dst… would each walk the matches again)
+            if m.module == "":
+                protocol, src, dst = protocol or m.protocol, src or m.src, dst or m.dst
+                iif, oif = iif or m.in_interface, oif or m.out_interface
+            elif m.module == "comment":
+                comment = m.comment if comment is None else comment
+            else:
+                extra.append(text(m, ("-m", m.module)))
+        counters = rule.counters
+        return {
+            "family": family, "backend": backend, "table": table, "chain": rule.chain,
+            "number": rule.number, "target": target_text,
+            "protocol": ("!" + protocol.name if protocol.negated else protocol.name) if protocol else "all",
+            "source": ("!" + src.cidr if src.negated else src.cidr) if src else anywhere,
+            "destination": ("!" + dst.cidr if dst.negated else dst.cidr) if dst else anywhere,
+            "in": ("!" + iif.name if iif.negated else iif.name) if iif else "",
+            "out": ("!" + oif.name if oif.negated else oif.name) if oif else "",
+            "matches": " ".join(extra), "comment": comment or "",
+            "packets": counters.packets if counters else "", "bytes": counters.bytes if counters else "",
+        }
+
+    return row
 
 
 def _tree(state: IptablesState, chain: str | None, color: bool) -> str:

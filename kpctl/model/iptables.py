@@ -786,47 +786,36 @@ class Rule:
     or a trace reads a few of a node's rules; ``-o save`` reads none).
     """
 
-    __slots__ = ("chain", "number", "text", "counters", "target_name", "_body", "_pieces")
+    __slots__ = ("chain", "number", "text", "counters", "target_name", "matches", "target", "goto", "_pieces")
+    _PARTS = frozenset({"matches", "target", "goto"})
+    _pieces: tuple[Callable[[Any], tuple[tuple[Match, ...], Target | None, bool]], Any]  # a deferred rule's
 
     def __init__(self, chain: str, number: int, text: str, matches: tuple[Match, ...] = (),
                  target: Target | None = None, goto: bool = False, counters: Counters | None = None) -> None:
         self.chain, self.number, self.text, self.counters = chain, number, text, counters
         self.target_name: str | None = None if target is None else target.name  # without building a deferred rule
-        self._body: tuple[tuple[Match, ...], Target | None, bool] | None = (matches, target, goto)
-        self._pieces: Any = None
+        self.matches, self.target, self.goto = matches, target, goto
 
     @classmethod
     def deferred(cls, chain: str, number: int, text: str, target_name: str,
                  build: Callable[[Any], tuple[tuple[Match, ...], Target | None, bool]], pieces: Any) -> Rule:
         """A rule whose matches and target (named ``target_name``) are ``build(pieces)``, made when
-        first read."""
+        first read: until then their slots are empty, and reading one lands in __getattr__."""
         rule = cls.__new__(cls)
         rule.chain, rule.number, rule.text, rule.counters, rule.target_name = chain, number, text, None, target_name
-        rule._body, rule._pieces = None, (build, pieces)
+        rule._pieces = (build, pieces)
         return rule
 
-    def _parts(self) -> tuple[tuple[Match, ...], Target | None, bool]:
-        body = self._body
-        if body is None:
-            build, pieces = self._pieces
-            body = self._body = build(pieces)
-            self._pieces = None
-        return body
-
-    @property
-    def matches(self) -> tuple[Match, ...]:
-        return self._parts()[0]
-
-    @property
-    def target(self) -> Target | None:
-        return self._parts()[1]
-
-    @property
-    def goto(self) -> bool:
-        return self._parts()[2]
+    def __getattr__(self, name: str) -> Any:
+        if name not in Rule._PARTS:
+            raise AttributeError(name)
+        build, pieces = self._pieces
+        self.matches, self.target, self.goto = build(pieces)
+        del self._pieces
+        return getattr(self, name)
 
     def _key(self) -> tuple[Any, ...]:
-        return (self.chain, self.number, self.text, *self._parts(), self.counters)
+        return (self.chain, self.number, self.text, self.matches, self.target, self.goto, self.counters)
 
     def __eq__(self, other: object) -> bool:
         return other.__class__ is Rule and self._key() == other._key()  # type: ignore[attr-defined]
@@ -835,9 +824,8 @@ class Rule:
         return hash(self._key())
 
     def __repr__(self) -> str:
-        matches, target, goto = self._parts()
-        return (f"Rule(chain={self.chain!r}, number={self.number!r}, text={self.text!r}, matches={matches!r}, "
-                f"target={target!r}, goto={goto!r}, counters={self.counters!r})")
+        return (f"Rule(chain={self.chain!r}, number={self.number!r}, text={self.text!r}, matches={self.matches!r}, "
+                f"target={self.target!r}, goto={self.goto!r}, counters={self.counters!r})")
 
     def _first(self, attribute: str) -> Any:
         for match in self.matches:

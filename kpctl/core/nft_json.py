@@ -71,18 +71,48 @@ def object_kind(item: dict[str, Any]) -> str:
 
 
 class TableIndex:
-    """Rules per chain, and sets/maps per name, for one nft table."""
+    """Chains, rules per chain, and sets/maps per name, for one nft table (one pass over the document)."""
 
     def __init__(self, ruleset: Any, family: str, table: str) -> None:
+        self.chains: dict[str, dict[str, Any]] = {}
         self.rules: dict[str, list[dict[str, Any]]] = {}
         self.sets: dict[str, dict[str, Any]] = {}
-        for chain in items(ruleset, "chain"):
-            if chain.get("family") == family and chain.get("table") == table:
-                self.rules.setdefault(chain["name"], [])
-        for rule in items(ruleset, "rule"):
-            if rule.get("family") == family and rule.get("table") == table:
-                self.rules.setdefault(rule["chain"], []).append(rule)
-        for kind in ("set", "map"):
-            for item in items(ruleset, kind):
-                if item.get("family") == family and item.get("table") == table:
-                    self.sets[item["name"]] = item
+        self._targets: dict[str, frozenset[str]] = {}
+        objects = ruleset.get("nftables", ()) if isinstance(ruleset, dict) else ()
+        for item in objects:
+            if not isinstance(item, dict):
+                continue
+            for kind, value in item.items():
+                if not isinstance(value, dict) or value.get("table") != table or value.get("family") != family:
+                    continue
+                if kind == "rule":
+                    self.rules.setdefault(value["chain"], []).append(value)
+                elif kind == "chain":
+                    self.chains.setdefault(value["name"], value)
+                    self.rules.setdefault(value["name"], [])
+                elif kind in ("set", "map"):
+                    self.sets[value["name"]] = value
+
+    def targets(self, chain: str) -> frozenset[str]:
+        """Every chain the rules of ``chain`` send to (jump/goto, also inside anonymous vmaps)."""
+        found = self._targets.get(chain)
+        if found is None:
+            found = self._targets[chain] = frozenset(
+                target for rule in self.rules.get(chain, ()) for target in jump_targets(rule.get("expr")))
+        return found
+
+
+def jump_targets(value: Any) -> Iterator[str]:
+    """Every chain an expression, a rule's statements or a map element sends to (jump/goto, also
+    inside anonymous vmaps)."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "jump" or key == "goto":
+                if isinstance(inner, dict) and "target" in inner:
+                    yield str(inner["target"])
+            elif isinstance(inner, (dict, list)):
+                yield from jump_targets(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            if isinstance(inner, (dict, list)):
+                yield from jump_targets(inner)

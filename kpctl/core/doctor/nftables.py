@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from kpctl.core.modes import NFT_TABLE
-from kpctl.core.nft_json import TableIndex
+from kpctl.core.nft_json import TableIndex, jump_targets
 from kpctl.core.nft_json import items as _items
 from kpctl.model.doctor import ERROR, WARNING, Finding, NodeState
 
@@ -36,31 +36,18 @@ def _version(text: str | None) -> tuple[int, ...] | None:
     return tuple(int(part) for part in match.groups() if part is not None) if match else None
 
 
-def _tables(node: NodeState) -> Iterator[tuple[str, TableIndex]]:
-    """(family, index) of every kube-proxy table."""
-    for table in _items(node.nftables, "table"):
-        if table.get("name") == NFT_TABLE:
-            family = str(table.get("family", ""))
-            yield family, TableIndex(node.nftables, family, NFT_TABLE)
+_INDEXED: list[tuple[Any, list[tuple[str, TableIndex]]]] = []  # the last document indexed, and its tables
 
 
-def _chains(node: NodeState, family: str) -> dict[str, dict[str, Any]]:
-    return {c["name"]: c for c in _items(node.nftables, "chain")
-            if c.get("family") == family and c.get("table") == NFT_TABLE and "name" in c}
-
-
-def _targets(value: Any) -> Iterator[str]:
-    """Every chain a rule or map element sends to (jump/goto, also inside anonymous vmaps)."""
-    if isinstance(value, dict):
-        for verdict in ("jump", "goto"):
-            if isinstance(value.get(verdict), dict) and "target" in value[verdict]:
-                yield str(value[verdict]["target"])
-        for key, inner in value.items():
-            if key not in ("jump", "goto"):
-                yield from _targets(inner)
-    elif isinstance(value, list):
-        for inner in value:
-            yield from _targets(inner)
+def _tables(node: NodeState) -> list[tuple[str, TableIndex]]:
+    """(family, index) of every kube-proxy table; indexed once for all the checks of a document."""
+    if _INDEXED and _INDEXED[0][0] is node.nftables:
+        return _INDEXED[0][1]
+    tables = [(family, TableIndex(node.nftables, family, NFT_TABLE))
+              for family in (str(t.get("family", "")) for t in _items(node.nftables, "table")
+                             if t.get("name") == NFT_TABLE)]
+    _INDEXED[:] = [(node.nftables, tables)]
+    return tables
 
 
 def _key(element: Any) -> str:
@@ -92,7 +79,7 @@ def check_table_missing(node: NodeState) -> list[Finding]:
 def check_table_incomplete(node: NodeState) -> list[Finding]:
     findings = []
     for family, index in _tables(node):
-        chains = _chains(node, family)
+        chains = index.chains
         missing = [f"chain {name}" for name in REQUIRED_CHAINS if name not in chains]
         missing += [f"chain {name} not on hook {hook}" for name, hook in REQUIRED_CHAINS.items()
                     if hook and name in chains and chains[name].get("hook") != hook]
@@ -130,7 +117,7 @@ def check_map_chain_missing(node: NodeState) -> list[Finding]:
     for family, index in _tables(node):
         for name in index.sets:
             for key, value in _map_entries(index, name):
-                for target in _targets(value):
+                for target in jump_targets(value):
                     if target not in index.rules:
                         findings.append(Finding(
                             "nft-map-chain-missing", ERROR, f"{family} {NFT_TABLE} {name} {key}",
@@ -140,7 +127,7 @@ def check_map_chain_missing(node: NodeState) -> list[Finding]:
                             f"nft delete element {family} {NFT_TABLE} {name} {{ {key} }}; restart kube-proxy "
                             "so it rewrites the service"))
         for chain, rules in index.rules.items():
-            for target in {t for rule in rules for t in _targets(rule.get("expr"))}:
+            for target in index.targets(chain):
                 if target not in index.rules:
                     findings.append(Finding(
                         "nft-map-chain-missing", ERROR, f"{family} {NFT_TABLE} chain {chain}",
@@ -154,11 +141,11 @@ def check_service_without_endpoint(node: NodeState) -> list[Finding]:
     findings = []
     for family, index in _tables(node):
         referenced = {t for name in ("service-ips", "service-nodeports")
-                      for _key_, value in _map_entries(index, name) for t in _targets(value)}
+                      for _key_, value in _map_entries(index, name) for t in jump_targets(value)}
         for chain in sorted(referenced):
             if not chain.startswith("service-") or chain not in index.rules:
                 continue
-            targets = {t for rule in index.rules[chain] for t in _targets(rule.get("expr"))}
+            targets = index.targets(chain)
             if any(t.startswith("endpoint-") and t in index.rules for t in targets):
                 continue
             findings.append(Finding(
@@ -194,9 +181,8 @@ def check_cluster_ip_unserved(node: NodeState) -> list[Finding]:
 def check_cluster_ips_check(node: NodeState) -> list[Finding]:
     findings = []
     for family, index in _tables(node):
-        jumped = any("cluster-ips-check" in _targets(rule.get("expr"))
-                     for name, chain in _chains(node, family).items() if chain.get("hook")
-                     for rule in index.rules.get(name, ()))
+        jumped = any("cluster-ips-check" in index.targets(name) for name, chain in index.chains.items()
+                     if chain.get("hook"))
         if "cluster-ips-check" in index.rules and jumped:
             continue
         state = "is not jumped to from a base chain" if "cluster-ips-check" in index.rules else "is missing"

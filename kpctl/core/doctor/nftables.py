@@ -36,11 +36,16 @@ def _version(text: str | None) -> tuple[int, ...] | None:
     return tuple(int(part) for part in match.groups() if part is not None) if match else None
 
 
-_INDEXED: list[tuple[Any, list[tuple[str, TableIndex]]]] = []  # the last document indexed, and its tables
+# The document the running doctor indexed, and its tables (run_checks forgets it when done).
+_INDEXED: list[tuple[Any, list[tuple[str, TableIndex]]]] = []
+
+
+def forget_index() -> None:
+    _INDEXED.clear()
 
 
 def _tables(node: NodeState) -> list[tuple[str, TableIndex]]:
-    """(family, index) of every kube-proxy table; indexed once for all the checks of a document."""
+    """(family, index) of every kube-proxy table, indexed once for all the checks of a run."""
     if _INDEXED and _INDEXED[0][0] is node.nftables:
         return _INDEXED[0][1]
     tables = [(family, TableIndex(node.nftables, family, NFT_TABLE))

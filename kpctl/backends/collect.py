@@ -124,16 +124,3 @@ def collect_snapshot(app: Any, only: Collection[str] | None = None) -> NodeSnaps
     if absent:
         sections["absent"] = absent
     return NodeSnapshot(version=SNAPSHOT_VERSION, sections=sections, source="(live)")
-
-
-def write_snapshot(snapshot: NodeSnapshot, path: str) -> None:
-    text = json.dumps(snapshot.to_dict(), indent=2, ensure_ascii=False) + "\n"
-    if path == "-":
-        import sys
-
-        sys.stdout.write(text)
-        return
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from typing import TYPE_CHECKING
+
 import click
 
 from kpctl.cli.context import AppContext, pass_app
+
+if TYPE_CHECKING:
+    from kpctl.model.snapshot import NodeSnapshot
 
 
 @click.group()
@@ -32,7 +39,7 @@ def save(app: AppContext, file: str) -> int:
       kpctl snapshot save node1.json
       kpctl --snapshot node1.json trace 10.254.0.1:443
     """
-    from kpctl.backends.collect import collect_snapshot, write_snapshot
+    from kpctl.backends.collect import collect_snapshot
 
     if app.snapshot_path is not None:
         from kpctl.backends.snapshot import load_snapshot
@@ -45,3 +52,18 @@ def save(app: AppContext, file: str) -> int:
     for name, why in absent.items():
         click.echo(f"kpctl: note: {name} not recorded: {why}", err=True)
     return 0
+
+
+def write_snapshot(snapshot: NodeSnapshot, path: str) -> None:
+    """The snapshot as indented JSON (UTF-8 kept) to standard output, or atomically to ``path``."""
+    from kpctl.output.json_text import write_json
+
+    if path == "-":
+        write_json(snapshot.to_dict(), sys.stdout.write, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        write_json(snapshot.to_dict(), handle.write, ensure_ascii=False)
+        handle.write("\n")
+    os.replace(tmp, path)

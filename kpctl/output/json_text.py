@@ -5,8 +5,8 @@ value goes through the pure-Python encoder (about 1.2 s for the 60,000 objects o
 10,000-service IPVS table).  Here each run of items that are scalars or empty containers
 (a whole container, when it holds nothing else) is encoded by the C encoder with separators
 that carry the newline and indentation of its depth; only containers that hold containers
-are walked in Python.  The text is the same, byte for byte (``ensure_ascii`` on, keys in their
-order, non-string keys converted as ``json`` converts them): unit-tested against ``json.dumps``.
+are walked in Python.  The text is the same, byte for byte (``ensure_ascii`` as asked, keys in
+their order, non-string keys converted as ``json`` converts them): unit-tested against ``json.dumps``.
 """
 
 from __future__ import annotations
@@ -14,45 +14,55 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
+from kpctl.output import text
 from kpctl.output.text import SliceWriter
 
 INDENT = "  "
 _CONTAINERS = (dict, list, tuple)
-# Per depth: (C encoder, item separator, "{" + newline, "[" + newline, newline + "}", newline + "]")
-_LEVELS: list[tuple[Callable[[Any], str], str, str, str, str, str]] = []
-_KEYS: dict[str, str] = {}  # a string key's JSON text: the same few keys repeat by the million
+Level = tuple[Callable[[Any], str], str, str, str, str, str]
+# Per ensure_ascii, per depth: (C encoder, item separator, "{" + newline, "[" + newline,
+# newline + "}", newline + "]")
+_LEVELS: dict[bool, list[Level]] = {True: [], False: []}
+# A string key's JSON text, per ensure_ascii: the same few keys repeat by the million.
+_KEYS: dict[bool, dict[str, str]] = {True: {}, False: {}}
 
 
-def _level(depth: int) -> tuple[Callable[[Any], str], str, str, str, str, str]:
-    while len(_LEVELS) <= depth:
-        inner = "\n" + INDENT * (len(_LEVELS) + 1)
-        outer = "\n" + INDENT * len(_LEVELS)
-        encode = json.JSONEncoder(separators=("," + inner, ": ")).encode
-        _LEVELS.append((encode, "," + inner, "{" + inner, "[" + inner, outer + "}", outer + "]"))
-    return _LEVELS[depth]
+def _level(depth: int, ascii_only: bool) -> Level:
+    levels = _LEVELS[ascii_only]
+    while len(levels) <= depth:
+        inner = "\n" + INDENT * (len(levels) + 1)
+        outer = "\n" + INDENT * len(levels)
+        encode = json.JSONEncoder(separators=("," + inner, ": "), ensure_ascii=ascii_only).encode
+        levels.append((encode, "," + inner, "{" + inner, "[" + inner, outer + "}", outer + "]"))
+    return levels[depth]
 
 
-def _key(key: Any) -> str:
+def _key(key: Any, ascii_only: bool) -> str:
     """A dict key as ``json`` writes it: non-string keys (numbers, booleans, None) as their JSON text."""
     if isinstance(key, str):
-        text = _KEYS.get(key)
+        known = _KEYS[ascii_only]
+        text = known.get(key)
         if text is None:
-            text = _KEYS[key] = json.dumps(key) + ": "
+            text = known[key] = json.dumps(key, ensure_ascii=ascii_only) + ": "
         return text
     if key is None or isinstance(key, (int, float)):
         return json.dumps(json.dumps(key)) + ": "
     raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
 
 
-def write_json(value: Any, write: Callable[[str], Any]) -> None:
-    """Write ``value`` as JSON indented by two spaces per level (no final newline)."""
+def write_json(value: Any, write: Callable[[str], Any], ensure_ascii: bool = True) -> None:
+    """Write ``value`` as JSON indented by two spaces per level (no final newline);
+    ``ensure_ascii`` as ``json.dumps`` takes it."""
     sink = SliceWriter(write)
-    _value(value, 0, sink.add)
+    _value(value, 0, sink, ensure_ascii)
     sink.flush()
 
 
-def _value(value: Any, depth: int, add: Callable[[str], None]) -> None:
-    encode, separator, open_dict, open_list, close_dict, close_list = _level(depth)
+def _value(value: Any, depth: int, sink: SliceWriter, ascii_only: bool) -> None:
+    levels = _LEVELS[ascii_only]
+    encode, separator, open_dict, open_list, close_dict, close_list = (
+        levels[depth] if depth < len(levels) else _level(depth, ascii_only))
+    add = sink.parts.append  # pieces go straight to the writer's list; a slice is written below
     if not value or not isinstance(value, _CONTAINERS):
         add(encode(value))
         return
@@ -69,21 +79,23 @@ def _value(value: Any, depth: int, add: Callable[[str], None]) -> None:
         add(opening + encode(value)[1:-1] + closing)
         return
     add(opening)
-    start = 0
+    start, last = 0, len(items)
     for index in nested:
         if index > start:  # the run of flat items before it, from the original keys (json converts them)
             run = dict(items[start:index]) if is_dict else list(items[start:index])
             add(encode(run)[1:-1] + separator)
         if is_dict:
             key, child = items[index]
-            add(_key(key))
+            add(_key(key, ascii_only))
         else:
             child = items[index]
-        _value(child, depth + 1, add)
+        _value(child, depth + 1, sink, ascii_only)
         start = index + 1
-        if start < len(items):
+        if start < last:
             add(separator)
-    if start < len(items):
+    if start < last:
         run = dict(items[start:]) if is_dict else list(items[start:])
         add(encode(run)[1:-1])
     add(closing)
+    if len(sink.parts) >= text.SLICE:  # whole pieces, a slice at a time
+        sink.flush()

@@ -17,16 +17,22 @@ VALUES = st.recursive(SCALARS, lambda inner: st.one_of(
     st.lists(inner, max_size=3).map(tuple)), max_leaves=40)
 
 
-def text(value: Any) -> str:
+def text(value: Any, ensure_ascii: bool = True) -> str:
     parts: list[str] = []
-    write_json(value, parts.append)
+    write_json(value, parts.append, ensure_ascii)
     return "".join(parts)
 
 
 @settings(max_examples=400)
-@given(VALUES)
-def test_equals_the_standard_library_with_indent(value: Any) -> None:
-    assert text(value) == json.dumps(value, indent=2)
+@given(VALUES, st.booleans())
+def test_equals_the_standard_library_with_indent(value: Any, ensure_ascii: bool) -> None:
+    assert text(value, ensure_ascii) == json.dumps(value, indent=2, ensure_ascii=ensure_ascii)
+
+
+def test_non_ascii_text_kept_or_escaped_as_asked() -> None:
+    document = {"é": ["ü", {"ключ": "значение"}], "x": "\u2028"}
+    assert text(document, False) == json.dumps(document, indent=2, ensure_ascii=False)
+    assert "ключ" in text(document, False) and "ключ" not in text(document)
 
 
 def test_shapes_of_a_listing() -> None:

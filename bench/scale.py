@@ -56,7 +56,10 @@ def commands(service: str, pod: str) -> list[tuple[str, list[str], str | None]]:
         out.append((f"iptables list -o {fmt}", ["iptables", "list", "-o", fmt], "iptables"))
     for fmt in ("plain", "tree", "save"):
         out.append((f"iptables list --kube -o {fmt}", ["iptables", "list", "--kube", "-o", fmt], "iptables"))
+    for fmt in ("table", "plain", "tree", "json", "save"):
+        out.append((f"nft list -o {fmt}", ["nft", "list", "-o", fmt], "nftables"))
     out += [
+        ("services", ["services", "-o", "plain"], None),
         ("vip list", ["vip", "list", "-o", "plain"], None),
         ("doctor", ["doctor", "-o", "json"], None),
         ("trace (from node)", ["trace", service, "-o", "json"], None),
@@ -88,17 +91,28 @@ def load_state(snapshot: dict, tmp: str) -> dict[str, list[str]]:
         else:
             print(f"  (no {name} reference: {' '.join(cmd)}: {done.stderr.decode()[-200:].strip()})", flush=True)
 
-    clean = "iptables -t nat -F 2>/dev/null; ipset destroy 2>/dev/null; nft flush ruleset 2>/dev/null; true"
+    clean = ("iptables-legacy -t nat -F 2>/dev/null; iptables-legacy -t filter -F 2>/dev/null; "
+             "iptables-legacy -t nat -X 2>/dev/null; iptables-legacy -t filter -X 2>/dev/null; "
+             "ipset destroy 2>/dev/null; nft flush ruleset 2>/dev/null; true")
     subprocess.run(["sh", "-c", clean], check=False)
     if snapshot.get("ipsets") and shutil.which("ipset"):
         restore("ipset", ["ipset", "restore", "-exist"], snapshot["ipsets"], ["ipset", "list"])
     rules = ((snapshot.get("iptables") or {}).get("ipv4") or {})
     text = rules.get("nft") or rules.get("legacy")
-    if text and shutil.which("iptables-restore"):
-        restore("iptables", ["iptables-restore"], text, ["iptables-save"])
+    # The reference is the faster backend's save: iptables-legacy-save (0.34 s for 110k rules here);
+    # iptables-nft-save of the same rules takes ~10 s and is timed too, for information.
+    if text and shutil.which("iptables-legacy-restore"):
+        restore("iptables", ["iptables-legacy-restore"], text, ["iptables-legacy-save"])
+    if text and shutil.which("iptables-nft-restore"):
+        restore("iptables-nft" if "iptables" in refs else "iptables", ["iptables-nft-restore"], text,
+                ["iptables-nft-save"])
     nft = snapshot.get("nftables")
     if nft and shutil.which("nft"):
         as_json = not isinstance(nft, str)
+        if as_json:  # `nft -j list ruleset` lists maps before the chains their elements jump to:
+            # `nft -j -f` adds objects in order, so chains go first (else ENOENT)
+            order = {"metainfo": 0, "table": 1, "chain": 2, "set": 3, "map": 3}
+            nft = {"nftables": sorted(nft.get("nftables", []), key=lambda o: order.get(next(iter(o)), 4))}
         restore("nftables", ["nft", "-j", "-f", "-"] if as_json else ["nft", "-f", "-"],
                 json.dumps(nft) if as_json else nft, ["nft", "-j", "list", "ruleset"])
     return refs

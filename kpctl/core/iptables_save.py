@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Container, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from kpctl.errors import InvalidInput
@@ -140,7 +140,7 @@ def quote(value: str, string_option: bool = False, always: bool = False) -> str:
 
 
 class _RuleParser:
-    def __init__(self, tokens: list[Token], lineno: int, chains: Collection[str], table: str) -> None:
+    def __init__(self, tokens: list[Token], lineno: int, chains: Container[str], table: str) -> None:
         self.tokens = tokens
         self.pos = 0
         self.lineno = lineno
@@ -332,7 +332,7 @@ def _build_shaped(pieces: Pieces, is_chain: Callable[[str], bool],
     return tuple(matches), made, False
 
 
-def parse_rule_body(tokens: list[Token], lineno: int, chain: str, chains: Collection[str], table: str,
+def parse_rule_body(tokens: list[Token], lineno: int, chain: str, chains: Container[str], table: str,
                     family: str) -> tuple[tuple[Match, ...], Target | None, bool]:
     """The matches and target after ``-A CHAIN``, validated and checked against the family."""
     matches, target, goto = _RuleParser(tokens, lineno, chains, table).parse(chain)
@@ -405,11 +405,8 @@ class LazyChains(Mapping[str, Chain]):
         return out
 
     def _rule(self, chain: str, number: int, lineno: int, line: str) -> Rule:
-        chains: Collection[str] = self._declared.keys()
-        if self._late:
-            chains = {name for name in chains if self._late.get(name, 0) < lineno}
         prefix = "-A " + chain
-        if self._family == "ipv4" and line.startswith(prefix) and not self._late:
+        if not self._late and self._family == "ipv4" and line.startswith(prefix):
             pieces = _shape(line[len(prefix):])
             if pieces is not None:
                 option = pieces[14]
@@ -422,9 +419,23 @@ class LazyChains(Mapping[str, Chain]):
                     return Rule(chain, number, line, *parts)
                 except (ValueError, IndexError):
                     pass  # the token parser reports it
+        chains: Container[str] = _DeclaredBefore(self._declared, self._late, lineno) if self._late else self._declared
         counters, tokens, line = split_counters(tokenize(line, lineno), line)
         matches, target, goto = parse_rule_body(tokens[2:], lineno, chain, chains, self._table, self._family)
         return Rule(chain, number, line, matches, target, goto, counters)
+
+
+class _DeclaredBefore:
+    """The chains a rule line sees: those declared before it (``late``: declared after the table's
+    first rule, with their line); a lookup per name, not a set per rule."""
+
+    __slots__ = ("declared", "late", "lineno")
+
+    def __init__(self, declared: Container[str], late: dict[str, int], lineno: int) -> None:
+        self.declared, self.late, self.lineno = declared, late, lineno
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.declared and self.late.get(name, 0) < self.lineno  # type: ignore[call-overload]
 
 
 def parse_save(text: str, family: str = "ipv4", backend: str = "nft", lazy: bool = False) -> Ruleset:

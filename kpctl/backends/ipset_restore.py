@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -226,8 +227,8 @@ def plan_restore(nl: IPSetNetlink, commands: list[RestoreCommand], exist_all: bo
     for ipset in kernel.values():
         if ipset.type == "list:set":
             lists[ipset.name] = [m.name or "" for m in nl.list_sets(ipset.name)[0].members]
-    list_refs = [member for members in lists.values() for member in members]
-    external = {name: (s.references or 0) - list_refs.count(name) for name, s in kernel.items()}
+    list_refs = Counter(member for members in lists.values() for member in members)
+    external = {name: (s.references or 0) - list_refs[name] for name, s in kernel.items()}
     planner = _Planner(kernel, external, lists, fast)
     for command in commands:
         try:

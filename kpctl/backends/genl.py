@@ -83,11 +83,6 @@ def attr_uint(buf: bytes, attrs: Attrs, kind: int, default: int = 0) -> int:
     return default if width is None else int(width.unpack_from(buf, span[0])[0])
 
 
-def attr_be16(buf: bytes, attrs: Attrs, kind: int, default: int = 0) -> int:
-    span = attrs.get(kind)
-    return int(BE16.unpack_from(buf, span[0])[0]) if span else default
-
-
 def raw_attr(buf: bytes, attrs: Attrs, kind: int) -> bytes:
     """The whole attribute (header and padded payload) as found in buf, for re-sending."""
     span = attrs.get(kind)

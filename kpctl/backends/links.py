@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
-from typing import Any, Protocol, Union
+from typing import Any, Union
 
 from kpctl.errors import (
     AlreadyExists,
@@ -22,10 +22,6 @@ from kpctl.model.links import Link
 
 IFF_UP = 0x1
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]  # evaluated at run time: no `|` on 3.9
-
-
-class LinksReader(Protocol):
-    def links(self) -> tuple[Link, ...]: ...
 
 
 def open_links(app: Any) -> SnapshotLinks | LiveLinks:

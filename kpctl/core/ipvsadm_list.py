@@ -142,10 +142,6 @@ def fwmark_text(mark: int) -> str:
     return str(_i32(mark))
 
 
-def service_name(service: VirtualService) -> str:
-    return service_title(service.family, service.protocol, service.address, service.port, service.fwmark)
-
-
 def service_title(family: str, protocol: str | None, address: str | None, port: int, fwmark: int) -> str:
     if fwmark:
         return f"FWM  {fwmark_text(fwmark)}" + (" IPv6" if family == "inet6" else "")
@@ -262,10 +258,6 @@ def title(view: str) -> str:
                 "  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n")
     return ("Prot LocalAddress:Port Scheduler Flags\n"
             "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n")
-
-
-def format_service_entry(service: VirtualService, view: str = "default", exact: bool = False) -> str:
-    return _service_entry(R.service_row(service), view, exact)
 
 
 def _service_entry(service: ServiceRow, view: str, exact: bool,

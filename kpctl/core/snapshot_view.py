@@ -291,7 +291,3 @@ class NodeView:
         if result.kind == "local":
             return "lo"
         return result.dev
-
-
-def build_view(snapshot: NodeSnapshot) -> NodeView:
-    return NodeView(snapshot)

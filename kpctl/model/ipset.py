@@ -82,10 +82,6 @@ class IPSetEntry:
     def from_dict(cls, data: dict[str, Any]) -> IPSetEntry:
         return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
-    def without_runtime(self) -> IPSetEntry:
-        """The entry without values the kernel changes by itself (remaining timeout, counters)."""
-        return replace(self, timeout=None, packets=None, bytes=None)
-
 
 _ENTRY_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(IPSetEntry))
 

@@ -34,16 +34,11 @@ BUILTIN_CHAINS: dict[str, tuple[str, ...]] = {
     "filter": ("INPUT", "FORWARD", "OUTPUT"),
     "security": ("INPUT", "FORWARD", "OUTPUT"),
 }
-VERDICTS: frozenset[str] = frozenset({"ACCEPT", "DROP", "RETURN", "QUEUE", "NFQUEUE"})
 # Targets that end the walk of the current hook for the packet (terminal for this table).
 TERMINAL_TARGETS: frozenset[str] = frozenset(
     {"ACCEPT", "DROP", "REJECT", "DNAT", "SNAT", "MASQUERADE", "REDIRECT", "QUEUE", "NFQUEUE"}
 )
 KUBE_PREFIX = "KUBE-"
-
-
-def is_builtin_chain(table: str, chain: str) -> bool:
-    return chain in BUILTIN_CHAINS.get(table, ())
 
 
 @dataclass(frozen=True)
@@ -667,10 +662,6 @@ class Target:
 
     def _flag(self, name: str) -> bool:
         return self.option(name) is not None
-
-    @property
-    def is_verdict(self) -> bool:
-        return self.name in VERDICTS
 
     @property
     def terminal(self) -> bool:

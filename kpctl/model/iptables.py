@@ -13,7 +13,7 @@ Nothing here does I/O.
 from __future__ import annotations
 
 import ipaddress
-import re
+from socket import AF_INET, inet_ntop, inet_pton
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Union
@@ -82,33 +82,33 @@ def _ip(text: str) -> IPAddress:
 
 
 Address = tuple[int, int, bool, str]  # (network, mask, negated, the network as ipaddress prints it)
-_OCTET = re.compile(r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])")
-_IPV4 = re.compile(rf"({_OCTET.pattern})\.({_OCTET.pattern})\.({_OCTET.pattern})\.({_OCTET.pattern})"
-                   r"(?:/([0-9]{1,2}))?")
-_DOTTED = re.compile(rf"(?:{_OCTET.pattern}\.){{3}}{_OCTET.pattern}")
+_FULL = 0xFFFFFFFF
 
 
 def ipv4_int(text: str) -> int | None:
-    """``A.B.C.D`` as ``int(ipaddress.ip_address(text))`` when it is a valid IPv4 address, else None."""
-    if _DOTTED.fullmatch(text) is None:
+    """``A.B.C.D`` as ``int(ipaddress.ip_address(text))`` when it is a valid IPv4 address, else None
+    (glibc's inet_pton takes exactly the dotted quads ipaddress takes: no leading zeros, 0-255)."""
+    try:
+        return int.from_bytes(inet_pton(AF_INET, text), "big")
+    except (OSError, ValueError):  # ValueError: NUL or non-ASCII text
         return None
-    a, b, c, d = text.split(".")
-    return (int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d)
 
 
 def ipv4_network(text: str, negated: bool) -> Address | None:
     """``A.B.C.D[/LEN]`` as ``ipaddress.ip_network(text, strict=False)`` reads it, or None."""
-    found = _IPV4.fullmatch(text)
-    if found is None:
+    address, slash, length = text.partition("/")
+    value = ipv4_int(address)
+    if value is None:
         return None
-    a, b, c, d, length = found.groups()
-    prefix = 32 if length is None else int(length)
-    if prefix > 32:
-        return None
-    mask = (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF
-    network = ((int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d)) & mask
-    shown = f"{network >> 24}.{(network >> 16) & 255}.{(network >> 8) & 255}.{network & 255}/{prefix}"
-    return network, mask, negated, shown
+    prefix = 32
+    if slash:
+        if not (0 < len(length) <= 2 and length.isascii() and length.isdigit()) or int(length) > 32:
+            return None
+        prefix = int(length)
+    mask = (_FULL << (32 - prefix)) & _FULL
+    network = value & mask
+    shown = address if network == value else inet_ntop(AF_INET, network.to_bytes(4, "big"))
+    return network, mask, negated, f"{shown}/{prefix}"
 
 
 @dataclass(frozen=True)

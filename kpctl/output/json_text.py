@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
-from kpctl.output import text
 from kpctl.output.text import SliceWriter
 
 INDENT = "  "
@@ -54,15 +53,12 @@ def write_json(value: Any, write: Callable[[str], Any], ensure_ascii: bool = Tru
     """Write ``value`` as JSON indented by two spaces per level (no final newline);
     ``ensure_ascii`` as ``json.dumps`` takes it."""
     sink = SliceWriter(write)
-    _value(value, 0, sink, ensure_ascii)
+    _value(value, 0, sink.add, ensure_ascii)
     sink.flush()
 
 
-def _value(value: Any, depth: int, sink: SliceWriter, ascii_only: bool) -> None:
-    levels = _LEVELS[ascii_only]
-    encode, separator, open_dict, open_list, close_dict, close_list = (
-        levels[depth] if depth < len(levels) else _level(depth, ascii_only))
-    add = sink.parts.append  # pieces go straight to the writer's list; a slice is written below
+def _value(value: Any, depth: int, add: Callable[[str], None], ascii_only: bool) -> None:
+    encode, separator, open_dict, open_list, close_dict, close_list = _level(depth, ascii_only)
     if not value or not isinstance(value, _CONTAINERS):
         add(encode(value))
         return
@@ -79,7 +75,7 @@ def _value(value: Any, depth: int, sink: SliceWriter, ascii_only: bool) -> None:
         add(opening + encode(value)[1:-1] + closing)
         return
     add(opening)
-    start, last = 0, len(items)
+    start = 0
     for index in nested:
         if index > start:  # the run of flat items before it, from the original keys (json converts them)
             run = dict(items[start:index]) if is_dict else list(items[start:index])
@@ -89,13 +85,11 @@ def _value(value: Any, depth: int, sink: SliceWriter, ascii_only: bool) -> None:
             add(_key(key, ascii_only))
         else:
             child = items[index]
-        _value(child, depth + 1, sink, ascii_only)
+        _value(child, depth + 1, add, ascii_only)
         start = index + 1
-        if start < last:
+        if start < len(items):
             add(separator)
-    if start < last:
+    if start < len(items):
         run = dict(items[start:]) if is_dict else list(items[start:])
         add(encode(run)[1:-1])
     add(closing)
-    if len(sink.parts) >= text.SLICE:  # whole pieces, a slice at a time
-        sink.flush()

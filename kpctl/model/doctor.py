@@ -54,6 +54,9 @@ class NodeState:
     kernel: str | None = None
     mode: str | None = None
     unavailable: Mapping[str, str] = field(default_factory=dict)
+    # What checks derive from the pieces once for all of them (the nftables tables' index), by
+    # name; not an argument: a copy made with dataclasses.replace() starts without it.
+    derived: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def ipset(self, name: str) -> IPSet | None:
         return next((s for s in self.ipsets or () if s.name == name), None)

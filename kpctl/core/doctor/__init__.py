@@ -125,7 +125,6 @@ def run_checks(node: NodeState, checks: Sequence[Check]) -> DoctorReport:
             continue
         ran.append(check.id)
         findings.extend(check.run(node))
-    nftables.forget_index()  # the nftables checks share one index of the document, for this run only
     for piece, ids in skipped.items():
         findings.append(Finding(
             "not-readable", INFO, piece, f"could not read {piece}: {node.unavailable[piece]}",

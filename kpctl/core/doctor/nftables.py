@@ -36,22 +36,13 @@ def _version(text: str | None) -> tuple[int, ...] | None:
     return tuple(int(part) for part in match.groups() if part is not None) if match else None
 
 
-# The document the running doctor indexed, and its tables (run_checks forgets it when done).
-_INDEXED: list[tuple[Any, list[tuple[str, TableIndex]]]] = []
-
-
-def forget_index() -> None:
-    _INDEXED.clear()
-
-
 def _tables(node: NodeState) -> list[tuple[str, TableIndex]]:
-    """(family, index) of every kube-proxy table, indexed once for all the checks of a run."""
-    if _INDEXED and _INDEXED[0][0] is node.nftables:
-        return _INDEXED[0][1]
-    tables = [(family, TableIndex(node.nftables, family, NFT_TABLE))
-              for family in (str(t.get("family", "")) for t in _items(node.nftables, "table")
-                             if t.get("name") == NFT_TABLE)]
-    _INDEXED[:] = [(node.nftables, tables)]
+    """(family, index) of every kube-proxy table, indexed once per node for all the checks."""
+    tables: list[tuple[str, TableIndex]] | None = node.derived.get("nft-tables")
+    if tables is None:
+        tables = node.derived["nft-tables"] = [
+            (family, TableIndex(node.nftables, family, NFT_TABLE))
+            for family in (str(t.get("family", "")) for t in _items(node.nftables, "table") if t.get("name") == NFT_TABLE)]
     return tables
 
 

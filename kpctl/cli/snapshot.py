@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -58,12 +58,14 @@ def write_snapshot(snapshot: NodeSnapshot, path: str) -> None:
     """The snapshot as indented JSON (UTF-8 kept) to standard output, or atomically to ``path``."""
     from kpctl.output.json_text import write_json
 
+    def dump(stream: Any) -> None:
+        write_json(snapshot.to_dict(), stream.write, ensure_ascii=False)
+        stream.write("\n")
+
     if path == "-":
-        write_json(snapshot.to_dict(), sys.stdout.write, ensure_ascii=False)
-        sys.stdout.write("\n")
+        dump(sys.stdout)
         return
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as handle:
-        write_json(snapshot.to_dict(), handle.write, ensure_ascii=False)
-        handle.write("\n")
+        dump(handle)
     os.replace(tmp, path)

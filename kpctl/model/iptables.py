@@ -13,9 +13,9 @@ Nothing here does I/O.
 from __future__ import annotations
 
 import ipaddress
-from socket import AF_INET, inet_ntop, inet_pton
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from socket import AF_INET, inet_ntop, inet_pton
 from typing import Any, NamedTuple, Union
 
 from kpctl.model.cached import cached_view

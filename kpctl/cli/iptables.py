@@ -158,17 +158,9 @@ def _row_maker(ruleset: Ruleset) -> Callable[[str, Rule], dict[str, Any]]:
         target_text = "" if target is None else text(target, (target.name,))
         if rule.goto:
             target_text += " [goto]"
-        extra = []
-        protocol = src = dst = iif = oif = comment = None
-        for m in rule.matches:  # one pass (Rule.src, .dst… would each walk the matches again)
-            if m.module == "":
-                protocol, src, dst = protocol or m.protocol, src or m.src, dst or m.dst
-                iif, oif = iif or m.in_interface, oif or m.out_interface
-            elif m.module == "comment":
-                comment = m.comment if comment is None else comment
-            else:
-                extra.append(text(m, ("-m", m.module)))
-        counters = rule.counters
+        extra = [text(m, ("-m", m.module)) for m in rule.matches if m.module and m.module != "comment"]
+        protocol, src, dst, iif, oif = rule.builtins()
+        comment, counters = rule.comment, rule.counters
         return {
             "family": family, "backend": backend, "table": table, "chain": rule.chain,
             "number": rule.number, "target": target_text,

@@ -818,39 +818,44 @@ class Rule:
         return (f"Rule(chain={self.chain!r}, number={self.number!r}, text={self.text!r}, matches={self.matches!r}, "
                 f"target={self.target!r}, goto={self.goto!r}, counters={self.counters!r})")
 
-    def _first(self, attribute: str) -> Any:
+    def builtins(self) -> tuple[ProtocolMatch | None, AddressMatch | None, AddressMatch | None,
+                                InterfaceMatch | None, InterfaceMatch | None]:
+        """The built-in matches' views, -p, -s, -d, -i, -o (each appears at most once in a rule),
+        from one pass over the matches: a listing row reads them all."""
+        protocol = src = dst = iif = oif = None
         for match in self.matches:
-            # a view outside its module's list is None: skip building it
-            if attribute in _VIEWS_OF_MODULE.get(match.module, ()):
-                value = getattr(match, attribute)
-                if value is not None:
-                    return value
-        return None
-
-    # The built-ins, for convenience (each appears at most once in a rule).
-    @property
-    def src(self) -> AddressMatch | None:
-        return self._first("src")  # type: ignore[no-any-return]
-
-    @property
-    def dst(self) -> AddressMatch | None:
-        return self._first("dst")  # type: ignore[no-any-return]
+            if match.module == "":  # only the built-in match has these views
+                protocol, src, dst = protocol or match.protocol, src or match.src, dst or match.dst
+                iif, oif = iif or match.in_interface, oif or match.out_interface
+        return protocol, src, dst, iif, oif
 
     @property
     def protocol(self) -> ProtocolMatch | None:
-        return self._first("protocol")  # type: ignore[no-any-return]
+        return self.builtins()[0]
+
+    @property
+    def src(self) -> AddressMatch | None:
+        return self.builtins()[1]
+
+    @property
+    def dst(self) -> AddressMatch | None:
+        return self.builtins()[2]
 
     @property
     def in_interface(self) -> InterfaceMatch | None:
-        return self._first("in_interface")  # type: ignore[no-any-return]
+        return self.builtins()[3]
 
     @property
     def out_interface(self) -> InterfaceMatch | None:
-        return self._first("out_interface")  # type: ignore[no-any-return]
+        return self.builtins()[4]
 
     @property
     def comment(self) -> str | None:
-        return self._first("comment")  # type: ignore[no-any-return]
+        """The first ``-m comment --comment`` text."""
+        for match in self.matches:
+            if match.module == "comment" and match.comment is not None:
+                return match.comment
+        return None
 
     def modules(self, name: str) -> tuple[Match, ...]:
         return tuple(m for m in self.matches if m.module == name)

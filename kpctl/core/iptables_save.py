@@ -285,7 +285,7 @@ Pieces = tuple[Any, ...]  # the regular expression's groups: str or None
 
 def _shape(body: str) -> Pieces | None:
     """The regular expression's pieces of a rule body (the text after ``-A CHAIN``) of the common
-    shape, or None.  A target option other than DNAT's address:port is not checked here."""
+    shape, or None.  The target option's value is not checked here (see LazyChains._rule)."""
     found = _SHAPE.fullmatch(body)
     if found is None:
         return None
@@ -359,12 +359,12 @@ class LazyChains(Mapping[str, Chain]):
         # before it sees no such chain (`-j NAME` is then a target, not a jump)
         self._late = late
         self._built: dict[str, Chain] = {}
-        self._shared: dict[tuple[str | None, ...], Any] = {}  # see _build_shaped
-        # what builds a deferred rule's parts: it holds no reference back to the chains (a cycle
-        # would leave a whole node's rules to the cycle collector instead of reference counts)
+        # what builds a deferred rule's parts, sharing repeated matches and targets within the table:
+        # it holds no reference back to the chains (a cycle would leave a whole node's rules to the
+        # cycle collector instead of reference counts)
         builtin = BUILTIN_CHAINS.get(table, ())
         user_chains = frozenset(name for name in declared if name not in builtin)
-        self._build = functools.partial(_build_shaped, is_chain=user_chains.__contains__, shared=self._shared)
+        self._build = functools.partial(_build_shaped, is_chain=user_chains.__contains__, shared={})
 
     def __getitem__(self, name: str) -> Chain:
         chain = self._built.get(name)

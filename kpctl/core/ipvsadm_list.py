@@ -9,7 +9,6 @@ order (kept by the backend in ``table.services`` and ``service.servers``) matter
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import struct
 from operator import itemgetter
@@ -33,7 +32,6 @@ _TUN_FLAG_WORDS = ("-c", "+c", "r+c")
 _FIRST_HEADER = "Prot LocalAddress:Port"
 _HALF_CIRCLE = 1 << 31
 _WORDS = struct.Struct(">4I")
-_SERVER_KEY = itemgetter(R.PACKED, R.PORT)
 _DEFAULT_TAIL = itemgetter(R.FORWARD, R.WEIGHT, R.ACTIVE, R.INACTIVE)
 
 T = TypeVar("T")
@@ -45,14 +43,9 @@ def _i32(value: int) -> int:
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
-@functools.lru_cache(maxsize=65536)
-def _words(family: str, address: str | None) -> tuple[int, ...]:
-    """The address as 4 host-order 32-bit words of union nf_inet_addr (IPv4 in word 0)."""
-    if not address:
-        return (0, 0, 0, 0)
-    packed = pack_address(address)
-    packed = packed + bytes(16 - len(packed))
-    return tuple(int.from_bytes(packed[i:i + 4], "big") for i in range(0, 16, 4))
+def _words_of(packed: bytes) -> tuple[int, ...]:
+    """A packed address as 4 host-order 32-bit words of union nf_inet_addr (IPv4 in word 0)."""
+    return _WORDS.unpack(packed.ljust(16, b"\0"))
 
 
 def _cmp_addr(family: str, a: tuple[int, ...], b: tuple[int, ...]) -> int:
@@ -65,27 +58,40 @@ def _cmp_addr(family: str, a: tuple[int, ...], b: tuple[int, ...]) -> int:
     return result
 
 
+# What ipvsadm's order reads of a service or real server, model object or row:
+# (fwmark, address family number, protocol number, family, packed address, port).
+Fields = tuple[int, int, int, str, bytes, int]
+
+
+def _service_fields(s: VirtualService) -> Fields:
+    return s.fwmark, _AF.get(s.family, 0), _PROTO.get(s.protocol, 0), s.family, pack_address(s.address), s.port
+
+
+def _server_fields(d: RealServer) -> Fields:
+    return 0, 0, 0, d.family, pack_address(d.address), d.port
+
+
+def _service_row_fields(s: ServiceRow) -> Fields:
+    return (s[R.S_FWMARK], _AF.get(s[R.S_FAMILY], 0), _PROTO.get(s[R.S_PROTOCOL], 0), s[R.S_FAMILY],
+            s[R.S_PACKED], s[R.S_PORT])
+
+
+def _server_row_fields(d: ServerRow) -> Fields:
+    return 0, 0, 0, d[R.FAMILY], d[R.PACKED], d[R.PORT]
+
+
+def _compare(a: Fields, b: Fields) -> int:
+    """libipvs's ipvs_cmp_services (and ipvs_cmp_dests: address and port, the rest is 0 for servers)."""
+    return (_i32(a[0] - b[0]) or a[1] - b[1] or a[2] - b[2]
+            or _cmp_addr(a[3], _words_of(a[4]), _words_of(b[4])) or a[5] - b[5])
+
+
 def compare_services(s1: VirtualService, s2: VirtualService) -> int:
-    result = _i32(s1.fwmark - s2.fwmark)
-    if result:
-        return result
-    result = _AF.get(s1.family, 0) - _AF.get(s2.family, 0)
-    if result:
-        return result
-    result = _PROTO.get(s1.protocol, 0) - _PROTO.get(s2.protocol, 0)
-    if result:
-        return result
-    result = _cmp_addr(s1.family, _words(s1.family, s1.address), _words(s2.family, s2.address))
-    if result:
-        return result
-    return s1.port - s2.port
+    return _compare(_service_fields(s1), _service_fields(s2))
 
 
 def compare_servers(d1: RealServer, d2: RealServer) -> int:
-    result = _cmp_addr(d1.family, _words(d1.family, d1.address), _words(d2.family, d2.address))
-    if result:
-        return result
-    return d1.port - d2.port
+    return _compare(_server_fields(d1), _server_fields(d2))
 
 
 def glibc_sort(items: Sequence[T], compare: Callable[[T, T], int]) -> list[T]:
@@ -260,10 +266,8 @@ def title(view: str) -> str:
             "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n")
 
 
-def _service_entry(service: ServiceRow, view: str, exact: bool,
-                   order: Callable[[Sequence[ServerRow]], list[ServerRow]] | None = None,
-                   tails: dict[Any, str] | None = None) -> str:
-    servers = (order or order_servers)(service[R.S_SERVERS])
+def _service_entry(service: ServiceRow, view: str, exact: bool, tails: dict[Any, str] | None = None) -> str:
+    servers = order_servers(service[R.S_SERVERS])
     lines = _server_lines(servers, view, exact, {} if tails is None else tails)
     lines.insert(0, _service_line(service, view, exact))
     return "\n".join(lines) + "\n"
@@ -300,32 +304,49 @@ def _rebased(family: str, words: tuple[int, ...], starts: dict[str, list[int]]) 
     return tuple((w - s) & 0xFFFFFFFF for w, s in zip(words, starts[family]))
 
 
-def sorted_services(table: IPVSTable) -> list[VirtualService]:
-    """ipvsadm's order; a plain keyed sort when the wrapping compare is a total order (the usual case)."""
-    services = table.services
-    words = [_words(s.family, s.address) for s in services]
-    starts = _word_starts([s.family for s in services], words)
-    mark_start = _arc_start(s.fwmark for s in services)
+def _ipvsadm_order(items: Sequence[T], fields: Callable[[T], Fields], servers: bool) -> list[T]:
+    """ipvsadm's order of services (or of one service's ``servers``): glibc's merge sort with
+    libipvs's wrapping compare, as a keyed sort when that compare is a total order (the usual case)."""
+    if len(items) <= 1:
+        return list(items)
+    keyed = [(fields(item), item) for item in items]
+    if all(f[0] == 0 and f[3] == "inet" and len(f[4]) == 4 for f, _ in keyed):  # IPv4, no marks
+        packed = [f[4] for f, _ in keyed]
+        if int.from_bytes(max(packed), "big") - int.from_bytes(min(packed), "big") < _HALF_CIRCLE:
+            # within half the 32-bit circle the wrapping compare is the plain one: bytes order
+            keyed.sort(key=lambda pair: (pair[0][2], pair[0][4], pair[0][5]))
+            return [item for _, item in keyed]
+    words = [_words_of(f[4]) for f, _ in keyed]
+    families = [f[3] for f, _ in keyed]
+    # servers are compared without their family: of mixed families, no key reproduces that
+    starts = None if servers and len(set(families)) > 1 else _word_starts(families, words)
+    mark_start = _arc_start(f[0] for f, _ in keyed)
     if starts is None or mark_start is None:
-        return glibc_sort(services, compare_services)
+        return [item for _, item in glibc_sort(keyed, lambda a, b: _compare(a[0], b[0]))]
+    order = sorted(range(len(keyed)), key=lambda i: (
+        (keyed[i][0][0] - mark_start) & 0xFFFFFFFF, keyed[i][0][1], keyed[i][0][2],
+        _rebased(families[i], words[i], starts), keyed[i][0][5]))
+    return [keyed[i][1] for i in order]
 
-    def key(item: tuple[VirtualService, tuple[int, ...]]) -> tuple[Any, ...]:
-        s, w = item
-        return ((s.fwmark - mark_start) & 0xFFFFFFFF, _AF.get(s.family, 0), _PROTO.get(s.protocol, 0),
-                _rebased(s.family, w, starts), s.port)
 
-    return [s for s, _ in sorted(zip(services, words), key=key)]
+def sorted_services(table: IPVSTable) -> list[VirtualService]:
+    """The table's services in ipvsadm's order."""
+    return _ipvsadm_order(table.services, _service_fields, servers=False)
 
 
 def sorted_servers(service: VirtualService) -> list[RealServer]:
-    """ipvsadm's order of a service's real servers (same fast path as :func:`sorted_services`)."""
-    servers = service.servers
-    families = {s.family for s in servers}
-    words = [_words(s.family, s.address) for s in servers]
-    starts = _word_starts([s.family for s in servers], words) if len(families) <= 1 else None
-    if starts is None:
-        return glibc_sort(servers, compare_servers)
-    return [s for s, _ in sorted(zip(servers, words), key=lambda i: (_rebased(i[0].family, i[1], starts), i[0].port))]
+    """A service's real servers in ipvsadm's order."""
+    return _ipvsadm_order(service.servers, _server_fields, servers=True)
+
+
+def order_services(services: Sequence[ServiceRow]) -> list[ServiceRow]:
+    """:func:`sorted_services` of service rows."""
+    return _ipvsadm_order(services, _service_row_fields, servers=False)
+
+
+def order_servers(servers: Sequence[ServerRow]) -> list[ServerRow]:
+    """:func:`sorted_servers` of a service row's servers."""
+    return _ipvsadm_order(servers, _server_row_fields, servers=True)
 
 
 def format_ipvsadm(table: IPVSTable, view: str = "default", exact: bool = False,
@@ -346,89 +367,7 @@ def format_ipvsadm_rows(table: TableRows, view: str = "default", exact: bool = F
                 return title(view) + _service_entry(service, view, exact)
         raise NotFound(f"service {only} does not exist")
     head = f"IP Virtual Server version {table.info.version} (size={table.info.conn_table_size})\n"
-    order, tails = server_order(table.services), dict[Any, str]()
-    return head + title(view) + "".join(_service_entry(s, view, exact, order, tails)
-                                        for s in order_services(table.services))
+    tails: dict[Any, str] = {}
+    return head + title(view) + "".join(_service_entry(s, view, exact, tails) for s in order_services(table.services))
 
 
-
-# -- the same orders on rows (kpctl.core.ipvs_rows) -------------------------------------------
-def _row_words(packed: bytes) -> tuple[int, ...]:
-    """:func:`_words` of a row's packed address."""
-    return _WORDS.unpack(packed.ljust(16, b"\0"))
-
-
-def _within_half_circle(low: bytes, high: bytes) -> bool:
-    """Whether the 4-byte addresses from ``low`` to ``high`` span less than half the 32-bit circle.
-
-    Then the wrapping compare orders them as plain numbers (the arc starts at ``low``), and
-    4-byte big-endian strings compare as those numbers.
-    """
-    return int.from_bytes(high, "big") - int.from_bytes(low, "big") < _HALF_CIRCLE
-
-
-def order_servers(servers: Sequence[ServerRow]) -> list[ServerRow]:
-    """:func:`sorted_servers` of a service row's servers."""
-    if len(servers) <= 1:
-        return list(servers)
-    if all(s[R.FAMILY] == "inet" and len(s[R.PACKED]) == 4 for s in servers):  # the usual case
-        ordered = sorted(servers, key=_SERVER_KEY)
-        if _within_half_circle(ordered[0][R.PACKED], ordered[-1][R.PACKED]):
-            return ordered
-    words = [_row_words(s[R.PACKED]) for s in servers]
-    families = [s[R.FAMILY] for s in servers]
-    starts = _word_starts(families, words) if len(set(families)) <= 1 else None
-    if starts is None:
-        def compare(a: tuple[ServerRow, tuple[int, ...]], b: tuple[ServerRow, tuple[int, ...]]) -> int:
-            return _cmp_addr(a[0][R.FAMILY], a[1], b[1]) or a[0][R.PORT] - b[0][R.PORT]
-
-        return [s for s, _ in glibc_sort(list(zip(servers, words)), compare)]
-    return [s for s, _ in sorted(zip(servers, words), key=lambda i: (_rebased(i[0][R.FAMILY], i[1], starts), i[0][R.PORT]))]
-
-
-def _sorted_by_address(servers: Sequence[ServerRow]) -> list[ServerRow]:
-    return sorted(servers, key=_SERVER_KEY)
-
-
-def server_order(services: Sequence[ServiceRow]) -> Callable[[Sequence[ServerRow]], list[ServerRow]]:
-    """:func:`order_servers` for the services of one table, checked once for the whole table.
-
-    When every real server of the table is IPv4 and all lie within half the 32-bit circle, so
-    do the servers of each service: each is then ordered by a plain sort.
-    """
-    servers = [s for service in services for s in service[R.S_SERVERS]]
-    if not servers or {s[R.FAMILY] for s in servers} != {"inet"} or {len(s[R.PACKED]) for s in servers} != {4}:
-        return order_servers
-    packed = [s[R.PACKED] for s in servers]
-    return _sorted_by_address if _within_half_circle(min(packed), max(packed)) else order_servers
-
-
-def _service_sort_fields(s: ServiceRow) -> tuple[int, int, int]:
-    return s[R.S_FWMARK], _AF.get(s[R.S_FAMILY], 0), _PROTO.get(s[R.S_PROTOCOL], 0)
-
-
-def order_services(services: Sequence[ServiceRow]) -> list[ServiceRow]:
-    """:func:`sorted_services` of service rows."""
-    if not services:
-        return []
-    if all(s[R.S_FAMILY] == "inet" and not s[R.S_FWMARK] and len(s[R.S_PACKED]) == 4 for s in services):
-        ordered = sorted(services, key=lambda s: (_PROTO.get(s[R.S_PROTOCOL], 0), s[R.S_PACKED], s[R.S_PORT]))
-        if _within_half_circle(min(s[R.S_PACKED] for s in services), max(s[R.S_PACKED] for s in services)):
-            return ordered
-    words = [_row_words(s[R.S_PACKED]) for s in services]
-    starts = _word_starts([s[R.S_FAMILY] for s in services], words)
-    mark_start = _arc_start(s[R.S_FWMARK] for s in services)
-    if starts is None or mark_start is None:
-        def compare(a: tuple[ServiceRow, tuple[int, ...]], b: tuple[ServiceRow, tuple[int, ...]]) -> int:
-            (fwmark1, af1, proto1), (fwmark2, af2, proto2) = _service_sort_fields(a[0]), _service_sort_fields(b[0])
-            return (_i32(fwmark1 - fwmark2) or af1 - af2 or proto1 - proto2
-                    or _cmp_addr(a[0][R.S_FAMILY], a[1], b[1]) or a[0][R.S_PORT] - b[0][R.S_PORT])
-
-        return [s for s, _ in glibc_sort(list(zip(services, words)), compare)]
-
-    def key(item: tuple[ServiceRow, tuple[int, ...]]) -> tuple[Any, ...]:
-        s, w = item
-        fwmark, af, proto = _service_sort_fields(s)
-        return ((fwmark - mark_start) & 0xFFFFFFFF, af, proto, _rebased(s[R.S_FAMILY], w, starts), s[R.S_PORT])
-
-    return [s for s, _ in sorted(zip(services, words), key=key)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from kpctl.output.env import Environment
 from kpctl.output.listing import Column, Listing, OutputSpec
@@ -13,13 +13,23 @@ def _visible_columns(listing: Listing, wide: bool) -> list[Column]:
     return [c for c in listing.columns if c.priority == 0 or wide]
 
 
+def _cells(listing: Listing, columns: Sequence[Column]) -> Iterator[list[str]]:
+    """Each row's cells as text, control characters made visible (escape_cell), checked once
+    per row: a cell with none, the usual case, is its text."""
+    keys = [c.key for c in columns]
+    for row in listing.table_rows():
+        texts = ["" if v is None else v if type(v) is str else str(v) for v in map(row.get, keys)]
+        if not "".join(texts).isprintable():
+            texts = [escape_cell(text) for text in texts]
+        yield texts
+
+
 def print_plain(listing: Listing, spec: OutputSpec, env: Environment) -> None:
     columns = _visible_columns(listing, wide=False)
     lines = []
     if not spec.no_headers:
         lines.append("\t".join(c.header for c in columns))
-    for row in listing.table_rows():
-        lines.append("\t".join(escape_cell(row.get(c.key)) for c in columns))
+    lines.extend("\t".join(cells) for cells in _cells(listing, columns))
     if lines:
         env.stdout.write("\n".join(lines) + "\n")
 
@@ -32,9 +42,11 @@ def _print_table(listing: Listing, spec: OutputSpec, env: Environment, wide: boo
     chains) and, without a terminal, shrank wide columns to an ellipsis at 200 characters.
     """
     columns = _visible_columns(listing, wide)
-    grid = [[escape_cell(row.get(c.key)) for c in columns] for row in listing.table_rows()]
+    grid = list(_cells(listing, columns))
     header = [c.header for c in columns] if not spec.no_headers else None
-    sizes = [[cell_width(cell) for cell in cells] for cells in grid]  # measured once, for widths and padding
+    # measured once, for widths and padding; a row of ASCII text (the usual case) by len()
+    sizes = [[len(cell) for cell in cells] if "".join(cells).isascii() else [cell_width(cell) for cell in cells]
+             for cells in grid]
     widths = [cell_width(c.header) if header else 0 for c in columns]
     for row_sizes in sizes:
         for index, size in enumerate(row_sizes):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 
+from hypothesis import given, settings, strategies as st
+
 from kpctl.output.env import Environment
 from kpctl.output.listing import Column, Listing, OutputSpec
 from kpctl.output.registry import render
-from kpctl.output.text import cell_width
+from kpctl.output.text import cell_width, escape_cell
 
 COLUMNS = [Column("NAME", "name"), Column("COUNT", "count", justify="right"), Column("NOTE", "note", priority=1)]
 
@@ -47,3 +49,24 @@ def test_colour_makes_the_header_bold_and_the_title_italic_only() -> None:
 
 def test_cell_width_counts_combining_marks_as_nothing() -> None:
     assert cell_width("e\u0301") == 1 and cell_width("ＡＢ") == 4 and cell_width("ab") == 2
+
+
+_CELL = st.one_of(st.none(), st.integers(-5, 10**12), st.text(max_size=6),
+                  st.sampled_from(["a\tb", "x\x1by", "new\nline", "é", "日本", "e\u0301", "\x7f", "\x9b"]))
+
+
+@settings(max_examples=200)
+@given(st.lists(st.fixed_dictionaries({"name": _CELL, "count": _CELL, "note": _CELL}), max_size=5),
+       st.sampled_from(["plain", "table", "wide"]))
+def test_every_cell_is_escaped_and_measured_on_its_own(rows: list[dict[str, object]], fmt: str) -> None:
+    """Printers check a row's text at once; the result is the one of escaping and measuring each cell."""
+    shown = [c for c in COLUMNS if fmt == "wide" or c.priority == 0]
+    grid = [[c.header for c in shown]] + [[escape_cell(row[c.key]) for c in shown] for row in rows]
+    if fmt == "plain":
+        expected = "".join("\t".join(cells) + "\n" for cells in grid)
+    else:
+        widths = [max(cell_width(cells[i]) for cells in grid) for i in range(len(shown))]
+        expected = "".join("  ".join(" " * (w - cell_width(cell)) + cell if c.justify == "right"
+                                     else cell + " " * (w - cell_width(cell))
+                                     for cell, w, c in zip(cells, widths, shown)).rstrip() + "\n" for cells in grid)
+    assert _table(rows, fmt=fmt) == expected

@@ -119,7 +119,9 @@ class AddressMatch:
     negated: bool = False
 
     def __post_init__(self) -> None:
-        self.cidr  # noqa: B018  (a bad address fails here, at parse time)
+        # the views below, made now: a bad address fails here, at parse time
+        ipv4 = self.__dict__["ipv4"] = ipv4_network(self.address, self.negated)
+        self.__dict__["cidr"] = ipv4[3] if ipv4 is not None else str(self.network)
 
     @cached_view
     def network(self) -> IPNetwork:
@@ -368,6 +370,14 @@ BUILTIN_OPTIONS = frozenset({"-s", "--source", "-d", "--destination", "-p", "--p
                            "-i", "--in-interface", "-o", "--out-interface", "-f", "--fragment"})
 
 
+# -p, -s, -d, -i, -o of a rule (Match.builtins, Rule.builtins)
+Builtins = tuple[Union[ProtocolMatch, None], Union[AddressMatch, None], Union[AddressMatch, None],
+                 Union[InterfaceMatch, None], Union[InterfaceMatch, None]]
+_NO_BUILTINS: Builtins = (None, None, None, None, None)
+_BUILTIN_KINDS = {"-p": 0, "--protocol": 0, "-s": 1, "--source": 1, "-d": 2, "--destination": 2,
+                  "-i": 3, "--in-interface": 3, "-o": 4, "--out-interface": 4}
+
+
 @dataclass(frozen=True)
 class Match:
     """One match: ``module`` is the ``-m`` name, or "" for the built-in -s/-d/-p/-i/-o/-f.
@@ -390,33 +400,45 @@ class Match:
 
     # -- built-ins ("" module)
     @cached_view
+    def builtins(self) -> Builtins:
+        """-p, -s, -d, -i, -o (each None unless this is the built-in match and has it), read in
+        one pass over the options: the first of each, as :meth:`option` finds it."""
+        if self.module != "":
+            return _NO_BUILTINS
+        first: dict[int, Option] = {}
+        for opt in self.options:
+            kind = _BUILTIN_KINDS.get(opt.name)
+            if kind is not None and kind not in first:
+                first[kind] = opt
+        if not first:
+            return _NO_BUILTINS
+        # built in the order validate() reads them, so the first bad value is the one reported
+        src = AddressMatch(_one(opt), opt.negated) if (opt := first.get(1)) else None
+        dst = AddressMatch(_one(opt), opt.negated) if (opt := first.get(2)) else None
+        protocol = ProtocolMatch(_one(opt).lower(), opt.negated) if (opt := first.get(0)) else None
+        iif = InterfaceMatch(_one(opt), opt.negated) if (opt := first.get(3)) else None
+        oif = InterfaceMatch(_one(opt), opt.negated) if (opt := first.get(4)) else None
+        return protocol, src, dst, iif, oif
+
+    @cached_view
     def src(self) -> AddressMatch | None:
-        return self._address("-s", "--source") if self.module == "" else None
+        return self.builtins[1]
 
     @cached_view
     def dst(self) -> AddressMatch | None:
-        return self._address("-d", "--destination") if self.module == "" else None
-
-    def _address(self, *names: str) -> AddressMatch | None:
-        opt = self.option(*names)
-        if opt is None:
-            return None
-        return AddressMatch(_one(opt), opt.negated)
+        return self.builtins[2]
 
     @cached_view
     def protocol(self) -> ProtocolMatch | None:
-        opt = self.option("-p", "--protocol") if self.module == "" else None
-        return ProtocolMatch(_one(opt).lower(), opt.negated) if opt else None
+        return self.builtins[0]
 
     @cached_view
     def in_interface(self) -> InterfaceMatch | None:
-        opt = self.option("-i", "--in-interface") if self.module == "" else None
-        return InterfaceMatch(_one(opt), opt.negated) if opt else None
+        return self.builtins[3]
 
     @cached_view
     def out_interface(self) -> InterfaceMatch | None:
-        opt = self.option("-o", "--out-interface") if self.module == "" else None
-        return InterfaceMatch(_one(opt), opt.negated) if opt else None
+        return self.builtins[4]
 
     @cached_view
     def fragment(self) -> bool | None:
@@ -818,16 +840,16 @@ class Rule:
         return (f"Rule(chain={self.chain!r}, number={self.number!r}, text={self.text!r}, matches={self.matches!r}, "
                 f"target={self.target!r}, goto={self.goto!r}, counters={self.counters!r})")
 
-    def builtins(self) -> tuple[ProtocolMatch | None, AddressMatch | None, AddressMatch | None,
-                                InterfaceMatch | None, InterfaceMatch | None]:
+    def builtins(self) -> Builtins:
         """The built-in matches' views, -p, -s, -d, -i, -o (each appears at most once in a rule),
         from one pass over the matches: a listing row reads them all."""
-        protocol = src = dst = iif = oif = None
+        found = _NO_BUILTINS
         for match in self.matches:
             if match.module == "":  # only the built-in match has these views
-                protocol, src, dst = protocol or match.protocol, src or match.src, dst or match.dst
-                iif, oif = iif or match.in_interface, oif or match.out_interface
-        return protocol, src, dst, iif, oif
+                views = match.builtins
+                found = views if found is _NO_BUILTINS else tuple(  # type: ignore[assignment]
+                    mine or theirs for mine, theirs in zip(found, views))
+        return found
 
     @property
     def protocol(self) -> ProtocolMatch | None:

@@ -298,38 +298,65 @@ def _shape(body: str) -> Pieces | None:
     return pieces
 
 
-def _option(name: str, value: str | None, negated: str | None) -> list[Option]:
-    return [] if value is None else [Option(name, (value,), negated is not None)]
+def _builtin_options(sneg: str | None, src: str | None, dneg: str | None, dst: str | None,
+                     pneg: str | None, proto: str | None) -> tuple[Option, ...]:
+    options = []
+    if src is not None:
+        options.append(Option("-s", (src,), sneg is not None))
+    if dst is not None:
+        options.append(Option("-d", (dst,), dneg is not None))
+    if proto is not None:
+        options.append(Option("-p", (proto,), pneg is not None))
+    return tuple(options)
+
+
+def _port_options(spneg: str | None, sport: str | None, dpneg: str | None, dport: str | None) -> tuple[Option, ...]:
+    options = []
+    if sport is not None:
+        options.append(Option("--sport", (sport,), spneg is not None))
+    if dport is not None:
+        options.append(Option("--dport", (dport,), dpneg is not None))
+    return tuple(options)
 
 
 def _build_shaped(pieces: Pieces, is_chain: Callable[[str], bool],
                   shared: dict[tuple[str | None, ...], Any]) -> tuple[tuple[Match, ...], Target | None, bool]:
-    """The matches and target of a rule of the common shape (its target option unchecked)."""
-    (sneg, src, dneg, dst, pneg, proto, comment, module, spneg, sport, dpneg, dport, probability,
-     target, option, value) = pieces
+    """The matches and target of a rule of the common shape (its target option unchecked); a match
+    or target equal to one built before in the table is that one (``shared``, by its pieces)."""
     matches: list[Match] = []
-    keys = (("", sneg, src, dneg, dst, pneg, proto), ("comment", comment), (module, spneg, sport, dpneg, dport),
-            ("statistic", probability))
-    present = (src is not None or dst is not None or proto is not None, comment is not None, module is not None,
-               probability is not None)
-    for key in (k for k, wanted in zip(keys, present) if wanted):
+    if pieces[1] is not None or pieces[3] is not None or pieces[5] is not None:  # -s, -d, -p
+        key = pieces[:6]
         match = shared.get(key)
         if match is None:
-            if key[0] == "":
-                match = Match("", (*_option("-s", src, sneg), *_option("-d", dst, dneg), *_option("-p", proto, pneg)))
-            elif key[0] == "comment":
-                match = Match("comment", (Option("--comment", (comment,)),))
-            elif key[0] == "statistic":
-                match = Match("statistic", (Option("--mode", ("random",)), Option("--probability", (probability,))))
-            else:
-                match = Match(module, (*_option("--sport", sport, spneg), *_option("--dport", dport, dpneg)))
-            shared[key] = match
+            match = shared[key] = Match("", _builtin_options(*key))
         matches.append(match)
-    key = ("-j", target, option, value)
-    made = shared.get(key)
-    if made is None:
-        made = shared[key] = Target(target, tuple(_option(option, value, None)) if option else (), is_chain(target))
-    return tuple(matches), made, False
+    comment = pieces[6]
+    if comment is not None:
+        key = ("comment", comment)
+        match = shared.get(key)
+        if match is None:
+            match = shared[key] = Match("comment", (Option("--comment", (comment,)),))
+        matches.append(match)
+    if pieces[7] is not None:  # -m tcp|udp|sctp [--sport] [--dport]
+        key = pieces[7:12]
+        match = shared.get(key)
+        if match is None:
+            match = shared[key] = Match(key[0], _port_options(*key[1:]))  # type: ignore[arg-type]
+        matches.append(match)
+    probability = pieces[12]
+    if probability is not None:
+        key = ("statistic", probability)
+        match = shared.get(key)
+        if match is None:
+            match = shared[key] = Match("statistic", (Option("--mode", ("random",)),
+                                                      Option("--probability", (probability,))))
+        matches.append(match)
+    key = pieces[13:]  # -j TARGET [OPTION VALUE]
+    target = shared.get(key)
+    if target is None:
+        name, option, value = key
+        target = shared[key] = Target(name, ((Option(option, (value,)),) if option else ()), is_chain(name))
+    return tuple(matches), target, False
 
 
 def parse_rule_body(tokens: list[Token], lineno: int, chain: str, chains: Container[str], table: str,

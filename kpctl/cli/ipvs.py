@@ -128,7 +128,7 @@ def list_services(app: AppContext, service: str | None, numeric: bool, exact: bo
       kpctl ipvs list --services svc.json   # kubectl get svc,endpointslices -A -o json > svc.json
     """
     from kpctl.backends.ipvs import table_rows
-    from kpctl.cli.ipvs_views import ipvsadm_listing, table_listing
+    from kpctl.cli.ipvs_views import rows_listing, table_listing
     from kpctl.cli.k8s import annotate_ipvs
     from kpctl.core.address import parse_service
     from kpctl.core.ipvs_rows import key_fields
@@ -150,11 +150,11 @@ def list_services(app: AppContext, service: str | None, numeric: bool, exact: bo
             raise NotFound(f"service {key} does not exist")
         return annotate_ipvs(table_listing(table, view.replace("_", "-"), exact, key), k8s)
 
-    def text_listing() -> Any:  # -o ipvsadm: the same bytes from rows of the table, no model objects
+    def text_listing() -> Any:  # -o plain / ipvsadm: the same bytes from rows of the table, no model objects
         rows = table_rows(backend)
         if key is not None and all(s[:5] != key_fields(key) for s in rows.services):
             raise NotFound(f"service {key} does not exist")
-        return ipvsadm_listing(rows, view.replace("_", "-"), exact, key)
+        return rows_listing(rows, view.replace("_", "-"), exact, key, output.no_headers)
 
     with _backend(app) as backend:
         if interval is not None:
@@ -163,7 +163,7 @@ def list_services(app: AppContext, service: str | None, numeric: bool, exact: bo
             title = "kpctl ipvs list" + ("" if view == "default" else " --" + view.replace("_", "-"))
             return watch_listing(app, listing, output, interval, count, title)
         with progress(app.env, "reading the IPVS table"):
-            shown = text_listing() if output.format == "ipvsadm" and k8s is None else listing()
+            shown = text_listing() if output.format in ("plain", "ipvsadm") and k8s is None else listing()
     app.render(shown, output)
     return 0
 

@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import ipaddress
+from operator import itemgetter
 from typing import Any
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
+from kpctl.core import ipvs_rows as R
 from kpctl.core.address import format_addrport, format_address
 from kpctl.core.ipvs_rows import TableRows
 from kpctl.core.ipvsadm_list import (
-    format_ipvsadm, format_ipvsadm_rows, largenum, mask_text, scheduler_flag_words, sorted_servers, sorted_services,
-    tunnel_info,
+    format_ipvsadm, format_ipvsadm_rows, largenum, mask_text, order_servers, order_services, scheduler_flag_words,
+    sorted_servers, sorted_services, tunnel_info, tunnel_text,
 )
 from kpctl.model.ipvs import (
     SVC_F_ONEPACKET, SVC_F_PERSISTENT, Connection, IPVSTable, ServiceKey, SyncDaemon, Timeouts, VirtualService,
 )
 from kpctl.output.listing import Column, Listing
+from kpctl.output.text import escape_cell
 
 _STATS = [("CONNS", "conns"), ("INPKTS", "inpkts"), ("OUTPKTS", "outpkts"), ("INBYTES", "inbytes"),
           ("OUTBYTES", "outbytes")]
+_DEFAULT_TAIL = itemgetter(R.FORWARD, R.WEIGHT, R.ACTIVE, R.INACTIVE)
+_FLAGS_MADE_OF = itemgetter(R.S_FAMILY, R.S_SCHEDULER, R.S_FLAGS, R.S_TIMEOUT, R.S_NETMASK, R.S_PE_NAME)
 _RATES = [("CPS", "cps"), ("INPPS", "inpps"), ("OUTPPS", "outpps"), ("INBPS", "inbps"), ("OUTBPS", "outbps")]
 
 
@@ -55,17 +60,22 @@ def _v4_mask(mask: str) -> str:
 
 
 def service_flags(service: VirtualService) -> str:
+    return _flags_text(service.family, service.scheduler, service.flags, service.timeout, service.netmask,
+                       service.pe_name)
+
+
+def _flags_text(family: str, scheduler: str, flags: int, timeout: int, netmask: int, pe_name: str) -> str:
     words = []
-    if service.flags & SVC_F_PERSISTENT:
-        words.append(f"persistent {service.timeout}s")
-        mask = mask_text(service.family, service.netmask)
+    if flags & SVC_F_PERSISTENT:
+        words.append(f"persistent {timeout}s")
+        mask = mask_text(family, netmask)
         if mask is not None:
-            words.append(f"/{mask}" if service.family == "inet6" else _v4_mask(mask))
-    if service.pe_name:
-        words.append(f"pe {service.pe_name}")
-    if service.flags & SVC_F_ONEPACKET:
+            words.append(f"/{mask}" if family == "inet6" else _v4_mask(mask))
+    if pe_name:
+        words.append(f"pe {pe_name}")
+    if flags & SVC_F_ONEPACKET:
         words.append("ops")
-    sched = scheduler_flag_words(service.scheduler, service.flags)
+    sched = scheduler_flag_words(scheduler, flags)
     if sched:
         words.append(sched)
     return ", ".join(words)
@@ -118,11 +128,103 @@ def _save_text(table: IPVSTable) -> str:
     return format_save(table)
 
 
-def ipvsadm_listing(table: TableRows, view: str, exact: bool, only: ServiceKey | None) -> Listing:
-    """``-o ipvsadm`` of :func:`table_listing` straight from the table's rows (the live reader's
-    form: no model objects), for the command's one format that needs no others."""
-    return Listing(columns=_columns(view), rows=(), data=None,
-                   formats={"ipvsadm": lambda: format_ipvsadm_rows(table, view, exact, only)})
+def rows_listing(table: TableRows, view: str, exact: bool, only: ServiceKey | None, no_headers: bool) -> Listing:
+    """``-o ipvsadm`` and ``-o plain`` of :func:`table_listing`, the same bytes, from rows (no model objects).
+
+    Only those two formats are offered: the command uses :func:`table_listing` for the others.
+    """
+    return Listing(
+        columns=_columns(view), rows=(), data=None,
+        formats={"ipvsadm": lambda: format_ipvsadm_rows(table, view, exact, only),
+                 "plain": lambda: plain_text(table, view, exact, only, no_headers)},
+    )
+
+
+def _cell(value: Any, escaped: dict[str, str]) -> str:
+    """escape_cell(value); a text is escaped once per distinct value."""
+    if type(value) is int:
+        return str(value)
+    if type(value) is str:
+        text = escaped.get(value)
+        if text is None:
+            text = escaped[value] = escape_cell(value)
+        return text
+    return escape_cell(value)
+
+
+def _server_cells(view: str, exact: bool, escaped: dict[str, str]) -> Any:
+    """The plain cells of a server row after SERVICE, SCHEDULER and FLAGS, for a view other than default."""
+    def counters(start: int) -> Any:
+        return lambda s: "\t".join(largenum(v, exact).strip() for v in s[start:start + 5])
+
+    cells = [lambda s: s[R.NAME], lambda s: _cell(s[R.FORWARD], escaped)]
+    if view == "tun-info":
+        cells.append(lambda s: tunnel_text(s[R.FORWARD], s[R.TUN_TYPE], s[R.TUN_PORT], s[R.TUN_FLAGS]))
+    cells += [lambda s, i=i: _cell(s[i], escaped) for i in (R.WEIGHT, R.ACTIVE, R.INACTIVE)]
+    if view == "persistent-conn":
+        cells.append(lambda s: _cell(s[R.PERSIST], escaped))
+    if view == "thresholds":
+        cells += [lambda s: _cell(s[R.UPPER], escaped), lambda s: _cell(s[R.LOWER], escaped)]
+    if view == "rate":
+        cells.append(counters(R.STATS + 5))
+    elif view == "stats":
+        cells.append(counters(R.STATS))
+    return lambda s: "\t".join(cell(s) for cell in cells)
+
+
+def plain_text(table: TableRows, view: str, exact: bool, only: ServiceKey | None, no_headers: bool) -> str:
+    """What the plain printer writes for ``table_listing(table_of(table), view, exact, only)``."""
+    columns = [c for c in _columns(view) if c.priority == 0]
+    escaped: dict[str, str] = {}
+    services = order_services(table.services)
+    if only is not None:
+        wanted = R.key_fields(only)
+        services = [s for s in services if s[R.S_FAMILY:R.S_SCHEDULER] == wanted]
+    lines = [] if no_headers else ["\t".join(c.header for c in columns)]
+    server_cells = None if view == "default" else _server_cells(view, exact, escaped)
+    empty_server = "\t" * (len(columns) - 4 - (5 if view in ("rate", "stats") else 0))
+    flag_texts: dict[Any, str] = {}  # the SCHEDULER and FLAGS cells, by the service fields they are made of
+    tails: dict[Any, str] = {}  # default-view cells after SERVER, by forward, weight, active, inactive
+    for service in services:
+        flags = _cached(flag_texts, _FLAGS_MADE_OF(service), lambda: "\t".join((
+            _cell(service[R.S_SCHEDULER], escaped),
+            _cell(_flags_text(service[R.S_FAMILY], service[R.S_SCHEDULER], service[R.S_FLAGS], service[R.S_TIMEOUT],
+                              service[R.S_NETMASK], service[R.S_PE_NAME]), escaped))))
+        prefix = f"{escape_cell(str(R.key_of(service)))}\t{flags}\t"
+        servers = order_servers(service[R.S_SERVERS])
+        if not servers:
+            line = prefix + empty_server
+            if view == "rate" or view == "stats":
+                start = R.S_STATS + (5 if view == "rate" else 0)
+                line += "\t" + "\t".join(largenum(v, exact).strip() for v in service[start:start + 5])
+            lines.append(line)
+        elif server_cells is None:  # the default view: most of a big table's lines
+            done = len(lines)
+            try:
+                for s in servers:
+                    key = _DEFAULT_TAIL(s)
+                    tail = tails.get(key)
+                    if tail is None:
+                        tail = tails[key] = "".join("\t" + _cell(value, escaped) for value in key)
+                    lines.append(prefix + s[R.NAME] + tail)
+            except TypeError:  # a cell that cannot be hashed (a hand-made snapshot): no cache
+                del lines[done:]
+                lines += [prefix + s[R.NAME] + "".join("\t" + _cell(value, escaped) for value in _DEFAULT_TAIL(s))
+                          for s in servers]
+        else:
+            lines += [prefix + server_cells(s) for s in servers]
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def _cached(cache: dict[Any, str], key: Any, make: Callable[[], str]) -> str:
+    """cache[key], made first if missing (and made each time for a key that cannot be hashed)."""
+    try:
+        text = cache.get(key)
+    except TypeError:
+        return make()
+    if text is None:
+        text = cache[key] = make()
+    return text
 
 
 def timeouts_listing(timeouts: Timeouts) -> Listing:

@@ -1,7 +1,8 @@
-"""`kpctl ipvs list -o ipvsadm` from rows (kpctl.core.ipvs_rows) equals the model path, byte for byte.
+"""`kpctl ipvs list -o plain|ipvsadm` from rows (kpctl.core.ipvs_rows) equals the model path, byte for byte.
 
-The rows path replaced per-server model objects in the ipvsadm listing; these properties pin it
-to the model-based ipvsadm formatter it replaced (kept here, verbatim, as the oracle).
+The rows path replaced per-server model objects in the listing; these properties pin it to the
+generic printers (plain: ``table_listing`` + the registry's plain printer) and to the
+model-based ipvsadm formatter it replaced (kept here, verbatim, as the oracle).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from kpctl.cli.ipvs_views import ipvsadm_listing, table_listing
+from kpctl.cli.ipvs_views import plain_text, rows_listing, table_listing
 from kpctl.core import ipvs_rows as R
 from kpctl.core.address import format_addrport
 from kpctl.core.ipvsadm_list import (
@@ -24,7 +25,7 @@ from kpctl.errors import NotFound
 from kpctl.model.ipvs import IPVSInfo, IPVSTable, RealServer, ServiceKey, Stats, VirtualService
 from kpctl.output.env import Environment
 from kpctl.output.listing import OutputSpec
-from kpctl.output.registry import render
+from kpctl.output.registry import print_plain, render
 from tests.unit.ipvs_fakes import load_table
 
 _V4 = st.one_of(st.integers(0, 2**32 - 1), st.integers(0x0A000000, 0x0A0000FF), st.integers(0xC0A80000, 0xC0A800FF)
@@ -176,14 +177,32 @@ def test_ipvsadm_text_from_rows_equals_the_model_formatter(table: IPVSTable, vie
     assert format_ipvsadm(table, view, exact, only) == expected
 
 
+# -- plain: rows vs table_listing + the registry's plain printer --------------------------------
+def _generic_plain(table: IPVSTable, view: str, exact: bool, only: ServiceKey | None, no_headers: bool) -> str:
+    out = io.StringIO()
+    print_plain(table_listing(table, view, exact, only), OutputSpec("plain", no_headers),
+                Environment(stdout=out, stderr=io.StringIO(), color_mode="never"))
+    return out.getvalue()
+
+
+@settings(max_examples=40)
+@given(tables, st.sampled_from(VIEWS), st.booleans(), st.booleans(), st.data())
+def test_plain_from_rows_equals_the_generic_plain_printer(table: IPVSTable, view: str, exact: bool, no_headers: bool,
+                                                          data: Any) -> None:
+    only = data.draw(st.sampled_from([None, *(s.key for s in table.services)]))
+    assert plain_text(R.rows_of(table), view, exact, only, no_headers) == _generic_plain(table, view, exact, only,
+                                                                                        no_headers)
+
+
 @pytest.mark.parametrize("view", VIEWS)
-def test_ipvsadm_listing_renders_as_table_listing_on_the_node_fixture(view: str) -> None:
+@pytest.mark.parametrize("fmt", ["plain", "ipvsadm"])
+def test_rows_listing_renders_as_table_listing_on_the_node_fixture(view: str, fmt: str) -> None:
     table = load_table("node_table.json")
 
     def rendered(listing: Any) -> str:
         out = io.StringIO()
-        render(listing, OutputSpec("ipvsadm"), Environment(stdout=out, stderr=io.StringIO(), color_mode="never"))
+        render(listing, OutputSpec(fmt), Environment(stdout=out, stderr=io.StringIO(), color_mode="never"))
         return out.getvalue()
 
-    assert rendered(ipvsadm_listing(R.rows_of(table), view, False, None)) == rendered(
+    assert rendered(rows_listing(R.rows_of(table), view, False, None, False)) == rendered(
         table_listing(table, view, False))

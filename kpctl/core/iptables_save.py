@@ -298,8 +298,8 @@ def _shape(body: str) -> Pieces | None:
     return pieces
 
 
-def _builtin_options(sneg: str | None, src: str | None, dneg: str | None, dst: str | None,
-                     pneg: str | None, proto: str | None) -> tuple[Option, ...]:
+def _builtin_match(sneg: str | None, src: str | None, dneg: str | None, dst: str | None,
+                   pneg: str | None, proto: str | None) -> Match:
     options = []
     if src is not None:
         options.append(Option("-s", (src,), sneg is not None))
@@ -307,16 +307,32 @@ def _builtin_options(sneg: str | None, src: str | None, dneg: str | None, dst: s
         options.append(Option("-d", (dst,), dneg is not None))
     if proto is not None:
         options.append(Option("-p", (proto,), pneg is not None))
-    return tuple(options)
+    return Match("", tuple(options))
 
 
-def _port_options(spneg: str | None, sport: str | None, dpneg: str | None, dport: str | None) -> tuple[Option, ...]:
+def _port_match(module: str, spneg: str | None, sport: str | None, dpneg: str | None, dport: str | None) -> Match:
     options = []
     if sport is not None:
         options.append(Option("--sport", (sport,), spneg is not None))
     if dport is not None:
         options.append(Option("--dport", (dport,), dpneg is not None))
-    return tuple(options)
+    return Match(module, tuple(options))
+
+
+def _comment_match(_kind: str, comment: str) -> Match:
+    return Match("comment", (Option("--comment", (comment,)),))
+
+
+def _statistic_match(_kind: str, probability: str) -> Match:
+    return Match("statistic", (Option("--mode", ("random",)), Option("--probability", (probability,))))
+
+
+def _shared(shared: dict[tuple[str | None, ...], Any], key: tuple[str | None, ...], make: Callable[..., Match]) -> Match:
+    """``make(*key)``, or the match made before from the same pieces."""
+    made = shared.get(key)
+    if made is None:
+        made = shared[key] = make(*key)
+    return made  # type: ignore[no-any-return]
 
 
 def _build_shaped(pieces: Pieces, is_chain: Callable[[str], bool],
@@ -325,32 +341,13 @@ def _build_shaped(pieces: Pieces, is_chain: Callable[[str], bool],
     or target equal to one built before in the table is that one (``shared``, by its pieces)."""
     matches: list[Match] = []
     if pieces[1] is not None or pieces[3] is not None or pieces[5] is not None:  # -s, -d, -p
-        key = pieces[:6]
-        match = shared.get(key)
-        if match is None:
-            match = shared[key] = Match("", _builtin_options(*key))
-        matches.append(match)
-    comment = pieces[6]
-    if comment is not None:
-        key = ("comment", comment)
-        match = shared.get(key)
-        if match is None:
-            match = shared[key] = Match("comment", (Option("--comment", (comment,)),))
-        matches.append(match)
+        matches.append(_shared(shared, pieces[:6], _builtin_match))
+    if pieces[6] is not None:
+        matches.append(_shared(shared, ("comment", pieces[6]), _comment_match))
     if pieces[7] is not None:  # -m tcp|udp|sctp [--sport] [--dport]
-        key = pieces[7:12]
-        match = shared.get(key)
-        if match is None:
-            match = shared[key] = Match(key[0], _port_options(*key[1:]))  # type: ignore[arg-type]
-        matches.append(match)
-    probability = pieces[12]
-    if probability is not None:
-        key = ("statistic", probability)
-        match = shared.get(key)
-        if match is None:
-            match = shared[key] = Match("statistic", (Option("--mode", ("random",)),
-                                                      Option("--probability", (probability,))))
-        matches.append(match)
+        matches.append(_shared(shared, pieces[7:12], _port_match))
+    if pieces[12] is not None:
+        matches.append(_shared(shared, ("statistic", pieces[12]), _statistic_match))
     key = pieces[13:]  # -j TARGET [OPTION VALUE]
     target = shared.get(key)
     if target is None:

@@ -309,24 +309,23 @@ def _ipvsadm_order(items: Sequence[T], fields: Callable[[T], Fields], servers: b
     libipvs's wrapping compare, as a keyed sort when that compare is a total order (the usual case)."""
     if len(items) <= 1:
         return list(items)
-    keyed = [(fields(item), item) for item in items]
-    if all(f[0] == 0 and f[3] == "inet" and len(f[4]) == 4 for f, _ in keyed):  # IPv4, no marks
-        packed = [f[4] for f, _ in keyed]
+    found = [fields(item) for item in items]
+    if all(f[0] == 0 and f[3] == "inet" and len(f[4]) == 4 for f in found):  # IPv4, no marks
+        packed = [f[4] for f in found]
         if int.from_bytes(max(packed), "big") - int.from_bytes(min(packed), "big") < _HALF_CIRCLE:
-            # within half the 32-bit circle the wrapping compare is the plain one: bytes order
-            keyed.sort(key=lambda pair: (pair[0][2], pair[0][4], pair[0][5]))
-            return [item for _, item in keyed]
-    words = [_words_of(f[4]) for f, _ in keyed]
-    families = [f[3] for f, _ in keyed]
+            # within half the 32-bit circle the wrapping compare is the plain one: the fields' order
+            # (mark, family equal: protocol, address bytes, port), ties by position (a stable sort)
+            return [items[i] for _, i in sorted(zip(found, range(len(found))))]
+    words = [_words_of(f[4]) for f in found]
+    families = [f[3] for f in found]
     # servers are compared without their family: of mixed families, no key reproduces that
     starts = None if servers and len(set(families)) > 1 else _word_starts(families, words)
-    mark_start = _arc_start(f[0] for f, _ in keyed)
+    mark_start = _arc_start(f[0] for f in found)
     if starts is None or mark_start is None:
-        return [item for _, item in glibc_sort(keyed, lambda a, b: _compare(a[0], b[0]))]
-    order = sorted(range(len(keyed)), key=lambda i: (
-        (keyed[i][0][0] - mark_start) & 0xFFFFFFFF, keyed[i][0][1], keyed[i][0][2],
-        _rebased(families[i], words[i], starts), keyed[i][0][5]))
-    return [keyed[i][1] for i in order]
+        return [items[i] for i in glibc_sort(range(len(found)), lambda i, j: _compare(found[i], found[j]))]
+    return [items[i] for i in sorted(range(len(found)), key=lambda i: (
+        (found[i][0] - mark_start) & 0xFFFFFFFF, found[i][1], found[i][2],
+        _rebased(families[i], words[i], starts), found[i][5]))]
 
 
 def sorted_services(table: IPVSTable) -> list[VirtualService]:

@@ -283,10 +283,10 @@ _DNAT_TO = re.compile(rf"{_IPV4}(?::{_PORT})?")  # DNAT --to-destination values 
 Pieces = tuple[Any, ...]  # the regular expression's groups: str or None
 
 
-def _shape(body: str) -> Pieces | None:
-    """The regular expression's pieces of a rule body (the text after ``-A CHAIN``) of the common
-    shape, or None.  The target option's value is not checked here (see LazyChains._rule)."""
-    found = _SHAPE.fullmatch(body)
+def _shape(line: str, start: int = 0) -> Pieces | None:
+    """The regular expression's pieces of a rule body (``line`` from ``start``, after ``-A CHAIN``)
+    of the common shape, or None.  The target option's value is not checked here (see LazyChains._rule)."""
+    found = _SHAPE.fullmatch(line, start)
     if found is None:
         return None
     pieces = found.groups()
@@ -394,7 +394,9 @@ class LazyChains(Mapping[str, Chain]):
         chain = self._built.get(name)
         if chain is None:
             policy, packets, bytes_ = self._declared[name]  # KeyError for an undeclared chain
-            rules = tuple(self._rule(name, number, lineno, line)
+            prefix = "-A " + name
+            shaped = not self._late and self._family == "ipv4"  # else every line goes to the token parser
+            rules = tuple(self._rule(name, number, lineno, line, prefix if shaped else None)
                           for number, (lineno, line) in enumerate(self._lines[name], start=1))
             chain = self._built[name] = Chain(name, policy, packets, bytes_, rules)
             del self._lines[name]  # each rule keeps its text
@@ -428,10 +430,11 @@ class LazyChains(Mapping[str, Chain]):
                            for _, line in self._lines[name])
         return out
 
-    def _rule(self, chain: str, number: int, lineno: int, line: str) -> Rule:
-        prefix = "-A " + chain
-        if not self._late and self._family == "ipv4" and line.startswith(prefix):
-            pieces = _shape(line[len(prefix):])
+    def _rule(self, chain: str, number: int, lineno: int, line: str, prefix: str | None) -> Rule:
+        """Rule ``number`` of ``chain``; ``prefix``: its ``-A CHAIN``, when the line may take the
+        common shape's path."""
+        if prefix is not None and line.startswith(prefix):
+            pieces = _shape(line, len(prefix))
             if pieces is not None:
                 option = pieces[14]
                 if option is None or (option == "--to-destination" and pieces[13] == "DNAT"
@@ -546,7 +549,7 @@ def _parse_chain_line(line: str, lineno: int, table: str,
         raise _bad(lineno, f"bad chain line {line!r} (expected :NAME POLICY [packets:bytes])")
     name, policy = parts[0], parts[1]
     packets = bytes_ = 0
-    if len(parts) == 3:
+    if len(parts) == 3 and parts[2] != "[0:0]":  # kube-proxy's chains all have [0:0]
         counted = _COUNTERS.match(parts[2])
         if not counted:
             raise _bad(lineno, f"bad counters {parts[2]!r} (expected [packets:bytes])")

@@ -406,10 +406,10 @@ class Match:
         if self.module != "":
             return _NO_BUILTINS
         first: dict[int, Option] = {}
-        for opt in self.options:
-            kind = _BUILTIN_KINDS.get(opt.name)
+        for option in self.options:
+            kind = _BUILTIN_KINDS.get(option.name)
             if kind is not None and kind not in first:
-                first[kind] = opt
+                first[kind] = option
         if not first:
             return _NO_BUILTINS
         # built in the order validate() reads them, so the first bad value is the one reported

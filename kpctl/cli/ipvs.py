@@ -353,7 +353,7 @@ def save(app: AppContext, numeric: bool) -> None:
     Example:
       kpctl ipvs save -n > ipvs.rules
     """
-    from kpctl.core.ipvs_save import format_save
+    from kpctl.core.ipvsadm_list import format_save
 
     with _backend(app) as backend:
         table = backend.table()

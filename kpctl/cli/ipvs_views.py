@@ -123,7 +123,7 @@ def table_listing(table: IPVSTable, view: str, exact: bool, only: ServiceKey | N
 
 
 def _save_text(table: IPVSTable) -> str:
-    from kpctl.core.ipvs_save import format_save  # its parser/planner imports are not needed to list
+    from kpctl.core.ipvsadm_list import format_save
 
     return format_save(table)
 

@@ -34,12 +34,8 @@ from kpctl.core.ipvs_plan import (
     Operation,
     as_operation,
 )
-from kpctl.core.ipvs_save import (
-    parse_rule_line,
-    server_address,
-    server_rule,
-    service_rule,
-)
+from kpctl.core.ipvs_save import parse_rule_line
+from kpctl.core.ipvsadm_list import server_address, server_rule, service_rule
 from kpctl.errors import InvalidInput
 from kpctl.model.ipvs import (
     SVC_F_HASHED,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Union
 from collections.abc import Callable, Iterable, Sequence
 
+from kpctl.core.ipvsadm_list import server_address, server_rule, service_option, service_rule
 from kpctl.errors import AlreadyExists, KpctlError, NotFound
 from kpctl.model.ipvs import IPVSTable, RealServer, ServiceKey, VirtualService
 
@@ -27,7 +28,6 @@ class AddService:
         return self.service.key
 
     def describe(self) -> str:
-        from kpctl.core.ipvs_save import service_rule
 
         return service_rule(self.service, "-A")
 
@@ -42,7 +42,6 @@ class EditService:
         return self.service.key
 
     def describe(self) -> str:
-        from kpctl.core.ipvs_save import service_rule
 
         return service_rule(self.service, "-E")
 
@@ -53,7 +52,6 @@ class DeleteService:
     line: int = field(default=0, compare=False)
 
     def describe(self) -> str:
-        from kpctl.core.ipvs_save import service_option
 
         return f"-D {service_option(self.key)}"
 
@@ -70,7 +68,6 @@ class AddServer:
         return self.server.key
 
     def describe(self) -> str:
-        from kpctl.core.ipvs_save import server_rule
 
         return server_rule(self.key, self.server, "-a")
 
@@ -82,7 +79,6 @@ class EditServer:
     line: int = field(default=0, compare=False)
 
     def describe(self) -> str:
-        from kpctl.core.ipvs_save import server_rule
 
         return server_rule(self.key, self.server, "-e")
 
@@ -94,7 +90,6 @@ class DeleteServer:
     line: int = field(default=0, compare=False)
 
     def describe(self) -> str:
-        from kpctl.core.ipvs_save import server_address, service_option
 
         return f"-d {service_option(self.key)} -r {server_address(self.server)}"
 
@@ -113,7 +108,6 @@ class ZeroCounters:
     line: int = field(default=0, compare=False)
 
     def describe(self) -> str:
-        from kpctl.core.ipvs_save import service_option
 
         return "-Z" if self.key is None else f"-Z {service_option(self.key)}"
 
@@ -150,7 +144,6 @@ def _server_index(service: VirtualService, server: RealServer) -> int:
 
 
 def _server_name(server: RealServer) -> str:
-    from kpctl.core.ipvs_save import server_address
 
     return server_address(server)
 

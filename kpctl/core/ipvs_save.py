@@ -1,11 +1,11 @@
-"""The rule format of ``ipvsadm -Sn`` (writing it byte for byte) and of ``ipvsadm -R`` (reading it)."""
+"""Reading the rule format of ``ipvsadm -R`` (what ``ipvsadm -Sn`` writes: :func:`kpctl.core.ipvsadm_list.format_save`)."""
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
 
-from kpctl.core.address import format_addrport, parse_fwmark, parse_port, parse_address
+from kpctl.core.address import parse_address, parse_fwmark, parse_port
 from kpctl.core.ipvs_options import (
     build_server, build_service, parse_server_options, parse_service_options, server_identity,
 )
@@ -13,80 +13,8 @@ from kpctl.core.ipvs_plan import (
     AddServer, AddService, DeleteServer, DeleteService, EditServer, EditService, Flush, Operation,
     ZeroCounters,
 )
-from kpctl.core.ipvsadm_list import (
-    fwmark_text, netmask_text, sched_flag_words, sorted_servers, sorted_services,
-)
 from kpctl.errors import InvalidInput
-from kpctl.model.ipvs import (
-    SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3, IPVSTable, RealServer, ServiceKey, VirtualService,
-)
-
-_PROTO_OPTION = {"tcp": "-t", "udp": "-u", "sctp": "--sctp-service"}
-_FWD_SWITCH = {"masq": "-m", "tunnel": "-i", "local": "-g", "route": "-g"}
-_TUN_FLAG_OPTIONS = ("--tun-nocsum", "--tun-csum", "--tun-remcsum")
-
-
-# --- writing ---------------------------------------------------------------------------------
-
-def service_option(key: ServiceKey) -> str:
-    """``-t 10.0.0.1:80`` / ``--sctp-service [fd00::1]:80`` / ``-f 100 -6``."""
-    if key.fwmark:
-        return f"-f {fwmark_text(key.fwmark)}" + (" -6" if key.family == "inet6" else "")
-    option = _PROTO_OPTION.get(key.protocol or "", "--xxx-service")
-    return f"{option} {format_addrport(key.family, key.address or '', key.port)}"
-
-
-def server_address(server: RealServer) -> str:
-    return format_addrport(server.family, server.address, server.port)
-
-
-def service_rule(service: VirtualService, command: str = "-A") -> str:
-    line = f"{command} {service_option(service.key)} -s {service.scheduler}"
-    if service.persistent:
-        line += f" -p {service.timeout}"
-        mask = netmask_text(service)
-        if mask is not None:
-            line += f" -M {mask}"
-    if service.pe_name:
-        line += f" --pe {service.pe_name}"
-    if service.one_packet:
-        line += " -o"
-    if service.flags & (SVC_F_SCHED1 | SVC_F_SCHED2 | SVC_F_SCHED3):
-        line += f" -b {sched_flag_words(service)}"
-    return line
-
-
-def server_rule(key: ServiceKey, server: RealServer, command: str = "-a", thresholds: bool = True) -> str:
-    """One ``-a`` line; ipvsadm -S never writes thresholds, so format_save passes ``thresholds=False``."""
-    line = (f"{command} {service_option(key)} -r {server_address(server)} "
-            f"{_FWD_SWITCH.get(server.forward, '(null)')} -w {server.weight}")
-    if server.forward == "tunnel":
-        flags = _TUN_FLAG_OPTIONS[server.tun_flags] if 0 <= server.tun_flags < 3 else "(null)"
-        if server.tun_type == "gre":
-            line += f" --tun-type gre {flags}"
-        elif server.tun_type == "gue":
-            line += f" --tun-type gue --tun-port {server.tun_port} {flags}"
-        elif server.tun_type == "ipip":
-            line += " --tun-type ipip"
-    if thresholds:
-        if server.upper_threshold:
-            line += f" -x {server.upper_threshold}"
-        if server.lower_threshold:
-            line += f" -y {server.lower_threshold}"
-    return line
-
-
-def format_save(table: IPVSTable) -> str:
-    """What ``ipvsadm -Sn`` prints for ``table``."""
-    lines: list[str] = []
-    for service in sorted_services(table):
-        lines.append(service_rule(service))
-        for server in sorted_servers(service):
-            lines.append(server_rule(service.key, server, thresholds=False))
-    return "".join(line + "\n" for line in lines)
-
-
-# --- reading ---------------------------------------------------------------------------------
+from kpctl.model.ipvs import ServiceKey
 
 _COMMANDS = {
     "-A": "add-service", "--add-service": "add-service", "-E": "edit-service", "--edit-service": "edit-service",

@@ -14,7 +14,7 @@ import yaml
 from kpctl.backends.ipvs_apply import apply_plan
 from kpctl.core.ipvs_diff import plan_apply, read_desired
 from kpctl.core.ipvs_plan import DeleteServer, DeleteService, EditServer
-from kpctl.core.ipvs_save import format_save
+from kpctl.core.ipvsadm_list import format_save
 from kpctl.errors import InvalidInput
 from kpctl.model.ipvs import IPVSTable
 from tests.cli_helpers import kpctl

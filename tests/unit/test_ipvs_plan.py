@@ -8,7 +8,8 @@ from kpctl.core.ipvs_plan import (
     AddServer, AddService, DeleteServer, DeleteService, EditServer, EditService, Flush, Operation, ZeroCounters,
     apply_to_state, apply_with_rollback, check, inverse, plan_restore, state_of,
 )
-from kpctl.core.ipvs_save import format_save, parse_restore
+from kpctl.core.ipvs_save import parse_restore
+from kpctl.core.ipvsadm_list import format_save
 from kpctl.errors import AlreadyExists, KernelError, NotFound
 from kpctl.model.ipvs import IPVSTable, RealServer, ServiceKey, VirtualService
 from tests.unit.ipvs_fakes import FakeIPVS, load_table

@@ -12,7 +12,8 @@ from kpctl.core.ipvs_plan import (
     AddServer, AddService, DeleteServer, DeleteService, EditServer, EditService, Flush, ZeroCounters,
     apply_to_state, plan_restore, state_of, table_of,
 )
-from kpctl.core.ipvs_save import format_save, parse_restore
+from kpctl.core.ipvs_save import parse_restore
+from kpctl.core.ipvsadm_list import format_save
 from kpctl.errors import InvalidInput
 from kpctl.model.ipvs import (
     SCHEDULERS, SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3, IPVSInfo, IPVSTable,

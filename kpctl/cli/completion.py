@@ -198,9 +198,8 @@ def register() -> None:
         add_completion_class(cls, name)
 
 
-def completion_script(shell: str) -> str:
-    from kpctl.cli.main import cli
-
+def completion_script(shell: str, cli: click.Command) -> str:
+    """The completion script of ``cli`` (kpctl's root command, handed in: no import of it here)."""
     return SHELL_CLASSES[shell](cli, {}, "kpctl", COMPLETE_VAR).source()
 
 
@@ -218,4 +217,4 @@ def completion(shell: str) -> None:
       kpctl completion zsh > "${fpath[1]}/_kpctl"
       kpctl completion fish > ~/.config/fish/completions/kpctl.fish
     """
-    click.echo(completion_script(shell), nl=False)
+    click.echo(completion_script(shell, click.get_current_context().find_root().command), nl=False)

@@ -110,7 +110,7 @@ class KpctlGroup(click.Group):
             if action == "source" and shell in SHELLS:
                 # Exactly `kpctl completion SHELL`: click 8.1 (the last release for Python 3.9)
                 # would print the script with one more newline than click 8.2+.
-                click.echo(completion_script(shell), nl=False)
+                click.echo(completion_script(shell, self), nl=False)
                 sys.exit(0)
             register()
         super()._main_shell_completion(ctx_args, prog_name, complete_var)

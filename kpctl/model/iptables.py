@@ -19,6 +19,7 @@ from socket import AF_INET, inet_ntop, inet_pton
 from typing import Any, NamedTuple, Union
 
 from kpctl.model.cached import cached_view
+from kpctl.model.document import SharedDict
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]  # evaluated at run time: no `|` on 3.9
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
@@ -887,16 +888,27 @@ class Rule:
         """The user chain this rule jumps (or goes) to, if any."""
         return self.target.name if self.target is not None and self.target.is_chain else None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, shared: dict[int, SharedDict] | None = None) -> dict[str, Any]:
+        """``shared``: the documents of matches and targets made so far for one document, by id():
+        the rules of a table share their repeated matches and targets, and so do their documents."""
         return {
             "chain": self.chain,
             "number": self.number,
             "text": self.text,
-            "matches": [m.to_dict() for m in self.matches],
-            "target": self.target.to_dict() if self.target else None,
+            "matches": [_document(m, shared) for m in self.matches],
+            "target": _document(self.target, shared) if self.target else None,
             "goto": self.goto,
             "counters": self.counters.to_dict() if self.counters else None,
         }
+
+
+def _document(item: Match | Target, shared: dict[int, SharedDict] | None) -> dict[str, Any]:
+    if shared is None:
+        return item.to_dict()
+    document = shared.get(id(item))  # the item is alive while the document is made: ids are stable
+    if document is None:
+        document = shared[id(item)] = SharedDict(item.to_dict())
+    return document
 
 
 @dataclass(frozen=True)
@@ -913,9 +925,9 @@ class Chain:
     def builtin(self) -> bool:
         return self.policy is not None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, shared: dict[int, SharedDict] | None = None) -> dict[str, Any]:
         return {"name": self.name, "policy": self.policy, "packets": self.packets, "bytes": self.bytes,
-                "rules": [r.to_dict() for r in self.rules]}
+                "rules": [r.to_dict(shared) for r in self.rules]}
 
 
 @dataclass(frozen=True)
@@ -928,8 +940,8 @@ class Table:
     def chain(self, name: str) -> Chain | None:
         return self.chains.get(name)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "chains": [c.to_dict() for c in self.chains.values()]}
+    def to_dict(self, shared: dict[int, SharedDict] | None = None) -> dict[str, Any]:
+        return {"name": self.name, "chains": [c.to_dict(shared) for c in self.chains.values()]}
 
 
 @dataclass(frozen=True)
@@ -957,8 +969,9 @@ class Ruleset:
         return all(c.builtin and not c.rules for t in self.tables.values() for c in t.chains.values())
 
     def to_dict(self) -> dict[str, Any]:
+        shared: dict[int, SharedDict] = {}  # see Rule.to_dict
         return {"family": self.family, "backend": self.backend,
-                "tables": [t.to_dict() for t in self.tables.values()]}
+                "tables": [t.to_dict(shared) for t in self.tables.values()]}
 
 
 @dataclass(frozen=True)

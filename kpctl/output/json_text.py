@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
+from kpctl.model.document import SharedDict
 from kpctl.output.text import SliceWriter
 
 INDENT = "  "
@@ -53,11 +54,32 @@ def write_json(value: Any, write: Callable[[str], Any], ensure_ascii: bool = Tru
     """Write ``value`` as JSON indented by two spaces per level (no final newline);
     ``ensure_ascii`` as ``json.dumps`` takes it."""
     sink = SliceWriter(write)
-    _value(value, 0, sink.add, ensure_ascii)
+    _value(value, 0, sink.add, ensure_ascii, {})  # see _value for the dict
     sink.flush()
 
 
-def _value(value: Any, depth: int, add: Callable[[str], None], ascii_only: bool) -> None:
+def _value(value: Any, depth: int, add: Callable[[str], None], ascii_only: bool,
+           shared: dict[tuple[int, int], str | None]) -> None:
+    """Write ``value`` at ``depth``.  ``shared``: each SharedDict met so far, by id() and depth (the
+    document holds it, so the id is its own until the write ends): None after its first write,
+    then its text, made at the second, for every later one (one written once keeps no text)."""
+    if type(value) is SharedDict:
+        key = (id(value), depth)
+        if key not in shared:
+            shared[key] = None
+        else:
+            text = shared[key]
+            if text is None:
+                pieces: list[str] = []
+                _container(value, depth, pieces.append, ascii_only, shared)
+                text = shared[key] = "".join(pieces)
+            add(text)
+            return
+    _container(value, depth, add, ascii_only, shared)
+
+
+def _container(value: Any, depth: int, add: Callable[[str], None], ascii_only: bool,
+               shared: dict[tuple[int, int], str | None]) -> None:
     encode, separator, open_dict, open_list, close_dict, close_list = _level(depth, ascii_only)
     if not value or not isinstance(value, _CONTAINERS):
         add(encode(value))
@@ -85,7 +107,7 @@ def _value(value: Any, depth: int, add: Callable[[str], None], ascii_only: bool)
             add(_key(key, ascii_only))
         else:
             child = items[index]
-        _value(child, depth + 1, add, ascii_only)
+        _value(child, depth + 1, add, ascii_only, shared)
         start = index + 1
         if start < len(items):
             add(separator)

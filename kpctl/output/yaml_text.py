@@ -14,8 +14,10 @@ double-quoted line, which reads back equal.  Each distinct text's style is worke
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 
+from kpctl.model.document import SharedDict
 from kpctl.output.text import SliceWriter
 
 WIDTH = 80  # PyYAML's best_width: past it, it folds scalars at spaces
@@ -125,36 +127,29 @@ def scalar(value: Any, column: int = -1, indent: int = 0) -> str:
     raise TypeError(f"cannot write {type(value).__name__} as YAML")
 
 
+_PLAIN_RUNS = re.compile(r" +|[^ ]+")
+_QUOTED_RUNS = re.compile(r" +|'|[^ ']+")
+
+
 def _fold(text: str, column: int, indent: int, quoted: bool) -> str:
     """A plain or single-quoted one-line text as PyYAML's writer folds it: a single space past
-    column WIDTH becomes a line break and ``indent`` spaces (never the first or last one quoted)."""
+    column WIDTH becomes a line break and ``indent`` spaces (never the first or last one quoted).
+    Read run by run (spaces, a quote, the text between), not character by character."""
     out = ["'"] if quoted else []
     col = column + len(out)
-    start = end = 0
-    spaces = False
     size = len(text)
-    while end <= size:
-        ch = text[end] if end < size else None
-        if spaces:
-            if ch != " ":
-                if start + 1 == end and col > WIDTH and (not quoted or (start != 0 and end != size)):
-                    out.append("\n" + " " * indent)
-                    col = indent
-                else:
-                    out.append(text[start:end])
-                    col += end - start
-                start = end
-        elif ch is None or ch == " " or (quoted and ch == "'"):
-            if start < end:
-                out.append(text[start:end])
-                col += end - start
-                start = end
-        if quoted and ch == "'":
-            out.append("''")
-            col += 2
-            start = end + 1
-        spaces = ch == " "
-        end += 1
+    for run in (_QUOTED_RUNS if quoted else _PLAIN_RUNS).finditer(text):
+        piece = run.group()
+        if piece[0] == " ":
+            start, end = run.span()
+            if start + 1 == end and col > WIDTH and (not quoted or (start != 0 and end != size)):
+                out.append("\n" + " " * indent)
+                col = indent
+                continue
+        elif piece == "'" and quoted:
+            piece = "''"
+        out.append(piece)
+        col += len(piece)
     if quoted:
         out.append("'")
     return "".join(out)
@@ -184,13 +179,32 @@ def write_yaml(value: Any, write: Callable[[str], Any]) -> None:
         write("{}\n" if isinstance(value, dict) else "[]\n")
         return
     lines = SliceWriter(write, "\n", "\n")
-    _block(value, 0, "", lines.add)
+    _block(value, 0, "", lines.add, {})
     lines.flush()
 
 
-def _block(value: Any, indent: int, lead: str, add: Callable[[str], None]) -> None:
+def _block(value: Any, indent: int, lead: str, add: Callable[[str], None],
+           shared: dict[tuple[int, int, str], str | None]) -> None:
     """A non-empty mapping or sequence whose items start at ``indent``; its first line begins
-    with ``lead`` (the ``- `` of the sequence item it is, or nothing) instead of spaces."""
+    with ``lead`` (the ``- `` of the sequence item it is, or nothing) instead of spaces.
+    ``shared``: each SharedDict met so far, as json_text keeps them (its lines, from the second)."""
+    if type(value) is SharedDict:
+        key = (id(value), indent, lead)
+        if key not in shared:
+            shared[key] = None
+        else:
+            text = shared[key]
+            if text is None:
+                lines: list[str] = []
+                _items(value, indent, lead, lines.append, shared)
+                text = shared[key] = "\n".join(lines)
+            add(text)
+            return
+    _items(value, indent, lead, add, shared)
+
+
+def _items(value: Any, indent: int, lead: str, add: Callable[[str], None],
+           shared: dict[tuple[int, int, str], str | None]) -> None:
     pad = " " * indent
     first = lead or pad
     if isinstance(value, dict):
@@ -200,7 +214,7 @@ def _block(value: Any, indent: int, lead: str, add: Callable[[str], None]) -> No
             if isinstance(child, _CONTAINERS) and child:
                 add(head)
                 # a sequence in a mapping is not indented; a mapping is, by two
-                _block(child, indent if not isinstance(child, dict) else indent + 2, "", add)
+                _block(child, indent if not isinstance(child, dict) else indent + 2, "", add, shared)
             elif isinstance(child, _CONTAINERS):
                 add(head + (" {}" if isinstance(child, dict) else " []"))
             else:
@@ -210,7 +224,7 @@ def _block(value: Any, indent: int, lead: str, add: Callable[[str], None]) -> No
         head = first + "- "
         first = pad
         if isinstance(child, _CONTAINERS) and child:
-            _block(child, indent + 2, head, add)
+            _block(child, indent + 2, head, add, shared)
         elif isinstance(child, _CONTAINERS):
             add(head + ("{}" if isinstance(child, dict) else "[]"))
         else:

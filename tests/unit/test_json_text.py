@@ -8,6 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kpctl.model.document import SharedDict
 from kpctl.output.json_text import write_json
 
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=8))
@@ -27,6 +28,25 @@ def text(value: Any, ensure_ascii: bool = True) -> str:
 @given(VALUES, st.booleans())
 def test_equals_the_standard_library_with_indent(value: Any, ensure_ascii: bool) -> None:
     assert text(value, ensure_ascii) == json.dumps(value, indent=2, ensure_ascii=ensure_ascii)
+
+
+# Documents holding a few SharedDicts many times over, at different depths (iptables rules' matches)
+WITH_SHARED = st.lists(st.dictionaries(KEYS, VALUES, min_size=1, max_size=3), min_size=1, max_size=3).flatmap(
+    lambda dicts: st.recursive(st.one_of(SCALARS, st.sampled_from([SharedDict(d) for d in dicts])), lambda inner: st.one_of(
+        st.lists(inner, max_size=5), st.dictionaries(KEYS, inner, max_size=5)), max_leaves=30))
+
+
+@settings(max_examples=300)
+@given(WITH_SHARED, st.booleans())
+def test_a_shared_sub_document_is_written_wherever_it_appears(value: Any, ensure_ascii: bool) -> None:
+    assert text(value, ensure_ascii) == json.dumps(value, indent=2, ensure_ascii=ensure_ascii)
+
+
+def test_a_shared_sub_document_at_every_depth() -> None:
+    shared = SharedDict({"module": "tcp", "options": [{"name": "--dport", "values": ["80"]}]})
+    value = {"a": shared, "b": {"c": shared, "d": [shared, shared, {"e": [shared]}]}, "f": [[shared], shared],
+             "g": shared, "h": {"i": shared, "j": [{"k": shared}, shared]}}  # each depth and lead twice or more
+    assert text(value) == json.dumps(value, indent=2)
 
 
 def test_non_ascii_text_kept_or_escaped_as_asked() -> None:

@@ -10,6 +10,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kpctl.model.document import SharedDict
 from kpctl.output.yaml_text import write_yaml
 
 
@@ -47,6 +48,28 @@ def tree(leaves: Any, keys: Any) -> Any:
 @given(tree(SCALARS, KEYS))
 def test_same_text_as_pyyaml_where_scalars_fit_their_line(value: Any) -> None:
     assert dumps(value) == pyyaml(value)
+
+
+def plain(value: Any) -> Any:
+    """``value`` with plain dicts for SharedDicts (PyYAML's safe dumper takes no dict subclass)."""
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    return [plain(item) for item in value] if isinstance(value, list) else value
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.dictionaries(KEYS, tree(SCALARS, KEYS), min_size=1, max_size=3), min_size=1, max_size=3).flatmap(
+    lambda dicts: tree(st.one_of(SCALARS, st.sampled_from([SharedDict(d) for d in dicts])), KEYS)))
+def test_a_shared_sub_document_is_written_wherever_it_appears(value: Any) -> None:
+    """Rendered once per indentation and lead, the same lines as a dict written in its place."""
+    assert dumps(value) == pyyaml(plain(value))
+
+
+def test_a_shared_sub_document_at_every_depth_and_lead() -> None:
+    shared = SharedDict({"module": "tcp", "options": [{"name": "--dport", "values": ["80"]}]})
+    value = {"a": shared, "b": {"c": shared, "d": [shared, shared, {"e": [shared]}]}, "f": [[shared], shared],
+             "g": shared, "h": {"i": shared, "j": [{"k": shared}, shared]}}  # each depth and lead twice or more
+    assert dumps(value) == pyyaml(plain(value))
 
 
 LONG = st.text(max_size=120)  # anything, line breaks and long lines with spaces included

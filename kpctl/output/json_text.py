@@ -15,7 +15,7 @@ import json
 from typing import Any, Callable
 
 from kpctl.model.document import SharedDict
-from kpctl.output.text import SliceWriter
+from kpctl.output.text import SliceWriter, repeated_text
 
 INDENT = "  "
 _CONTAINERS = (dict, list, tuple)
@@ -60,19 +60,11 @@ def write_json(value: Any, write: Callable[[str], Any], ensure_ascii: bool = Tru
 
 def _value(value: Any, depth: int, add: Callable[[str], None], ascii_only: bool,
            shared: dict[tuple[int, int], str | None]) -> None:
-    """Write ``value`` at ``depth``.  ``shared``: each SharedDict met so far, by id() and depth (the
-    document holds it, so the id is its own until the write ends): None after its first write,
-    then its text, made at the second, for every later one (one written once keeps no text)."""
+    """Write ``value`` at ``depth``.  ``shared``: the SharedDicts met so far, by id() and depth (the
+    document holds them, so an id is its own until the write ends): see text.repeated_text."""
     if type(value) is SharedDict:
-        key = (id(value), depth)
-        if key not in shared:
-            shared[key] = None
-        else:
-            text = shared[key]
-            if text is None:
-                pieces: list[str] = []
-                _container(value, depth, pieces.append, ascii_only, shared)
-                text = shared[key] = "".join(pieces)
+        text = repeated_text(shared, (id(value), depth), lambda put: _container(value, depth, put, ascii_only, shared))
+        if text is not None:
             add(text)
             return
     _container(value, depth, add, ascii_only, shared)

@@ -18,7 +18,7 @@ import re
 from typing import Any, Callable
 
 from kpctl.model.document import SharedDict
-from kpctl.output.text import SliceWriter
+from kpctl.output.text import SliceWriter, repeated_text
 
 WIDTH = 80  # PyYAML's best_width: past it, it folds scalars at spaces
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -187,17 +187,11 @@ def _block(value: Any, indent: int, lead: str, add: Callable[[str], None],
            shared: dict[tuple[int, int, str], str | None]) -> None:
     """A non-empty mapping or sequence whose items start at ``indent``; its first line begins
     with ``lead`` (the ``- `` of the sequence item it is, or nothing) instead of spaces.
-    ``shared``: each SharedDict met so far, as json_text keeps them (its lines, from the second)."""
+    ``shared``: the SharedDicts met so far, by id(), indent and lead (see text.repeated_text)."""
     if type(value) is SharedDict:
-        key = (id(value), indent, lead)
-        if key not in shared:
-            shared[key] = None
-        else:
-            text = shared[key]
-            if text is None:
-                lines: list[str] = []
-                _items(value, indent, lead, lines.append, shared)
-                text = shared[key] = "\n".join(lines)
+        text = repeated_text(shared, (id(value), indent, lead), lambda put: _items(value, indent, lead, put, shared),
+                             "\n")
+        if text is not None:
             add(text)
             return
     _items(value, indent, lead, add, shared)

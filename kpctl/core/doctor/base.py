@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Union
 
+from kpctl.core.address import pack_address_or_none
 from kpctl.model.doctor import Finding, NodeState
 from kpctl.model.ipvs import VirtualService
 
@@ -28,13 +29,20 @@ class Check:
     modes: tuple[str, ...] = ()
 
 
-def ip_of(text: str | None) -> IPAddress | None:
-    if not text:
-        return None
-    try:
-        return ipaddress.ip_address(text.split("/")[0])
-    except ValueError:
-        return None
+def address_key(text: str | None) -> bytes | None:
+    """An address (of ADDR/LEN: the address) as packed bytes, what checks compare addresses by,
+    or None for no address (no ipaddress object per address: a node has tens of thousands)."""
+    return pack_address_or_none(text.split("/")[0]) if text else None
+
+
+def address_of(key: bytes) -> IPAddress:
+    """The address an :func:`address_key` stands for, to show or to classify."""
+    return ipaddress.ip_address(key)
+
+
+def is_loopback(key: bytes) -> bool:
+    """``address_of(key).is_loopback``, made only for the keys that can be (127.x, or IPv6 from 0)."""
+    return key[0] in (0, 127) and address_of(key).is_loopback
 
 
 def ipvs_services(node: NodeState) -> tuple[VirtualService, ...]:

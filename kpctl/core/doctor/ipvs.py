@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from kpctl.core.doctor.base import IPAddress, ip_of, ipvs_services, sysctl_check
+from kpctl.core.doctor.base import address_key, address_of, ipvs_services, is_loopback, sysctl_check
 from kpctl.model.doctor import ERROR, WARNING, Finding, NodeState
 from kpctl.model.iptables import Ruleset
 from kpctl.model.ipvs import VirtualService
@@ -22,40 +22,41 @@ def _set_name(base: str, family: str) -> str:
     return base if family == "inet" else base.replace("KUBE-", "KUBE-6-", 1)
 
 
-def _vips(node: NodeState) -> set[IPAddress]:
+def _vips(node: NodeState) -> set[bytes]:
     link = next((link for link in node.links or () if link.name == VIP_DEVICE), None)
-    return {ip for ip in (ip_of(a) for a in (link.addresses if link else ())) if ip is not None}
+    return {key for key in (address_key(a) for a in (link.addresses if link else ())) if key is not None}
 
 
-def _other_local(node: NodeState) -> set[IPAddress]:
-    return {ip for link in node.links or () if link.name != VIP_DEVICE
-            for ip in (ip_of(a) for a in link.addresses) if ip is not None}
+def _other_local(node: NodeState) -> set[bytes]:
+    return {key for link in node.links or () if link.name != VIP_DEVICE
+            for key in (address_key(a) for a in link.addresses) if key is not None}
 
 
-def _members(node: NodeState, names: Iterable[str]) -> set[tuple[str, IPAddress, str, int]]:
-    """(set name, ip, proto, port) for every member of the named sets (both families)."""
+def _members(node: NodeState, names: Iterable[str]) -> set[tuple[str, bytes, str, int]]:
+    """(set name, address key, proto, port) for every member of the named sets (both families)."""
     found = set()
     for base in names:
         for family in ("inet", "inet6"):
             ipset = node.ipset(_set_name(base, family))
             for member in ipset.members if ipset else ():
-                ip = ip_of(member.ip)
-                if ip is not None and member.proto and member.port is not None:
-                    found.add((ipset.name, ip, member.proto, member.port))  # type: ignore[union-attr]
+                key = address_key(member.ip)
+                if key is not None and member.proto and member.port is not None:
+                    found.add((ipset.name, key, member.proto, member.port))  # type: ignore[union-attr]
     return found
 
 
-def _svc_key(svc: VirtualService) -> tuple[IPAddress | None, str, int]:
-    return ip_of(svc.address), str(svc.protocol), svc.port
+def _svc_key(svc: VirtualService) -> tuple[bytes | None, str, int]:
+    return address_key(svc.address), str(svc.protocol), svc.port
 
 
 def check_vip_missing(node: NodeState) -> list[Finding]:
     vips, local = _vips(node), _other_local(node)
     findings = []
     for svc in ipvs_services(node):
-        ip = ip_of(svc.address)
-        if ip is None or ip in vips or ip in local or ip.is_loopback:
+        key = address_key(svc.address)
+        if key is None or key in vips or key in local or is_loopback(key):
             continue
+        ip = address_of(key)
         findings.append(Finding(
             "vip-missing", ERROR, str(svc.key),
             f"IPVS service {svc.key} but {ip} is not bound on {VIP_DEVICE} (nor on any other link)",
@@ -66,22 +67,22 @@ def check_vip_missing(node: NodeState) -> list[Finding]:
 
 
 def check_vip_orphan(node: NodeState) -> list[Finding]:
-    used = {ip_of(s.address) for s in ipvs_services(node)}
+    used = {address_key(s.address) for s in ipvs_services(node)}
     return [Finding(
         "vip-orphan", WARNING, f"{ip}",
         f"{ip} is bound on {VIP_DEVICE} but no IPVS service uses it",
         "the node accepts packets for it locally and answers with resets or nothing: a stale "
         "service address that black-holes clients instead of failing over",
         f"kpctl vip delete {ip}  (or restart kube-proxy so it reconciles)")
-        for ip in sorted(_vips(node) - used, key=str)]
+        for ip in sorted((address_of(key) for key in _vips(node) - used), key=str)]
 
 
 def check_clusterip_ipset_missing(node: NodeState) -> list[Finding]:
     vips = _vips(node)
-    services = [s for s in ipvs_services(node) if ip_of(s.address) in vips]
+    services = [s for s in ipvs_services(node) if address_key(s.address) in vips]
     if not services:
         return []
-    members = {(ip, proto, port) for _name, ip, proto, port in _members(node, VIP_SETS)}
+    members = {(key, proto, port) for _name, key, proto, port in _members(node, VIP_SETS)}
     findings = []
     for svc in services:
         if _svc_key(svc) in members:
@@ -110,8 +111,9 @@ def check_ipset_orphan_member(node: NodeState) -> list[Finding]:
         "the rules accept (and may masquerade) traffic for a service that does not exist; "
         "it usually means kube-proxy stopped syncing",
         f"kpctl ipset delete {name} {ip},{proto}:{port}")
-        for name, ip, proto, port in sorted(_members(node, VIP_SETS), key=str)
-        if (ip, proto, port) not in services]
+        for name, ip, proto, port in sorted(((name, address_of(key), proto, port)
+                                             for name, key, proto, port in _members(node, VIP_SETS)
+                                             if (key, proto, port) not in services), key=str)]
 
 
 def check_service_no_servers(node: NodeState) -> list[Finding]:
@@ -155,7 +157,7 @@ def check_loopback_vip(node: NodeState) -> list[Finding]:
         "(NAT to a non-local address from loopback is dropped): this service can never work",
         f"kpctl ipvs delete {svc.key}; for NodePorts set kube-proxy's --nodeport-addresses "
         "to exclude loopback")
-        for svc in ipvs_services(node) if (ip := ip_of(svc.address)) is not None and ip.is_loopback]
+        for svc in ipvs_services(node) if (key := address_key(svc.address)) is not None and is_loopback(key)]
 
 
 def _masquerades(ruleset: Ruleset) -> bool:

@@ -888,7 +888,7 @@ class Rule:
         """The user chain this rule jumps (or goes) to, if any."""
         return self.target.name if self.target is not None and self.target.is_chain else None
 
-    def to_dict(self, shared: dict[int, SharedDict] | None = None) -> dict[str, Any]:
+    def to_dict(self, shared: Shared | None = None) -> dict[str, Any]:
         """``shared``: the documents of matches and targets made so far for one document, by id():
         the rules of a table share their repeated matches and targets, and so do their documents."""
         return {
@@ -902,13 +902,16 @@ class Rule:
         }
 
 
-def _document(item: Match | Target, shared: dict[int, SharedDict] | None) -> dict[str, Any]:
+Shared = dict[int, tuple[Any, SharedDict]]  # id() of a match or target -> it and its document
+
+
+def _document(item: Match | Target, shared: Shared | None) -> dict[str, Any]:
     if shared is None:
         return item.to_dict()
-    document = shared.get(id(item))  # the item is alive while the document is made: ids are stable
-    if document is None:
-        document = shared[id(item)] = SharedDict(item.to_dict())
-    return document
+    known = shared.get(id(item))
+    if known is None:  # kept with its item: no other object can take that id while ``shared`` lives
+        known = shared[id(item)] = (item, SharedDict(item.to_dict()))
+    return known[1]
 
 
 @dataclass(frozen=True)
@@ -925,7 +928,7 @@ class Chain:
     def builtin(self) -> bool:
         return self.policy is not None
 
-    def to_dict(self, shared: dict[int, SharedDict] | None = None) -> dict[str, Any]:
+    def to_dict(self, shared: Shared | None = None) -> dict[str, Any]:
         return {"name": self.name, "policy": self.policy, "packets": self.packets, "bytes": self.bytes,
                 "rules": [r.to_dict(shared) for r in self.rules]}
 
@@ -940,7 +943,7 @@ class Table:
     def chain(self, name: str) -> Chain | None:
         return self.chains.get(name)
 
-    def to_dict(self, shared: dict[int, SharedDict] | None = None) -> dict[str, Any]:
+    def to_dict(self, shared: Shared | None = None) -> dict[str, Any]:
         return {"name": self.name, "chains": [c.to_dict(shared) for c in self.chains.values()]}
 
 
@@ -969,7 +972,7 @@ class Ruleset:
         return all(c.builtin and not c.rules for t in self.tables.values() for c in t.chains.values())
 
     def to_dict(self) -> dict[str, Any]:
-        shared: dict[int, SharedDict] = {}  # see Rule.to_dict
+        shared: Shared = {}  # see Rule.to_dict
         return {"family": self.family, "backend": self.backend,
                 "tables": [t.to_dict(shared) for t in self.tables.values()]}
 

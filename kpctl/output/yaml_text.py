@@ -205,7 +205,9 @@ def _items(value: Any, indent: int, lead: str, add: Callable[[str], None],
         for key, child in value.items():
             head = first + scalar(key) + ":"
             first = pad
-            if isinstance(child, _CONTAINERS) and child:
+            if type(child) is int:  # the most common value (counters, ports): one spelling, no style
+                add(f"{head} {child}")
+            elif isinstance(child, _CONTAINERS) and child:
                 add(head)
                 # a sequence in a mapping is not indented; a mapping is, by two
                 _block(child, indent if not isinstance(child, dict) else indent + 2, "", add, shared)

@@ -26,15 +26,18 @@ def parse_address(text: str, what: str = "address") -> tuple[str, str]:
 @functools.lru_cache(maxsize=65536)
 def _parse_address(text: str) -> tuple[str, str] | None:
     # restore files and big tables repeat the same addresses: parse each once
-    if "%" not in text:
+    if "%" in text:
+        return None
+    if ":" not in text:  # a dotted quad: inet_pton takes exactly what IPv4Address takes, without the object
         try:
-            address = ipaddress.ip_address(text)
-        except ValueError:
-            pass
-        else:
-            family = "inet" if address.version == 4 else "inet6"
-            return format_address(family, str(address)), family
-    return None
+            return inet_ntop(AF_INET, inet_pton(AF_INET, text)), "inet"
+        except (OSError, ValueError):  # ValueError: an embedded NUL
+            return None
+    try:
+        address = ipaddress.IPv6Address(text)
+    except ValueError:
+        return None
+    return format_address("inet6", str(address)), "inet6"
 
 
 def pack_address(address: str | None) -> bytes:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
 
 from kpctl.core.address import parse_address, parse_fwmark, parse_port
 from kpctl.core.ipvs_options import (
@@ -55,67 +54,76 @@ _ALLOWED: dict[str, set[str]] = {
 }
 
 
-@dataclass
-class _Line:
-    number: int
-    command: str = ""
-    values: dict[str, str] = field(default_factory=dict)  # canonical option -> value ("" for flags)
-    spelled: dict[str, str] = field(default_factory=dict)  # canonical option -> as written
+_SHORT_ATTACHED = frozenset(name for name in (*_OPTIONS, *_COMMANDS) if len(name) == 2)
+# options of which a line takes one: given twice (or two of a group), the line is refused
+_GROUPS = {**dict.fromkeys(_SERVICE_OPTIONS - {"ipv6"}, "service"), **dict.fromkeys(_FORWARD, "forward"),
+           **dict.fromkeys(_CSUM, "csum")}
+_GROUP_ERRORS = {
+    "service": "line {n}: option {name!r} given twice",
+    "forward": "line {n}: more than one forwarding method ({name!r})",
+    "csum": "line {n}: option {name!r} conflicts with another --tun-*csum option",
+}
 
 
 def _split_option(token: str) -> tuple[str, str | None]:
     """``--weight=3`` → (--weight, 3); ``-w3`` → (-w, 3); otherwise (token, None)."""
+    if token in _OPTIONS or token in _COMMANDS:
+        return token, None
     if token.startswith("--") and "=" in token:
         name, _, value = token.partition("=")
         return name, value
-    if len(token) > 2 and token[0] == "-" and token[1] != "-" and token[:2] in _OPTIONS | _COMMANDS:
+    if len(token) > 2 and token[0] == "-" and token[:2] in _SHORT_ATTACHED:
         return token[:2], token[2:]
     return token, None
 
 
-def _tokenize(number: int, tokens: list[str]) -> _Line:
-    line = _Line(number)
-    index = 0
-    while index < len(tokens):
+def _tokenize(number: int, tokens: list[str]) -> tuple[str, dict[str, str]]:
+    """The command and its options: canonical option -> value ("" for flags)."""
+    command = ""
+    values: dict[str, str] = {}
+    spelled: dict[str, str] = {}
+    groups: set[str] = set()
+    index, count = 0, len(tokens)
+    while index < count:
         name, attached = _split_option(tokens[index])
         index += 1
         if name in _COMMANDS:
-            if line.command:
+            if command:
                 raise InvalidInput(f"line {number}: more than one command ({name!r})")
-            line.command = _COMMANDS[name]
+            command = _COMMANDS[name]
             continue
-        if name in _UNSUPPORTED:
-            raise InvalidInput(f"line {number}: {name!r} cannot be used in a restore file")
-        if name not in _OPTIONS:
+        option = _OPTIONS.get(name)
+        if option is None:
+            if name in _UNSUPPORTED:
+                raise InvalidInput(f"line {number}: {name!r} cannot be used in a restore file")
             raise InvalidInput(f"line {number}: unknown option {name!r}")
-        canonical, takes_value = _OPTIONS[name]
-        if canonical in line.values or (canonical in _SERVICE_OPTIONS - {"ipv6"} and
-                                        line.values.keys() & (_SERVICE_OPTIONS - {"ipv6"})):
-            raise InvalidInput(f"line {number}: option {name!r} given twice")
-        if canonical in _FORWARD and line.values.keys() & _FORWARD:
-            raise InvalidInput(f"line {number}: more than one forwarding method ({name!r})")
-        if canonical in _CSUM and line.values.keys() & _CSUM:
-            raise InvalidInput(f"line {number}: option {name!r} conflicts with another --tun-*csum option")
+        canonical, takes_value = option
+        group = _GROUPS.get(canonical)
+        if canonical in values or group in groups:
+            raise InvalidInput(_GROUP_ERRORS["service" if canonical in values else group].format(n=number, name=name))
+        if group is not None:
+            groups.add(group)
         value = attached if attached is not None else ""
         if takes_value and attached is None:
-            if index >= len(tokens):
+            if index >= count:
                 raise InvalidInput(f"line {number}: option {name!r} needs a value")
             value = tokens[index]
             index += 1
-        elif canonical == "persistent" and attached is None and index < len(tokens) \
+        elif canonical == "persistent" and attached is None and index < count \
                 and not tokens[index].startswith("-"):
             value = tokens[index]  # popt's optional argument
             index += 1
-        if canonical == "ipv6" and "fwmark" not in line.values:
+        if canonical == "ipv6" and "fwmark" not in values:
             raise InvalidInput(f"line {number}: -6 used before -f")
-        line.values[canonical] = value
-        line.spelled[canonical] = name
-    if not line.command:
+        values[canonical] = value
+        spelled[canonical] = name
+    if not command:
         raise InvalidInput(f"line {number}: no command (-A, -E, -D, -a, -e, -d, -C or -Z) in {' '.join(tokens)!r}")
-    for option in line.values:
-        if option != "numeric" and option not in _ALLOWED[line.command]:
-            raise InvalidInput(f"line {number}: option {line.spelled[option]!r} is not allowed with {line.command}")
-    return line
+    allowed = _ALLOWED[command]
+    for option in values:
+        if option not in allowed and option != "numeric":
+            raise InvalidInput(f"line {number}: option {spelled[option]!r} is not allowed with {command}")
+    return command, values
 
 
 @functools.lru_cache(maxsize=4096)  # every -a line of a service repeats its -t/-u text
@@ -142,8 +150,7 @@ def _rule_fwmark(text: str) -> int:
     return parse_fwmark(text)
 
 
-def _service_key(line: _Line) -> ServiceKey | None:
-    values = line.values
+def _service_key(values: dict[str, str]) -> ServiceKey | None:
     if "fwmark" in values:
         family = "inet6" if "ipv6" in values else "inet"
         return ServiceKey(family=family, protocol=None, fwmark=_rule_fwmark(values["fwmark"]))
@@ -153,25 +160,24 @@ def _service_key(line: _Line) -> ServiceKey | None:
     return None
 
 
-def _operation(line: _Line) -> Operation:
-    values, n = line.values, line.number
-    key = _service_key(line)
-    if line.command == "clear":
+def _operation(n: int, command: str, values: dict[str, str]) -> Operation:
+    key = _service_key(values)
+    if command == "clear":
         return Flush(line=n)
-    if line.command == "zero":
+    if command == "zero":
         return ZeroCounters(key, line=n)
     if key is None:
-        raise InvalidInput(f"line {n}: {line.command} needs a service (-t, -u, --sctp-service or -f)")
-    if line.command in ("add-service", "edit-service"):
+        raise InvalidInput(f"line {n}: {command} needs a service (-t, -u, --sctp-service or -f)")
+    if command in ("add-service", "edit-service"):
         options = parse_service_options(values.get("scheduler"), values.get("persistent"), values.get("netmask"),
                                         values.get("sched-flags"), values.get("pe"), "ops" in values)
         service = build_service(key, options)
-        return AddService(service, line=n) if line.command == "add-service" else EditService(service, line=n)
-    if line.command == "delete-service":
+        return AddService(service, line=n) if command == "add-service" else EditService(service, line=n)
+    if command == "delete-service":
         return DeleteService(key, line=n)
     if "real-server" not in values:
-        raise InvalidInput(f"line {n}: {line.command} needs a real server (-r)")
-    if line.command == "delete-server":
+        raise InvalidInput(f"line {n}: {command} needs a real server (-r)")
+    if command == "delete-server":
         return DeleteServer(key, server_identity(key, values["real-server"]), line=n)
     forward = next((f for f in ("masq", "route", "tunnel") if f in values), None)
     csum = next((c for c in ("nocsum", "csum", "remcsum") if c in values), None)
@@ -179,7 +185,7 @@ def _operation(line: _Line) -> Operation:
                                           values.get("l-threshold"), values.get("tun-type"),
                                           values.get("tun-port"), csum)
     server = build_server(key, values["real-server"], server_options)
-    return AddServer(key, server, line=n) if line.command == "add-server" else EditServer(key, server, line=n)
+    return AddServer(key, server, line=n) if command == "add-server" else EditServer(key, server, line=n)
 
 
 def parse_rule_line(number: int, raw: str) -> Operation | None:
@@ -187,9 +193,9 @@ def parse_rule_line(number: int, raw: str) -> Operation | None:
     tokens = [t for t in raw.split() if t != "ipvsadm"]
     if not tokens or tokens[0].startswith("#"):
         return None
-    line = _tokenize(number, tokens)
+    command, values = _tokenize(number, tokens)
     try:
-        return _operation(line)
+        return _operation(number, command, values)
     except InvalidInput as exc:
         if exc.message.startswith(f"line {number}:"):
             raise

@@ -8,7 +8,7 @@ import socket
 import pytest
 from hypothesis import given, strategies as st
 
-from kpctl.core.address import format_addrport, format_address, parse_server, parse_service
+from kpctl.core.address import format_addrport, format_address, parse_address, parse_server, parse_service
 from kpctl.errors import InvalidInput
 from kpctl.model.ipvs import ServiceKey
 
@@ -101,3 +101,20 @@ def test_format_address_special_forms(words: str) -> None:
 def test_format_addrport_brackets_ipv6_only() -> None:
     assert format_addrport("inet", "10.0.0.1", 80) == "10.0.0.1:80"
     assert format_addrport("inet6", "fd00::1", 80) == "[fd00::1]:80"
+
+
+_OCTET_TEXT = st.one_of(st.integers(0, 300).map(str), st.sampled_from(["00", "01", "007", "", " 1", "1 ", "٣", "0x1", "+1", "\x00"]))
+
+
+@given(st.lists(_OCTET_TEXT, min_size=1, max_size=6).map(".".join))
+def test_parse_address_takes_the_dotted_quads_ipaddress_takes(text: str) -> None:
+    """IPv4 text is read without an ipaddress object: what it accepts, and how, must stay ipaddress's."""
+    try:
+        expected: tuple[str, str] | None = (str(ipaddress.IPv4Address(text)), "inet")
+    except ValueError:
+        expected = None
+    if expected is None:
+        with pytest.raises(InvalidInput):
+            parse_address(text)
+    else:
+        assert parse_address(text) == expected

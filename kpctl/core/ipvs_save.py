@@ -92,15 +92,16 @@ def _tokenize(number: int, tokens: list[str]) -> tuple[str, dict[str, str]]:
                 raise InvalidInput(f"line {number}: more than one command ({name!r})")
             command = _COMMANDS[name]
             continue
-        option = _OPTIONS.get(name)
-        if option is None:
+        known = _OPTIONS.get(name)
+        if known is None:
             if name in _UNSUPPORTED:
                 raise InvalidInput(f"line {number}: {name!r} cannot be used in a restore file")
             raise InvalidInput(f"line {number}: unknown option {name!r}")
-        canonical, takes_value = option
+        canonical, takes_value = known
         group = _GROUPS.get(canonical)
         if canonical in values or group in groups:
-            raise InvalidInput(_GROUP_ERRORS["service" if canonical in values else group].format(n=number, name=name))
+            error = _GROUP_ERRORS["service" if canonical in values or group is None else group]
+            raise InvalidInput(error.format(n=number, name=name))
         if group is not None:
             groups.add(group)
         value = attached if attached is not None else ""

@@ -51,10 +51,12 @@ def list_rules(app: AppContext, table: str | None, chain: str | None, kube: bool
     from kpctl.backends.iptables import open_iptables
     from kpctl.core.iptables_view import select_state
 
-    # -o save prints the rules as read: they are parsed only where a filter has to look into them
-    full = open_iptables(app).read(counters=counters, lazy=output.format == "save")
+    # -o save prints the rules as read, and a --chain listing (but the tree's, which starts at the
+    # built-in chains) shows one chain: rules are parsed only where a filter or a view looks into them
+    tree = output.format == "tree"
+    full = open_iptables(app).read(counters=counters, lazy=output.format == "save" or (chain is not None and not tree))
     state = select_state(full, table, chain, kube, family, backend)
-    roots = select_state(full, table, None, kube, family, backend) if chain else state
+    roots = select_state(full, table, None, kube, family, backend) if chain and tree else state
     app.render(_rules_listing(state, roots, chain, counters, app.env.color), output)
 
 

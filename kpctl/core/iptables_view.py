@@ -45,9 +45,9 @@ def select(ruleset: Ruleset, table: str | None = None, chain: str | None = None,
             tables[name] = tab  # the whole table: chains not read yet stay so
             continue
         chains: dict[str, Chain] = {}
-        for chain_name, ch in tab.chains.items():
-            if chain is not None and chain_name != chain:
-                continue
+        # one named chain: looked up, so that the other chains' rules are not read
+        named = ((chain, tab.chains[chain]),) if chain is not None and chain in tab.chains else ()
+        for chain_name, ch in tab.chains.items() if chain is None else named:
             if kube and not is_kube_chain(chain_name):
                 kept = tuple(r for r in ch.rules if jumps_into_kube(r))
                 if not kept:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 # Service flags (IP_VS_SVC_F_*).
@@ -98,7 +98,7 @@ class RealServer:
     tun_type: str = "ipip"  # ipip|gue|gre (only meaningful for forward == "tunnel")
     tun_port: int = 0
     tun_flags: int = TUN_F_NOCSUM
-    stats: Stats = field(default_factory=Stats)
+    stats: Stats = _NO_STATS  # frozen: shared
 
     @property
     def key(self) -> tuple[str, int]:
@@ -151,7 +151,7 @@ class VirtualService:
     netmask: int = 0xFFFFFFFF  # IPv4: the 32-bit mask; IPv6: prefix length (as the kernel stores it)
     pe_name: str = ""
     servers: tuple[RealServer, ...] = ()
-    stats: Stats = field(default_factory=Stats)
+    stats: Stats = _NO_STATS  # frozen: shared
 
     @property
     def key(self) -> ServiceKey:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from kpctl.core.address import parse_server
 from kpctl.errors import InvalidInput
@@ -125,9 +126,8 @@ def check_service(service: VirtualService) -> None:
         raise InvalidInput(f"one-packet scheduling (--ops) is only for UDP or fwmark services, not {service.key}")
 
 
-@dataclass(frozen=True)
-class ServerOptions:
-    """Parsed real-server options; None means 'not given'."""
+class ServerOptions(NamedTuple):
+    """Parsed real-server options; None means 'not given' (a tuple: a restore makes one per line)."""
 
     weight: int | None = None
     forward: str | None = None  # masq|route|tunnel
@@ -148,13 +148,13 @@ def parse_server_options(weight: str | None = None, forward: str | None = None, 
     if tun_csum is not None and tun_csum not in TUN_CSUM_NAMES:
         raise InvalidInput(f"invalid tunnel checksum option {tun_csum!r}: use nocsum, csum or remcsum")
     return ServerOptions(
-        weight=None if weight is None else parse_number(weight, "weight", 0, 65535),
-        forward=forward,
-        upper_threshold=None if upper is None else parse_number(upper, "upper threshold", 0, MAX_THRESHOLD),
-        lower_threshold=None if lower is None else parse_number(lower, "lower threshold", 0, MAX_THRESHOLD),
-        tun_type=tun_type,
-        tun_port=None if tun_port is None else parse_number(tun_port, "tunnel port", 1, 65535),
-        tun_csum=tun_csum,
+        None if weight is None else parse_number(weight, "weight", 0, 65535),
+        forward,
+        None if upper is None else parse_number(upper, "upper threshold", 0, MAX_THRESHOLD),
+        None if lower is None else parse_number(lower, "lower threshold", 0, MAX_THRESHOLD),
+        tun_type,
+        None if tun_port is None else parse_number(tun_port, "tunnel port", 1, 65535),
+        tun_csum,
     )
 
 
@@ -192,8 +192,8 @@ def build_server(service: ServiceKey, server_text: str, options: ServerOptions,
     forward = options.forward or (base.forward if base else "route")
     if forward == "local":
         forward = "route"
-    tunnel_given = options.tun_type is not None or options.tun_port is not None or options.tun_csum is not None
-    if tunnel_given and forward != "tunnel":
+    if forward != "tunnel" and (options.tun_type is not None or options.tun_port is not None
+                                or options.tun_csum is not None):
         raise InvalidInput(f"tunnel options need the tunnel forwarding method (-i), not {forward!r}")
     if forward == "tunnel":
         tun_type, tun_port, tun_flags = _tunnel_fields(options, base if base and base.forward == "tunnel" else None)
@@ -204,19 +204,19 @@ def build_server(service: ServiceKey, server_text: str, options: ServerOptions,
     if family != service.family and forward != "tunnel":
         raise InvalidInput(f"server {server_text!r} is {family} but service {service} is {service.family}: "
                            "mixed families need the tunnel forwarding method (-i)")
-
-    def pick(given: int | None, current: int, default: int) -> int:
-        return given if given is not None else (current if base else default)
-
-    upper = pick(options.upper_threshold, base.upper_threshold if base else 0, 0)
-    lower = pick(options.lower_threshold, base.lower_threshold if base else 0, 0)
+    weight, upper, lower = options.weight, options.upper_threshold, options.lower_threshold
+    if weight is None:
+        weight = base.weight if base else 1
+    if upper is None:
+        upper = base.upper_threshold if base else 0
+    if lower is None:
+        lower = base.lower_threshold if base else 0
     if lower > upper:
         # The kernel refuses it (ERANGE in ip_vs_add_dest/edit_dest); say so before any call.
         raise InvalidInput(f"lower threshold {lower} is above upper threshold {upper} (-y must not exceed -x)")
     return RealServer(
         address=address, port=port, family=family, forward=forward,
-        weight=pick(options.weight, base.weight if base else 1, 1),
-        upper_threshold=upper, lower_threshold=lower,
+        weight=weight, upper_threshold=upper, lower_threshold=lower,
         tun_type=tun_type, tun_port=tun_port, tun_flags=tun_flags,
     )
 

@@ -180,8 +180,8 @@ def _operation(n: int, command: str, values: dict[str, str]) -> Operation:
         raise InvalidInput(f"line {n}: {command} needs a real server (-r)")
     if command == "delete-server":
         return DeleteServer(key, server_identity(key, values["real-server"]), line=n)
-    forward = next((f for f in ("masq", "route", "tunnel") if f in values), None)
-    csum = next((c for c in ("nocsum", "csum", "remcsum") if c in values), None)
+    forward = "masq" if "masq" in values else "route" if "route" in values else "tunnel" if "tunnel" in values else None
+    csum = "nocsum" if "nocsum" in values else "csum" if "csum" in values else "remcsum" if "remcsum" in values else None
     server_options = parse_server_options(values.get("weight"), forward, values.get("u-threshold"),
                                           values.get("l-threshold"), values.get("tun-type"),
                                           values.get("tun-port"), csum)

@@ -55,11 +55,20 @@ def save(app: AppContext, file: str) -> int:
 
 
 def write_snapshot(snapshot: NodeSnapshot, path: str) -> None:
-    """The snapshot as indented JSON (UTF-8 kept) to standard output, or atomically to ``path``."""
-    from kpctl.output.json_text import write_json
+    """The snapshot as indented JSON (UTF-8 kept) to standard output, or atomically to ``path``.
+
+    The objects of the nftables ruleset are one line each, as ``nft -j`` writes them: indented,
+    a 10,000-service node's ruleset took 3 million lines (79 MB instead of 34) and 2.4 s to write.
+    """
+    from kpctl.output.json_text import OneLine, write_json
+
+    document = snapshot.to_dict()
+    nft = document.get("nftables")
+    if isinstance(nft, dict) and isinstance(nft.get("nftables"), list):
+        document["nftables"] = {**nft, "nftables": [OneLine(item) for item in nft["nftables"]]}
 
     def dump(stream: Any) -> None:
-        write_json(snapshot.to_dict(), stream.write, ensure_ascii=False)
+        write_json(document, stream.write, ensure_ascii=False)
         stream.write("\n")
 
     if path == "-":

@@ -19,6 +19,21 @@ from kpctl.output.text import SliceWriter, repeated_text
 
 INDENT = "  "
 _CONTAINERS = (dict, list, tuple)
+
+
+class OneLine:
+    """A value written on one line, as ``json.dumps(value)`` writes it (``", "`` and ``": "``), where
+    the document has it: a long list of deep items (the objects of an ``nft -j`` ruleset) reads as
+    one item per line, and is written by the C encoder in one call per item."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+_NESTED = (*_CONTAINERS, OneLine)  # what a container's run of flat items stops at
+_ONE_LINE = {ascii_only: json.JSONEncoder(ensure_ascii=ascii_only).encode for ascii_only in (True, False)}
 Level = tuple[Callable[[Any], str], str, str, str, str, str]
 # Per ensure_ascii, per depth: (C encoder, item separator, "{" + newline, "[" + newline,
 # newline + "}", newline + "]")
@@ -62,6 +77,9 @@ def _value(value: Any, depth: int, add: Callable[[str], None], ascii_only: bool,
            shared: dict[tuple[int, int], str | None]) -> None:
     """Write ``value`` at ``depth``.  ``shared``: the SharedDicts met so far, by id() and depth (the
     document holds them, so an id is its own until the write ends): see text.repeated_text."""
+    if type(value) is OneLine:
+        add(_ONE_LINE[ascii_only](value.value))
+        return
     if type(value) is SharedDict:
         text = repeated_text(shared, (id(value), depth), lambda put: _container(value, depth, put, ascii_only, shared))
         if text is not None:
@@ -79,11 +97,11 @@ def _container(value: Any, depth: int, add: Callable[[str], None], ascii_only: b
     is_dict = isinstance(value, dict)
     if is_dict:
         items = list(value.items())
-        nested = [i for i, (_k, v) in enumerate(items) if v and isinstance(v, _CONTAINERS)]
+        nested = [i for i, (_k, v) in enumerate(items) if v and isinstance(v, _NESTED)]
         opening, closing = open_dict, close_dict
     else:
         items = value
-        nested = [i for i, v in enumerate(items) if v and isinstance(v, _CONTAINERS)]
+        nested = [i for i, v in enumerate(items) if v and isinstance(v, _NESTED)]
         opening, closing = open_list, close_list
     if not nested:  # the whole container in one call
         add(opening + encode(value)[1:-1] + closing)

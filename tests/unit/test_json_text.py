@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kpctl.model.document import SharedDict
-from kpctl.output.json_text import write_json
+from kpctl.output.json_text import OneLine, write_json
 
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=8))
 KEYS = st.one_of(st.text(max_size=6), st.integers(-3, 3), st.booleans(), st.none(), st.floats(-2, 2))
@@ -73,3 +73,28 @@ def test_written_in_slices_of_whole_pieces(monkeypatch: Any) -> None:
     written: list[str] = []
     write_json(document, written.append)
     assert len(written) > 2 and "".join(written) == json.dumps(document, indent=2)
+
+
+def _one_line(value: Any, marks: list[str]) -> Any:
+    """``value`` with every list item of a list of containers wrapped in OneLine (the texts those
+    items should take go to ``marks``); the wrapped document and the plain one."""
+    if isinstance(value, dict):
+        return {k: _one_line(v, marks) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, (dict, list, tuple)) for v in value):
+        marks.extend(json.dumps(v) for v in value)
+        return [OneLine(v) for v in value]
+    if isinstance(value, (list, tuple)):
+        return [_one_line(v, marks) for v in value]
+    return value
+
+
+@settings(max_examples=300)
+@given(VALUES)
+def test_a_one_line_value_is_json_dumps_of_it_on_its_line_and_the_document_reads_back(value: Any) -> None:
+    marks: list[str] = []
+    wrapped = _one_line(value, marks)
+    written = text(wrapped)
+    assert json.dumps(json.loads(written)) == json.dumps(json.loads(json.dumps(value)))  # (NaN != NaN)
+    lines = [line.strip().rstrip(",") for line in written.splitlines()]
+    for mark in marks:
+        assert mark in lines

@@ -100,3 +100,15 @@ def test_collect_tolerates_missing_pieces(monkeypatch: pytest.MonkeyPatch) -> No
 def test_snapshot_save_help_has_an_example() -> None:
     result = kpctl("snapshot", "save", "--help")
     assert result.exit_code == 0 and "kpctl snapshot save" in result.stdout
+
+
+def test_resave_writes_each_nftables_object_on_its_line(tmp_path: Path) -> None:
+    out = tmp_path / "copy.json"
+    source = EXAMPLES / "nftables-node.json"
+    assert kpctl("--snapshot", str(source), "snapshot", "save", str(out)).exit_code == 0
+    written = out.read_text()
+    assert json.loads(written) == json.loads(source.read_text())
+    lines = {line.strip().rstrip(",") for line in written.splitlines()}
+    objects = json.loads(written)["nftables"]["nftables"]
+    assert len(objects) > 10 and all(json.dumps(item, ensure_ascii=False) in lines for item in objects)
+    assert written.startswith('{\n  "format": "kpctl-snapshot",\n')  # the rest stays indented

@@ -9,9 +9,10 @@ of letters, digits, ``_`` and ``-`` is written bare, anything else in double quo
 
 from __future__ import annotations
 
+import copy
 import functools
 import re
-from collections.abc import Callable, Container, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from kpctl.errors import InvalidInput
@@ -389,9 +390,25 @@ class LazyChains(Mapping[str, Chain]):
         builtin = BUILTIN_CHAINS.get(table, ())
         user_chains = frozenset(name for name in declared if name not in builtin)
         self._build = functools.partial(_build_shaped, is_chain=user_chains.__contains__, shared={})
+        # the chains this mapping lists (a subset's: some of the declared ones, some of them replaced)
+        self._listed: Mapping[str, Any] = declared
+        self._replaced: Mapping[str, Chain] = {}
+
+    def subset(self, names: Iterable[str], replaced: Mapping[str, Chain]) -> LazyChains:
+        """These chains with only ``names`` listed (``replaced``: chains that stand for their own,
+        e.g. a built-in chain with only some of its rules); rules not read yet stay so, and rules
+        are still read against every declared chain.  What `iptables list --kube -o save` prints."""
+        view = copy.copy(self)  # shares the declarations, the lines and the chains read so far
+        view._listed = dict.fromkeys(names)
+        view._replaced = replaced
+        return view
 
     def __getitem__(self, name: str) -> Chain:
         chain = self._built.get(name)
+        if self._replaced or self._listed is not self._declared:
+            if name not in self._listed:
+                raise KeyError(name)
+            chain = self._replaced.get(name, chain)
         if chain is None:
             policy, packets, bytes_ = self._declared[name]  # KeyError for an undeclared chain
             prefix = "-A " + name
@@ -403,26 +420,26 @@ class LazyChains(Mapping[str, Chain]):
         return chain
 
     def __contains__(self, name: object) -> bool:
-        return name in self._declared
+        return name in self._listed
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._declared)
+        return iter(self._listed)
 
     def __len__(self) -> int:
-        return len(self._declared)
+        return len(self._listed)
 
     def read_all(self) -> None:
-        """Parse (and validate) every chain not read yet, in save order; nothing left: no work."""
-        for name in list(self._lines):
+        """Parse (and validate) every listed chain not read yet, in save order; nothing left: no work."""
+        for name in [name for name in self._lines if name in self._listed]:
             self[name]
 
     def save_lines(self) -> list[str]:
-        """The table's chain declarations and rule lines, without counters, as read: chains not
+        """The listed chains' declarations and rule lines, without counters, as read: chains not
         read yet are printed without parsing their rules (`iptables list -o save` of a node)."""
-        out = [f":{name} {policy or '-'} [{packets}:{bytes_}]"
-               for name, (policy, packets, bytes_) in self._declared.items()]
-        for name in self._declared:
-            built = self._built.get(name)
+        declared = self._declared
+        out = [f":{name} {declared[name][0] or '-'} [{declared[name][1]}:{declared[name][2]}]" for name in self._listed]
+        for name in self._listed:
+            built = self._replaced.get(name) or self._built.get(name)
             if built is not None:
                 out.extend(rule.text or format_rule(rule) for rule in built.rules)
             else:

@@ -5,10 +5,11 @@ Pure functions over :mod:`kpctl.model.iptables`; nothing here prints or reads th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kpctl.core.iptables_save import format_options
+from kpctl.core.iptables_save import LazyChains, format_options
 from kpctl.errors import NotFound
 from kpctl.model.iptables import (
     BACKENDS,
@@ -44,17 +45,22 @@ def select(ruleset: Ruleset, table: str | None = None, chain: str | None = None,
         if chain is None and not kube:
             tables[name] = tab  # the whole table: chains not read yet stay so
             continue
-        chains: dict[str, Chain] = {}
-        # one named chain: looked up, so that the other chains' rules are not read
-        named = ((chain, tab.chains[chain]),) if chain is not None and chain in tab.chains else ()
-        for chain_name, ch in tab.chains.items() if chain is None else named:
+        # only the rules a filter looks into are read: a named chain is looked up, and a KUBE-*
+        # chain kept whole (-o save of a lazily read node prints it as read)
+        names: list[str] = []
+        replaced: dict[str, Chain] = {}
+        for chain_name in tab.chains if chain is None else ((chain,) if chain in tab.chains else ()):
             if kube and not is_kube_chain(chain_name):
+                ch = tab.chains[chain_name]
                 kept = tuple(r for r in ch.rules if jumps_into_kube(r))
                 if not kept:
                     continue
-                ch = replace(ch, rules=kept)
-            chains[chain_name] = ch
-        if chains or (table is not None and chain is None and not kube):
+                replaced[chain_name] = replace(ch, rules=kept)
+            names.append(chain_name)
+        if names or (table is not None and chain is None and not kube):
+            chains: Mapping[str, Chain] = (
+                tab.chains.subset(names, replaced) if isinstance(tab.chains, LazyChains)
+                else {n: replaced.get(n) or tab.chains[n] for n in names})
             tables[name] = Table(name, chains)
     return replace(ruleset, tables=tables)
 

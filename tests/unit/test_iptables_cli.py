@@ -193,3 +193,29 @@ def test_a_chain_is_listed_without_reading_the_other_chains(tmp_path: Path) -> N
         assert out.exit_code == 0 and "10.0.0.1" in out.stdout and "--dport" not in out.stdout, output
     # the tree starts at the built-in chains: it reads every chain
     assert kpctl("--snapshot", snapshot, "iptables", "list", "--chain", "A", "-o", "tree").exit_code == 2
+
+
+def test_kube_save_reads_only_the_chains_it_filters(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--kube -o save` keeps the KUBE-* chains whole without parsing them: only the other chains'
+    rules are read, to keep their jumps into KUBE-* (the output is the same as when every rule is read)."""
+    from kpctl.core import iptables_save
+
+    snapshot = str(Path(__file__).parents[2] / "examples" / "iptables-node.json")
+    args = ("--snapshot", snapshot, "iptables", "list", "--kube", "-o", "save")
+    every = kpctl("--snapshot", snapshot, "iptables", "list", "--kube", "-o", "json")
+    assert every.exit_code == 0
+    read: list[str] = []
+    rule = iptables_save.LazyChains._rule
+
+    def counted(self: Any, chain: str, *rest: Any) -> Any:
+        read.append(chain)
+        return rule(self, chain, *rest)
+
+    monkeypatch.setattr(iptables_save.LazyChains, "_rule", counted)
+    lazy = kpctl(*args)
+    assert lazy.exit_code == 0 and "-A KUBE-SERVICES" in lazy.stdout and "-A PREROUTING -m comment" in lazy.stdout
+    assert read and not any(chain.startswith("KUBE-") for chain in read)
+    # the same text as the rules' own (a parsed KUBE-* chain prints its rules as read too)
+    texts = [r["text"] for ruleset in json.loads(every.stdout)["rulesets"] for table in ruleset["tables"]
+             for chain in table["chains"] for r in chain["rules"]]
+    assert len(texts) > 20 and all(text in lazy.stdout for text in texts)

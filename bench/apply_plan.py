@@ -19,7 +19,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from gen_ipvs_change import change  # noqa: E402
 
-from kpctl.core.ipvs_bulk import parse_restore_bulk  # noqa: E402
+from kpctl.core.ipvs_save import parse_restore  # noqa: E402
 from kpctl.core.ipvs_diff import plan_apply, read_desired  # noqa: E402
 
 
@@ -36,7 +36,7 @@ def main() -> None:
     parses: list[float] = []
     for _ in range(5):
         started = time.perf_counter()
-        parse_restore_bulk(changed)  # what `kpctl ipvs restore` pays to read the same file: the yardstick
+        parse_restore(changed)  # what `kpctl ipvs restore` pays to read the same file: the yardstick
         parses.append(time.perf_counter() - started)
         started = time.perf_counter()
         desired = read_desired(changed)

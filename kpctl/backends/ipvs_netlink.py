@@ -270,15 +270,15 @@ class IPVSNetlink:
     _STOCK_WRITERS = (add_service, add_server)
 
     def execute(self, op: Any) -> None:
-        """Run one kpctl.core.ipvs_plan Operation (or compact kpctl.core.ipvs_bulk add) against the kernel."""
+        """Run one kpctl.core.ipvs_plan Operation against the kernel."""
         kind = type(op).__name__
-        if kind in ("AddService", "BulkAddService"):
+        if kind == "AddService":
             self.add_service(op.service)
         elif kind == "EditService":
             self.edit_service(op.service)
         elif kind == "DeleteService":
             self.delete_service(op.key)
-        elif kind in ("AddServer", "BulkAddServer"):
+        elif kind == "AddServer":
             self.add_server(op.key, op.server)
         elif kind == "EditServer":
             self.edit_server(op.key, op.server)
@@ -292,7 +292,7 @@ class IPVSNetlink:
             raise InvalidInput(f"unknown IPVS operation {kind}")
 
     def _packs_directly(self) -> bool:
-        """Whether compact adds may be packed without calling add_service/add_server.
+        """Whether adds may be packed without calling add_service/add_server.
 
         A subclass or wrapper that replaces those methods (to watch or change each operation)
         gets every operation through them instead, with the kernel holding all that came
@@ -308,8 +308,8 @@ class IPVSNetlink:
         requests go in one send (the kernel runs them in order and acknowledges each).  The
         kernel goes on past a refused request, so the ones after it in its batch that succeeded
         are undone too.  A plan of adds (what ``ipvsadm -S`` writes) is checked with
-        :class:`kpctl.core.ipvs_plan.AddsTracker` and its compact adds are packed straight
-        into requests; any other plan is tracked on the simulated table, op by op.  When
+        :class:`kpctl.core.ipvs_plan.AddsTracker` and its common adds are packed straight
+        into requests (fastenc.BulkEncoder); any other plan is tracked on the simulated table, op by op.  When
         add_service/add_server are replaced (see :meth:`_packs_directly`), work on a service
         added in the same batch starts the next one, so they see the kernel with it.
         """
@@ -324,7 +324,6 @@ class IPVSNetlink:
         if direct and plan.adds_only(ops):
             admit = plan.AddsTracker(table).admit
         else:
-            ops = [plan.as_operation(op) for op in ops]
             state = plan.state_of(table)
 
             def admit(op: Any) -> list[Any]:
@@ -368,7 +367,7 @@ class IPVSNetlink:
     def _run_batch(self, chunk: Sequence[Any], encoder: Any = None) -> tuple[KpctlError | None, list[bool]]:
         """Send the requests of ``chunk`` in one go: the first refusal as kpctl's error, and which succeeded.
 
-        ``encoder`` (a fastenc.BulkEncoder) packs the compact adds; the other operations are recorded through
+        ``encoder`` (a fastenc.BulkEncoder) packs the common adds; the other operations are recorded through
         :meth:`execute` and packed by codec.encode.
         """
         family = self._family()
@@ -382,16 +381,15 @@ class IPVSNetlink:
         try:
             for index, op in enumerate(chunk):
                 pack = packers.get(type(op))
-                if pack is not None:
-                    seq = next_seq()
-                    data += pack(op, seq)
-                else:
+                seq = next_seq()
+                packed = pack(op, seq) if pack is not None else None
+                if packed is None:
                     self.execute(op)
                     ((cmd, attrs, what, errors),) = self._pending
                     self._pending.clear()
                     recorded[index] = (what, errors)
-                    seq = next_seq()
-                    data += codec.encode(cmd, attrs, family, flags, seq)
+                    packed = codec.encode(cmd, attrs, family, flags, seq)
+                data += packed
                 seqs.append(seq)
         finally:
             self._pending = None

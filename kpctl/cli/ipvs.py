@@ -373,10 +373,10 @@ def restore(app: AppContext, file: Any, flush: bool, dry_run: bool) -> None:
       kpctl ipvs restore ipvs.rules --flush
       kpctl ipvs save -n | ssh node2 kpctl ipvs restore --dry-run
     """
-    from kpctl.core.ipvs_bulk import parse_restore_bulk
+    from kpctl.core.ipvs_save import parse_restore
     from kpctl.core.ipvs_plan import plan_restore
 
-    ops = parse_restore_bulk(file.read())
+    ops = parse_restore(file.read())
     if not dry_run:
         app.require_live("ipvs restore")
     with _backend(app) as backend:

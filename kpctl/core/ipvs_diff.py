@@ -32,9 +32,8 @@ from kpctl.core.ipvs_plan import (
     EditServer,
     EditService,
     Operation,
-    as_operation,
 )
-from kpctl.core.ipvs_save import parse_rule_line
+from kpctl.core.ipvs_save import parse_restore, parse_rule_line
 from kpctl.core.ipvsadm_list import server_address, server_rule, service_rule
 from kpctl.errors import InvalidInput
 from kpctl.model.ipvs import (
@@ -61,9 +60,7 @@ def read_desired(text: str) -> IPVSTable:
     first = next((line.strip() for line in text.splitlines()
                   if line.strip() and not line.lstrip().startswith("#")), "")
     if not first or first.startswith(("-", "ipvsadm")):
-        from kpctl.core.ipvs_bulk import parse_restore_bulk
-
-        return _table_of_adds(parse_restore_bulk(text), lambda op: f"line {op.line}: ")
+        return _table_of_adds(parse_restore(text), lambda op: f"line {op.line}: ")
     return _table_of_document(_load_document(text, first))
 
 
@@ -109,8 +106,7 @@ def _table_of_document(document: Any) -> IPVSTable:
 
 
 def _table_of_adds(ops: Iterable[Any], where: Callable[[Any], str]) -> IPVSTable:
-    """The table the adds build.  The compact adds of kpctl.core.ipvs_bulk are read through their
-    ``key``/``service``/``server`` (as AddService/AddServer are), not turned into Operations first."""
+    """The table the adds (AddService, AddServer) build."""
     services: dict[ServiceKey, VirtualService] = {}
     servers: dict[ServiceKey, dict[tuple[str, int], RealServer]] = {}
     for op in ops:
@@ -131,7 +127,7 @@ def _table_of_adds(ops: Iterable[Any], where: Callable[[Any], str]) -> IPVSTable
             own[server.key] = server
         else:
             raise InvalidInput(f"{where(op)}a desired table holds -A and -a lines only (as ipvsadm -S writes), "
-                               f"not {as_operation(op).describe().split()[0]}")
+                               f"not {op.describe().split()[0]}")
     return IPVSTable(IPVSInfo("", 0), tuple(replace(service, servers=tuple(servers[key].values()))
                                             for key, service in services.items()))
 

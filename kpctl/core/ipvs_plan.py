@@ -21,7 +21,7 @@ from kpctl.model.ipvs import IPVSTable, RealServer, ServiceKey, VirtualService
 class AddService:
     service: VirtualService  # its servers are ignored; AddServer adds them
     line: int = field(default=0, compare=False)
-    adds_service = True  # not a field: marks the adds that AddsTracker checks (also kpctl.core.ipvs_bulk's)
+    adds_service = True  # not a field: marks the adds that AddsTracker checks
 
     @property
     def key(self) -> ServiceKey:
@@ -116,12 +116,6 @@ Operation = Union[AddService, EditService, DeleteService, AddServer, EditServer,
 
 # The simulated table: services by key, in insertion order, each with its servers.
 TableState = dict[ServiceKey, VirtualService]
-
-
-def as_operation(op: Any) -> Operation:
-    """``op`` itself, or the Operation a compact one (kpctl.core.ipvs_bulk) stands for."""
-    to_operation = getattr(op, "to_operation", None)
-    return op if to_operation is None else to_operation()  # type: ignore[no-any-return]
 
 
 def state_of(table: IPVSTable) -> TableState:
@@ -231,9 +225,8 @@ def plan_restore(current: IPVSTable, ops: Sequence[Any], flush: bool = False) ->
 
     Raises the first NotFound/AlreadyExists (naming the input line) before anything is applied.
     With ``flush`` the table is emptied first (a :class:`Flush` leads the plan if needed).
-    ``ops`` may hold the compact adds of :mod:`kpctl.core.ipvs_bulk`: an input of adds only
-    (what ``ipvsadm -S`` writes) is checked by :class:`AddsTracker` and kept as it is; any other
-    is checked op by op on the simulated table, as Operations.
+    An input of adds only (what ``ipvsadm -S`` writes) is checked by :class:`AddsTracker`; any
+    other is checked op by op on the simulated table.
     """
     plan: list[Any] = [Flush()] if flush and current.services else []
     if adds_only(ops):
@@ -243,7 +236,7 @@ def plan_restore(current: IPVSTable, ops: Sequence[Any], flush: bool = False) ->
         plan.extend(ops)
         return plan
     state: TableState = {} if flush else state_of(current)
-    for op in map(as_operation, ops):
+    for op in ops:
         check(state, op)
         apply_to_state(state, op)
         plan.append(op)
@@ -300,7 +293,7 @@ class AddsTracker:
 
 def undo_steps(step: Any) -> list[Operation]:
     """The operations of an undo step: a list made up front, or an add whose inverse is made now."""
-    return step if isinstance(step, list) else inverse(as_operation(step), {})
+    return step if isinstance(step, list) else inverse(step, {})
 
 
 def apply_with_rollback(ops: Sequence[Any], execute: Callable[[Operation], None], current: IPVSTable) -> None:
@@ -311,7 +304,7 @@ def apply_with_rollback(ops: Sequence[Any], execute: Callable[[Operation], None]
     """
     state = state_of(current)
     undo: list[list[Operation]] = []
-    for op in map(as_operation, ops):
+    for op in ops:
         try:
             check(state, op)  # the plan was checked; this guards callers that skipped plan_restore
             steps = inverse(op, state)

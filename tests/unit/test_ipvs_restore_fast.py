@@ -1,6 +1,7 @@
-"""The restore fast path (kpctl.core.ipvs_bulk, AddsTracker, BulkEncoder) equals the general one.
+"""The restore's fast lanes equal its general ones: the common -S lines read without the option
+tokenizer (ipvs_save._CommonLines), plans of adds checked by AddsTracker, adds packed by BulkEncoder.
 
-Same operations and line numbers from the parser (or the same error), the same plan or
+Same operations and line numbers from the reader (or the same error), the same plan or
 error from the planner, the same request bytes and the same rollback on the wire.
 """
 
@@ -15,9 +16,8 @@ from hypothesis import strategies as st
 from kpctl.backends import ipvs_codec as codec
 from kpctl.backends import ipvs_fastenc as fastenc
 from kpctl.backends.ipvs_netlink import IPVSNetlink
-from kpctl.core.ipvs_bulk import BulkAddServer, BulkAddService, parse_restore_bulk
-from kpctl.core.ipvs_plan import AddService, Flush, as_operation, plan_restore
-from kpctl.core.ipvs_save import parse_restore
+from kpctl.core.ipvs_plan import AddServer, AddService, Flush, plan_restore
+from kpctl.core.ipvs_save import parse_restore, parse_rule_line
 from kpctl.errors import KpctlError
 from kpctl.model.ipvs import IPVSInfo, IPVSTable, RealServer, VirtualService
 
@@ -59,22 +59,24 @@ lines = st.one_of(service_line(), server_line(), st.sampled_from(["", "# comment
 
 
 def _general(text: str) -> tuple[list[Any], str | None]:
+    """Every line through parse_rule_line (the option tokenizer)."""
     try:
-        return parse_restore(text), None
+        return [op for number, line in enumerate(text.splitlines(), 1)
+                if (op := parse_rule_line(number, line)) is not None], None
     except KpctlError as exc:
         return [], f"{type(exc).__name__}: {exc.message} {exc.hint}"
 
 
 def _fast(text: str) -> tuple[list[Any], str | None]:
     try:
-        return [as_operation(op) for op in parse_restore_bulk(text)], None
+        return parse_restore(text), None
     except KpctlError as exc:
         return [], f"{type(exc).__name__}: {exc.message} {exc.hint}"
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(lines, max_size=12))
-def test_the_fast_parser_reads_every_line_as_the_general_one(text_lines: list[str]) -> None:
+def test_the_common_lines_are_read_as_the_option_tokenizer_reads_them(text_lines: list[str]) -> None:
     text = "\n".join(text_lines)
     general, general_error = _general(text)
     fast, fast_error = _fast(text)
@@ -83,15 +85,20 @@ def test_the_fast_parser_reads_every_line_as_the_general_one(text_lines: list[st
     assert [op.line for op in fast] == [op.line for op in general]
 
 
-def test_the_lines_ipvsadm_save_writes_are_read_compactly() -> None:
+def test_the_lines_ipvsadm_save_writes_take_the_common_lane(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kpctl.core import ipvs_save
+
     text = ("-A -t 10.96.0.1:80 -s rr\n"
             "-a -t 10.96.0.1:80 -r 172.16.0.1:8080 -m -w 1\n"
             "-A -u 10.96.0.10:53 -s wlc -p 10800\n"
-            "-a -u 10.96.0.10:53 -r 172.16.0.2:53 -g -w 0\n")
-    ops = parse_restore_bulk(text)
-    assert [type(op) for op in ops] == [BulkAddService, BulkAddServer, BulkAddService, BulkAddServer]
-    assert [as_operation(op) for op in ops] == parse_restore(text)
-    assert [op.describe() for op in ops] == [op.describe() for op in parse_restore(text)]
+            "-a -u 10.96.0.10:53 -r 172.16.0.2:53 -g -w 0\n"
+            "-a -u 10.96.0.10:53 -r 172.16.0.3:53 -g -w 0\n")
+    general = _general(text)[0]
+    monkeypatch.setattr(ipvs_save, "parse_rule_line", lambda *args: pytest.fail("the option tokenizer was used"))
+    ops = parse_restore(text)
+    assert [type(op) for op in ops] == [AddService, AddServer, AddService, AddServer, AddServer]
+    assert ops == general and [op.describe() for op in ops] == [op.describe() for op in general]
+    assert ops[4].key is ops[3].key  # the servers of a service share its key (the tracker and packer rely on it)
 
 
 def _table(services: list[tuple[str, list[str]]]) -> IPVSTable:
@@ -114,7 +121,7 @@ add_lines = st.one_of(
 
 def _plan(current: IPVSTable, ops: list[Any], flush: bool) -> tuple[list[Any], str | None]:
     try:
-        return [as_operation(op) for op in plan_restore(current, ops, flush)], None
+        return plan_restore(current, ops, flush), None
     except KpctlError as exc:
         return [], f"{type(exc).__name__}: {exc.message}"
 
@@ -123,7 +130,7 @@ def _plan(current: IPVSTable, ops: list[Any], flush: bool) -> tuple[list[Any], s
 @given(tables, st.lists(add_lines, max_size=10), st.booleans())
 def test_the_plan_of_compact_adds_is_the_general_plan(current: IPVSTable, text_lines: list[str], flush: bool) -> None:
     text = "\n".join(text_lines)
-    assert _plan(current, parse_restore_bulk(text), flush) == _plan(current, parse_restore(text), flush)
+    assert _plan(current, parse_restore(text), flush) == _plan(current, _general(text)[0], flush)
 
 
 # -- the wire -------------------------------------------------------------------------------
@@ -188,11 +195,15 @@ def _wire(cls: type[IPVSNetlink], current: IPVSTable, ops: list[Any], refuse: in
 
 
 def _requests(current: IPVSTable, text: str, flush: bool, refuse: int | None) -> list[Any]:
-    """The compact plan's requests equal the Operations' (same batches: a refusal undoes the same)."""
-    fast = _wire(IPVSNetlink, current, plan_restore(current, parse_restore_bulk(text), flush), refuse)
-    general = _wire(IPVSNetlink, current, plan_restore(current, parse_restore(text), flush), refuse)
+    """The packed adds' requests equal codec.encode's (same batches: a refusal undoes the same), and
+    those of the methods, op by op through add_service/add_server, tracked on the simulated table."""
+    fast = _wire(IPVSNetlink, current, plan_restore(current, parse_restore(text), flush), refuse)
+    with pytest.MonkeyPatch.context() as patch:  # nothing packed: every add through execute and encode
+        patch.setattr(fastenc.BulkEncoder, "add_service", lambda self, op, seq: None)
+        patch.setattr(fastenc.BulkEncoder, "add_server", lambda self, op, seq: None)
+        general = _wire(IPVSNetlink, current, plan_restore(current, _general(text)[0], flush), refuse)
     assert fast == general
-    if refuse is None:  # op by op through the methods, tracked on the simulated table: same requests
+    if refuse is None:
         assert _wire(Watched, current, plan_restore(current, parse_restore(text), flush)) == fast
     return fast[0]
 
@@ -215,7 +226,7 @@ def test_a_refused_add_is_reported_as_the_general_path_reports_it_and_everything
     text = "-A -t 10.96.0.1:80 -s rr\n-a -t 10.96.0.1:80 -r 172.16.0.1:8080 -m -w 1\n" \
            "-a -t 10.96.0.1:80 -r 172.16.0.2:8080 -m -w 1\n"
     current = IPVSTable(INFO)
-    requests, message = _wire(IPVSNetlink, current, plan_restore(current, parse_restore_bulk(text)), refuse=2)
+    requests, message = _wire(IPVSNetlink, current, plan_restore(current, parse_restore(text)), refuse=2)
     assert message == "server 172.16.0.2:8080 already exists in service 10.96.0.1:80/tcp"
     assert len(requests) == 3 + 2  # the three adds, then: delete the first server, delete the service
 
@@ -224,30 +235,60 @@ def test_a_refused_add_is_reported_as_the_general_path_reports_it_and_everything
     "-A -t 10.0.0.1:80 -s rr", "-A -u 10.0.0.1:53 -s wlc -p 86400", "-A -t 10.0.0.1:0 -s sh -p 1",
     "-a -t 10.0.0.1:80 -r 10.1.1.1:8080 -m -w 0", "-a -u 10.0.0.1:80 -r 10.1.1.1:0 -g -w 65535",
 ])
-def test_bulk_requests_are_the_bytes_of_the_general_encoder(line: str) -> None:
-    op = parse_restore_bulk(f"-A -t 10.0.0.1:80 -s rr\n-A -u 10.0.0.1:80 -s rr\n{line}")[-1]
+def test_packed_adds_are_the_bytes_of_the_general_encoder(line: str) -> None:
+    op = parse_restore(f"-A -t 10.0.0.1:80 -s rr\n-A -u 10.0.0.1:80 -s rr\n{line}")[-1]
     backend = IPVSNetlink()
     backend._pending = []
-    backend.execute(as_operation(op))
+    backend.execute(op)
     ((cmd, attrs, _what, _errors),) = backend._pending
     encoder = fastenc.BulkEncoder(0x21, 5)
-    packed = encoder.add_service(op, 77) if isinstance(op, BulkAddService) else encoder.add_server(op, 77)
+    packed = encoder.add_service(op, 77) if isinstance(op, AddService) else encoder.add_server(op, 77)
     assert packed == codec.encode(cmd, attrs, 0x21, 5, 77)
+
+
+@given(st.sampled_from([("10.0.0.1", "inet"), ("fd00::1", "inet6")]).flatmap(lambda host: st.builds(
+           VirtualService, address=st.just(host[0]), family=st.just(host[1]), protocol=st.sampled_from(["tcp", "udp", "sctp"]),
+           port=st.integers(0, 65535), fwmark=st.sampled_from([0, 7]), scheduler=st.sampled_from(["rr", "wlc"]),
+           flags=st.sampled_from([0, 1, 2, 3]), timeout=st.integers(0, 10),
+           netmask=st.sampled_from([0xFFFFFFFF, 0xFFFF0000, 64]), pe_name=st.sampled_from(["", "sip"]))),
+       st.sampled_from([("10.1.1.1", "inet"), ("fd00::2", "inet6")]).flatmap(lambda host: st.builds(
+           RealServer, address=st.just(host[0]), family=st.just(host[1]), port=st.integers(0, 65535),
+           forward=st.sampled_from(["masq", "route", "tunnel", "local"]), weight=st.integers(0, 65535),
+           upper_threshold=st.integers(0, 9), lower_threshold=st.integers(0, 9))))
+def test_any_add_is_packed_as_the_general_encoder_packs_it_or_left_to_it(service: VirtualService,
+                                                                         server: RealServer) -> None:
+    if service.fwmark:
+        service = VirtualService(family=service.family, protocol=None, fwmark=service.fwmark, scheduler="rr")
+    if server.family != service.family and server.forward != "tunnel":
+        server = RealServer(address="10.1.1.1" if service.family == "inet" else "fd00::2", port=server.port,
+                            family=service.family, forward=server.forward, weight=server.weight)
+    encoder = fastenc.BulkEncoder(0x21, 5)
+    for op in (AddService(service), AddServer(service.key, server)):
+        backend = IPVSNetlink()
+        backend._pending = []
+        backend.execute(op)
+        ((cmd, attrs, _what, _errors),) = backend._pending
+        packed = encoder.packers[type(op)](op, 9)
+        assert packed is None or packed == codec.encode(cmd, attrs, 0x21, 5, 9)
+        common = (service.family == "inet" and not service.fwmark and service.protocol in ("tcp", "udp")
+                  and (server.family == "inet" and server.forward in ("masq", "route") if isinstance(op, AddServer)
+                       else not service.pe_name and service.netmask == 0xFFFFFFFF))
+        assert (packed is not None) == common
 
 
 def test_a_flush_before_compact_adds_is_undone_by_rebuilding_the_old_table() -> None:
     current = _table([("10.0.0.1", ["10.1.1.1", "10.1.1.2"])])
-    plan = plan_restore(current, parse_restore_bulk("-A -t 10.0.0.2:80 -s rr\n"), flush=True)
+    plan = plan_restore(current, parse_restore("-A -t 10.0.0.2:80 -s rr\n"), flush=True)
     assert isinstance(plan[0], Flush)
     requests = _requests(current, "-A -t 10.0.0.2:80 -s rr\n", True, refuse=1)
     assert len(requests) == 2 + 3  # flush, the add; then the old service and its two servers
-    assert [type(as_operation(op)) for op in plan[1:]] == [AddService]
+    assert [type(op) for op in plan[1:]] == [AddService]
 
 
-def test_a_number_too_long_for_int_is_left_to_the_general_parser() -> None:
+def test_a_number_too_long_for_int_is_left_to_the_option_tokenizer() -> None:
     text = "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.1.1.1:80 -m -w " + "1" * 5000 + "\n"
     with pytest.raises(ValueError) as general:
-        parse_restore(text)
+        _general(text)
     with pytest.raises(ValueError) as fast:
-        parse_restore_bulk(text)
+        parse_restore(text)
     assert str(fast.value) == str(general.value)

@@ -49,14 +49,18 @@ def list_rules(app: AppContext, table: str | None, chain: str | None, kube: bool
       kpctl iptables list --family ipv4 --backend nft -o save | iptables-restore --test
     """
     from kpctl.backends.iptables import open_iptables
+    from kpctl.core.iptables_save import read_all
     from kpctl.core.iptables_view import select_state
 
-    # -o save prints the rules as read, and a --chain listing (but the tree's, which starts at the
-    # built-in chains) shows one chain: rules are parsed only where a filter or a view looks into them
+    # Rules are parsed where a filter or a view looks into them: the chains and tables not shown are
+    # not read (as `iptables -t nat -L CHAIN`), and -o save prints the rules shown as read.
     tree = output.format == "tree"
-    full = open_iptables(app).read(counters=counters, lazy=output.format == "save" or (chain is not None and not tree))
+    full = open_iptables(app).read(counters=counters, lazy=True)
     state = select_state(full, table, chain, kube, family, backend)
     roots = select_state(full, table, None, kube, family, backend) if chain and tree else state
+    if output.format != "save":  # what is shown is read (and a bad rule in it reported) before printing
+        for ruleset in roots.rulesets:  # (the tree starts at the built-in chains: all of their tables)
+            read_all(ruleset)
     app.render(_rules_listing(state, roots, chain, counters, app.env.color), output)
 
 

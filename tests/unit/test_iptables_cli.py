@@ -219,3 +219,16 @@ def test_kube_save_reads_only_the_chains_it_filters(monkeypatch: pytest.MonkeyPa
     texts = [r["text"] for ruleset in json.loads(every.stdout)["rulesets"] for table in ruleset["tables"]
              for chain in table["chains"] for r in chain["rules"]]
     assert len(texts) > 20 and all(text in lazy.stdout for text in texts)
+
+
+def test_a_table_is_listed_without_reading_the_other_tables(tmp_path: Path) -> None:
+    rules = ("*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -d 10.0.0.9/32 -j ACCEPT\nCOMMIT\n"
+             "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport\nCOMMIT\n")
+    snapshot = _snapshot(tmp_path, {"ipv4": {"nft": rules}})
+    for output in ("plain", "json", "tree"):
+        listed = kpctl("--snapshot", snapshot, "iptables", "list", "-t", "nat", "-o", output)
+        assert listed.exit_code == 0 and ("table nat" if output == "tree" else "10.0.0.9") in listed.stdout, output
+        whole = kpctl("--snapshot", snapshot, "iptables", "list", "-o", output)
+        assert whole.exit_code == 2 and "line 7" in whole.stderr and whole.stdout == "", output
+    bad = kpctl("--snapshot", snapshot, "iptables", "list", "-t", "filter")
+    assert bad.exit_code == 2 and bad.stdout == ""  # reported before anything is printed

@@ -113,3 +113,20 @@ def test_written_in_slices(monkeypatch: Any) -> None:
     written: list[str] = []
     write_yaml(document, written.append)
     assert len(written) > 2 and "".join(written) == pyyaml(document)
+
+
+INT_KEYS = st.one_of(st.sampled_from(["conns", "%d", "100%", "a%%b", "%(x)s", "- x", "y: z", "Ünï"]),
+                     st.integers(-5, 5), st.booleans(), st.none())
+
+
+@settings(max_examples=300)
+@given(st.lists(st.dictionaries(INT_KEYS, st.one_of(st.integers(), st.booleans()), min_size=1, max_size=5),
+                min_size=1, max_size=4), st.integers(0, 2))
+def test_mappings_of_ints_at_any_place_as_pyyaml(mappings: list[dict[Any, Any]], nesting: int) -> None:
+    """Mappings whose values are all ints are written from a template per key set and place:
+    keys that hold % or need quotes, in a list (``- `` lead), in a mapping, nested; bools stay bools."""
+    value: Any = mappings
+    for depth in range(nesting):
+        value = {f"level{depth}": value, "n": depth}
+    assert dumps(value) == pyyaml(value)
+    assert dumps(mappings[0]) == pyyaml(mappings[0])

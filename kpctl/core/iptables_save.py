@@ -404,13 +404,11 @@ class LazyChains(Mapping[str, Chain]):
         return view
 
     def __getitem__(self, name: str) -> Chain:
-        chain = self._built.get(name)
-        if self._replaced or self._listed is not self._declared:
-            if name not in self._listed:
-                raise KeyError(name)
-            chain = self._replaced.get(name, chain)
+        if name not in self._listed:  # undeclared, or left out of a subset
+            raise KeyError(name)
+        chain = self._replaced.get(name) or self._built.get(name)
         if chain is None:
-            policy, packets, bytes_ = self._declared[name]  # KeyError for an undeclared chain
+            policy, packets, bytes_ = self._declared[name]
             prefix = "-A " + name
             shaped = not self._late and self._family == "ipv4"  # else every line goes to the token parser
             rules = tuple(self._rule(name, number, lineno, line, prefix if shaped else None)
@@ -436,8 +434,10 @@ class LazyChains(Mapping[str, Chain]):
     def save_lines(self) -> list[str]:
         """The listed chains' declarations and rule lines, without counters, as read: chains not
         read yet are printed without parsing their rules (`iptables list -o save` of a node)."""
-        declared = self._declared
-        out = [f":{name} {declared[name][0] or '-'} [{declared[name][1]}:{declared[name][2]}]" for name in self._listed]
+        out = []
+        for name in self._listed:
+            policy, packets, bytes_ = self._declared[name]
+            out.append(f":{name} {policy or '-'} [{packets}:{bytes_}]")
         for name in self._listed:
             built = self._replaced.get(name) or self._built.get(name)
             if built is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
+from operator import attrgetter
 from typing import Any
 
 # Service flags (IP_VS_SVC_F_*).
@@ -67,7 +68,7 @@ class Stats:
     outbps: int = 0
 
     def to_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in _STATS_FIELDS}
+        return dict(zip(_STATS_FIELDS, _stats_values(self)))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "Stats":
@@ -78,6 +79,7 @@ class Stats:
 
 # dataclasses.fields() walks every field object per call: 60,000 calls cost seconds at 10k services
 _STATS_FIELDS = tuple(f.name for f in fields(Stats))
+_stats_values = attrgetter(*_STATS_FIELDS)  # the fields' values in one call (60,000 per -o json at 10k)
 _NO_STATS = Stats()  # frozen: one shared zero counter set for the many servers a snapshot lists without any
 
 
@@ -106,7 +108,7 @@ class RealServer:
 
     def to_dict(self) -> dict[str, Any]:
         # field by field, not dataclasses.asdict: its recursive deep copy was most of -o json at 10k
-        data = {name: getattr(self, name) for name in _SERVER_FIELDS}
+        data = dict(zip(_SERVER_FIELDS, _server_values(self)))
         data["stats"] = self.stats.to_dict()
         return data
 
@@ -117,6 +119,7 @@ class RealServer:
 
 
 _SERVER_FIELDS = tuple(f.name for f in fields(RealServer) if f.name != "stats")
+_server_values = attrgetter(*_SERVER_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,7 @@ class VirtualService:
         return replace(self, servers=servers)
 
     def to_dict(self) -> dict[str, Any]:
-        data = {name: getattr(self, name) for name in _SERVICE_FIELDS}
+        data = dict(zip(_SERVICE_FIELDS, _service_values(self)))
         data["servers"] = [server.to_dict() for server in self.servers]
         data["stats"] = self.stats.to_dict()
         return data
@@ -185,6 +188,7 @@ class VirtualService:
 
 
 _SERVICE_FIELDS = tuple(f.name for f in fields(VirtualService) if f.name not in ("servers", "stats"))
+_service_values = attrgetter(*_SERVICE_FIELDS)
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,17 @@ value goes through the pure-Python encoder (about 1.2 s for the 60,000 objects o
 10,000-service IPVS table).  Here each run of items that are scalars or empty containers
 (a whole container, when it holds nothing else) is encoded by the C encoder with separators
 that carry the newline and indentation of its depth; only containers that hold containers
-are walked in Python.  The text is the same, byte for byte (``ensure_ascii`` as asked, keys in
-their order, non-string keys converted as ``json`` converts them): unit-tested against ``json.dumps``.
+are walked in Python.  A dict whose containers are dicts of such items (an IPVS real server and
+its counters) is written from a %-template of its shape once its keys have been met at its depth
+before, filled with its values' texts from one C call.  The text is the same, byte for byte
+(``ensure_ascii`` as asked, keys in their order, non-string keys converted as ``json`` converts
+them): unit-tested against ``json.dumps``.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from kpctl.model.document import SharedDict
 from kpctl.output.text import SliceWriter, repeated_text
@@ -33,11 +36,19 @@ class OneLine:
 
 
 _NESTED = (*_CONTAINERS, OneLine)  # what a container's run of flat items stops at
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 _ONE_LINE = {ascii_only: json.JSONEncoder(ensure_ascii=ascii_only).encode for ascii_only in (True, False)}
 Level = tuple[Callable[[Any], str], str, str, str, str, str]
 # Per ensure_ascii, per depth: (C encoder, item separator, "{" + newline, "[" + newline,
 # newline + "}", newline + "]")
 _LEVELS: dict[bool, list[Level]] = {True: [], False: []}
+# Values' texts in one C call, one per line: no JSON text of a scalar or of an empty container
+# holds a newline (strings escape theirs).
+_LINES = {ascii_only: json.JSONEncoder(separators=("\n", ":"), ensure_ascii=ascii_only).encode
+          for ascii_only in (True, False)}
+# A write's dict shapes: (depth, keys) -> None (met once) or a Plan, or False (no plan: see _plan)
+Plan = tuple[tuple[tuple[int, tuple[str, ...]], ...], str, int]  # (place, keys) of its dicts from the last, template, %s count
+Shapes = dict[tuple[int, tuple[Any, ...]], Any]
 # A string key's JSON text, per ensure_ascii: the same few keys repeat by the million.
 _KEYS: dict[bool, dict[str, str]] = {True: {}, False: {}}
 
@@ -69,31 +80,43 @@ def write_json(value: Any, write: Callable[[str], Any], ensure_ascii: bool = Tru
     """Write ``value`` as JSON indented by two spaces per level (no final newline);
     ``ensure_ascii`` as ``json.dumps`` takes it."""
     sink = SliceWriter(write)
-    _value(value, 0, sink.add, ensure_ascii, {})  # see _value for the dict
+    _value(value, 0, sink.add, ensure_ascii, {}, {})  # see _value for the dicts
     sink.flush()
 
 
 def _value(value: Any, depth: int, add: Callable[[str], None], ascii_only: bool,
-           shared: dict[tuple[int, int], str | None]) -> None:
+           shared: dict[tuple[int, int], str | None], shapes: Shapes) -> None:
     """Write ``value`` at ``depth``.  ``shared``: the SharedDicts met so far, by id() and depth (the
-    document holds them, so an id is its own until the write ends): see text.repeated_text."""
+    document holds them, so an id is its own until the write ends): see text.repeated_text;
+    ``shapes``: the plain dicts' shapes met so far (see _by_plan)."""
     if type(value) is OneLine:
         add(_ONE_LINE[ascii_only](value.value))
         return
     if type(value) is SharedDict:
-        text = repeated_text(shared, (id(value), depth), lambda put: _container(value, depth, put, ascii_only, shared))
+        text = repeated_text(shared, (id(value), depth),
+                             lambda put: _container(value, depth, put, ascii_only, shared, shapes))
         if text is not None:
             add(text)
             return
-    _container(value, depth, add, ascii_only, shared)
+    _container(value, depth, add, ascii_only, shared, shapes)
 
 
 def _container(value: Any, depth: int, add: Callable[[str], None], ascii_only: bool,
-               shared: dict[tuple[int, int], str | None]) -> None:
+               shared: dict[tuple[int, int], str | None], shapes: Shapes) -> None:
     encode, separator, open_dict, open_list, close_dict, close_list = _level(depth, ascii_only)
     if not value or not isinstance(value, _CONTAINERS):
         add(encode(value))
         return
+    if type(value) is dict:
+        texts = _by_plans((value,), depth, ascii_only, shapes, True)
+        if texts is not None:
+            add(texts[0])
+            return
+    elif not isinstance(value, dict) and type(value[0]) is dict and value[0]:  # a list of dicts: maybe at once
+        texts = _by_plans(value, depth + 1, ascii_only, shapes, False)
+        if texts is not None:
+            add(open_list + separator.join(texts) + close_list)
+            return
     is_dict = isinstance(value, dict)
     if is_dict:
         items = list(value.items())
@@ -117,7 +140,7 @@ def _container(value: Any, depth: int, add: Callable[[str], None], ascii_only: b
             add(_key(key, ascii_only))
         else:
             child = items[index]
-        _value(child, depth + 1, add, ascii_only, shared)
+        _value(child, depth + 1, add, ascii_only, shared, shapes)
         start = index + 1
         if start < len(items):
             add(separator)
@@ -125,3 +148,65 @@ def _container(value: Any, depth: int, add: Callable[[str], None], ascii_only: b
         run = dict(items[start:]) if is_dict else list(items[start:])
         add(encode(run)[1:-1])
     add(closing)
+
+
+def _by_plans(dicts: Sequence[Any], depth: int, ascii_only: bool, shapes: Shapes, meet: bool) -> list[str] | None:
+    """The texts of ``dicts`` at ``depth``, each from the plan of its keys there, all values in one
+    C call; None unless every item is a plain dict that fits its plan: dicts with the plan's keys
+    where the plan has them, scalars and empty containers everywhere else.
+    ``meet``: count this meeting of a shape (a plan is made the second time it is met)."""
+    values: list[Any] = []
+    plans = []
+    for value in dicts:
+        if type(value) is not dict:
+            return None
+        shape = (depth, tuple(value))
+        plan = shapes.get(shape)
+        if not plan:
+            if plan is None and meet:
+                if shape in shapes:
+                    plan = shapes[shape] = _plan(value, depth, ascii_only)
+                else:
+                    shapes[shape] = None  # met once: written as usual
+            if not plan:
+                return None
+        row = list(value.values())
+        for place, inner in plan[0]:  # from the last: the places before stay valid
+            child = row[place]
+            if type(child) is not dict or tuple(child) != inner:
+                return None
+            row[place:place + 1] = child.values()
+        if not _SCALARS.issuperset(map(type, row)) and any(v and isinstance(v, _NESTED) for v in row):
+            return None
+        values += row
+        plans.append(plan)
+    lines = _LINES[ascii_only](values)[1:-1].split("\n")
+    texts = []
+    start = 0
+    for _, template, count in plans:
+        texts.append(template % tuple(lines[start:start + count]))
+        start += count
+    return texts
+
+
+def _plan(value: dict[Any, Any], depth: int, ascii_only: bool) -> Plan | bool:
+    """The plan of ``value``'s shape: where its non-empty containers are and their keys, and a
+    %-template of its text at ``depth`` with one %s per other value; False when a container is not
+    a plain dict, or a key not a string (json converts those: 1 and True are one key to a dict)."""
+    dicts, lines, count = [], [], 0
+    _, separator, opening, _, closing, _ = _level(depth, ascii_only)
+    _, inner_separator, inner_opening, _, inner_closing, _ = _level(depth + 1, ascii_only)
+    for place, (key, child) in enumerate(value.items()):
+        if type(key) is not str:
+            return False
+        if child and isinstance(child, _NESTED):
+            if type(child) is not dict or not all(type(inner) is str for inner in child):
+                return False
+            dicts.insert(0, (place, tuple(child)))
+            text = inner_opening + inner_separator.join(
+                _key(inner, ascii_only).replace("%", "%%") + "%s" for inner in child) + inner_closing
+            count += len(child)
+        else:
+            text, count = "%s", count + 1
+        lines.append(_key(key, ascii_only).replace("%", "%%") + text)
+    return tuple(dicts), opening + separator.join(lines) + closing, count

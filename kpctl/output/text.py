@@ -50,7 +50,7 @@ def repeated_text(seen: dict[Any, str | None], key: Any, render: Callable[[Calla
     return text
 
 
-SLICE = 65536  # pieces per write of a SliceWriter
+SLICE = 8192  # pieces per write of a SliceWriter (a piece may be a whole IPVS server in JSON: ~700 bytes)
 
 
 class SliceWriter:

@@ -98,3 +98,44 @@ def test_a_one_line_value_is_json_dumps_of_it_on_its_line_and_the_document_reads
     lines = [line.strip().rstrip(",") for line in written.splitlines()]
     for mark in marks:
         assert mark in lines
+
+
+# Many dicts of one shape (keys, and which values are dicts of which keys), as an IPVS listing's
+# servers: written from a template of the shape, which must give way to whatever does not fit it.
+SLOT_KEYS = st.one_of(st.text(max_size=4), st.sampled_from(["%s", "%", "100%d", "é", "a\nb", '"', "["]))
+ODD = st.one_of(st.lists(SCALARS, min_size=1, max_size=2), st.dictionaries(st.text(max_size=2), SCALARS, min_size=1,
+                max_size=2), st.just({}), st.just([]), st.just(()), st.builds(SharedDict, st.just({"x": 1})))
+
+
+@st.composite
+def same_shapes(draw: Any) -> Any:
+    keys = draw(st.lists(SLOT_KEYS, min_size=1, max_size=4, unique=True))
+    inner = {key: draw(st.lists(SLOT_KEYS, min_size=1, max_size=3, unique=True)) for key in keys
+             if draw(st.booleans())}
+    scalar = st.one_of(SCALARS, st.sampled_from(["[", "{", "[1]", "a\n[x", "{}", ""]))
+
+    def one() -> dict[Any, Any]:
+        made: dict[Any, Any] = {}
+        for key in keys:
+            if draw(st.integers(0, 9)) == 0:  # a value that does not fit the shape
+                made[key] = draw(ODD)
+            elif key in inner:
+                made[key] = {k: draw(scalar) for k in inner[key]}
+            else:
+                made[key] = draw(scalar)
+        return made
+
+    return [one() for _ in range(draw(st.integers(1, 6)))]
+
+
+@settings(max_examples=300)
+@given(same_shapes(), st.booleans(), st.integers(0, 2))
+def test_dicts_of_one_shape_are_written_as_json_writes_them(dicts: Any, ensure_ascii: bool, wrap: int) -> None:
+    value: Any = dicts if wrap == 0 else {"a": dicts, "b": [dicts, dicts[:1]]} if wrap == 1 else \
+        [{"s": d, "t": [d]} for d in dicts]
+    assert text(value, ensure_ascii) == json.dumps(value, indent=2, ensure_ascii=ensure_ascii)
+
+
+def test_keys_that_are_one_key_to_a_dict_and_two_to_json() -> None:
+    value = [{1: "a"}, {True: "b"}, {1.0: "c"}, {1: {2: 3}}, {True: {False: 3}}, {"1": {"2": 3}}] * 2
+    assert text(value) == json.dumps(value, indent=2)

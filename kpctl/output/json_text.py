@@ -18,7 +18,7 @@ import json
 from typing import Any, Callable, Sequence
 
 from kpctl.model.document import SharedDict
-from kpctl.output.text import SliceWriter, repeated_text
+from kpctl.output.text import SliceWriter, repeated_text, second_meeting
 
 INDENT = "  "
 _CONTAINERS = (dict, list, tuple)
@@ -88,7 +88,7 @@ def _value(value: Any, depth: int, add: Callable[[str], None], ascii_only: bool,
            shared: dict[tuple[int, int], str | None], shapes: Shapes) -> None:
     """Write ``value`` at ``depth``.  ``shared``: the SharedDicts met so far, by id() and depth (the
     document holds them, so an id is its own until the write ends): see text.repeated_text;
-    ``shapes``: the plain dicts' shapes met so far (see _by_plan)."""
+    ``shapes``: the plain dicts' shapes met so far (see _by_plans)."""
     if type(value) is OneLine:
         add(_ONE_LINE[ascii_only](value.value))
         return
@@ -164,10 +164,7 @@ def _by_plans(dicts: Sequence[Any], depth: int, ascii_only: bool, shapes: Shapes
         plan = shapes.get(shape)
         if not plan:
             if plan is None and meet:
-                if shape in shapes:
-                    plan = shapes[shape] = _plan(value, depth, ascii_only)
-                else:
-                    shapes[shape] = None  # met once: written as usual
+                plan = second_meeting(shapes, shape, lambda: _plan(value, depth, ascii_only))
             if not plan:
                 return None
         row = list(value.values())

@@ -50,6 +50,17 @@ def repeated_text(seen: dict[Any, str | None], key: Any, render: Callable[[Calla
     return text
 
 
+def second_meeting(shapes: dict[Any, Any], shape: Any, make: Callable[[], Any]) -> Any:
+    """What a writer that has no plan for ``shape`` yet does: the first meeting is recorded
+    (None: written as usual, nothing made for a shape met once), the second makes the plan
+    (``make()``: a plan, or False for a shape that has none) and keeps it for the write."""
+    if shape in shapes:
+        plan = shapes[shape] = make()
+        return plan
+    shapes[shape] = None
+    return None
+
+
 SLICE = 8192  # pieces per write of a SliceWriter (a piece may be a whole IPVS server in JSON: ~700 bytes)
 
 

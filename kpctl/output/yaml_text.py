@@ -10,6 +10,9 @@ is byte for byte PyYAML's (unit-tested against ``yaml.safe_dump``), long plain a
 scalars folded at the same spaces, except for texts with line breaks or characters that need
 escapes and do not fit their line: PyYAML folds those over several lines, here they are one
 double-quoted line, which reads back equal.  Each distinct text's style is worked out once.
+A mapping whose values are scalars, empty containers and mappings of those (an IPVS real server
+and its counters) is written from a %-template of its shape, made the second time its keys are
+met at its place (see text.second_meeting).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import re
 from typing import Any, Callable
 
 from kpctl.model.document import SharedDict
-from kpctl.output.text import SliceWriter, repeated_text
+from kpctl.output.text import SliceWriter, repeated_text, second_meeting
 
 WIDTH = 80  # PyYAML's best_width: past it, it folds scalars at spaces
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -179,26 +182,32 @@ def write_yaml(value: Any, write: Callable[[str], Any]) -> None:
         write("{}\n" if isinstance(value, dict) else "[]\n")
         return
     lines = SliceWriter(write, "\n", "\n")
-    _block(value, 0, "", lines.add, {})
+    _block(value, 0, "", lines.add, {}, {})
     lines.flush()
 
 
 def _block(value: Any, indent: int, lead: str, add: Callable[[str], None],
-           shared: dict[tuple[int, int, str], str | None]) -> None:
+           shared: dict[tuple[int, int, str], str | None], shapes: dict[Any, Any]) -> None:
     """A non-empty mapping or sequence whose items start at ``indent``; its first line begins
     with ``lead`` (the ``- `` of the sequence item it is, or nothing) instead of spaces.
-    ``shared``: the SharedDicts met so far, by id(), indent and lead (see text.repeated_text)."""
+    ``shared``: the SharedDicts met so far, by id(), indent and lead (see text.repeated_text);
+    ``shapes``: the plain mappings' shapes met so far (see _by_plan)."""
     if type(value) is SharedDict:
-        text = repeated_text(shared, (id(value), indent, lead), lambda put: _items(value, indent, lead, put, shared),
-                             "\n")
+        text = repeated_text(shared, (id(value), indent, lead),
+                             lambda put: _items(value, indent, lead, put, shared, shapes), "\n")
         if text is not None:
             add(text)
             return
-    _items(value, indent, lead, add, shared)
+    _items(value, indent, lead, add, shared, shapes)
 
 
 def _items(value: Any, indent: int, lead: str, add: Callable[[str], None],
-           shared: dict[tuple[int, int, str], str | None]) -> None:
+           shared: dict[tuple[int, int, str], str | None], shapes: dict[Any, Any]) -> None:
+    if type(value) is dict:
+        text = _by_plan(value, indent, lead, shapes)
+        if text is not None:
+            add(text)
+            return
     pad = " " * indent
     first = lead or pad
     if isinstance(value, dict):
@@ -210,7 +219,7 @@ def _items(value: Any, indent: int, lead: str, add: Callable[[str], None],
             elif isinstance(child, _CONTAINERS) and child:
                 add(head)
                 # a sequence in a mapping is not indented; a mapping is, by two
-                _block(child, indent if not isinstance(child, dict) else indent + 2, "", add, shared)
+                _block(child, indent if not isinstance(child, dict) else indent + 2, "", add, shared, shapes)
             elif isinstance(child, _CONTAINERS):
                 add(head + (" {}" if isinstance(child, dict) else " []"))
             else:
@@ -220,8 +229,74 @@ def _items(value: Any, indent: int, lead: str, add: Callable[[str], None],
         head = first + "- "
         first = pad
         if isinstance(child, _CONTAINERS) and child:
-            _block(child, indent + 2, head, add, shared)
+            _block(child, indent + 2, head, add, shared, shapes)
         elif isinstance(child, _CONTAINERS):
             add(head + ("{}" if isinstance(child, dict) else "[]"))
         else:
             add(head + scalar(child, len(head), len(head)))
+
+
+# A mapping's plan: (place, keys) of its mappings from the last, its %-template, and per %s the
+# column and fold indent of the value written there.
+Plan = tuple[tuple[tuple[int, tuple[str, ...]], ...], str, tuple[tuple[int, int], ...]]
+
+
+def _by_plan(value: dict[Any, Any], indent: int, lead: str, shapes: dict[Any, Any]) -> str | None:
+    """The lines of the plain mapping ``value`` (as _items writes them) from the plan of its keys
+    at ``indent`` after ``lead``, when its values fit it: mappings with the plan's keys where the
+    plan has them, scalars and empty containers everywhere else; else None."""
+    shape = (indent, lead, tuple(value))
+    plan = shapes.get(shape)
+    if not plan:
+        if plan is None:
+            plan = second_meeting(shapes, shape, lambda: _plan(value, indent, lead))
+        if not plan:
+            return None
+    dicts, template, slots = plan
+    row = list(value.values())
+    for place, inner in dicts:  # from the last: the places before stay valid
+        child = row[place]
+        if type(child) is not dict or tuple(child) != inner:
+            return None
+        row[place:place + 1] = child.values()
+    texts = [str(v) if type(v) is int else _slot(v, column, fold) for v, (column, fold) in zip(row, slots)]
+    return None if None in texts else template % tuple(texts)
+
+
+def _slot(value: Any, column: int, indent: int) -> str | None:
+    """``value`` written from ``column`` (as scalar()), or None for a non-empty container."""
+    if type(value) is str:  # a text met before that fits its line: as written then
+        style = _STYLES.get(value)
+        if style is not None and (not style[1] or column + len(style[0]) <= WIDTH):
+            return style[0]
+    elif isinstance(value, _CONTAINERS):
+        return None if value else "{}" if isinstance(value, dict) else "[]"
+    return scalar(value, column, indent)
+
+
+def _plan(value: dict[Any, Any], indent: int, lead: str) -> Plan | bool:
+    """The plan of ``value``'s shape (see Plan); False when a value is a container other than a
+    plain mapping of scalars, or a key not a string (1 and True are one key to a dict, not to YAML)."""
+    dicts, lines, slots = [], [], []
+    pad, inner_pad = " " * indent, " " * (indent + 2)
+    first = lead or pad
+    for place, (key, child) in enumerate(value.items()):
+        if type(key) is not str:
+            return False
+        head = first + scalar(key) + ":"
+        first = pad
+        if type(child) is dict and child:
+            if not all(type(inner) is str for inner in child):
+                return False
+            dicts.insert(0, (place, tuple(child)))
+            lines.append(head.replace("%", "%%"))
+            for inner in child:
+                inner_head = inner_pad + scalar(inner) + ":"
+                lines.append(inner_head.replace("%", "%%") + " %s")
+                slots.append((len(inner_head) + 1, indent + 4))
+        elif isinstance(child, _CONTAINERS) and child:
+            return False
+        else:
+            lines.append(head.replace("%", "%%") + " %s")
+            slots.append((len(head) + 1, indent + 2))
+    return tuple(dicts), "\n".join(lines), tuple(slots)

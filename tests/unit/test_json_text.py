@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from kpctl.model.document import SharedDict
 from kpctl.output.json_text import OneLine, write_json
+from tests.unit.shapes import placed, same_shapes
 
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=8))
 KEYS = st.one_of(st.text(max_size=6), st.integers(-3, 3), st.booleans(), st.none(), st.floats(-2, 2))
@@ -100,39 +101,14 @@ def test_a_one_line_value_is_json_dumps_of_it_on_its_line_and_the_document_reads
         assert mark in lines
 
 
-# Many dicts of one shape (keys, and which values are dicts of which keys), as an IPVS listing's
-# servers: written from a template of the shape, which must give way to whatever does not fit it.
-SLOT_KEYS = st.one_of(st.text(max_size=4), st.sampled_from(["%s", "%", "100%d", "é", "a\nb", '"', "["]))
-ODD = st.one_of(st.lists(SCALARS, min_size=1, max_size=2), st.dictionaries(st.text(max_size=2), SCALARS, min_size=1,
-                max_size=2), st.just({}), st.just([]), st.just(()), st.builds(SharedDict, st.just({"x": 1})))
-
-
-@st.composite
-def same_shapes(draw: Any) -> Any:
-    keys = draw(st.lists(SLOT_KEYS, min_size=1, max_size=4, unique=True))
-    inner = {key: draw(st.lists(SLOT_KEYS, min_size=1, max_size=3, unique=True)) for key in keys
-             if draw(st.booleans())}
-    scalar = st.one_of(SCALARS, st.sampled_from(["[", "{", "[1]", "a\n[x", "{}", ""]))
-
-    def one() -> dict[Any, Any]:
-        made: dict[Any, Any] = {}
-        for key in keys:
-            if draw(st.integers(0, 9)) == 0:  # a value that does not fit the shape
-                made[key] = draw(ODD)
-            elif key in inner:
-                made[key] = {k: draw(scalar) for k in inner[key]}
-            else:
-                made[key] = draw(scalar)
-        return made
-
-    return [one() for _ in range(draw(st.integers(1, 6)))]
+SHAPE_KEYS = st.one_of(st.text(max_size=4), st.sampled_from(["%s", "%", "100%d", "é", "a\nb", '"', "["]))
+SHAPE_SCALARS = st.one_of(SCALARS, st.sampled_from(["[", "{", "[1]", "a\n[x", "{}", ""]))
 
 
 @settings(max_examples=300)
-@given(same_shapes(), st.booleans(), st.integers(0, 2))
-def test_dicts_of_one_shape_are_written_as_json_writes_them(dicts: Any, ensure_ascii: bool, wrap: int) -> None:
-    value: Any = dicts if wrap == 0 else {"a": dicts, "b": [dicts, dicts[:1]]} if wrap == 1 else \
-        [{"s": d, "t": [d]} for d in dicts]
+@given(same_shapes(SHAPE_KEYS, SHAPE_SCALARS), st.booleans(), st.integers(0, 2))
+def test_dicts_of_one_shape_are_written_as_json_writes_them(dicts: Any, ensure_ascii: bool, where: int) -> None:
+    value = placed(dicts, where)
     assert text(value, ensure_ascii) == json.dumps(value, indent=2, ensure_ascii=ensure_ascii)
 
 

@@ -18,7 +18,7 @@ import json
 from typing import Any, Callable, Sequence
 
 from kpctl.model.document import SharedDict
-from kpctl.output.text import SliceWriter, repeated_text, second_meeting
+from kpctl.output.text import PLANNED, SliceWriter, repeated_text, second_meeting
 
 INDENT = "  "
 _CONTAINERS = (dict, list, tuple)
@@ -107,12 +107,12 @@ def _container(value: Any, depth: int, add: Callable[[str], None], ascii_only: b
     if not value or not isinstance(value, _CONTAINERS):
         add(encode(value))
         return
-    if type(value) is dict:
+    if type(value) is dict and len(value) >= PLANNED:
         texts = _by_plans((value,), depth, ascii_only, shapes, True)
         if texts is not None:
             add(texts[0])
             return
-    elif not isinstance(value, dict) and type(value[0]) is dict and value[0]:  # a list of dicts: maybe at once
+    elif not isinstance(value, dict) and type(value[0]) is dict and len(value[0]) >= PLANNED:  # maybe at once
         texts = _by_plans(value, depth + 1, ascii_only, shapes, False)
         if texts is not None:
             add(open_list + separator.join(texts) + close_list)
@@ -189,7 +189,8 @@ def _by_plans(dicts: Sequence[Any], depth: int, ascii_only: bool, shapes: Shapes
 def _plan(value: dict[Any, Any], depth: int, ascii_only: bool) -> Plan | bool:
     """The plan of ``value``'s shape: where its non-empty containers are and their keys, and a
     %-template of its text at ``depth`` with one %s per other value; False when a container is not
-    a plain dict, or a key not a string (json converts those: 1 and True are one key to a dict)."""
+    a plain dict of scalars and empty containers (such a shape would not fit the next time either),
+    or a key not a string (json converts those: 1 and True are one key to a dict)."""
     dicts, lines, count = [], [], 0
     _, separator, opening, _, closing, _ = _level(depth, ascii_only)
     _, inner_separator, inner_opening, _, inner_closing, _ = _level(depth + 1, ascii_only)
@@ -197,7 +198,8 @@ def _plan(value: dict[Any, Any], depth: int, ascii_only: bool) -> Plan | bool:
         if type(key) is not str:
             return False
         if child and isinstance(child, _NESTED):
-            if type(child) is not dict or not all(type(inner) is str for inner in child):
+            if type(child) is not dict or not all(type(inner) is str and not (item and isinstance(item, _NESTED))
+                                                  for inner, item in child.items()):
                 return False
             dicts.insert(0, (place, tuple(child)))
             text = inner_opening + inner_separator.join(

@@ -50,6 +50,9 @@ def repeated_text(seen: dict[Any, str | None], key: Any, render: Callable[[Calla
     return text
 
 
+PLANNED = 4  # the fewest keys of a mapping a writer writes from a plan: a smaller one gains nothing from it
+
+
 def second_meeting(shapes: dict[Any, Any], shape: Any, make: Callable[[], Any]) -> Any:
     """What a writer that has no plan for ``shape`` yet does: the first meeting is recorded
     (None: written as usual, nothing made for a shape met once), the second makes the plan

@@ -21,7 +21,7 @@ import re
 from typing import Any, Callable
 
 from kpctl.model.document import SharedDict
-from kpctl.output.text import SliceWriter, repeated_text, second_meeting
+from kpctl.output.text import PLANNED, SliceWriter, repeated_text, second_meeting
 
 WIDTH = 80  # PyYAML's best_width: past it, it folds scalars at spaces
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -203,7 +203,7 @@ def _block(value: Any, indent: int, lead: str, add: Callable[[str], None],
 
 def _items(value: Any, indent: int, lead: str, add: Callable[[str], None],
            shared: dict[tuple[int, int, str], str | None], shapes: dict[Any, Any]) -> None:
-    if type(value) is dict:
+    if type(value) is dict and len(value) >= PLANNED:
         text = _by_plan(value, indent, lead, shapes)
         if text is not None:
             add(text)
@@ -276,7 +276,8 @@ def _slot(value: Any, column: int, indent: int) -> str | None:
 
 def _plan(value: dict[Any, Any], indent: int, lead: str) -> Plan | bool:
     """The plan of ``value``'s shape (see Plan); False when a value is a container other than a
-    plain mapping of scalars, or a key not a string (1 and True are one key to a dict, not to YAML)."""
+    plain mapping of scalars and empty containers (such a shape would not fit the next time either),
+    or a key not a string (1 and True are one key to a dict, not to YAML)."""
     dicts, lines, slots = [], [], []
     pad, inner_pad = " " * indent, " " * (indent + 2)
     first = lead or pad
@@ -286,7 +287,8 @@ def _plan(value: dict[Any, Any], indent: int, lead: str) -> Plan | bool:
         head = first + scalar(key) + ":"
         first = pad
         if type(child) is dict and child:
-            if not all(type(inner) is str for inner in child):
+            if not all(type(inner) is str and not (item and isinstance(item, _CONTAINERS))
+                       for inner, item in child.items()):
                 return False
             dicts.insert(0, (place, tuple(child)))
             lines.append(head.replace("%", "%%"))

@@ -20,14 +20,14 @@ MISFITS = st.one_of(st.lists(st.integers(), min_size=1, max_size=2),
 def same_shapes(draw: Any, keys: Any, scalars: Any) -> list[dict[Any, Any]]:
     """One to six dicts of one shape, keys drawn from ``keys``, values from ``scalars``, and about
     one value in ten a misfit (a container where the shape has a scalar, or the other way round)."""
-    names = draw(st.lists(keys, min_size=1, max_size=4, unique=True))
+    names = draw(st.lists(keys, min_size=1, max_size=7, unique=True))  # planned from PLANNED (4) keys
     inner = {name: draw(st.lists(keys, min_size=1, max_size=3, unique=True)) for name in names if draw(st.booleans())}
 
     def one() -> dict[Any, Any]:
         made: dict[Any, Any] = {}
         for name in names:
-            if draw(st.integers(0, 9)) == 0:
-                made[name] = draw(MISFITS)
+            if draw(st.integers(0, 9)) == 0:  # or a dict of other keys, as many as the shape's dict has
+                made[name] = draw(st.one_of(MISFITS, st.just({f"{key}'": 0 for key in inner.get(name, ["k"])})))
             elif name in inner:
                 made[name] = {key: draw(scalars) for key in inner[name]}
             else:
@@ -44,3 +44,16 @@ def placed(dicts: list[dict[Any, Any]], where: int) -> Any:
     if where == 1:
         return {"a": dicts, "b": [dicts, dicts[:1]]}
     return [{"s": one, "t": [one]} for one in dicts]
+
+
+def servers_and_misfits() -> list[dict[str, Any]]:
+    """An IPVS listing's servers, then one of the same keys for each way a value can misfit."""
+    def server(port: int, stats: Any, weight: Any = 1) -> dict[str, Any]:
+        return {"address": "10.0.0.1", "port": port, "forward": "masq", "weight": weight, "stats": stats}
+
+    counters = {"conns": 1, "inpkts": 2, "outpkts": 3}
+    return [server(80, dict(counters)), server(81, dict(counters)), server(82, dict(counters)),
+            server(83, {"conns": 1, "inpkts": 2, "other": 3}), server(84, {}), server(85, [1, 2]),
+            server(86, SharedDict(counters)), server(87, dict(counters), [1]), server(88, dict(counters), {}),
+            server(89, {"conns": 1, "inpkts": 2}), server(90, {"conns": [1], "inpkts": 2, "outpkts": 3}),
+            server(91, dict(counters))]

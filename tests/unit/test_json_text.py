@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from kpctl.model.document import SharedDict
 from kpctl.output.json_text import OneLine, write_json
-from tests.unit.shapes import placed, same_shapes
+from tests.unit.shapes import placed, same_shapes, servers_and_misfits
 
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=8))
 KEYS = st.one_of(st.text(max_size=6), st.integers(-3, 3), st.booleans(), st.none(), st.floats(-2, 2))
@@ -112,6 +112,13 @@ def test_dicts_of_one_shape_are_written_as_json_writes_them(dicts: Any, ensure_a
     assert text(value, ensure_ascii) == json.dumps(value, indent=2, ensure_ascii=ensure_ascii)
 
 
+def test_servers_and_every_kind_of_misfit() -> None:
+    for where in range(3):
+        value = placed(servers_and_misfits(), where)
+        assert text(value) == json.dumps(value, indent=2)
+
+
 def test_keys_that_are_one_key_to_a_dict_and_two_to_json() -> None:
-    value = [{1: "a"}, {True: "b"}, {1.0: "c"}, {1: {2: 3}}, {True: {False: 3}}, {"1": {"2": 3}}] * 2
+    value = [{**first, 2: 0, 3: 0, 4: 0} for first in ({1: "a"}, {True: "b"}, {1.0: "c"}, {1: {2: 3}}, {True: {False: 3}})]
+    value = (value + [{"1": {"2": 3}, "2": 0, "3": 0, "4": 0}]) * 2
     assert text(value) == json.dumps(value, indent=2)

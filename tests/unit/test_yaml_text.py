@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from kpctl.model.document import SharedDict
 from kpctl.output.yaml_text import write_yaml
-from tests.unit.shapes import placed, same_shapes
+from tests.unit.shapes import placed, same_shapes, servers_and_misfits
 
 
 def dumps(value: Any) -> str:
@@ -147,6 +147,13 @@ def test_mappings_of_one_shape_as_pyyaml(dicts: Any, where: int) -> None:
     assert dumps(placed(dicts, where)) == pyyaml(value)
 
 
+def test_servers_and_every_kind_of_misfit() -> None:
+    for where in range(3):
+        value = placed(servers_and_misfits(), where)
+        assert dumps(value) == pyyaml(plain(value))
+
+
 def test_keys_that_are_one_key_to_a_dict_and_two_to_yaml() -> None:
-    value = plain([{1: "a"}, {True: "b"}, {1.0: "c"}, {1: {2: 3}}, {True: {False: 3}}, {"1": {"2": 3}}] * 2)
-    assert dumps(value) == pyyaml(value)  # (plain: copies, or PyYAML would write anchors)
+    value = [{**first, 2: 0, 3: 0, 4: 0} for first in ({1: "a"}, {True: "b"}, {1.0: "c"}, {1: {2: 3}}, {True: {False: 3}})]
+    value = plain((value + [{"1": {"2": 3}, "2": 0, "3": 0, "4": 0}]) * 2)  # copies, or PyYAML would write anchors
+    assert dumps(value) == pyyaml(value)

@@ -61,9 +61,9 @@ def open_ipset(app: Any) -> IPSetReader:
     return IPSetNetlink()
 
 
-def open_live(app: Any, what: str) -> Any:
-    """The netlink backend for a command that changes the kernel (refused on --snapshot)."""
-    app.require_live(what)
+def open_live(app: Any, what: str, why: str = "changes the kernel") -> Any:
+    """The netlink backend for a command that changes (or must ask) the kernel (refused on --snapshot)."""
+    app.require_live(what, why)
     from kpctl.backends.ipset_netlink import IPSetNetlink
 
     return IPSetNetlink()

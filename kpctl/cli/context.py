@@ -35,12 +35,12 @@ class AppContext:
             self._snapshot = load_snapshot(self.snapshot_path)
         return self._snapshot
 
-    def require_live(self, what: str) -> None:
-        """Commands that change the kernel refuse to run against a snapshot."""
+    def require_live(self, what: str, why: str = "changes the kernel") -> None:
+        """Commands that change (or must ask) the kernel refuse to run against a snapshot."""
         if self.snapshot_path is not None:
             from kpctl.errors import InvalidInput
 
-            raise InvalidInput(f"{what} changes the kernel and cannot run on --snapshot {self.snapshot_path}")
+            raise InvalidInput(f"{what} {why} and cannot run on --snapshot {self.snapshot_path}")
 
     def render(self, listing: Listing, spec: OutputSpec) -> None:
         from kpctl.output import registry

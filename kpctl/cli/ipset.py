@@ -29,10 +29,10 @@ def _reader(app: AppContext) -> Iterator[Any]:
 
 
 @contextlib.contextmanager
-def _live(app: AppContext, what: str) -> Iterator[Any]:
+def _live(app: AppContext, what: str, why: str = "changes the kernel") -> Iterator[Any]:
     from kpctl.backends.ipset import open_live
 
-    backend = open_live(app, what)
+    backend = open_live(app, what, why)
     try:
         yield backend
     finally:
@@ -199,7 +199,8 @@ def test(app: AppContext, name: str, entry: str) -> int:
       kpctl ipset test KUBE-CLUSTER-IP 10.254.0.1,tcp:443 && echo member
     """
     _names(name)
-    with _live(app, "ipset test") as backend:
+    # the kernel's answer (nets, ranges, nomatch) is not modelled for a snapshot; `ipset find` is
+    with _live(app, "ipset test", "asks the kernel (ipset find reads a snapshot)") as backend:
         header, parsed = _parsed(backend, name, _entry_tokens(entry, None, None, False))
         member = backend.test(header, parsed)
     click.echo(f"{parsed.raw} is {'' if member else 'NOT '}in set {name}.")

@@ -88,6 +88,8 @@ def test_writes_refuse_a_snapshot(snapshot: str, args: list[str]) -> None:
     outcome = kpctl("--snapshot", snapshot, "ipset", *args, input="")
     assert outcome.exit_code == 2, outcome.stderr
     assert "snapshot" in outcome.stderr
+    # and for the reason that holds: test changes nothing, it asks the kernel
+    assert ("changes the kernel" in outcome.stderr) == (args[0] != "test"), outcome.stderr
 
 
 @pytest.mark.parametrize(("args", "named"), [

@@ -199,7 +199,7 @@ def test(app: AppContext, name: str, entry: str) -> int:
       kpctl ipset test KUBE-CLUSTER-IP 10.254.0.1,tcp:443 && echo member
     """
     _names(name)
-    # the kernel's answer (nets, ranges, nomatch) is not modelled for a snapshot; `ipset find` is
+    # the kernel's answer (nets, ranges, nomatch) is not modelled for a snapshot; `ipset find` reads one
     with _live(app, "ipset test", "asks the kernel (ipset find reads a snapshot)") as backend:
         header, parsed = _parsed(backend, name, _entry_tokens(entry, None, None, False))
         member = backend.test(header, parsed)

@@ -46,8 +46,9 @@ _LEVELS: dict[bool, list[Level]] = {True: [], False: []}
 # holds a newline (strings escape theirs).
 _LINES = {ascii_only: json.JSONEncoder(separators=("\n", ":"), ensure_ascii=ascii_only).encode
           for ascii_only in (True, False)}
-# A write's dict shapes: (depth, keys) -> None (met once) or a Plan, or False (no plan: see _plan)
-Plan = tuple[tuple[tuple[int, tuple[str, ...]], ...], str, int]  # (place, keys) of its dicts from the last, template, %s count
+# A write's dict shapes: (depth, keys) -> None (met once) or a Plan, or False (no plan: see _plan).
+# A plan: (place, keys) of the dict's dicts from the last, its %-template, the template's %s count.
+Plan = tuple[tuple[tuple[int, tuple[str, ...]], ...], str, int]
 Shapes = dict[tuple[int, tuple[Any, ...]], Any]
 # A string key's JSON text, per ensure_ascii: the same few keys repeat by the million.
 _KEYS: dict[bool, dict[str, str]] = {True: {}, False: {}}

@@ -4,6 +4,7 @@ VIPs answered locally, rule sets fighting over the same addresses)."""
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 
 from kpctl.core.modes import (
@@ -21,13 +22,15 @@ from kpctl.model.links import VIP_DEVICE
 
 SHOWN = 6  # objects named in a finding; the count says how many there are
 
-_memo: list[tuple[NodeState, ModeReport]] = []
+# The last node asked about, by weak reference: the memo must not keep a whole node (110,000
+# rules) alive after its run, for the collector to walk again at interpreter exit (0.2 s).
+_memo: list[tuple[weakref.ref[NodeState], ModeReport]] = []
 
 
 def node_modes(node: NodeState) -> ModeReport:
     """kpctl.core.modes' answer for this node, worked out once per NodeState (run_checks and
     every leftover check ask; each detection walks every chain)."""
-    if _memo and _memo[0][0] is node:
+    if _memo and _memo[0][0]() is node:
         return _memo[0][1]
     vips = next((link.addresses for link in node.links or () if link.name == VIP_DEVICE), ())
     report = detect_modes(
@@ -35,7 +38,7 @@ def node_modes(node: NodeState) -> ModeReport:
         ipset_names=[s.name for s in node.ipsets or ()],
         rulesets=[r for by_backend in node.iptables.values() for r in by_backend.values()],
         nft_tables=nft_tables(node.nftables), hint=node.mode)
-    _memo[:] = [(node, report)]
+    _memo[:] = [(weakref.ref(node), report)]
     return report
 
 

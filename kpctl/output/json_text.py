@@ -113,11 +113,9 @@ def _container(value: Any, depth: int, add: Callable[[str], None], ascii_only: b
         if texts is not None:
             add(texts[0])
             return
-    elif not isinstance(value, dict) and type(value[0]) is dict and len(value[0]) >= PLANNED:  # maybe at once
-        texts = _by_plans(value, depth + 1, ascii_only, shapes, False)
-        if texts is not None:
-            add(open_list + separator.join(texts) + close_list)
-            return
+    elif not isinstance(value, dict) and type(value[0]) is dict and len(value[0]) >= PLANNED:
+        _list_by_plans(value, depth, add, ascii_only, shared, shapes)
+        return
     is_dict = isinstance(value, dict)
     if is_dict:
         items = list(value.items())
@@ -149,6 +147,31 @@ def _container(value: Any, depth: int, add: Callable[[str], None], ascii_only: b
         run = dict(items[start:]) if is_dict else list(items[start:])
         add(encode(run)[1:-1])
     add(closing)
+
+
+def _list_by_plans(value: Sequence[Any], depth: int, add: Callable[[str], None], ascii_only: bool,
+                   shared: dict[tuple[int, int], str | None], shapes: Shapes) -> None:
+    """Write the non-empty list ``value`` (at ``depth``): CHUNK items per C call while they are
+    dicts that fit their plans, a chunk with an item that does not item by item (which is the
+    text a run of flat items takes too).  Each item is its own piece (a slice stays small)."""
+    _, separator, _, open_list, _, close_list = _level(depth, ascii_only)
+    for start in range(0, len(value), CHUNK):
+        chunk = value[start:start + CHUNK]
+        texts = _by_plans(chunk, depth + 1, ascii_only, shapes, False)
+        lead = open_list if not start else separator
+        if texts is None:
+            for item in chunk:
+                add(lead)
+                _value(item, depth + 1, add, ascii_only, shared, shapes)
+                lead = separator
+        else:
+            for text in texts:
+                add(lead + text)
+                lead = separator
+    add(close_list)
+
+
+CHUNK = 64  # list items written from their plans per C call
 
 
 def _by_plans(dicts: Sequence[Any], depth: int, ascii_only: bool, shapes: Shapes, meet: bool) -> list[str] | None:

@@ -112,10 +112,20 @@ def test_dicts_of_one_shape_are_written_as_json_writes_them(dicts: Any, ensure_a
     assert text(value, ensure_ascii) == json.dumps(value, indent=2, ensure_ascii=ensure_ascii)
 
 
-def test_servers_and_every_kind_of_misfit() -> None:
-    for where in range(3):
-        value = placed(servers_and_misfits(), where)
-        assert text(value) == json.dumps(value, indent=2)
+def test_servers_and_every_kind_of_misfit(monkeypatch: Any) -> None:
+    import kpctl.output.json_text as module
+
+    # fitting servers, then each kind of misfit, then fitting ones again: the second copy of the list
+    # is written CHUNK items per call once the first has made the plans, a chunk with a misfit item
+    # by item
+    servers = servers_and_misfits()
+    many = servers[:3] * 30 + servers + servers[:3] * 30
+    for chunk in (1, 2, 5, module.CHUNK):
+        monkeypatch.setattr(module, "CHUNK", chunk)
+        for where in range(3):
+            value = placed(servers_and_misfits(), where)
+            assert text(value) == json.dumps(value, indent=2), (chunk, where)
+        assert text([many, many, servers]) == json.dumps([many, many, servers], indent=2), chunk
 
 
 def test_keys_that_are_one_key_to_a_dict_and_two_to_json() -> None:

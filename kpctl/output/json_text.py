@@ -18,7 +18,7 @@ import json
 from typing import Any, Callable, Sequence
 
 from kpctl.model.document import SharedDict
-from kpctl.output.text import PLANNED, SliceWriter, repeated_text, second_meeting
+from kpctl.output.text import PLANNED, SliceWriter, plan_values, repeated_text, second_meeting
 
 INDENT = "  "
 _CONTAINERS = (dict, list, tuple)
@@ -191,12 +191,9 @@ def _by_plans(dicts: Sequence[Any], depth: int, ascii_only: bool, shapes: Shapes
                 plan = second_meeting(shapes, shape, lambda: _plan(value, depth, ascii_only))
             if not plan:
                 return None
-        row = list(value.values())
-        for place, inner in plan[0]:  # from the last: the places before stay valid
-            child = row[place]
-            if type(child) is not dict or tuple(child) != inner:
-                return None
-            row[place:place + 1] = child.values()
+        row = plan_values(value, plan[0])
+        if row is None:
+            return None
         if not _SCALARS.issuperset(map(type, row)) and any(v and isinstance(v, _NESTED) for v in row):
             return None
         values += row

@@ -64,6 +64,19 @@ def second_meeting(shapes: dict[Any, Any], shape: Any, make: Callable[[], Any]) 
     return None
 
 
+def plan_values(value: dict[Any, Any], dicts: tuple[tuple[int, tuple[Any, ...]], ...]) -> list[Any] | None:
+    """The values of ``value`` with, at each (place, keys) of ``dicts`` (a plan's dicts, from the
+    last), the values of the dict there in its place; None when that value is not a plain dict
+    with those keys.  What both writers fill a plan's template from."""
+    row = list(value.values())
+    for place, keys in dicts:  # from the last: the places before stay valid
+        child = row[place]
+        if type(child) is not dict or tuple(child) != keys:
+            return None
+        row[place:place + 1] = child.values()
+    return row
+
+
 SLICE = 8192  # pieces per write of a SliceWriter (a piece may be a whole IPVS server in JSON: ~700 bytes)
 
 

@@ -21,7 +21,7 @@ import re
 from typing import Any, Callable
 
 from kpctl.model.document import SharedDict
-from kpctl.output.text import PLANNED, SliceWriter, repeated_text, second_meeting
+from kpctl.output.text import PLANNED, SliceWriter, plan_values, repeated_text, second_meeting
 
 WIDTH = 80  # PyYAML's best_width: past it, it folds scalars at spaces
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -113,7 +113,7 @@ def scalar(value: Any, column: int = -1, indent: int = 0) -> str:
     """One scalar as written from ``column`` (-1: a key, never folded), its folded lines (if
     PyYAML would fold it) indented by ``indent``."""
     if isinstance(value, str):
-        written, foldable = _string(value)
+        written, foldable = _STYLES.get(value) or _string(value)  # a text met before: no call
         if foldable and column >= 0 and column + len(written) > WIDTH:
             if written[0] == '"':
                 return _double_quoted(value, column, indent)
@@ -253,23 +253,16 @@ def _by_plan(value: dict[Any, Any], indent: int, lead: str, shapes: dict[Any, An
         if not plan:
             return None
     dicts, template, slots = plan
-    row = list(value.values())
-    for place, inner in dicts:  # from the last: the places before stay valid
-        child = row[place]
-        if type(child) is not dict or tuple(child) != inner:
-            return None
-        row[place:place + 1] = child.values()
+    row = plan_values(value, dicts)
+    if row is None:
+        return None
     texts = [str(v) if type(v) is int else _slot(v, column, fold) for v, (column, fold) in zip(row, slots)]
     return None if None in texts else template % tuple(texts)
 
 
 def _slot(value: Any, column: int, indent: int) -> str | None:
     """``value`` written from ``column`` (as scalar()), or None for a non-empty container."""
-    if type(value) is str:  # a text met before that fits its line: as written then
-        style = _STYLES.get(value)
-        if style is not None and (not style[1] or column + len(style[0]) <= WIDTH):
-            return style[0]
-    elif isinstance(value, _CONTAINERS):
+    if isinstance(value, _CONTAINERS):
         return None if value else "{}" if isinstance(value, dict) else "[]"
     return scalar(value, column, indent)
 

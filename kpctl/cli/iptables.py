@@ -147,35 +147,20 @@ class _Rows(Sequence[dict[str, Any]]):
 def _row_maker(ruleset: Ruleset) -> Callable[[str, Rule], dict[str, Any]]:
     """The listing row of a rule of ``ruleset``; the text of a match or target that rules share
     (kube-proxy's comments, `-m tcp --dport 80`, `-j KUBE-MARK-MASQ`) is made once."""
-    from kpctl.core.iptables_save import format_options
+    from kpctl.core.iptables_save import rule_texts
 
     family, backend = ruleset.family, ruleset.backend
     anywhere = "0.0.0.0/0" if family == "ipv4" else "::/0"
-    texts: dict[int, str] = {}  # id() of a match or target of the ruleset (alive while it is) -> text
-
-    def text(item: Any, head: tuple[str, ...]) -> str:
-        made = texts.get(id(item))
-        if made is None:
-            made = texts[id(item)] = " ".join([*head, *format_options(item.options)])
-        return made
+    made: dict[int, str] = {}  # id() of a match or target of the ruleset (alive while it is) -> text
 
     def row(table: str, rule: Rule) -> dict[str, Any]:
-        target = rule.target
-        target_text = "" if target is None else text(target, (target.name,))
-        if rule.goto:
-            target_text += " [goto]"
-        extra = [text(m, ("-m", m.module)) for m in rule.matches if m.module and m.module != "comment"]
-        protocol, src, dst, iif, oif = rule.builtins()
-        comment, counters = rule.comment, rule.counters
+        target, protocol, src, dst, iif, oif, extra, comment = rule_texts(rule, made)
+        counters = rule.counters
         return {
             "family": family, "backend": backend, "table": table, "chain": rule.chain,
-            "number": rule.number, "target": target_text,
-            "protocol": ("!" + protocol.name if protocol.negated else protocol.name) if protocol else "all",
-            "source": ("!" + src.cidr if src.negated else src.cidr) if src else anywhere,
-            "destination": ("!" + dst.cidr if dst.negated else dst.cidr) if dst else anywhere,
-            "in": ("!" + iif.name if iif.negated else iif.name) if iif else "",
-            "out": ("!" + oif.name if oif.negated else oif.name) if oif else "",
-            "matches": " ".join(extra), "comment": comment or "",
+            "number": rule.number, "target": target, "protocol": protocol,
+            "source": src or anywhere, "destination": dst or anywhere, "in": iif, "out": oif,
+            "matches": extra, "comment": comment or "",
             "packets": counters.packets if counters else "", "bytes": counters.bytes if counters else "",
         }
 

@@ -10,15 +10,15 @@ of letters, digits, ``_`` and ``-`` is written bare, anything else in double quo
 from __future__ import annotations
 
 import copy
-import functools
 import re
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Optional
 
 from kpctl.errors import InvalidInput
 from kpctl.model.iptables import (
     BUILTIN_CHAINS,
     BUILTIN_OPTIONS,
+    Builtins,
     Chain,
     Counters,
     Match,
@@ -27,6 +27,7 @@ from kpctl.model.iptables import (
     Ruleset,
     Table,
     Target,
+    ipv4_network,
 )
 
 _COUNTERS = re.compile(r"^\[(\d+):(\d+)\]$")
@@ -357,6 +358,109 @@ def _build_shaped(pieces: Pieces, is_chain: Callable[[str], bool],
     return tuple(matches), target, False
 
 
+class ShapedParts:
+    """Builds the parts of a table's rules of the common shape (``self(pieces)``, what a deferred
+    rule calls), sharing repeated matches and targets, and answers a listing's texts of such a rule
+    from its pieces without building them (:func:`rule_texts`): the texts of each distinct
+    match or target are made once, from the part itself."""
+
+    __slots__ = ("is_chain", "shared", "texts_of")
+
+    def __init__(self, is_chain: Callable[[str], bool]) -> None:
+        # no reference back to the chains: a cycle would leave a whole node's rules to the cycle
+        # collector instead of reference counts
+        self.is_chain = is_chain
+        self.shared: dict[tuple[str | None, ...], Any] = {}
+        self.texts_of: dict[tuple[str | None, ...], Any] = {}  # pieces of a part -> its texts
+
+    def __call__(self, pieces: Pieces) -> tuple[tuple[Match, ...], Target | None, bool]:
+        return _build_shaped(pieces, self.is_chain, self.shared)
+
+    def texts(self, pieces: Pieces) -> RuleTexts:
+        """:func:`rule_texts` of the rule these pieces build."""
+        texts_of = self.texts_of
+        key = pieces[:6]  # -s, -d, -p
+        builtins = texts_of.get(key)
+        if builtins is None:  # what builtin_texts makes of the match's views, without building them
+            sneg, src, dneg, dst, pneg, proto = key
+            builtins = texts_of[key] = (
+                "all" if proto is None else "!" + proto.lower() if pneg else proto.lower(),
+                None if src is None else _negated(_cidr(src), sneg),
+                None if dst is None else _negated(_cidr(dst), dneg),
+                "", "")
+        # part_text of the target: the option values the shape admits are never quoted
+        name, option, value = pieces[13:]
+        target = name if option is None else f"{name} {option} {value}"
+        extra = ""
+        if pieces[7] is not None:
+            key = pieces[7:12]
+            extra = texts_of.get(key) or texts_of.setdefault(key, part_text(_shared(self.shared, key, _port_match)))
+        if pieces[12] is not None:
+            key = ("statistic", pieces[12])
+            text = texts_of.get(key) or texts_of.setdefault(key, part_text(_shared(self.shared, key, _statistic_match)))
+            extra = f"{extra} {text}" if extra else text
+        return (target, *builtins, extra, pieces[6])
+
+
+
+# ---------------------------------------------------------------- a listing's texts of a rule
+
+# (target [" [goto]"], protocol, source, destination, in, out, the other matches, comment):
+# source and destination None when the rule has none (anywhere), protocol "all", in/out "".
+RuleTexts = tuple[str, str, Optional[str], Optional[str], str, str, str, Optional[str]]
+
+
+def part_text(item: Match | Target) -> str:
+    """``-m tcp --dport 80``, ``DNAT --to-destination 10.1.0.8:8080``: a match or target as a
+    listing shows it."""
+    head = [item.name] if isinstance(item, Target) else ["-m", item.module]
+    return " ".join(head + format_options(item.options))
+
+
+def _cidr(address: str) -> str:
+    """AddressMatch(address).cidr of an address the shape admits: a host (kube-proxy's every -s and
+    -d) is its own network, and the shape's octets are written as ipaddress writes them."""
+    if address.endswith("/32"):
+        return address
+    if "/" not in address:
+        return address + "/32"
+    return ipv4_network(address, False)[3]  # type: ignore[index]
+
+
+def _negated(text: str, negated: Any) -> str:
+    return "!" + text if negated else text
+
+
+def builtin_texts(views: Builtins) -> tuple[str, str | None, str | None, str, str]:
+    """The built-in matches' texts: protocol, source, destination, in, out (``!`` when negated)."""
+    protocol, src, dst, iif, oif = views
+    return (("!" + protocol.name if protocol.negated else protocol.name) if protocol else "all",
+            ("!" + src.cidr if src.negated else src.cidr) if src else None,
+            ("!" + dst.cidr if dst.negated else dst.cidr) if dst else None,
+            ("!" + iif.name if iif.negated else iif.name) if iif else "",
+            ("!" + oif.name if oif.negated else oif.name) if oif else "")
+
+
+def rule_texts(rule: Rule, made: dict[int, str]) -> RuleTexts:
+    """What a listing shows of ``rule``; ``made``: the texts of matches and targets made so far
+    (by id(), for parts the rules share and that live as long as ``made`` is used)."""
+    unbuilt = rule.unbuilt()
+    if unbuilt is not None and isinstance(unbuilt[0], ShapedParts):
+        return unbuilt[0].texts(unbuilt[1])
+
+    def text(item: Match | Target) -> str:
+        known = made.get(id(item))
+        if known is None:
+            known = made[id(item)] = part_text(item)
+        return known
+
+    target = "" if rule.target is None else text(rule.target)
+    if rule.goto:
+        target += " [goto]"
+    extra = " ".join([text(m) for m in rule.matches if m.module and m.module != "comment"])
+    return (target, *builtin_texts(rule.builtins()), extra, rule.comment)
+
+
 def parse_rule_body(tokens: list[Token], lineno: int, chain: str, chains: Container[str], table: str,
                     family: str) -> tuple[tuple[Match, ...], Target | None, bool]:
     """The matches and target after ``-A CHAIN``, validated and checked against the family."""
@@ -384,12 +488,9 @@ class LazyChains(Mapping[str, Chain]):
         # before it sees no such chain (`-j NAME` is then a target, not a jump)
         self._late = late
         self._built: dict[str, Chain] = {}
-        # what builds a deferred rule's parts, sharing repeated matches and targets within the table:
-        # it holds no reference back to the chains (a cycle would leave a whole node's rules to the
-        # cycle collector instead of reference counts)
+        # what builds a deferred rule's parts, sharing repeated matches and targets within the table
         builtin = BUILTIN_CHAINS.get(table, ())
-        user_chains = frozenset(name for name in declared if name not in builtin)
-        self._build = functools.partial(_build_shaped, is_chain=user_chains.__contains__, shared={})
+        self._build = ShapedParts(frozenset(name for name in declared if name not in builtin).__contains__)
         # the chains this mapping lists (a subset's: some of the declared ones, some of them replaced)
         self._listed: Mapping[str, Any] = declared
         self._replaced: Mapping[str, Chain] = {}

@@ -828,6 +828,14 @@ class Rule:
         del self._pieces
         return getattr(self, name)
 
+    def unbuilt(self) -> tuple[Any, Any] | None:
+        """``(build, pieces)`` of a deferred rule whose parts are not built yet, else None: what
+        the reader can answer some questions from without building them (a listing's texts)."""
+        try:
+            return self._pieces
+        except AttributeError:
+            return None
+
     def _key(self) -> tuple[Any, ...]:
         return (self.chain, self.number, self.text, self.matches, self.target, self.goto, self.counters)
 

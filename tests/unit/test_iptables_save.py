@@ -199,7 +199,7 @@ def _shape_lines() -> list[str]:
              if line.startswith("-A ")]
     for src, dst, proto, comment, ports, statistic, target in itertools.product(
             ["", " ! -s 172.30.0.0/16", " -s 10.0.0.1", " -s 10.0.0.300"],
-            ["", " -d 10.254.0.1/32", " ! -d 10.100.0.0/08", " -d 10.100.0.7/33"],
+            ["", " -d 10.254.0.1/32", " ! -d 10.100.0.0/08", " -d 10.100.0.7/33", " ! -d 10.1.2.3/8"],
             ["", " -p tcp", " ! -p UDP", " -p 6"],
             ["", ' -m comment --comment "ns/svc:port cluster IP"', ' -m comment --comment ""'],
             ["", " -m tcp", " -m udp --dport 53", " -m sctp ! --sport 1:1024 --dport 80", " -m tcp --dport 70000",
@@ -239,6 +239,28 @@ def test_the_common_shape_reads_as_the_token_parser_does() -> None:
             assert shaped == expected, line
             assert [m.to_dict() for m in shaped[0]] == [m.to_dict() for m in expected[0]], line
     assert taken > 1000
+
+
+def test_a_listing_reads_the_same_texts_from_the_pieces_as_from_the_built_rule() -> None:
+    from kpctl.core.iptables_save import ShapedParts, _shape, parse_rule_body, rule_texts, tokenize
+    from kpctl.model.iptables import Rule
+
+    chains = {"KUBE-SERVICES", "KUBE-SVC-X", "PREROUTING"}
+    parts = ShapedParts(lambda name: name in chains and name != "PREROUTING")
+    compared = 0
+    for line in _shape_lines():
+        tokens = tokenize(line)
+        pieces = _shape(line[len("-A " + tokens[1].text):])
+        try:
+            built = Rule(tokens[1].text, 1, line, *parse_rule_body(tokens[2:], 1, tokens[1].text, chains, "nat", "ipv4"))
+        except InvalidInput:
+            continue
+        if pieces is not None:
+            deferred = Rule.deferred(built.chain, 1, line, pieces[13], parts, pieces)
+            assert rule_texts(deferred, {}) == rule_texts(built, {}), line
+            assert deferred.unbuilt() is not None  # answered without building the parts
+            compared += 1
+    assert compared > 1000
 
 
 def test_read_all_parses_every_chain_of_a_lazy_read() -> None:

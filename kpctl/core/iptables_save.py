@@ -300,6 +300,14 @@ def _shape(line: str, start: int = 0) -> Pieces | None:
     return pieces
 
 
+def deferrable(pieces: Pieces) -> bool:
+    """Whether a rule of these pieces is valid without building its parts: its target has no
+    option, or is DNAT --to-destination with an address (and port) valid by construction."""
+    option = pieces[14]
+    return option is None or (option == "--to-destination" and pieces[13] == "DNAT"
+                              and _DNAT_TO.fullmatch(pieces[15]) is not None)
+
+
 def _builtin_match(sneg: str | None, src: str | None, dneg: str | None, dst: str | None,
                    pneg: str | None, proto: str | None) -> Match:
     options = []
@@ -360,9 +368,9 @@ def _build_shaped(pieces: Pieces, is_chain: Callable[[str], bool],
 
 class ShapedParts:
     """Builds the parts of a table's rules of the common shape (``self(pieces)``, what a deferred
-    rule calls), sharing repeated matches and targets, and answers a listing's texts of such a rule
-    from its pieces without building them (:func:`rule_texts`): the texts of each distinct
-    match or target are made once, from the part itself."""
+    rule calls), sharing repeated matches and targets, and answers from the pieces alone what a
+    walk over a node's rules asks (the jump, the comment, the action of a jump tree, a listing's
+    texts), each as the built parts would."""
 
     __slots__ = ("is_chain", "shared", "texts_of")
 
@@ -375,6 +383,20 @@ class ShapedParts:
 
     def __call__(self, pieces: Pieces) -> tuple[tuple[Match, ...], Target | None, bool]:
         return _build_shaped(pieces, self.is_chain, self.shared)
+
+    def jump(self, pieces: Pieces) -> str | None:
+        return pieces[13] if self.is_chain(pieces[13]) else None
+
+    def comment(self, pieces: Pieces) -> str | None:
+        return pieces[6]  # type: ignore[no-any-return]
+
+    def action(self, pieces: Pieces) -> str | None:
+        """describe_action of the rule: its target is a chain, DNAT with --to-destination (the
+        only option a deferred rule's target has), or a name alone."""
+        name = pieces[13]
+        if self.is_chain(name):
+            return None
+        return name if pieces[14] is None else f"{name} {pieces[15]}"  # type: ignore[no-any-return]
 
     def texts(self, pieces: Pieces) -> RuleTexts:
         """:func:`rule_texts` of the rule these pieces build."""
@@ -554,9 +576,7 @@ class LazyChains(Mapping[str, Chain]):
         if prefix is not None and line.startswith(prefix):
             pieces = _shape(line, len(prefix))
             if pieces is not None:
-                option = pieces[14]
-                if option is None or (option == "--to-destination" and pieces[13] == "DNAT"
-                                      and _DNAT_TO.fullmatch(pieces[15])):
+                if deferrable(pieces):
                     return Rule.deferred(chain, number, line, pieces[13], self._build, pieces)
                 parts = self._build(pieces)
                 try:  # another target option: checked now

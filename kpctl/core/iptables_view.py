@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kpctl.core.iptables_save import LazyChains, format_options
+from kpctl.core.iptables_save import LazyChains, ShapedParts, format_options
 from kpctl.errors import NotFound
 from kpctl.model.iptables import (
     BACKENDS,
@@ -122,6 +122,9 @@ class JumpNode:
 
 def describe_action(rule: Rule) -> str | None:
     """A short word for a rule's non-jump target: ``DNAT 10.1.0.8:8080``, ``MASQUERADE``…"""
+    unbuilt = rule.unbuilt()
+    if unbuilt is not None and isinstance(unbuilt[0], ShapedParts):
+        return unbuilt[0].action(unbuilt[1])
     target = rule.target
     if target is None or target.is_chain:
         return None
@@ -146,14 +149,12 @@ def jump_tree(ruleset: Ruleset, table_name: str, roots: tuple[str, ...] | None =
         if chain is None:
             return JumpNode(table_name, chain_name, via, missing=True)
         actions = tuple(dict.fromkeys(a for r in chain.rules if (a := describe_action(r))))
-        jumping = [r for r in chain.rules if r.jump is not None]
+        jumping = [(r, jump) for r in chain.rules if (jump := r.jump) is not None]
         if chain_name in expanded and jumping:
             return JumpNode(table_name, chain_name, via, chain.policy, actions, seen_above=True)
         expanded.add(chain_name)
-        children = tuple(
-            node(r.jump, r, path | {chain_name}) for r in jumping
-            if r.jump is not None and r.jump not in path
-        )
+        below = path | {chain_name}
+        children = tuple(node(jump, r, below) for r, jump in jumping if jump not in path)
         return JumpNode(table_name, chain_name, via, chain.policy, actions, children)
 
     if roots is None:

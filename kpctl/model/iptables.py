@@ -13,10 +13,10 @@ Nothing here does I/O.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from socket import AF_INET, inet_ntop, inet_pton
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple, Protocol, Union
 
 from kpctl.model.cached import cached_view
 from kpctl.model.document import SharedDict
@@ -791,6 +791,17 @@ class Target:
 # ---------------------------------------------------------------- rules, chains, tables
 
 
+class PartsMaker(Protocol):
+    """What builds a deferred rule's parts from the pieces its reader kept, and answers what a
+    walk over many rules asks (the jump, the comment) from the pieces alone."""
+
+    def __call__(self, pieces: Any) -> tuple[tuple[Match, ...], Target | None, bool]: ...
+
+    def jump(self, pieces: Any) -> str | None: ...
+
+    def comment(self, pieces: Any) -> str | None: ...
+
+
 class Rule:
     """One `-A CHAIN …` rule: its matches, target and counters, and the line it came from.
 
@@ -801,40 +812,38 @@ class Rule:
     """
 
     __slots__ = ("chain", "number", "text", "counters", "target_name", "matches", "target", "goto", "_pieces")
-    _PARTS = frozenset({"matches", "target", "goto"})
-    _pieces: tuple[Callable[[Any], tuple[tuple[Match, ...], Target | None, bool]], Any]  # a deferred rule's
+    _PARTS = frozenset({"matches", "target"})
+    _pieces: tuple[PartsMaker, Any] | None  # a deferred rule's, until its parts are built
 
     def __init__(self, chain: str, number: int, text: str, matches: tuple[Match, ...] = (),
                  target: Target | None = None, goto: bool = False, counters: Counters | None = None) -> None:
         self.chain, self.number, self.text, self.counters = chain, number, text, counters
         self.target_name: str | None = None if target is None else target.name  # without building a deferred rule
         self.matches, self.target, self.goto = matches, target, goto
+        self._pieces = None
 
     @classmethod
-    def deferred(cls, chain: str, number: int, text: str, target_name: str,
-                 build: Callable[[Any], tuple[tuple[Match, ...], Target | None, bool]], pieces: Any) -> Rule:
-        """A rule whose matches and target (named ``target_name``) are ``build(pieces)``, made when
-        first read: until then their slots are empty, and reading one lands in __getattr__."""
+    def deferred(cls, chain: str, number: int, text: str, target_name: str, maker: PartsMaker, pieces: Any) -> Rule:
+        """A `-j` rule whose matches and target (named ``target_name``) are ``maker(pieces)``, made
+        when first read: until then their slots are empty, and reading one lands in __getattr__."""
         rule = cls.__new__(cls)
         rule.chain, rule.number, rule.text, rule.counters, rule.target_name = chain, number, text, None, target_name
-        rule._pieces = (build, pieces)
+        rule.goto = False
+        rule._pieces = (maker, pieces)
         return rule
 
     def __getattr__(self, name: str) -> Any:
-        if name not in Rule._PARTS:
+        if name not in Rule._PARTS or self._pieces is None:
             raise AttributeError(name)
-        build, pieces = self._pieces
-        self.matches, self.target, self.goto = build(pieces)
-        del self._pieces
+        maker, pieces = self._pieces
+        self.matches, self.target, self.goto = maker(pieces)
+        self._pieces = None
         return getattr(self, name)
 
-    def unbuilt(self) -> tuple[Any, Any] | None:
-        """``(build, pieces)`` of a deferred rule whose parts are not built yet, else None: what
+    def unbuilt(self) -> tuple[PartsMaker, Any] | None:
+        """``(maker, pieces)`` of a deferred rule whose parts are not built yet, else None: what
         the reader can answer some questions from without building them (a listing's texts)."""
-        try:
-            return self._pieces
-        except AttributeError:
-            return None
+        return self._pieces
 
     def _key(self) -> tuple[Any, ...]:
         return (self.chain, self.number, self.text, self.matches, self.target, self.goto, self.counters)
@@ -883,6 +892,8 @@ class Rule:
     @property
     def comment(self) -> str | None:
         """The first ``-m comment --comment`` text."""
+        if self._pieces is not None:
+            return self._pieces[0].comment(self._pieces[1])
         for match in self.matches:
             if match.module == "comment" and match.comment is not None:
                 return match.comment
@@ -894,6 +905,8 @@ class Rule:
     @property
     def jump(self) -> str | None:
         """The user chain this rule jumps (or goes) to, if any."""
+        if self._pieces is not None:
+            return self._pieces[0].jump(self._pieces[1])
         return self.target.name if self.target is not None and self.target.is_chain else None
 
     def to_dict(self, shared: Shared | None = None) -> dict[str, Any]:

@@ -241,8 +241,9 @@ def test_the_common_shape_reads_as_the_token_parser_does() -> None:
     assert taken > 1000
 
 
-def test_a_listing_reads_the_same_texts_from_the_pieces_as_from_the_built_rule() -> None:
-    from kpctl.core.iptables_save import ShapedParts, _shape, parse_rule_body, rule_texts, tokenize
+def test_a_deferred_rule_answers_from_its_pieces_as_its_built_parts_do() -> None:
+    from kpctl.core.iptables_save import ShapedParts, _shape, deferrable, parse_rule_body, rule_texts, tokenize
+    from kpctl.core.iptables_view import describe_action
     from kpctl.model.iptables import Rule
 
     chains = {"KUBE-SERVICES", "KUBE-SVC-X", "PREROUTING"}
@@ -255,10 +256,13 @@ def test_a_listing_reads_the_same_texts_from_the_pieces_as_from_the_built_rule()
             built = Rule(tokens[1].text, 1, line, *parse_rule_body(tokens[2:], 1, tokens[1].text, chains, "nat", "ipv4"))
         except InvalidInput:
             continue
-        if pieces is not None:
+        if pieces is not None and deferrable(pieces):
             deferred = Rule.deferred(built.chain, 1, line, pieces[13], parts, pieces)
             assert rule_texts(deferred, {}) == rule_texts(built, {}), line
+            assert (deferred.jump, deferred.comment, deferred.goto, describe_action(deferred)) == (
+                built.jump, built.comment, built.goto, describe_action(built)), line
             assert deferred.unbuilt() is not None  # answered without building the parts
+            assert deferred == built and deferred.unbuilt() is None
             compared += 1
     assert compared > 1000
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Sequence
+import itertools
+from operator import itemgetter
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from kpctl.output.env import Environment
 from kpctl.output.listing import Column, Listing, OutputSpec
@@ -17,8 +19,13 @@ def _cells(listing: Listing, columns: Sequence[Column]) -> Iterator[list[str]]:
     """Each row's cells as text, control characters made visible (escape_cell), checked once
     per row: a cell with none, the usual case, is its text."""
     keys = [c.key for c in columns]
+    pick = itemgetter(*keys) if len(keys) > 1 else lambda row: tuple(row[key] for key in keys)
     for row in listing.table_rows():
-        texts = ["" if v is None else v if type(v) is str else str(v) for v in map(row.get, keys)]
+        try:
+            values = pick(row)
+        except KeyError:  # a row without some column's key: that cell is empty
+            values = tuple(map(row.get, keys))
+        texts = [v if type(v) is str else "" if v is None else str(v) for v in values]
         if not "".join(texts).isprintable():
             texts = [escape_cell(text) for text in texts]
         yield texts
@@ -26,12 +33,17 @@ def _cells(listing: Listing, columns: Sequence[Column]) -> Iterator[list[str]]:
 
 def print_plain(listing: Listing, spec: OutputSpec, env: Environment) -> None:
     columns = _visible_columns(listing, wide=False)
-    lines = []
-    if not spec.no_headers:
-        lines.append("\t".join(c.header for c in columns))
-    lines.extend("\t".join(cells) for cells in _cells(listing, columns))
-    if lines:
-        env.stdout.write("\n".join(lines) + "\n")
+    header = [] if spec.no_headers else ["\t".join(c.header for c in columns)]
+    _write_lines(itertools.chain(header, ("\t".join(cells) for cells in _cells(listing, columns))), env)
+
+
+def _write_lines(lines: Iterable[str], env: Environment) -> None:
+    """Each line with its newline, written 4,096 lines at a time: the text of a 110,000-row
+    listing is never held whole (nor a second time, joined)."""
+    lines = iter(lines)
+    while chunk := list(itertools.islice(lines, 4096)):
+        chunk.append("")
+        env.stdout.write("\n".join(chunk))
 
 
 def _print_table(listing: Listing, spec: OutputSpec, env: Environment, wide: bool) -> None:
@@ -44,28 +56,26 @@ def _print_table(listing: Listing, spec: OutputSpec, env: Environment, wide: boo
     columns = _visible_columns(listing, wide)
     grid = list(_cells(listing, columns))
     header = [c.header for c in columns] if not spec.no_headers else None
-    # measured once, for widths and padding; a row of ASCII text (the usual case) by len()
-    sizes = [[len(cell) for cell in cells] if "".join(cells).isascii() else [cell_width(cell) for cell in cells]
-             for cells in grid]
     widths = [cell_width(c.header) if header else 0 for c in columns]
-    for row_sizes in sizes:
-        for index, size in enumerate(row_sizes):
-            if size > widths[index]:
-                widths[index] = size
+    for cells in grid:
+        widths = list(map(max, widths, _sizes(cells)))
     right = [c.justify == "right" for c in columns]
 
-    def line(cells: Sequence[str], cell_sizes: Sequence[int]) -> str:
+    def line(cells: Sequence[str]) -> str:
         return "  ".join(" " * (w - size) + cell if r else cell + " " * (w - size)
-                         for cell, size, w, r in zip(cells, cell_sizes, widths, right)).rstrip()
+                         for cell, size, w, r in zip(cells, _sizes(cells), widths, right)).rstrip()
 
     out = []
     if listing.title:
         out.append(styled(listing.title, ITALIC, env.color))
     if header:
-        out.append(styled(line(header, [cell_width(h) for h in header]), BOLD, env.color))
-    out.extend(line(cells, cell_sizes) for cells, cell_sizes in zip(grid, sizes))
-    if out:
-        env.stdout.write("\n".join(out) + "\n")
+        out.append(styled(line(header), BOLD, env.color))
+    _write_lines(itertools.chain(out, map(line, grid)), env)
+
+
+def _sizes(cells: Sequence[str]) -> Iterator[int]:
+    """The columns each cell takes; a row of ASCII text (the usual case) measured by len()."""
+    return map(len, cells) if "".join(cells).isascii() else map(cell_width, cells)
 
 
 def print_table(listing: Listing, spec: OutputSpec, env: Environment) -> None:

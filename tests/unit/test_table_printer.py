@@ -70,3 +70,16 @@ def test_every_cell_is_escaped_and_measured_on_its_own(rows: list[dict[str, obje
                                      else cell + " " * (w - cell_width(cell))
                                      for cell, w, c in zip(cells, widths, shown)).rstrip() + "\n" for cells in grid)
     assert _table(rows, fmt=fmt) == expected
+
+
+def test_a_long_listing_is_written_in_pieces_that_make_the_whole_text() -> None:
+    rows: list[dict[str, object]] = [{"name": f"n{i}", "count": i} for i in range(10_000)]
+    for fmt in ("plain", "table"):
+        writes: list[str] = []
+        out = io.StringIO()
+        out.write = writes.append  # type: ignore[method-assign,assignment]
+        render(Listing(COLUMNS, rows, rows), OutputSpec(fmt), Environment(out, io.StringIO(), "never"))
+        assert len(writes) == 3 and all(piece.endswith("\n") for piece in writes)
+        lines = "".join(writes).splitlines()
+        assert len(lines) == 10_001 and lines[-1].split() == ["n9999", "9999"]
+    assert _table([], fmt="plain", no_headers=True) == ""

@@ -292,12 +292,15 @@ def _shape(line: str, start: int = 0) -> Pieces | None:
     if found is None:
         return None
     pieces = found.groups()
-    for ports in (pieces[9], pieces[11]):
-        if ports is not None and ":" in ports:
-            low, _, high = ports.partition(":")
-            if int(low) > int(high):
-                return None
+    if (pieces[9] is not None and not _ordered(pieces[9])) or (pieces[11] is not None and not _ordered(pieces[11])):
+        return None
     return pieces
+
+
+def _ordered(ports: str) -> bool:
+    """A port or a range ``LOW:HIGH`` with LOW <= HIGH."""
+    low, colon, high = ports.partition(":")
+    return not colon or int(low) <= int(high)
 
 
 def deferrable(pieces: Pieces) -> bool:
@@ -532,13 +535,26 @@ class LazyChains(Mapping[str, Chain]):
         chain = self._replaced.get(name) or self._built.get(name)
         if chain is None:
             policy, packets, bytes_ = self._declared[name]
-            prefix = "-A " + name
-            shaped = not self._late and self._family == "ipv4"  # else every line goes to the token parser
-            rules = tuple(self._rule(name, number, lineno, line, prefix if shaped else None)
-                          for number, (lineno, line) in enumerate(self._lines[name], start=1))
-            chain = self._built[name] = Chain(name, policy, packets, bytes_, rules)
+            chain = self._built[name] = Chain(name, policy, packets, bytes_, self._read(name))
             del self._lines[name]  # each rule keeps its text
         return chain
+
+    def _read(self, chain: str) -> tuple[Rule, ...]:
+        """The rules of ``chain``, parsed and validated: a line of the common shape by one regular
+        expression (its parts built when first read), any other by the token parser (:meth:`_rule`)."""
+        lines = self._lines[chain]
+        if self._late or self._family != "ipv4":  # every line goes to the token parser
+            return tuple(self._rule(chain, number, lineno, line) for number, (lineno, line) in enumerate(lines, 1))
+        prefix, deferred, maker = "-A " + chain, Rule.deferred, self._build
+        start = len(prefix)
+        rules = []
+        for number, (lineno, line) in enumerate(lines, 1):
+            pieces = _shape(line, start) if line.startswith(prefix) else None
+            if pieces is not None and deferrable(pieces):
+                rules.append(deferred(chain, number, line, pieces[13], maker, pieces))
+            else:
+                rules.append(self._rule(chain, number, lineno, line, pieces))
+        return tuple(rules)
 
     def __contains__(self, name: object) -> bool:
         return name in self._listed
@@ -570,20 +586,16 @@ class LazyChains(Mapping[str, Chain]):
                            for _, line in self._lines[name])
         return out
 
-    def _rule(self, chain: str, number: int, lineno: int, line: str, prefix: str | None) -> Rule:
-        """Rule ``number`` of ``chain``; ``prefix``: its ``-A CHAIN``, when the line may take the
-        common shape's path."""
-        if prefix is not None and line.startswith(prefix):
-            pieces = _shape(line, len(prefix))
-            if pieces is not None:
-                if deferrable(pieces):
-                    return Rule.deferred(chain, number, line, pieces[13], self._build, pieces)
-                parts = self._build(pieces)
-                try:  # another target option: checked now
-                    parts[1].validate()  # type: ignore[union-attr]
-                    return Rule(chain, number, line, *parts)
-                except (ValueError, IndexError):
-                    pass  # the token parser reports it
+    def _rule(self, chain: str, number: int, lineno: int, line: str, pieces: Pieces | None = None) -> Rule:
+        """Rule ``number`` of ``chain`` built now; ``pieces``: the common shape's, of a rule whose
+        target has an option other than DNAT's (checked here)."""
+        if pieces is not None:
+            parts = self._build(pieces)
+            try:
+                parts[1].validate()  # type: ignore[union-attr]
+                return Rule(chain, number, line, *parts)
+            except (ValueError, IndexError):
+                pass  # the token parser reports it
         chains: Container[str] = _DeclaredBefore(self._declared, self._late, lineno) if self._late else self._declared
         counters, tokens, line = split_counters(tokenize(line, lineno), line)
         matches, target, goto = parse_rule_body(tokens[2:], lineno, chain, chains, self._table, self._family)

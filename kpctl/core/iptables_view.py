@@ -142,36 +142,37 @@ def jump_tree(ruleset: Ruleset, table_name: str, roots: tuple[str, ...] | None =
     """One tree per built-in chain of a table (or per chain in ``roots`` that the table has):
     which user chains each rule leads to."""
     table = ruleset.tables[table_name]
-    expanded: set[str] = set()
-
-    def node(chain_name: str, via: Rule | None, path: frozenset[str]) -> JumpNode:
-        chain = table.chains.get(chain_name)
-        if chain is None:
-            return JumpNode(table_name, chain_name, via, missing=True)
-        actions = tuple(dict.fromkeys(a for r in chain.rules if (a := describe_action(r))))
-        jumping = [(r, jump) for r in chain.rules if (jump := r.jump) is not None]
-        if chain_name in expanded and jumping:
-            return JumpNode(table_name, chain_name, via, chain.policy, actions, seen_above=True)
-        expanded.add(chain_name)
-        below = path | {chain_name}
-        children = tuple(node(jump, r, below) for r, jump in jumping if jump not in path)
-        return JumpNode(table_name, chain_name, via, chain.policy, actions, children)
-
     if roots is None:
         roots = tuple(ch.name for ch in table.chains.values() if ch.builtin)
-    return tuple(node(name, None, frozenset()) for name in roots if name in table.chains)
+    expanded: set[str] = set()
+    return tuple(_jump_node(table, name, None, frozenset(), expanded) for name in roots if name in table.chains)
+
+
+def _jump_node(table: Table, chain_name: str, via: Rule | None, path: frozenset[str], expanded: set[str]) -> JumpNode:
+    """The node of ``chain_name`` reached by rule ``via``; ``expanded``: chains drawn with their
+    children so far.  (A function of its own, not a closure that calls itself: that closure is a
+    reference cycle, which kept the table and its rules for the cycle collector to free.)"""
+    chain = table.chains.get(chain_name)
+    if chain is None:
+        return JumpNode(table.name, chain_name, via, missing=True)
+    actions = tuple(dict.fromkeys(a for r in chain.rules if (a := describe_action(r))))
+    jumping = [(r, jump) for r in chain.rules if (jump := r.jump) is not None]
+    if chain_name in expanded and jumping:
+        return JumpNode(table.name, chain_name, via, chain.policy, actions, seen_above=True)
+    expanded.add(chain_name)
+    below = path | {chain_name}
+    children = tuple(_jump_node(table, jump, r, below, expanded) for r, jump in jumping if jump not in path)
+    return JumpNode(table.name, chain_name, via, chain.policy, actions, children)
 
 
 def unreachable_chains(ruleset: Ruleset, table_name: str) -> tuple[str, ...]:
     """User chains no built-in chain leads to (left-overs, or kube-proxy's canaries)."""
     reached: set[str] = set()
-
-    def walk(nodes: tuple[JumpNode, ...]) -> None:
-        for n in nodes:
-            reached.add(n.chain)
-            walk(n.children)
-
-    walk(jump_tree(ruleset, table_name))
+    nodes = list(jump_tree(ruleset, table_name))
+    while nodes:
+        node = nodes.pop()
+        reached.add(node.chain)
+        nodes.extend(node.children)
     chains = ruleset.tables[table_name].chains.values()
     return tuple(c.name for c in chains if not c.builtin and c.name not in reached)
 

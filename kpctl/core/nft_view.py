@@ -199,26 +199,35 @@ def jump_trees(ruleset: dict[str, Any], roots: tuple[str, ...] | None = None) ->
 def _table_tree(key: tuple[str, str], table_chains: dict[str, dict[str, Any]],
                 table_rules: dict[str, list[dict[str, Any]]], table_maps: dict[str, dict[str, Any]],
                 roots: tuple[str, ...] | None) -> NftTableTree:
-    expanded: set[str] = set()
-
-    def node(name: str, via: str, path: frozenset[str]) -> NftJumpNode:
-        body = table_chains.get(name)
-        if body is None:
-            return NftJumpNode(name, via, missing=True)
-        chain_rules = table_rules.get(name, [])
-        edges = [e for r in chain_rules for e in _edges(r, table_maps)]
-        hook = ""
-        if body.get("hook"):
-            hook = (f"{body.get('type', '')} hook {body['hook']} priority {priority(body.get('prio', 0))}"
-                    f" policy {body.get('policy', 'accept')}")
-        actions = _actions(chain_rules)
-        if name in expanded and edges:
-            return NftJumpNode(name, via, hook, actions, seen_above=True)
-        expanded.add(name)
-        children = tuple(node(target, how, path | {name}) for how, target in edges if target not in path)
-        return NftJumpNode(name, via, hook, actions, children)
-
     names = roots if roots is not None else tuple(sorted(
         (n for n, b in table_chains.items() if b.get("hook")),
         key=lambda n: (_HOOK_ORDER.get(table_chains[n]["hook"], 9), priority(table_chains[n].get("prio", 0)))))
-    return NftTableTree(key[0], key[1], tuple(node(n, "", frozenset()) for n in names if n in table_chains))
+    table: _Graph = (table_chains, table_rules, table_maps, set())
+    return NftTableTree(key[0], key[1], tuple(_node(table, n, "", frozenset()) for n in names if n in table_chains))
+
+
+# a table's chains, rules by chain, maps, and the chains expanded so far in its tree
+_Graph = tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]], set[str]]
+
+
+def _node(table: _Graph, name: str, via: str, path: frozenset[str]) -> NftJumpNode:
+    """The node of chain ``name`` reached ``via`` a verdict; ``table``: its chains, rules, maps and
+    the chains expanded so far (a function of its own: a closure calling itself is a reference
+    cycle, which kept them for the cycle collector)."""
+    table_chains, table_rules, table_maps, expanded = table
+    body = table_chains.get(name)
+    if body is None:
+        return NftJumpNode(name, via, missing=True)
+    chain_rules = table_rules.get(name, [])
+    edges = [e for r in chain_rules for e in _edges(r, table_maps)]
+    hook = ""
+    if body.get("hook"):
+        hook = (f"{body.get('type', '')} hook {body['hook']} priority {priority(body.get('prio', 0))}"
+                f" policy {body.get('policy', 'accept')}")
+    actions = _actions(chain_rules)
+    if name in expanded and edges:
+        return NftJumpNode(name, via, hook, actions, seen_above=True)
+    expanded.add(name)
+    below = path | {name}
+    children = tuple(_node(table, target, how, below) for how, target in edges if target not in path)
+    return NftJumpNode(name, via, hook, actions, children)

@@ -149,3 +149,25 @@ def test_a_lone_kube_jump_counts_as_kube() -> None:
     text = "*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-SERVICES - [0:0]\n-A PREROUTING -j KUBE-SERVICES\nCOMMIT\n"
     report = compare_backends(_state(("ipv4", "legacy", text), ("ipv4", "nft", IPT)))
     assert report.mixed
+
+
+def test_the_jump_graphs_leave_no_reference_cycle_behind() -> None:
+    """A cycle around the walk (a closure that calls itself) keeps the whole table alive after the
+    command, for the cycle collector to walk at exit (0.25 s of a 110,000-rule tree)."""
+    import gc
+    import json
+
+    from kpctl.core.nft_view import jump_trees
+
+    ruleset = _load("kube-iptables-mode.rules")
+    nft = json.loads((Path(__file__).parents[2] / "examples" / "nftables-node.json").read_text())["nftables"]
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        assert jump_tree(ruleset, "nat") and unreachable_chains(ruleset, "nat")
+        assert jump_trees(nft)
+        assert gc.collect() == 0
+    finally:
+        if enabled:
+            gc.enable()

@@ -236,15 +236,20 @@ def _items(value: Any, indent: int, lead: str, add: Callable[[str], None],
             add(head + scalar(child, len(head), len(head)))
 
 
-# A mapping's plan: (place, keys) of its mappings from the last, its %-template, and per %s the
-# column and fold indent of the value written there.
-Plan = tuple[tuple[tuple[int, tuple[str, ...]], ...], str, tuple[tuple[int, int], ...]]
+# A mapping's plan: (place, keys) of its mappings from the last, the text between its values (with
+# %% for %), per value the column and fold indent it is written at, and its templates by the types
+# of the values (see _by_plan).
+Plan = tuple[tuple[tuple[int, tuple[str, ...]], ...], tuple[str, ...], tuple[tuple[int, int], ...],
+             dict[tuple[type, ...], Any]]
 
 
 def _by_plan(value: dict[Any, Any], indent: int, lead: str, shapes: dict[Any, Any]) -> str | None:
     """The lines of the plain mapping ``value`` (as _items writes them) from the plan of its keys
     at ``indent`` after ``lead``, when its values fit it: mappings with the plan's keys where the
-    plan has them, scalars and empty containers everywhere else; else None."""
+    plan has them, scalars and empty containers everywhere else; else None.
+
+    The template for the values' types has %d where a value is an int (written by the % operator
+    itself, the most common value: ports, counters) and %s where it is written by scalar()."""
     shape = (indent, lead, tuple(value))
     plan = shapes.get(shape)
     if not plan:
@@ -252,12 +257,31 @@ def _by_plan(value: dict[Any, Any], indent: int, lead: str, shapes: dict[Any, An
             plan = second_meeting(shapes, shape, lambda: _plan(value, indent, lead))
         if not plan:
             return None
-    dicts, template, slots = plan
+    dicts, pieces, slots, templates = plan
     row = plan_values(value, dicts)
     if row is None:
         return None
-    texts = [str(v) if type(v) is int else _slot(v, column, fold) for v, (column, fold) in zip(row, slots)]
-    return None if None in texts else template % tuple(texts)
+    types = tuple(map(type, row))
+    typed = templates.get(types)
+    if typed is None:
+        typed = templates[types] = _typed(pieces, slots, types)
+    template, others = typed
+    for index, column, fold, write in others:
+        text = write(row[index], column, fold)
+        if text is None:
+            return None
+        row[index] = text
+    return template % tuple(row)  # type: ignore[no-any-return]
+
+
+def _typed(pieces: tuple[str, ...], slots: tuple[tuple[int, int], ...],
+           types: tuple[type, ...]) -> tuple[str, tuple[tuple[int, int, int, Callable[..., str | None]], ...]]:
+    """A plan's template for values of ``types`` and, for each value that is not an int, its
+    (index, column, fold indent, what writes it: scalar(), or _slot() for a container)."""
+    specs = ["%d" if kind is int else "%s" for kind in types]
+    template = pieces[0] + "".join(spec + piece for spec, piece in zip(specs, pieces[1:]))
+    return template, tuple((index, *slots[index], _slot if issubclass(kind, _CONTAINERS) else scalar)
+                           for index, kind in enumerate(types) if kind is not int)
 
 
 def _slot(value: Any, column: int, indent: int) -> str | None:
@@ -271,7 +295,7 @@ def _plan(value: dict[Any, Any], indent: int, lead: str) -> Plan | bool:
     """The plan of ``value``'s shape (see Plan); False when a value is a container other than a
     plain mapping of scalars and empty containers (such a shape would not fit the next time either),
     or a key not a string (1 and True are one key to a dict, not to YAML)."""
-    dicts, lines, slots = [], [], []
+    dicts, pieces, slots = [], [""], []
     pad, inner_pad = " " * indent, " " * (indent + 2)
     first = lead or pad
     for place, (key, child) in enumerate(value.items()):
@@ -284,14 +308,17 @@ def _plan(value: dict[Any, Any], indent: int, lead: str) -> Plan | bool:
                        for inner, item in child.items()):
                 return False
             dicts.insert(0, (place, tuple(child)))
-            lines.append(head.replace("%", "%%"))
+            pieces[-1] += head.replace("%", "%%") + "\n"
             for inner in child:
                 inner_head = inner_pad + scalar(inner) + ":"
-                lines.append(inner_head.replace("%", "%%") + " %s")
+                pieces[-1] += inner_head.replace("%", "%%") + " "
+                pieces.append("\n")
                 slots.append((len(inner_head) + 1, indent + 4))
         elif isinstance(child, _CONTAINERS) and child:
             return False
         else:
-            lines.append(head.replace("%", "%%") + " %s")
+            pieces[-1] += head.replace("%", "%%") + " "
+            pieces.append("\n")
             slots.append((len(head) + 1, indent + 2))
-    return tuple(dicts), "\n".join(lines), tuple(slots)
+    pieces[-1] = pieces[-1][:-1]  # no line break after the last value
+    return tuple(dicts), tuple(pieces), tuple(slots), {}

@@ -77,26 +77,29 @@ def plan_values(value: dict[Any, Any], dicts: tuple[tuple[int, tuple[Any, ...]],
     return row
 
 
-SLICE = 8192  # pieces per write of a SliceWriter (a piece may be a whole IPVS server in JSON: ~700 bytes)
+SLICE = 1 << 20  # characters per write of a SliceWriter
 
 
 class SliceWriter:
-    """Pieces of a big output written a slice at a time: one system call per SLICE pieces (not
+    """Pieces of a big output written a slice at a time: one system call per SLICE characters (not
     per line on a line-buffered stdout), and never the whole text in memory (230 MB of JSON for
     a 110,000-rule node).  A slice is its pieces joined by ``sep``, followed by ``end``."""
 
-    __slots__ = ("parts", "write", "sep", "end")
+    __slots__ = ("parts", "size", "write", "sep", "end")
 
     def __init__(self, write: Callable[[str], Any], sep: str = "", end: str = "") -> None:
         self.parts: list[str] = []
+        self.size = 0
         self.write, self.sep, self.end = write, sep, end
 
     def add(self, piece: str) -> None:
         self.parts.append(piece)
-        if len(self.parts) >= SLICE:
+        self.size += len(piece)
+        if self.size >= SLICE:
             self.flush()
 
     def flush(self) -> None:
         if self.parts:
             self.write(self.sep.join(self.parts) + self.end)
             self.parts.clear()
+            self.size = 0

@@ -18,7 +18,7 @@ met at its place (see text.second_meeting).
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from kpctl.model.document import SharedDict
 from kpctl.output.text import PLANNED, SliceWriter, plan_values, repeated_text, second_meeting
@@ -204,7 +204,7 @@ def _block(value: Any, indent: int, lead: str, add: Callable[[str], None],
 def _items(value: Any, indent: int, lead: str, add: Callable[[str], None],
            shared: dict[tuple[int, int, str], str | None], shapes: dict[Any, Any]) -> None:
     if type(value) is dict and len(value) >= PLANNED:
-        text = _by_plan(value, indent, lead, shapes)
+        text = _by_plan(value, indent, lead, shared, shapes)
         if text is not None:
             add(text)
             return
@@ -237,19 +237,22 @@ def _items(value: Any, indent: int, lead: str, add: Callable[[str], None],
 
 
 # A mapping's plan: (place, keys) of its mappings from the last, the text between its values (with
-# %% for %), per value the column and fold indent it is written at, and its templates by the types
-# of the values (see _by_plan).
-Plan = tuple[tuple[tuple[int, tuple[str, ...]], ...], tuple[str, ...], tuple[tuple[int, int], ...],
-             dict[tuple[type, ...], Any]]
+# %% for %), per value the column and fold indent it is written at and, for a sequence, the indent
+# of its block (else None), and its templates by the types of the values (see _by_plan).
+Slot = tuple[int, int, Optional[int]]
+Plan = tuple[tuple[tuple[int, tuple[str, ...]], ...], tuple[str, ...], tuple[Slot, ...], dict[tuple[type, ...], Any]]
 
 
-def _by_plan(value: dict[Any, Any], indent: int, lead: str, shapes: dict[Any, Any]) -> str | None:
+def _by_plan(value: dict[Any, Any], indent: int, lead: str, shared: dict[tuple[int, int, str], str | None],
+             shapes: dict[Any, Any]) -> str | None:
     """The lines of the plain mapping ``value`` (as _items writes them) from the plan of its keys
     at ``indent`` after ``lead``, when its values fit it: mappings with the plan's keys where the
-    plan has them, scalars and empty containers everywhere else; else None.
+    plan has them, sequences where it has a sequence's block, scalars and empty containers
+    everywhere else; else None.
 
     The template for the values' types has %d where a value is an int (written by the % operator
-    itself, the most common value: ports, counters) and %s where it is written by scalar()."""
+    itself, the most common value: ports, counters) and %s where it is written by scalar() or,
+    for a sequence (an IPVS service's servers), by _block()."""
     shape = (indent, lead, tuple(value))
     plan = shapes.get(shape)
     if not plan:
@@ -266,22 +269,30 @@ def _by_plan(value: dict[Any, Any], indent: int, lead: str, shapes: dict[Any, An
     if typed is None:
         typed = templates[types] = _typed(pieces, slots, types)
     template, others = typed
-    for index, column, fold, write in others:
-        text = write(row[index], column, fold)
+    for index, column, fold, block in others:
+        item = row[index]
+        if block is None:
+            text = scalar(item, column, fold) if type(item) is str else _slot(item, column, fold)
+        elif item and (type(item) is list or type(item) is tuple):
+            lines: list[str] = []
+            _block(item, block, "", lines.append, shared, shapes)
+            text = "\n" + "\n".join(lines)
+        else:
+            text = _slot(item, column, fold)
+            text = None if text is None else " " + text
         if text is None:
             return None
         row[index] = text
     return template % tuple(row)  # type: ignore[no-any-return]
 
 
-def _typed(pieces: tuple[str, ...], slots: tuple[tuple[int, int], ...],
-           types: tuple[type, ...]) -> tuple[str, tuple[tuple[int, int, int, Callable[..., str | None]], ...]]:
-    """A plan's template for values of ``types`` and, for each value that is not an int, its
-    (index, column, fold indent, what writes it: scalar(), or _slot() for a container)."""
-    specs = ["%d" if kind is int else "%s" for kind in types]
-    template = pieces[0] + "".join(spec + piece for spec, piece in zip(specs, pieces[1:]))
-    return template, tuple((index, *slots[index], _slot if issubclass(kind, _CONTAINERS) else scalar)
-                           for index, kind in enumerate(types) if kind is not int)
+def _typed(pieces: tuple[str, ...], slots: tuple[Slot, ...],
+           types: tuple[type, ...]) -> tuple[str, tuple[Slot, ...]]:
+    """A plan's template for values of ``types`` and the slot (column, fold indent, block indent)
+    of each value that is not an int written in place, with its index first."""
+    ints = [kind is int and slot[2] is None for kind, slot in zip(types, slots)]
+    template = pieces[0] + "".join(("%d" if is_int else "%s") + piece for is_int, piece in zip(ints, pieces[1:]))
+    return template, tuple((index, *slots[index]) for index, is_int in enumerate(ints) if not is_int)
 
 
 def _slot(value: Any, column: int, indent: int) -> str | None:
@@ -293,8 +304,8 @@ def _slot(value: Any, column: int, indent: int) -> str | None:
 
 def _plan(value: dict[Any, Any], indent: int, lead: str) -> Plan | bool:
     """The plan of ``value``'s shape (see Plan); False when a value is a container other than a
-    plain mapping of scalars and empty containers (such a shape would not fit the next time either),
-    or a key not a string (1 and True are one key to a dict, not to YAML)."""
+    list or a plain mapping of scalars and empty containers (such a shape would not fit the next
+    time either), or a key not a string (1 and True are one key to a dict, not to YAML)."""
     dicts, pieces, slots = [], [""], []
     pad, inner_pad = " " * indent, " " * (indent + 2)
     first = lead or pad
@@ -313,12 +324,16 @@ def _plan(value: dict[Any, Any], indent: int, lead: str) -> Plan | bool:
                 inner_head = inner_pad + scalar(inner) + ":"
                 pieces[-1] += inner_head.replace("%", "%%") + " "
                 pieces.append("\n")
-                slots.append((len(inner_head) + 1, indent + 4))
+                slots.append((len(inner_head) + 1, indent + 4, None))
+        elif type(child) is list and child:  # a block of its own, the sequence not indented
+            pieces[-1] += head.replace("%", "%%")
+            pieces.append("\n")
+            slots.append((len(head) + 1, indent + 2, indent))
         elif isinstance(child, _CONTAINERS) and child:
             return False
         else:
             pieces[-1] += head.replace("%", "%%") + " "
             pieces.append("\n")
-            slots.append((len(head) + 1, indent + 2))
+            slots.append((len(head) + 1, indent + 2, None))
     pieces[-1] = pieces[-1][:-1]  # no line break after the last value
     return tuple(dicts), tuple(pieces), tuple(slots), {}

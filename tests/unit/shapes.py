@@ -22,12 +22,17 @@ def same_shapes(draw: Any, keys: Any, scalars: Any) -> list[dict[Any, Any]]:
     one value in ten a misfit (a container where the shape has a scalar, or the other way round)."""
     names = draw(st.lists(keys, min_size=1, max_size=7, unique=True))  # planned from PLANNED (4) keys
     inner = {name: draw(st.lists(keys, min_size=1, max_size=3, unique=True)) for name in names if draw(st.booleans())}
+    # sequences (an IPVS service's servers): mostly of items, some empty
+    sequences = {name for name in names if name not in inner and draw(st.integers(0, 2)) == 0}
 
     def one() -> dict[Any, Any]:
         made: dict[Any, Any] = {}
         for name in names:
             if draw(st.integers(0, 9)) == 0:  # or a dict of other keys, as many as the shape's dict has
                 made[name] = draw(st.one_of(MISFITS, st.just({f"{key}'": 0 for key in inner.get(name, ["k"])})))
+            elif name in sequences:
+                made[name] = draw(st.one_of(st.lists(st.one_of(scalars, st.just({"a": 1, "b": [2]})), min_size=1,
+                                                     max_size=3), st.just([])))
             elif name in inner:
                 made[name] = {key: draw(scalars) for key in inner[name]}
             else:
@@ -57,3 +62,15 @@ def servers_and_misfits() -> list[dict[str, Any]]:
             server(86, SharedDict(counters)), server(87, dict(counters), [1]), server(88, dict(counters), {}),
             server(89, {"conns": 1, "inpkts": 2}), server(90, {"conns": [1], "inpkts": 2, "outpkts": 3}),
             server(91, dict(counters))]
+
+
+def services_and_misfits() -> list[dict[str, Any]]:
+    """IPVS services (their servers a sequence), then one of the same keys for each thing a
+    sequence's place may hold: no servers, a tuple, a scalar, a mapping, a nested sequence."""
+    def service(port: int, servers: Any) -> dict[str, Any]:
+        return {"address": "10.0.0.1", "port": port, "scheduler": "rr", "servers": servers,
+                "stats": {"conns": 0, "inpkts": 0}}
+
+    return [service(80, servers_and_misfits()[:2]), service(81, servers_and_misfits()[:3]), service(82, []),
+            service(83, (1, "a")), service(84, 7), service(85, {"a": 1}), service(86, [[1, 2], []]),
+            service(87, [{}]), service(88, servers_and_misfits()[:1])]

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from kpctl.model.document import SharedDict
 from kpctl.output.json_text import OneLine, write_json
-from tests.unit.shapes import placed, same_shapes, servers_and_misfits
+from tests.unit.shapes import placed, same_shapes, servers_and_misfits, services_and_misfits
 
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=8))
 KEYS = st.one_of(st.text(max_size=6), st.integers(-3, 3), st.booleans(), st.none(), st.floats(-2, 2))
@@ -126,6 +126,8 @@ def test_servers_and_every_kind_of_misfit(monkeypatch: Any) -> None:
             value = placed(servers_and_misfits(), where)
             assert text(value) == json.dumps(value, indent=2), (chunk, where)
         assert text([many, many, servers]) == json.dumps([many, many, servers], indent=2), chunk
+        services = placed(services_and_misfits(), chunk % 3)
+        assert text(services) == json.dumps(services, indent=2), chunk
 
 
 def test_keys_that_are_one_key_to_a_dict_and_two_to_json() -> None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from kpctl.model.document import SharedDict
 from kpctl.output.yaml_text import write_yaml
-from tests.unit.shapes import placed, same_shapes, servers_and_misfits
+from tests.unit.shapes import placed, same_shapes, servers_and_misfits, services_and_misfits
 
 
 def dumps(value: Any) -> str:
@@ -52,10 +52,11 @@ def test_same_text_as_pyyaml_where_scalars_fit_their_line(value: Any) -> None:
 
 
 def plain(value: Any) -> Any:
-    """``value`` with plain dicts for SharedDicts (PyYAML's safe dumper takes no dict subclass)."""
+    """``value`` with plain dicts for SharedDicts (PyYAML's safe dumper takes no dict subclass) and lists
+    for tuples (which it would write with an anchor wherever one appears twice)."""
     if isinstance(value, dict):
         return {key: plain(item) for key, item in value.items()}
-    return [plain(item) for item in value] if isinstance(value, list) else value
+    return [plain(item) for item in value] if isinstance(value, (list, tuple)) else value
 
 
 @settings(max_examples=300, deadline=None)
@@ -150,6 +151,12 @@ def test_mappings_of_one_shape_as_pyyaml(dicts: Any, where: int) -> None:
 def test_servers_and_every_kind_of_misfit() -> None:
     for where in range(3):
         value = placed(servers_and_misfits(), where)
+        assert dumps(value) == pyyaml(plain(value))
+
+
+def test_services_with_their_servers_and_every_kind_of_misfit() -> None:
+    for where in range(3):
+        value = placed(services_and_misfits(), where)
         assert dumps(value) == pyyaml(plain(value))
 
 

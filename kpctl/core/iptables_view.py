@@ -155,8 +155,15 @@ def _jump_node(table: Table, chain_name: str, via: Rule | None, path: frozenset[
     chain = table.chains.get(chain_name)
     if chain is None:
         return JumpNode(table.name, chain_name, via, missing=True)
-    actions = tuple(dict.fromkeys(a for r in chain.rules if (a := describe_action(r))))
-    jumping = [(r, jump) for r in chain.rules if (jump := r.jump) is not None]
+    jumping: list[tuple[Rule, str]] = []  # the rules that jump
+    found: dict[str, None] = {}  # the other rules' actions, each once, in order
+    for rule in chain.rules:
+        jump = rule.jump
+        if jump is not None:
+            jumping.append((rule, jump))
+        elif action := describe_action(rule):
+            found[action] = None
+    actions = tuple(found)
     if chain_name in expanded and jumping:
         return JumpNode(table.name, chain_name, via, chain.policy, actions, seen_above=True)
     expanded.add(chain_name)

@@ -167,7 +167,7 @@ def _row_maker(ruleset: Ruleset) -> Callable[[str, Rule], dict[str, Any]]:
     return row
 
 
-def _tree(state: IptablesState, chain: str | None, color: bool) -> str:
+def _tree(state: IptablesState, chain: str | None, color: bool) -> Iterator[str]:
     from kpctl.core.iptables_view import jump_tree
     from kpctl.output.text import BOLD, DIM, escape_cell, styled
     from kpctl.output.tree import draw
@@ -194,9 +194,8 @@ def _tree(state: IptablesState, chain: str | None, color: bool) -> str:
         tables = [(f"table {escape_cell(tname)}", nodes) for tname in rs.tables
                   if (nodes := jump_tree(rs, tname, (chain,) if chain else None))]
         headings.append((f"{rs.family} {rs.backend}", tables))
-    lines = ["iptables"]
-    draw(headings, label, lambda node: node[1] if isinstance(node, tuple) else node.children, lines)
-    return "\n".join(lines) + "\n"
+    yield "iptables"
+    yield from draw(headings, label, lambda node: node[1] if isinstance(node, tuple) else node.children)
 
 
 def _backends_listing(report: BackendReport) -> Listing:

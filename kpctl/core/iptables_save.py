@@ -427,7 +427,6 @@ class ShapedParts:
         return (target, *builtins, extra, pieces[6])
 
 
-
 # ---------------------------------------------------------------- a listing's texts of a rule
 
 # (target [" [goto]"], protocol, source, destination, in, out, the other matches, comment):

@@ -16,11 +16,6 @@ class Column:
     justify: str = "left"  # left|right (table printer only)
 
 
-# A family-specific format: returns text (printed as is) or, for `tree`,
-# a callable the tree printer draws with rich.
-TextFormat = Callable[[], str]
-
-
 @dataclass(frozen=True)
 class Listing:
     """A result ready for any printer.
@@ -30,7 +25,9 @@ class Listing:
     function returning it, when building it costs (110,000 iptables rules, 60,000 IPVS
     servers: seconds that another format would spend for nothing); :meth:`table_rows` and
     :meth:`document` give them either way.
-    ``formats`` maps extra format names (``ipvsadm``, ``save``, ``tree``…) to producers.
+    ``formats`` maps extra format names (``ipvsadm``, ``save``, ``tree``…) to producers of
+    text (printed as is), of an iterator of lines (each printed with its newline, as they come:
+    a 110,000-rule tree), or of a renderable that rich prints.
     """
 
     columns: Sequence[Column]

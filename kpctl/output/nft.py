@@ -5,15 +5,16 @@ Names and comments are user data: escaped like every other printer's cells.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from kpctl.output.text import BOLD, DIM, escape_cell, styled
 from kpctl.output.tree import draw
 
 
-def tree_text(trees: Sequence[Any], color: bool) -> str:
-    """The jump graph of each table: one branch per base chain, children indented with guides."""
+def tree_text(trees: Sequence[Any], color: bool) -> Iterator[str]:
+    """The lines of the jump graph of each table: one branch per base chain, children indented
+    with guides."""
 
     def dim(text: str) -> str:
         return styled(text, DIM, color)
@@ -31,8 +32,6 @@ def tree_text(trees: Sequence[Any], color: bool) -> str:
             text += " " + dim("(no such chain)")
         return text
 
-    lines: list[str] = []
     for tree in trees:
-        lines.append(f"table {tree.family} {escape_cell(tree.table)}")
-        draw(tree.roots, label, lambda node: node.children, lines)
-    return "\n".join(lines) + "\n" if lines else ""
+        yield f"table {tree.family} {escape_cell(tree.table)}"
+        yield from draw(tree.roots, label, lambda node: node.children)

@@ -124,6 +124,9 @@ def _print_extra(value: Any, env: Environment) -> None:
     if isinstance(value, str):
         env.stdout.write(value)
         return
+    if isinstance(value, Iterator):  # lines, as they are made
+        _write_lines(value, env)
+        return
     from rich.console import Console
 
     Console(

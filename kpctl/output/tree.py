@@ -6,17 +6,18 @@ nft table at 10,000 services) and, without a terminal, wrapped long lines at 200
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 
 def draw(nodes: Sequence[Any], label: Callable[[Any], str], children: Callable[[Any], Sequence[Any]],
-         lines: list[str], prefix: str = "") -> None:
-    """Append ``nodes`` and their descendants to ``lines`` under ``prefix``, with rich's guides."""
+         prefix: str = "") -> Iterator[str]:
+    """The lines of ``nodes`` and their descendants under ``prefix``, with rich's guides, one at a
+    time: a 80,000-node tree is written as it is drawn, never held whole."""
     last_index = len(nodes) - 1
     for index, node in enumerate(nodes):
         last = index == last_index
-        lines.append(prefix + ("└── " if last else "├── ") + label(node))
+        yield prefix + ("└── " if last else "├── ") + label(node)
         below = children(node)
         if below:
-            draw(below, label, children, lines, prefix + ("    " if last else "│   "))
+            yield from draw(below, label, children, prefix + ("    " if last else "│   "))

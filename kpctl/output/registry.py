@@ -60,10 +60,14 @@ def _print_table(listing: Listing, spec: OutputSpec, env: Environment, wide: boo
     for cells in grid:
         widths = list(map(max, widths, _sizes(cells)))
     right = [c.justify == "right" for c in columns]
+    # a row of ASCII text (the usual case) is padded by one str.format call: len() is its width
+    padded = "  ".join(("{:>%d}" if r else "{:<%d}") % w for w, r in zip(widths, right)).format
 
     def line(cells: Sequence[str]) -> str:
+        if "".join(cells).isascii():
+            return padded(*cells).rstrip()  # type: ignore[no-any-return]
         return "  ".join(" " * (w - size) + cell if r else cell + " " * (w - size)
-                         for cell, size, w, r in zip(cells, _sizes(cells), widths, right)).rstrip()
+                         for cell, size, w, r in zip(cells, map(cell_width, cells), widths, right)).rstrip()
 
     out = []
     if listing.title:

@@ -15,15 +15,14 @@ import os
 import socket
 import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, fields, replace
-from types import SimpleNamespace
+from dataclasses import dataclass, replace
 
 from kpctl.backends.genl import NLAHDR as _NLAHDR
 from kpctl.backends.genl import NLMSGHDR as _NLMSGHDR
 from kpctl.backends.genl import pack_attr as _nla
 from kpctl.backends.genl import parse_attrs as _attrs
 from kpctl.core.address import pack_address
-from kpctl.core.ipset_entry import ICMP, ICMPV6, PROTOCOL_NAMES, format_element
+from kpctl.core.ipset_entry import ICMP, ICMPV6, PROTOCOL_NAMES, entry_of
 from kpctl.errors import (
     AlreadyExists,
     InvalidInput,
@@ -334,11 +333,8 @@ def _decode_entry(buf: bytes, start: int, end: int, ipset: IPSet) -> IPSetEntry:
         values.pop("proto", None)
     values["nomatch"], values["physdev"] = bool(flags & FLAG_NOMATCH), bool(flags & FLAG_PHYSDEV)
     values["wildcard"] = bool(flags & FLAG_IFACE_WILDCARD)
-    raw = format_element(SimpleNamespace(**{**_ENTRY_DEFAULTS, **values}), ipset.type)  # type: ignore[arg-type]
-    return IPSetEntry(raw=raw, **values)  # type: ignore[arg-type]
+    return entry_of(values, ipset.type)
 
-
-_ENTRY_DEFAULTS = {f.name: f.default for f in fields(IPSetEntry) if f.name != "raw"}
 
 # What the kernel dumps for a member of the commonest sets without extensions (no timeout,
 # counters, comment…): an IPv4 address, and a port with its protocol.  Such members are read

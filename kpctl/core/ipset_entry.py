@@ -26,7 +26,9 @@ import ipaddress
 import re
 import socket
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
+from types import SimpleNamespace
+from typing import Any
 
 from kpctl.errors import InvalidInput
 from kpctl.model.ipset import SET_TYPE_DIMENSIONS, IPSet, IPSetEntry
@@ -257,7 +259,7 @@ def parse_element(set_type: str, family: str | None, text: str) -> IPSetEntry:
     pieces = text.split(",")
     if len(pieces) != len(dimensions) or not all(pieces):
         raise InvalidInput(f"invalid entry {text!r} for a {set_type} set: expected {','.join(dimensions).upper()}")
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     ip_seen = 0
     for kind, piece in zip(dimensions, pieces):
         if kind in ("ip", "net"):
@@ -286,15 +288,17 @@ def parse_element(set_type: str, family: str | None, text: str) -> IPSetEntry:
             if not re.match(r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$", piece):
                 raise InvalidInput(f"invalid MAC address {piece!r} in {text!r}")
             values["mac"] = piece.upper()
-    raw = format_element(_Draft(values), set_type)  # type: ignore[arg-type]
-    return IPSetEntry(raw=raw, **values)  # type: ignore[arg-type]
+    return entry_of(values, set_type)
 
 
-class _Draft(dict):  # type: ignore[type-arg]
-    """The fields parsed so far, read like an IPSetEntry (unset ones None) by format_element."""
+def entry_of(values: dict[str, Any], set_type: str) -> IPSetEntry:
+    """The member of a ``set_type`` set with these fields (the others their defaults), its
+    ``raw`` the element text they make (format_element, reading them as attributes)."""
+    raw = format_element(SimpleNamespace(**{**_ENTRY_DEFAULTS, **values}), set_type)  # type: ignore[arg-type]
+    return IPSetEntry(raw=raw, **values)
 
-    def __getattr__(self, name: str) -> object:
-        return self.get(name)
+
+_ENTRY_DEFAULTS = {f.name: f.default for f in fields(IPSetEntry) if f.name != "raw"}
 
 
 def tokenize(line: str) -> list[str]:

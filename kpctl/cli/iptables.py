@@ -152,13 +152,15 @@ def _row_maker(ruleset: Ruleset) -> Callable[[str, Rule], dict[str, Any]]:
     family, backend = ruleset.family, ruleset.backend
     anywhere = "0.0.0.0/0" if family == "ipv4" else "::/0"
     made: dict[int, str] = {}  # id() of a match or target of the ruleset (alive while it is) -> text
+    numbers: dict[int, str] = {}  # a rule number's text, one for all chains' rules of that number
 
     def row(table: str, rule: Rule) -> dict[str, Any]:
         target, protocol, src, dst, iif, oif, extra, comment = rule_texts(rule, made)
         counters = rule.counters
         return {
             "family": family, "backend": backend, "table": table, "chain": rule.chain,
-            "number": rule.number, "target": target, "protocol": protocol,
+            "number": numbers.get(rule.number) or numbers.setdefault(rule.number, str(rule.number)),
+            "target": target, "protocol": protocol,
             "source": src or anywhere, "destination": dst or anywhere, "in": iif, "out": oif,
             "matches": extra, "comment": comment or "",
             "packets": counters.packets if counters else "", "bytes": counters.bytes if counters else "",

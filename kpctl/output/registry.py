@@ -54,7 +54,7 @@ def _print_table(listing: Listing, spec: OutputSpec, env: Environment, wide: boo
     chains) and, without a terminal, shrank wide columns to an ellipsis at 200 characters.
     """
     columns = _visible_columns(listing, wide)
-    grid = list(_cells(listing, columns))
+    grid = list(map(tuple, _cells(listing, columns)))  # kept until printed: tuples, a third smaller than lists
     header = [c.header for c in columns] if not spec.no_headers else None
     widths = [cell_width(c.header) if header else 0 for c in columns]
     for cells in grid:

@@ -468,7 +468,7 @@ def builtin_texts(views: Builtins) -> tuple[str, str | None, str | None, str, st
 def rule_texts(rule: Rule, made: dict[int, str]) -> RuleTexts:
     """What a listing shows of ``rule``; ``made``: the texts of matches and targets made so far
     (by id(), for parts the rules share and that live as long as ``made`` is used)."""
-    unbuilt = rule.unbuilt()
+    unbuilt = rule.unbuilt
     if unbuilt is not None and isinstance(unbuilt[0], ShapedParts):
         return unbuilt[0].texts(unbuilt[1])
 
@@ -549,7 +549,7 @@ class LazyChains(Mapping[str, Chain]):
         rules = []
         for number, (lineno, line) in enumerate(lines, 1):
             pieces = _shape(line, start) if line.startswith(prefix) else None
-            if pieces is not None and deferrable(pieces):
+            if pieces is not None and (pieces[14] is None or deferrable(pieces)):  # (no target option: the common case)
                 rules.append(deferred(chain, number, line, pieces[13], maker, pieces))
             else:
                 rules.append(self._rule(chain, number, lineno, line, pieces))

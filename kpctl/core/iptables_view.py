@@ -122,7 +122,7 @@ class JumpNode:
 
 def describe_action(rule: Rule) -> str | None:
     """A short word for a rule's non-jump target: ``DNAT 10.1.0.8:8080``, ``MASQUERADE``…"""
-    unbuilt = rule.unbuilt()
+    unbuilt = rule.unbuilt
     if unbuilt is not None and isinstance(unbuilt[0], ShapedParts):
         return unbuilt[0].action(unbuilt[1])
     target = rule.target

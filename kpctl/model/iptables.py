@@ -811,16 +811,18 @@ class Rule:
     or a trace reads a few of a node's rules; ``-o save`` reads none).
     """
 
-    __slots__ = ("chain", "number", "text", "counters", "target_name", "matches", "target", "goto", "_pieces")
+    __slots__ = ("chain", "number", "text", "counters", "target_name", "matches", "target", "goto", "unbuilt")
     _PARTS = frozenset({"matches", "target"})
-    _pieces: tuple[PartsMaker, Any] | None  # a deferred rule's, until its parts are built
+    # a deferred rule's (maker, pieces) until its parts are built, else None: what the reader can
+    # answer some questions from without building them (a listing's texts)
+    unbuilt: tuple[PartsMaker, Any] | None
 
     def __init__(self, chain: str, number: int, text: str, matches: tuple[Match, ...] = (),
                  target: Target | None = None, goto: bool = False, counters: Counters | None = None) -> None:
         self.chain, self.number, self.text, self.counters = chain, number, text, counters
         self.target_name: str | None = None if target is None else target.name  # without building a deferred rule
         self.matches, self.target, self.goto = matches, target, goto
-        self._pieces = None
+        self.unbuilt = None
 
     @classmethod
     def deferred(cls, chain: str, number: int, text: str, target_name: str, maker: PartsMaker, pieces: Any) -> Rule:
@@ -829,21 +831,16 @@ class Rule:
         rule = cls.__new__(cls)
         rule.chain, rule.number, rule.text, rule.counters, rule.target_name = chain, number, text, None, target_name
         rule.goto = False
-        rule._pieces = (maker, pieces)
+        rule.unbuilt = (maker, pieces)
         return rule
 
     def __getattr__(self, name: str) -> Any:
-        if name not in Rule._PARTS or self._pieces is None:
+        if name not in Rule._PARTS or self.unbuilt is None:
             raise AttributeError(name)
-        maker, pieces = self._pieces
+        maker, pieces = self.unbuilt
         self.matches, self.target, self.goto = maker(pieces)
-        self._pieces = None
+        self.unbuilt = None
         return getattr(self, name)
-
-    def unbuilt(self) -> tuple[PartsMaker, Any] | None:
-        """``(maker, pieces)`` of a deferred rule whose parts are not built yet, else None: what
-        the reader can answer some questions from without building them (a listing's texts)."""
-        return self._pieces
 
     def _key(self) -> tuple[Any, ...]:
         return (self.chain, self.number, self.text, self.matches, self.target, self.goto, self.counters)
@@ -892,8 +889,8 @@ class Rule:
     @property
     def comment(self) -> str | None:
         """The first ``-m comment --comment`` text."""
-        if self._pieces is not None:
-            return self._pieces[0].comment(self._pieces[1])
+        if self.unbuilt is not None:
+            return self.unbuilt[0].comment(self.unbuilt[1])
         for match in self.matches:
             if match.module == "comment" and match.comment is not None:
                 return match.comment
@@ -905,8 +902,8 @@ class Rule:
     @property
     def jump(self) -> str | None:
         """The user chain this rule jumps (or goes) to, if any."""
-        if self._pieces is not None:
-            return self._pieces[0].jump(self._pieces[1])
+        if self.unbuilt is not None:
+            return self.unbuilt[0].jump(self.unbuilt[1])
         return self.target.name if self.target is not None and self.target.is_chain else None
 
     def to_dict(self, shared: Shared | None = None) -> dict[str, Any]:

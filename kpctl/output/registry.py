@@ -15,20 +15,26 @@ def _visible_columns(listing: Listing, wide: bool) -> list[Column]:
     return [c for c in listing.columns if c.priority == 0 or wide]
 
 
-def _cells(listing: Listing, columns: Sequence[Column]) -> Iterator[list[str]]:
+def _cells(listing: Listing, columns: Sequence[Column]) -> Iterator[Sequence[str]]:
     """Each row's cells as text, control characters made visible (escape_cell), checked once
     per row: a cell with none, the usual case, is its text."""
     keys = [c.key for c in columns]
     pick = itemgetter(*keys) if len(keys) > 1 else lambda row: tuple(row[key] for key in keys)
+    texts_only = True  # the rows so far held only texts: joined as they are (the first that does not, ends it)
     for row in listing.table_rows():
         try:
             values = pick(row)
         except KeyError:  # a row without some column's key: that cell is empty
             values = tuple(map(row.get, keys))
-        texts = [v if type(v) is str else "" if v is None else str(v) for v in values]
-        if not "".join(texts).isprintable():
-            texts = [escape_cell(text) for text in texts]
-        yield texts
+        if texts_only:
+            try:
+                joined = "".join(values)
+            except TypeError:
+                texts_only = False
+        if not texts_only:
+            values = [v if type(v) is str else "" if v is None else str(v) for v in values]
+            joined = "".join(values)
+        yield values if joined.isprintable() else [escape_cell(text) for text in values]
 
 
 def print_plain(listing: Listing, spec: OutputSpec, env: Environment) -> None:

@@ -261,8 +261,8 @@ def test_a_deferred_rule_answers_from_its_pieces_as_its_built_parts_do() -> None
             assert rule_texts(deferred, {}) == rule_texts(built, {}), line
             assert (deferred.jump, deferred.comment, deferred.goto, describe_action(deferred)) == (
                 built.jump, built.comment, built.goto, describe_action(built)), line
-            assert deferred.unbuilt() is not None  # answered without building the parts
-            assert deferred == built and deferred.unbuilt() is None
+            assert deferred.unbuilt is not None  # answered without building the parts
+            assert deferred == built and deferred.unbuilt is None
             compared += 1
     assert compared > 1000
 

@@ -458,11 +458,11 @@ def _negated(text: str, negated: Any) -> str:
 def builtin_texts(views: Builtins) -> tuple[str, str | None, str | None, str, str]:
     """The built-in matches' texts: protocol, source, destination, in, out (``!`` when negated)."""
     protocol, src, dst, iif, oif = views
-    return (("!" + protocol.name if protocol.negated else protocol.name) if protocol else "all",
-            ("!" + src.cidr if src.negated else src.cidr) if src else None,
-            ("!" + dst.cidr if dst.negated else dst.cidr) if dst else None,
-            ("!" + iif.name if iif.negated else iif.name) if iif else "",
-            ("!" + oif.name if oif.negated else oif.name) if oif else "")
+    return (_negated(protocol.name, protocol.negated) if protocol else "all",
+            _negated(src.cidr, src.negated) if src else None,
+            _negated(dst.cidr, dst.negated) if dst else None,
+            _negated(iif.name, iif.negated) if iif else "",
+            _negated(oif.name, oif.negated) if oif else "")
 
 
 def rule_texts(rule: Rule, made: dict[int, str]) -> RuleTexts:
@@ -471,18 +471,19 @@ def rule_texts(rule: Rule, made: dict[int, str]) -> RuleTexts:
     unbuilt = rule.unbuilt
     if unbuilt is not None and isinstance(unbuilt[0], ShapedParts):
         return unbuilt[0].texts(unbuilt[1])
-
-    def text(item: Match | Target) -> str:
-        known = made.get(id(item))
-        if known is None:
-            known = made[id(item)] = part_text(item)
-        return known
-
-    target = "" if rule.target is None else text(rule.target)
+    target = "" if rule.target is None else _made_text(rule.target, made)
     if rule.goto:
         target += " [goto]"
-    extra = " ".join([text(m) for m in rule.matches if m.module and m.module != "comment"])
+    extra = " ".join([_made_text(m, made) for m in rule.matches if m.module and m.module != "comment"])
     return (target, *builtin_texts(rule.builtins()), extra, rule.comment)
+
+
+def _made_text(item: Match | Target, made: dict[int, str]) -> str:
+    """part_text of ``item``, made once per item (see rule_texts)."""
+    known = made.get(id(item))
+    if known is None:
+        known = made[id(item)] = part_text(item)
+    return known
 
 
 def parse_rule_body(tokens: list[Token], lineno: int, chain: str, chains: Container[str], table: str,

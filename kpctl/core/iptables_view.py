@@ -144,32 +144,56 @@ def jump_tree(ruleset: Ruleset, table_name: str, roots: tuple[str, ...] | None =
     table = ruleset.tables[table_name]
     if roots is None:
         roots = tuple(ch.name for ch in table.chains.values() if ch.builtin)
-    expanded: set[str] = set()
-    return tuple(_jump_node(table, name, None, frozenset(), expanded) for name in roots if name in table.chains)
+    walk = _JumpWalk(table)
+    return tuple(walk.node(name, None) for name in roots if name in table.chains)
 
 
-def _jump_node(table: Table, chain_name: str, via: Rule | None, path: frozenset[str], expanded: set[str]) -> JumpNode:
-    """The node of ``chain_name`` reached by rule ``via``; ``expanded``: chains drawn with their
-    children so far.  (A function of its own, not a closure that calls itself: that closure is a
-    reference cycle, which kept the table and its rules for the cycle collector to free.)"""
-    chain = table.chains.get(chain_name)
-    if chain is None:
-        return JumpNode(table.name, chain_name, via, missing=True)
-    jumping: list[tuple[Rule, str]] = []  # the rules that jump
-    found: dict[str, None] = {}  # the other rules' actions, each once, in order
-    for rule in chain.rules:
-        jump = rule.jump
-        if jump is not None:
-            jumping.append((rule, jump))
-        elif action := describe_action(rule):
-            found[action] = None
-    actions = tuple(found)
-    if chain_name in expanded and jumping:
-        return JumpNode(table.name, chain_name, via, chain.policy, actions, seen_above=True)
-    expanded.add(chain_name)
-    below = path | {chain_name}
-    children = tuple(_jump_node(table, jump, r, below, expanded) for r, jump in jumping if jump not in path)
-    return JumpNode(table.name, chain_name, via, chain.policy, actions, children)
+# a chain, its rules that jump (with the chain each jumps to) and the other rules' actions
+_ChainSteps = tuple[Chain, tuple[tuple[Rule, str], ...], tuple[str, ...]]
+
+
+class _JumpWalk:
+    """The walk behind :func:`jump_tree`: ``expanded``, the chains drawn with their children so
+    far; ``path``, the chains from the root down to the node being made (a jump back up one is
+    not followed); ``seen``, each chain's jumping rules and actions, read from its rules once.
+    (Methods, not a closure that calls itself: that closure is a reference cycle, which kept
+    the table and its rules for the cycle collector to free.)"""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.expanded: set[str] = set()
+        self.path: set[str] = set()
+        self.seen: dict[str, _ChainSteps | None] = {}
+
+    def _chain(self, name: str) -> _ChainSteps | None:
+        chain = self.table.chains.get(name)
+        if chain is None:
+            return None
+        jumping: list[tuple[Rule, str]] = []  # the rules that jump
+        found: dict[str, None] = {}  # the other rules' actions, each once, in order
+        for rule in chain.rules:
+            jump = rule.jump
+            if jump is not None:
+                jumping.append((rule, jump))
+            elif action := describe_action(rule):
+                found[action] = None
+        return chain, tuple(jumping), tuple(found)
+
+    def node(self, name: str, via: Rule | None) -> JumpNode:
+        """The node of chain ``name`` reached by rule ``via``."""
+        seen = self.seen
+        known = seen[name] if name in seen else seen.setdefault(name, self._chain(name))
+        if known is None:
+            return JumpNode(self.table.name, name, via, missing=True)
+        chain, jumping, actions = known
+        if name in self.expanded and jumping:
+            return JumpNode(self.table.name, name, via, chain.policy, actions, seen_above=True)
+        self.expanded.add(name)
+        path = self.path
+        path.add(name)
+        children = tuple([self.node(jump, rule) for rule, jump in jumping if jump not in path])
+        path.discard(name)
+        return JumpNode(self.table.name, name, via, chain.policy, actions, children)
 
 
 def unreachable_chains(ruleset: Ruleset, table_name: str) -> tuple[str, ...]:

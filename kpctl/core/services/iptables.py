@@ -77,8 +77,9 @@ class _Walker:
     def endpoint(self, name: str, chance: float) -> ServiceEndpoint | None:
         chain = self.chains.get(name)
         for rule in chain.rules if chain is not None else ():
-            target = rule.target
-            nat = target.to_destination if target is not None and target.name == "DNAT" else None
+            if rule.target_name != "DNAT":  # known without building the rule's parts
+                continue
+            nat = rule.target.to_destination  # type: ignore[union-attr]
             if nat is not None and nat.min_address:
                 return ServiceEndpoint(nat.min_address, nat.min_port or 0, chance)
         return None

@@ -45,7 +45,9 @@ class SnapshotIPSets:
 
 
 def snapshot_reader(snapshot: Any) -> SnapshotIPSets:
-    text = snapshot.section("ipsets", "")
+    from kpctl.backends.snapshot import required_section
+
+    text = required_section(snapshot, "ipsets")
     if not isinstance(text, str):
         raise InvalidInput(f"snapshot {snapshot.source!r}: the ipsets section must be the text of `ipset save`")
     return SnapshotIPSets(text, snapshot.source)

@@ -19,7 +19,6 @@ from kpctl.errors import (
     InvalidInput,
     KernelError,
     KernelFeatureMissing,
-    NotFound,
     PermissionDenied,
 )
 from kpctl.model.iptables import BACKENDS, FAMILIES, IptablesState
@@ -155,9 +154,8 @@ def open_iptables(app: Any) -> IptablesReader:
     """The snapshot's ``iptables`` section when ``app.snapshot()`` has one, else the live tools."""
     snapshot = app.snapshot()
     if snapshot is not None:
-        section = snapshot.section("iptables")
-        if section is None:
-            raise NotFound(f"snapshot {snapshot.source!r} has no iptables section")
-        return SnapshotIptables(section, snapshot.source)
+        from kpctl.backends.snapshot import required_section
+
+        return SnapshotIptables(required_section(snapshot, "iptables"), snapshot.source)
     return LiveIptables()
 

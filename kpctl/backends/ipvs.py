@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from kpctl.core.ipvs_rows import TableRows, rows_of
-from kpctl.errors import NotFound
 from kpctl.model.ipvs import (
     Connection,
     IPVSTable,
@@ -53,11 +52,9 @@ def open_ipvs(app: Any) -> IPVSBackend:
     snapshot = app.snapshot()
     if snapshot is not None:
         from kpctl.backends.ipvs_snapshot import IPVSSnapshot
+        from kpctl.backends.snapshot import required_section
 
-        section = snapshot.section("ipvs")
-        if section is None:
-            raise NotFound(f"snapshot {snapshot.source!r} has no ipvs section")
-        return IPVSSnapshot(section, snapshot.source)
+        return IPVSSnapshot(required_section(snapshot, "ipvs"), snapshot.source)
     from kpctl.backends.ipvs_netlink import IPVSNetlink
 
     return IPVSNetlink()

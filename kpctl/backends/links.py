@@ -27,10 +27,9 @@ IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]  # evaluated at 
 def open_links(app: Any) -> SnapshotLinks | LiveLinks:
     snapshot = app.snapshot()
     if snapshot is not None:
-        section = snapshot.section("links")
-        if section is None:
-            raise NotFound(f"snapshot {snapshot.source!r} has no links section")
-        return SnapshotLinks(section, snapshot.source)
+        from kpctl.backends.snapshot import required_section
+
+        return SnapshotLinks(required_section(snapshot, "links"), snapshot.source)
     return LiveLinks()
 
 

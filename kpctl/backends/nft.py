@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from kpctl.backends.json_document import decode
 from kpctl.core.nft_json import check_document
-from kpctl.errors import KernelError, KernelFeatureMissing, NotFound, PermissionDenied
+from kpctl.errors import KernelError, KernelFeatureMissing, PermissionDenied
 
 _SBIN = ("/usr/sbin", "/sbin", "/usr/local/sbin")
 # nft -j itself needs 6 s CPU (and 20 s system time) for a 10k-service kube-proxy table; on the
@@ -83,11 +83,7 @@ def open_nft(app: Any) -> NftReader:
     """The snapshot's ``nftables`` section when ``app.snapshot()`` has one, else live nft."""
     snapshot = app.snapshot()
     if snapshot is not None:
-        section = snapshot.section("nftables")
-        if section is None:
-            absent = snapshot.section("absent")
-            reason = absent.get("nftables") if isinstance(absent, dict) else None
-            raise NotFound(f"snapshot {snapshot.source!r} has no nftables section"
-                           + (f" ({reason})" if reason else ""))
-        return SnapshotNft(section, snapshot.source)
+        from kpctl.backends.snapshot import required_section
+
+        return SnapshotNft(required_section(snapshot, "nftables"), snapshot.source)
     return LiveNft()

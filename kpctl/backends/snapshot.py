@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 from kpctl.backends.json_document import decode
 from kpctl.errors import InvalidInput, NotFound
@@ -30,3 +31,14 @@ def load_snapshot(path: str) -> NodeSnapshot:
         raise InvalidInput(f"snapshot {path!r} has version {version!r}; this kpctl reads version {SNAPSHOT_VERSION}")
     sections = {k: v for k, v in document.items() if k not in ("format", "version")}
     return NodeSnapshot(version=version, sections=sections, source=path)
+
+
+def required_section(snapshot: NodeSnapshot, name: str) -> Any:
+    """Section ``name`` of ``snapshot``; NotFound (exit 3) when it has none (null or left out),
+    with the reason `snapshot save` recorded under ``absent`` (e.g. "nft not found")."""
+    section = snapshot.section(name)
+    if section is None:
+        absent = snapshot.section("absent")
+        reason = absent.get(name) if isinstance(absent, dict) else None
+        raise NotFound(f"snapshot {snapshot.source!r} has no {name} section" + (f" ({reason})" if reason else ""))
+    return section

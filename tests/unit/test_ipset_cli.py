@@ -80,6 +80,26 @@ def test_missing_set_is_exit_3(snapshot: str) -> None:
     assert outcome.exit_code == 3 and "'NOPE'" in outcome.stderr
 
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.mark.parametrize("args", [["list"], ["save"], ["list", "-o", "json"], ["find", "10.96.0.1"]])
+def test_a_snapshot_without_ipsets_is_exit_3_like_any_missing_section(tmp_path: Path, args: list[str]) -> None:
+    # the bundled iptables-mode node has "ipsets": null (kube-proxy's iptables mode makes no sets)
+    outcome = kpctl("--snapshot", str(EXAMPLES / "iptables-node.json"), "ipset", *args)
+    assert (outcome.exit_code, outcome.stdout) == (3, "")
+    assert outcome.stderr.strip().endswith("has no ipsets section"), outcome.stderr
+    # left out, or null with the reason `snapshot save` recorded
+    for doc in ({}, {"ipsets": None, "absent": {"ipsets": "ipset not found"}}):
+        path = tmp_path / "node.json"
+        path.write_text(json.dumps({"format": "kpctl-snapshot", "version": 1, **doc}))
+        outcome = kpctl("--snapshot", str(path), "ipset", *args)
+        assert (outcome.exit_code, outcome.stdout, len(outcome.stderr.splitlines())) == (3, "", 1), outcome.stderr
+        assert ("(ipset not found)" in outcome.stderr) == ("absent" in doc)
+    path.write_text(json.dumps({"format": "kpctl-snapshot", "version": 1, "ipsets": ["not", "text"]}))
+    assert kpctl("--snapshot", str(path), "ipset", *args).exit_code == 2
+
+
 @pytest.mark.parametrize("args", [
     ["create", "x", "hash:ip"], ["add", "KUBE-CLUSTER-IP", "10.0.0.1,tcp:80"], ["delete", "a", "1.2.3.4"],
     ["flush"], ["destroy", "x"], ["rename", "a", "b"], ["swap", "a", "b"], ["restore", "-"], ["test", "a", "1.1.1.1"],

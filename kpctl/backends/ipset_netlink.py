@@ -22,7 +22,7 @@ from kpctl.backends.genl import NLMSGHDR as _NLMSGHDR
 from kpctl.backends.genl import pack_attr as _nla
 from kpctl.backends.genl import parse_attrs as _attrs
 from kpctl.core.address import pack_address
-from kpctl.core.ipset_entry import ICMP, ICMPV6, PROTOCOL_NAMES, entry_of
+from kpctl.core.ipset_entry import PROTOCOL_NAMES, entry_of
 from kpctl.errors import (
     AlreadyExists,
     InvalidInput,
@@ -284,7 +284,14 @@ def _decode_entry(buf: bytes, start: int, end: int, ipset: IPSet) -> IPSetEntry:
     values: dict[str, object] = {}
     flags = 0
     host_bits = 128 if ipset.family == "inet6" else 32
-    for kind, a, b in _iter_attrs(buf, start, end):
+    header = _NLAHDR.unpack_from
+    while start + 4 <= end:  # the attributes (as _iter_attrs walks them, without a generator per member)
+        length, kind = header(buf, start)
+        if length < 4:
+            break
+        a, b = start + 4, start + length
+        start += (length + 3) & ~3
+        kind &= NLA_TYPE_MASK
         if kind == ATTR_IP:
             values["ip"] = _get_ip(buf, (a, b))
         elif kind == ATTR_CIDR:
@@ -331,50 +338,19 @@ def _decode_entry(buf: bytes, start: int, end: int, ipset: IPSet) -> IPSetEntry:
     if ipset.type == "bitmap:port":
         values.pop("proto_num", None)
         values.pop("proto", None)
-    values["nomatch"], values["physdev"] = bool(flags & FLAG_NOMATCH), bool(flags & FLAG_PHYSDEV)
-    values["wildcard"] = bool(flags & FLAG_IFACE_WILDCARD)
+    if flags:  # else all three are False, the fields' defaults
+        values["nomatch"], values["physdev"] = bool(flags & FLAG_NOMATCH), bool(flags & FLAG_PHYSDEV)
+        values["wildcard"] = bool(flags & FLAG_IFACE_WILDCARD)
     return entry_of(values, ipset.type)
 
 
 # What the kernel dumps for a member of the commonest sets without extensions (no timeout,
-# counters, comment…): an IPv4 address, and a port with its protocol.  Such members are read
-# straight from fixed offsets; anything else (other lengths or headers) by _decode_entry.
+# counters, comment…): an IPv4 address, and a port with its protocol.  Copying a set (a
+# restore's staging) re-adds such members straight from fixed offsets (readd_members); anything
+# else is decoded by _decode_entry and packed again by entry_data.
 _DUMP_IPV4 = _nest(ATTR_IP, [_nla(ATTR_IPADDR_IPV4, bytes(4))])[:8]  # nla_put_ipaddr4: no byte-order flag
 _DUMP_PORT = _be16(ATTR_PORT, 0)[:4]
 _DUMP_PROTO = _u8(ATTR_PROTO, 0)[:4]
-
-
-def entry_decoder(ipset: IPSet) -> Callable[[bytes, int, int], IPSetEntry]:
-    """Decode a member of ``ipset`` from its IPSET_ATTR_DATA payload ``buf[start:end]``."""
-
-    def generic(buf: bytes, start: int, end: int) -> IPSetEntry:
-        return _decode_entry(buf, start, end, ipset)
-
-    ntop, af_inet, be16, protocols = socket.inet_ntop, socket.AF_INET, _BE16.unpack_from, PROTOCOL_NAMES
-    ipv4, port_h, proto_h = _DUMP_IPV4, _DUMP_PORT, _DUMP_PROTO
-
-    def ip_port(buf: bytes, start: int, end: int) -> IPSetEntry:
-        if end - start != 28 or buf[start:start + 8] != ipv4 or buf[start + 12:start + 16] != port_h \
-                or buf[start + 20:start + 24] != proto_h:
-            return generic(buf, start, end)
-        ip = ntop(af_inet, buf[start + 8:start + 12])
-        port, proto_num = be16(buf, start + 16)[0], buf[start + 24]
-        if proto_num in (ICMP, ICMPV6) or proto_num not in protocols:
-            return generic(buf, start, end)
-        proto = protocols[proto_num]
-        return IPSetEntry(raw=f"{ip},{proto}:{port}", ip=ip, port=port, proto_num=proto_num, proto=proto)
-
-    def ip(buf: bytes, start: int, end: int) -> IPSetEntry:
-        if end - start != 12 or buf[start:start + 8] != ipv4:
-            return generic(buf, start, end)
-        address = ntop(af_inet, buf[start + 8:start + 12])
-        return IPSetEntry(raw=address, ip=address)
-
-    if ipset.type == "hash:ip,port":
-        return ip_port
-    if ipset.type == "hash:ip":
-        return ip
-    return generic
 
 
 # A whole IPSET_ATTR_ADT nest of bare hash:ip,port members: DATA nests of 32 bytes each.
@@ -398,23 +374,6 @@ def readd_members(ipset: IPSet, buf: bytes, start: int, end: int) -> list[bytes]
         if d != data_h or i != ipv4 or p != port_h or r != proto_h:
             return None
         out.append(pack(head, address, port_h, port, proto_h, proto_num))
-    return out
-
-
-def decode_members(ipset: IPSet, buf: bytes, start: int, end: int) -> list[IPSetEntry] | None:
-    """Every member of one dump message's ADT nest ``buf[start:end]`` if all are bare
-    hash:ip,port members (one struct unpack each), else None (decode them one by one)."""
-    if ipset.type != "hash:ip,port" or (end - start) % _BARE_IP_PORT.size:
-        return None
-    data_h, ipv4, port_h, proto_h = _DATA_IP_PORT, _DUMP_IPV4, _DUMP_PORT, _DUMP_PROTO
-    ntop, af_inet, protocols = socket.inet_ntop, socket.AF_INET, PROTOCOL_NAMES
-    out = []
-    for d, i, address, p, port, r, proto_num in _BARE_IP_PORT.iter_unpack(memoryview(buf)[start:end]):
-        if d != data_h or i != ipv4 or p != port_h or r != proto_h or proto_num not in protocols \
-                or proto_num == ICMP or proto_num == ICMPV6:
-            return None
-        ip, proto = ntop(af_inet, address), protocols[proto_num]
-        out.append(IPSetEntry(raw=f"{ip},{proto}:{port}", ip=ip, port=port, proto_num=proto_num, proto=proto))
     return out
 
 
@@ -486,7 +445,6 @@ class IPSetNetlink:
         seq = self._send(CMD_LIST, attrs, NLM_F_DUMP)
         headers: dict[str, IPSet] = {}
         members: dict[str, list[IPSetEntry]] = {}
-        decoders: dict[str, Callable[[bytes, int, int], IPSetEntry]] = {}
         for buf, start, end in self._replies(seq, Request(CMD_LIST, name or "")):
             top = _attrs(buf, start, end)
             set_name = _get_str(buf, top[ATTR_SETNAME])
@@ -494,16 +452,10 @@ class IPSetNetlink:
                 headers[set_name] = _decode_header(buf, top, _attrs(buf, *top[ATTR_DATA]))
                 members.setdefault(set_name, [])
             if ATTR_ADT in top and set_name in headers:
-                if set_name not in decoders:
-                    decoders[set_name] = entry_decoder(headers[set_name])
-                decode, bucket = decoders[set_name], members[set_name]
-                bare = decode_members(headers[set_name], buf, *top[ATTR_ADT])
-                if bare is not None:
-                    bucket.extend(bare)
-                    continue
+                header, bucket = headers[set_name], members[set_name]
                 for kind, a, b in _iter_attrs(buf, *top[ATTR_ADT]):
                     if kind == ATTR_DATA:
-                        bucket.append(decode(buf, a, b))
+                        bucket.append(_decode_entry(buf, a, b, header))
         if header_only:
             return list(headers.values())
         return [replace(h, members=tuple(members[n])) for n, h in headers.items()]

@@ -26,8 +26,7 @@ import ipaddress
 import re
 import socket
 from collections.abc import Sequence
-from dataclasses import fields, replace
-from types import SimpleNamespace
+from dataclasses import replace
 from typing import Any
 
 from kpctl.errors import InvalidInput
@@ -294,11 +293,7 @@ def parse_element(set_type: str, family: str | None, text: str) -> IPSetEntry:
 def entry_of(values: dict[str, Any], set_type: str) -> IPSetEntry:
     """The member of a ``set_type`` set with these fields (the others their defaults), its
     ``raw`` the element text they make (format_element, reading them as attributes)."""
-    raw = format_element(SimpleNamespace(**{**_ENTRY_DEFAULTS, **values}), set_type)  # type: ignore[arg-type]
-    return IPSetEntry(raw=raw, **values)
-
-
-_ENTRY_DEFAULTS = {f.name: f.default for f in fields(IPSetEntry) if f.name != "raw"}
+    return IPSetEntry.with_fields(values, lambda entry: format_element(entry, set_type))
 
 
 def tokenize(line: str) -> list[str]:

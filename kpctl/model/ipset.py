@@ -8,6 +8,7 @@ Parsing and formatting live in :mod:`kpctl.core.ipset_entry` / :mod:`kpctl.core.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -82,8 +83,24 @@ class IPSetEntry:
     def from_dict(cls, data: dict[str, Any]) -> IPSetEntry:
         return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
+    @classmethod
+    def with_fields(cls, values: dict[str, Any], raw_of: Callable[[IPSetEntry], str]) -> IPSetEntry:
+        """``IPSetEntry(raw=raw_of(entry), **values)``: the member with these fields, the others
+        their defaults, and ``raw`` the text ``raw_of`` makes of it.  Built without the frozen
+        ``__init__``, which assigns all 26 fields one by one (3.4 us; a 100,000-member set is
+        built 100,000 times): the instance holds only the fields given, and reads the others
+        from the class, where the dataclass keeps their defaults."""
+        if not _FIELD_NAMES.issuperset(values):
+            raise TypeError(f"not IPSetEntry fields: {sorted(set(values) - _FIELD_NAMES)}")
+        entry = cls.__new__(cls)
+        held = entry.__dict__
+        held.update(values)
+        held["raw"] = raw_of(entry)
+        return entry
+
 
 _ENTRY_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(IPSetEntry))
+_FIELD_NAMES = frozenset(_ENTRY_FIELDS) - {"raw"}
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError
+
 import pytest
 
 from kpctl.core.ipset_entry import (
@@ -13,6 +15,7 @@ from kpctl.core.ipset_entry import (
 )
 from kpctl.core.ipset_save import parse_create
 from kpctl.errors import InvalidInput
+from kpctl.model.ipset import IPSetEntry
 
 # (type, family, input text, canonical text ipset prints)
 CANONICAL = [
@@ -170,3 +173,20 @@ def test_iface_wildcard_is_an_option_not_part_of_the_name() -> None:
     assert parse_entry(ipset, "10.0.0.0/8,eth+").iface == "eth+"  # a literal '+', as ipset stores it
     with pytest.raises(InvalidInput, match="wildcard"):
         parse_entry(parse_create("n", "hash:net", []), "10.0.0.0/8 wildcard")
+
+
+@pytest.mark.parametrize("values", [
+    {}, {"ip": "10.0.0.1", "port": 80, "proto_num": 6, "proto": "tcp"},
+    {"ip": "fd00::", "cidr": 64, "nomatch": True, "timeout": 0, "comment": "x", "packets": 1, "bytes": 2},
+    {"iface": "eth0", "physdev": True, "wildcard": False, "mark": 0, "skbprio": "1:2"},
+])
+def test_an_entry_with_some_fields_is_the_entry_the_dataclass_builds(values: dict[str, object]) -> None:
+    made = IPSetEntry.with_fields(dict(values), lambda entry: f"{entry.ip}|{entry.cidr}|{entry.nomatch}")
+    raw = f"{values.get('ip')}|{values.get('cidr')}|{values.get('nomatch', False)}"
+    built = IPSetEntry(raw=raw, **values)  # type: ignore[arg-type]
+    assert (made, hash(made), repr(made), made.to_dict()) == (built, hash(built), repr(built), built.to_dict())
+    assert made.timeout == built.timeout and made.skbqueue is None
+    with pytest.raises(TypeError, match="not IPSetEntry fields"):
+        IPSetEntry.with_fields({**values, "prot": "tcp"}, lambda entry: "")
+    with pytest.raises(FrozenInstanceError):
+        made.ip = "10.0.0.2"  # type: ignore[misc]

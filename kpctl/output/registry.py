@@ -63,10 +63,14 @@ def _print_table(listing: Listing, spec: OutputSpec, env: Environment, wide: boo
     grid = list(map(tuple, _cells(listing, columns)))  # kept until printed: tuples, a third smaller than lists
     header = [c.header for c in columns] if not spec.no_headers else None
     widths = [cell_width(c.header) if header else 0 for c in columns]
-    for cells in grid:
-        widths = list(map(max, widths, _sizes(cells)))
+    ascii_only = all(map(str.isascii, map("".join, grid)))  # the usual case: len() is each cell's width
+    if ascii_only:  # measured column by column, without a Python step per row
+        widths = [max(width, max(map(len, column))) for width, column in zip(widths, zip(*grid))] or widths
+    else:
+        for cells in grid:
+            widths = list(map(max, widths, _sizes(cells)))
     right = [c.justify == "right" for c in columns]
-    # a row of ASCII text (the usual case) is padded by one str.format call: len() is its width
+    # a row of ASCII text is padded by one str.format call: len() is its width
     padded = "  ".join(("{:>%d}" if r else "{:<%d}") % w for w, r in zip(widths, right)).format
 
     def line(cells: Sequence[str]) -> str:
@@ -80,7 +84,8 @@ def _print_table(listing: Listing, spec: OutputSpec, env: Environment, wide: boo
         out.append(styled(listing.title, ITALIC, env.color))
     if header:
         out.append(styled(line(header), BOLD, env.color))
-    _write_lines(itertools.chain(out, map(line, grid)), env)
+    rows = map(str.rstrip, itertools.starmap(padded, grid)) if ascii_only else map(line, grid)
+    _write_lines(itertools.chain(out, rows), env)
 
 
 def _sizes(cells: Sequence[str]) -> Iterator[int]:

@@ -60,9 +60,10 @@ def open_ipvs(app: Any) -> IPVSBackend:
     return IPVSNetlink()
 
 
-def table_rows(backend: IPVSBackend) -> TableRows:
-    """The backend's table as rows (kpctl.core.ipvs_rows): read straight into rows where the backend can."""
+def table_rows(backend: IPVSBackend, default_view: bool = False) -> TableRows:
+    """The backend's table as rows (kpctl.core.ipvs_rows): read straight into rows where the backend
+    can; ``default_view``: what `ipvsadm -Ln`'s default view shows is enough (see IPVSNetlink.table_rows)."""
     read_rows = getattr(backend, "table_rows", None)
     if read_rows is not None:
-        return read_rows()  # type: ignore[no-any-return]
+        return read_rows(default_view)  # type: ignore[no-any-return]
     return rows_of(backend.table())

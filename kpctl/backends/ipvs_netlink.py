@@ -12,6 +12,7 @@ import errno
 import importlib.util
 import os
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
@@ -27,6 +28,7 @@ from kpctl.backends.genl import (
 )
 from kpctl.backends.ipvs_messages import GENL_NAME, Cmd
 from kpctl.core import ipvs_rows as rows
+from kpctl.core.ipvs_proc import proc_key, servers_by_service
 from kpctl.errors import (
     IPVS_HINT,
     AlreadyExists,
@@ -49,6 +51,7 @@ from kpctl.model.ipvs import (
 )
 
 PROC_IP_VS_CONN = "/proc/net/ip_vs_conn"
+PROC_IP_VS = "/proc/net/ip_vs"  # the table as text, in the current network namespace
 BATCH = 64  # requests per send: their ACKs (~1 KiB of receive buffer each) must fit the socket's buffer
 SYS_MODULE = "/sys/module"
 
@@ -140,16 +143,28 @@ class IPVSNetlink:
     def table(self) -> IPVSTable:
         return rows.table_of(self.table_rows())
 
-    def table_rows(self) -> rows.TableRows:
-        """The table as rows (kpctl.core.ipvs_rows), read without model objects: what listings use."""
+    def table_rows(self, default_view: bool = False) -> rows.TableRows:
+        """The table as rows (kpctl.core.ipvs_rows), read without model objects: what listings use.
+
+        ``default_view``: the servers only as `ipvsadm -Ln`'s default view shows them (address,
+        port, forwarding method, weight, active and inactive connections; their other fields
+        None), read in one go from /proc/net/ip_vs instead of a GET_DEST dump per service
+        (kpctl.core.ipvs_proc).  The servers of a service that text does not name alone, or of
+        every service when it cannot be read, come from netlink, as all of them do without it.
+        """
         info = self.info()
         reader = ipvs_dump.DumpReader(self._genl, self._family())
         try:
             services = reader.services()
         except NetlinkRefusal as exc:
             raise _generic(exc, "cannot list IPVS services") from None
+        listed = _proc_servers() if default_view else {}
+        if listed:  # a name two services share here (a fwmark's IPv4 and IPv6 services) is neither's
+            named = Counter(proc_key(service) for service, _key in services)
+            listed = {key: servers for key, servers in listed.items() if named[key] == 1}
         for service, raw_key in services:
-            service[rows.S_SERVERS].extend(self._servers(reader, raw_key, service))
+            found = listed.get(proc_key(service)) if listed else None
+            service[rows.S_SERVERS].extend(found if found is not None else self._servers(reader, raw_key, service))
         return rows.TableRows(info, [service for service, _key in services])
 
     def _servers(self, reader: ipvs_dump.DumpReader, raw_key: bytes, service: rows.ServiceRow) -> list[rows.ServerRow]:
@@ -413,6 +428,17 @@ class IPVSNetlink:
         finally:
             self._pending = None
         return what, errors
+
+
+def _proc_servers() -> dict[Any, list[rows.ServerRow] | None]:
+    """Each service's servers as /proc/net/ip_vs lists them (kpctl.core.ipvs_proc); nothing when
+    the file cannot be read (no procfs, or another layout): then every service's come from netlink."""
+    try:
+        with open(PROC_IP_VS, encoding="ascii", errors="replace") as handle:
+            text = handle.read()
+    except OSError:
+        return {}
+    return servers_by_service(text)
 
 
 def _target(op: Any) -> Any:

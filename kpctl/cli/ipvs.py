@@ -151,7 +151,7 @@ def list_services(app: AppContext, service: str | None, numeric: bool, exact: bo
         return annotate_ipvs(table_listing(table, view.replace("_", "-"), exact, key), k8s)
 
     def text_listing() -> Any:  # -o plain / ipvsadm: the same bytes from rows of the table, no model objects
-        rows = table_rows(backend)
+        rows = table_rows(backend, default_view=view == "default")
         if key is not None and all(s[:5] != key_fields(key) for s in rows.services):
             raise NotFound(f"service {key} does not exist")
         return rows_listing(rows, view.replace("_", "-"), exact, key, output.no_headers)

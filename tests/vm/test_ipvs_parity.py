@@ -69,6 +69,31 @@ def test_json_carries_every_field_read_from_the_kernel(feature_table: str) -> No
                                                  "cps", "inpps", "outpps", "inbps", "outbps"}
 
 
+def test_the_default_view_reads_every_server_from_proc_net_ip_vs_as_netlink_reads_it(
+        feature_table: str, ipvsadm: Ipvsadm, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kpctl.backends import ipvs_dump
+    from kpctl.backends.ipvs_netlink import IPVSNetlink
+    from kpctl.core import ipvs_rows as R
+
+    # a fwmark of both families, which /proc/net/ip_vs names alike: those two from netlink
+    ipvsadm("-A", "-f", "100", "-6", "-s", "rr")
+    ipvsadm("-a", "-f", "100", "-6", "-r", "fd00::30", "-g", "-w", "2")
+    fields = (R.ADDRESS, R.PORT, R.FAMILY, R.FORWARD, R.WEIGHT, R.ACTIVE, R.INACTIVE, R.PACKED, R.NAME)
+    with IPVSNetlink() as backend:
+        full = backend.table_rows()
+        asked: list[bytes] = []
+        servers = ipvs_dump.DumpReader.servers
+        monkeypatch.setattr(ipvs_dump.DumpReader, "servers",
+                            lambda reader, raw_key, af: asked.append(raw_key) or servers(reader, raw_key, af))
+        default = backend.table_rows(default_view=True)
+    assert [s[:R.S_SERVERS] for s in default.services] == [s[:R.S_SERVERS] for s in full.services]
+    for got, want in zip(default.services, full.services):
+        assert [tuple(d[i] for i in fields) for d in got[R.S_SERVERS]] == \
+            [tuple(d[i] for i in fields) for d in want[R.S_SERVERS]], R.key_of(want)
+    assert len(asked) == 2  # GET_DEST only for fwmark 100's two services; every other service's from the text
+    assert ok("ipvs", "list", "-n", "-o", "ipvsadm").stdout == ipvsadm("-Ln")
+
+
 def test_kpctl_builds_the_same_table_ipvsadm_builds(ipvsadm: Ipvsadm) -> None:
     build_with_ipvsadm()
     expected = ipvsadm("-Sn")

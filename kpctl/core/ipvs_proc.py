@@ -1,0 +1,103 @@
+"""The real servers of every IPVS service from the text of /proc/net/ip_vs: the table in one read.
+
+`ipvsadm -Ln` (and the netlink path of :mod:`kpctl.backends.ipvs_dump`) asks the kernel for the
+servers of each service in a dump of its own: 10,000 dumps at 10,000 services.  The kernel also
+writes the whole table as text, in the current network namespace (net/netfilter/ipvs/ip_vs_ctl.c,
+ip_vs_info_seq_show)::
+
+    IP Virtual Server version 1.2.1 (size=4096)
+    Prot LocalAddress:Port Scheduler Flags
+      -> RemoteAddress:Port Forward Weight ActiveConn InActConn
+    TCP  0AFE0001:01BB rr
+      -> AC1E0105:192B      Masq    1      0          0
+    UDP  [2001:0db8:0000:0000:0000:0000:0000:0053]:0035 mh
+    FWM  00000064 lblc
+      -> 0A000014:0000      Route   1      0          0
+
+A service line has its protocol, hex address and port (or ``FWM`` and its mark), scheduler, and
+``ops``/``persistent`` words; a server line its hex address and port, forwarding method, weight,
+active and inactive connections: every field `ipvsadm -Ln`'s default view shows of a server, and
+none of the others (thresholds, persistent connections, tunnels, counters).  The service line
+lacks scheduler flags, the persistence engine and, for a fwmark, the family: services are read
+from netlink (one GET_SERVICE dump), and only their servers from here.  The kernel names every
+forwarding method but local, tunnel and route "Masq" (ip_vs_fwd_name): a server with the bypass
+method, which only a raw netlink client can add (not ipvsadm, kube-proxy or kpctl), reads as masq.
+"""
+
+from __future__ import annotations
+
+from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
+from typing import Any
+
+from kpctl.core.address import format_address
+from kpctl.core.ipvs_rows import S_FWMARK, S_PACKED, S_PORT, S_PROTOCOL, ServerRow, ServiceRow
+
+ProcKey = tuple[Any, ...]  # ("TCP", packed address, port) or ("FWM", mark)
+_FORWARD = {"Masq": "masq", "Local": "local", "Tunnel": "tunnel", "Route": "route"}
+_UNREAD_SERVER = (None,) * 4  # persistent connections, tunnel type, port and flags: not on the line
+_UNREAD_COUNTERS = (None,) * 10
+
+
+def proc_key(service: ServiceRow) -> ProcKey:
+    """How /proc/net/ip_vs names the service of a service row."""
+    if service[S_FWMARK]:
+        return ("FWM", service[S_FWMARK])
+    return (str(service[S_PROTOCOL]).upper(), service[S_PACKED], service[S_PORT])
+
+
+def _address_port(text: str) -> tuple[bytes, int]:
+    """``0A000001:0050`` or ``[2001:0db8:…]:0050`` -> (packed address, port)."""
+    if text[0] == "[":
+        close = text.index("]")
+        return inet_pton(AF_INET6, text[1:close]), int(text[close + 2:], 16)
+    address, _, port = text.partition(":")
+    if len(address) != 8:
+        raise ValueError(text)
+    return bytes.fromhex(address), int(port, 16)
+
+
+def _server(fields: list[str]) -> ServerRow:
+    """The row of a server line's fields (``->``, address:port, method, weight, active, inactive);
+    the fields the line lacks are None (the row serves the default view only)."""
+    packed, port = _address_port(fields[1])
+    if len(packed) == 16:
+        address = inet_ntop(AF_INET6, packed)
+        family, name = "inet6", f"[{format_address('inet6', address)}]:{port}"
+    else:
+        address = inet_ntop(AF_INET, packed)
+        family, name = "inet", f"{address}:{port}"
+    # RealServer's fields in order, then its counters, then the sort key and the printed name (ipvs_rows)
+    return (address, port, family, _FORWARD[fields[2]], int(fields[3]), None, None, int(fields[4]),
+            int(fields[5]), *_UNREAD_SERVER, *_UNREAD_COUNTERS, packed, name)
+
+
+def servers_by_service(text: str) -> dict[ProcKey, list[ServerRow] | None]:
+    """Each service's server rows, in the kernel's order, keyed as :func:`proc_key` keys a
+    service row; None for a key the text names twice (a fwmark's IPv4 and IPv6 services) or a
+    service with a line this reader does not know: read those from netlink.  An unknown layout
+    gives nothing (every service from netlink)."""
+    lines = text.split("\n")
+    if len(lines) < 3 or not lines[1].startswith("Prot LocalAddress:Port"):
+        return {}
+    found: dict[ProcKey, list[ServerRow] | None] = {}
+    servers: list[ServerRow] | None = None  # the current service's, while it is read from here
+    key: ProcKey = ()
+    for line in lines[3:]:
+        fields = line.split()
+        if not fields:
+            continue
+        if fields[0] == "->":
+            if servers is not None:
+                try:
+                    servers.append(_server(fields))
+                except (ValueError, KeyError, IndexError, OSError):  # a line of another layout
+                    found[key] = servers = None
+            continue
+        try:
+            key = ("FWM", int(fields[1], 16)) if fields[0] == "FWM" else (fields[0], *_address_port(fields[1]))
+        except (ValueError, IndexError, OSError):  # a service this reader cannot name: it and its servers skipped
+            servers = None
+            continue
+        servers = [] if key not in found else None  # a name met twice: neither service from here
+        found[key] = servers
+    return found

@@ -1,0 +1,153 @@
+"""Real servers read from /proc/net/ip_vs (kpctl.core.ipvs_proc), and the live list path that uses
+them for `ipvsadm -Ln`'s default view, against text written the way Linux writes it
+(net/netfilter/ipvs/ip_vs_ctl.c, ip_vs_info_seq_show)."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+
+from hypothesis import given, settings
+
+from kpctl.backends import ipvs_netlink
+from kpctl.core import ipvs_rows as R
+from kpctl.core.ipvs_proc import proc_key, servers_by_service
+from kpctl.model.ipvs import SVC_F_ONEPACKET, SVC_F_PERSISTENT, IPVSInfo, IPVSTable, RealServer, VirtualService
+from tests.unit.test_ipvs_list_fast_netlink import backend_over, kernel_of, kernel_tables
+
+_FWD = {"masq": "Masq", "local": "Local", "tunnel": "Tunnel", "route": "Route"}
+DEFAULT_FIELDS = (R.ADDRESS, R.PORT, R.FAMILY, R.FORWARD, R.WEIGHT, R.ACTIVE, R.INACTIVE, R.PACKED, R.NAME)
+
+
+def _hex_address(address: str) -> str:
+    packed = ipaddress.ip_address(address).packed
+    if len(packed) == 4:
+        return f"{int.from_bytes(packed, 'big'):08X}"
+    return "[" + ":".join(packed[i:i + 2].hex() for i in range(0, 16, 2)) + "]"  # %pI6: every group, 4 digits
+
+
+def proc_text(table: IPVSTable) -> str:
+    """/proc/net/ip_vs of ``table`` (services in the order given; the kernel's is its hash order)."""
+    lines = ["IP Virtual Server version 1.2.1 (size=4096)", "Prot LocalAddress:Port Scheduler Flags",
+             "  -> RemoteAddress:Port Forward Weight ActiveConn InActConn"]
+    for svc in table.services:
+        ops = "ops " if svc.flags & SVC_F_ONEPACKET else ""
+        if svc.fwmark:
+            line = f"FWM  {svc.fwmark:08X} {svc.scheduler} {ops}"
+        elif svc.family == "inet6":
+            line = f"{(svc.protocol or 'tcp').upper()}  {_hex_address(svc.address or '::')}:{svc.port:04X} {svc.scheduler} "
+        else:
+            line = f"{(svc.protocol or 'tcp').upper()}  {_hex_address(svc.address or '0.0.0.0')}:{svc.port:04X} {svc.scheduler} {ops}"
+        lines.append(line + (f"persistent {svc.timeout} {svc.netmask:08X}" if svc.flags & SVC_F_PERSISTENT else ""))
+        lines += [f"  -> {_hex_address(s.address)}:{s.port:04X}      {_FWD[s.forward]:<7} {s.weight:<6} "
+                  f"{s.active_conns:<10} {s.inactive_conns:<10}" for s in svc.servers]
+    return "\n".join(lines) + "\n"
+
+
+def _default_fields(servers: list[R.ServerRow]) -> list[tuple[object, ...]]:
+    return [tuple(s[i] for i in DEFAULT_FIELDS) for s in servers]
+
+
+def _proc_table(table: IPVSTable) -> IPVSTable:
+    """``table`` with what /proc/net/ip_vs shows as the netlink replies do: weights and connection
+    counts below 2**31 (the text prints them signed), and the four forwarding methods the text
+    names (any other is "Masq" there, as the kernel's ip_vs_fwd_name writes it)."""
+    def shown(s: RealServer) -> RealServer:
+        return RealServer(s.address, s.port, s.family, s.forward if s.forward in _FWD else "masq", s.weight % 2**31,
+                          s.upper_threshold, s.lower_threshold, s.active_conns % 2**31, s.inactive_conns % 2**31,
+                          s.persistent_conns, s.tun_type, s.tun_port, s.tun_flags, s.stats)
+    services = tuple(VirtualService(v.family, v.protocol, v.address, v.port, v.fwmark, v.scheduler, v.flags, v.timeout,
+                                    v.netmask, v.pe_name, tuple(shown(s) for s in v.servers), v.stats)
+                     for v in table.services)
+    return IPVSTable(table.info, services)
+
+
+@settings(max_examples=60, deadline=None)
+@given(kernel_tables)
+def test_each_service_has_its_servers_default_fields_and_nothing_else(table: IPVSTable) -> None:
+    table = _proc_table(table)
+    found = servers_by_service(proc_text(table))
+    rows = R.rows_of(table).services
+    keys = [proc_key(row) for row in rows]
+    for row, key in zip(rows, keys):
+        if keys.count(key) > 1:  # a fwmark with an IPv4 and an IPv6 service: both from netlink
+            assert found[key] is None
+            continue
+        servers = found[key]
+        assert servers is not None
+        assert _default_fields(servers) == _default_fields(row[R.S_SERVERS])
+        assert all(s[R.UPPER] is None and s[R.PERSIST] is None and s[R.STATS:R.PACKED] == (None,) * 10
+                   for s in servers)  # not on the line: never a made-up 0
+    assert len(found) == len(set(keys))
+
+
+def test_lines_of_another_layout_leave_their_service_to_netlink() -> None:
+    head = ("IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n"
+            "  -> RemoteAddress:Port Forward Weight ActiveConn InActConn\n")
+    text = head + ("TCP  0A000001:0050 rr \n  -> 0A000102:1F90      Masq    1      0          0         \n"
+                   "TCP  0A000002:0050 rr \n  -> 0A000103:1F90      Bypass  1      0          0         \n"
+                   "TCP  zzzz:0050 rr \n  -> 0A000104:1F90      Masq    1      0          0         \n"
+                   "FWM  00000001 rr \nFWM  00000001 rr \n  -> 0A000105:0000      Route   1      0          0         \n")
+    found = servers_by_service(text)
+    assert [s[R.NAME] for s in found[("TCP", bytes([10, 0, 0, 1]), 80)]] == ["10.0.1.2:8080"]  # type: ignore[union-attr]
+    assert found[("TCP", bytes([10, 0, 0, 2]), 80)] is None  # an unknown forwarding method
+    assert found[("FWM", 1)] is None  # named twice (an IPv4 and an IPv6 service of one mark)
+    assert len(found) == 3  # the service it cannot name is not there, nor its server
+    assert servers_by_service("something else\nentirely\n\n") == {}
+    assert servers_by_service(head) == {}
+
+
+@settings(max_examples=30, deadline=None)
+@given(kernel_tables)
+def test_the_default_view_takes_servers_from_the_text_and_the_rest_from_netlink(table: IPVSTable) -> None:
+    table = _proc_table(table)
+    rng = random.Random(len(table.services))
+    shown = IPVSTable(table.info, tuple(s for s in table.services if rng.random() < 0.7))  # the others: added since
+    text = proc_text(shown)
+    sock = kernel_of(table, rng, chunk=4096)
+    backend = backend_over(sock)
+    sent: list[bytes] = []
+    send = sock.send
+    sock.send = lambda data: sent.append(data) or send(data)  # type: ignore[method-assign]
+    original = ipvs_netlink._proc_servers
+    ipvs_netlink._proc_servers = lambda: servers_by_service(text)  # type: ignore[assignment]
+    try:
+        rows = backend.table_rows(default_view=True)
+    finally:
+        ipvs_netlink._proc_servers = original  # type: ignore[assignment]
+    expected = R.rows_of(table)
+    assert rows.info == expected.info and len(rows.services) == len(expected.services)
+    for got, want in zip(rows.services, expected.services):
+        assert got[:R.S_SERVERS] == want[:R.S_SERVERS]
+        assert _default_fields(got[R.S_SERVERS]) == _default_fields(want[R.S_SERVERS])
+    named = [proc_key(row) for row in R.rows_of(shown).services]
+    from_text = sum(1 for key in named if named.count(key) == 1)  # the others: from GET_DEST dumps
+    assert sum(1 for data in sent if data[16] == 8) == len(expected.services) - from_text
+
+
+def test_the_default_reading_is_netlink_alone_when_the_file_cannot_be_read() -> None:
+    server = RealServer("10.0.1.2", 8080, "inet", "masq", 1)
+    table = IPVSTable(IPVSInfo("1.2.1", 4096), (VirtualService("inet", "tcp", "10.0.0.1", 80, servers=(server,)),))
+    original = ipvs_netlink.PROC_IP_VS
+    ipvs_netlink.PROC_IP_VS = "/nonexistent/ip_vs"
+    try:
+        rows = backend_over(kernel_of(table, random.Random(0))).table_rows(default_view=True)
+    finally:
+        ipvs_netlink.PROC_IP_VS = original
+    assert rows == R.rows_of(table)  # every field, from GET_DEST
+
+
+def test_a_fwmark_of_two_families_is_read_from_netlink_even_when_the_text_names_it_once() -> None:
+    # the IPv6 service went between the dump and the read: the text's servers are the IPv4 one's
+    v4 = VirtualService("inet", None, None, 0, 7, "rr", servers=(RealServer("10.0.1.2", 0, "inet", "route", 3),))
+    v6 = VirtualService("inet6", None, None, 0, 7, "rr", netmask=128,
+                        servers=(RealServer("fd00::2", 0, "inet6", "route", 4),))
+    table = IPVSTable(IPVSInfo("1.2.1", 4096), (v4, v6))
+    text = proc_text(IPVSTable(table.info, (v4,)))
+    original = ipvs_netlink._proc_servers
+    ipvs_netlink._proc_servers = lambda: servers_by_service(text)  # type: ignore[assignment]
+    try:
+        rows = backend_over(kernel_of(table, random.Random(0))).table_rows(default_view=True)
+    finally:
+        ipvs_netlink._proc_servers = original  # type: ignore[assignment]
+    assert rows == R.rows_of(table)  # every field: both from GET_DEST

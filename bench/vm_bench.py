@@ -2,7 +2,8 @@
 
 Order: empty-table start-up, restore 10k × 5 (kpctl ipvs restore vs ipvsadm -R, each timed run
 into an empty table in a fresh network namespace), list at 10k × 5, then list at 1k × 5, then
-apply of the 10k × 5 table with 1% of its services changed.
+apply of the 10k × 5 table with 1% of its services changed, then (proc) reads of the 10k × 5 table
+from /proc/net/ip_vs beside `ipvsadm -Ln` and `kpctl ipvs list -o ipvsadm`.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def lists(label: str, runs: int, warmup: bool, floor: bool = False) -> None:
 
 
 def main() -> None:
-    only = set(sys.argv[1:]) or {"startup", "restore", "list", "apply"}
+    only = set(sys.argv[1:]) or {"startup", "restore", "list", "apply", "proc"}
     print(f"vm: {os.uname().release}, {os.cpu_count()} cpus, {RUNS} runs ({HEAVY_RUNS} for 10k)")
     print(HEADER)
     with tempfile.TemporaryDirectory(prefix="kpctl-bench.") as tmp:
@@ -81,7 +82,27 @@ def main() -> None:
             lists(f"{SMALL // 1000}k × 5" if SMALL >= 1000 else f"{SMALL} × 5", RUNS, True, floor=True)
         if "apply" in only:
             apply_change(big, tmp)
+        if "proc" in only:
+            load(big)
+            proc_read(f"{BIG // 1000}k × 5")
         subprocess.run(CLEAR, check=True)
+
+
+# The whole table in one read of /proc/net/ip_vs (hex addresses; per service protocol, address, port,
+# scheduler, "ops", persistence; per server address, port, forwarding method, weight, active and
+# inactive connections: no scheduler flags, persistence engine, thresholds, tunnels or counters),
+# against the one GET_SERVICE and 10,000 GET_DEST dumps of `ipvsadm -Ln` and kpctl.
+_PROC_SPLIT = ("import sys; lines = open('/proc/net/ip_vs').read().splitlines(); "
+               "sys.stdout.write(f'{len(lines)}\\n')")
+
+
+def proc_read(label: str) -> None:
+    compare(f"cat /proc/net/ip_vs {label} / ipvsadm -Ln", ["cat", "/proc/net/ip_vs"], ["ipvsadm", "-Ln"],
+            HEAVY_RUNS, note="(informational: the kernel's text of the table)")
+    compare(f"python: read + split /proc/net/ip_vs {label} / ipvsadm -Ln", [PY, "-c", _PROC_SPLIT],
+            ["ipvsadm", "-Ln"], HEAVY_RUNS, note="(informational)")
+    compare(f"ipvs list {label} -o ipvsadm / ipvsadm -Ln", [KPCTL, "ipvs", "list", "-o", "ipvsadm"],
+            ["ipvsadm", "-Ln"], HEAVY_RUNS, target=1.0, warmup=False)
 
 
 def apply_change(big: str, tmp: str) -> None:

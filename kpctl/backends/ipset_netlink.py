@@ -284,14 +284,7 @@ def _decode_entry(buf: bytes, start: int, end: int, ipset: IPSet) -> IPSetEntry:
     values: dict[str, object] = {}
     flags = 0
     host_bits = 128 if ipset.family == "inet6" else 32
-    header = _NLAHDR.unpack_from
-    while start + 4 <= end:  # the attributes (as _iter_attrs walks them, without a generator per member)
-        length, kind = header(buf, start)
-        if length < 4:
-            break
-        a, b = start + 4, start + length
-        start += (length + 3) & ~3
-        kind &= NLA_TYPE_MASK
+    for kind, a, b in _iter_attrs(buf, start, end):
         if kind == ATTR_IP:
             values["ip"] = _get_ip(buf, (a, b))
         elif kind == ATTR_CIDR:

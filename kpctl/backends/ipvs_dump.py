@@ -33,8 +33,7 @@ from kpctl.backends.ipvs_messages import (
     SvcAttr,
     decode_netmask,
 )
-from kpctl.core.address import format_address
-from kpctl.core.ipvs_rows import STATS_COUNT, ServerRow, ServiceRow
+from kpctl.core.ipvs_rows import STATS_COUNT, ServerRow, ServiceRow, server_address
 from kpctl.model.ipvs import FORWARD_NAMES, TUN_TYPE_NAMES
 
 AF_INET = socket.AF_INET
@@ -224,16 +223,9 @@ def _server(v: tuple[Any, ...], service_af: int) -> ServerRow:
     port = _BE16_OF_HOST(port)
     if af is None:
         af = service_af
-    if af == AF_INET6:
-        packed = raw[:16]
-        address = socket.inet_ntop(AF_INET6, packed)
-        name = f"[{format_address('inet6', address)}]:{port}"
-        family = "inet6"
-    else:  # AF_INET, or a family the kernel does not have (read as IPv4 by decode_addr too)
-        packed = raw[:4]
-        address = socket.inet_ntop(AF_INET, packed)
-        name = f"{address}:{port}"
-        family = "inet"
+    # AF_INET6, else AF_INET or a family the kernel does not have (read as IPv4 by decode_addr too)
+    packed = raw[:16] if af == AF_INET6 else raw[:4]
+    address, family, name = server_address(packed, port)
     return (address, port, family, FORWARD_NAMES.get(forward & 0x7, "masq"), weight, upper,
             lower, active, inactive, persist, TUN_TYPE_NAMES.get(tun_type, "ipip"), _BE16_OF_HOST(tun_port),
             tun_flags, conns, inpkts, outpkts, inbytes, outbytes, cps, inpps, outpps, inbps, outbps, packed, name)

@@ -26,11 +26,10 @@ method, which only a raw netlink client can add (not ipvsadm, kube-proxy or kpct
 
 from __future__ import annotations
 
-from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
+from socket import AF_INET6, inet_pton
 from typing import Any
 
-from kpctl.core.address import format_address
-from kpctl.core.ipvs_rows import S_FWMARK, S_PACKED, S_PORT, S_PROTOCOL, ServerRow, ServiceRow
+from kpctl.core.ipvs_rows import S_FWMARK, S_PACKED, S_PORT, S_PROTOCOL, ServerRow, ServiceRow, server_address
 
 ProcKey = tuple[Any, ...]  # ("TCP", packed address, port) or ("FWM", mark)
 _FORWARD = {"Masq": "masq", "Local": "local", "Tunnel": "tunnel", "Route": "route"}
@@ -60,12 +59,7 @@ def _server(fields: list[str]) -> ServerRow:
     """The row of a server line's fields (``->``, address:port, method, weight, active, inactive);
     the fields the line lacks are None (the row serves the default view only)."""
     packed, port = _address_port(fields[1])
-    if len(packed) == 16:
-        address = inet_ntop(AF_INET6, packed)
-        family, name = "inet6", f"[{format_address('inet6', address)}]:{port}"
-    else:
-        address = inet_ntop(AF_INET, packed)
-        family, name = "inet", f"{address}:{port}"
+    address, family, name = server_address(packed, port)
     # RealServer's fields in order, then its counters, then the sort key and the printed name (ipvs_rows)
     return (address, port, family, _FORWARD[fields[2]], int(fields[3]), None, None, int(fields[4]),
             int(fields[5]), *_UNREAD_SERVER, *_UNREAD_COUNTERS, packed, name)

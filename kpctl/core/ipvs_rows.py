@@ -15,9 +15,10 @@ a list of server rows), its counters flattened, then its packed address.
 
 from __future__ import annotations
 
+from socket import AF_INET, AF_INET6, inet_ntop
 from typing import Any
 
-from kpctl.core.address import format_addrport, pack_address
+from kpctl.core.address import format_address, format_addrport, pack_address
 from kpctl.model.ipvs import (
     IPVSInfo,
     IPVSTable,
@@ -68,6 +69,17 @@ class TableRows:
 
     def __repr__(self) -> str:
         return f"TableRows(info={self.info!r}, services={self.services!r})"
+
+
+def server_address(packed: bytes, port: int) -> tuple[str, str, str]:
+    """A server row's ADDRESS, FAMILY and NAME from the address packed (4 or 16 bytes) and the
+    port, as the kernel's replies and texts give them: NAME is format_addrport's text (inet_ntop
+    writes an IPv4 address as format_address does, so that one is not converted twice)."""
+    if len(packed) == 16:
+        address = inet_ntop(AF_INET6, packed)
+        return address, "inet6", f"[{format_address('inet6', address)}]:{port}"
+    address = inet_ntop(AF_INET, packed)
+    return address, "inet", f"{address}:{port}"
 
 
 def _stats_values(stats: Stats) -> tuple[int, ...]:

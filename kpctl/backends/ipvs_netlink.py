@@ -159,11 +159,12 @@ class IPVSNetlink:
         except NetlinkRefusal as exc:
             raise _generic(exc, "cannot list IPVS services") from None
         listed = _proc_servers() if default_view else {}
+        names = [proc_key(service) for service, _key in services] if listed else [None] * len(services)
         if listed:  # a name two services share here (a fwmark's IPv4 and IPv6 services) is neither's
-            named = Counter(proc_key(service) for service, _key in services)
+            named = Counter(names)
             listed = {key: servers for key, servers in listed.items() if named[key] == 1}
-        for service, raw_key in services:
-            found = listed.get(proc_key(service)) if listed else None
+        for (service, raw_key), name in zip(services, names):
+            found = listed.get(name)
             service[rows.S_SERVERS].extend(found if found is not None else self._servers(reader, raw_key, service))
         return rows.TableRows(info, [service for service, _key in services])
 

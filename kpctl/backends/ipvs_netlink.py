@@ -28,7 +28,7 @@ from kpctl.backends.genl import (
 )
 from kpctl.backends.ipvs_messages import GENL_NAME, Cmd
 from kpctl.core import ipvs_rows as rows
-from kpctl.core.ipvs_proc import proc_key, servers_by_service
+from kpctl.core.ipvs_proc import ProcKey, proc_key, servers_by_service
 from kpctl.errors import (
     IPVS_HINT,
     AlreadyExists,
@@ -159,7 +159,7 @@ class IPVSNetlink:
         except NetlinkRefusal as exc:
             raise _generic(exc, "cannot list IPVS services") from None
         listed = _proc_servers() if default_view else {}
-        names = [proc_key(service) for service, _key in services] if listed else [None] * len(services)
+        names: list[ProcKey | None] = [proc_key(service) for service, _key in services] if listed else [None] * len(services)
         if listed:  # a name two services share here (a fwmark's IPv4 and IPv6 services) is neither's
             named = Counter(names)
             listed = {key: servers for key, servers in listed.items() if named[key] == 1}

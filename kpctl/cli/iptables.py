@@ -178,13 +178,14 @@ def _tree(state: IptablesState, chain: str | None, color: bool) -> Iterator[str]
         if isinstance(node, tuple):  # a ruleset or table heading: (text, children)
             return str(node[0])
         # "#3 KUBE-SVC-X 'comment' → DNAT …": #3 is the rule of the parent chain that jumps here.
-        text = "" if node.rule is None else styled(f"#{node.rule.number}{' goto' if node.rule.goto else ''}",
-                                                    DIM, color) + " "
+        rule = node.rule
+        text = "" if rule is None else styled(f"#{rule.number}{' goto' if rule.goto else ''}", DIM, color) + " "
         text += styled(escape_cell(node.chain), BOLD, color)
         if node.policy:
             text += f" (policy {node.policy})"
-        if node.rule is not None and node.rule.comment:
-            text += " " + styled(escape_cell(repr(node.rule.comment)), DIM, color)
+        comment = None if rule is None else rule.comment
+        if comment:
+            text += " " + styled(escape_cell(repr(comment)), DIM, color)
         if node.actions:
             text += " → " + escape_cell(", ".join(node.actions))
         if node.seen_above:

@@ -178,11 +178,11 @@ def _tree(state: IptablesState, chain: str | None, color: bool) -> Iterator[str]
         if isinstance(node, tuple):  # a ruleset or table heading: (text, children)
             return str(node[0])
         # "#3 KUBE-SVC-X 'comment' → DNAT …": #3 is the rule of the parent chain that jumps here.
-        rule = node.rule
+        rule = node.via
         text = "" if rule is None else styled(f"#{rule.number}{' goto' if rule.goto else ''}", DIM, color) + " "
         text += styled(escape_cell(node.chain), BOLD, color)
-        if node.policy:
-            text += f" (policy {node.policy})"
+        if node.heading:
+            text += f" (policy {node.heading})"
         comment = None if rule is None else rule.comment
         if comment:
             text += " " + styled(escape_cell(repr(comment)), DIM, color)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kpctl.core.iptables_save import LazyChains, ShapedParts, format_options
+from kpctl.core.jumps import JumpNode
 from kpctl.errors import NotFound
 from kpctl.model.iptables import (
     BACKENDS,
@@ -90,27 +91,6 @@ def _where(rulesets: list[Ruleset]) -> str:
 # ---------------------------------------------------------------- jump graph
 
 
-class JumpNode:
-    """A chain reached from a built-in chain; ``rule`` is the jumping rule (None at the root).
-
-    ``actions``: the non-jump targets in this chain, e.g. "DNAT 10.1.0.8:8080"; ``seen_above``:
-    already expanded earlier in this table's tree; ``missing``: jumped to but not declared (cannot
-    happen in a kernel dump).  A plain class with slots, not a frozen dataclass: a 10,000-service
-    node's tree has 80,000 of them, and the dataclass's __init__ (one object.__setattr__ per field)
-    was a quarter of the walk."""
-
-    __slots__ = ("table", "chain", "rule", "policy", "actions", "children", "seen_above", "missing")
-
-    def __init__(self, table: str, chain: str, rule: Rule | None = None, policy: str | None = None,
-                 actions: tuple[str, ...] = (), children: tuple[JumpNode, ...] = (),
-                 seen_above: bool = False, missing: bool = False) -> None:
-        self.table, self.chain, self.rule, self.policy = table, chain, rule, policy
-        self.actions, self.children, self.seen_above, self.missing = actions, children, seen_above, missing
-
-    def __repr__(self) -> str:
-        return "JumpNode(" + ", ".join(f"{name}={getattr(self, name)!r}" for name in JumpNode.__slots__) + ")"
-
-
 def describe_action(rule: Rule) -> str | None:
     """A short word for a rule's non-jump target: ``DNAT 10.1.0.8:8080``, ``MASQUERADE``…"""
     unbuilt = rule.unbuilt
@@ -175,16 +155,16 @@ class _JumpWalk:
         seen = self.seen
         known = seen[name] if name in seen else seen.setdefault(name, self._chain(name))
         if known is None:
-            return JumpNode(self.table.name, name, via, missing=True)
+            return JumpNode(name, via, missing=True)
         chain, jumping, actions = known
         if name in self.expanded and jumping:
-            return JumpNode(self.table.name, name, via, chain.policy, actions, seen_above=True)
+            return JumpNode(name, via, chain.policy, actions, seen_above=True)
         self.expanded.add(name)
         path = self.path
         path.add(name)
         children = tuple([self.node(jump, rule) for rule, jump in jumping if jump not in path])
         path.discard(name)
-        return JumpNode(self.table.name, name, via, chain.policy, actions, children)
+        return JumpNode(name, via, chain.policy, actions, children)
 
 
 # ---------------------------------------------------------------- backends

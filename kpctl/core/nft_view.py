@@ -7,9 +7,11 @@ Every function takes the libnftables JSON document and walks it once (kube-proxy
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from kpctl.core.jumps import JumpNode
 from kpctl.core.nft_json import elements, object_kind, priority
 from kpctl.core.nft_syntax import element, expression, statement
 from kpctl.errors import InvalidInput, NotFound
@@ -17,6 +19,7 @@ from kpctl.errors import InvalidInput, NotFound
 # The order packets meet the hooks, so the tree reads like a packet's way through the node.
 _HOOK_ORDER = {"ingress": 0, "prerouting": 1, "input": 2, "forward": 3, "output": 4, "postrouting": 5}
 _ACTIONS = ("dnat", "snat", "masquerade", "redirect", "reject", "drop", "accept", "queue")
+_STEPS = frozenset(("jump", "goto", "vmap", *_ACTIONS))  # the statements a jump graph looks at
 
 
 def select(ruleset: dict[str, Any], table: str | None = None, family: str | None = None,
@@ -98,81 +101,51 @@ def summary_rows(ruleset: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @dataclass(frozen=True)
-class NftJumpNode:
-    """A chain reached from a base chain; ``via`` says how (``jump``, ``goto``, a map element…)."""
-
-    chain: str
-    via: str = ""  # "" at a base chain
-    hook: str = ""  # "nat hook prerouting priority -100 policy accept" at a base chain
-    actions: tuple[str, ...] = ()  # what the chain does besides jumping: "dnat to 10.1.0.8:8080"
-    children: tuple[NftJumpNode, ...] = ()
-    seen_above: bool = False  # expanded earlier in this table's tree
-    missing: bool = False  # a jump to a chain the table lacks (only in a hand-made snapshot)
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"chain": self.chain}
-        for key in ("via", "hook"):
-            if getattr(self, key):
-                data[key] = getattr(self, key)
-        if self.actions:
-            data["actions"] = list(self.actions)
-        if self.seen_above:
-            data["seen_above"] = True
-        if self.missing:
-            data["missing"] = True
-        data["children"] = [c.to_dict() for c in self.children]
-        return data
-
-
-@dataclass(frozen=True)
 class NftTableTree:
     """The jump graph of one table, one tree per base chain (or per chosen root)."""
 
     family: str
     table: str
-    roots: tuple[NftJumpNode, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"family": self.family, "table": self.table, "roots": [r.to_dict() for r in self.roots]}
+    roots: tuple[JumpNode, ...]  # via: "" at a root, else how (jump, goto, a map element); heading: the hook
 
 
 _Edge = tuple[str, str]  # (how, target chain)
 
 
-def _edges(rule: dict[str, Any], maps: dict[str, dict[str, Any]]) -> list[_Edge]:
-    """Where one rule can send the packet: its jump/goto and every verdict of its verdict map."""
-    out: list[_Edge] = []
-    for stmt in rule.get("expr", ()):
-        if not isinstance(stmt, dict):
-            continue
-        for verb in ("jump", "goto"):
-            if verb in stmt:
-                out.append((verb, stmt[verb]["target"]))
-        if "vmap" in stmt:
-            data = stmt["vmap"].get("data")
-            named = data[1:] if isinstance(data, str) and data.startswith("@") else None
-            pairs = (maps.get(named) or {}).get("elem") if named else (data or {}).get("set")
-            for pair in pairs or ():
-                if isinstance(pair, list) and len(pair) == 2 and isinstance(pair[1], dict):
-                    for verb in ("jump", "goto"):
-                        if verb in pair[1]:
-                            key = elements([pair[0]])[0]
-                            how = (f"@{named} {element(key)}" if named
-                                   else f"{expression(stmt['vmap'].get('key'))} = {element(key)}")
-                            out.append((f"{how}: {verb}", pair[1][verb]["target"]))
-    return out
-
-
-def _actions(rules: list[dict[str, Any]]) -> tuple[str, ...]:
+def _steps(rules: list[dict[str, Any]], maps: dict[str, dict[str, Any]]) -> tuple[list[_Edge], tuple[str, ...]]:
+    """Where a chain's rules can send the packet (each jump/goto and every verdict of a verdict
+    map), and what else they do (its actions, each once): one pass over their statements."""
+    edges: list[_Edge] = []
     found: dict[str, None] = {}
     for rule in rules:
         for stmt in rule.get("expr", ()):
-            if isinstance(stmt, dict) and len(stmt) == 1 and next(iter(stmt)) in _ACTIONS:
+            if not isinstance(stmt, dict) or (len(stmt) == 1 and next(iter(stmt)) not in _STEPS):
+                continue  # (a match, a counter…: most statements)
+            for verb in ("jump", "goto"):
+                if verb in stmt:
+                    edges.append((verb, stmt[verb]["target"]))
+            if "vmap" in stmt:
+                edges.extend(_map_edges(stmt["vmap"], maps))
+            if len(stmt) == 1 and next(iter(stmt)) in _ACTIONS:
                 try:
                     found[statement(stmt)] = None
                 except InvalidInput:  # an action nft syntax cannot show: name it
                     found[next(iter(stmt))] = None
-    return tuple(found)
+    return edges, tuple(found)
+
+
+def _map_edges(vmap: dict[str, Any], maps: dict[str, dict[str, Any]]) -> Iterator[_Edge]:
+    """The jumps and gotos of a verdict map's elements (a named map's, or an anonymous one's)."""
+    data = vmap.get("data")
+    named = data[1:] if isinstance(data, str) and data.startswith("@") else None
+    pairs = (maps.get(named) or {}).get("elem") if named else (data or {}).get("set")
+    for pair in pairs or ():
+        if isinstance(pair, list) and len(pair) == 2 and isinstance(pair[1], dict):
+            for verb in ("jump", "goto"):
+                if verb in pair[1]:
+                    key = elements([pair[0]])[0]
+                    how = f"@{named} {element(key)}" if named else f"{expression(vmap.get('key'))} = {element(key)}"
+                    yield f"{how}: {verb}", pair[1][verb]["target"]
 
 
 def jump_trees(ruleset: dict[str, Any], roots: tuple[str, ...] | None = None) -> tuple[NftTableTree, ...]:
@@ -210,24 +183,22 @@ def _table_tree(key: tuple[str, str], table_chains: dict[str, dict[str, Any]],
 _Graph = tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]], set[str]]
 
 
-def _node(table: _Graph, name: str, via: str, path: frozenset[str]) -> NftJumpNode:
+def _node(table: _Graph, name: str, via: str, path: frozenset[str]) -> JumpNode:
     """The node of chain ``name`` reached ``via`` a verdict; ``table``: its chains, rules, maps and
     the chains expanded so far (a function of its own: a closure calling itself is a reference
     cycle, which kept them for the cycle collector)."""
     table_chains, table_rules, table_maps, expanded = table
     body = table_chains.get(name)
     if body is None:
-        return NftJumpNode(name, via, missing=True)
-    chain_rules = table_rules.get(name, [])
-    edges = [e for r in chain_rules for e in _edges(r, table_maps)]
+        return JumpNode(name, via, missing=True)
+    edges, actions = _steps(table_rules.get(name, []), table_maps)
     hook = ""
     if body.get("hook"):
         hook = (f"{body.get('type', '')} hook {body['hook']} priority {priority(body.get('prio', 0))}"
                 f" policy {body.get('policy', 'accept')}")
-    actions = _actions(chain_rules)
     if name in expanded and edges:
-        return NftJumpNode(name, via, hook, actions, seen_above=True)
+        return JumpNode(name, via, hook, actions, seen_above=True)
     expanded.add(name)
     below = path | {name}
     children = tuple(_node(table, target, how, below) for how, target in edges if target not in path)
-    return NftJumpNode(name, via, hook, actions, children)
+    return JumpNode(name, via, hook, actions, children)

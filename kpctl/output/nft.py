@@ -22,8 +22,8 @@ def tree_text(trees: Sequence[Any], color: bool) -> Iterator[str]:
     def label(node: Any) -> str:
         text = (dim(escape_cell(node.via)) + " " if node.via else "") + (
             styled(escape_cell(node.chain), BOLD, color))
-        if node.hook:
-            text += f" ({escape_cell(node.hook)})"
+        if node.heading:
+            text += f" ({escape_cell(node.heading)})"
         if node.actions:
             text += " → " + escape_cell(", ".join(node.actions))
         if node.seen_above:

@@ -83,7 +83,7 @@ def test_jump_tree_of_iptables_mode() -> None:
     roots = {n.chain: n for n in jump_tree(ruleset, "nat")}
     assert list(roots) == ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"]
     services = roots["PREROUTING"].children[0]
-    assert services.chain == "KUBE-SERVICES" and services.rule is not None and services.rule.number == 1
+    assert services.chain == "KUBE-SERVICES" and services.via is not None and services.via.number == 1
     svc = next(c for c in services.children if c.chain == "KUBE-SVC-WEBHTTP00000000000")
     assert [c.chain for c in svc.children][:4] == [
         "KUBE-MARK-MASQ", "KUBE-SEP-WEB1AAAAAAAAAAAA", "KUBE-SEP-WEB2BBBBBBBBBBBB", "KUBE-SEP-WEB3CCCCCCCCCCCC"]
@@ -99,10 +99,10 @@ def test_jump_tree_from_a_named_chain_and_goto() -> None:
             "-A INPUT -g A\n-A A -j B\n-A B -j DROP\nCOMMIT\n")
     ruleset = parse_save(text)
     (root,) = jump_tree(ruleset, "filter")
-    assert root.children[0].chain == "A" and root.children[0].rule.goto  # type: ignore[union-attr]
+    assert root.children[0].chain == "A" and root.children[0].via.goto  # type: ignore[union-attr]
     assert root.children[0].children[0].actions == ("DROP",)
     (sub,) = jump_tree(ruleset, "filter", ("A",))
-    assert sub.chain == "A" and sub.rule is None and [c.chain for c in sub.children] == ["B"]
+    assert sub.chain == "A" and sub.via is None and [c.chain for c in sub.children] == ["B"]
     assert jump_tree(ruleset, "filter", ("NOPE",)) == ()
 
 

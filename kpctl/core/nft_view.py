@@ -139,13 +139,14 @@ def _map_edges(vmap: dict[str, Any], maps: dict[str, dict[str, Any]]) -> Iterato
     data = vmap.get("data")
     named = data[1:] if isinstance(data, str) and data.startswith("@") else None
     pairs = (maps.get(named) or {}).get("elem") if named else (data or {}).get("set")
+    looked_up = f"@{named} " if named else None  # the map, or (below) the key the map looks up, as text
     for pair in pairs or ():
         if isinstance(pair, list) and len(pair) == 2 and isinstance(pair[1], dict):
             for verb in ("jump", "goto"):
                 if verb in pair[1]:
-                    key = elements([pair[0]])[0]
-                    how = f"@{named} {element(key)}" if named else f"{expression(vmap.get('key'))} = {element(key)}"
-                    yield f"{how}: {verb}", pair[1][verb]["target"]
+                    if looked_up is None:
+                        looked_up = f"{expression(vmap.get('key'))} = "
+                    yield f"{looked_up}{element(elements([pair[0]])[0])}: {verb}", pair[1][verb]["target"]
 
 
 def jump_trees(ruleset: dict[str, Any], roots: tuple[str, ...] | None = None) -> tuple[NftTableTree, ...]:

@@ -171,26 +171,16 @@ def _row_maker(ruleset: Ruleset) -> Callable[[str, Rule], dict[str, Any]]:
 
 def _tree(state: IptablesState, chain: str | None, color: bool) -> Iterator[str]:
     from kpctl.core.iptables_view import jump_tree
-    from kpctl.output.text import BOLD, DIM, escape_cell, styled
-    from kpctl.output.tree import draw
+    from kpctl.output.text import escape_cell
+    from kpctl.output.tree import draw, jump_label
 
     def label(node: Any) -> str:
         if isinstance(node, tuple):  # a ruleset or table heading: (text, children)
             return str(node[0])
         # "#3 KUBE-SVC-X 'comment' → DNAT …": #3 is the rule of the parent chain that jumps here.
         rule = node.via
-        text = "" if rule is None else styled(f"#{rule.number}{' goto' if rule.goto else ''}", DIM, color) + " "
-        text += styled(escape_cell(node.chain), BOLD, color)
-        if node.heading:
-            text += f" (policy {node.heading})"
-        comment = None if rule is None else rule.comment
-        if comment:
-            text += " " + styled(escape_cell(repr(comment)), DIM, color)
-        if node.actions:
-            text += " → " + escape_cell(", ".join(node.actions))
-        if node.seen_above:
-            text += " " + styled("(expanded above)", DIM, color)
-        return text
+        via = "" if rule is None else f"#{rule.number}{' goto' if rule.goto else ''}"
+        return jump_label(node, via, node.heading and f"policy {node.heading}", rule and rule.comment, color)
 
     headings = []
     for rs in state.rulesets:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from kpctl.output.text import BOLD, DIM, escape_cell, styled
+
 
 def draw(nodes: Sequence[Any], label: Callable[[Any], str], children: Callable[[Any], Sequence[Any]],
          prefix: str = "") -> Iterator[str]:
@@ -21,3 +23,22 @@ def draw(nodes: Sequence[Any], label: Callable[[Any], str], children: Callable[[
         below = children(node)
         if below:
             yield from draw(below, label, children, prefix + ("    " if last else "│   "))
+
+
+def jump_label(node: Any, via: str, heading: str | None, comment: str | None, color: bool) -> str:
+    """The line of a jump graph's node (kpctl.core.jumps.JumpNode), iptables' or nft's: how it is
+    reached (``via``: "#3 goto", "@service-ips tcp . 10.0.0.1 . 80: goto"), the chain, what a root
+    says of itself (``heading``: "policy ACCEPT", an nft hook), the jumping rule's ``comment``, the
+    chain's actions, and whether it was expanded above.  Names and comments are user data,
+    escaped like every cell."""
+    text = styled(escape_cell(via), DIM, color) + " " if via else ""
+    text += styled(escape_cell(node.chain), BOLD, color)
+    if heading:
+        text += f" ({escape_cell(heading)})"
+    if comment:
+        text += " " + styled(escape_cell(repr(comment)), DIM, color)
+    if node.actions:
+        text += " → " + escape_cell(", ".join(node.actions))
+    if node.seen_above:
+        text += " " + styled("(expanded above)", DIM, color)
+    return text

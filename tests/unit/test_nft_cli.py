@@ -86,6 +86,21 @@ def test_tree_from_a_chain_draws_only_the_graph_below_it() -> None:
     assert len([line for line in lines if "goto endpoint-" in line]) == 3
 
 
+def test_tree_names_a_jump_to_a_missing_chain_and_escapes_names(tmp_path: Path) -> None:
+    chain = {"family": "ip", "table": "t", "name": "in", "type": "filter", "hook": "input", "prio": 0,
+             "policy": "accept"}
+    rules = [{"family": "ip", "table": "t", "chain": "in", "expr": [{"jump": {"target": "gone"}}]},
+             {"family": "ip", "table": "t", "chain": "in", "expr": [{"goto": {"target": "odd\tname"}}]},
+             {"family": "ip", "table": "t", "chain": "odd\tname", "expr": [{"drop": None}]}]
+    section = {"nftables": [{"table": {"family": "ip", "name": "t"}}, {"chain": chain},
+                            {"chain": {"family": "ip", "table": "t", "name": "odd\tname"}},
+                            *({"rule": rule} for rule in rules)]}
+    out = kpctl("--snapshot", _snapshot(tmp_path, section), "nft", "list", "-o", "tree")
+    assert out.exit_code == 0, out.stderr
+    assert out.stdout.splitlines() == ["table ip t", "└── in (filter hook input priority 0 policy accept)",
+                                       "    ├── jump gone (no such chain)", "    └── goto odd\\tname → drop"]
+
+
 def test_json_is_the_libnftables_document_filtered() -> None:
     full = kpctl("--snapshot", NODE, "nft", "list", "-o", "json")
     assert json.loads(full.stdout) == RULESET

@@ -81,7 +81,7 @@ def backends(app: AppContext, output: OutputSpec) -> int:
     from kpctl.core.iptables_view import compare_backends
 
     reader = open_iptables(app)
-    report = compare_backends(reader.read(), reader.available())
+    report = compare_backends(reader.read(lazy=True), reader.available())  # rules counted, not read
     app.render(_backends_listing(report), output)
     if report.mixed:
         click.echo(f"kpctl: {report.verdict}", err=True)

@@ -556,6 +556,13 @@ class LazyChains(Mapping[str, Chain]):
                 rules.append(self._rule(chain, number, lineno, line, pieces))
         return tuple(rules)
 
+    def counted(self, name: str) -> tuple[bool, int]:
+        """Whether chain ``name`` is built-in, and how many rules it has, without reading them."""
+        chain = self._replaced.get(name) or self._built.get(name)
+        if chain is not None:
+            return chain.builtin, len(chain.rules)
+        return self._declared[name][0] is not None, len(self._lines[name])
+
     def __contains__(self, name: object) -> bool:
         return name in self._listed
 

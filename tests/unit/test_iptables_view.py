@@ -13,7 +13,7 @@ from kpctl.core.iptables_view import (
     select,
     select_state,
 )
-from kpctl.errors import NotFound
+from kpctl.errors import InvalidInput, NotFound
 from kpctl.model.iptables import IptablesState, Ruleset
 
 SHARED = Path(__file__).parents[1] / "fixtures"
@@ -169,3 +169,18 @@ def test_the_jump_graphs_leave_no_reference_cycle_behind() -> None:
     finally:
         if enabled:
             gc.enable()
+
+
+def test_backends_count_kube_rules_without_reading_them() -> None:
+    # counted from a lazily read node as from a fully read one; a KUBE-* rule kpctl cannot parse
+    # (a port out of range) is still counted, where reading it fails
+    usage = {(u.family, u.backend): u for u in compare_backends(_state(("ipv4", "nft", IPT))).usages}
+    lazy = IptablesState((parse_save(IPT, lazy=True),))
+    assert {(u.family, u.backend): u for u in compare_backends(lazy).usages} == usage
+    head, _, tail = IPT.rpartition("COMMIT")  # the nat table's
+    odd = head + "-A KUBE-SERVICES -p tcp --dport 99999 -j ACCEPT\nCOMMIT" + tail
+    with pytest.raises(InvalidInput):
+        parse_save(odd)
+    (counted,) = [u for u in compare_backends(IptablesState((parse_save(odd, lazy=True),))).usages if u.available]
+    before = usage[("ipv4", "nft")]
+    assert counted.rules == before.rules + 1 and counted.kube_rules == before.kube_rules + 1

@@ -56,6 +56,7 @@ def commands(service: str, pod: str) -> list[tuple[str, list[str], str | None]]:
         out.append((f"iptables list -o {fmt}", ["iptables", "list", "-o", fmt], "iptables"))
     for fmt in ("plain", "tree", "save"):
         out.append((f"iptables list --kube -o {fmt}", ["iptables", "list", "--kube", "-o", fmt], "iptables"))
+    out.append(("iptables backends", ["iptables", "backends", "-o", "plain"], "iptables"))
     for fmt in ("table", "plain", "tree", "json", "save"):
         out.append((f"nft list -o {fmt}", ["nft", "list", "-o", fmt], "nftables"))
     out += [

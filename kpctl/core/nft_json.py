@@ -94,25 +94,58 @@ class TableIndex:
                     self.sets[value["name"]] = value
 
     def targets(self, chain: str) -> frozenset[str]:
-        """Every chain the rules of ``chain`` send to (jump/goto, also inside anonymous vmaps)."""
+        """Every chain the rules of ``chain`` send to (jump/goto, also inside anonymous vmaps; a
+        named map's elements are the map's, see :func:`verdicts`)."""
         found = self._targets.get(chain)
         if found is None:
             found = self._targets[chain] = frozenset(
-                target for rule in self.rules.get(chain, ()) for target in jump_targets(rule.get("expr")))
+                verdict[1] for rule in self.rules.get(chain, ()) for stmt in rule.get("expr", ())
+                if sends(stmt) for verdict in verdicts(stmt, None))
         return found
 
 
+VERDICT_STATEMENTS = frozenset(("jump", "goto", "vmap"))
+
+
+def sends(stmt: Any) -> bool:
+    """Whether a rule's statement may send the packet to a chain (a jump, a goto, a verdict map);
+    a cheap test that skips the matches, counters and NAT statements most rules are made of."""
+    return isinstance(stmt, dict) and (len(stmt) != 1 or next(iter(stmt)) in VERDICT_STATEMENTS)
+
+
+def verdicts(stmt: dict[str, Any], maps: dict[str, dict[str, Any]] | None) -> Iterator[tuple[str, str, Any, Any]]:
+    """Where one statement sends the packet: ``(verb, chain, vmap, key)`` for its own jump or goto
+    (``vmap`` and ``key`` None), then for each jump/goto element of its verdict map (the vmap
+    statement's body and the element's key, wrappers removed).  A named map (``@name``) is looked
+    up in ``maps``; with ``maps`` None its elements are left out (the map's own, not the rule's)."""
+    for verb in ("jump", "goto"):
+        target = _target(stmt.get(verb))
+        if target is not None:
+            yield verb, target, None, None
+    vmap = stmt.get("vmap")
+    if not isinstance(vmap, dict):
+        return
+    data = vmap.get("data")
+    if isinstance(data, str) and data.startswith("@"):
+        pairs = (maps or {}).get(data[1:], {}).get("elem")
+    else:
+        pairs = data.get("set") if isinstance(data, dict) else None
+    for pair in pairs or ():
+        if isinstance(pair, list) and len(pair) == 2 and isinstance(pair[1], dict):
+            for verb in ("jump", "goto"):
+                target = _target(pair[1].get(verb))
+                if target is not None:
+                    yield verb, target, vmap, elements([pair[0]])[0]
+
+
+def _target(verdict: Any) -> str | None:
+    """The chain of a jump or goto's ``{"target": CHAIN}``."""
+    return str(verdict["target"]) if isinstance(verdict, dict) and "target" in verdict else None
+
+
 def jump_targets(value: Any) -> Iterator[str]:
-    """Every chain an expression, a rule's statements or a map element sends to (jump/goto, also
-    inside anonymous vmaps)."""
+    """The chains a verdict (a map element's value: ``{"goto": {"target": CHAIN}}``) or a rule's
+    statement sends to."""
     if isinstance(value, dict):
-        for key, inner in value.items():
-            if key == "jump" or key == "goto":
-                if isinstance(inner, dict) and "target" in inner:
-                    yield str(inner["target"])
-            elif isinstance(inner, (dict, list)):
-                yield from jump_targets(inner)
-    elif isinstance(value, list):
-        for inner in value:
-            if isinstance(inner, (dict, list)):
-                yield from jump_targets(inner)
+        for _verb, target, _vmap, _key in verdicts(value, None):
+            yield target

@@ -7,19 +7,17 @@ Every function takes the libnftables JSON document and walks it once (kube-proxy
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from kpctl.core.jumps import JumpNode
-from kpctl.core.nft_json import elements, object_kind, priority
+from kpctl.core.nft_json import object_kind, priority, sends, verdicts
 from kpctl.core.nft_syntax import element, expression, statement
 from kpctl.errors import InvalidInput, NotFound
 
 # The order packets meet the hooks, so the tree reads like a packet's way through the node.
 _HOOK_ORDER = {"ingress": 0, "prerouting": 1, "input": 2, "forward": 3, "output": 4, "postrouting": 5}
 _ACTIONS = ("dnat", "snat", "masquerade", "redirect", "reject", "drop", "accept", "queue")
-_STEPS = frozenset(("jump", "goto", "vmap", *_ACTIONS))  # the statements a jump graph looks at
 
 
 def select(ruleset: dict[str, Any], table: str | None = None, family: str | None = None,
@@ -117,36 +115,26 @@ def _steps(rules: list[dict[str, Any]], maps: dict[str, dict[str, Any]]) -> tupl
     map), and what else they do (its actions, each once): one pass over their statements."""
     edges: list[_Edge] = []
     found: dict[str, None] = {}
+    looked_up: tuple[Any, str] = (None, "")  # a verdict map and the text of what it looks up
     for rule in rules:
         for stmt in rule.get("expr", ()):
-            if not isinstance(stmt, dict) or (len(stmt) == 1 and next(iter(stmt)) not in _STEPS):
-                continue  # (a match, a counter…: most statements)
-            for verb in ("jump", "goto"):
-                if verb in stmt:
-                    edges.append((verb, stmt[verb]["target"]))
-            if "vmap" in stmt:
-                edges.extend(_map_edges(stmt["vmap"], maps))
+            if not isinstance(stmt, dict):
+                continue
+            if sends(stmt):
+                for verb, target, vmap, key in verdicts(stmt, maps):
+                    if vmap is None:
+                        edges.append((verb, target))
+                        continue
+                    if looked_up[0] is not vmap:
+                        data = vmap.get("data")
+                        looked_up = (vmap, f"{data} " if isinstance(data, str) else f"{expression(vmap.get('key'))} = ")
+                    edges.append((f"{looked_up[1]}{element(key)}: {verb}", target))
             if len(stmt) == 1 and next(iter(stmt)) in _ACTIONS:
                 try:
                     found[statement(stmt)] = None
                 except InvalidInput:  # an action nft syntax cannot show: name it
                     found[next(iter(stmt))] = None
     return edges, tuple(found)
-
-
-def _map_edges(vmap: dict[str, Any], maps: dict[str, dict[str, Any]]) -> Iterator[_Edge]:
-    """The jumps and gotos of a verdict map's elements (a named map's, or an anonymous one's)."""
-    data = vmap.get("data")
-    named = data[1:] if isinstance(data, str) and data.startswith("@") else None
-    pairs = (maps.get(named) or {}).get("elem") if named else (data or {}).get("set")
-    looked_up = f"@{named} " if named else None  # the map, or (below) the key the map looks up, as text
-    for pair in pairs or ():
-        if isinstance(pair, list) and len(pair) == 2 and isinstance(pair[1], dict):
-            for verb in ("jump", "goto"):
-                if verb in pair[1]:
-                    if looked_up is None:
-                        looked_up = f"{expression(vmap.get('key'))} = "
-                    yield f"{looked_up}{element(elements([pair[0]])[0])}: {verb}", pair[1][verb]["target"]
 
 
 def jump_trees(ruleset: dict[str, Any], roots: tuple[str, ...] | None = None) -> tuple[NftTableTree, ...]:

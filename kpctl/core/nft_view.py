@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kpctl.core.jumps import JumpNode
-from kpctl.core.nft_json import VERDICT_STATEMENTS, object_kind, priority, verdicts
+from kpctl.core.nft_json import object_kind, priority, sends, verdicts
 from kpctl.core.nft_syntax import element, expression, statement
 from kpctl.errors import InvalidInput, NotFound
 
@@ -120,8 +120,7 @@ def _steps(rules: list[dict[str, Any]], maps: dict[str, dict[str, Any]]) -> tupl
         for stmt in rule.get("expr", ()):
             if not isinstance(stmt, dict):
                 continue
-            kind = next(iter(stmt), None) if len(stmt) == 1 else None  # (a statement has one key)
-            if kind in VERDICT_STATEMENTS or kind is None:  # what sends() tells, without a call per statement
+            if sends(stmt):
                 for verb, target, vmap, key in verdicts(stmt, maps):
                     if vmap is None:
                         edges.append((verb, target))
@@ -130,11 +129,11 @@ def _steps(rules: list[dict[str, Any]], maps: dict[str, dict[str, Any]]) -> tupl
                         data = vmap.get("data")
                         looked_up = (vmap, f"{data} " if isinstance(data, str) else f"{expression(vmap.get('key'))} = ")
                     edges.append((f"{looked_up[1]}{element(key)}: {verb}", target))
-            elif kind in _ACTIONS:
+            elif len(stmt) == 1 and next(iter(stmt)) in _ACTIONS:
                 try:
                     found[statement(stmt)] = None
                 except InvalidInput:  # an action nft syntax cannot show: name it
-                    found[kind] = None
+                    found[next(iter(stmt))] = None
     return edges, tuple(found)
 
 

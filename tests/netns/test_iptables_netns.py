@@ -151,6 +151,13 @@ def test_backends_single_then_mixed(kube_ns: str) -> None:
     assert out.exit_code == 0, out.stdout
     report = json.loads(out.stdout)
     assert report["kube_backends"] == ["nft"] and not report["mixed"]
+    # the counts (KUBE-* rules counted, not parsed) are what iptables-nft-save shows
+    saved = run_in(kube_ns, "iptables-nft-save").stdout.splitlines()
+    nft = next(b for b in report["backends"] if (b["family"], b["backend"]) == ("ipv4", "nft"))
+    assert nft["rules"] == sum(line.startswith("-A ") for line in saved) > 0
+    assert nft["kube_rules"] == sum(line.startswith("-A KUBE-") or (line.startswith("-A ") and "-j KUBE-" in line)
+                                    for line in saved)
+    assert nft["chains"] == sum(line.startswith(":") and line.split()[1] == "-" for line in saved)
     legacy = next(b for b in report["backends"] if (b["family"], b["backend"]) == ("ipv4", "legacy"))
     assert legacy["holds_rules"] and not legacy["holds_kube"] and legacy["available"]
     _load(kube_ns, (FIXTURES / "kube-ipvs-mode.rules").read_text(), backend="legacy")

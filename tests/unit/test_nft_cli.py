@@ -101,6 +101,14 @@ def test_tree_names_a_jump_to_a_missing_chain_and_escapes_names(tmp_path: Path) 
                                        "    ├── jump gone (no such chain)", "    └── goto odd\\tname → drop"]
 
 
+def test_tree_of_malformed_verdicts_draws_the_chains_it_can(tmp_path: Path) -> None:
+    chain = {"family": "ip", "table": "t", "name": "c", "type": "filter", "hook": "input", "prio": 0}
+    rule = {"family": "ip", "table": "t", "chain": "c", "expr": [{"jump": "not-an-object"}, {"vmap": {"key": 1, "data": "x"}}]}
+    section = {"nftables": [{"table": {"family": "ip", "name": "t"}}, {"chain": chain}, {"rule": rule}]}
+    out = kpctl("--snapshot", _snapshot(tmp_path, section), "nft", "list", "-o", "tree")
+    assert (out.exit_code, out.stdout.splitlines()) == (0, ["table ip t", "└── c (filter hook input priority 0 policy accept)"])
+
+
 def test_json_is_the_libnftables_document_filtered() -> None:
     full = kpctl("--snapshot", NODE, "nft", "list", "-o", "json")
     assert json.loads(full.stdout) == RULESET

@@ -372,8 +372,8 @@ def _build_shaped(pieces: Pieces, is_chain: Callable[[str], bool],
 class ShapedParts:
     """Builds the parts of a table's rules of the common shape (``self(pieces)``, what a deferred
     rule calls), sharing repeated matches and targets, and answers from the pieces alone what a
-    walk over a node's rules asks (the jump, the comment, the action of a jump tree, a listing's
-    texts), each as the built parts would."""
+    walk over a node's rules asks (the action of a jump tree, a listing's texts), each as the
+    built parts would."""
 
     __slots__ = ("is_chain", "shared", "texts_of")
 
@@ -386,12 +386,6 @@ class ShapedParts:
 
     def __call__(self, pieces: Pieces) -> tuple[tuple[Match, ...], Target | None, bool]:
         return _build_shaped(pieces, self.is_chain, self.shared)
-
-    def jump(self, pieces: Pieces) -> str | None:
-        return pieces[13] if self.is_chain(pieces[13]) else None
-
-    def comment(self, pieces: Pieces) -> str | None:
-        return pieces[6]  # type: ignore[no-any-return]
 
     def action(self, pieces: Pieces) -> str | None:
         """describe_action of the rule: its target is a chain, DNAT with --to-destination (the
@@ -546,12 +540,14 @@ class LazyChains(Mapping[str, Chain]):
         if self._late or self._family != "ipv4":  # every line goes to the token parser
             return tuple(self._rule(chain, number, lineno, line) for number, (lineno, line) in enumerate(lines, 1))
         prefix, deferred, maker = "-A " + chain, Rule.deferred, self._build
-        start = len(prefix)
+        start, is_chain = len(prefix), maker.is_chain
         rules = []
         for number, (lineno, line) in enumerate(lines, 1):
             pieces = _shape(line, start) if line.startswith(prefix) else None
             if pieces is not None and (pieces[14] is None or deferrable(pieces)):  # (no target option: the common case)
-                rules.append(deferred(chain, number, line, pieces[13], maker, pieces))
+                name = pieces[13]
+                rules.append(deferred(chain, number, line, name, name if is_chain(name) else None, pieces[6], maker,
+                                      pieces))
             else:
                 rules.append(self._rule(chain, number, lineno, line, pieces))
         return tuple(rules)

@@ -792,14 +792,9 @@ class Target:
 
 
 class PartsMaker(Protocol):
-    """What builds a deferred rule's parts from the pieces its reader kept, and answers what a
-    walk over many rules asks (the jump, the comment) from the pieces alone."""
+    """What builds a deferred rule's parts from the pieces its reader kept."""
 
     def __call__(self, pieces: Any) -> tuple[tuple[Match, ...], Target | None, bool]: ...
-
-    def jump(self, pieces: Any) -> str | None: ...
-
-    def comment(self, pieces: Any) -> str | None: ...
 
 
 class Rule:
@@ -811,7 +806,8 @@ class Rule:
     or a trace reads a few of a node's rules; ``-o save`` reads none).
     """
 
-    __slots__ = ("chain", "number", "text", "counters", "target_name", "matches", "target", "goto", "unbuilt")
+    __slots__ = ("chain", "number", "text", "counters", "target_name", "jump", "comment", "matches", "target", "goto",
+                 "unbuilt")
     _PARTS = frozenset({"matches", "target"})
     # a deferred rule's (maker, pieces) until its parts are built, else None: what the reader can
     # answer some questions from without building them (a listing's texts)
@@ -821,15 +817,23 @@ class Rule:
                  target: Target | None = None, goto: bool = False, counters: Counters | None = None) -> None:
         self.chain, self.number, self.text, self.counters = chain, number, text, counters
         self.target_name: str | None = None if target is None else target.name  # without building a deferred rule
+        # the user chain this rule jumps (or goes) to, if any: read by every walk over a node's rules
+        self.jump: str | None = target.name if target is not None and target.is_chain else None
+        # the first ``-m comment --comment`` text
+        self.comment: str | None = next((m.comment for m in matches if m.module == "comment" and m.comment is not None),
+                                        None)
         self.matches, self.target, self.goto = matches, target, goto
         self.unbuilt = None
 
     @classmethod
-    def deferred(cls, chain: str, number: int, text: str, target_name: str, maker: PartsMaker, pieces: Any) -> Rule:
-        """A `-j` rule whose matches and target (named ``target_name``) are ``maker(pieces)``, made
-        when first read: until then their slots are empty, and reading one lands in __getattr__."""
+    def deferred(cls, chain: str, number: int, text: str, target_name: str, jump: str | None, comment: str | None,
+                 maker: PartsMaker, pieces: Any) -> Rule:
+        """A `-j` rule whose matches and target (named ``target_name``; ``jump``: that name if it
+        is a user chain; ``comment``: its comment match's) are ``maker(pieces)``, made when first
+        read: until then their slots are empty, and reading one lands in __getattr__."""
         rule = cls.__new__(cls)
         rule.chain, rule.number, rule.text, rule.counters, rule.target_name = chain, number, text, None, target_name
+        rule.jump, rule.comment = jump, comment
         rule.goto = False
         rule.unbuilt = (maker, pieces)
         return rule
@@ -886,25 +890,8 @@ class Rule:
     def out_interface(self) -> InterfaceMatch | None:
         return self.builtins()[4]
 
-    @property
-    def comment(self) -> str | None:
-        """The first ``-m comment --comment`` text."""
-        if self.unbuilt is not None:
-            return self.unbuilt[0].comment(self.unbuilt[1])
-        for match in self.matches:
-            if match.module == "comment" and match.comment is not None:
-                return match.comment
-        return None
-
     def modules(self, name: str) -> tuple[Match, ...]:
         return tuple(m for m in self.matches if m.module == name)
-
-    @property
-    def jump(self) -> str | None:
-        """The user chain this rule jumps (or goes) to, if any."""
-        if self.unbuilt is not None:
-            return self.unbuilt[0].jump(self.unbuilt[1])
-        return self.target.name if self.target is not None and self.target.is_chain else None
 
     def to_dict(self, shared: Shared | None = None) -> dict[str, Any]:
         """``shared``: the documents of matches and targets made so far for one document, by id():

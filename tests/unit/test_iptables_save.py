@@ -257,7 +257,9 @@ def test_a_deferred_rule_answers_from_its_pieces_as_its_built_parts_do() -> None
         except InvalidInput:
             continue
         if pieces is not None and deferrable(pieces):
-            deferred = Rule.deferred(built.chain, 1, line, pieces[13], parts, pieces)
+            name = pieces[13]
+            deferred = Rule.deferred(built.chain, 1, line, name, name if parts.is_chain(name) else None, pieces[6], parts,
+                                     pieces)
             assert rule_texts(deferred, {}) == rule_texts(built, {}), line
             assert (deferred.jump, deferred.comment, deferred.goto, describe_action(deferred)) == (
                 built.jump, built.comment, built.goto, describe_action(built)), line

@@ -32,6 +32,8 @@ from kpctl.model.iptables import (
 
 _COUNTERS = re.compile(r"^\[(\d+):(\d+)\]$")
 _CHAIN_NAME = re.compile(r"^[^\s!\"'\[\]]{1,29}$")
+_PLAIN_CHAIN_NAME = re.compile(r"[^\s!\"'\[\]\\]{1,29}")  # one that needs no unquoting
+_USER_CHAIN = (None, 0, 0)  # a user chain's declaration: no policy, no counters
 _SAFE = re.compile(r"^[A-Za-z0-9_-]+$")
 _BARE = re.compile(r"^[^\s\"'\\]+$")
 _STRING_OPTIONS = frozenset({"--comment", "--log-prefix", "--nflog-prefix"})
@@ -635,6 +637,7 @@ def parse_save(text: str, family: str = "ipv4", backend: str = "nft", lazy: bool
     plain: dict[str, list[tuple[int, str]]] = {}  # chains whose name needs no unquoting
     late: dict[str, int] = {}  # see LazyChains
     ruled = False  # a rule line was seen in this table
+    builtin: Container[str] = ()  # the table's built-in chains
     for lineno, raw in enumerate(text.splitlines(), start=1):
         if raw[:3] == "-A ":  # the line a kube-proxy node has by the hundred thousand
             end = raw.find(" ", 3)
@@ -642,6 +645,13 @@ def parse_save(text: str, family: str = "ipv4", backend: str = "nft", lazy: bool
             if bucket is not None and not raw[-1].isspace():
                 bucket.append((lineno, raw))
                 ruled = True
+                continue
+        elif raw[-8:] == " - [0:0]" and raw[:1] == ":":  # a user chain's declaration, tens of thousands
+            name = raw[1:-8]
+            if (table is not None and not ruled and name not in declared and name not in builtin
+                    and _PLAIN_CHAIN_NAME.fullmatch(name)):
+                declared[name] = _USER_CHAIN
+                plain[name] = lines[name] = []
                 continue
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -655,6 +665,7 @@ def parse_save(text: str, family: str = "ipv4", backend: str = "nft", lazy: bool
             if table in tables:
                 raise _bad(lineno, f"table {table!r} appears twice")
             declared, lines, plain, late, ruled = {}, {}, {}, {}, False
+            builtin = BUILTIN_CHAINS.get(table, ())
             continue
         if table is None:
             raise _bad(lineno, f"{line.split()[0]!r} outside a table (missing *TABLE)")

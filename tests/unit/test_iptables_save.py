@@ -155,6 +155,12 @@ BAD_INPUTS = [
     ("*filter\n:INPUT\nCOMMIT\n", 2, "bad chain line"),
     ("*filter\n:INPUT MAYBE [0:0]\nCOMMIT\n", 2, "bad chain line"),
     ("*filter\n:KUBE-X ACCEPT [0:0]\nCOMMIT\n", 2, "user chain 'KUBE-X'"),
+    # kube-proxy's `:NAME - [0:0]` declarations, read without splitting unless one is wrong
+    ("*filter\n:INPUT - [0:0]\nCOMMIT\n", 2, "built-in chain 'INPUT' cannot have policy '-'"),
+    ("*filter\n:KUBE-X - [0:0]\n:KUBE-Y - [0:0]\n:KUBE-X - [0:0]\nCOMMIT\n", 4, "'KUBE-X' declared twice"),
+    (":KUBE-X - [0:0]\n", 1, "':KUBE-X' outside a table"),
+    ("*filter\n:KUBE-\"X - [0:0]\nCOMMIT\n", 2, "bad chain line"),
+    ("*filter\n:KUBE-X-IS-LONGER-THAN-29-CHARS - [0:0]\nCOMMIT\n", 2, "bad chain line"),
     ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT !\nCOMMIT\n", 3, "'!'"),
     ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -g ACCEPT\nCOMMIT\n", 3, "-g needs a user chain"),
     ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -s 10.0.0.0/8 -j ACCEPT\nCOMMIT\n*filter\nCOMMIT\n", 5, "twice"),
@@ -175,6 +181,18 @@ def test_malformed_input_is_invalid_input_naming_line_and_token(text: str, linen
         assert f"line {lineno}:" in message
     assert fragment in message
     assert "\n" not in message
+
+
+def test_chain_declarations_in_any_spacing_and_after_rules() -> None:
+    """kube-proxy's `:NAME - [0:0]` lines take a short path; other spellings, and a declaration
+    after the table's first rule (a rule above it does not see the chain), take the long one."""
+    text = ("*filter\n:INPUT ACCEPT [0:0]\n:KUBE-X\t - [0:0]\n:KUBE-Y  -  [0:0]\n:KUBE-A - [0:0] \n"
+            "-A INPUT -j KUBE-A\n-A INPUT -j KUBE-Z\n:KUBE-Z - [0:0]\n-A INPUT -j KUBE-Z\n-A KUBE-X -j KUBE-Y\nCOMMIT\n")
+    chains = parse_save(text).tables["filter"].chains
+    assert [(c.name, c.policy) for c in chains.values()] == [
+        ("INPUT", "ACCEPT"), ("KUBE-X", None), ("KUBE-Y", None), ("KUBE-A", None), ("KUBE-Z", None)]
+    assert [r.jump for r in chains["INPUT"].rules] == ["KUBE-A", None, "KUBE-Z"]
+    assert [r.jump for r in chains["KUBE-X"].rules] == ["KUBE-Y"]
 
 
 def test_parse_save_leaves_the_cycle_collector_as_it_found_it() -> None:

@@ -56,7 +56,7 @@ def select(ruleset: Ruleset, table: str | None = None, chain: str | None = None,
                 kept = tuple(r for r in ch.rules if jumps_into_kube(r))
                 if not kept:
                     continue
-                replaced[chain_name] = replace(ch, rules=kept)
+                replaced[chain_name] = Chain(ch.name, ch.policy, ch.packets, ch.bytes, kept)
             names.append(chain_name)
         if names or (table is not None and chain is None and not kube):
             chains: Mapping[str, Chain] = (

@@ -299,16 +299,16 @@ def test_read_all_parses_every_chain_of_a_lazy_read() -> None:
 
 
 def test_a_subset_of_lazy_chains_lists_its_names_reads_against_all_and_saves_as_read() -> None:
-    from dataclasses import replace
-
     from kpctl.core.iptables_save import LazyChains
+    from kpctl.model.iptables import Chain
 
     text = ("*filter\n:INPUT ACCEPT [0:0]\n:KUBE-A - [0:0]\n:KUBE-B - [0:0]\n:OTHER - [0:0]\n"
             "-A INPUT -j KUBE-A\n-A INPUT -j OTHER\n-A KUBE-A -j KUBE-B\n-A KUBE-B  -s 10.0.0.1/32 -j ACCEPT\n"
             "-A OTHER -p tcp --dport\nCOMMIT\n")
     chains = parse_save(text, lazy=True).tables["filter"].chains
     assert isinstance(chains, LazyChains)
-    only = replace(chains["INPUT"], rules=chains["INPUT"].rules[:1])
+    chain = chains["INPUT"]
+    only = Chain(chain.name, chain.policy, chain.packets, chain.bytes, chain.rules[:1])
     view = chains.subset(["INPUT", "KUBE-A", "KUBE-B"], {"INPUT": only})
     assert list(view) == ["INPUT", "KUBE-A", "KUBE-B"] and len(view) == 3
     assert "OTHER" not in view and view.get("OTHER") is None and "OTHER" in chains

@@ -119,8 +119,8 @@ def jump_tree(ruleset: Ruleset, table_name: str, roots: tuple[str, ...] | None =
     return tuple(walk.node(name, None) for name in roots if name in table.chains)
 
 
-# a chain, its rules that jump (with the chain each jumps to) and the other rules' actions
-_ChainSteps = tuple[Chain, tuple[tuple[Rule, str], ...], tuple[str, ...]]
+# a chain, its rules that jump and the other rules' actions
+_ChainSteps = tuple[Chain, tuple[Rule, ...], tuple[str, ...]]
 
 
 class _JumpWalk:
@@ -140,12 +140,11 @@ class _JumpWalk:
         chain = self.table.chains.get(name)
         if chain is None:
             return None
-        jumping: list[tuple[Rule, str]] = []  # the rules that jump
+        jumping: list[Rule] = []  # the rules that jump
         found: dict[str, None] = {}  # the other rules' actions, each once, in order
         for rule in chain.rules:
-            jump = rule.jump
-            if jump is not None:
-                jumping.append((rule, jump))
+            if rule.jump is not None:
+                jumping.append(rule)
             elif action := describe_action(rule):
                 found[action] = None
         return chain, tuple(jumping), tuple(found)
@@ -162,7 +161,8 @@ class _JumpWalk:
         self.expanded.add(name)
         path = self.path
         path.add(name)
-        children = tuple([self.node(jump, rule) for rule, jump in jumping if jump not in path])
+        children = tuple([self.node(rule.jump, rule) for rule in jumping  # type: ignore[arg-type]
+                          if rule.jump not in path])
         path.discard(name)
         return JumpNode(name, via, chain.policy, actions, children)
 

@@ -797,7 +797,23 @@ class PartsMaker(Protocol):
     def __call__(self, pieces: Any) -> tuple[tuple[Match, ...], Target | None, bool]: ...
 
 
-class Rule:
+class _ValueSlots:
+    """Equality and hash by ``_key()``, as a frozen dataclass has them, for the classes below that
+    a node holds by the ten thousand and so are plain classes with slots."""
+
+    __slots__ = ()
+
+    def _key(self) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        return other.__class__ is self.__class__ and self._key() == other._key()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+
+class Rule(_ValueSlots):
     """One `-A CHAIN …` rule: its matches, target and counters, and the line it came from.
 
     A plain class with slots, not a frozen dataclass: a kube-proxy node has 110,000 rules.
@@ -848,12 +864,6 @@ class Rule:
 
     def _key(self) -> tuple[Any, ...]:
         return (self.chain, self.number, self.text, self.matches, self.target, self.goto, self.counters)
-
-    def __eq__(self, other: object) -> bool:
-        return other.__class__ is Rule and self._key() == other._key()  # type: ignore[attr-defined]
-
-    def __hash__(self) -> int:
-        return hash(self._key())
 
     def __repr__(self) -> str:
         return (f"Rule(chain={self.chain!r}, number={self.number!r}, text={self.text!r}, matches={self.matches!r}, "
@@ -919,7 +929,7 @@ def _document(item: Match | Target, shared: Shared | None) -> dict[str, Any]:
     return known[1]
 
 
-class Chain:
+class Chain(_ValueSlots):
     """A chain: its policy and counters (built-in chains) and its rules, in order.
 
     A plain class with slots, not a frozen dataclass: a 10,000-service node has 40,000 chains,
@@ -935,12 +945,6 @@ class Chain:
 
     def _key(self) -> tuple[Any, ...]:
         return (self.name, self.policy, self.packets, self.bytes, self.rules)
-
-    def __eq__(self, other: object) -> bool:
-        return other.__class__ is Chain and self._key() == other._key()  # type: ignore[attr-defined]
-
-    def __hash__(self) -> int:
-        return hash(self._key())
 
     def __repr__(self) -> str:
         return (f"Chain(name={self.name!r}, policy={self.policy!r}, packets={self.packets!r}, "

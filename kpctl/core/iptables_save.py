@@ -363,12 +363,23 @@ def _build_shaped(pieces: Pieces, is_chain: Callable[[str], bool],
         matches.append(_shared(shared, pieces[7:12], _port_match))
     if pieces[12] is not None:
         matches.append(_shared(shared, ("statistic", pieces[12]), _statistic_match))
+    return tuple(matches), _shaped_target(pieces, is_chain, shared), False
+
+
+def _shaped_target(pieces: Pieces, is_chain: Callable[[str], bool], shared: dict[tuple[str | None, ...], Any]) -> Target:
     key = pieces[13:]  # -j TARGET [OPTION VALUE]
     target = shared.get(key)
     if target is None:
         name, option, value = key
         target = shared[key] = Target(name, ((Option(option, (value,)),) if option else ()), is_chain(name))
-    return tuple(matches), target, False
+    return target  # type: ignore[no-any-return]
+
+
+# The match of a rule of the common shape that can hold each view of Match (the others are None):
+# the built-in match (-s, -d, -p), the port match (-m tcp|udp|sctp), -m statistic, -m comment.
+_HOLDERS = {**dict.fromkeys(("builtins", "src", "dst", "protocol", "in_interface", "out_interface", "fragment"),
+                            "builtin"),
+            **dict.fromkeys(("sport", "dport", "ports"), "port"), "statistic": "statistic", "comment": "comment"}
 
 
 class ShapedParts:
@@ -388,6 +399,24 @@ class ShapedParts:
 
     def __call__(self, pieces: Pieces) -> tuple[tuple[Match, ...], Target | None, bool]:
         return _build_shaped(pieces, self.is_chain, self.shared)
+
+    def target(self, pieces: Pieces) -> Target | None:
+        """The target alone (the one the rule's parts hold when built)."""
+        return _shaped_target(pieces, self.is_chain, self.shared)
+
+    def holder(self, pieces: Pieces, view: str) -> Match | None:
+        """The match alone (the one the rule's parts hold when built) that can have ``view`` (a view
+        of Match: dport, statistic, src…); None when the rule has none."""
+        holder = _HOLDERS.get(view)
+        if holder == "builtin" and (pieces[1] is not None or pieces[3] is not None or pieces[5] is not None):
+            return _shared(self.shared, pieces[:6], _builtin_match)
+        if holder == "port" and pieces[7] is not None:
+            return _shared(self.shared, pieces[7:12], _port_match)
+        if holder == "statistic" and pieces[12] is not None:
+            return _shared(self.shared, ("statistic", pieces[12]), _statistic_match)
+        if holder == "comment" and pieces[6] is not None:
+            return _shared(self.shared, ("comment", pieces[6]), _comment_match)
+        return None
 
     def action(self, pieces: Pieces) -> str | None:
         """describe_action of the rule: its target is a chain, DNAT with --to-destination (the

@@ -792,9 +792,15 @@ class Target:
 
 
 class PartsMaker(Protocol):
-    """What builds a deferred rule's parts from the pieces its reader kept."""
+    """What builds a deferred rule's parts from the pieces its reader kept: all of them, or one
+    alone (the very object the whole build then holds)."""
 
     def __call__(self, pieces: Any) -> tuple[tuple[Match, ...], Target | None, bool]: ...
+
+    def target(self, pieces: Any) -> Target | None: ...
+
+    def holder(self, pieces: Any, view: str) -> Match | None:
+        """The match that can have ``view`` (dport, statistic, src…), or None: the rule has none."""
 
 
 class _ValueSlots:
@@ -858,6 +864,9 @@ class Rule(_ValueSlots):
         if name not in Rule._PARTS or self.unbuilt is None:
             raise AttributeError(name)
         maker, pieces = self.unbuilt
+        if name == "target":  # alone: a walk to a DNAT's address needs no matches
+            self.target = maker.target(pieces)
+            return self.target
         self.matches, self.target, self.goto = maker(pieces)
         self.unbuilt = None
         return getattr(self, name)
@@ -869,9 +878,30 @@ class Rule(_ValueSlots):
         return (f"Rule(chain={self.chain!r}, number={self.number!r}, text={self.text!r}, matches={self.matches!r}, "
                 f"target={self.target!r}, goto={self.goto!r}, counters={self.counters!r})")
 
+    def first(self, view: str) -> Any:
+        """The first match's ``view`` (a view of Match: dport, statistic, recent…) that is not None;
+        of a deferred rule, from the one match that can have it, built alone."""
+        if view == "builtins":  # never None: the rule's, over all its matches
+            return self.builtins()
+        unbuilt = self.unbuilt
+        if unbuilt is None:
+            for match in self.matches:
+                found = getattr(match, view)
+                if found is not None:
+                    return found
+            return None
+        if not hasattr(Match, view):
+            raise AttributeError(view)
+        holder = unbuilt[0].holder(unbuilt[1], view)
+        return None if holder is None else getattr(holder, view)
+
     def builtins(self) -> Builtins:
         """The built-in matches' views, -p, -s, -d, -i, -o (each appears at most once in a rule),
         from one pass over the matches: a listing row reads them all."""
+        unbuilt = self.unbuilt
+        if unbuilt is not None:
+            holder = unbuilt[0].holder(unbuilt[1], "builtins")
+            return _NO_BUILTINS if holder is None else holder.builtins
         found = _NO_BUILTINS
         for match in self.matches:
             if match.module == "":  # only the built-in match has these views

@@ -264,8 +264,13 @@ def test_a_deferred_rule_answers_from_its_pieces_as_its_built_parts_do() -> None
     from kpctl.core.iptables_view import describe_action
     from kpctl.model.iptables import Rule
 
+    from kpctl.model.cached import cached_view
+    from kpctl.model.iptables import Match
+
     chains = {"KUBE-SERVICES", "KUBE-SVC-X", "PREROUTING"}
     parts = ShapedParts(lambda name: name in chains and name != "PREROUTING")
+    views = [name for name, value in vars(Match).items() if isinstance(value, cached_view)]
+    assert {"dport", "statistic", "recent", "src", "comment", "builtins"} <= set(views)
     compared = 0
     for line in _shape_lines():
         tokens = tokenize(line)
@@ -282,9 +287,17 @@ def test_a_deferred_rule_answers_from_its_pieces_as_its_built_parts_do() -> None
             assert (deferred.jump, deferred.comment, deferred.goto, describe_action(deferred)) == (
                 built.jump, built.comment, built.goto, describe_action(built)), line
             assert deferred.unbuilt is not None  # answered without building the parts
+            # each view of the matches from the one match that can have it, the target alone
+            assert {view: deferred.first(view) for view in views} == {view: built.first(view) for view in views}, line
+            assert deferred.builtins() == built.builtins() and deferred.target == built.target, line
+            assert deferred.unbuilt is not None and deferred.target is parts.target(pieces)
             assert deferred == built and deferred.unbuilt is None
+            assert deferred.target is parts.target(pieces)  # the whole build holds the target built alone
             compared += 1
     assert compared > 1000
+    for rule in (deferred, built):
+        with pytest.raises(AttributeError):
+            rule.first("nonsense")
 
 
 def test_read_all_parses_every_chain_of_a_lazy_read() -> None:

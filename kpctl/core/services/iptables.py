@@ -36,7 +36,7 @@ _MAX_DEPTH = 8  # FW -> EXT -> SVL/SVC -> SEP is the longest path kube-proxy wri
 
 
 def _dport(rule: Rule) -> PortMatch | None:
-    return next((m.dport for m in rule.matches if m.dport is not None), None)
+    return rule.first("dport")  # type: ignore[no-any-return]
 
 
 def _proto(rule: Rule) -> str | None:
@@ -55,7 +55,7 @@ def _condition(rule: Rule) -> str:
     """What a KUBE-MARK-MASQ rule masquerades, in words: "all", "src !CIDR", "src-type LOCAL"…"""
     if rule.src is not None:
         return f"src {'!' if rule.src.negated else ''}{rule.src.cidr}"
-    addrtype = next((m.addrtype for m in rule.matches if m.addrtype is not None), None)
+    addrtype = rule.first("addrtype")
     if addrtype is not None and addrtype.src_type:
         return f"src-type {'!' if addrtype.src_negated else ''}{','.join(addrtype.src_type)}"
     return "all"
@@ -113,13 +113,13 @@ class _Walker:
         verdict = "dnat"
         for rule in rules:
             jump = rule.jump or ""
-            recent = next((m.recent for m in rule.matches if m.recent is not None), None)
+            recent = rule.first("recent")
             if jump == "KUBE-MARK-MASQ":
                 masquerade = masquerade or _condition(rule)
             elif recent is not None and recent.action == "rcheck":
                 affinity = recent.seconds  # affinity rules come first and only re-pick a known endpoint
             elif jump.startswith("KUBE-SEP-"):
-                statistic = next((m.statistic for m in rule.matches if m.statistic is not None), None)
+                statistic = rule.first("statistic")
                 share = statistic.probability if statistic is not None and statistic.probability is not None \
                     else 1.0
                 found = self.endpoint(jump, remaining * share)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from kpctl.core.services.common import Dispatch
-from kpctl.model.iptables import Chain, PortMatch, Rule, Ruleset, Table
+from kpctl.model.iptables import Chain, PortMatch, ProtocolMatch, Rule, Ruleset, Table
 from kpctl.model.services import (
     ANY_LOCAL,
     CLUSTER_IP,
@@ -39,8 +39,8 @@ def _dport(rule: Rule) -> PortMatch | None:
     return rule.first("dport")  # type: ignore[no-any-return]
 
 
-def _proto(rule: Rule) -> str | None:
-    found = rule.protocol
+def _proto(found: ProtocolMatch | None) -> str | None:
+    """The name of a rule's -p (its ``rule.protocol``), unless negated."""
     return found.name.lower() if found is not None and not found.negated else None
 
 
@@ -53,8 +53,9 @@ def _name(rule: Rule) -> str | None:
 
 def _condition(rule: Rule) -> str:
     """What a KUBE-MARK-MASQ rule masquerades, in words: "all", "src !CIDR", "src-type LOCAL"…"""
-    if rule.src is not None:
-        return f"src {'!' if rule.src.negated else ''}{rule.src.cidr}"
+    src = rule.src
+    if src is not None:
+        return f"src {'!' if src.negated else ''}{src.cidr}"
     addrtype = rule.first("addrtype")
     if addrtype is not None and addrtype.src_type:
         return f"src-type {'!' if addrtype.src_negated else ''}{','.join(addrtype.src_type)}"
@@ -167,10 +168,10 @@ def read_ruleset(ruleset: Ruleset) -> list[NodeService]:
                 if service is not None:
                     out.append(service)
     for rule, verdict in _no_endpoint_rules(ruleset):
-        dport, proto = _dport(rule), _proto(rule)
+        protocol, _src, dst, _iif, _oif = rule.builtins()
+        dport, proto = _dport(rule), _proto(protocol)
         if dport is None or proto is None:
             continue
-        dst = rule.dst
         address = dst.cidr.rpartition("/")[0] if dst is not None else ANY_LOCAL
         kind = CLUSTER_IP if dst is not None else NODE_PORT
         comment = rule.comment or ""
@@ -183,10 +184,12 @@ def read_ruleset(ruleset: Ruleset) -> list[NodeService]:
 
 def _service_of(walker: _Walker, rule: Rule, family: str, kind_default: str | None) -> NodeService | None:
     jump = rule.jump or ""
-    dport, proto = _dport(rule), _proto(rule)
-    if not jump.startswith(_DISPATCH) or dport is None or proto is None:
+    if not jump.startswith(_DISPATCH):
         return None
-    dst = rule.dst
+    protocol, _src, dst, _iif, _oif = rule.builtins()
+    dport, proto = _dport(rule), _proto(protocol)
+    if dport is None or proto is None:
+        return None
     if kind_default is None and dst is None:
         return None
     address = dst.cidr.rpartition("/")[0] if dst is not None else ANY_LOCAL

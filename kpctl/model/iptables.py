@@ -791,6 +791,9 @@ class Target:
 # ---------------------------------------------------------------- rules, chains, tables
 
 
+_MATCH_ATTRS = vars(Match)
+
+
 class PartsMaker(Protocol):
     """What builds a deferred rule's parts from the pieces its reader kept: all of them, or one
     alone (the very object the whole build then holds)."""
@@ -883,6 +886,8 @@ class Rule(_ValueSlots):
         of a deferred rule, from the one match that can have it, built alone."""
         if view == "builtins":  # never None: the rule's, over all its matches
             return self.builtins()
+        if type(_MATCH_ATTRS.get(view)) is not cached_view:
+            raise AttributeError(f"Match has no view {view!r}")
         unbuilt = self.unbuilt
         if unbuilt is None:
             for match in self.matches:
@@ -890,8 +895,6 @@ class Rule(_ValueSlots):
                 if found is not None:
                     return found
             return None
-        if not hasattr(Match, view):
-            raise AttributeError(view)
         holder = unbuilt[0].holder(unbuilt[1], view)
         return None if holder is None else getattr(holder, view)
 

@@ -262,10 +262,8 @@ def test_the_common_shape_reads_as_the_token_parser_does() -> None:
 def test_a_deferred_rule_answers_from_its_pieces_as_its_built_parts_do() -> None:
     from kpctl.core.iptables_save import ShapedParts, _shape, deferrable, parse_rule_body, rule_texts, tokenize
     from kpctl.core.iptables_view import describe_action
-    from kpctl.model.iptables import Rule
-
     from kpctl.model.cached import cached_view
-    from kpctl.model.iptables import Match
+    from kpctl.model.iptables import Match, Rule
 
     chains = {"KUBE-SERVICES", "KUBE-SVC-X", "PREROUTING"}
     parts = ShapedParts(lambda name: name in chains and name != "PREROUTING")
@@ -287,6 +285,10 @@ def test_a_deferred_rule_answers_from_its_pieces_as_its_built_parts_do() -> None
             assert (deferred.jump, deferred.comment, deferred.goto, describe_action(deferred)) == (
                 built.jump, built.comment, built.goto, describe_action(built)), line
             assert deferred.unbuilt is not None  # answered without building the parts
+            for rule in (deferred, built):  # only a view of Match, on either kind of rule
+                for other in ("nonsense", "option", "module"):
+                    with pytest.raises(AttributeError):
+                        rule.first(other)
             # each view of the matches from the one match that can have it, the target alone
             assert {view: deferred.first(view) for view in views} == {view: built.first(view) for view in views}, line
             assert deferred.builtins() == built.builtins() and deferred.target == built.target, line
@@ -295,9 +297,6 @@ def test_a_deferred_rule_answers_from_its_pieces_as_its_built_parts_do() -> None
             assert deferred.target is parts.target(pieces)  # the whole build holds the target built alone
             compared += 1
     assert compared > 1000
-    for rule in (deferred, built):
-        with pytest.raises(AttributeError):
-            rule.first("nonsense")
 
 
 def test_read_all_parses_every_chain_of_a_lazy_read() -> None:

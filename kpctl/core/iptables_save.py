@@ -350,20 +350,32 @@ def _shared(shared: dict[tuple[str | None, ...], Any], key: tuple[str | None, ..
     return made  # type: ignore[no-any-return]
 
 
+def _shaped_match(shared: dict[tuple[str | None, ...], Any], pieces: Pieces, kind: str | None) -> Match | None:
+    """The match ``kind`` of a rule of the common shape ("builtin": -s/-d/-p, "comment", "port": -m
+    tcp|udp|sctp, "statistic"), None when its pieces have none; a match built before in the table
+    from the same pieces is that one (``shared``)."""
+    if kind == "builtin":
+        if pieces[1] is None and pieces[3] is None and pieces[5] is None:
+            return None
+        return _shared(shared, pieces[:6], _builtin_match)
+    if kind == "comment":
+        return None if pieces[6] is None else _shared(shared, ("comment", pieces[6]), _comment_match)
+    if kind == "port":
+        return None if pieces[7] is None else _shared(shared, pieces[7:12], _port_match)
+    if kind == "statistic":
+        return None if pieces[12] is None else _shared(shared, ("statistic", pieces[12]), _statistic_match)
+    return None
+
+
+_SHAPED_MATCHES = ("builtin", "comment", "port", "statistic")  # in the order the token parser builds them
+
+
 def _build_shaped(pieces: Pieces, is_chain: Callable[[str], bool],
                   shared: dict[tuple[str | None, ...], Any]) -> tuple[tuple[Match, ...], Target | None, bool]:
     """The matches and target of a rule of the common shape (its target option unchecked); a match
     or target equal to one built before in the table is that one (``shared``, by its pieces)."""
-    matches: list[Match] = []
-    if pieces[1] is not None or pieces[3] is not None or pieces[5] is not None:  # -s, -d, -p
-        matches.append(_shared(shared, pieces[:6], _builtin_match))
-    if pieces[6] is not None:
-        matches.append(_shared(shared, ("comment", pieces[6]), _comment_match))
-    if pieces[7] is not None:  # -m tcp|udp|sctp [--sport] [--dport]
-        matches.append(_shared(shared, pieces[7:12], _port_match))
-    if pieces[12] is not None:
-        matches.append(_shared(shared, ("statistic", pieces[12]), _statistic_match))
-    return tuple(matches), _shaped_target(pieces, is_chain, shared), False
+    matches = tuple([match for kind in _SHAPED_MATCHES if (match := _shaped_match(shared, pieces, kind)) is not None])
+    return matches, _shaped_target(pieces, is_chain, shared), False
 
 
 def _shaped_target(pieces: Pieces, is_chain: Callable[[str], bool], shared: dict[tuple[str | None, ...], Any]) -> Target:
@@ -407,16 +419,7 @@ class ShapedParts:
     def holder(self, pieces: Pieces, view: str) -> Match | None:
         """The match alone (the one the rule's parts hold when built) that can have ``view`` (a view
         of Match: dport, statistic, src…); None when the rule has none."""
-        holder = _HOLDERS.get(view)
-        if holder == "builtin" and (pieces[1] is not None or pieces[3] is not None or pieces[5] is not None):
-            return _shared(self.shared, pieces[:6], _builtin_match)
-        if holder == "port" and pieces[7] is not None:
-            return _shared(self.shared, pieces[7:12], _port_match)
-        if holder == "statistic" and pieces[12] is not None:
-            return _shared(self.shared, ("statistic", pieces[12]), _statistic_match)
-        if holder == "comment" and pieces[6] is not None:
-            return _shared(self.shared, ("comment", pieces[6]), _comment_match)
-        return None
+        return _shaped_match(self.shared, pieces, _HOLDERS.get(view))
 
     def action(self, pieces: Pieces) -> str | None:
         """describe_action of the rule: its target is a chain, DNAT with --to-destination (the

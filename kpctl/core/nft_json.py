@@ -29,12 +29,14 @@ def items(ruleset: Any, kind: str) -> Iterator[dict[str, Any]]:
 
 def elements(container: Any) -> list[Any]:
     """Set or map elements with ``{"elem": {"val": …}}`` wrappers (timeouts, comments) removed."""
-    out = []
-    for elem in container or ():
-        if isinstance(elem, dict) and "elem" in elem:
-            elem = elem["elem"].get("val", elem["elem"])
-        out.append(elem)
-    return out
+    return [_bare(elem) for elem in container or ()]
+
+
+def _bare(elem: Any) -> Any:
+    """One set or map element without its ``{"elem": {"val": …}}`` wrapper."""
+    if isinstance(elem, dict) and "elem" in elem:
+        return elem["elem"].get("val", elem["elem"])
+    return elem
 
 
 def priority(value: Any) -> int:
@@ -105,6 +107,7 @@ class TableIndex:
 
 
 VERDICT_STATEMENTS = frozenset(("jump", "goto", "vmap"))
+_VERBS = ("jump", "goto")
 
 
 def sends(stmt: Any) -> bool:
@@ -118,10 +121,11 @@ def verdicts(stmt: dict[str, Any], maps: dict[str, dict[str, Any]] | None) -> It
     (``vmap`` and ``key`` None), then for each jump/goto element of its verdict map (the vmap
     statement's body and the element's key, wrappers removed).  A named map (``@name``) is looked
     up in ``maps``; with ``maps`` None its elements are left out (the map's own, not the rule's)."""
-    for verb in ("jump", "goto"):
-        target = _target(stmt.get(verb))
-        if target is not None:
-            yield verb, target, None, None
+    for verb in _VERBS:
+        if verb in stmt:
+            target = _target(stmt[verb])
+            if target is not None:
+                yield verb, target, None, None
     vmap = stmt.get("vmap")
     if not isinstance(vmap, dict):
         return
@@ -132,10 +136,12 @@ def verdicts(stmt: dict[str, Any], maps: dict[str, dict[str, Any]] | None) -> It
         pairs = data.get("set") if isinstance(data, dict) else None
     for pair in pairs or ():
         if isinstance(pair, list) and len(pair) == 2 and isinstance(pair[1], dict):
-            for verb in ("jump", "goto"):
-                target = _target(pair[1].get(verb))
-                if target is not None:
-                    yield verb, target, vmap, elements([pair[0]])[0]
+            verdict = pair[1]
+            for verb in _VERBS:
+                if verb in verdict:
+                    target = _target(verdict[verb])
+                    if target is not None:
+                        yield verb, target, vmap, _bare(pair[0])
 
 
 def _target(verdict: Any) -> str | None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kpctl.core.jumps import JumpNode
-from kpctl.core.nft_json import object_kind, priority, sends, verdicts
+from kpctl.core.nft_json import VERDICT_STATEMENTS, object_kind, priority, verdicts
 from kpctl.core.nft_syntax import element, expression, statement
 from kpctl.errors import InvalidInput, NotFound
 
@@ -120,20 +120,24 @@ def _steps(rules: list[dict[str, Any]], maps: dict[str, dict[str, Any]]) -> tupl
         for stmt in rule.get("expr", ()):
             if not isinstance(stmt, dict):
                 continue
-            if sends(stmt):
-                for verb, target, vmap, key in verdicts(stmt, maps):
-                    if vmap is None:
-                        edges.append((verb, target))
-                        continue
-                    if looked_up[0] is not vmap:
-                        data = vmap.get("data")
-                        looked_up = (vmap, f"{data} " if isinstance(data, str) else f"{expression(vmap.get('key'))} = ")
-                    edges.append((f"{looked_up[1]}{element(key)}: {verb}", target))
-            elif len(stmt) == 1 and next(iter(stmt)) in _ACTIONS:
-                try:
-                    found[statement(stmt)] = None
-                except InvalidInput:  # an action nft syntax cannot show: name it
-                    found[next(iter(stmt))] = None
+            if len(stmt) == 1:  # (what sends() asks, its kind read once)
+                kind = next(iter(stmt))
+                if kind in _ACTIONS:
+                    try:
+                        found[statement(stmt)] = None
+                    except InvalidInput:  # an action nft syntax cannot show: name it
+                        found[kind] = None
+                    continue
+                if kind not in VERDICT_STATEMENTS:
+                    continue
+            for verb, target, vmap, key in verdicts(stmt, maps):
+                if vmap is None:
+                    edges.append((verb, target))
+                    continue
+                if looked_up[0] is not vmap:
+                    data = vmap.get("data")
+                    looked_up = (vmap, f"{data} " if isinstance(data, str) else f"{expression(vmap.get('key'))} = ")
+                edges.append((f"{looked_up[1]}{element(key)}: {verb}", target))
     return edges, tuple(found)
 
 
@@ -143,15 +147,14 @@ def jump_trees(ruleset: dict[str, Any], roots: tuple[str, ...] | None = None) ->
     rules: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
     maps: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for item in ruleset.get("nftables", ()):
-        kind = object_kind(item)
-        body = item[kind]
+        (kind, body), = item.items()  # (one each: check_document)
         key = (body.get("family", ""), body.get("table", body.get("name", "")))
-        if kind == "table":
-            chains.setdefault(key, {})
+        if kind == "rule":
+            rules.setdefault(key, {}).setdefault(body["chain"], []).append(body)
         elif kind == "chain":
             chains.setdefault(key, {})[body["name"]] = body
-        elif kind == "rule":
-            rules.setdefault(key, {}).setdefault(body["chain"], []).append(body)
+        elif kind == "table":
+            chains.setdefault(key, {})
         elif kind == "map":
             maps.setdefault(key, {})[body["name"]] = body
     return tuple(_table_tree(key, table_chains, rules.get(key, {}), maps.get(key, {}), roots)
@@ -164,30 +167,35 @@ def _table_tree(key: tuple[str, str], table_chains: dict[str, dict[str, Any]],
     names = roots if roots is not None else tuple(sorted(
         (n for n, b in table_chains.items() if b.get("hook")),
         key=lambda n: (_HOOK_ORDER.get(table_chains[n]["hook"], 9), priority(table_chains[n].get("prio", 0)))))
-    table: _Graph = (table_chains, table_rules, table_maps, set())
+    table: _Graph = (table_chains, table_rules, table_maps, {})
     return NftTableTree(key[0], key[1], tuple(_node(table, n, "", frozenset()) for n in names if n in table_chains))
 
 
-# a table's chains, rules by chain, maps, and the chains expanded so far in its tree
-_Graph = tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]], set[str]]
+# a table's chains, rules by chain, maps, and the steps of the chains expanded so far in its tree
+_Graph = tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]],
+               dict[str, tuple[list[_Edge], tuple[str, ...]]]]
 
 
 def _node(table: _Graph, name: str, via: str, path: frozenset[str]) -> JumpNode:
     """The node of chain ``name`` reached ``via`` a verdict; ``table``: its chains, rules, maps and
-    the chains expanded so far (a function of its own: a closure calling itself is a reference
-    cycle, which kept them for the cycle collector)."""
+    the steps of the chains expanded so far (a chain reached again, such as the masquerade chain
+    every endpoint jumps to, is not read again; a function of its own: a closure calling itself
+    is a reference cycle, which kept them for the cycle collector)."""
     table_chains, table_rules, table_maps, expanded = table
     body = table_chains.get(name)
     if body is None:
         return JumpNode(name, via, missing=True)
-    edges, actions = _steps(table_rules.get(name, []), table_maps)
+    steps = expanded.get(name)
+    seen = steps is not None
+    if steps is None:
+        steps = expanded[name] = _steps(table_rules.get(name, []), table_maps)
+    edges, actions = steps
     hook = ""
     if body.get("hook"):
         hook = (f"{body.get('type', '')} hook {body['hook']} priority {priority(body.get('prio', 0))}"
                 f" policy {body.get('policy', 'accept')}")
-    if name in expanded and edges:
+    if seen and edges:
         return JumpNode(name, via, hook, actions, seen_above=True)
-    expanded.add(name)
     below = path | {name}
     children = tuple(_node(table, target, how, below) for how, target in edges if target not in path)
     return JumpNode(name, via, hook, actions, children)

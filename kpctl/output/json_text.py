@@ -9,7 +9,9 @@ are walked in Python.  A dict whose containers are dicts of such items (an IPVS 
 its counters) is written from a %-template of its shape once its keys have been met at its depth
 before, filled with its values' texts from one C call.  The text is the same, byte for byte
 (``ensure_ascii`` as asked, keys in their order, non-string keys converted as ``json`` converts
-them): unit-tested against ``json.dumps``.
+them): unit-tested against ``json.dumps``.  The C encoders skip the circular-reference check: what
+is written is a tree of decoded JSON or of the model's documents, and the check's bookkeeping of
+every container cost a fifth of the encoding (34 MB of an nft ruleset: 0.47 s -> 0.38 s).
 """
 
 from __future__ import annotations
@@ -24,27 +26,30 @@ INDENT = "  "
 _CONTAINERS = (dict, list, tuple)
 
 
-class OneLine:
-    """A value written on one line, as ``json.dumps(value)`` writes it (``", "`` and ``": "``), where
-    the document has it: a long list of deep items (the objects of an ``nft -j`` ruleset) reads as
-    one item per line, and is written by the C encoder in one call per item."""
+class OneLineItems:
+    """A list written with each item on a line of its own, as ``json.dumps(item)`` writes it (``", "``
+    and ``": "``): a long list of deep items (the objects of an ``nft -j`` ruleset) reads as one
+    item per line, and is written by the C encoder a batch of items at a time."""
 
-    __slots__ = ("value",)
+    __slots__ = ("items",)
 
-    def __init__(self, value: Any) -> None:
-        self.value = value
+    def __init__(self, items: Sequence[Any]) -> None:
+        self.items = items
 
 
-_NESTED = (*_CONTAINERS, OneLine)  # what a container's run of flat items stops at
+_BATCH = 256  # OneLineItems' items joined per piece written
+
+_NESTED = (*_CONTAINERS, OneLineItems)  # what a container's run of flat items stops at
 _SCALARS = frozenset({str, int, float, bool, type(None)})
-_ONE_LINE = {ascii_only: json.JSONEncoder(ensure_ascii=ascii_only).encode for ascii_only in (True, False)}
+_ONE_LINE = {ascii_only: json.JSONEncoder(ensure_ascii=ascii_only, check_circular=False).encode
+             for ascii_only in (True, False)}
 Level = tuple[Callable[[Any], str], str, str, str, str, str]
 # Per ensure_ascii, per depth: (C encoder, item separator, "{" + newline, "[" + newline,
 # newline + "}", newline + "]")
 _LEVELS: dict[bool, list[Level]] = {True: [], False: []}
 # Values' texts in one C call, one per line: no JSON text of a scalar or of an empty container
 # holds a newline (strings escape theirs).
-_LINES = {ascii_only: json.JSONEncoder(separators=("\n", ":"), ensure_ascii=ascii_only).encode
+_LINES = {ascii_only: json.JSONEncoder(separators=("\n", ":"), ensure_ascii=ascii_only, check_circular=False).encode
           for ascii_only in (True, False)}
 # A write's dict shapes: (depth, keys) -> None (met once) or a Plan, or False (no plan: see _plan).
 # A plan: (place, keys) of the dict's dicts from the last, its %-template, the template's %s count.
@@ -59,7 +64,8 @@ def _level(depth: int, ascii_only: bool) -> Level:
     while len(levels) <= depth:
         inner = "\n" + INDENT * (len(levels) + 1)
         outer = "\n" + INDENT * len(levels)
-        encode = json.JSONEncoder(separators=("," + inner, ": "), ensure_ascii=ascii_only).encode
+        encode = json.JSONEncoder(separators=("," + inner, ": "), ensure_ascii=ascii_only,
+                                  check_circular=False).encode
         levels.append((encode, "," + inner, "{" + inner, "[" + inner, outer + "}", outer + "]"))
     return levels[depth]
 
@@ -90,8 +96,8 @@ def _value(value: Any, depth: int, add: Callable[[str], None], ascii_only: bool,
     """Write ``value`` at ``depth``.  ``shared``: the SharedDicts met so far, by id() and depth (the
     document holds them, so an id is its own until the write ends): see text.repeated_text;
     ``shapes``: the plain dicts' shapes met so far (see _by_plans)."""
-    if type(value) is OneLine:
-        add(_ONE_LINE[ascii_only](value.value))
+    if type(value) is OneLineItems:
+        _one_line_items(value.items, depth, add, ascii_only)
         return
     if type(value) is SharedDict:
         text = repeated_text(shared, (id(value), depth),
@@ -100,6 +106,20 @@ def _value(value: Any, depth: int, add: Callable[[str], None], ascii_only: bool,
             add(text)
             return
     _container(value, depth, add, ascii_only, shared, shapes)
+
+
+def _one_line_items(items: Sequence[Any], depth: int, add: Callable[[str], None], ascii_only: bool) -> None:
+    if not items:
+        add("[]")
+        return
+    _encode, separator, _open_dict, open_list, _close_dict, close_list = _level(depth, ascii_only)
+    one_line = _ONE_LINE[ascii_only]
+    add(open_list)
+    for start in range(0, len(items), _BATCH):
+        if start:
+            add(separator)
+        add(separator.join([one_line(item) for item in items[start:start + _BATCH]]))
+    add(close_list)
 
 
 def _container(value: Any, depth: int, add: Callable[[str], None], ascii_only: bool,

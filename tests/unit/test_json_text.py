@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kpctl.model.document import SharedDict
-from kpctl.output.json_text import OneLine, write_json
+from kpctl.output.json_text import OneLineItems, write_json
 from tests.unit.shapes import placed, same_shapes, servers_and_misfits, services_and_misfits
 
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=8))
@@ -77,13 +77,13 @@ def test_written_in_slices_of_whole_pieces(monkeypatch: Any) -> None:
 
 
 def _one_line(value: Any, marks: list[str]) -> Any:
-    """``value`` with every list item of a list of containers wrapped in OneLine (the texts those
+    """``value`` with every list of containers wrapped in OneLineItems (the texts its
     items should take go to ``marks``); the wrapped document and the plain one."""
     if isinstance(value, dict):
         return {k: _one_line(v, marks) for k, v in value.items()}
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, (dict, list, tuple)) for v in value):
         marks.extend(json.dumps(v) for v in value)
-        return [OneLine(v) for v in value]
+        return OneLineItems(value)
     if isinstance(value, (list, tuple)):
         return [_one_line(v, marks) for v in value]
     return value
@@ -99,6 +99,15 @@ def test_a_one_line_value_is_json_dumps_of_it_on_its_line_and_the_document_reads
     lines = [line.strip().rstrip(",") for line in written.splitlines()]
     for mark in marks:
         assert mark in lines
+
+
+def test_one_line_items_are_each_on_their_line_across_the_batches_written() -> None:
+    items = [{"rule": {"handle": n, "expr": [{"jump": {"target": f"c{n}"}}], "comment": "é"}} for n in range(600)]
+    for ensure_ascii in (True, False):
+        written = text({"nftables": {"nftables": OneLineItems(items), "n": []}, "k": OneLineItems([])}, ensure_ascii)
+        lines = ",\n      ".join(json.dumps(item, ensure_ascii=ensure_ascii) for item in items)
+        assert written == ('{\n  "nftables": {\n    "nftables": [\n      ' + lines
+                           + '\n    ],\n    "n": []\n  },\n  "k": []\n}')
 
 
 SHAPE_KEYS = st.one_of(st.text(max_size=4), st.sampled_from(["%s", "%", "100%d", "é", "a\nb", '"', "["]))

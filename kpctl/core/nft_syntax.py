@@ -27,12 +27,19 @@ _SET_KEYS = frozenset({"family", "name", "table", "type", "handle", "flags", "el
 _CHAIN_KEYS = frozenset({"family", "table", "name", "handle", "type", "hook", "prio", "policy", "comment", "dev"})
 _RULE_KEYS = frozenset({"family", "table", "chain", "handle", "expr", "comment", "index"})
 _TABLE_KEYS = frozenset({"family", "name", "handle", "flags", "comment"})
+_NAT_KEYS = frozenset({"addr", "port", "family", "flags"})
 
 
 def unrenderable(what: str, value: Any) -> InvalidInput:
     shown = repr(value)
     return InvalidInput(f"cannot write nft syntax for {what} {shown[:80]}{'…' if len(shown) > 80 else ''}",
                         "kpctl's save covers kube-proxy's expressions; use -o json for the rest")
+
+
+def _known(what: str, body: Any, keys: frozenset[str]) -> None:
+    """Refuse an object with keys nft syntax is not written for here (no set made when all are known)."""
+    if not keys.issuperset(body):
+        raise unrenderable(what, sorted(set(body) - keys))
 
 
 def name(text: Any) -> str:
@@ -155,9 +162,7 @@ def _flags(body: dict[str, Any]) -> str:
 def _nat(kind: str, body: Any) -> str:
     if body is None:
         return kind
-    unknown = set(body) - {"addr", "port", "family", "flags"}
-    if unknown:
-        raise unrenderable(f"{kind} option", sorted(unknown))
+    _known(f"{kind} option", body, _NAT_KEYS)
     text = kind + (f" {body['family']}" if body.get("family") else "")
     if "addr" in body or "port" in body:
         target = expression(body["addr"]) if "addr" in body else ""
@@ -222,9 +227,7 @@ def statement(stmt: Any) -> str:
 
 
 def rule_text(rule: dict[str, Any]) -> str:
-    unknown = set(rule) - _RULE_KEYS
-    if unknown:
-        raise unrenderable("rule option", sorted(unknown))
+    _known("rule option", rule, _RULE_KEYS)
     text = " ".join(statement(s) for s in rule.get("expr", ()))
     if rule.get("comment"):
         text += f" comment {quoted(rule['comment'])}"
@@ -239,9 +242,7 @@ def _type(spec: Any) -> str:
 
 def set_lines(kind: str, body: dict[str, Any]) -> list[str]:
     """The lines of a ``set``/``map`` block (declaration and elements)."""
-    unknown = set(body) - _SET_KEYS
-    if unknown:
-        raise unrenderable(f"{kind} option", sorted(unknown))
+    _known(f"{kind} option", body, _SET_KEYS)
     declared = _type(body["type"])
     if kind == "map":
         target = body["map"]
@@ -269,9 +270,7 @@ def set_lines(kind: str, body: dict[str, Any]) -> list[str]:
 
 
 def chain_lines(body: dict[str, Any], rules: list[dict[str, Any]]) -> list[str]:
-    unknown = set(body) - _CHAIN_KEYS
-    if unknown:
-        raise unrenderable("chain option", sorted(unknown))
+    _known("chain option", body, _CHAIN_KEYS)
     lines = [f"chain {name(body['name'])} {{"]
     if body.get("hook"):
         device = body.get("dev")
@@ -300,9 +299,7 @@ def save_text(ruleset: dict[str, Any]) -> str:
             continue
         key = (body.get("family", ""), body.get("table", body.get("name", "")))
         if kind == "table":
-            unknown = set(body) - _TABLE_KEYS
-            if unknown:
-                raise unrenderable("table option", sorted(unknown))
+            _known("table option", body, _TABLE_KEYS)
             tables[key] = body
             parts.setdefault(key, [])
         elif kind in ("set", "map"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -59,3 +60,23 @@ def test_rule_comment_is_quoted_at_the_end() -> None:
 def test_unknown_shapes_raise_instead_of_printing_guesses(stmt: Any) -> None:
     with pytest.raises(InvalidInput, match="cannot write nft syntax"):
         statement(stmt)
+
+
+TABLE = {"table": {"family": "ip", "name": "t"}}
+CHAIN = {"chain": {"family": "ip", "table": "t", "name": "c"}}
+
+
+@pytest.mark.parametrize(("item", "refused"), [
+    ({"table": {"family": "ip", "name": "t", "owner": 1}}, "table option ['owner']"),
+    ({"chain": {"family": "ip", "table": "t", "name": "d", "flags": 1, "zone": 2}}, "chain option ['flags', 'zone']"),
+    ({"set": {"family": "ip", "table": "t", "name": "s", "type": "ipv4_addr", "stmt": []}}, "set option ['stmt']"),
+    ({"rule": {"family": "ip", "table": "t", "chain": "c", "expr": [], "position": 3}}, "rule option ['position']"),
+    ({"rule": {"family": "ip", "table": "t", "chain": "c",
+               "expr": [{"dnat": {"addr": "10.0.0.1", "persistent": True}}]}}, "dnat option ['persistent']"),
+])
+def test_objects_with_options_not_written_here_are_refused_by_their_names(item: Any, refused: str) -> None:
+    from kpctl.core.nft_syntax import save_text
+
+    assert save_text({"nftables": [TABLE, CHAIN]}).startswith("table ip t {\n\tchain c {")
+    with pytest.raises(InvalidInput, match=re.escape(f"cannot write nft syntax for {refused}")):
+        save_text({"nftables": [TABLE, CHAIN, item]} if "table" not in item else {"nftables": [item, CHAIN]})

@@ -24,6 +24,7 @@ class AppContext:
     debug: bool = False
     env: Environment = field(default_factory=Environment)
     _snapshot: Any = None
+    _kept: list[Any] = field(default_factory=list)
 
     def snapshot(self) -> Any:
         """The loaded NodeSnapshot when --snapshot was given, else None (loaded once)."""
@@ -41,6 +42,13 @@ class AppContext:
             from kpctl.errors import InvalidInput
 
             raise InvalidInput(f"{what} {why} and cannot run on --snapshot {self.snapshot_path}")
+
+    def keep(self, *objects: Any) -> None:
+        """Leave what a one-shot command read and built (parsed rules, a node's view, its listing) to
+        the end of the process: the program leaves with os._exit (kpctl.cli.main.main), so they are
+        never freed object by object (~0.1 s for the 110,000 rules of a 10,000-service iptables
+        node).  Not for what a loop builds again and again (``--watch``)."""
+        self._kept.extend(objects)
 
     def render(self, listing: Listing, spec: OutputSpec) -> None:
         from kpctl.output import registry

@@ -50,7 +50,9 @@ def doctor(app: AppContext, check_ids: tuple[str, ...], list_checks: bool, outpu
     needs |= set(MODE_PIECES)  # the active mode decides which checks apply
     node = read_node(app, needs)
     report = with_k8s_findings(run_checks(node, checks), node, k8s, k8s_ids)
-    app.render(_listing(report), output)
+    listing = _listing(report)
+    app.render(listing, output)
+    app.keep(node, report, listing)
     return 1 if report.errors else 0
 
 

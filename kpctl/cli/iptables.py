@@ -61,7 +61,9 @@ def list_rules(app: AppContext, table: str | None, chain: str | None, kube: bool
     if output.format != "save":  # what is shown is read (and a bad rule in it reported) before printing
         for ruleset in roots.rulesets:  # (the tree starts at the built-in chains: all of their tables)
             read_all(ruleset)
-    app.render(_rules_listing(state, roots, chain, counters, app.env.color), output)
+    listing = _rules_listing(state, roots, chain, counters, app.env.color)
+    app.render(listing, output)
+    app.keep(full, state, roots, listing)
 
 
 @iptables.command("backends")

@@ -65,5 +65,7 @@ def services(app: AppContext, service: str | None, output: OutputSpec, k8s: Any)
             raise NotFound(f"service {key} is not implemented on this node ({', '.join(report.read) or 'no mode'} read)")
     for note in report.notes:
         click.echo(f"kpctl: note: {note}", err=True)
-    app.render(services_listing(report), output)
+    listing = services_listing(report)
+    app.render(listing, output)
+    app.keep(view, report, listing)
     return 1 if report.drift else 0

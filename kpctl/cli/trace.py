@@ -47,5 +47,7 @@ def trace(app: AppContext, service: str, origin: str, sport: int | None, output:
     result = run_trace(view, packet, str(start), service)
     from kpctl.cli.k8s import annotate_trace
 
-    app.render(annotate_trace(trace_listing(result), k8s, service), output)
+    listing = annotate_trace(trace_listing(result), k8s, service)
+    app.render(listing, output)
+    app.keep(view, result, listing)
     return 0 if result.delivered else 1

@@ -101,6 +101,16 @@ class KpctlGroup(click.Group):
             return getattr(importlib.import_module(module), attribute)  # type: ignore[no-any-return]
         return super().get_command(ctx, name)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            # `kpctl … | head`: the reader left; not an error of ours.  (Here, not in _run: click's
+            # main turns a broken pipe into exit status 1, a negative answer for scripts.)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return ExitStatus.OK
+
     def _main_shell_completion(self, ctx_args: Any, prog_name: str, complete_var: str | None = None) -> None:
         instruction = os.environ.get(complete_var or "_KPCTL_COMPLETE", "")
         if instruction:  # the shell asks for completions
@@ -157,11 +167,6 @@ class KpctlGroup(click.Group):
             if debug:
                 raise
             return _error(str(exc), exc.exit_status)
-        except BrokenPipeError:
-            # `kpctl … | head`: the reader left; not an error of ours.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            return ExitStatus.OK
         except PermissionError as exc:
             if debug:
                 raise

@@ -67,3 +67,14 @@ def test_an_exit_with_a_message_prints_it_and_is_status_1() -> None:
     ran = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120, cwd=ROOT,
                          env=BUFFERED)
     assert (ran.returncode, ran.stdout, ran.stderr) == (1, "before", "stopped here\n")
+
+
+def test_a_reader_that_leaves_early_is_not_an_error() -> None:
+    """`kpctl … | head -1` under `set -o pipefail`: exit status 0, no traceback (click alone said 1)."""
+    args = [sys.executable, "-m", "kpctl", "--snapshot", str(EXAMPLES / "iptables-node.json"), "iptables", "list",
+            "-o", "json"]  # 150 KB: more than a pipe holds, so the program writes on after the reader left
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=BUFFERED)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline() == "{\n"
+    proc.stdout.close()
+    assert proc.wait(timeout=120) == 0 and proc.stderr.read() == ""

@@ -6,9 +6,12 @@ import functools
 import ipaddress
 import re
 from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
+from typing import TYPE_CHECKING
 
 from kpctl.errors import InvalidInput
-from kpctl.model.ipvs import PROTOCOLS, ServiceKey
+
+if TYPE_CHECKING:
+    from kpctl.model.ipvs import ServiceKey
 
 MAX_FWMARK = 0xFFFFFFFF
 _DIGITS = re.compile(r"[0-9]+")
@@ -92,6 +95,8 @@ def parse_service(text: str) -> ServiceKey:
     >>> str(parse_service("10.254.0.2:53/UDP"))
     '10.254.0.2:53/udp'
     """
+    from kpctl.model.ipvs import PROTOCOLS, ServiceKey  # (here: a node of another mode needs no IPVS model)
+
     text = text.strip()
     what = "service"
     match = _FWMARK.fullmatch(text)

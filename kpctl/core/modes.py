@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kpctl.core.nft_json import items
-from kpctl.model.iptables import Ruleset
+
+if TYPE_CHECKING:
+    from kpctl.model.iptables import Ruleset
 
 IPVS, IPTABLES, NFTABLES, USERSPACE = "ipvs", "iptables", "nftables", "userspace"
 MODES: tuple[str, ...] = (IPVS, IPTABLES, NFTABLES, USERSPACE)

@@ -10,13 +10,15 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kpctl.errors import InvalidInput
-from kpctl.model.ipset import IPSet
-from kpctl.model.iptables import Ruleset
-from kpctl.model.ipvs import VirtualService
 from kpctl.model.snapshot import NodeSnapshot
+
+if TYPE_CHECKING:  # (the models of the modes a node has are imported where they are read)
+    from kpctl.model.ipset import IPSet
+    from kpctl.model.iptables import Ruleset
+    from kpctl.model.ipvs import VirtualService
 
 
 @dataclass(frozen=True)
@@ -138,9 +140,12 @@ class NodeView:
     @cached_property
     def ipvs_service_rows(self) -> list[dict[str, Any]] | None:
         """The ``ipvs.services`` rows when they can be scanned as they are (kpctl.core.trace.ipvs.service_rows)."""
+        ipvs = self.section("ipvs", {})
+        if not ipvs:  # no IPVS table: no rows, and no IPVS model to import
+            return []
         from kpctl.core.trace.ipvs import service_rows
 
-        return service_rows(self.section("ipvs", {}))
+        return service_rows(ipvs)
 
     @property
     def has_ipvs(self) -> bool:
@@ -154,14 +159,14 @@ class NodeView:
     @cached_property
     def rulesets(self) -> dict[str, tuple[Ruleset, ...]]:
         """Per family, the iptables rule sets to walk (nft backend first, then legacy)."""
-        from kpctl.core.iptables_save import parse_save
-
         out: dict[str, tuple[Ruleset, ...]] = {}
         for family, backends in (self.section("iptables", {}) or {}).items():
             found = []
             for backend in ("nft", "legacy"):
                 text = (backends or {}).get(backend)
                 if text:
+                    from kpctl.core.iptables_save import parse_save  # (a node without rules needs no reader)
+
                     ruleset = parse_save(text, family=family, backend=backend, lazy=True)  # chains parsed when walked
                     if not _inert(ruleset):
                         found.append(ruleset)

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kpctl.errors import KpctlError
 from kpctl.model.doctor import NodeState
-from kpctl.model.ipset import IPSet
-from kpctl.model.iptables import Ruleset
-from kpctl.model.ipvs import IPVSTable, Timeouts
-from kpctl.model.links import Link
+
+if TYPE_CHECKING:  # (types only: each piece's reader imports its model when the piece is read)
+    from kpctl.model.ipset import IPSet
+    from kpctl.model.iptables import Ruleset
+    from kpctl.model.ipvs import IPVSTable, Timeouts
+    from kpctl.model.links import Link
 
 ALL_PIECES: tuple[str, ...] = ("ipvs", "links", "ipsets", "iptables", "nftables", "sysctls")
 

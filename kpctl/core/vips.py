@@ -5,13 +5,15 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable
-from typing import TypeVar, Union
+from typing import TYPE_CHECKING, TypeVar, Union
 
 from kpctl.core.address import pack_address_or_none
 from kpctl.errors import InvalidInput
-from kpctl.model.ipset import IPSet
-from kpctl.model.ipvs import VirtualService
 from kpctl.model.links import Link, Vip
+
+if TYPE_CHECKING:
+    from kpctl.model.ipset import IPSet
+    from kpctl.model.ipvs import VirtualService
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]  # evaluated at run time: no `|` on 3.9
 T = TypeVar("T")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kpctl.model.ipset import IPSet
-from kpctl.model.iptables import Ruleset
-from kpctl.model.ipvs import IPVSTable, Timeouts
-from kpctl.model.links import Link
+if TYPE_CHECKING:  # (types only: a node of one mode imports no other mode's model)
+    from kpctl.model.ipset import IPSet
+    from kpctl.model.iptables import Ruleset
+    from kpctl.model.ipvs import IPVSTable, Timeouts
+    from kpctl.model.links import Link
 
 ERROR = "error"
 WARNING = "warning"

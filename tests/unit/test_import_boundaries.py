@@ -140,20 +140,24 @@ def test_root_help_loads_neither_pyroute2_nor_rich() -> None:
 MODE_MODELS = ("kpctl.model.ipvs", "kpctl.model.iptables", "kpctl.model.ipset", "kpctl.model.trace")
 
 
-@pytest.mark.parametrize(("example", "needed"), [
-    ("nftables-node.json", set()),
-    ("iptables-node.json", {"kpctl.model.iptables"}),
-    ("seed-ipvs-node.json", {"kpctl.model.ipvs", "kpctl.model.iptables", "kpctl.model.ipset", "kpctl.model.trace"}),
+@pytest.mark.parametrize(("example", "command", "needed"), [
+    ("nftables-node.json", "services", set()),
+    ("iptables-node.json", "services", {"kpctl.model.iptables"}),
+    ("seed-ipvs-node.json", "services", {"kpctl.model.ipvs", "kpctl.model.iptables", "kpctl.model.ipset",
+                                         "kpctl.model.trace"}),
+    ("nftables-node.json", "vip list", set()),
+    ("iptables-node.json", "vip list", set()),
 ])
-def test_services_imports_only_the_models_of_the_modes_the_node_has(example: str, needed: set[str]) -> None:
+def test_a_command_imports_only_the_models_of_the_modes_the_node_has(example: str, command: str,
+                                                                      needed: set[str]) -> None:
     """Each model costs the start-up of every command its dataclasses (~1 ms a class on the host,
-    ~60 times that in the TCG VM): `services` on an nftables node imports none of the others."""
+    ~60 times that in the TCG VM): on an nftables node, `services` imports none of the others."""
     program = textwrap.dedent(f"""
         import contextlib, io, json, sys
         from kpctl.cli.main import cli
         with contextlib.redirect_stdout(io.StringIO()):
             try:
-                cli.main(["--snapshot", "examples/{example}", "services"], prog_name="kpctl")
+                cli.main(["--snapshot", "examples/{example}", *{command.split()!r}], prog_name="kpctl")
             except SystemExit as exc:
                 assert exc.code == 0, exc.code
         print(json.dumps(sorted(name for name in {MODE_MODELS!r} if name in sys.modules)))

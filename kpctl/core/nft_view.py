@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kpctl.core.jumps import JumpNode
-from kpctl.core.nft_json import VERDICT_STATEMENTS, object_kind, priority, verdicts
+from kpctl.core.nft_json import object_kind, priority, sends, verdicts
 from kpctl.core.nft_syntax import element, expression, statement
 from kpctl.errors import InvalidInput, NotFound
 
@@ -120,24 +120,20 @@ def _steps(rules: list[dict[str, Any]], maps: dict[str, dict[str, Any]]) -> tupl
         for stmt in rule.get("expr", ()):
             if not isinstance(stmt, dict):
                 continue
-            if len(stmt) == 1:  # (what sends() asks, its kind read once)
-                kind = next(iter(stmt))
-                if kind in _ACTIONS:
-                    try:
-                        found[statement(stmt)] = None
-                    except InvalidInput:  # an action nft syntax cannot show: name it
-                        found[kind] = None
-                    continue
-                if kind not in VERDICT_STATEMENTS:
-                    continue
-            for verb, target, vmap, key in verdicts(stmt, maps):
-                if vmap is None:
-                    edges.append((verb, target))
-                    continue
-                if looked_up[0] is not vmap:
-                    data = vmap.get("data")
-                    looked_up = (vmap, f"{data} " if isinstance(data, str) else f"{expression(vmap.get('key'))} = ")
-                edges.append((f"{looked_up[1]}{element(key)}: {verb}", target))
+            if sends(stmt):
+                for verb, target, vmap, key in verdicts(stmt, maps):
+                    if vmap is None:
+                        edges.append((verb, target))
+                        continue
+                    if looked_up[0] is not vmap:
+                        data = vmap.get("data")
+                        looked_up = (vmap, f"{data} " if isinstance(data, str) else f"{expression(vmap.get('key'))} = ")
+                    edges.append((f"{looked_up[1]}{element(key)}: {verb}", target))
+            elif len(stmt) == 1 and (kind := next(iter(stmt))) in _ACTIONS:
+                try:
+                    found[statement(stmt)] = None
+                except InvalidInput:  # an action nft syntax cannot show: name it
+                    found[kind] = None
     return edges, tuple(found)
 
 

@@ -1,6 +1,6 @@
 """A minimal generic-netlink transport: one socket, request/ack, dumps, fast attribute walking.
 
-Requests are packed by the callers (``ipvs_codec``, ``ipvs_fastenc``, ``ipvs_dump``, ``ipset_netlink``); replies are
+Requests are packed by the callers (``ipvs_codec``, ``ipvs_dump``, ``ipset_netlink``); replies are
 walked with ``struct`` and only the attributes a caller asks for are decoded.  Kernel refusals
 surface as :class:`NetlinkRefusal` carrying the errno; callers translate them into kpctl's
 named errors.

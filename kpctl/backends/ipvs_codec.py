@@ -1,8 +1,10 @@
 """kpctl's IPVS model <-> IPVS generic-netlink messages.
 
 A request is a command and a list of ``(attribute name, value)`` pairs (a nest's value is
-``{"attrs": [...]}``), packed with ``struct`` by :func:`encode` after the formats of
-:data:`~kpctl.backends.ipvs_messages.REQUEST_ATTRS`.  Replies are decoded straight from the
+``{"attrs": [...]}``, or its packed bytes: the SERVICE and DEST nests of :func:`service_nest`,
+:func:`service_key_nest` and :func:`dest_nest`, which every service and real-server request
+uses, one at a time or 60,000 in a restore), packed with ``struct`` by :func:`encode` after the
+formats of :data:`~kpctl.backends.ipvs_messages.REQUEST_ATTRS`.  Replies are decoded straight from the
 bytes with :mod:`kpctl.backends.genl`'s attribute walker, touching only the attributes the
 model needs.  Nothing here imports pyroute2.
 """
@@ -30,8 +32,9 @@ from kpctl.backends.ipvs_messages import (
     AttrTable,
     CmdAttr,
     DaemonAttr,
+    DestAttr,
     InfoAttr,
-    encode_addr,
+    SvcAttr,
     encode_netmask,
 )
 from kpctl.core.ipvs_rows import server_of, service_of
@@ -54,16 +57,34 @@ ALL_BITS = 0xFFFFFFFF
 
 
 # -- requests --------------------------------------------------------------------------------
-def service_key_attrs(key: ServiceKey) -> list[tuple[str, Any]]:
-    """The identifying attributes of a service: AF plus FWMARK, or PROTOCOL+ADDR+PORT."""
-    attrs: list[tuple[str, Any]] = [("IPVS_SVC_ATTR_AF", FAMILY_CODES[key.family])]
+# The SERVICE and DEST nests, packed in one ``struct`` call per part: each attribute's header
+# (length, type; made once, below) and its payload padded to 4 bytes, as :func:`pack_attrs` would
+# write it after REQUEST_ATTRS (ports are ``be16``: ``htons`` of a host-order u16).  Addresses
+# fill the kernel's 16-byte union nf_inet_addr (``16s`` pads an IPv4 address with zeros).
+_KEY_FWMARK = struct.Struct("=4sH2x" "4sI")  # AF, FWMARK
+_KEY_ADDRESS = struct.Struct("=4sH2x" "4sH2x" "4s16s" "4sH2x")  # AF, PROTOCOL, ADDR, PORT
+_SVC_TAIL = struct.Struct("=4sII" "4sI" "4sI")  # FLAGS (flags, mask), TIMEOUT, NETMASK
+_DEST_KEY = struct.Struct("=4s16s" "4sH2x" "4sH2x")  # ADDR, PORT, ADDR_FAMILY
+_DEST_FULL = struct.Struct(_DEST_KEY.format + "4sI" "4sI" "4sI" "4sI")  # + FWD_METHOD, WEIGHT, U_THRESH, L_THRESH
+_DEST_TUNNEL = struct.Struct("=4sB3x" "4sH2x" "4sH2x")  # TUN_TYPE, TUN_PORT, TUN_FLAGS
+_H = genl.NLAHDR.pack
+_AF, _PROTOCOL, _ADDR, _PORT, _FWMARK = _H(6, SvcAttr.AF), _H(6, SvcAttr.PROTOCOL), _H(20, SvcAttr.ADDR), \
+    _H(6, SvcAttr.PORT), _H(8, SvcAttr.FWMARK)
+_SVC_FLAGS, _TIMEOUT, _NETMASK = _H(12, SvcAttr.FLAGS), _H(8, SvcAttr.TIMEOUT), _H(8, SvcAttr.NETMASK)
+_D_ADDR, _D_PORT, _D_FAMILY = _H(20, DestAttr.ADDR), _H(6, DestAttr.PORT), _H(6, DestAttr.ADDR_FAMILY)
+_D_FWD, _D_WEIGHT, _D_U, _D_L = (_H(8, DestAttr.FWD_METHOD), _H(8, DestAttr.WEIGHT), _H(8, DestAttr.U_THRESH),
+                                 _H(8, DestAttr.L_THRESH))
+_D_TUN_TYPE, _D_TUN_PORT, _D_TUN_FLAGS = _H(5, DestAttr.TUN_TYPE), _H(6, DestAttr.TUN_PORT), _H(6, DestAttr.TUN_FLAGS)
+_htons, _inet_pton = socket.htons, socket.inet_pton
+
+
+def service_key_nest(key: ServiceKey) -> bytes:
+    """The identifying attributes of a service (a SERVICE nest): AF plus FWMARK, or PROTOCOL+ADDR+PORT."""
+    family = FAMILY_CODES[key.family]
     if key.fwmark:
-        attrs.append(("IPVS_SVC_ATTR_FWMARK", key.fwmark))
-    else:
-        attrs.append(("IPVS_SVC_ATTR_PROTOCOL", PROTOCOL_CODES[key.protocol or "tcp"]))
-        attrs.append(("IPVS_SVC_ATTR_ADDR", encode_addr(key.family, key.address or "")))
-        attrs.append(("IPVS_SVC_ATTR_PORT", key.port))
-    return attrs
+        return _KEY_FWMARK.pack(_AF, family, _FWMARK, key.fwmark)
+    return _KEY_ADDRESS.pack(_AF, family, _PROTOCOL, PROTOCOL_CODES[key.protocol or "tcp"],
+                             _ADDR, _inet_pton(family, key.address or ""), _PORT, _htons(key.port))
 
 
 def service_netmask(svc: VirtualService) -> int:
@@ -73,41 +94,30 @@ def service_netmask(svc: VirtualService) -> int:
     return encode_netmask(svc.family, svc.netmask)
 
 
-def service_attrs(svc: VirtualService) -> dict[str, Any]:
-    """The full service nest for NEW_SERVICE/SET_SERVICE (all four mandatory extras present)."""
-    attrs = service_key_attrs(svc.key)
-    attrs.append(("IPVS_SVC_ATTR_SCHED_NAME", svc.scheduler))
+def service_nest(svc: VirtualService) -> bytes:
+    """The full SERVICE nest of NEW_SERVICE/SET_SERVICE: the key, the scheduler, the persistence
+    engine if any, and the flags, timeout and netmask the kernel requires."""
+    nest = service_key_nest(svc.key) + genl.pack_attr(SvcAttr.SCHED_NAME, svc.scheduler.encode() + b"\0")
     if svc.pe_name:
-        attrs.append(("IPVS_SVC_ATTR_PE_NAME", svc.pe_name))
+        nest += genl.pack_attr(SvcAttr.PE_NAME, svc.pe_name.encode() + b"\0")
     # HASHED is the kernel's own bookkeeping: a service added with it set is never hashed.
-    attrs.append(("IPVS_SVC_ATTR_FLAGS", {"flags": svc.flags & ~SVC_F_HASHED, "mask": ALL_BITS}))
-    attrs.append(("IPVS_SVC_ATTR_TIMEOUT", svc.timeout))
-    attrs.append(("IPVS_SVC_ATTR_NETMASK", service_netmask(svc)))
-    return {"attrs": attrs}
+    return nest + _SVC_TAIL.pack(_SVC_FLAGS, svc.flags & ~SVC_F_HASHED, ALL_BITS, _TIMEOUT, svc.timeout,
+                                 _NETMASK, service_netmask(svc))
 
 
-def dest_attrs(server: RealServer, full: bool) -> dict[str, Any]:
-    """The destination nest; ``full`` adds what NEW_DEST/SET_DEST require (and tunnel options)."""
-    attrs: list[tuple[str, Any]] = [
-        ("IPVS_DEST_ATTR_ADDR", encode_addr(server.family, server.address)),
-        ("IPVS_DEST_ATTR_PORT", server.port),
-        ("IPVS_DEST_ATTR_ADDR_FAMILY", FAMILY_CODES[server.family]),
-    ]
-    if full:
-        forward = FORWARD_CODES[server.forward]
-        attrs += [
-            ("IPVS_DEST_ATTR_FWD_METHOD", forward),
-            ("IPVS_DEST_ATTR_WEIGHT", server.weight),
-            ("IPVS_DEST_ATTR_U_THRESH", server.upper_threshold),
-            ("IPVS_DEST_ATTR_L_THRESH", server.lower_threshold),
-        ]
-        if forward == FWD_TUNNEL:
-            attrs += [
-                ("IPVS_DEST_ATTR_TUN_TYPE", TUN_TYPE_CODES[server.tun_type]),
-                ("IPVS_DEST_ATTR_TUN_PORT", server.tun_port),
-                ("IPVS_DEST_ATTR_TUN_FLAGS", server.tun_flags),
-            ]
-    return {"attrs": attrs}
+def dest_nest(server: RealServer, full: bool) -> bytes:
+    """The DEST nest; ``full`` adds what NEW_DEST/SET_DEST require (and a tunnel's options)."""
+    family = FAMILY_CODES[server.family]
+    address, port = _inet_pton(family, server.address), _htons(server.port)
+    if not full:
+        return _DEST_KEY.pack(_D_ADDR, address, _D_PORT, port, _D_FAMILY, family)
+    forward = FORWARD_CODES[server.forward]
+    nest = _DEST_FULL.pack(_D_ADDR, address, _D_PORT, port, _D_FAMILY, family, _D_FWD, forward,
+                           _D_WEIGHT, server.weight, _D_U, server.upper_threshold, _D_L, server.lower_threshold)
+    if forward == FWD_TUNNEL:
+        nest += _DEST_TUNNEL.pack(_D_TUN_TYPE, TUN_TYPE_CODES[server.tun_type], _D_TUN_PORT, _htons(server.tun_port),
+                                  _D_TUN_FLAGS, server.tun_flags)
+    return nest
 
 
 def daemon_attrs(daemon: SyncDaemon) -> dict[str, Any]:
@@ -150,7 +160,7 @@ def pack_attrs(table: AttrTable, attrs: list[tuple[str, Any]]) -> bytes:
     for name, value in attrs:
         kind, fmt = table[name]
         if isinstance(fmt, dict):  # a nest, sent without NLA_F_NESTED (the kernel accepts both)
-            payload = pack_attrs(fmt, value["attrs"])
+            payload = value if isinstance(value, bytes) else pack_attrs(fmt, value["attrs"])
         elif fmt in _SCALARS:
             payload = _SCALARS[fmt].pack(value)
         elif fmt == "cdata":
@@ -167,8 +177,8 @@ def pack_attrs(table: AttrTable, attrs: list[tuple[str, Any]]) -> bytes:
 
 def encode(cmd: int, attrs: list[tuple[str, Any]], family_id: int, flags: int, seq: int) -> bytes:
     """The whole request: netlink and generic-netlink headers, then the attributes."""
-    body = genl.GENLMSGHDR.pack(int(cmd), GENL_VERSION, 0) + pack_attrs(REQUEST_ATTRS, attrs)
-    return genl.NLMSGHDR.pack(genl.NLMSGHDR.size + len(body), family_id, flags, seq, 0) + body
+    body = pack_attrs(REQUEST_ATTRS, attrs)
+    return genl.REQUEST_HEAD.pack(genl.REQUEST_HEAD.size + len(body), family_id, flags, seq, 0, cmd, GENL_VERSION, 0) + body
 
 
 # -- replies ---------------------------------------------------------------------------------

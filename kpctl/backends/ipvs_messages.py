@@ -161,12 +161,6 @@ PROTOCOL_CODES: dict[str, int] = {"tcp": socket.IPPROTO_TCP, "udp": socket.IPPRO
 PROTOCOL_NAMES: dict[int, str] = {code: name for name, code in PROTOCOL_CODES.items()}
 
 
-def encode_addr(family: str, address: str) -> bytes:
-    """The 16-byte union nf_inet_addr for ADDR attributes (IPv4 in the first 4 bytes)."""
-    packed = socket.inet_pton(FAMILY_CODES[family], address)
-    return packed.ljust(16, b"\0")
-
-
 def decode_addr(family: int, raw: bytes) -> str:
     """The address in a 16-byte union nf_inet_addr, read per family."""
     if family == socket.AF_INET6:

@@ -9,12 +9,9 @@ SET_DEST/DEL_DEST a missing real server; ESRCH is always a missing service.
 from __future__ import annotations
 
 import errno
-import importlib.util
 import os
-import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
-from types import ModuleType
 from typing import Any
 
 from kpctl.backends import ipvs_codec as codec
@@ -56,23 +53,25 @@ BATCH = 64  # requests per send: their ACKs (~1 KiB of receive buffer each) must
 SYS_MODULE = "/sys/module"
 
 
-def _lazy_module(name: str) -> ModuleType:
-    """``name``, imported on its first attribute access (the LazyLoader recipe of importlib's docs)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.find_spec(name)
-    assert spec is not None and spec.loader is not None
-    loader = importlib.util.LazyLoader(spec.loader)
-    spec.loader = loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    loader.exec_module(module)
-    return module
+def _service_request(svc: VirtualService) -> list[tuple[str, Any]]:
+    """The attributes of NEW_SERVICE / SET_SERVICE."""
+    return [("IPVS_CMD_ATTR_SERVICE", codec.service_nest(svc))]
 
 
-# The batch encoder and the restore planner it imports are loaded when a batch is packed: the
-# reads (`kpctl ipvs list`) do not pay for them (about 1.3 s of start-up in the emulated VM).
-fastenc = _lazy_module("kpctl.backends.ipvs_fastenc")
+def _dest_request(key: ServiceKey, server: RealServer, full: bool) -> list[tuple[str, Any]]:
+    """The attributes of NEW_DEST / SET_DEST (``full``) / DEL_DEST."""
+    return [("IPVS_CMD_ATTR_SERVICE", codec.service_key_nest(key)), ("IPVS_CMD_ATTR_DEST", codec.dest_nest(server, full))]
+
+
+def _add_packers(family: int, flags: int) -> dict[type, Callable[[Any, int], bytes]]:
+    """The requests of the adds a restore is made of, packed from their operations as add_service /
+    add_server pack them, without recording each one's error translations (those are made only
+    for a request the kernel refuses: :meth:`IPVSNetlink._recorded`)."""
+    from kpctl.core.ipvs_plan import AddServer, AddService
+
+    encode, new_service, new_dest = codec.encode, Cmd.NEW_SERVICE, Cmd.NEW_DEST
+    return {AddService: lambda op, seq: encode(new_service, _service_request(op.service), family, flags, seq),
+            AddServer: lambda op, seq: encode(new_dest, _dest_request(op.key, op.server, True), family, flags, seq)}
 
 
 def server_name(server: RealServer) -> str:
@@ -175,7 +174,7 @@ class IPVSNetlink:
             raise _generic(exc, f"cannot list the real servers of {rows.key_of(service)}") from None
 
     def service(self, key: ServiceKey) -> VirtualService:
-        attrs = [("IPVS_CMD_ATTR_SERVICE", {"attrs": codec.service_key_attrs(key)})]
+        attrs = [("IPVS_CMD_ATTR_SERVICE", codec.service_key_nest(key))]
         replies = self._call(Cmd.GET_SERVICE, attrs, f"cannot read service {key}",
                              {errno.ESRCH: lambda: NotFound(f"service {key} does not exist")})
         service, raw_key = ipvs_dump.service_row(replies[0])
@@ -205,7 +204,7 @@ class IPVSNetlink:
     # -- services -------------------------------------------------------------------------
     def add_service(self, svc: VirtualService) -> None:
         key = svc.key
-        self._call(Cmd.NEW_SERVICE, [("IPVS_CMD_ATTR_SERVICE", codec.service_attrs(svc))], f"cannot add service {key}", {
+        self._call(Cmd.NEW_SERVICE, _service_request(svc), f"cannot add service {key}", {
             errno.EEXIST: lambda: AlreadyExists(f"service {key} already exists"),
             errno.ENOENT: lambda: _missing_module(svc),
             errno.EINVAL: lambda: InvalidInput(f"the kernel refused service {key}: invalid parameters"),
@@ -214,14 +213,14 @@ class IPVSNetlink:
 
     def edit_service(self, svc: VirtualService) -> None:
         key = svc.key
-        self._call(Cmd.SET_SERVICE, [("IPVS_CMD_ATTR_SERVICE", codec.service_attrs(svc))], f"cannot edit service {key}", {
+        self._call(Cmd.SET_SERVICE, _service_request(svc), f"cannot edit service {key}", {
             errno.ESRCH: lambda: NotFound(f"service {key} does not exist"),
             errno.ENOENT: lambda: _missing_module(svc),
             errno.EINVAL: lambda: InvalidInput(f"the kernel refused service {key}: invalid parameters"),
         })
 
     def delete_service(self, key: ServiceKey) -> None:
-        self._call(Cmd.DEL_SERVICE, [("IPVS_CMD_ATTR_SERVICE", {"attrs": codec.service_key_attrs(key)})],
+        self._call(Cmd.DEL_SERVICE, [("IPVS_CMD_ATTR_SERVICE", codec.service_key_nest(key))],
                    f"cannot delete service {key}", {errno.ESRCH: lambda: NotFound(f"service {key} does not exist")})
 
     # -- real servers ---------------------------------------------------------------------
@@ -236,9 +235,7 @@ class IPVSNetlink:
             errors[errno.EEXIST] = lambda: AlreadyExists(f"server {name} already exists in service {key}")
         else:
             errors[errno.ENOENT] = lambda: NotFound(f"server {name} does not exist in service {key}")
-        attrs = [("IPVS_CMD_ATTR_SERVICE", {"attrs": codec.service_key_attrs(key)}),
-                 ("IPVS_CMD_ATTR_DEST", codec.dest_attrs(server, full))]
-        self._call(cmd, attrs, f"cannot {verb} server {name} in service {key}", errors)
+        self._call(cmd, _dest_request(key, server, full), f"cannot {verb} server {name} in service {key}", errors)
 
     def add_server(self, key: ServiceKey, server: RealServer) -> None:
         self._dest_call(Cmd.NEW_DEST, key, server, True, "add")
@@ -257,7 +254,7 @@ class IPVSNetlink:
         if key is None:
             self._call(Cmd.ZERO, [], "cannot zero the IPVS counters")
             return
-        self._call(Cmd.ZERO, [("IPVS_CMD_ATTR_SERVICE", {"attrs": codec.service_key_attrs(key)})],
+        self._call(Cmd.ZERO, [("IPVS_CMD_ATTR_SERVICE", codec.service_key_nest(key))],
                    f"cannot zero service {key}", {errno.ESRCH: lambda: NotFound(f"service {key} does not exist")})
 
     def set_timeouts(self, t: Timeouts) -> None:
@@ -325,7 +322,7 @@ class IPVSNetlink:
         kernel goes on past a refused request, so the ones after it in its batch that succeeded
         are undone too.  A plan of adds (what ``ipvsadm -S`` writes) is checked with
         :class:`kpctl.core.ipvs_plan.AddsTracker` and its common adds are packed straight
-        into requests (fastenc.BulkEncoder); any other plan is tracked on the simulated table, op by op.  When
+        into requests (:func:`_add_packers`); any other plan is tracked on the simulated table, op by op.  When
         add_service/add_server are replaced (see :meth:`_packs_directly`), work on a service
         added in the same batch starts the next one, so they see the kernel with it.
         """
@@ -335,7 +332,7 @@ class IPVSNetlink:
             return
         table = self.table()
         direct = self._packs_directly()
-        encoder = fastenc.BulkEncoder(self._family(), NLM_F_REQUEST | NLM_F_ACK) if direct else None
+        packers = _add_packers(self._family(), NLM_F_REQUEST | NLM_F_ACK) if direct else {}
         admit: Callable[[Any], Any]
         if direct and plan.adds_only(ops):
             admit = plan.AddsTracker(table).admit
@@ -368,7 +365,7 @@ class IPVSNetlink:
                     steps.append(admit(op))
                     chunk.append(op)
                     i += 1
-                failure, oks = self._run_batch(chunk, encoder)
+                failure, oks = self._run_batch(chunk, packers)
                 undo.extend(step for step, ok in zip(steps, oks) if ok)
                 if failure is not None:
                     raise failure
@@ -380,10 +377,11 @@ class IPVSNetlink:
                     exc.message = f"{exc.message} ({note})"
             raise
 
-    def _run_batch(self, chunk: Sequence[Any], encoder: Any = None) -> tuple[KpctlError | None, list[bool]]:
+    def _run_batch(self, chunk: Sequence[Any], packers: dict[type, Callable[[Any, int], bytes]] | None = None,
+                   ) -> tuple[KpctlError | None, list[bool]]:
         """Send the requests of ``chunk`` in one go: the first refusal as kpctl's error, and which succeeded.
 
-        ``encoder`` (a fastenc.BulkEncoder) packs the common adds; the other operations are recorded through
+        ``packers`` (:func:`_add_packers`) pack the adds; the other operations are recorded through
         :meth:`execute` and packed by codec.encode.
         """
         family = self._family()
@@ -391,15 +389,16 @@ class IPVSNetlink:
         data = bytearray()
         seqs: list[int] = []
         recorded: dict[int, tuple[str, dict[int, Callable[[], KpctlError]] | None]] = {}
-        packers = encoder.packers if encoder is not None else {}
+        packers = packers or {}
         next_seq = self._genl.next_seq
         self._pending = []
         try:
             for index, op in enumerate(chunk):
                 pack = packers.get(type(op))
                 seq = next_seq()
-                packed = pack(op, seq) if pack is not None else None
-                if packed is None:
+                if pack is not None:
+                    packed = pack(op, seq)
+                else:
                     self.execute(op)
                     ((cmd, attrs, what, errors),) = self._pending
                     self._pending.clear()

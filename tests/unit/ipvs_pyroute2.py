@@ -1,7 +1,9 @@
 """An independent reader of kpctl's IPVS requests for the unit tests: pyroute2 message classes.
 
 kpctl packs its requests itself (kpctl.backends.ipvs_codec.encode, after the formats of
-ipvs_messages.REQUEST_ATTRS).  These classes are a second, separately written reading of
+ipvs_messages.REQUEST_ATTRS, with the SERVICE and DEST nests packed by ipvs_codec).  These
+classes, and :func:`reference_request` (which attributes each kind of request carries), are a
+second, separately written reading of
 ``include/uapi/linux/ip_vs.h`` on top of pyroute2's generic netlink decoder: the tests decode what
 kpctl packs with them, and build kernel-shaped replies with them.  They carry kpctl's
 deliberate differences from pyroute2's own ``pyroute2.netlink.generic.ipvs`` (see ipvs_messages).
@@ -9,7 +11,13 @@ deliberate differences from pyroute2's own ``pyroute2.netlink.generic.ipvs`` (se
 
 from __future__ import annotations
 
+import socket
+import struct
+from typing import Any
+
 from pyroute2.netlink import genlmsg, nla
+
+from kpctl.model.ipvs import FORWARD_CODES, SVC_F_HASHED, TUN_TYPE_CODES, RealServer, ServiceKey, VirtualService
 
 
 class ipvs_stats(nla):
@@ -162,3 +170,67 @@ def reference_encode(cmd: int, attrs: list, family_id: int, flags: int, seq: int
     msg["header"].update({"type": family_id, "flags": flags, "sequence_number": seq, "pid": 0})
     msg.encode()
     return bytes(msg.data)
+
+
+# -- the attributes of each kind of request, written from the uapi header (not kpctl's encoder) --
+_FAMILIES = {"inet": socket.AF_INET, "inet6": socket.AF_INET6}
+_PROTOCOLS = {"tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP, "sctp": 132}
+_COMMANDS = {"Flush": 17, "AddService": 1, "EditService": 2, "DeleteService": 3, "ZeroCounters": 16,
+             "AddServer": 5, "EditServer": 6, "DeleteServer": 7}
+
+
+def addr16(family: str, address: str) -> bytes:
+    """An address as the kernel's 16-byte union nf_inet_addr."""
+    return socket.inet_pton(_FAMILIES[family], address).ljust(16, b"\0")
+
+
+def service_key_attrs(key: ServiceKey) -> dict[str, Any]:
+    attrs: list[tuple[str, Any]] = [("IPVS_SVC_ATTR_AF", _FAMILIES[key.family])]
+    if key.fwmark:
+        attrs.append(("IPVS_SVC_ATTR_FWMARK", key.fwmark))
+    else:
+        attrs += [("IPVS_SVC_ATTR_PROTOCOL", _PROTOCOLS[key.protocol or "tcp"]),
+                  ("IPVS_SVC_ATTR_ADDR", addr16(key.family, key.address or "")), ("IPVS_SVC_ATTR_PORT", key.port)]
+    return {"attrs": attrs}
+
+
+def service_attrs(svc: VirtualService) -> dict[str, Any]:
+    """NEW/SET_SERVICE's nest: HASHED never sent; the IPv4 netmask's bytes in network order, an
+    IPv6 prefix length in 1..128 (128 otherwise)."""
+    attrs = service_key_attrs(svc.key)["attrs"] + [("IPVS_SVC_ATTR_SCHED_NAME", svc.scheduler)]
+    if svc.pe_name:
+        attrs.append(("IPVS_SVC_ATTR_PE_NAME", svc.pe_name))
+    if svc.family == "inet6":
+        netmask = svc.netmask if 1 <= svc.netmask <= 128 else 128
+    else:
+        netmask = struct.unpack("=I", struct.pack(">I", svc.netmask))[0]
+    return {"attrs": attrs + [("IPVS_SVC_ATTR_FLAGS", {"flags": svc.flags & ~SVC_F_HASHED, "mask": 0xFFFFFFFF}),
+                              ("IPVS_SVC_ATTR_TIMEOUT", svc.timeout), ("IPVS_SVC_ATTR_NETMASK", netmask)]}
+
+
+def dest_attrs(server: RealServer, full: bool) -> dict[str, Any]:
+    attrs: list[tuple[str, Any]] = [("IPVS_DEST_ATTR_ADDR", addr16(server.family, server.address)),
+                                    ("IPVS_DEST_ATTR_PORT", server.port),
+                                    ("IPVS_DEST_ATTR_ADDR_FAMILY", _FAMILIES[server.family])]
+    if full:
+        attrs += [("IPVS_DEST_ATTR_FWD_METHOD", FORWARD_CODES[server.forward]), ("IPVS_DEST_ATTR_WEIGHT", server.weight),
+                  ("IPVS_DEST_ATTR_U_THRESH", server.upper_threshold),
+                  ("IPVS_DEST_ATTR_L_THRESH", server.lower_threshold)]
+        if server.forward == "tunnel":
+            attrs += [("IPVS_DEST_ATTR_TUN_TYPE", TUN_TYPE_CODES[server.tun_type]),
+                      ("IPVS_DEST_ATTR_TUN_PORT", server.tun_port), ("IPVS_DEST_ATTR_TUN_FLAGS", server.tun_flags)]
+    return {"attrs": attrs}
+
+
+def reference_request(op: Any) -> tuple[int, list[tuple[str, Any]]]:
+    """The command and attributes of a kpctl.core.ipvs_plan operation, for :func:`reference_encode`."""
+    kind = type(op).__name__
+    attrs: list[tuple[str, Any]] = []
+    if kind in ("AddService", "EditService"):
+        attrs = [("IPVS_CMD_ATTR_SERVICE", service_attrs(op.service))]
+    elif kind in ("DeleteService", "ZeroCounters") and op.key is not None:
+        attrs = [("IPVS_CMD_ATTR_SERVICE", service_key_attrs(op.key))]
+    elif kind.endswith("Server"):
+        attrs = [("IPVS_CMD_ATTR_SERVICE", service_key_attrs(op.key)),
+                 ("IPVS_CMD_ATTR_DEST", dest_attrs(op.server, kind != "DeleteServer"))]
+    return _COMMANDS[kind], attrs

@@ -18,7 +18,7 @@ from kpctl.core.ipvs_plan import (
     ZeroCounters,
 )
 from kpctl.model.ipvs import RealServer, SyncDaemon, VirtualService
-from tests.unit.ipvs_pyroute2 import reference_encode
+from tests.unit.ipvs_pyroute2 import reference_encode, reference_request
 
 SERVICES = [
     VirtualService(family="inet", protocol="tcp", address="10.0.0.1", port=80, scheduler="rr"),
@@ -57,7 +57,10 @@ def recorded(ops: list[object]) -> list[tuple[int, list[tuple[str, object]]]]:
 def test_every_operation_is_packed_as_the_reference_packs_it(index: int) -> None:
     op = operations()[index]
     ((cmd, attrs),) = recorded([op])
-    assert codec.encode(cmd, attrs, 0x21, 0x5, 1000 + index) == reference_encode(cmd, attrs, 0x21, 0x5, 1000 + index)
+    reference_cmd, reference_attrs = reference_request(op)
+    assert cmd == reference_cmd
+    assert codec.encode(cmd, attrs, 0x21, 0x5, 1000 + index) == reference_encode(cmd, reference_attrs, 0x21, 0x5,
+                                                                                   1000 + index)
 
 
 @pytest.mark.parametrize("daemon", [

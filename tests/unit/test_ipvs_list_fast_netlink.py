@@ -20,12 +20,13 @@ from hypothesis import given, settings, strategies as st
 
 from kpctl.backends import genl, ipvs_dump
 from kpctl.backends.ipvs_messages import (
-    FAMILY_CODES, PROTOCOL_CODES, CmdAttr, DestAttr, SvcAttr, encode_addr, encode_netmask,
+    FAMILY_CODES, PROTOCOL_CODES, CmdAttr, DestAttr, SvcAttr, encode_netmask,
 )
 from kpctl.backends.ipvs_netlink import IPVSNetlink
 from kpctl.core import ipvs_rows as R
 from kpctl.errors import KernelError
 from kpctl.model.ipvs import FORWARD_CODES, TUN_TYPE_CODES, IPVSInfo, IPVSTable, RealServer, Stats, VirtualService
+from tests.unit.ipvs_pyroute2 import addr16
 
 FAMILY_ID = 0x22
 HDR = struct.Struct("=IHHII")
@@ -52,7 +53,7 @@ def service_attrs(svc: VirtualService, stats64: bool = True) -> list[bytes]:
         parts.append(attr(SvcAttr.FWMARK, U32.pack(svc.fwmark)))
     else:
         parts += [attr(SvcAttr.PROTOCOL, U16.pack(PROTOCOL_CODES[svc.protocol or "tcp"])),
-                  attr(SvcAttr.ADDR, encode_addr(svc.family, svc.address or "")), attr(SvcAttr.PORT, BE16.pack(svc.port))]
+                  attr(SvcAttr.ADDR, addr16(svc.family, svc.address or "")), attr(SvcAttr.PORT, BE16.pack(svc.port))]
     parts.append(attr(SvcAttr.SCHED_NAME, svc.scheduler.encode() + b"\0"))
     if svc.pe_name:
         parts.append(attr(SvcAttr.PE_NAME, svc.pe_name.encode() + b"\0"))
@@ -66,7 +67,7 @@ def service_attrs(svc: VirtualService, stats64: bool = True) -> list[bytes]:
 
 def dest_attrs(server: RealServer, stats64: bool = True, tunnel: bool = True, family: bool = True) -> list[bytes]:
     """ip_vs_genl_fill_dest's attributes, in its order (older kernels: no tunnel / family / STATS64)."""
-    parts = [attr(DestAttr.ADDR, encode_addr(server.family, server.address)), attr(DestAttr.PORT, BE16.pack(server.port)),
+    parts = [attr(DestAttr.ADDR, addr16(server.family, server.address)), attr(DestAttr.PORT, BE16.pack(server.port)),
              attr(DestAttr.FWD_METHOD, U32.pack(FORWARD_CODES[server.forward])), attr(DestAttr.WEIGHT, U32.pack(server.weight))]
     if tunnel:
         parts += [attr(DestAttr.TUN_TYPE, bytes([TUN_TYPE_CODES[server.tun_type]])),

@@ -1,5 +1,6 @@
 """The restore's fast lanes equal its general ones: the common -S lines read without the option
-tokenizer (ipvs_save._CommonLines), plans of adds checked by AddsTracker, adds packed by BulkEncoder.
+tokenizer (ipvs_save._CommonLines), plans of adds checked by AddsTracker, adds packed in batches
+straight from their operations (ipvs_netlink._add_packers) as add_service/add_server pack them.
 
 Same operations and line numbers from the reader (or the same error), the same plan or
 error from the planner, the same request bytes and the same rollback on the wire.
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kpctl.backends import ipvs_codec as codec
-from kpctl.backends import ipvs_fastenc as fastenc
+from kpctl.backends import ipvs_netlink
 from kpctl.backends.ipvs_netlink import IPVSNetlink
 from kpctl.core.ipvs_plan import AddServer, AddService, Flush, plan_restore
 from kpctl.core.ipvs_save import parse_restore, parse_rule_line
@@ -195,12 +196,12 @@ def _wire(cls: type[IPVSNetlink], current: IPVSTable, ops: list[Any], refuse: in
 
 
 def _requests(current: IPVSTable, text: str, flush: bool, refuse: int | None) -> list[Any]:
-    """The packed adds' requests equal codec.encode's (same batches: a refusal undoes the same), and
-    those of the methods, op by op through add_service/add_server, tracked on the simulated table."""
+    """The packed adds' requests equal those recorded through execute (same batches: a refusal undoes
+    the same), and those of the methods, op by op through add_service/add_server, tracked on the
+    simulated table."""
     fast = _wire(IPVSNetlink, current, plan_restore(current, parse_restore(text), flush), refuse)
     with pytest.MonkeyPatch.context() as patch:  # nothing packed: every add through execute and encode
-        patch.setattr(fastenc.BulkEncoder, "add_service", lambda self, op, seq: None)
-        patch.setattr(fastenc.BulkEncoder, "add_server", lambda self, op, seq: None)
+        patch.setattr(ipvs_netlink, "_add_packers", lambda family, flags: {})
         general = _wire(IPVSNetlink, current, plan_restore(current, _general(text)[0], flush), refuse)
     assert fast == general
     if refuse is None:
@@ -231,21 +232,6 @@ def test_a_refused_add_is_reported_as_the_general_path_reports_it_and_everything
     assert len(requests) == 3 + 2  # the three adds, then: delete the first server, delete the service
 
 
-@pytest.mark.parametrize("line", [
-    "-A -t 10.0.0.1:80 -s rr", "-A -u 10.0.0.1:53 -s wlc -p 86400", "-A -t 10.0.0.1:0 -s sh -p 1",
-    "-a -t 10.0.0.1:80 -r 10.1.1.1:8080 -m -w 0", "-a -u 10.0.0.1:80 -r 10.1.1.1:0 -g -w 65535",
-])
-def test_packed_adds_are_the_bytes_of_the_general_encoder(line: str) -> None:
-    op = parse_restore(f"-A -t 10.0.0.1:80 -s rr\n-A -u 10.0.0.1:80 -s rr\n{line}")[-1]
-    backend = IPVSNetlink()
-    backend._pending = []
-    backend.execute(op)
-    ((cmd, attrs, _what, _errors),) = backend._pending
-    encoder = fastenc.BulkEncoder(0x21, 5)
-    packed = encoder.add_service(op, 77) if isinstance(op, AddService) else encoder.add_server(op, 77)
-    assert packed == codec.encode(cmd, attrs, 0x21, 5, 77)
-
-
 @given(st.sampled_from([("10.0.0.1", "inet"), ("fd00::1", "inet6")]).flatmap(lambda host: st.builds(
            VirtualService, address=st.just(host[0]), family=st.just(host[1]), protocol=st.sampled_from(["tcp", "udp", "sctp"]),
            port=st.integers(0, 65535), fwmark=st.sampled_from([0, 7]), scheduler=st.sampled_from(["rr", "wlc"]),
@@ -255,25 +241,20 @@ def test_packed_adds_are_the_bytes_of_the_general_encoder(line: str) -> None:
            RealServer, address=st.just(host[0]), family=st.just(host[1]), port=st.integers(0, 65535),
            forward=st.sampled_from(["masq", "route", "tunnel", "local"]), weight=st.integers(0, 65535),
            upper_threshold=st.integers(0, 9), lower_threshold=st.integers(0, 9))))
-def test_any_add_is_packed_as_the_general_encoder_packs_it_or_left_to_it(service: VirtualService,
-                                                                         server: RealServer) -> None:
+def test_any_add_is_packed_in_a_batch_as_add_service_and_add_server_pack_it(service: VirtualService,
+                                                                             server: RealServer) -> None:
     if service.fwmark:
         service = VirtualService(family=service.family, protocol=None, fwmark=service.fwmark, scheduler="rr")
     if server.family != service.family and server.forward != "tunnel":
         server = RealServer(address="10.1.1.1" if service.family == "inet" else "fd00::2", port=server.port,
                             family=service.family, forward=server.forward, weight=server.weight)
-    encoder = fastenc.BulkEncoder(0x21, 5)
+    packers = ipvs_netlink._add_packers(0x21, 5)
     for op in (AddService(service), AddServer(service.key, server)):
         backend = IPVSNetlink()
         backend._pending = []
         backend.execute(op)
         ((cmd, attrs, _what, _errors),) = backend._pending
-        packed = encoder.packers[type(op)](op, 9)
-        assert packed is None or packed == codec.encode(cmd, attrs, 0x21, 5, 9)
-        common = (service.family == "inet" and not service.fwmark and service.protocol in ("tcp", "udp")
-                  and (server.family == "inet" and server.forward in ("masq", "route") if isinstance(op, AddServer)
-                       else not service.pe_name and service.netmask == 0xFFFFFFFF))
-        assert (packed is not None) == common
+        assert packers[type(op)](op, 9) == codec.encode(cmd, attrs, 0x21, 5, 9)
 
 
 def test_a_flush_before_compact_adds_is_undone_by_rebuilding_the_old_table() -> None:

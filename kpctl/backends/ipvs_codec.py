@@ -1,10 +1,10 @@
 """kpctl's IPVS model <-> IPVS generic-netlink messages.
 
-A request is a command and a list of ``(attribute name, value)`` pairs (a nest's value is
-``{"attrs": [...]}``, or its packed bytes: the SERVICE and DEST nests of :func:`service_nest`,
-:func:`service_key_nest` and :func:`dest_nest`, which every service and real-server request
-uses, one at a time or 60,000 in a restore), packed with ``struct`` by :func:`encode` after the
-formats of :data:`~kpctl.backends.ipvs_messages.REQUEST_ATTRS`.  Replies are decoded straight from the
+A request is a command and a list of ``(attribute name, value)`` pairs, packed with ``struct`` by
+:func:`encode` after the formats of :data:`~kpctl.backends.ipvs_messages.REQUEST_ATTRS`; the
+SERVICE and DEST nests are packed whole, by :func:`service_nest`, :func:`service_key_nest` and
+:func:`dest_nest` (every service and real-server request, one at a time or 60,000 in a restore),
+the DAEMON nest's value is ``{"attrs": [...]}``.  Replies are decoded straight from the
 bytes with :mod:`kpctl.backends.genl`'s attribute walker, touching only the attributes the
 model needs.  Nothing here imports pyroute2.
 """
@@ -159,8 +159,10 @@ def pack_attrs(table: AttrTable, attrs: list[tuple[str, Any]]) -> bytes:
     parts = []
     for name, value in attrs:
         kind, fmt = table[name]
-        if isinstance(fmt, dict):  # a nest, sent without NLA_F_NESTED (the kernel accepts both)
-            payload = value if isinstance(value, bytes) else pack_attrs(fmt, value["attrs"])
+        if fmt == "nest":  # packed by service_nest / service_key_nest / dest_nest
+            payload = value
+        elif isinstance(fmt, dict):  # a nest, sent without NLA_F_NESTED (the kernel accepts both)
+            payload = pack_attrs(fmt, value["attrs"])
         elif fmt in _SCALARS:
             payload = _SCALARS[fmt].pack(value)
         elif fmt == "cdata":

@@ -188,7 +188,9 @@ def decode_netmask(family: int, raw: int) -> int:
 
 # How each attribute of a request is packed: "uint8"/"uint16"/"uint32" (host order), "be16",
 # "cdata" (bytes as given), "asciiz" (NUL-terminated text), "ipvs_flags" (struct ip_vs_flags:
-# flags, mask), "ip4addr"/"ip6addr" (an address text), or a nested table of the same shape.
+# flags, mask), "ip4addr"/"ip6addr" (an address text), a nested table of the same shape, or
+# "nest": the SERVICE and DEST nests, packed whole by kpctl.backends.ipvs_codec (service_nest,
+# service_key_nest, dest_nest), where their attributes' formats are written out.
 AttrTable = Dict[str, Tuple[int, Any]]
 
 
@@ -196,17 +198,6 @@ def _table(prefix: str, formats: tuple[tuple[IntEnum, Any], ...]) -> AttrTable:
     return {prefix + member.name: (int(member), fmt) for member, fmt in formats}
 
 
-SERVICE_ATTRS = _table("IPVS_SVC_ATTR_", (
-    (SvcAttr.AF, "uint16"), (SvcAttr.PROTOCOL, "uint16"), (SvcAttr.ADDR, "cdata"), (SvcAttr.PORT, "be16"),
-    (SvcAttr.FWMARK, "uint32"), (SvcAttr.SCHED_NAME, "asciiz"), (SvcAttr.FLAGS, "ipvs_flags"),
-    (SvcAttr.TIMEOUT, "uint32"), (SvcAttr.NETMASK, "uint32"), (SvcAttr.PE_NAME, "asciiz"),
-))
-DEST_ATTRS = _table("IPVS_DEST_ATTR_", (
-    (DestAttr.ADDR, "cdata"), (DestAttr.PORT, "be16"), (DestAttr.FWD_METHOD, "uint32"),
-    (DestAttr.WEIGHT, "uint32"), (DestAttr.U_THRESH, "uint32"), (DestAttr.L_THRESH, "uint32"),
-    (DestAttr.ADDR_FAMILY, "uint16"), (DestAttr.TUN_TYPE, "uint8"), (DestAttr.TUN_PORT, "be16"),
-    (DestAttr.TUN_FLAGS, "uint16"),
-))
 DAEMON_ATTRS = _table("IPVS_DAEMON_ATTR_", (
     (DaemonAttr.STATE, "uint32"), (DaemonAttr.MCAST_IFN, "asciiz"), (DaemonAttr.SYNC_ID, "uint32"),
     (DaemonAttr.SYNC_MAXLEN, "uint16"), (DaemonAttr.MCAST_GROUP, "ip4addr"),
@@ -214,6 +205,6 @@ DAEMON_ATTRS = _table("IPVS_DAEMON_ATTR_", (
     (DaemonAttr.MCAST_TTL, "uint8"),
 ))
 REQUEST_ATTRS = _table("IPVS_CMD_ATTR_", (
-    (CmdAttr.SERVICE, SERVICE_ATTRS), (CmdAttr.DEST, DEST_ATTRS), (CmdAttr.DAEMON, DAEMON_ATTRS),
+    (CmdAttr.SERVICE, "nest"), (CmdAttr.DEST, "nest"), (CmdAttr.DAEMON, DAEMON_ATTRS),
     (CmdAttr.TIMEOUT_TCP, "uint32"), (CmdAttr.TIMEOUT_TCP_FIN, "uint32"), (CmdAttr.TIMEOUT_UDP, "uint32"),
 ))

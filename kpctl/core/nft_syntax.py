@@ -184,8 +184,10 @@ def statement(stmt: Any) -> str:
         string = _string_key(left)
         explicit = op not in ("==", "in") or (isinstance(left, dict) and not _BINARY_SET.isdisjoint(left))
         return f"{expression(left)} {op + ' ' if explicit else ''}{value(right, string)}"
-    if kind in _VERDICTS and body is None or kind in ("jump", "goto"):
-        return expression(stmt)
+    if kind in ("jump", "goto"):
+        return f"{kind} {name(body['target'])}"
+    if kind in _VERDICTS and body is None:
+        return kind
     if kind == "counter":
         if body is None:
             return "counter"

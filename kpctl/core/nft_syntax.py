@@ -58,14 +58,14 @@ def quoted(text: Any) -> str:
 
 
 def value(item: Any, string: bool = False) -> str:
-    if isinstance(item, bool):
-        return "exists" if item else "missing"
-    if isinstance(item, int):
-        return str(item)
     if isinstance(item, str):
         if not string and (_BARE_VALUE.match(item) or (item.startswith("@") and _IDENTIFIER.match(item[1:]))):
             return item
         return quoted(item)
+    if isinstance(item, bool):
+        return "exists" if item else "missing"
+    if isinstance(item, int):
+        return str(item)
     if isinstance(item, list):  # flag values: ct state { established, related } → established,related
         return ",".join(value(v, string) for v in item)
     return expression(item, string)
@@ -295,8 +295,14 @@ def save_text(ruleset: dict[str, Any]) -> str:
     parts: dict[tuple[str, str], list[list[str]]] = {}
     chains: dict[tuple[str, str, str], tuple[dict[str, Any], list[dict[str, Any]]]] = {}
     for item in ruleset.get("nftables", ()):
-        kind = object_kind(item)
-        body = item[kind]
+        kind, body = next(iter(item.items()))
+        if kind == "rule":
+            family, table = body.get("family", ""), body.get("table", "")
+            found = chains.get((family, table, body["chain"]))
+            if found is None:
+                raise InvalidInput(f"rule in {body['chain']!r} of table {family} {table}: no such chain")
+            found[1].append(body)
+            continue
         if kind == "metainfo":
             continue
         key = (body.get("family", ""), body.get("table", body.get("name", "")))
@@ -308,11 +314,6 @@ def save_text(ruleset: dict[str, Any]) -> str:
             parts.setdefault(key, []).append(set_lines(kind, body))
         elif kind == "chain":
             chains[key + (body["name"],)] = (body, [])
-        elif kind == "rule":
-            found = chains.get(key + (body["chain"],))
-            if found is None:
-                raise InvalidInput(f"rule in {body['chain']!r} of table {key[0]} {key[1]}: no such chain")
-            found[1].append(body)
         else:
             raise unrenderable("object", kind)
     for (family, table, _), (body, rules) in chains.items():

@@ -80,3 +80,17 @@ def test_objects_with_options_not_written_here_are_refused_by_their_names(item: 
     assert save_text({"nftables": [TABLE, CHAIN]}).startswith("table ip t {\n\tchain c {")
     with pytest.raises(InvalidInput, match=re.escape(f"cannot write nft syntax for {refused}")):
         save_text({"nftables": [TABLE, CHAIN, item]} if "table" not in item else {"nftables": [item, CHAIN]})
+
+
+def test_rules_go_to_their_own_table_and_chain_and_a_rule_of_no_chain_is_refused() -> None:
+    from kpctl.core.nft_syntax import save_text
+
+    other = {"table": {"family": "inet", "name": "t"}}
+    other_chain = {"chain": {"family": "inet", "table": "t", "name": "c"}}
+    rules = [{"rule": {"family": family, "table": "t", "chain": "c", "expr": [{"jump": {"target": target}}]}}
+             for family, target in (("inet", "x"), ("ip", "y"))]
+    assert save_text({"nftables": [TABLE, CHAIN, other, other_chain, *rules]}) == (
+        "table ip t {\n\tchain c {\n\t\tjump y\n\t}\n}\ntable inet t {\n\tchain c {\n\t\tjump x\n\t}\n}\n")
+    stray = {"rule": {"family": "ip", "table": "t", "chain": "d", "expr": []}}
+    with pytest.raises(InvalidInput, match=re.escape("rule in 'd' of table ip t: no such chain")):
+        save_text({"nftables": [TABLE, CHAIN, stray]})

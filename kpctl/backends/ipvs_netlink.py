@@ -321,9 +321,10 @@ class IPVSNetlink:
         requests go in one send (the kernel runs them in order and acknowledges each).  The
         kernel goes on past a refused request, so the ones after it in its batch that succeeded
         are undone too.  A plan of adds (what ``ipvsadm -S`` writes) is checked with
-        :class:`kpctl.core.ipvs_plan.AddsTracker` and its common adds are packed straight
-        into requests (:func:`_add_packers`); any other plan is tracked on the simulated table, op by op.  When
-        add_service/add_server are replaced (see :meth:`_packs_directly`), work on a service
+        :class:`kpctl.core.ipvs_plan.AddsTracker`; any other plan is tracked on the simulated
+        table, op by op.  With the stock add_service/add_server, adds are packed straight from
+        their operations (:func:`_add_packers`), the other operations through :meth:`execute`.
+        When add_service/add_server are replaced (see :meth:`_packs_directly`), work on a service
         added in the same batch starts the next one, so they see the kernel with it.
         """
         from kpctl.core import ipvs_plan as plan

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from kpctl.core.nft_json import object_kind
 from kpctl.errors import InvalidInput
 
 _IDENTIFIER = re.compile(r"[A-Za-z_.][A-Za-z0-9_./\-]*\Z")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from kpctl.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from kpctl.model.ipvs import ServiceKey
+    from kpctl.model.service_key import ServiceKey
 
 MAX_FWMARK = 0xFFFFFFFF
 _DIGITS = re.compile(r"[0-9]+")
@@ -95,7 +95,7 @@ def parse_service(text: str) -> ServiceKey:
     >>> str(parse_service("10.254.0.2:53/UDP"))
     '10.254.0.2:53/udp'
     """
-    from kpctl.model.ipvs import PROTOCOLS, ServiceKey  # (here: a node of another mode needs no IPVS model)
+    from kpctl.model.service_key import PROTOCOLS, ServiceKey
 
     text = text.strip()
     what = "service"

@@ -14,12 +14,14 @@ import ipaddress
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kpctl.errors import InvalidInput
 from kpctl.model.doctor import ERROR, WARNING, Finding
-from kpctl.model.ipvs import IPVSTable, RealServer, ServiceKey, VirtualService
 from kpctl.model.k8s import Endpoint, ServicePort
+
+if TYPE_CHECKING:  # the IPVS model is the table's, imported by whoever reads one
+    from kpctl.model.ipvs import IPVSTable, RealServer, ServiceKey, VirtualService
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 K8S_CHECKS: dict[str, str] = {

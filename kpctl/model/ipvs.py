@@ -6,6 +6,9 @@ from dataclasses import asdict, dataclass, fields, replace
 from operator import attrgetter
 from typing import Any
 
+from kpctl.model.service_key import PROTOCOLS as PROTOCOLS  # re-exported: the IPVS vocabulary
+from kpctl.model.service_key import ServiceKey as ServiceKey
+
 # Service flags (IP_VS_SVC_F_*).
 SVC_F_PERSISTENT = 0x0001
 SVC_F_HASHED = 0x0002
@@ -49,7 +52,6 @@ TUN_F_REMCSUM = 1 << 1
 SCHEDULERS: tuple[str, ...] = (
     "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh", "fo", "ovf", "twos",
 )
-PROTOCOLS: tuple[str, ...] = ("tcp", "udp", "sctp")
 
 
 @dataclass(frozen=True)
@@ -120,23 +122,6 @@ class RealServer:
 
 _SERVER_FIELDS = tuple(f.name for f in fields(RealServer) if f.name != "stats")
 _server_values = attrgetter(*_SERVER_FIELDS)
-
-
-@dataclass(frozen=True)
-class ServiceKey:
-    """What identifies a virtual service: (family, protocol, address, port) or (family, fwmark)."""
-
-    family: str = "inet"
-    protocol: str | None = "tcp"
-    address: str | None = None
-    port: int = 0
-    fwmark: int = 0
-
-    def __str__(self) -> str:
-        if self.fwmark:
-            return f"fwmark:{self.fwmark}" + ("/ipv6" if self.family == "inet6" else "")
-        host = f"[{self.address}]" if self.family == "inet6" else str(self.address)
-        return f"{host}:{self.port}/{self.protocol}"
 
 
 @dataclass(frozen=True)

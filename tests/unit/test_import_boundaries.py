@@ -147,11 +147,15 @@ MODE_MODELS = ("kpctl.model.ipvs", "kpctl.model.iptables", "kpctl.model.ipset", 
                                          "kpctl.model.trace"}),
     ("nftables-node.json", "vip list", set()),
     ("iptables-node.json", "vip list", set()),
+    ("nftables-node.json", "doctor", set()),
+    ("iptables-node.json", "doctor", {"kpctl.model.iptables"}),
+    ("nftables-node.json", "trace 10.96.0.10:53/udp", {"kpctl.model.trace"}),
 ])
 def test_a_command_imports_only_the_models_of_the_modes_the_node_has(example: str, command: str,
                                                                       needed: set[str]) -> None:
     """Each model costs the start-up of every command its dataclasses (~1 ms a class on the host,
-    ~60 times that in the TCG VM): on an nftables node, `services` imports none of the others."""
+    ~60 times that in the TCG VM): on an nftables node, `services`, `doctor` and `trace` import
+    none of the others."""
     program = textwrap.dedent(f"""
         import contextlib, io, json, sys
         from kpctl.cli.main import cli

@@ -5,11 +5,13 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 from kpctl.core.address import pack_address_or_none
 from kpctl.model.doctor import Finding, NodeState
-from kpctl.model.ipvs import VirtualService
+
+if TYPE_CHECKING:  # the mode models are imported by the nodes that have them (kpctl.core.snapshot_view)
+    from kpctl.model.ipvs import VirtualService
 
 # typing.Union, not `|`: evaluated at import time, and the code runs on Python 3.9 too.
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]  # noqa: UP007

@@ -3,10 +3,14 @@ iptables backends, set sizes."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from kpctl.core.doctor.base import ipvs_services, sysctl_check
 from kpctl.core.modes import NFT_TABLE, nft_tables
 from kpctl.model.doctor import ERROR, WARNING, Finding, NodeState
-from kpctl.model.iptables import Ruleset
+
+if TYPE_CHECKING:
+    from kpctl.model.iptables import Ruleset
 
 MAXELEM_FRACTION = 0.9
 

@@ -7,10 +7,12 @@ One pass over each rule set's chains; chains are looked up by name in the table'
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from kpctl.core.iptables_save import read_all
 from kpctl.model.doctor import ERROR, WARNING, Finding, NodeState
-from kpctl.model.iptables import Chain, Rule, Ruleset, Table
+
+if TYPE_CHECKING:  # the iptables model and reader are imported where a node has rules to check
+    from kpctl.model.iptables import Chain, Rule, Ruleset, Table
 
 # Above this many rules a full iptables-restore per sync takes seconds and kube-proxy falls
 # behind (the scale at which KEP-3866 recommends nftables mode).
@@ -24,6 +26,8 @@ REJECT_HOOKS: dict[str, tuple[str, ...]] = {"KUBE-SERVICES": ("OUTPUT", "FORWARD
 def _rulesets(node: NodeState) -> Iterator[Ruleset]:
     for by_backend in node.iptables.values():
         for ruleset in by_backend.values():
+            from kpctl.core.iptables_save import read_all
+
             yield read_all(ruleset)  # the checks read every rule's target
 
 
@@ -84,6 +88,10 @@ def check_dangling_jump(node: NodeState) -> list[Finding]:
         for ruleset in _rulesets(node) for table in ruleset.tables.values() for rule, target in _dangling(table)]
 
 
+def _jumps_to(chain: Chain | None, name: str) -> bool:
+    return chain is not None and any(r.jump == name for r in chain.rules)
+
+
 def check_no_endpoints_not_rejected(node: NodeState) -> list[Finding]:
     findings = []
     for ruleset in _rulesets(node):
@@ -92,8 +100,7 @@ def check_no_endpoints_not_rejected(node: NodeState) -> list[Finding]:
             rejects = [r for r in chain.rules if r.target_name in ("REJECT", "DROP")] if chain else []
             if not rejects:
                 continue
-            unhooked = [hook for hook in hooks if not any(
-                r.jump == name for r in (ruleset.chain("filter", hook) or Chain(hook)).rules)]
+            unhooked = [hook for hook in hooks if not _jumps_to(ruleset.chain("filter", hook), name)]
             if not unhooked:
                 continue
             findings.append(Finding(

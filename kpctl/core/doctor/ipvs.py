@@ -4,12 +4,15 @@ real servers, and the net.ipv4.vs.* sysctls.  They run when IPVS is the active m
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from kpctl.core.doctor.base import address_key, address_of, ipvs_services, is_loopback, sysctl_check
 from kpctl.model.doctor import ERROR, WARNING, Finding, NodeState
-from kpctl.model.iptables import Ruleset
-from kpctl.model.ipvs import VirtualService
 from kpctl.model.links import VIP_DEVICE
+
+if TYPE_CHECKING:
+    from kpctl.model.iptables import Ruleset
+    from kpctl.model.ipvs import VirtualService
 
 # Sets whose members are (service address, proto:port) of services bound on kube-ipvs0.
 VIP_SETS: tuple[str, ...] = ("KUBE-CLUSTER-IP", "KUBE-EXTERNAL-IP", "KUBE-EXTERNAL-IP-LOCAL",

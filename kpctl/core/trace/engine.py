@@ -15,14 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from kpctl.core.snapshot_view import NodeView
 from kpctl.core.trace import ipvs as ipvs_step
 from kpctl.core.trace import netfilter, nftables
 from kpctl.core.trace.netfilter import ConnState, NfBranch
-from kpctl.model.ipvs import VirtualService
 from kpctl.model.trace import Disposition, Outcome, Packet, Trace, TraceStep
+
+if TYPE_CHECKING:
+    from kpctl.model.ipvs import VirtualService
 
 # Priorities (include/uapi/linux/netfilter_ipv4.h) of the iptables tables at each hook.
 TABLE_PRIORITY = {"raw": -300, "mangle": -150, "nat-dst": -100, "filter": 0, "security": 50, "nat-src": 100}

@@ -9,11 +9,13 @@ for a new connection, and the DNAT the NAT (masq) forwarder applies.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kpctl.errors import InvalidInput
-from kpctl.model.ipvs import SVC_F_PERSISTENT, RealServer, VirtualService
 from kpctl.model.trace import Packet
+
+if TYPE_CHECKING:  # the IPVS model is imported where a node has IPVS services (every mode's trace asks)
+    from kpctl.model.ipvs import RealServer, VirtualService
 
 # Schedulers whose share of new connections follows from the table alone.
 EXACT_SCHEDULERS = frozenset({"rr", "wrr", "fo"})
@@ -66,6 +68,8 @@ def find_service(services: tuple[VirtualService, ...], packet: Packet) -> tuple[
 def find_service_row(rows: list[dict[str, Any]], packet: Packet) -> tuple[VirtualService | None, str]:
     """:func:`find_service` over the snapshot's service rows (``VirtualService.to_dict`` form):
     the same three passes and words, building only the service found (a node has thousands)."""
+    from kpctl.model.ipvs import SVC_F_PERSISTENT
+
     family, protocol, dst = packet.family, packet.protocol, packet.dst
     found: dict[str, Any] | None = None
     if packet.mark:
@@ -96,6 +100,8 @@ def find_service_row(rows: list[dict[str, Any]], packet: Packet) -> tuple[Virtua
 
 def build_service(row: Any) -> VirtualService:
     """One snapshot service row as a VirtualService; a malformed row is the snapshot's error (exit 2)."""
+    from kpctl.model.ipvs import VirtualService
+
     try:
         return VirtualService.from_dict(row)
     except (TypeError, ValueError, KeyError, AttributeError) as exc:

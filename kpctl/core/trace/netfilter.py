@@ -14,11 +14,13 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-from kpctl.core import ipset_find as ipsets
 from kpctl.core.snapshot_view import NodeView
-from kpctl.model.iptables import Match, Rule, Ruleset, Target
 from kpctl.model.trace import Packet, TraceStep
+
+if TYPE_CHECKING:  # the nftables tracer shares this module's connection state: no iptables model for it
+    from kpctl.model.iptables import Match, Rule, Ruleset, Target
 
 MAX_RULE_VISITS = 50_000
 NON_TERMINAL_TARGETS = frozenset({"LOG", "NFLOG", "ULOG", "TRACE", "AUDIT", "COUNTER", "CONNMARK",
@@ -168,7 +170,9 @@ def _judge_module(match: Match, packet: Packet, conn: ConnState, env: _Env) -> l
         spec = match.match_set
         if spec is None:
             return []
-        found = ipsets.lookup(env.view.ipsets, spec.name, spec.flags, packet)
+        from kpctl.core import ipset_find
+
+        found = ipset_find.lookup(env.view.ipsets, spec.name, spec.flags, packet)
         hit = found.found != spec.negated
         prefix = "! " if spec.negated else ""
         return [_answer(hit, f"{prefix}match-set {spec.name} {','.join(spec.flags)}: {found.reason}")]

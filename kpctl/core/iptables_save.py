@@ -562,10 +562,22 @@ class LazyChains(Mapping[str, Chain]):
             raise KeyError(name)
         chain = self._replaced.get(name) or self._built.get(name)
         if chain is None:
-            policy, packets, bytes_ = self._declared[name]
-            chain = self._built[name] = Chain(name, policy, packets, bytes_, self._read(name))
+            chain = self._built[name] = self._parsed(name)
             del self._lines[name]  # each rule keeps its text
         return chain
+
+    def once(self, name: str) -> Chain | None:
+        """Chain ``name`` (None when not listed) for a walk that reads each chain once: its rules
+        are parsed now and not kept, unless they were read already.  What `services` walks with:
+        the 110,000 rules of a 10,000-service node, kept with their parts, were 50 MiB of its peak."""
+        if name not in self._listed:
+            return None
+        chain = self._replaced.get(name) or self._built.get(name)
+        return chain if chain is not None else self._parsed(name)
+
+    def _parsed(self, name: str) -> Chain:
+        policy, packets, bytes_ = self._declared[name]
+        return Chain(name, policy, packets, bytes_, self._read(name))
 
     def _read(self, chain: str) -> tuple[Rule, ...]:
         """The rules of ``chain``, parsed and validated: a line of the common shape by one regular

@@ -333,3 +333,21 @@ def test_a_subset_of_lazy_chains_lists_its_names_reads_against_all_and_saves_as_
     view.read_all()  # the listed chains only: OTHER's bad rule is not read
     with pytest.raises(InvalidInput):
         chains.read_all()
+
+
+def test_a_chain_read_once_is_not_kept_and_a_kept_one_is_what_once_gives() -> None:
+    text = ("*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-SVC-A - [0:0]\n:KUBE-SEP-A - [0:0]\n"
+            "-A KUBE-SVC-A -j KUBE-SEP-A\n-A KUBE-SEP-A -p tcp -j DNAT --to-destination 10.1.0.1:80\nCOMMIT\n")
+    chains = parse_save(text, lazy=True).tables["nat"].chains
+    first, again = chains.once("KUBE-SEP-A"), chains.once("KUBE-SEP-A")
+    assert first is not None and again is not None and first is not again  # parsed each time, kept by no one
+    assert first == again == parse_save(text).tables["nat"].chains["KUBE-SEP-A"]
+    kept = chains["KUBE-SEP-A"]
+    assert chains.once("KUBE-SEP-A") is kept and chains["KUBE-SEP-A"] is kept
+    assert chains.once("KUBE-NONE") is None
+    view = chains.subset(["KUBE-SVC-A"], {})
+    assert view.once("KUBE-SEP-A") is None and view.once("KUBE-SVC-A") == chains["KUBE-SVC-A"]
+    bad = parse_save(text.replace("10.1.0.1:80", "10.1.0.300:80"), lazy=True).tables["nat"].chains
+    for read in (bad.once, bad.__getitem__):  # a bad rule fails its chain's read either way, every time
+        with pytest.raises(InvalidInput, match="line 6"):
+            read("KUBE-SEP-A")

@@ -11,7 +11,7 @@ endpoints get REJECT (or DROP) in filter KUBE-SERVICES / KUBE-EXTERNAL-SERVICES 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from kpctl.core.services.common import Dispatch
 from kpctl.model.iptables import Chain, PortMatch, ProtocolMatch, Rule, Ruleset, Table
@@ -69,14 +69,16 @@ def _unconditional(rule: Rule) -> bool:
 
 class _Walker:
     """Follows one nat table's service chains; each chain is resolved once (a chain may be
-    reached from a cluster IP, an external IP and a node port)."""
+    reached from a cluster IP, an external IP and a node port), so a chain read from text is
+    not kept (LazyChains.once)."""
 
     def __init__(self, nat: Table) -> None:
-        self.chains: Mapping[str, Chain] = nat.chains
+        chains: Mapping[str, Chain] = nat.chains
+        self.chain: Callable[[str], Chain | None] = getattr(chains, "once", chains.get)
         self._memo: dict[str, Dispatch] = {}
 
     def endpoint(self, name: str, chance: float) -> ServiceEndpoint | None:
-        chain = self.chains.get(name)
+        chain = self.chain(name)
         for rule in chain.rules if chain is not None else ():
             if rule.target_name != "DNAT":  # known without building the rule's parts
                 continue
@@ -91,7 +93,7 @@ class _Walker:
         return self._memo[name]
 
     def _dispatch(self, name: str, depth: int) -> Dispatch:
-        chain = self.chains.get(name)
+        chain = self.chain(name)
         rules = chain.rules if chain is not None else ()
         if name.startswith(("KUBE-SVC-", "KUBE-SVL-")):
             return self._balance(name, rules)

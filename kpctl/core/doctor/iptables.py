@@ -24,10 +24,10 @@ REJECT_HOOKS: dict[str, tuple[str, ...]] = {"KUBE-SERVICES": ("OUTPUT", "FORWARD
 
 
 def _rulesets(node: NodeState) -> Iterator[Ruleset]:
+    from kpctl.core.iptables_save import read_all  # (here: only the iptables-mode checks read rules)
+
     for by_backend in node.iptables.values():
         for ruleset in by_backend.values():
-            from kpctl.core.iptables_save import read_all
-
             yield read_all(ruleset)  # the checks read every rule's target
 
 

@@ -204,19 +204,24 @@ class IPVSNetlink:
     # -- services -------------------------------------------------------------------------
     def add_service(self, svc: VirtualService) -> None:
         key = svc.key
-        self._call(Cmd.NEW_SERVICE, _service_request(svc), f"cannot add service {key}", {
+        self._service_call(Cmd.NEW_SERVICE, svc, "add", {
             errno.EEXIST: lambda: AlreadyExists(f"service {key} already exists"),
-            errno.ENOENT: lambda: _missing_module(svc),
-            errno.EINVAL: lambda: InvalidInput(f"the kernel refused service {key}: invalid parameters"),
             errno.EAFNOSUPPORT: lambda: KernelFeatureMissing(f"the kernel cannot do {svc.family} services ({key})"),
         })
 
     def edit_service(self, svc: VirtualService) -> None:
+        self._service_call(Cmd.SET_SERVICE, svc, "edit",
+                           {errno.ESRCH: lambda: NotFound(f"service {svc.key} does not exist")})
+
+    def _service_call(self, cmd: Cmd, svc: VirtualService, verb: str,
+                      errors: dict[int, Callable[[], KpctlError]]) -> None:
+        """NEW_SERVICE / SET_SERVICE: ENOENT is a scheduler or persistence engine the kernel cannot
+        load, EINVAL parameters it refuses, ``errors`` the command's own."""
         key = svc.key
-        self._call(Cmd.SET_SERVICE, _service_request(svc), f"cannot edit service {key}", {
-            errno.ESRCH: lambda: NotFound(f"service {key} does not exist"),
+        self._call(cmd, _service_request(svc), f"cannot {verb} service {key}", {
             errno.ENOENT: lambda: _missing_module(svc),
             errno.EINVAL: lambda: InvalidInput(f"the kernel refused service {key}: invalid parameters"),
+            **errors,
         })
 
     def delete_service(self, key: ServiceKey) -> None:

@@ -61,6 +61,7 @@ def commands(service: str, pod: str) -> list[tuple[str, list[str], str | None]]:
         out.append((f"nft list -o {fmt}", ["nft", "list", "-o", fmt], "nftables"))
     out += [
         ("services", ["services", "-o", "plain"], None),
+        ("services -o json", ["services", "-o", "json"], None),
         ("vip list", ["vip", "list", "-o", "plain"], None),
         ("doctor", ["doctor", "-o", "json"], None),
         ("trace (from node)", ["trace", service, "-o", "json"], None),

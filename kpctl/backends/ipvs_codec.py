@@ -58,9 +58,10 @@ ALL_BITS = 0xFFFFFFFF
 
 # -- requests --------------------------------------------------------------------------------
 # The SERVICE and DEST nests, packed in one ``struct`` call per part: each attribute's header
-# (length, type; made once, below) and its payload padded to 4 bytes, as :func:`pack_attrs` would
-# write it after REQUEST_ATTRS (ports are ``be16``: ``htons`` of a host-order u16).  Addresses
-# fill the kernel's 16-byte union nf_inet_addr (``16s`` pads an IPv4 address with zeros).
+# (length, type; made once, below) and its payload padded to 4 bytes, as genl.pack_attr lays out
+# an attribute (ports are ``be16``: ``htons`` of a host-order u16; the other numbers host order,
+# as the kernel's policy reads them).  Addresses fill the kernel's 16-byte union nf_inet_addr
+# (``16s`` pads an IPv4 address with zeros).
 _KEY_FWMARK = struct.Struct("=4sH2x" "4sI")  # AF, FWMARK
 _KEY_ADDRESS = struct.Struct("=4sH2x" "4sH2x" "4s16s" "4sH2x")  # AF, PROTOCOL, ADDR, PORT
 _SVC_TAIL = struct.Struct("=4sII" "4sI" "4sI")  # FLAGS (flags, mask), TIMEOUT, NETMASK

@@ -383,19 +383,18 @@ class IPVSNetlink:
                     exc.message = f"{exc.message} ({note})"
             raise
 
-    def _run_batch(self, chunk: Sequence[Any], packers: dict[type, Callable[[Any, int], bytes]] | None = None,
+    def _run_batch(self, chunk: Sequence[Any], packers: dict[type, Callable[[Any, int], bytes]],
                    ) -> tuple[KpctlError | None, list[bool]]:
         """Send the requests of ``chunk`` in one go: the first refusal as kpctl's error, and which succeeded.
 
-        ``packers`` (:func:`_add_packers`) pack the adds; the other operations are recorded through
-        :meth:`execute` and packed by codec.encode.
+        ``packers`` (:func:`_add_packers`, or none) pack the adds; the other operations are recorded
+        through :meth:`execute` and packed by codec.encode.
         """
         family = self._family()
         flags = NLM_F_REQUEST | NLM_F_ACK
         data = bytearray()
         seqs: list[int] = []
         recorded: dict[int, tuple[str, dict[int, Callable[[], KpctlError]] | None]] = {}
-        packers = packers or {}
         next_seq = self._genl.next_seq
         self._pending = []
         try:

@@ -109,11 +109,19 @@ def expression(expr: Any, string: bool = False) -> str:
     if kind in _BINARY:
         left, right = body
         return f"{_operand(left, string)} {kind} {_operand(right, string)}"
-    if kind in _VERDICTS and body is None:
-        return kind
+    text = _verdict(kind, body)
+    if text is None:
+        raise unrenderable("expression", expr)
+    return text
+
+
+def _verdict(kind: str, body: Any) -> str | None:
+    """A verdict (accept, drop, …) or a jump/goto to a chain as nft writes it; None for anything else."""
     if kind in ("jump", "goto"):
         return f"{kind} {name(body['target'])}"
-    raise unrenderable("expression", expr)
+    if kind in _VERDICTS and body is None:
+        return kind
+    return None
 
 
 def _operand(expr: Any, string: bool) -> str:
@@ -183,10 +191,9 @@ def statement(stmt: Any) -> str:
         string = _string_key(left)
         explicit = op not in ("==", "in") or (isinstance(left, dict) and not _BINARY_SET.isdisjoint(left))
         return f"{expression(left)} {op + ' ' if explicit else ''}{value(right, string)}"
-    if kind in ("jump", "goto"):
-        return f"{kind} {name(body['target'])}"
-    if kind in _VERDICTS and body is None:
-        return kind
+    verdict = _verdict(kind, body)
+    if verdict is not None:
+        return verdict
     if kind == "counter":
         if body is None:
             return "counter"

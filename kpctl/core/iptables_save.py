@@ -419,7 +419,8 @@ class ShapedParts:
     def holder(self, pieces: Pieces, view: str) -> Match | None:
         """The match alone (the one the rule's parts hold when built) that can have ``view`` (a view
         of Match: dport, statistic, src…); None when the rule has none."""
-        return _shaped_match(self.shared, pieces, _HOLDERS.get(view))
+        kind = _HOLDERS.get(view)
+        return None if kind is None else _shaped_match(self.shared, pieces, kind)
 
     def action(self, pieces: Pieces) -> str | None:
         """describe_action of the rule: its target is a chain, DNAT with --to-destination (the

@@ -101,6 +101,8 @@ def ipv4_network(text: str, negated: bool) -> Address | None:
     value = ipv4_int(address)
     if value is None:
         return None
+    if not slash or length == "32":  # a host, kube-proxy's every -s and -d: its own network
+        return value, _FULL, negated, address + "/32"
     prefix = 32
     if slash:
         if not (0 < len(length) <= 2 and length.isascii() and length.isdigit()) or int(length) > 32:
@@ -119,10 +121,14 @@ class AddressMatch:
     address: str  # as written, e.g. "10.0.0.0/8"
     negated: bool = False
 
-    def __post_init__(self) -> None:
-        # the views below, made now: a bad address fails here, at parse time
-        ipv4 = self.__dict__["ipv4"] = ipv4_network(self.address, self.negated)
-        self.__dict__["cidr"] = ipv4[3] if ipv4 is not None else str(self.network)
+    def __init__(self, address: str, negated: bool = False) -> None:
+        # the fields set straight into the instance (a node builds tens of thousands: the frozen
+        # __init__'s object.__setattr__ per field cost more than the rest), and the views below
+        # made now: a bad address fails here, at parse time
+        held = self.__dict__
+        held["address"], held["negated"] = address, negated
+        ipv4 = held["ipv4"] = ipv4_network(address, negated)
+        held["cidr"] = ipv4[3] if ipv4 is not None else str(self.network)
 
     @cached_view
     def network(self) -> IPNetwork:
@@ -626,9 +632,9 @@ def _one(opt: Option | None) -> str:
 # ---------------------------------------------------------------- targets
 
 
-@dataclass(frozen=True)
-class NatRange:
-    """``--to-destination``/``--to-source``: ``[ADDR[-ADDR]][:PORT[-PORT]]``."""
+class NatRange(NamedTuple):
+    """``--to-destination``/``--to-source``: ``[ADDR[-ADDR]][:PORT[-PORT]]``.  A NamedTuple, as
+    Option: every endpoint of a node has one (a frozen dataclass's __init__ cost twice as much)."""
 
     min_address: str | None
     max_address: str | None
@@ -650,17 +656,15 @@ def parse_nat_range(text: str) -> NatRange:
         addresses = addresses.replace("[", "").replace("]", "")
     elif text.count(":") == 1 or text.startswith(":"):
         addresses, _, ports = text.partition(":")
-    elif ":" in text:  # a bare IPv6 address
-        addresses, ports = text, None
-    else:
+    else:  # no port: an IPv4 range, or a bare IPv6 address
         addresses, ports = text, None
     lo_addr = hi_addr = None
     if addresses:
         lo_addr, _, hi_addr = addresses.partition("-")
-        hi_addr = hi_addr or lo_addr
-        for address in {lo_addr, hi_addr}:
+        for address in (lo_addr, hi_addr) if hi_addr else (lo_addr,):
             if ipv4_int(address) is None:
                 _ip(address)  # not dotted IPv4: ipaddress reads it or fails
+        hi_addr = hi_addr or lo_addr
     lo_port = hi_port = None
     if ports:
         lo_text, _, hi_text = ports.partition("-")

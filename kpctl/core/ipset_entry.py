@@ -246,8 +246,65 @@ def format_element(entry: IPSetEntry, set_type: str) -> str:
     return ",".join(parts)
 
 
+# The element shapes kube-proxy's sets hold by the ten thousand (IPv4 hosts and networks,
+# tcp/udp/sctp/udplite ports, bitmap ports), written as ipset prints them: read by one regular
+# expression per set type whose pieces are canonical by construction (octets and ports without
+# leading zeros and in range, a prefix below 32 of an address that is its network's), so the
+# element is its own ``raw`` and no ipaddress object or second formatting pass is needed.  Any
+# other text, right or wrong, takes the dimension-by-dimension reading below (tested against it).
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_QUAD = rf"({_OCTET}(?:\.{_OCTET}){{3}})"
+_NET = rf"{_QUAD}(?:/([1-9]|[12][0-9]|3[01]))?"
+_PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0)"
+_PROTO_PORT = rf"(tcp|udp|sctp|udplite):{_PORT}"
+_SHAPES = {"hash:ip": _QUAD, "hash:net": _NET, "hash:ip,port": rf"{_QUAD},{_PROTO_PORT}",
+           "hash:ip,port,ip": rf"{_QUAD},{_PROTO_PORT},{_QUAD}", "hash:ip,port,net": rf"{_QUAD},{_PROTO_PORT},{_NET}",
+           "bitmap:port": _PORT}
+_PORT_NUMBERS = {"tcp": 6, "udp": 17, "sctp": 132, "udplite": 136}
+_SHAPED: dict[str, Any] = {}  # set type -> the compiled shape's fullmatch (made on first use)
+
+
+def _network(address: str, prefix: str | None) -> int | None:
+    """The prefix length of ``address/prefix`` when the address is its network's, else -1 (ipset
+    prints another address); None without a prefix."""
+    if prefix is None:
+        return None
+    cidr = int(prefix)
+    value = int.from_bytes(socket.inet_aton(address), "big")
+    return cidr if value & ((1 << (32 - cidr)) - 1) == 0 else -1
+
+
+def _shaped(set_type: str, text: str) -> IPSetEntry | None:
+    """The member ``text`` is, when it has one of the canonical IPv4 shapes above; else None."""
+    match = _SHAPED.get(set_type)
+    if match is None:
+        match = _SHAPED[set_type] = re.compile(_SHAPES[set_type], re.ASCII).fullmatch
+    found = match(text)
+    if found is None:
+        return None
+    parts = found.groups()
+    if set_type == "bitmap:port":
+        values: dict[str, Any] = {"port": int(parts[0]), "port_to": None}
+    else:
+        cidr = _network(parts[0], parts[1]) if set_type == "hash:net" else None
+        values = {"ip": parts[0], "cidr": cidr, "ip_to": None}
+        if len(parts) > 2:
+            values.update(port=int(parts[2]), port_to=None, proto_num=_PORT_NUMBERS[parts[1]], proto=parts[1])
+        if len(parts) > 3:
+            cidr2 = _network(parts[3], parts[4]) if set_type == "hash:ip,port,net" else None
+            values.update(ip2=parts[3], cidr2=cidr2, ip2_to=None)
+            cidr = cidr2
+        if cidr == -1:
+            return None
+    return IPSetEntry.with_fields(values, lambda entry: text)
+
+
 def parse_element(set_type: str, family: str | None, text: str) -> IPSetEntry:
     """Parse the element text of a member of a ``set_type`` set (no options)."""
+    if set_type in _SHAPES and family != "inet6":
+        entry = _shaped(set_type, text)
+        if entry is not None:
+            return entry
     dimensions = SET_TYPE_DIMENSIONS.get(set_type)
     if dimensions is None:
         raise InvalidInput(f"unknown set type {set_type!r}")

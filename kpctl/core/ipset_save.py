@@ -272,16 +272,33 @@ def _fast_set_name(line: str, headers: dict[str, IPSet]) -> str | None:
     return name if name in headers else None
 
 
+_EXIST_FLAGS = ("-exist", "-!", "--exist")
+
+
 def _parse_line(line: str, lineno: int, headers: dict[str, IPSet]) -> RestoreCommand | None:
+    """One line: ``add SET ELEMENT`` of a set created above (what `ipset save` writes, line after
+    line) as :func:`_parse_command` reads it, without its steps for options, flags and the other
+    commands; any other line by it."""
+    words = line.split()
+    if len(words) == 3 and words[0] in ("add", "del") and words[1] in headers and words[2] not in _EXIST_FLAGS \
+            and '"' not in line:
+        ipset = headers[words[1]]
+        entry = parse_element(ipset.type, ipset.family, words[2])
+        check_entry_fits(ipset, entry)
+        return RestoreCommand(words[0], lineno, words[1], entry=entry)
+    return _parse_command(line, lineno, headers)
+
+
+def _parse_command(line: str, lineno: int, headers: dict[str, IPSet]) -> RestoreCommand | None:
     stripped = line.strip()
     if not stripped or stripped.startswith("#"):
         return None
     tokens = tokenize(stripped)
     exist = False
-    while tokens and tokens[-1] in ("-exist", "-!", "--exist"):
+    while tokens and tokens[-1] in _EXIST_FLAGS:
         exist = True
         tokens.pop()
-    if tokens and tokens[0] in ("-exist", "-!", "--exist"):
+    if tokens and tokens[0] in _EXIST_FLAGS:
         exist = True
         tokens.pop(0)
     if not tokens:

@@ -60,7 +60,7 @@ def _empty_sections(snapshot: Any) -> set[str]:
         return set()
     absent = snapshot.section("absent") or {}
     return {name for name in ALL_PIECES
-            if name in snapshot.sections and snapshot.section(name) is None and name not in absent}
+            if snapshot.is_null(name) and name not in absent}
 
 
 def _guard(unavailable: dict[str, str], piece: str, read: Any) -> Any:

@@ -4,33 +4,40 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from typing import Any
 
-from kpctl.backends.json_document import decode
+from kpctl.backends.json_document import decode_object
 from kpctl.errors import InvalidInput, NotFound
 from kpctl.model.snapshot import SNAPSHOT_FORMAT, SNAPSHOT_VERSION, NodeSnapshot
 
 
 def load_snapshot(path: str) -> NodeSnapshot:
+    """The snapshot in file ``path`` (``-``: standard input); its last section, when it is written
+    as `snapshot save` writes it, decoded only when a command reads it (json_document.decode_object)."""
+    def bad(exc: ValueError) -> InvalidInput:
+        where = f"line {exc.lineno}: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+        return InvalidInput(f"snapshot {path!r} is not valid JSON: {where}")
+
     try:
         if path == "-":
-            document = decode(sys.stdin)
+            text = sys.stdin.read()
         else:
             with open(path, encoding="utf-8") as handle:
-                document = decode(handle)
+                text = handle.read()
+        document = decode_object(text, bad)
     except FileNotFoundError:
         raise NotFound(f"snapshot file {path!r} not found") from None
     except IsADirectoryError:
         raise InvalidInput(f"snapshot {path!r} is a directory") from None
     except json.JSONDecodeError as exc:
-        raise InvalidInput(f"snapshot {path!r} is not valid JSON: line {exc.lineno}: {exc.msg}") from None
-    if not isinstance(document, dict) or document.get("format") != SNAPSHOT_FORMAT:
+        raise bad(exc) from None
+    if not isinstance(document, Mapping) or document.get("format") != SNAPSHOT_FORMAT:
         raise InvalidInput(f"{path!r} is not a kpctl snapshot (no \"format\": \"{SNAPSHOT_FORMAT}\")")
     version = document.get("version")
     if version != SNAPSHOT_VERSION:
         raise InvalidInput(f"snapshot {path!r} has version {version!r}; this kpctl reads version {SNAPSHOT_VERSION}")
-    sections = {k: v for k, v in document.items() if k not in ("format", "version")}
-    return NodeSnapshot(version=version, sections=sections, source=path)
+    return NodeSnapshot(version=version, sections=document, source=path)
 
 
 def required_section(snapshot: NodeSnapshot, name: str) -> Any:

@@ -11,6 +11,10 @@ Sections (each optional; writers add theirs, readers take what they need):
   sysctls     {"net.ipv4.vs.conntrack": "1", …}
   modules     ["ip_vs", …]
   conntrack, connections, …         as later work needs
+
+`snapshot save` writes the bigger of ``ipvs`` and ``nftables`` last: a reader may leave it
+undecoded until a command reads it (kpctl.backends.json_document.decode_object).  A loaded
+snapshot's sections also hold its ``format`` and ``version``.
 """
 
 from __future__ import annotations
@@ -33,5 +37,29 @@ class NodeSnapshot:
     def section(self, name: str, default: Any = None) -> Any:
         return self.sections.get(name, default)
 
+    def is_null(self, name: str) -> bool:
+        """Whether section ``name`` is stored as null; a section left to be decoded when read (a
+        mapping's ``is_null``, see kpctl.backends.json_document) is not decoded to tell."""
+        peek = getattr(self.sections, "is_null", None)
+        if peek is not None:
+            return bool(peek(name))
+        return name in self.sections and self.sections[name] is None
+
     def to_dict(self) -> dict[str, Any]:
-        return {"format": SNAPSHOT_FORMAT, "version": self.version, **self.sections}
+        """The document, its sections in order: the bigger of ``ipvs`` and ``nftables`` last."""
+        document = {"format": SNAPSHOT_FORMAT, "version": self.version, **self.sections}
+        last = max(("ipvs", "nftables"), key=lambda name: _size(document.get(name)))
+        if _size(document.get(last)):
+            document[last] = document.pop(last)
+        return document
+
+
+def _size(section: Any) -> int:
+    """Objects in an ``ipvs`` section (services and servers) or an ``nftables`` one (0 for null)."""
+    if not isinstance(section, dict):
+        return 0
+    services = section.get("services")
+    if isinstance(services, list):
+        return sum(1 + len(s.get("servers") or ()) if isinstance(s, dict) else 1 for s in services)
+    objects = section.get("nftables")
+    return len(objects) if isinstance(objects, list) else 0

@@ -1,0 +1,134 @@
+"""Big JSON documents: an object's last member decoded when first read (json_document.decode_object),
+and the snapshot layout that lets it (the biggest section last)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kpctl.backends.json_document import LastDeferred, decode_object
+from kpctl.backends.snapshot import load_snapshot
+from kpctl.errors import InvalidInput
+from kpctl.model.snapshot import NodeSnapshot
+from tests.cli_helpers import kpctl
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+class Bad(Exception):
+    pass
+
+
+def _bad(exc: ValueError) -> Exception:
+    return Bad(exc.lineno if isinstance(exc, json.JSONDecodeError) else str(exc))
+
+
+values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                      lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+                      max_leaves=12)
+documents = st.dictionaries(st.text(max_size=6), values, max_size=5)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(documents, st.sampled_from([2, None, 4, "\t", 0]))
+def test_any_object_reads_as_json_reads_it(document: dict[str, Any], indent: Any) -> None:
+    text = json.dumps(document, indent=indent)
+    decoded = decode_object(text, _bad)
+    assert dict(decoded) == document and list(decoded) == list(document)
+    assert all(decoded[key] == value for key, value in document.items())
+    if isinstance(decoded, LastDeferred):  # only where a member of several lines ends the text at indent=2
+        last = list(document)[-1]
+        assert indent == 2 and isinstance(document[last], (dict, list)) and "\n" in json.dumps(document[last], indent=2)
+
+
+def test_the_last_member_is_decoded_only_when_read() -> None:
+    text = '{\n  "a": 1,\n  "empty": null,\n  "big": [\n    1,\n    2,,\n    3\n  ]\n}\n'  # bad only inside "big"
+    decoded = decode_object(text, _bad)
+    assert isinstance(decoded, LastDeferred)
+    assert decoded["a"] == 1 and "big" in decoded and list(decoded) == ["a", "empty", "big"]
+    assert decoded.is_null("empty") and not decoded.is_null("big") and not decoded.is_null("nothing")
+    with pytest.raises(Bad) as error:
+        decoded["big"]
+    assert error.value.args == (6,)  # the line in the whole text
+
+
+@pytest.mark.parametrize("text", [
+    '{\n  "a": 1,\n  "b": [\n    1\n  ]\n}',  # deferred
+    '{"a": 1, "b": [\n  1\n  ]\n}',  # the member is not on a line of its own
+    '{\n  "a": [\n    1\n  ],\n  "b": 2\n}',  # a scalar last
+    '{\n  "a": {\n    "x": 1\n  },\n  "b": {\n    "y": 2\n  }\n}',
+    '{\n  "a": {\n    "x": 1\n  }, "b": {\n    "y": 2\n  }\n}',  # two members on one line: no deferral
+    '{\r\n  "a": 1,\r\n  "b": [\r\n    1\r\n  ]\r\n}',
+    '{\n  "a\\": ": 1,\n  "b\\": ": [\n    1\n  ]\n}',
+    '{\n  "b": 0,\n  "b": [\n    1\n  ]\n}',  # a repeated key: the last one counts, as for json
+])
+def test_layouts_read_as_json_reads_them(text: str) -> None:
+    decoded = decode_object(text, _bad)
+    assert dict(decoded) == json.loads(text)
+
+
+def test_a_layout_that_hides_a_member_after_the_last_fails_when_read() -> None:
+    text = '{\n  "a": 1,\n  "b": [\n    1\n    ], "c": [2\n  ]\n}'  # "c" shares the closing line of "b"
+    decoded = decode_object(text, _bad)
+    assert decoded["a"] == 1
+    with pytest.raises(Bad, match="unexpected text after member 'b'"):
+        decoded["b"]
+
+
+def _ipvs(services: int) -> dict[str, Any]:
+    return {"services": [{"address": f"10.0.0.{i}", "servers": [{"address": "10.1.0.1"}]} for i in range(services)]}
+
+
+def _nft(objects: int) -> dict[str, Any]:
+    return {"nftables": [{"table": {"family": "ip", "name": f"t{i}"}} for i in range(objects)]}
+
+
+@pytest.mark.parametrize(("ipvs", "nft", "last"), [(_ipvs(3), None, "ipvs"), (None, _nft(2), "nftables"),
+                                                    (_ipvs(3), _nft(7), "nftables"), (_ipvs(4), _nft(7), "ipvs"),
+                                                    (None, None, "modules")])
+def test_the_bigger_of_the_ipvs_table_and_the_ruleset_is_written_last(ipvs: Any, nft: Any, last: str) -> None:
+    snapshot = NodeSnapshot(1, {"kernel": "6.1", "ipvs": ipvs, "nftables": nft, "links": [], "modules": ["ip_vs"]})
+    document = snapshot.to_dict()
+    assert list(document)[:2] == ["format", "version"] and list(document)[-1] == last
+    assert document == {"format": "kpctl-snapshot", "version": 1, **snapshot.sections}
+
+
+def test_a_saved_snapshot_defers_its_ruleset_and_reads_as_the_source(tmp_path: Path) -> None:
+    out = tmp_path / "node.json"
+    source = EXAMPLES / "nftables-node.json"
+    assert kpctl("--snapshot", str(source), "snapshot", "save", str(out)).exit_code == 0
+    loaded = load_snapshot(str(out))
+    assert isinstance(loaded.sections, LastDeferred) and list(loaded.sections)[-1] == "nftables"
+    assert dict(loaded.sections) == json.loads(source.read_text())
+    again = tmp_path / "again.json"
+    assert kpctl("--snapshot", str(out), "snapshot", "save", str(again)).exit_code == 0
+    assert again.read_text() == out.read_text()
+
+
+def test_commands_that_do_not_read_the_last_section_run_without_it(tmp_path: Path) -> None:
+    out = tmp_path / "node.json"
+    assert kpctl("--snapshot", str(EXAMPLES / "nftables-node.json"), "snapshot", "save", str(out)).exit_code == 0
+    text = out.read_text()
+    broken = tmp_path / "broken.json"  # a rule of the ruleset cut short
+    cut = text.index('{"rule": ')
+    broken.write_text(text[:cut] + '{"rule": {"family": "ip",' + text[cut:].split("\n", 1)[1])
+    listed = kpctl("--snapshot", str(broken), "vip", "list")
+    assert listed.exit_code == 0 and listed.stdout == kpctl("--snapshot", str(out), "vip", "list").stdout
+    result = kpctl("--snapshot", str(broken), "nft", "list")
+    with pytest.raises(json.JSONDecodeError) as whole:  # what decoding it whole says
+        json.loads(broken.read_text())
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        f"kpctl: error: snapshot {str(broken)!r} is not valid JSON: line {whole.value.lineno}: {whole.value.msg}"]
+
+
+def test_a_bad_snapshot_is_refused_naming_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text('{\n  "format": "kpctl-snapshot",\n  "version": 1,\n  "kernel": ,\n  "ipvs": [\n  ]\n}\n')
+    with pytest.raises(InvalidInput, match="is not valid JSON: line 4: Expecting value"):
+        load_snapshot(str(path))

@@ -175,11 +175,21 @@ def nftables_node(services: int, endpoints: int) -> tuple[dict, str]:
     return snap, save_text(snap["nftables"])
 
 
+def write(snap: dict[str, object], out: str) -> None:
+    """The snapshot as `kpctl snapshot save` writes it (indented, the IPVS table or nftables ruleset
+    last): the layout kpctl reads a node's snapshot in, with the repository's own writer."""
+    from kpctl.cli.snapshot import write_snapshot
+    from kpctl.model.snapshot import NodeSnapshot
+
+    sections = {key: value for key, value in snap.items() if key not in ("format", "version")}
+    write_snapshot(NodeSnapshot(version=int(snap["version"]), sections=sections), out)  # type: ignore[call-overload]
+
+
 def main() -> None:
     mode, services, endpoints, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     build = {"iptables": iptables_node, "ipvs": ipvs_node, "nftables": nftables_node}[mode]
     snap, rules = build(services, endpoints)
-    Path(out).write_text(json.dumps(snap))
+    write(snap, out)
     if len(sys.argv) > 5:
         Path(sys.argv[5]).write_text(rules if rules.endswith("\n") else rules + "\n")
     last = services - 1 if mode != "nftables" or services % 100 != 51 else services - 2

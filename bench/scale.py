@@ -147,7 +147,7 @@ def main() -> None:
             for size in sizes:
                 path = str(Path(tmp, f"{mode}-{size}.json"))
                 snapshot, _rules = getattr(gen, f"{mode}_node")(size, ENDPOINTS.get(mode, 3))
-                Path(path).write_text(json.dumps(snapshot))
+                gen.write(snapshot, path)
                 service = f"{gen.vip(size - 1)}:80"
                 results[size] = {}
                 run_once([KPCTL, "--snapshot", path, "vip", "list"], ok=(0, 1, 3))  # warm page cache, .pyc

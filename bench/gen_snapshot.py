@@ -176,8 +176,8 @@ def nftables_node(services: int, endpoints: int) -> tuple[dict, str]:
 
 
 def write(snap: dict[str, object], out: str) -> None:
-    """The snapshot as `kpctl snapshot save` writes it (indented, the IPVS table or nftables ruleset
-    last): the layout kpctl reads a node's snapshot in, with the repository's own writer."""
+    """The snapshot as `kpctl snapshot save` writes it (indented): the layout of a node's snapshot,
+    written by the repository's own writer."""
     from kpctl.cli.snapshot import write_snapshot
     from kpctl.model.snapshot import NodeSnapshot
 

@@ -8,13 +8,13 @@ on, 0.7 s with it paused.  After decoding, ``gc.freeze()`` moves the document to
 generation, so the collections that the command's own work triggers do not walk it again
 (`kpctl nft list -o tree` on that snapshot: 8.7 s → 3.7 s CPU).
 
-A snapshot's biggest section (a node's IPVS table or nftables ruleset: 6 and 34 MB at 10,000
-services) is the one many commands never read (`ipset list`, `vip list` on an nftables node):
-:func:`decode_object` leaves an object's last member undecoded until it is read, when the text
-is laid out as ``json.dumps(indent=2)`` (and `kpctl snapshot save`) write it and that member is
-a container of several lines.  The layout tells where the member is without decoding it: a
-member of the top object is a line indented by exactly two spaces; the last one's lines, but
-its first and its closing one, are indented deeper, and only the document's ``}`` follows.
+A snapshot's big sections (a node's IPVS table or nftables ruleset: 6 and 34 MB at 10,000
+services; its routes, its links) are ones many commands never read (`ipset list`, `vip list` on
+an nftables node): :func:`decode_object` leaves each member of a JSON object that is written over
+several lines undecoded until it is read, when the text is laid out as ``json.dumps(indent=2)``
+(and `kpctl snapshot save`) write it.  The layout tells where each member is without decoding
+it: a line of the top object (a member's first line, or the closing line of a member's value)
+is indented by exactly two spaces, every line inside a member's value by more.
 """
 
 from __future__ import annotations
@@ -47,74 +47,85 @@ def _paused(read: Callable[[], Any]) -> Any:
 
 
 def decode_object(text: str, bad: Callable[[ValueError], Exception]) -> Any:
-    """:func:`decode` of ``text``; a JSON object's last member is decoded when first read when the
-    layout allows (see above): a :class:`LastDeferred` mapping.  ``bad`` makes the error raised when
-    that member, read later, is not valid JSON (errors found now are json.JSONDecodeError)."""
-    found = _last_member(text)
-    if found is None:
+    """:func:`decode` of ``text``; a JSON object laid out as said above comes as a :class:`Deferred`
+    mapping, its members of several lines decoded when first read.  ``bad`` makes the error raised
+    when such a member, read later, is not valid JSON (errors found now are json.JSONDecodeError)."""
+    spans = _spans(text)
+    if not spans:
         return decode(text)
-    key, start = found
-    head = decode(text[:start] + "null}")  # the members before it, and the last as null
-    if not isinstance(head, dict) or key not in head:
-        return decode(text)
-    return LastDeferred(head, key, text, start, bad)
+    pieces, at = [], 0
+    for _key, start, stop in spans:
+        pieces += [text[at:start], "null"]
+        at = stop
+    pieces.append(text[at:])
+    try:
+        head = decode("".join(pieces))  # the object, its members of several lines as null
+    except ValueError:
+        return decode(text)  # laid out otherwise after all (a nested line indented as the top's)
+    if not isinstance(head, dict) or any(head.get(key, 0) is not None for key, _start, _stop in spans):
+        return decode(text)  # (a key given twice, the last time on one line)
+    return Deferred(head, {key: (start, stop) for key, start, stop in spans}, text, bad)
 
 
-def _last_member(text: str) -> tuple[str, int] | None:
-    """(key, index of its value) of the top object's last member, when its value is a container
-    written over several lines at indent=2 and nothing but the object's ``}`` follows it; else None."""
+def _spans(text: str) -> list[tuple[str, int, int]]:
+    """(key, start, end) of each value of the top object that is a container written over several
+    lines at indent=2; none when the text is not laid out so."""
     end = len(text)
     while end and text[end - 1] in " \t\r\n":  # (rstrip would copy the text)
         end -= 1
-    close = end - 6  # "\n  }\n}": the member's closing line, then the document's
-    if close < 0 or text[close:end - 1] not in ("\n  }\n", "\n  ]\n") or text[end - 1] != "}":
-        return None
-    line = text.rfind('\n  "', 0, close)  # the last member's first line
-    colon = text.find('": ', line)
-    if line < 0 or colon < 0:
-        return None
-    start = colon + 3
-    opening = "{" if text[close + 3] == "}" else "["
-    if text[start:start + 2] != opening + "\n" or _TOP_LINE.search(text, start, close) is not None:
-        return None
-    try:
-        key = json.loads(text[line + 3:colon + 1])
-    except ValueError:
-        return None
-    return (key, start) if isinstance(key, str) else None
+    if not text.startswith("{\n") or text[end - 2:end] != "\n}":
+        return []
+    lines = [found.start() for found in _TOP_LINE.finditer(text, 0, end)]  # one pass over the text
+    spans = []
+    for number, line in enumerate(lines):
+        colon = text.find('": ', line, lines[number + 1] if number + 1 < len(lines) else end)
+        start = colon + 3
+        if text[line + 3] != '"' or colon < 0 or text[start:start + 2] not in ("{\n", "[\n"):
+            continue  # a closing line, or a member on one line
+        close = lines[number + 1] if number + 1 < len(lines) else -1
+        if close < 0 or text[close + 3] != ("}" if text[start] == "{" else "]"):
+            return []  # no closing line where the layout puts it
+        try:
+            key = json.loads(text[line + 3:colon + 1])
+        except ValueError:
+            return []
+        if not isinstance(key, str):
+            return []
+        spans.append((key, start, close + 4))
+    return spans
 
 
-class LastDeferred(Mapping[str, Any]):
-    """A JSON object's members, its last one decoded (and the text let go) when first read."""
+class Deferred(Mapping[str, Any]):
+    """A JSON object's members, those written over several lines decoded when first read (the
+    text let go once all are)."""
 
-    def __init__(self, head: dict[str, Any], last: str, text: str, start: int,
+    def __init__(self, head: dict[str, Any], spans: dict[str, tuple[int, int]], text: str,
                  bad: Callable[[ValueError], Exception]) -> None:
-        self._members, self._last = head, last
+        self._members, self._spans = head, spans
         self._text: str | None = text
-        self._start, self._bad = start, bad
+        self._bad = bad
 
     def __getitem__(self, key: str) -> Any:
-        if key == self._last and self._text is not None:
-            self._members[key] = _paused(self._decode_last)
-            self._text = None
+        span = self._spans.get(key)
+        if span is not None:
+            self._members[key] = _paused(lambda: self._decode(key, *span))
+            del self._spans[key]
+            if not self._spans:
+                self._text = None
         return self._members[key]
 
-    def _decode_last(self) -> Any:
-        text = self._text
-        assert text is not None
+    def _decode(self, key: str, start: int, stop: int) -> Any:
         try:
-            value, end = _DECODER.raw_decode(text, self._start)
+            value, end = _DECODER.raw_decode(self._text or "", start)
         except ValueError as exc:
             raise self._bad(exc) from None
-        if text[end:].strip() != "}":  # more after it than the object's end: its layout misled
-            raise self._bad(ValueError(f"unexpected text after member {self._last!r}"))
+        if end != stop:  # the value ends elsewhere than its closing line: the layout misled
+            raise self._bad(ValueError(f"member {key!r} does not end on its closing line"))
         return value
 
     def is_null(self, key: str) -> bool:
-        """Whether member ``key`` is there and null, without decoding the last member."""
-        if key == self._last and self._text is not None:
-            return False  # a container (see _last_member)
-        return key in self._members and self._members[key] is None
+        """Whether member ``key`` is there and null, without decoding any member."""
+        return key not in self._spans and key in self._members and self._members[key] is None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._members)

@@ -13,8 +13,8 @@ from kpctl.model.snapshot import SNAPSHOT_FORMAT, SNAPSHOT_VERSION, NodeSnapshot
 
 
 def load_snapshot(path: str) -> NodeSnapshot:
-    """The snapshot in file ``path`` (``-``: standard input); its last section, when it is written
-    as `snapshot save` writes it, decoded only when a command reads it (json_document.decode_object)."""
+    """The snapshot in file ``path`` (``-``: standard input); written as `snapshot save` writes it,
+    its sections of several lines are decoded when a command reads them (json_document.decode_object)."""
     def bad(exc: ValueError) -> InvalidInput:
         where = f"line {exc.lineno}: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else str(exc)
         return InvalidInput(f"snapshot {path!r} is not valid JSON: {where}")

@@ -12,9 +12,9 @@ Sections (each optional; writers add theirs, readers take what they need):
   modules     ["ip_vs", …]
   conntrack, connections, …         as later work needs
 
-`snapshot save` writes the bigger of ``ipvs`` and ``nftables`` last: a reader may leave it
-undecoded until a command reads it (kpctl.backends.json_document.decode_object).  A loaded
-snapshot's sections also hold its ``format`` and ``version``.
+Written indented (`snapshot save`), a section of several lines is decoded only when a command
+reads it (kpctl.backends.json_document.decode_object).  A loaded snapshot's sections also hold
+its ``format`` and ``version``.
 """
 
 from __future__ import annotations
@@ -46,20 +46,4 @@ class NodeSnapshot:
         return name in self.sections and self.sections[name] is None
 
     def to_dict(self) -> dict[str, Any]:
-        """The document, its sections in order: the bigger of ``ipvs`` and ``nftables`` last."""
-        document = {"format": SNAPSHOT_FORMAT, "version": self.version, **self.sections}
-        last = max(("ipvs", "nftables"), key=lambda name: _size(document.get(name)))
-        if _size(document.get(last)):
-            document[last] = document.pop(last)
-        return document
-
-
-def _size(section: Any) -> int:
-    """Objects in an ``ipvs`` section (services and servers) or an ``nftables`` one (0 for null)."""
-    if not isinstance(section, dict):
-        return 0
-    services = section.get("services")
-    if isinstance(services, list):
-        return sum(1 + len(s.get("servers") or ()) if isinstance(s, dict) else 1 for s in services)
-    objects = section.get("nftables")
-    return len(objects) if isinstance(objects, list) else 0
+        return {"format": SNAPSHOT_FORMAT, "version": self.version, **self.sections}

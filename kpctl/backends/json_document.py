@@ -96,8 +96,7 @@ def _spans(text: str) -> list[tuple[str, int, int]]:
 
 
 class Deferred(Mapping[str, Any]):
-    """A JSON object's members, those written over several lines decoded when first read (the
-    text let go once all are)."""
+    """A JSON object's members, those written over several lines decoded when first read."""
 
     def __init__(self, head: dict[str, Any], spans: dict[str, tuple[int, int]], text: str,
                  bad: Callable[[ValueError], Exception]) -> None:
@@ -106,13 +105,20 @@ class Deferred(Mapping[str, Any]):
         self._bad = bad
 
     def __getitem__(self, key: str) -> Any:
-        span = self._spans.get(key)
-        if span is not None:
-            self._members[key] = _paused(lambda: self._decode(key, *span))
-            del self._spans[key]
-            if not self._spans:
+        if key in self._spans:
+            self._read(key)
+            # the text is let go once what is left of it is small (the rest is decoded now): a
+            # command that read the ruleset should not keep its 34 MB of text for the routes
+            if sum(stop - start for start, stop in self._spans.values()) * 8 < len(self._text or ""):
+                for rest in list(self._spans):
+                    self._read(rest)
                 self._text = None
         return self._members[key]
+
+    def _read(self, key: str) -> None:
+        start, stop = self._spans[key]
+        self._members[key] = _paused(lambda: self._decode(key, start, stop))
+        del self._spans[key]  # (a member that failed fails again when read again)
 
     def _decode(self, key: str, start: int, stop: int) -> Any:
         try:

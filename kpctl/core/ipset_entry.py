@@ -285,15 +285,16 @@ def _shaped(set_type: str, text: str) -> IPSetEntry | None:
     parts = found.groups()
     if set_type == "bitmap:port":
         values: dict[str, Any] = {"port": int(parts[0]), "port_to": None}
+    elif len(parts) == 3:  # hash:ip,port, kube-proxy's every set but one
+        values = {"ip": parts[0], "cidr": None, "ip_to": None, "port": int(parts[2]), "port_to": None,
+                  "proto_num": _PORT_NUMBERS[parts[1]], "proto": parts[1]}
     else:
         cidr = _network(parts[0], parts[1]) if set_type == "hash:net" else None
         values = {"ip": parts[0], "cidr": cidr, "ip_to": None}
-        if len(parts) > 2:
-            values.update(port=int(parts[2]), port_to=None, proto_num=_PORT_NUMBERS[parts[1]], proto=parts[1])
         if len(parts) > 3:
-            cidr2 = _network(parts[3], parts[4]) if set_type == "hash:ip,port,net" else None
-            values.update(ip2=parts[3], cidr2=cidr2, ip2_to=None)
-            cidr = cidr2
+            cidr = _network(parts[3], parts[4]) if set_type == "hash:ip,port,net" else None
+            values.update(port=int(parts[2]), port_to=None, proto_num=_PORT_NUMBERS[parts[1]], proto=parts[1],
+                          ip2=parts[3], cidr2=cidr, ip2_to=None)
         if cidr == -1:
             return None
     return IPSetEntry.with_fields(values, lambda entry: text)

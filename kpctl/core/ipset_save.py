@@ -74,6 +74,14 @@ class RestoreCommand:
     exist: bool = False
     packed: PackedRun | None = None
 
+    def __init__(self, command: str, lineno: int, name: str = "", name2: str = "", ipset: IPSet | None = None,
+                 entry: IPSetEntry | None = None, exist: bool = False, packed: PackedRun | None = None) -> None:
+        # the fields set straight into the instance: a set's save text is a command per member, and
+        # the frozen __init__'s object.__setattr__ per field cost as much as reading the member
+        held = self.__dict__
+        held["command"], held["lineno"], held["name"], held["name2"] = command, lineno, name, name2
+        held["ipset"], held["entry"], held["exist"], held["packed"] = ipset, entry, exist, packed
+
     def describe(self) -> str:
         """This command as a line of an ``ipset restore`` file (packed runs are not described)."""
         if self.command == "create" and self.ipset is not None:

@@ -78,11 +78,13 @@ def _spans(text: str) -> list[tuple[str, int, int]]:
     lines = [found.start() for found in _TOP_LINE.finditer(text, 0, end)]  # one pass over the text
     spans = []
     for number, line in enumerate(lines):
-        colon = text.find('": ', line, lines[number + 1] if number + 1 < len(lines) else end)
-        start = colon + 3
-        if text[line + 3] != '"' or colon < 0 or text[start:start + 2] not in ("{\n", "[\n"):
-            continue  # a closing line, or a member on one line
+        if text[line + 3] != '"':
+            continue  # the closing line of a member's value
         close = lines[number + 1] if number + 1 < len(lines) else -1
+        colon = text.find('": ', line, close if close >= 0 else end)
+        start = colon + 3
+        if colon < 0 or text[start:start + 2] not in ("{\n", "[\n"):
+            continue  # a member on one line
         if close < 0 or text[close + 3] != ("}" if text[start] == "{" else "]"):
             return []  # no closing line where the layout puts it
         try:

@@ -30,6 +30,8 @@ def load_snapshot(path: str) -> NodeSnapshot:
         raise NotFound(f"snapshot file {path!r} not found") from None
     except IsADirectoryError:
         raise InvalidInput(f"snapshot {path!r} is a directory") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"snapshot {path!r} is not UTF-8 text: byte {exc.start}: {exc.reason}") from None
     except json.JSONDecodeError as exc:
         raise bad(exc) from None
     if not isinstance(document, Mapping) or document.get("format") != SNAPSHOT_FORMAT:

@@ -128,3 +128,12 @@ def test_a_bad_snapshot_is_refused_naming_the_line(tmp_path: Path) -> None:
     path.write_text('{\n  "format": "kpctl-snapshot",\n  "version": 1,\n  "kernel": ,\n  "ipvs": [\n  ]\n}\n')
     with pytest.raises(InvalidInput, match="is not valid JSON: line 4: Expecting value"):
         load_snapshot(str(path))
+
+
+def test_a_snapshot_that_is_not_text_is_refused_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "binary.json"
+    path.write_bytes(b'{\n  "format": "\xd0\x00"\n}\n')
+    result = kpctl("--snapshot", str(path), "vip", "list")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        f"kpctl: error: snapshot {str(path)!r} is not UTF-8 text: byte 15: invalid continuation byte"]

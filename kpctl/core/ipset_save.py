@@ -290,10 +290,7 @@ def _parse_line(line: str, lineno: int, headers: dict[str, IPSet]) -> RestoreCom
     words = line.split()
     if len(words) == 3 and words[0] in ("add", "del") and words[1] in headers and words[2] not in _EXIST_FLAGS \
             and '"' not in line:
-        ipset = headers[words[1]]
-        entry = parse_element(ipset.type, ipset.family, words[2])
-        check_entry_fits(ipset, entry)
-        return RestoreCommand(words[0], lineno, words[1], entry=entry)
+        return RestoreCommand(words[0], lineno, words[1], entry=parse_member(headers[words[1]], words[2:]))
     return _parse_command(line, lineno, headers)
 
 

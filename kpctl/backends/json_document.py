@@ -29,9 +29,25 @@ _DECODER = json.JSONDecoder()
 _TOP_LINE = re.compile(r"\n  [^ ]")  # a line of the top object (a member, or a member's closing) at indent=2
 
 
-def decode(source: str | IO[str]) -> Any:
-    """``json.loads``/``json.load`` with the collector paused, the result frozen (see above)."""
+# A reader of one JSON value: (text, where it starts) -> (the value, where it ends), as
+# JSONDecoder.raw_decode; a reader of its own may give a document's parts undecoded (nft_json).
+Reader = Callable[[str, int], "tuple[Any, int]"]
+
+
+def decode(source: str | IO[str], reader: Reader | None = None) -> Any:
+    """``json.loads``/``json.load`` (or ``reader`` over the whole text) with the collector paused,
+    the result frozen (see above)."""
+    if reader is not None and isinstance(source, str):
+        return _paused(lambda: _whole(reader, source))
     return _paused(lambda: json.loads(source) if isinstance(source, str) else json.load(source))
+
+
+def _whole(reader: Reader, text: str) -> Any:
+    start = len(text) - len(text.lstrip())
+    value, end = reader(text, start)
+    if text[end:].strip():
+        raise json.JSONDecodeError("Extra data", text, end)
+    return value
 
 
 def _paused(read: Callable[[], Any]) -> Any:
@@ -46,10 +62,11 @@ def _paused(read: Callable[[], Any]) -> Any:
     return document
 
 
-def decode_object(text: str, bad: Callable[[ValueError], Exception]) -> Any:
+def decode_object(text: str, bad: Callable[[ValueError], Exception], readers: Mapping[str, Reader] = {}) -> Any:
     """:func:`decode` of ``text``; a JSON object laid out as said above comes as a :class:`Deferred`
-    mapping, its members of several lines decoded when first read.  ``bad`` makes the error raised
-    when such a member, read later, is not valid JSON (errors found now are json.JSONDecodeError)."""
+    mapping, its members of several lines decoded when first read (member KEY by ``readers[KEY]``
+    if given).  ``bad`` makes the error raised when such a member, read later, is not valid JSON
+    (errors found now are json.JSONDecodeError)."""
     spans = _spans(text)
     if not spans:
         return decode(text)
@@ -64,7 +81,7 @@ def decode_object(text: str, bad: Callable[[ValueError], Exception]) -> Any:
         return decode(text)  # laid out otherwise after all (a nested line indented as the top's)
     if not isinstance(head, dict) or any(head.get(key, 0) is not None for key, _start, _stop in spans):
         return decode(text)  # (a key given twice, the last time on one line)
-    return Deferred(head, {key: (start, stop) for key, start, stop in spans}, text, bad)
+    return Deferred(head, {key: (start, stop) for key, start, stop in spans}, text, bad, readers)
 
 
 def _spans(text: str) -> list[tuple[str, int, int]]:
@@ -101,10 +118,11 @@ class Deferred(Mapping[str, Any]):
     """A JSON object's members, those written over several lines decoded when first read."""
 
     def __init__(self, head: dict[str, Any], spans: dict[str, tuple[int, int]], text: str,
-                 bad: Callable[[ValueError], Exception]) -> None:
+                 bad: Callable[[ValueError], Exception], readers: Mapping[str, Reader] = {}) -> None:
         self._members, self._spans = head, spans
         self._text: str | None = text
         self._bad = bad
+        self._readers = readers
 
     def __getitem__(self, key: str) -> Any:
         if key in self._spans:
@@ -124,7 +142,7 @@ class Deferred(Mapping[str, Any]):
 
     def _decode(self, key: str, start: int, stop: int) -> Any:
         try:
-            value, end = _DECODER.raw_decode(self._text or "", start)
+            value, end = self._readers.get(key, _DECODER.raw_decode)(self._text or "", start)
         except ValueError as exc:
             raise self._bad(exc) from None
         if end != stop:  # the value ends elsewhere than its closing line: the layout misled

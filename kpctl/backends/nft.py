@@ -14,6 +14,7 @@ import subprocess
 from typing import Any, Protocol
 
 from kpctl.backends.json_document import decode
+from kpctl.core.nft_document import read_document
 from kpctl.core.nft_json import check_document
 from kpctl.errors import KernelError, KernelFeatureMissing, PermissionDenied
 
@@ -42,11 +43,13 @@ def nft_program() -> str:
 
 def parse_ruleset(text: str) -> dict[str, Any]:
     """The document `nft -j list ruleset` printed (nothing at all when the ruleset is empty)."""
+    origin = "nft -j list ruleset"
     try:
-        document = decode(text) if text.strip() else {"nftables": []}
+        document = decode(text, lambda text, start: read_document(text, start, origin)) if text.strip() \
+            else {"nftables": []}
     except json.JSONDecodeError as exc:
         raise KernelError(f"nft -j list ruleset printed no JSON: line {exc.lineno}: {exc.msg}") from None
-    check_document(document, "nft -j list ruleset")
+    check_document(document, origin)
     return dict(document)
 
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kpctl.backends.json_document import decode_object
+from kpctl.core.nft_document import read_document
 from kpctl.errors import InvalidInput, NotFound
 from kpctl.model.snapshot import SNAPSHOT_FORMAT, SNAPSHOT_VERSION, NodeSnapshot
 
@@ -25,7 +26,8 @@ def load_snapshot(path: str) -> NodeSnapshot:
         else:
             with open(path, encoding="utf-8") as handle:
                 text = handle.read()
-        document = decode_object(text, bad)
+        origin = f"snapshot {path!r}: nftables section"
+        document = decode_object(text, bad, {"nftables": lambda text, start: read_document(text, start, origin)})
     except FileNotFoundError:
         raise NotFound(f"snapshot file {path!r} not found") from None
     except IsADirectoryError:

@@ -7,9 +7,10 @@ family and table.  Used by `kpctl nft list`, the nftables tracer and (later) `kp
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+from kpctl.core.nft_document import Objects, RuleText, entries, rule_body
 from kpctl.errors import InvalidInput
 
 # Object kinds of the document, in the order `nft list ruleset` prints a table's contents.
@@ -19,11 +20,13 @@ NAMED_PRIORITIES = {"raw": -300, "mangle": -150, "dstnat": -100, "filter": 0, "s
 
 
 def items(ruleset: Any, kind: str) -> Iterator[dict[str, Any]]:
-    """The objects of one ``kind`` (table, chain, set, map, rule…), in document order."""
-    if not isinstance(ruleset, dict):
-        return
-    for item in ruleset.get("nftables", ()):
-        if isinstance(item, dict) and kind in item:
+    """The objects of one ``kind`` (table, chain, set, map, rule…), in document order (rules
+    held as text are decoded only when rules are asked for)."""
+    for item in entries(ruleset):
+        if isinstance(item, RuleText):
+            if kind == "rule":
+                yield item.body()
+        elif isinstance(item, dict) and kind in item:
             yield item[kind]
 
 
@@ -54,17 +57,17 @@ def priority(value: Any) -> int:
         return 0
 
 
-def check_document(ruleset: Any, origin: str) -> list[dict[str, Any]]:
-    """The object list of a ruleset document; a one-line error when it is not one."""
+def check_document(ruleset: Any, origin: str) -> None:
+    """A one-line error when ``ruleset`` is not a ruleset document (None: an empty one)."""
     if ruleset is None:
-        return []
-    if not isinstance(ruleset, dict) or not isinstance(ruleset.get("nftables", []), list):
+        return
+    if not isinstance(ruleset, dict) or not isinstance(ruleset.get("nftables", []), (list, Objects)):
         raise InvalidInput(f"{origin}: not the JSON of `nft -j list ruleset` (no \"nftables\" list)")
-    objects = ruleset.get("nftables", [])
-    for number, item in enumerate(objects, 1):
+    for number, item in enumerate(entries(ruleset), 1):
+        if isinstance(item, RuleText):
+            continue  # (checked when read: RuleText.body)
         if not isinstance(item, dict) or len(item) != 1 or not isinstance(next(iter(item.values())), (dict, type(None))):
             raise InvalidInput(f"{origin}: nftables object #{number} is not {{\"KIND\": {{…}}}}")
-    return objects
 
 
 def object_kind(item: dict[str, Any]) -> str:
@@ -77,21 +80,25 @@ class TableIndex:
 
     def __init__(self, ruleset: Any, family: str, table: str) -> None:
         self.chains: dict[str, dict[str, Any]] = {}
-        self.rules: dict[str, list[dict[str, Any]]] = {}
+        self.rules = ChainRules()
         self.sets: dict[str, dict[str, Any]] = {}
         self._targets: dict[str, frozenset[str]] = {}
-        objects = ruleset.get("nftables", ()) if isinstance(ruleset, dict) else ()
-        for item in objects:
+        held = self.rules.held
+        for item in entries(ruleset):
+            if isinstance(item, RuleText):
+                if item.table == table and item.family == family:
+                    held.setdefault(item.chain, []).append(item)
+                continue
             if not isinstance(item, dict):
                 continue
             for kind, value in item.items():
                 if not isinstance(value, dict) or value.get("table") != table or value.get("family") != family:
                     continue
                 if kind == "rule":
-                    self.rules.setdefault(value["chain"], []).append(value)
+                    held.setdefault(value["chain"], []).append(item)
                 elif kind == "chain":
                     self.chains.setdefault(value["name"], value)
-                    self.rules.setdefault(value["name"], [])
+                    held.setdefault(value["name"], [])
                 elif kind in ("set", "map"):
                     self.sets[value["name"]] = value
 
@@ -104,6 +111,26 @@ class TableIndex:
                 verdict[1] for rule in self.rules.get(chain, ()) for stmt in rule.get("expr", ())
                 if sends(stmt) for verdict in verdicts(stmt, None))
         return found
+
+
+class ChainRules(Mapping[str, list]):
+    """A table's rules by chain name, a chain's decoded each time it is read (not kept: a walk
+    over every chain holds one chain's rules at a time; see nft_document)."""
+
+    def __init__(self) -> None:
+        self.held: dict[str, list[Any]] = {}  # chain -> its rules: {"rule": body} or RuleText
+
+    def __getitem__(self, chain: str) -> list[dict[str, Any]]:
+        return [rule_body(entry) for entry in self.held[chain]]
+
+    def __contains__(self, chain: object) -> bool:
+        return chain in self.held
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.held)
+
+    def __len__(self) -> int:
+        return len(self.held)
 
 
 VERDICT_STATEMENTS = frozenset(("jump", "goto", "vmap"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from kpctl.core.nft_document import RuleText, entries
 from kpctl.errors import InvalidInput
 
 _IDENTIFIER = re.compile(r"[A-Za-z_.][A-Za-z0-9_./\-]*\Z")
@@ -277,7 +278,8 @@ def set_lines(kind: str, body: dict[str, Any]) -> list[str]:
     return lines + ["}"]
 
 
-def chain_lines(body: dict[str, Any], rules: list[dict[str, Any]]) -> list[str]:
+def chain_lines(body: dict[str, Any], rules: list[str]) -> list[str]:
+    """A chain's block; ``rules``: the texts of its rules (:func:`rule_text`)."""
     _known("chain option", body, _CHAIN_KEYS)
     lines = [f"chain {name(body['name'])} {{"]
     if body.get("hook"):
@@ -291,7 +293,7 @@ def chain_lines(body: dict[str, Any], rules: list[dict[str, Any]]) -> list[str]:
                      f" policy {body.get('policy', 'accept')};")
     if body.get("comment"):
         lines.append(f"\tcomment {quoted(body['comment'])}")
-    lines.extend("\t" + rule_text(r) for r in rules)
+    lines.extend("\t" + r for r in rules)
     return lines + ["}"]
 
 
@@ -299,15 +301,15 @@ def save_text(ruleset: dict[str, Any]) -> str:
     """The whole (selected) ruleset as `nft list ruleset` would print it; `nft -f` loads it."""
     tables: dict[tuple[str, str], dict[str, Any]] = {}
     parts: dict[tuple[str, str], list[list[str]]] = {}
-    chains: dict[tuple[str, str, str], tuple[dict[str, Any], list[dict[str, Any]]]] = {}
-    for item in ruleset.get("nftables", ()):
-        kind, body = next(iter(item.items()))
+    chains: dict[tuple[str, str, str], tuple[dict[str, Any], list[str]]] = {}
+    for item in entries(ruleset):
+        kind, body = ("rule", item.body()) if isinstance(item, RuleText) else next(iter(item.items()))
         if kind == "rule":
             family, table = body.get("family", ""), body.get("table", "")
             found = chains.get((family, table, body["chain"]))
             if found is None:
                 raise InvalidInput(f"rule in {body['chain']!r} of table {family} {table}: no such chain")
-            found[1].append(body)
+            found[1].append(rule_text(body))  # (the text kept, not the rule: see RuleText)
             continue
         if kind == "metainfo":
             continue

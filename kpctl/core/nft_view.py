@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kpctl.core.jumps import JumpNode
+from kpctl.core.nft_document import Entry, Objects, RuleText, entries, rule_body
 from kpctl.core.nft_json import object_kind, priority, sends, verdicts
 from kpctl.core.nft_syntax import element, expression, statement
 from kpctl.errors import InvalidInput, NotFound
@@ -25,9 +26,14 @@ def select(ruleset: dict[str, Any], table: str | None = None, family: str | None
     """The document reduced to ``table``/``family`` (and to one ``chain`` with its rules)."""
     if table is None and family is None and chain is None:
         return ruleset
-    kept: list[dict[str, Any]] = []
+    kept: list[Entry] = []
     tables = chains = 0
-    for item in ruleset.get("nftables", ()):
+    for item in entries(ruleset):
+        if isinstance(item, RuleText):  # (a rule not decoded: where it belongs is all it takes)
+            if (family is None or item.family == family) and (table is None or item.table == table) \
+                    and (chain is None or item.chain == chain):
+                kept.append(item)
+            continue
         kind = object_kind(item)
         body = item[kind]
         if kind == "metainfo":
@@ -51,7 +57,7 @@ def select(ruleset: dict[str, Any], table: str | None = None, family: str | None
     if chain is not None and not chains:
         raise NotFound(f"no chain {chain!r} in nftables{' table ' + where if where else ''}",
                        "see `kpctl nft list`")
-    return {"nftables": kept}
+    return {"nftables": Objects(kept)}
 
 
 def _type_text(body: dict[str, Any], kind: str) -> str:
@@ -64,13 +70,22 @@ def _type_text(body: dict[str, Any], kind: str) -> str:
     return text
 
 
+def _chain_of(rule: Entry) -> tuple[str, str, str]:
+    """(family, table, chain) of a rule entry."""
+    if isinstance(rule, RuleText):
+        return rule.family, rule.table, rule.chain
+    body = rule["rule"]
+    return body.get("family", ""), body.get("table", ""), body.get("chain", "")
+
+
 def summary_rows(ruleset: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per table, chain, set and map: what `nft list` would show, counted."""
     rules: Counter[tuple[str, str, str]] = Counter(
-        (r.get("family", ""), r.get("table", ""), r.get("chain", ""))
-        for item in ruleset.get("nftables", ()) if "rule" in item for r in (item["rule"],))
+        _chain_of(item) for item in entries(ruleset) if isinstance(item, RuleText) or "rule" in item)
     rows = []
-    for item in ruleset.get("nftables", ()):
+    for item in entries(ruleset):
+        if isinstance(item, RuleText):
+            continue
         kind = object_kind(item)
         if kind in ("metainfo", "rule"):
             continue
@@ -110,14 +125,14 @@ class NftTableTree:
 _Edge = tuple[str, str]  # (how, target chain)
 
 
-def _steps(rules: list[dict[str, Any]], maps: dict[str, dict[str, Any]]) -> tuple[list[_Edge], tuple[str, ...]]:
+def _steps(rules: list[Entry], maps: dict[str, dict[str, Any]]) -> tuple[list[_Edge], tuple[str, ...]]:
     """Where a chain's rules can send the packet (each jump/goto and every verdict of a verdict
     map), and what else they do (its actions, each once): one pass over their statements."""
     edges: list[_Edge] = []
     found: dict[str, None] = {}
     looked_up: tuple[Any, str] = (None, "")  # a verdict map and the text of what it looks up
-    for rule in rules:
-        for stmt in rule.get("expr", ()):
+    for entry in rules:
+        for stmt in rule_body(entry).get("expr", ()):
             if not isinstance(stmt, dict):
                 continue
             if sends(stmt):
@@ -140,13 +155,16 @@ def _steps(rules: list[dict[str, Any]], maps: dict[str, dict[str, Any]]) -> tupl
 def jump_trees(ruleset: dict[str, Any], roots: tuple[str, ...] | None = None) -> tuple[NftTableTree, ...]:
     """Per table, the graph from each base chain (or from ``roots``) through jumps, gotos and vmaps."""
     chains: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
-    rules: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
+    rules: dict[tuple[str, str], dict[str, list[Entry]]] = {}
     maps: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
-    for item in ruleset.get("nftables", ()):
+    for item in entries(ruleset):
+        if isinstance(item, RuleText):  # decoded when its chain is drawn
+            rules.setdefault(item[:2], {}).setdefault(item.chain, []).append(item)
+            continue
         (kind, body), = item.items()  # (one each: check_document)
         key = (body.get("family", ""), body.get("table", body.get("name", "")))
         if kind == "rule":
-            rules.setdefault(key, {}).setdefault(body["chain"], []).append(body)
+            rules.setdefault(key, {}).setdefault(body["chain"], []).append(item)
         elif kind == "chain":
             chains.setdefault(key, {})[body["name"]] = body
         elif kind == "table":
@@ -158,7 +176,7 @@ def jump_trees(ruleset: dict[str, Any], roots: tuple[str, ...] | None = None) ->
 
 
 def _table_tree(key: tuple[str, str], table_chains: dict[str, dict[str, Any]],
-                table_rules: dict[str, list[dict[str, Any]]], table_maps: dict[str, dict[str, Any]],
+                table_rules: dict[str, list[Entry]], table_maps: dict[str, dict[str, Any]],
                 roots: tuple[str, ...] | None) -> NftTableTree:
     names = roots if roots is not None else tuple(sorted(
         (n for n, b in table_chains.items() if b.get("hook")),
@@ -168,7 +186,7 @@ def _table_tree(key: tuple[str, str], table_chains: dict[str, dict[str, Any]],
 
 
 # a table's chains, rules by chain, maps, and the steps of the chains expanded so far in its tree
-_Graph = tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]],
+_Graph = tuple[dict[str, dict[str, Any]], dict[str, list[Entry]], dict[str, dict[str, Any]],
                dict[str, tuple[list[_Edge], tuple[str, ...]]]]
 
 

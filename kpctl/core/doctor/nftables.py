@@ -122,7 +122,7 @@ def check_map_chain_missing(node: NodeState) -> list[Finding]:
                             "of reaching an endpoint",
                             f"nft delete element {family} {NFT_TABLE} {name} {{ {key} }}; restart kube-proxy "
                             "so it rewrites the service"))
-        for chain, rules in index.rules.items():
+        for chain in index.rules:
             for target in index.targets(chain):
                 if target not in index.rules:
                     findings.append(Finding(

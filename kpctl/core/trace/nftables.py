@@ -299,6 +299,7 @@ def walk(chain: NftChain, ruleset: Any, hook: str, packet: Packet, conn: ConnSta
     pending = [_M(((chain.name, 0),), packet, conn, probability)]
     done: list[NfBranch] = []
     visits = 0
+    read: dict[str, list[dict[str, Any]]] = {}  # the rules of each chain met (decoded once: TableIndex.rules)
 
     def step(m: _M, chain_name: str, **kw: Any) -> TraceStep:
         return TraceStep(hook=hook, stage="nftables", table=label, chain=chain_name, depth=len(m.stack) - 1, **kw)
@@ -312,7 +313,9 @@ def walk(chain: NftChain, ruleset: Any, hook: str, packet: Packet, conn: ConnSta
                                      notes=m.notes + ("nft walk too long; stopped",)))
                 break
             current, index = m.stack[-1]
-            rules = tables.rules.get(current, [])
+            rules = read.get(current)
+            if rules is None:
+                rules = read[current] = tables.rules.get(current, [])
             if index >= len(rules):
                 if len(m.stack) == 1:
                     policy = chain.policy.upper()

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable
 
 import click
 
 from kpctl.cli.context import AppContext, output_options, pass_app
-from kpctl.core.nft_document import Objects
+from kpctl.core.nft_document import RUN, Objects
 from kpctl.output.listing import Column, Listing, OutputSpec
 
 FAMILIES = ("ip", "ip6", "inet", "arp", "bridge", "netdev")
@@ -87,6 +87,11 @@ def _json_text(document: dict[str, Any]) -> str:
     each object encoded as it is decoded (a rule is held as text until then: nft_json.RuleText).
     A decoded document holds no cycle to check for (see kpctl.output.json_text)."""
     encode = json.JSONEncoder(check_circular=False).encode
-    members = (encode(key) + ": " + ("[" + ", ".join(map(encode, value)) + "]" if isinstance(value, Objects)
-                                     else encode(value)) for key, value in document.items())
+    members = (encode(key) + ": " + (_objects_text(value, encode) if isinstance(value, Objects) else encode(value))
+               for key, value in document.items())
     return "{" + ", ".join(members) + "}\n"
+
+
+def _objects_text(objects: Objects, encode: Callable[[Any], str]) -> str:
+    """``encode(list(objects))``, a run of objects decoded and encoded at a time."""
+    return "[" + ", ".join([encode(objects[start:start + RUN])[1:-1] for start in range(0, len(objects), RUN)]) + "]"

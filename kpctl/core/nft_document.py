@@ -32,15 +32,19 @@ class RuleText(NamedTuple):
     origin: str  # where the document came from, named by an error
 
     def body(self) -> dict[str, Any]:
-        """The rule (the value of ``"rule"``), decoded now (and not kept); a one-line error when
-        the text is not a rule of the chain it was filed under."""
+        """The rule (the value of ``"rule"``), decoded now (and not kept)."""
         try:
             value, end = _DECODER.raw_decode(self.text)
             if end != len(self.text):
                 raise ValueError(f"extra data at character {end}")
-            body = value.get("rule") if isinstance(value, dict) and len(value) == 1 else None
         except ValueError as exc:
             raise InvalidInput(f"{self.origin}: nftables object #{self.number} is not valid JSON: {exc}") from None
+        return self.rule_of(value)
+
+    def rule_of(self, value: Any) -> dict[str, Any]:
+        """The rule in ``value`` (the text, decoded); a one-line error when it is not a rule of
+        the chain it was filed under."""
+        body = value.get("rule") if isinstance(value, dict) and len(value) == 1 else None
         if not isinstance(body, dict) or (body.get("family"), body.get("table"), body.get("chain")) != self[:3]:
             raise InvalidInput(f"{self.origin}: nftables object #{self.number} is not {{\"rule\": {{…}}}} "
                                f"of chain {self.chain!r}")
@@ -50,9 +54,35 @@ class RuleText(NamedTuple):
 Entry = Union[dict, RuleText]  # an object of a document: decoded ({"KIND": {…}}), or a rule not yet
 
 
-def decoded(entry: Entry) -> dict[str, Any]:
-    """The object of an entry, decoded."""
-    return entry if isinstance(entry, dict) else {"rule": entry.body()}
+RUN = 256  # entries decoded together (one call of the C decoder for their rules; see run)
+
+
+def run(entries: Sequence[Entry]) -> list[dict[str, Any]]:
+    """The objects of ``entries``, decoded: their rules in one call (not one each: the
+    decoder's call costs as much as a small rule's decoding)."""
+    texts = [entry.text for entry in entries if isinstance(entry, RuleText)]
+    if len(texts) > 1:
+        try:
+            values = _DECODER.decode("[" + ", ".join(texts) + "]")
+        except ValueError:
+            values = None  # (each decoded alone below: the bad one names itself)
+        if values is not None and len(values) == len(texts):
+            found = iter(values)
+            out: list[dict[str, Any]] = []
+            for entry in entries:
+                if isinstance(entry, RuleText):
+                    value = next(found)
+                    entry.rule_of(value)
+                    out.append(value)
+                else:
+                    out.append(entry)
+            return out
+    return [entry if isinstance(entry, dict) else {"rule": entry.body()} for entry in entries]
+
+
+def bodies(rules: Sequence[Entry]) -> list[dict[str, Any]]:
+    """The rules of rule entries (``{"rule": body}`` or RuleText), decoded (see :func:`run`)."""
+    return [value["rule"] for value in run(rules)]
 
 
 class Objects(Sequence[dict]):
@@ -73,11 +103,13 @@ class Objects(Sequence[dict]):
 
     def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, slice):
-            return [decoded(entry) for entry in self.entries[index]]
-        return decoded(self.entries[index])
+            return run(self.entries[index])
+        return run(self.entries[index:index + 1 or None])[0]
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        return map(decoded, self.entries)
+        held = self.entries
+        for start in range(0, len(held), RUN):
+            yield from run(held[start:start + RUN])
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, (list, Objects)) and list(self) == list(other)
@@ -92,11 +124,6 @@ def entries(ruleset: Any) -> Iterable[Entry]:
     """The objects of a document as they are held: decoded dicts, and rules not yet decoded."""
     objects = ruleset.get("nftables", ()) if isinstance(ruleset, dict) else ()
     return objects.entries if isinstance(objects, Objects) else objects
-
-
-def rule_body(entry: Entry) -> dict[str, Any]:
-    """The rule of a rule entry (``{"rule": body}`` or a RuleText), decoded."""
-    return entry["rule"] if isinstance(entry, dict) else entry.body()
 
 
 def plain(document: Any) -> Any:
@@ -114,11 +141,14 @@ _CLOSE = re.compile(r'\s*\}')
 # A rule as nft writes it (its keys in nft's order, each name without escapes).
 _HEAD = r'\{"rule": \{"family": "([a-z0-9]+)", "table": "([^"\\]*)", "chain": "([^"\\]*)", '
 _RULE = re.compile(_HEAD)
-# ... on a line of its own (group 4: where it ends), with what follows up to the next object (or
-# the list's closing bracket: group 5).  Tried on lines shorter than _LONG_LINE only: the pattern
-# runs to the line's end, and `nft -j` prints the whole document on one line.
-_RULE_LINE = re.compile(_HEAD + r'[^\n]*\}\}()[ \t\r]*(?:,[ \t\r]*\n[ \t]*|\n\s*(\]))')
+# An object on a line of its own (a rule: groups 1-3; group 4: where the object ends), with what
+# follows up to the next object (or the list's closing bracket: group 5).  Tried on lines shorter
+# than _LONG_LINE only: the pattern runs to the line's end, and `nft -j` prints one line in all.
+_LINE = re.compile(r'\{"(?:' + _HEAD[3:] + r'|[^"\\\n]+": \{)[^\n]*\}\}()[ \t\r]*(?:,[ \t\r]*\n[ \t]*|\n\s*(\]))')
 _LONG_LINE = 1 << 16
+# The start of a second object on a rule's line (every object of a document begins with its
+# family; nothing nested in a rule does): a line holding two is read the general way.
+_JOINED = re.compile(r'\}, \{"[^"\\]+": \{"family": ')
 
 
 def read_document(text: str, start: int, origin: str) -> tuple[Any, int]:
@@ -137,8 +167,10 @@ def read_document(text: str, start: int, origin: str) -> tuple[Any, int]:
 
 def _objects(text: str, at: int, origin: str) -> tuple[Any, int] | None:
     """The objects from ``at`` (after ``[``) to the document's closing ``]}``; None when the text
-    is laid out otherwise (or is not JSON: the whole decode that follows names the error)."""
-    out: list[Entry] = []
+    is laid out otherwise (or is not JSON: the whole decode that follows names the error).
+    Objects on lines of their own other than rules are decoded together, in one call at the end."""
+    out: list[Any] = []
+    together: list[tuple[int, int]] = []  # (start, stop) of the objects decoded at the end
     newline = -1  # the end of the line ``at`` is on (looked for again only once ``at`` passes it)
     names: dict[str, str] = {}  # one string per family, table and chain name for all their rules
     name = names.setdefault
@@ -151,11 +183,17 @@ def _objects(text: str, at: int, origin: str) -> tuple[Any, int] | None:
                 if newline < at:
                     newline = text.find("\n", at)
                     newline = len(text) if newline < 0 else newline
-                line = _RULE_LINE.match(text, at) if newline - at < _LONG_LINE else None
-                if line is not None:  # a rule on a line of its own: not decoded
+                line = _LINE.match(text, at) if newline - at < _LONG_LINE else None
+                if line is not None and line.group(1) is not None and _JOINED.search(text, at, line.end(4)):
+                    line = None
+                if line is not None:  # an object on a line of its own
                     family, table, chain, _, last = line.groups()
-                    out.append(make((name(family, family), name(table, table), name(chain, chain),
-                                     text[at:line.end(4)], len(out) + 1, origin)))
+                    if family is None:
+                        together.append((at, line.end(4)))
+                        out.append(None)  # (its place)
+                    else:
+                        out.append(make((name(family, family), name(table, table), name(chain, chain),
+                                         text[at:line.end(4)], len(out) + 1, origin)))
                     at = line.end()
                     if last:
                         break
@@ -177,6 +215,12 @@ def _objects(text: str, at: int, origin: str) -> tuple[Any, int] | None:
                 if step.group(1) == "]":
                     break
         closed = _CLOSE.match(text, at)
+        values = _DECODER.decode("[" + ", ".join([text[start:stop] for start, stop in together]) + "]")
     except ValueError:
         return None
-    return ({"nftables": Objects(out)}, closed.end()) if closed else None
+    if closed is None or len(values) != len(together):
+        return None  # (two objects on a line)
+    places = iter([number for number, entry in enumerate(out) if entry is None])
+    for number, value in zip(places, values):
+        out[number] = value  # (an object: each text begins with "{" and they decoded one value each)
+    return {"nftables": Objects(out)}, closed.end()

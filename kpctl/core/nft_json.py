@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from kpctl.core.nft_document import Objects, RuleText, entries, rule_body
+from kpctl.core.nft_document import Objects, RuleText, bodies, entries
 from kpctl.errors import InvalidInput
 
 # Object kinds of the document, in the order `nft list ruleset` prints a table's contents.
@@ -121,7 +121,7 @@ class ChainRules(Mapping[str, list]):
         self.held: dict[str, list[Any]] = {}  # chain -> its rules: {"rule": body} or RuleText
 
     def __getitem__(self, chain: str) -> list[dict[str, Any]]:
-        return [rule_body(entry) for entry in self.held[chain]]
+        return bodies(self.held[chain])
 
     def __contains__(self, chain: object) -> bool:
         return chain in self.held

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from kpctl.core.nft_document import RuleText, entries
 from kpctl.errors import InvalidInput
 
 _IDENTIFIER = re.compile(r"[A-Za-z_.][A-Za-z0-9_./\-]*\Z")
@@ -302,8 +301,8 @@ def save_text(ruleset: dict[str, Any]) -> str:
     tables: dict[tuple[str, str], dict[str, Any]] = {}
     parts: dict[tuple[str, str], list[list[str]]] = {}
     chains: dict[tuple[str, str, str], tuple[dict[str, Any], list[str]]] = {}
-    for item in entries(ruleset):
-        kind, body = ("rule", item.body()) if isinstance(item, RuleText) else next(iter(item.items()))
+    for item in ruleset.get("nftables", ()):  # (rules held as text: decoded a run at a time, see nft_document)
+        kind, body = next(iter(item.items()))
         if kind == "rule":
             family, table = body.get("family", ""), body.get("table", "")
             found = chains.get((family, table, body["chain"]))

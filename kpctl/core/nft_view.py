@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kpctl.core.jumps import JumpNode
-from kpctl.core.nft_document import Entry, Objects, RuleText, entries, rule_body
+from kpctl.core.nft_document import Entry, Objects, RuleText, bodies, entries
 from kpctl.core.nft_json import object_kind, priority, sends, verdicts
 from kpctl.core.nft_syntax import element, expression, statement
 from kpctl.errors import InvalidInput, NotFound
@@ -131,8 +131,8 @@ def _steps(rules: list[Entry], maps: dict[str, dict[str, Any]]) -> tuple[list[_E
     edges: list[_Edge] = []
     found: dict[str, None] = {}
     looked_up: tuple[Any, str] = (None, "")  # a verdict map and the text of what it looks up
-    for entry in rules:
-        for stmt in rule_body(entry).get("expr", ()):
+    for rule in bodies(rules):
+        for stmt in rule.get("expr", ()):
             if not isinstance(stmt, dict):
                 continue
             if sends(stmt):

@@ -173,8 +173,7 @@ def _objects(text: str, at: int, origin: str) -> tuple[Any, int] | None:
     together: list[tuple[int, int]] = []  # (start, stop) of the objects decoded at the end
     newline = -1  # the end of the line ``at`` is on (looked for again only once ``at`` passes it)
     names: dict[str, str] = {}  # one string per family, table and chain name for all their rules
-    name = names.setdefault
-    make = RuleText._make
+    name, match_line, joined, new = names.setdefault, _LINE.match, _JOINED.search, tuple.__new__
     try:
         if text.startswith("]", at):
             at += 1
@@ -183,17 +182,19 @@ def _objects(text: str, at: int, origin: str) -> tuple[Any, int] | None:
                 if newline < at:
                     newline = text.find("\n", at)
                     newline = len(text) if newline < 0 else newline
-                line = _LINE.match(text, at) if newline - at < _LONG_LINE else None
-                if line is not None and line.group(1) is not None and _JOINED.search(text, at, line.end(4)):
-                    line = None
+                line = match_line(text, at) if newline - at < _LONG_LINE else None
                 if line is not None:  # an object on a line of its own
                     family, table, chain, _, last = line.groups()
+                    stop = line.end(4)
                     if family is None:
-                        together.append((at, line.end(4)))
+                        together.append((at, stop))
                         out.append(None)  # (its place)
+                    elif joined(text, at, stop) is None:
+                        out.append(new(RuleText, (name(family, family), name(table, table), name(chain, chain),
+                                                  text[at:stop], len(out) + 1, origin)))
                     else:
-                        out.append(make((name(family, family), name(table, table), name(chain, chain),
-                                         text[at:line.end(4)], len(out) + 1, origin)))
+                        line = None  # (two objects on the line: read the general way)
+                if line is not None:
                     at = line.end()
                     if last:
                         break
@@ -202,8 +203,8 @@ def _objects(text: str, at: int, origin: str) -> tuple[Any, int] | None:
                 head = _RULE.match(text, at)
                 if head is not None:  # (`nft -j`'s one line: decoded to find its end)
                     family, table, chain = head.groups()
-                    out.append(make((name(family, family), name(table, table), name(chain, chain),
-                                     text[at:end], len(out) + 1, origin)))
+                    out.append(new(RuleText, (name(family, family), name(table, table), name(chain, chain),
+                                              text[at:end], len(out) + 1, origin)))
                 elif isinstance(value, dict):
                     out.append(value)
                 else:

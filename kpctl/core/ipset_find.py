@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 from socket import AF_INET, AF_INET6, inet_pton
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -90,13 +90,14 @@ def _ip_int(text: str) -> tuple[int, int] | None:
         return None
 
 
-def _ip_matches(ipset: IPSet, start: str | None, cidr: int | None, end: str | None, value: str | None,
-                netmask: int | None) -> bool:
-    """Is ``value`` in the member's range / net (``netmask``/``bitmask``: the set's, for the first IP)?"""
-    if start is None or value is None:
+def _ip_matches(ipset: IPSet, start: str | None, cidr: int | None, end: str | None,
+                address: tuple[int, int] | None, netmask: int | None) -> bool:
+    """Is ``address`` (:func:`_ip_int`) in the member's range / net (``netmask``/``bitmask``: the
+    set's, for the first IP)?"""
+    if start is None or address is None:
         return False
-    address, first = _ip_int(value), _ip_int(start)
-    if address is None or first is None or address[1] != first[1]:
+    first = _ip_int(start)
+    if first is None or address[1] != first[1]:
         return False
     if end is not None:
         last = _ip_int(end)
@@ -127,10 +128,11 @@ def _entry_matches(ipset: IPSet, entry: IPSetEntry, packet: Packet, flags: tuple
         source = flag == "src"
         if kind in ("ip", "net"):
             value = packet.src if source else packet.dst
+            address = _ip_int(value) if value is not None else None
             if ip_index == 0:
-                ok = _ip_matches(ipset, entry.ip, entry.cidr, entry.ip_to, value, _netmask(ipset))
+                ok = _ip_matches(ipset, entry.ip, entry.cidr, entry.ip_to, address, _netmask(ipset))
             else:
-                ok = _ip_matches(ipset, entry.ip2, entry.cidr2, entry.ip2_to, value, None)
+                ok = _ip_matches(ipset, entry.ip2, entry.cidr2, entry.ip2_to, address, None)
             ip_index += 1
         elif kind == "port":
             proto = PROTOCOL_NUMBERS.get(packet.protocol)
@@ -329,19 +331,28 @@ def parse_find_target(text: str) -> tuple[str, int | None, str | None]:
     return str(address), int(port_part), None
 
 
-def _member_matches_any(ipset: IPSet, entry: IPSetEntry, address: str, port: int | None,
-                        proto: str | None) -> bool:
-    """The member matches ``address`` in some IP dimension and (if given) ``port``."""
+def _member_test(ipset: IPSet, address: tuple[int, int] | None, port: int | None,
+                 proto: str | None) -> Callable[[IPSetEntry], bool]:
+    """Whether a member of ``ipset`` matches ``address`` (:func:`_ip_int`) in some IP dimension
+    and (if given) ``port``: what depends on the set and the query worked out once, not per member."""
     dims = ipset.dimensions
-    if "port" in dims and port is not None and not _port_matches(
-            entry, _proto_number(proto or entry.proto or "tcp"), port, ipset.type == "bitmap:port"):
-        return False
-    ip_dims = [d for d in dims if d in ("ip", "net")]
-    if not ip_dims:
-        return "port" in dims and port is not None
-    if _ip_matches(ipset, entry.ip, entry.cidr, entry.ip_to, address, _netmask(ipset)):
-        return True
-    return len(ip_dims) > 1 and _ip_matches(ipset, entry.ip2, entry.cidr2, entry.ip2_to, address, None)
+    by_port = "port" in dims and port is not None
+    bitmap = ipset.type == "bitmap:port"
+    wanted = _proto_number(proto) if proto and by_port else None  # (else each member's own, TCP when none)
+    at_port = port if port is not None else -1
+    ip_dims = sum(d in ("ip", "net") for d in dims)
+    netmask = _netmask(ipset)
+
+    def matches(entry: IPSetEntry) -> bool:
+        if by_port and not _port_matches(entry, wanted if proto else _proto_number(entry.proto or "tcp"),
+                                         at_port, bitmap):
+            return False
+        if not ip_dims:
+            return by_port
+        if _ip_matches(ipset, entry.ip, entry.cidr, entry.ip_to, address, netmask):
+            return True
+        return ip_dims > 1 and _ip_matches(ipset, entry.ip2, entry.cidr2, entry.ip2_to, address, None)
+    return matches
 
 
 def find_matches(sets: Iterable[IPSet], address: str, port: int | None = None,
@@ -352,6 +363,7 @@ def find_matches(sets: Iterable[IPSet], address: str, port: int | None = None,
     through each member set that matches (``via``).
     """
     family = "inet6" if ":" in address else "inet"
+    query = _ip_int(address)
     all_sets = list(sets)
     found: list[FindMatch] = []
     hits: dict[str, list[FindMatch]] = {}
@@ -360,8 +372,9 @@ def find_matches(sets: Iterable[IPSet], address: str, port: int | None = None,
             continue
         if ipset.family is not None and ipset.family != family:
             continue
+        matches = _member_test(ipset, query, port, proto)
         for entry in ipset.members:
-            if _member_matches_any(ipset, entry, address, port, proto):
+            if matches(entry):
                 match = FindMatch(ipset.name, ipset.type, entry)
                 found.append(match)
                 hits.setdefault(ipset.name, []).append(match)

@@ -30,7 +30,7 @@ _TOP_LINE = re.compile(r"\n  [^ ]")  # a line of the top object (a member, or a 
 
 
 # A reader of one JSON value: (text, where it starts) -> (the value, where it ends), as
-# JSONDecoder.raw_decode; a reader of its own may give a document's parts undecoded (nft_json).
+# JSONDecoder.raw_decode; a reader of its own may give a document's parts undecoded (nft_document).
 Reader = Callable[[str, int], "tuple[Any, int]"]
 
 

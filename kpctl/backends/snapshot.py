@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from kpctl.backends.json_document import decode_object
-from kpctl.core.nft_document import read_document
 from kpctl.errors import InvalidInput, NotFound
 from kpctl.model.snapshot import SNAPSHOT_FORMAT, SNAPSHOT_VERSION, NodeSnapshot
 
@@ -26,8 +25,7 @@ def load_snapshot(path: str) -> NodeSnapshot:
         else:
             with open(path, encoding="utf-8") as handle:
                 text = handle.read()
-        origin = f"snapshot {path!r}: nftables section"
-        document = decode_object(text, bad, {"nftables": lambda text, start: read_document(text, start, origin)})
+        document = decode_object(text, bad, {"nftables": lambda text, start: _ruleset(text, start, path)})
     except FileNotFoundError:
         raise NotFound(f"snapshot file {path!r} not found") from None
     except IsADirectoryError:
@@ -42,6 +40,13 @@ def load_snapshot(path: str) -> NodeSnapshot:
     if version != SNAPSHOT_VERSION:
         raise InvalidInput(f"snapshot {path!r} has version {version!r}; this kpctl reads version {SNAPSHOT_VERSION}")
     return NodeSnapshot(version=version, sections=document, source=path)
+
+
+def _ruleset(text: str, start: int, path: str) -> tuple[Any, int]:
+    """The nftables section, its rules held as text (nft_document: imported by the commands that read it)."""
+    from kpctl.core.nft_document import read_document
+
+    return read_document(text, start, f"snapshot {path!r}: nftables section")
 
 
 def required_section(snapshot: NodeSnapshot, name: str) -> Any:

@@ -81,8 +81,12 @@ def run(entries: Sequence[Entry]) -> list[dict[str, Any]]:
 
 
 def bodies(rules: Sequence[Entry]) -> list[dict[str, Any]]:
-    """The rules of rule entries (``{"rule": body}`` or RuleText), decoded (see :func:`run`)."""
-    return [value["rule"] for value in run(rules)]
+    """The rules of rule entries (``{"rule": body}`` or RuleText), decoded: one or two each alone
+    (joining them costs more than it saves: 40,000 rules in pairs 0.118 s alone, 0.134 s as runs;
+    in fours 0.145 and 0.119), more as a run."""
+    if len(rules) > 2:
+        return [value["rule"] for value in run(rules)]
+    return [entry["rule"] if isinstance(entry, dict) else entry.body() for entry in rules]
 
 
 class Objects(Sequence[dict]):

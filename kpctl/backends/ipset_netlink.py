@@ -159,30 +159,31 @@ def _get_ip(buf: bytes, span: tuple[int, int]) -> str:
     return socket.inet_ntop(socket.AF_INET, payload)
 
 
+def _address(parts: list[bytes], ip: str | None, ip_to: str | None, cidr: int | None,
+             kinds: tuple[int, int, int]) -> None:
+    """One of a member's addresses as attributes: the address, its range's end, its prefix."""
+    if ip is not None:
+        parts.append(_ip(kinds[0], ip))
+        if ip_to:
+            parts.append(_ip(kinds[1], ip_to))
+        if cidr is not None:
+            parts.append(_u8(kinds[2], cidr))
+
+
 def entry_attrs(ipset: IPSet, entry: IPSetEntry, lineno: int = 0) -> bytes:
     """The IPSET_ATTR_DATA payload for ``entry`` of ``ipset`` (add/del/test)."""
     parts: list[bytes] = []
     flags = 0
     if entry.name is not None:
         parts.append(_str(ATTR_NAME, entry.name))
-    if entry.ip is not None:
-        parts.append(_ip(ATTR_IP, entry.ip))
-        if entry.ip_to:
-            parts.append(_ip(ATTR_IP_TO, entry.ip_to))
-        if entry.cidr is not None:
-            parts.append(_u8(ATTR_CIDR, entry.cidr))
+    _address(parts, entry.ip, entry.ip_to, entry.cidr, (ATTR_IP, ATTR_IP_TO, ATTR_CIDR))
     if entry.port is not None:
         parts.append(_be16(ATTR_PORT, entry.port))
         if entry.port_to is not None:
             parts.append(_be16(ATTR_PORT_TO, entry.port_to))
         if entry.proto_num is not None:
             parts.append(_u8(ATTR_PROTO, entry.proto_num))
-    if entry.ip2 is not None:
-        parts.append(_ip(ATTR_IP2, entry.ip2))
-        if entry.ip2_to:
-            parts.append(_ip(ATTR_IP2_TO, entry.ip2_to))
-        if entry.cidr2 is not None:
-            parts.append(_u8(ATTR_CIDR2, entry.cidr2))
+    _address(parts, entry.ip2, entry.ip2_to, entry.cidr2, (ATTR_IP2, ATTR_IP2_TO, ATTR_CIDR2))
     if entry.iface is not None:
         parts.append(_str(ATTR_IFACE, entry.iface))
         flags |= (FLAG_PHYSDEV if entry.physdev else 0) | (FLAG_IFACE_WILDCARD if entry.wildcard else 0)

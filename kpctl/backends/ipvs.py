@@ -10,15 +10,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from kpctl.core.ipvs_rows import TableRows, rows_of
-from kpctl.model.ipvs import (
-    Connection,
-    IPVSTable,
-    RealServer,
-    ServiceKey,
-    SyncDaemon,
-    Timeouts,
-    VirtualService,
-)
+from kpctl.model.ipvs import Connection, IPVSTable, RealServer, ServiceKey, SyncDaemon, Timeouts, VirtualService
 
 
 class IPVSBackend(Protocol):

@@ -36,16 +36,8 @@ from kpctl.errors import (
     NotFound,
     PermissionDenied,
 )
-from kpctl.model.ipvs import (
-    Connection,
-    IPVSInfo,
-    IPVSTable,
-    RealServer,
-    ServiceKey,
-    SyncDaemon,
-    Timeouts,
-    VirtualService,
-)
+from kpctl.model.ipvs import (Connection, IPVSInfo, IPVSTable, RealServer, ServiceKey, SyncDaemon, Timeouts,
+    VirtualService)
 
 PROC_IP_VS_CONN = "/proc/net/ip_vs_conn"
 PROC_IP_VS = "/proc/net/ip_vs"  # the table as text, in the current network namespace

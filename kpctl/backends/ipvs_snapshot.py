@@ -6,16 +6,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
 from kpctl.errors import InvalidInput, NotFound
-from kpctl.model.ipvs import (
-    Connection,
-    IPVSInfo,
-    IPVSTable,
-    RealServer,
-    ServiceKey,
-    SyncDaemon,
-    Timeouts,
-    VirtualService,
-)
+from kpctl.model.ipvs import (Connection, IPVSInfo, IPVSTable, RealServer, ServiceKey, SyncDaemon, Timeouts,
+    VirtualService)
 
 
 class IPVSSnapshot:

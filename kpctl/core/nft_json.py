@@ -7,7 +7,8 @@ family and table.  Used by `kpctl nft list`, the nftables tracer and (later) `kp
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections import UserDict
+from collections.abc import Iterator
 from typing import Any
 
 from kpctl.core.nft_document import Objects, RuleText, bodies, entries
@@ -83,7 +84,7 @@ class TableIndex:
         self.rules = ChainRules()
         self.sets: dict[str, dict[str, Any]] = {}
         self._targets: dict[str, frozenset[str]] = {}
-        held = self.rules.held
+        held = self.rules.data
         for item in entries(ruleset):
             if isinstance(item, RuleText):
                 if item.table == table and item.family == family:
@@ -113,24 +114,13 @@ class TableIndex:
         return found
 
 
-class ChainRules(Mapping[str, list]):
-    """A table's rules by chain name, a chain's decoded each time it is read (not kept: a walk
-    over every chain holds one chain's rules at a time; see nft_document)."""
-
-    def __init__(self) -> None:
-        self.held: dict[str, list[Any]] = {}  # chain -> its rules: {"rule": body} or RuleText
+class ChainRules(UserDict[str, list]):
+    """A table's rules by chain name (``data``: each chain's as held, ``{"rule": body}`` or
+    RuleText), a chain's decoded each time it is read (not kept: a walk over every chain holds one
+    chain's rules at a time; see nft_document)."""
 
     def __getitem__(self, chain: str) -> list[dict[str, Any]]:
-        return bodies(self.held[chain])
-
-    def __contains__(self, chain: object) -> bool:
-        return chain in self.held
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.held)
-
-    def __len__(self) -> int:
-        return len(self.held)
+        return bodies(self.data[chain])
 
 
 VERDICT_STATEMENTS = frozenset(("jump", "goto", "vmap"))

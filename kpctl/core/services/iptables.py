@@ -15,15 +15,8 @@ from collections.abc import Callable, Iterator, Mapping
 
 from kpctl.core.services.common import Dispatch
 from kpctl.model.iptables import Chain, PortMatch, ProtocolMatch, Rule, Ruleset, Table
-from kpctl.model.services import (
-    ANY_LOCAL,
-    CLUSTER_IP,
-    EXTERNAL_IP,
-    LOAD_BALANCER,
-    NODE_PORT,
-    NodeService,
-    ServiceEndpoint,
-)
+from kpctl.model.services import (ANY_LOCAL, CLUSTER_IP, EXTERNAL_IP, LOAD_BALANCER, NODE_PORT, NodeService,
+    ServiceEndpoint)
 
 MODE = "iptables"
 _KIND_BY_COMMENT = {"cluster IP": CLUSTER_IP, "external IP": EXTERNAL_IP, "loadbalancer IP": LOAD_BALANCER}

@@ -16,14 +16,7 @@ from kpctl.core.services.common import canonical_address
 from kpctl.model.ipset import IPSet
 from kpctl.model.iptables import Ruleset
 from kpctl.model.ipvs import VirtualService
-from kpctl.model.services import (
-    CLUSTER_IP,
-    EXTERNAL_IP,
-    LOAD_BALANCER,
-    NODE_PORT,
-    NodeService,
-    ServiceEndpoint,
-)
+from kpctl.model.services import CLUSTER_IP, EXTERNAL_IP, LOAD_BALANCER, NODE_PORT, NodeService, ServiceEndpoint
 
 MODE = "ipvs"
 # (set, kind, Local policy), in the order kube-proxy's rules test them.

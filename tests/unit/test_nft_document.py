@@ -113,7 +113,7 @@ def test_a_rule_on_its_own_line_is_decoded_only_when_read() -> None:
     assert TableIndex(value, "ip", "t").chains == {"c": {"family": "ip", "table": "t", "name": "c", "handle": 1}}
     assert objects[2] == good and objects[-1] == good
     for _again in range(2):
-        with pytest.raises(InvalidInput, match=r"^test: nftables object #2 is not valid JSON: Expecting value"):
+        with pytest.raises(InvalidInput, match=r"^test: nftables object #2 is not valid JSON: "):
             TableIndex(value, "ip", "t").rules["c"]
     with pytest.raises(InvalidInput, match="object #2"):
         list(objects)

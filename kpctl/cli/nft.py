@@ -84,7 +84,7 @@ def _listing(selected: dict[str, Any], graph: dict[str, Any], chain: str | None,
 
 def _json_text(document: dict[str, Any]) -> str:
     """Compact, as `nft -j` prints it (the indenting encoder took 20 s and 770 MiB at 10k services),
-    each object encoded as it is decoded (a rule is held as text until then: nft_json.RuleText).
+    each object encoded as it is decoded (a rule is held as text until then: nft_document.RuleText).
     A decoded document holds no cycle to check for (see kpctl.output.json_text)."""
     encode = json.JSONEncoder(check_circular=False).encode
     members = (encode(key) + ": " + (_objects_text(value, encode) if isinstance(value, Objects) else encode(value))

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kpctl.core.jumps import JumpNode
-from kpctl.core.nft_document import Entry, Objects, RuleText, bodies, entries
-from kpctl.core.nft_json import object_kind, priority, sends, verdicts
+from kpctl.core.nft_document import Entry, Objects, RuleText, entries
+from kpctl.core.nft_json import ChainRules, object_kind, priority, sends, verdicts
 from kpctl.core.nft_syntax import element, expression, statement
 from kpctl.errors import InvalidInput, NotFound
 
@@ -125,13 +125,13 @@ class NftTableTree:
 _Edge = tuple[str, str]  # (how, target chain)
 
 
-def _steps(rules: list[Entry], maps: dict[str, dict[str, Any]]) -> tuple[list[_Edge], tuple[str, ...]]:
+def _steps(rules: list[dict[str, Any]], maps: dict[str, dict[str, Any]]) -> tuple[list[_Edge], tuple[str, ...]]:
     """Where a chain's rules can send the packet (each jump/goto and every verdict of a verdict
     map), and what else they do (its actions, each once): one pass over their statements."""
     edges: list[_Edge] = []
     found: dict[str, None] = {}
     looked_up: tuple[Any, str] = (None, "")  # a verdict map and the text of what it looks up
-    for rule in bodies(rules):
+    for rule in rules:
         for stmt in rule.get("expr", ()):
             if not isinstance(stmt, dict):
                 continue
@@ -155,28 +155,36 @@ def _steps(rules: list[Entry], maps: dict[str, dict[str, Any]]) -> tuple[list[_E
 def jump_trees(ruleset: dict[str, Any], roots: tuple[str, ...] | None = None) -> tuple[NftTableTree, ...]:
     """Per table, the graph from each base chain (or from ``roots``) through jumps, gotos and vmaps."""
     chains: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
-    rules: dict[tuple[str, str], dict[str, list[Entry]]] = {}
+    rules: dict[tuple[str, str], ChainRules] = {}  # (a chain's rules decoded when it is drawn)
     maps: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for item in entries(ruleset):
-        if isinstance(item, RuleText):  # decoded when its chain is drawn
-            rules.setdefault(item[:2], {}).setdefault(item.chain, []).append(item)
+        if isinstance(item, RuleText):
+            _held(rules, (item.family, item.table)).setdefault(item.chain, []).append(item)
             continue
         (kind, body), = item.items()  # (one each: check_document)
         key = (body.get("family", ""), body.get("table", body.get("name", "")))
         if kind == "rule":
-            rules.setdefault(key, {}).setdefault(body["chain"], []).append(item)
+            _held(rules, key).setdefault(body["chain"], []).append(item)
         elif kind == "chain":
             chains.setdefault(key, {})[body["name"]] = body
         elif kind == "table":
             chains.setdefault(key, {})
         elif kind == "map":
             maps.setdefault(key, {})[body["name"]] = body
-    return tuple(_table_tree(key, table_chains, rules.get(key, {}), maps.get(key, {}), roots)
+    return tuple(_table_tree(key, table_chains, rules.get(key, ChainRules()), maps.get(key, {}), roots)
                  for key, table_chains in chains.items())
 
 
+def _held(rules: dict[tuple[str, str], ChainRules], key: tuple[str, str]) -> dict[str, list[Any]]:
+    """The rules held by chain of table ``key`` (made when its first rule is met)."""
+    found = rules.get(key)
+    if found is None:
+        found = rules[key] = ChainRules()
+    return found.data
+
+
 def _table_tree(key: tuple[str, str], table_chains: dict[str, dict[str, Any]],
-                table_rules: dict[str, list[Entry]], table_maps: dict[str, dict[str, Any]],
+                table_rules: ChainRules, table_maps: dict[str, dict[str, Any]],
                 roots: tuple[str, ...] | None) -> NftTableTree:
     names = roots if roots is not None else tuple(sorted(
         (n for n, b in table_chains.items() if b.get("hook")),
@@ -186,7 +194,7 @@ def _table_tree(key: tuple[str, str], table_chains: dict[str, dict[str, Any]],
 
 
 # a table's chains, rules by chain, maps, and the steps of the chains expanded so far in its tree
-_Graph = tuple[dict[str, dict[str, Any]], dict[str, list[Entry]], dict[str, dict[str, Any]],
+_Graph = tuple[dict[str, dict[str, Any]], ChainRules, dict[str, dict[str, Any]],
                dict[str, tuple[list[_Edge], tuple[str, ...]]]]
 
 

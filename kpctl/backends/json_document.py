@@ -26,6 +26,7 @@ from collections.abc import Iterator, Mapping
 from typing import IO, Any, Callable
 
 _DECODER = json.JSONDecoder()
+_NOT_BLANK = re.compile(r"[^ \t\n\r]")  # anything but JSON's blanks
 _TOP_LINE = re.compile(r"\n  [^ ]")  # a line of the top object (a member, or a member's closing) at indent=2
 
 
@@ -43,11 +44,18 @@ def decode(source: str | IO[str], reader: Reader | None = None) -> Any:
 
 
 def _whole(reader: Reader, text: str) -> Any:
-    start = len(text) - len(text.lstrip())
-    value, end = reader(text, start)
-    if text[end:].strip():
+    """``reader``'s value of the whole text, as json.loads reads it: JSON's blanks around it and
+    nothing else (found by a pattern: stripping would copy the text, 35 MB from `nft -j`)."""
+    value, end = reader(text, _past_blanks(text, 0))
+    if _past_blanks(text, end) != len(text):
         raise json.JSONDecodeError("Extra data", text, end)
     return value
+
+
+def _past_blanks(text: str, at: int) -> int:
+    """Where the JSON blanks from ``at`` end (the text's length when nothing else follows)."""
+    found = _NOT_BLANK.search(text, at)
+    return found.start() if found is not None else len(text)
 
 
 def _paused(read: Callable[[], Any]) -> Any:

@@ -45,8 +45,8 @@ def parse_ruleset(text: str) -> dict[str, Any]:
     """The document `nft -j list ruleset` printed (nothing at all when the ruleset is empty)."""
     origin = "nft -j list ruleset"
     try:
-        document = decode(text, lambda text, start: read_document(text, start, origin)) if text.strip() \
-            else {"nftables": []}
+        document = decode(text, lambda text, start: read_document(text, start, origin)) \
+            if text and not text.isspace() else {"nftables": []}  # (strip() would copy the text)
     except json.JSONDecodeError as exc:
         raise KernelError(f"nft -j list ruleset printed no JSON: line {exc.lineno}: {exc.msg}") from None
     check_document(document, origin)

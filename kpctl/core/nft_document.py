@@ -139,16 +139,17 @@ def plain(document: Any) -> Any:
 
 # ---------------------------------------------------------------- reading the text
 
-_OPEN = re.compile(r'\s*\{\s*"nftables"\s*:\s*\[\s*')
-_NEXT = re.compile(r'\s*([,\]])\s*')
-_CLOSE = re.compile(r'\s*\}')
+_WS = r"[ \t\n\r]*"  # JSON's blanks (json.loads takes no other)
+_OPEN = re.compile(f'\\{{{_WS}"nftables"{_WS}:{_WS}\\[{_WS}')
+_NEXT = re.compile(f'{_WS}([,\\]]){_WS}')
+_CLOSE = re.compile(f'{_WS}\\}}')
 # A rule as nft writes it (its keys in nft's order, each name without escapes).
 _HEAD = r'\{"rule": \{"family": "([a-z0-9]+)", "table": "([^"\\]*)", "chain": "([^"\\]*)", '
 _RULE = re.compile(_HEAD)
 # An object on a line of its own (a rule: groups 1-3; group 4: where the object ends), with what
 # follows up to the next object (or the list's closing bracket: group 5).  Tried on lines shorter
 # than _LONG_LINE only: the pattern runs to the line's end, and `nft -j` prints one line in all.
-_LINE = re.compile(r'\{"(?:' + _HEAD[3:] + r'|[^"\\\n]+": \{)[^\n]*\}\}()[ \t\r]*(?:,[ \t\r]*\n[ \t]*|\n\s*(\]))')
+_LINE = re.compile(r'\{"(?:' + _HEAD[3:] + r'|[^"\\\n]+": \{)[^\n]*\}\}()[ \t\r]*(?:,[ \t\r]*\n[ \t]*|\n' + _WS + r'(\]))')
 _LONG_LINE = 1 << 16
 # The start of a second object on a rule's line (every object of a document begins with its
 # family; nothing nested in a rule does): a line holding two is read the general way.
@@ -156,15 +157,12 @@ _JOINED = re.compile(r'\}, \{"[^"\\]+": \{"family": ')
 
 
 def read_document(text: str, start: int, origin: str) -> tuple[Any, int]:
-    """The JSON value at ``text[start:]`` (after blanks) and where it ends, as
-    ``JSONDecoder.raw_decode`` reads it, an `nft -j` document's rules held as :class:`RuleText`
+    """The JSON value at ``text[start:]`` and where it ends, as ``JSONDecoder.raw_decode`` reads it, an `nft -j` document's rules held as :class:`RuleText`
     in :class:`Objects`.  A text that is not a document of objects separated by commas is
     decoded whole (and its errors are raised).  ``origin`` is named by errors found later."""
     opened = _OPEN.match(text, start)
     found = _objects(text, opened.end(), origin) if opened else None
     if found is None:
-        while text[start:start + 1].isspace():
-            start += 1
         return _DECODER.raw_decode(text, start)
     return found
 

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kpctl.backends.json_document import decode
 from kpctl.backends.nft import parse_ruleset
 from kpctl.core.nft_document import RUN, Objects, RuleText, entries, plain, read_document
 from kpctl.core.nft_json import TableIndex, items
@@ -54,11 +55,9 @@ def saved(document: dict[str, Any], ascii_only: bool = False) -> str:
 
 
 def _read(text: str) -> Any:
-    """The document in ``text``, which holds nothing else (as json.loads reads it)."""
-    value, end = read_document(text, len(text) - len(text.lstrip()), "test")
-    if text[end:].strip():
-        raise ValueError(f"extra data at {end}")
-    return value
+    """The document in ``text``, which holds nothing else (as json.loads reads it), read as
+    `nft -j`'s output is (backends.nft.parse_ruleset)."""
+    return decode(text, lambda text, start: read_document(text, start, "test"))
 
 
 @settings(max_examples=400, deadline=None)
@@ -89,7 +88,7 @@ def test_a_damaged_text_reads_as_json_reads_it_or_fails(document: dict[str, Any]
     rule is read (a rule on a line of its own is not decoded before)."""
     text = saved(document)
     at = data.draw(st.integers(0, len(text) - 1))
-    damaged = text[:at] + data.draw(st.sampled_from(["", ",", "}", "\n", '"', " ", "x"])) + text[at + 1:]
+    damaged = text[:at] + data.draw(st.sampled_from(["", ",", "}", "\n", '"', " ", "x", "\x0c"])) + text[at + 1:]
     try:
         expected = json.loads(damaged)
     except ValueError:
@@ -155,6 +154,20 @@ def test_runs_decode_as_one_at_a_time_does() -> None:
     assert all(isinstance(e, RuleText) for e in objects.entries)
     assert list(objects) == rules and objects[RUN - 2:RUN + 2] == rules[RUN - 2:RUN + 2] and objects == rules
     assert TableIndex(value, "ip", "t").rules["c3"] == [r["rule"] for r in rules if r["rule"]["chain"] == "c3"]
+
+
+def test_only_json_blanks_separate_objects() -> None:
+    """json.loads takes spaces, tabs and line breaks around a value, no other white space."""
+    chain = json.dumps({"chain": {"family": "ip", "table": "t", "name": "c", "handle": 1}})
+    for blank in ("\x0c", "\x0b", "\u2028", "\xa0"):
+        for text in (blank + '{"nftables": []}', '{"nftables": [' + blank + chain + "]}",
+                     '{"nftables": [\n  ' + chain + ",\n  " + chain + "\n" + blank + "]}"):
+            with pytest.raises(ValueError):
+                json.loads(text)
+            with pytest.raises(ValueError):
+                _read(text)
+    with pytest.raises(Exception, match="printed no JSON: line 1: Extra data"):
+        parse_ruleset('{"nftables": []}\x0c')
 
 
 def test_nft_output_on_one_line_is_held_so_too() -> None:

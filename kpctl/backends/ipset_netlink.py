@@ -107,20 +107,24 @@ def _nest(kind: int, parts: Iterable[bytes]) -> bytes:
     return _nla(kind | NLA_F_NESTED, b"".join(parts))
 
 
+# The fixed-size attributes, padded to 4 bytes (what pack_attr makes of them), in two steps.
+_U8_PADDED, _BE16_PADDED = struct.Struct("B3x"), struct.Struct(">H2x")
+
+
 def _u8(kind: int, value: int) -> bytes:
-    return _nla(kind, bytes((value,)))
+    return _NLAHDR.pack(5, kind) + _U8_PADDED.pack(value)
 
 
 def _be16(kind: int, value: int) -> bytes:
-    return _nla(kind | NLA_F_NET_BYTEORDER, _BE16.pack(value))
+    return _NLAHDR.pack(6, kind | NLA_F_NET_BYTEORDER) + _BE16_PADDED.pack(value)
 
 
 def _be32(kind: int, value: int) -> bytes:
-    return _nla(kind | NLA_F_NET_BYTEORDER, _BE32.pack(value))
+    return _NLAHDR.pack(8, kind | NLA_F_NET_BYTEORDER) + _BE32.pack(value)
 
 
 def _be64(kind: int, value: int) -> bytes:
-    return _nla(kind | NLA_F_NET_BYTEORDER, _BE64.pack(value))
+    return _NLAHDR.pack(12, kind | NLA_F_NET_BYTEORDER) + _BE64.pack(value)
 
 
 def _str(kind: int, value: str) -> bytes:
@@ -129,8 +133,14 @@ def _str(kind: int, value: str) -> bytes:
 
 def _ip(kind: int, text: str) -> bytes:
     packed = pack_address(text)
-    inner = ATTR_IPADDR_IPV6 if len(packed) == 16 else ATTR_IPADDR_IPV4
-    return _nest(kind, [_nla(inner | NLA_F_NET_BYTEORDER, packed)])
+    head = _IP_HEADS.get((kind, len(packed)))
+    if head is None:  # (the nest's header and its address attribute's, made once per kind)
+        inner = ATTR_IPADDR_IPV6 if len(packed) == 16 else ATTR_IPADDR_IPV4
+        head = _IP_HEADS[(kind, len(packed))] = _nest(kind, [_nla(inner | NLA_F_NET_BYTEORDER, packed)])[:8]
+    return head + packed
+
+
+_IP_HEADS: dict[tuple[int, int], bytes] = {}
 
 
 def _iter_attrs(buf: bytes, start: int, end: int) -> Iterator[tuple[int, int, int]]:
@@ -176,14 +186,17 @@ def entry_attrs(ipset: IPSet, entry: IPSetEntry, lineno: int = 0) -> bytes:
     flags = 0
     if entry.name is not None:
         parts.append(_str(ATTR_NAME, entry.name))
-    _address(parts, entry.ip, entry.ip_to, entry.cidr, (ATTR_IP, ATTR_IP_TO, ATTR_CIDR))
-    if entry.port is not None:
-        parts.append(_be16(ATTR_PORT, entry.port))
+    if entry.ip is not None:
+        _address(parts, entry.ip, entry.ip_to, entry.cidr, (ATTR_IP, ATTR_IP_TO, ATTR_CIDR))
+    port = entry.port
+    if port is not None:
+        parts.append(_be16(ATTR_PORT, port))
         if entry.port_to is not None:
             parts.append(_be16(ATTR_PORT_TO, entry.port_to))
         if entry.proto_num is not None:
             parts.append(_u8(ATTR_PROTO, entry.proto_num))
-    _address(parts, entry.ip2, entry.ip2_to, entry.cidr2, (ATTR_IP2, ATTR_IP2_TO, ATTR_CIDR2))
+    if entry.ip2 is not None:
+        _address(parts, entry.ip2, entry.ip2_to, entry.cidr2, (ATTR_IP2, ATTR_IP2_TO, ATTR_CIDR2))
     if entry.iface is not None:
         parts.append(_str(ATTR_IFACE, entry.iface))
         flags |= (FLAG_PHYSDEV if entry.physdev else 0) | (FLAG_IFACE_WILDCARD if entry.wildcard else 0)
@@ -218,7 +231,8 @@ def entry_attrs(ipset: IPSet, entry: IPSetEntry, lineno: int = 0) -> bytes:
 
 def entry_data(ipset: IPSet, entry: IPSetEntry, lineno: int = 0) -> bytes:
     """The IPSET_ATTR_DATA nest of ``entry`` in an add/del request (what the ADT nest holds)."""
-    return _nest(ATTR_DATA, [entry_attrs(ipset, entry, lineno)])
+    body = entry_attrs(ipset, entry, lineno)  # (attributes: a multiple of 4 bytes)
+    return _NLAHDR.pack(4 + len(body), ATTR_DATA | NLA_F_NESTED) + body
 
 
 def create_attrs(ipset: IPSet) -> bytes:

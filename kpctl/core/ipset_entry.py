@@ -283,18 +283,18 @@ def _shaped(set_type: str, text: str) -> IPSetEntry | None:
     if found is None:
         return None
     parts = found.groups()
+    # (only the fields that differ from their defaults: None for the others, ranges included)
     if set_type == "bitmap:port":
-        values: dict[str, Any] = {"port": int(parts[0]), "port_to": None}
+        values: dict[str, Any] = {"port": int(parts[0])}
     elif len(parts) == 3:  # hash:ip,port, kube-proxy's every set but one
-        values = {"ip": parts[0], "cidr": None, "ip_to": None, "port": int(parts[2]), "port_to": None,
-                  "proto_num": _PORT_NUMBERS[parts[1]], "proto": parts[1]}
+        values = {"ip": parts[0], "port": int(parts[2]), "proto_num": _PORT_NUMBERS[parts[1]], "proto": parts[1]}
     else:
         cidr = _network(parts[0], parts[1]) if set_type == "hash:net" else None
-        values = {"ip": parts[0], "cidr": cidr, "ip_to": None}
+        values = {"ip": parts[0], "cidr": cidr}
         if len(parts) > 3:
             cidr = _network(parts[3], parts[4]) if set_type == "hash:ip,port,net" else None
-            values.update(port=int(parts[2]), port_to=None, proto_num=_PORT_NUMBERS[parts[1]], proto=parts[1],
-                          ip2=parts[3], cidr2=cidr, ip2_to=None)
+            values.update(port=int(parts[2]), proto_num=_PORT_NUMBERS[parts[1]], proto=parts[1], ip2=parts[3],
+                          cidr2=cidr)
         if cidr == -1:
             return None
     return IPSetEntry.with_fields(values, lambda entry: text)

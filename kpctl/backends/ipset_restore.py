@@ -21,7 +21,7 @@ from typing import Any
 from kpctl.backends.ipset_netlink import CMD_ADD, CMD_DEL, IPSetNetlink, entry_data
 from kpctl.core.ipset_diff import compatible, same_set
 from kpctl.core.ipset_entry import tokenize
-from kpctl.core.ipset_save import FastEncoders, LineEncoder, PackedRun, RestoreCommand, parse_member
+from kpctl.core.ipset_save import RestoreCommand, parse_member
 from kpctl.errors import AlreadyExists, InvalidInput, KernelError, KpctlError, NotFound
 from kpctl.model.ipset import IPSet
 
@@ -42,13 +42,7 @@ class _Stage:
     header: IPSet | None = None
     origin: str = ""
     items: list[bytes] = field(default_factory=list)  # add/del: each member's IPSET_ATTR_DATA nest
-    elements: dict[int, str] = field(default_factory=dict)  # line -> element, for errors (generic lines)
-    run: PackedRun | None = None  # names the elements of packed lines
-
-    def element(self, lineno: int) -> str | None:
-        if lineno in self.elements:
-            return self.elements[lineno]
-        return self.run.element(lineno) if self.run is not None else None
+    elements: dict[int, str] = field(default_factory=dict)  # line -> element, for errors
     exist: bool = False
 
 
@@ -64,10 +58,8 @@ class RestoreSummary:
 
 class _Planner:
     def __init__(self, kernel: dict[str, IPSet], external_refs: dict[str, int],
-                 lists: dict[str, list[str]], fast: FastEncoders | None = None) -> None:
+                 lists: dict[str, list[str]]) -> None:
         self.kernel = kernel
-        self.fast = fast
-        self.encoders: dict[int, tuple[IPSet, LineEncoder | None]] = {}  # by id() of a header
         self.external_refs = external_refs
         self.lists = lists  # list:set name -> member set names, as the file leaves them so far
         self.slots = {name: _Slot(header, name) for name, header in kernel.items()}
@@ -123,16 +115,8 @@ class _Planner:
             self.materialize(name, copy=False)
         elif kind in ("add", "del"):
             slot = self._slot(name)
-            if command.packed is not None:
-                self._stage_members(kind, name, exist, command.packed.data, run=command.packed)
-                return
             entry = command.entry
-            if entry is None and self.fast is not None:  # a line of a set only the kernel had
-                found = self._encoder(slot.header)(f"{kind} {name} {command.name2}", command.lineno)
-                if found is not None:
-                    self._stage_members(kind, name, exist, [found[2]], {command.lineno: command.name2})
-                    return
-            if entry is None:
+            if entry is None:  # a line of a set only the kernel had
                 entry = parse_member(slot.header, tokenize(command.name2))
             if slot.header.type == "list:set" and entry.name is not None:
                 members = self.lists.setdefault(name, [])
@@ -141,8 +125,12 @@ class _Planner:
                 elif kind == "del" and entry.name in members:
                     members.remove(entry.name)
                 entry = replace(entry, name=self._member_ref(entry.name))
-            data = entry_data(slot.header, entry, command.lineno)
-            self._stage_members(kind, name, exist, [data], {command.lineno: entry.raw})
+            last = self.stages[-1] if slot.temp is not None else None  # (stages exist once a temporary does)
+            if last is None or not (last.temp == slot.temp and last.kind == kind and last.exist == exist):
+                last = _Stage(kind, self.materialize(name), exist=exist)
+                self.stages.append(last)
+            last.items.append(entry_data(slot.header, entry, command.lineno))
+            last.elements[command.lineno] = entry.raw
         elif kind == "flush":
             for target in [name] if name else list(self.slots):
                 slot = self._slot(target)
@@ -182,24 +170,6 @@ class _Planner:
                 self.lists[command.name2] = first_list
             second.header, first.header = replace(second.header, name=name), replace(first.header, name=command.name2)
 
-    def _encoder(self, header: IPSet) -> LineEncoder:
-        cached = self.encoders.get(id(header))
-        if cached is None or cached[0] is not header:
-            assert self.fast is not None
-            cached = self.encoders[id(header)] = (header, self.fast(header))
-        return cached[1] or _no_encoder
-
-    def _stage_members(self, kind: str, name: str, exist: bool, items: list[bytes],
-                       elements: dict[int, str] | None = None, run: PackedRun | None = None) -> None:
-        temp = self.materialize(name)
-        last = self.stages[-1]
-        if not (last.kind == kind and last.temp == temp and last.exist == exist):
-            last = _Stage(kind, temp, exist=exist)
-            self.stages.append(last)
-        last.items.extend(items)
-        last.elements.update(elements or {})
-        last.run = last.run or run
-
     def _member_ref(self, member: str) -> str:
         """The kernel name a list:set member must be added under while staging."""
         slot = self._slot(member)
@@ -213,15 +183,8 @@ class _Planner:
                 self.materialize(name)
 
 
-def _no_encoder(line: str, lineno: int) -> None:
-    return None
-
-
-def plan_restore(nl: IPSetNetlink, commands: list[RestoreCommand], exist_all: bool,
-                 fast: FastEncoders | None = None) -> _Planner:
-    """Validate ``commands`` against the kernel's headers (no changes) and plan the staging.
-
-    ``fast`` (as for parse_restore) packs add/del lines of sets the file did not create."""
+def plan_restore(nl: IPSetNetlink, commands: list[RestoreCommand], exist_all: bool) -> _Planner:
+    """Validate ``commands`` against the kernel's headers (no changes) and plan the staging."""
     kernel = {s.name: s for s in nl.list_sets(header_only=True)}
     lists: dict[str, list[str]] = {}
     for ipset in kernel.values():
@@ -229,7 +192,7 @@ def plan_restore(nl: IPSetNetlink, commands: list[RestoreCommand], exist_all: bo
             lists[ipset.name] = [m.name or "" for m in nl.list_sets(ipset.name)[0].members]
     list_refs = Counter(member for members in lists.values() for member in members)
     external = {name: (s.references or 0) - list_refs[name] for name, s in kernel.items()}
-    planner = _Planner(kernel, external, lists, fast)
+    planner = _Planner(kernel, external, lists)
     for command in commands:
         try:
             planner.apply(command, exist_all)
@@ -287,7 +250,8 @@ def _stage(nl: IPSetNetlink, stage: _Stage, temps: list[str], types: dict[str, s
         nl.add_packed(headers[stage.temp], nl.member_data(stage.origin), exist=False)
     elif stage.kind in ("add", "del"):
         command = CMD_ADD if stage.kind == "add" else CMD_DEL
-        nl.add_packed(headers[stage.temp], stage.items, exist=stage.exist, command=command, element=stage.element)
+        nl.add_packed(headers[stage.temp], stage.items, exist=stage.exist, command=command,
+                      element=stage.elements.get)
     elif stage.kind == "flush":
         nl.flush(stage.temp)
     elif stage.kind == "destroy":

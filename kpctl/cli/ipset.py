@@ -303,13 +303,12 @@ def restore(app: AppContext, file: str, exist: bool) -> None:
       kpctl ipset restore ipsets.txt
       kpctl ipset save | ssh node2 kpctl ipset restore --exist
     """
-    from kpctl.backends.ipset_fastenc import line_encoder
     from kpctl.backends.ipset_restore import execute_restore, plan_restore
     from kpctl.core.ipset_save import parse_restore
 
-    commands = parse_restore(_read(file), fast=line_encoder)
+    commands = parse_restore(_read(file))
     with _live(app, "ipset restore") as backend:
-        summary = execute_restore(backend, plan_restore(backend, commands, exist, fast=line_encoder))
+        summary = execute_restore(backend, plan_restore(backend, commands, exist))
     if app.verbose:
         click.echo(f"created {len(summary.created)}, replaced {len(summary.replaced)}, "
                    f"destroyed {len(summary.destroyed)} sets", err=True)

@@ -13,8 +13,9 @@ Read (restore files): lines ``create``, ``add``, ``del``, ``flush``, ``destroy``
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import NamedTuple
 
 from kpctl.core.ipset_entry import (
     _parse_ip,
@@ -39,31 +40,9 @@ _FLAG_OPTIONS = ("counters", "comment", "skbinfo", "forceadd")
 _INT_OPTIONS = ("hashsize", "maxelem", "timeout", "size", "bucketsize", "initval", "markmask", "netmask")
 
 
-# A fast encoder (kpctl.backends.ipset_fastenc) packs one add/del line of a set into
-# (command, exist, request bytes), or returns None for a line it leaves to the generic parser.
-LineEncoder = Callable[[str, int], "tuple[str, bool, bytes] | None"]
-FastEncoders = Callable[[IPSet], "LineEncoder | None"]  # given a set's header
-
-
-@dataclass
-class PackedRun:
-    """Consecutive add (or del) lines of one set with the same ``exist`` that a fast encoder
-    packed: one opaque request part per line (the core never reads them).  Only lines whose
-    element ipset prints as written are packed, so an error names it from the text."""
-
-    data: list[bytes]
-    text: str  # the whole restore file (shared, not copied)
-
-    def element(self, lineno: int) -> str:
-        return self.text.splitlines()[lineno - 1].split(" ")[2]
-
-
-@dataclass(frozen=True)
-class RestoreCommand:
-    """One line of a restore file. ``entry`` for add/del, ``ipset`` for create.
-
-    ``packed``: the lines of a :class:`PackedRun`; ``lineno`` is the first one's.
-    """
+class RestoreCommand(NamedTuple):
+    """One line of a restore file. ``entry`` for add/del, ``ipset`` for create.  (A tuple: a
+    set's save text is a command per member, 100,000 for a large set.)"""
 
     command: str  # create|add|del|flush|destroy|rename|swap
     lineno: int
@@ -72,18 +51,9 @@ class RestoreCommand:
     ipset: IPSet | None = None
     entry: IPSetEntry | None = None
     exist: bool = False
-    packed: PackedRun | None = None
-
-    def __init__(self, command: str, lineno: int, name: str = "", name2: str = "", ipset: IPSet | None = None,
-                 entry: IPSetEntry | None = None, exist: bool = False, packed: PackedRun | None = None) -> None:
-        # the fields set straight into the instance: a set's save text is a command per member, and
-        # the frozen __init__'s object.__setattr__ per field cost as much as reading the member
-        held = self.__dict__
-        held["command"], held["lineno"], held["name"], held["name2"] = command, lineno, name, name2
-        held["ipset"], held["entry"], held["exist"], held["packed"] = ipset, entry, exist, packed
 
     def describe(self) -> str:
-        """This command as a line of an ``ipset restore`` file (packed runs are not described)."""
+        """This command as a line of an ``ipset restore`` file."""
         if self.command == "create" and self.ipset is not None:
             line = format_create(self.ipset)
         elif self.command == "add" and self.entry is not None:
@@ -224,60 +194,30 @@ def format_save(sets: Iterable[IPSet]) -> str:
 def parse_member(ipset: IPSet, tokens: Sequence[str]) -> IPSetEntry:
     if not tokens:
         raise InvalidInput(f"missing entry for set {ipset.name!r}")
-    entry = parse_entry_options(parse_element(ipset.type, ipset.family, tokens[0]), tokens[1:])
-    check_entry_fits(ipset, entry)
+    entry = parse_element(ipset.type, ipset.family, tokens[0])
+    if len(tokens) > 1 or ipset.type.startswith("bitmap:"):  # (else no option, no range to be within)
+        entry = parse_entry_options(entry, tokens[1:])
+        check_entry_fits(ipset, entry)
     return entry
 
 
-def parse_restore(text: str, fast: FastEncoders | None = None) -> list[RestoreCommand]:
+def parse_restore(text: str) -> list[RestoreCommand]:
     """Parse a restore file completely (raises InvalidInput naming the line) before anything runs.
 
     Entries of ``add``/``del`` lines are checked against the header of a set created earlier in
     the file; for sets that exist only in the kernel, ``entry`` is None and ``raw`` kept in
     ``name2`` until :func:`resolve_entries` sees the kernel's headers.
-
-    With ``fast``, add/del lines of such sets that ``fast(header)`` packs skip the generic
-    parser and are gathered into ``packed`` runs; every other line (also every wrong one) is
-    parsed as without it.
     """
     commands: list[RestoreCommand] = []
     headers: dict[str, IPSet] = {}
-    encoders: dict[str, tuple[IPSet, LineEncoder | None]] = {}
-    run: RestoreCommand | None = None  # the packed run the next line may extend
-    encode: LineEncoder | None = None
     for lineno, line in enumerate(text.splitlines(), start=1):
-        if fast is not None:
-            found = encode(line, lineno) if encode is not None else None
-            if found is not None and run is not None and found[0] == run.command and found[1] == run.exist:
-                run.packed.data.append(found[2])  # type: ignore[union-attr]
-                continue
-            name = _fast_set_name(line, headers)
-            if name is not None:
-                cached = encoders.get(name)
-                if cached is None or cached[0] is not headers[name]:
-                    cached = encoders[name] = (headers[name], fast(headers[name]))
-                found = cached[1](line, lineno) if cached[1] is not None else None
-                if found is not None:
-                    encode = cached[1]
-                    run = RestoreCommand(found[0], lineno, name, exist=found[1], packed=PackedRun([found[2]], text))
-                    commands.append(run)
-                    continue
         try:
             command = _parse_line(line, lineno, headers)
         except InvalidInput as exc:
             raise InvalidInput(f"line {lineno}: {exc.message}", exc.hint) from None
         if command is not None:
             commands.append(command)
-            run = encode = None
     return commands
-
-
-def _fast_set_name(line: str, headers: dict[str, IPSet]) -> str | None:
-    """The set of an ``add``/``del`` line whose header the file gave, else None."""
-    if not line.startswith(("add ", "del ")):
-        return None
-    name = line[4:line.find(" ", 4)]
-    return name if name in headers else None
 
 
 _EXIST_FLAGS = ("-exist", "-!", "--exist")
@@ -288,10 +228,15 @@ def _parse_line(line: str, lineno: int, headers: dict[str, IPSet]) -> RestoreCom
     line) as :func:`_parse_command` reads it, without its steps for options, flags and the other
     commands; any other line by it."""
     words = line.split()
-    if len(words) == 3 and words[0] in ("add", "del") and words[1] in headers and words[2] not in _EXIST_FLAGS \
-            and '"' not in line:
-        return RestoreCommand(words[0], lineno, words[1], entry=parse_member(headers[words[1]], words[2:]))
+    if len(words) == 3:
+        command, header = _ADD_DEL.get(words[0]), headers.get(words[1])
+        if command is not None and header is not None and words[2] not in _EXIST_FLAGS and '"' not in line:
+            # (the command's and the set's name: one string each for all their lines, not one per line)
+            return RestoreCommand(command, lineno, header.name, entry=parse_member(header, words[2:]))
     return _parse_command(line, lineno, headers)
+
+
+_ADD_DEL = {"add": "add", "del": "del"}
 
 
 def _parse_command(line: str, lineno: int, headers: dict[str, IPSet]) -> RestoreCommand | None:

@@ -1,13 +1,7 @@
-"""The fast path of `ipset restore` (kpctl.backends.ipset_fastenc) and of copying a set
-(ipset_netlink.readd_members) equal the generic ones; the one member decoder reads a dump as
-the element text parses.
-
-For every line it packs: the generic parser reads the same command, exist flag and element
-(``raw`` == the text), and the generic encoder writes the same bytes.  Whole files give the
-same staged requests, and the same errors, with and without it.
-
-The generic parser's own short cuts read as its general steps: parse_element's shaped reading
-of the canonical IPv4 elements, and _parse_line's of ``add SET ELEMENT`` lines.
+"""The short cuts of reading and copying set members read as their general steps: parse_element's
+shaped reading of the canonical IPv4 elements, _parse_line's of ``add SET ELEMENT`` lines, and
+copying a set (ipset_netlink.readd_members) sends what the generic copy sends; the one member
+decoder reads a dump as the element text parses.
 """
 
 from __future__ import annotations
@@ -21,7 +15,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kpctl.backends.ipset_fastenc import line_encoder
 from kpctl.backends.ipset_netlink import (
     ATTR_DATA,
     ATTR_IP,
@@ -41,11 +34,10 @@ from kpctl.backends.ipset_netlink import (
     entry_data,
     readd_members,
 )
-from kpctl.backends.ipset_restore import plan_restore
 from kpctl.core.ipset_entry import parse_element
 from kpctl.core import ipset_entry
-from kpctl.core.ipset_save import PackedRun, _parse_command, _parse_line, parse_restore
-from kpctl.errors import InvalidInput, KpctlError
+from kpctl.core.ipset_save import _parse_command, _parse_line
+from kpctl.errors import InvalidInput
 from kpctl.model.ipset import IPSet
 
 FAST_TYPES = ["hash:ip", "hash:net", "hash:ip,port", "hash:ip,port,ip", "hash:ip,port,net", "bitmap:port"]
@@ -83,26 +75,6 @@ def _header(set_type: str, name: str = "S") -> IPSet:
     return IPSet(name=name, type=set_type, family="inet")
 
 
-@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(FAST_TYPES), st.data())
-def test_a_packed_line_equals_the_generic_parse_and_encoding(set_type: str, data: st.DataObject) -> None:
-    header = _header(set_type)
-    element = data.draw(ELEMENTS[set_type])
-    line = data.draw(heads) + f"{data.draw(commands)} S {element}" + data.draw(tails)
-    lineno = data.draw(st.integers(min_value=1, max_value=2**32 - 1))
-    encode = line_encoder(header)
-    assert encode is not None
-    found = encode(line, lineno)
-    if found is None:
-        return
-    command, exist, packed = found
-    generic = _parse_line(line, lineno, {"S": header})  # raises on anything the generic path refuses
-    assert generic is not None and generic.entry is not None
-    assert (command, exist) == (generic.command, generic.exist)
-    assert PackedRun([], line).element(1) == generic.entry.raw  # what an error quotes
-    assert packed == entry_data(header, generic.entry, lineno)
-
-
 CANONICAL = {
     "hash:ip": st.integers(min_value=0, max_value=2**32 - 1).map(lambda n: str(ipaddress.IPv4Address(n))),
     "hash:net": st.tuples(st.integers(min_value=0, max_value=2**32 - 1), st.integers(min_value=1, max_value=31))
@@ -114,20 +86,6 @@ CANONICAL["hash:ip,port,ip"] = st.tuples(CANONICAL["hash:ip,port"], CANONICAL["h
 CANONICAL["hash:ip,port,net"] = st.tuples(CANONICAL["hash:ip,port"], st.one_of(CANONICAL["hash:net"],
                                                                                CANONICAL["hash:ip"])).map(",".join)
 CANONICAL["bitmap:port"] = st.integers(min_value=1000, max_value=40000).map(str)
-
-
-@settings(max_examples=1000, deadline=None)
-@given(st.sampled_from(FAST_TYPES), st.data())
-def test_the_common_shapes_take_the_fast_path(set_type: str, data: st.DataObject) -> None:
-    header = _header(set_type)
-    element = data.draw(CANONICAL[set_type])
-    tail = data.draw(st.sampled_from(["", " -exist"]))
-    found = line_encoder(header)(f"add S {element}{tail}", 7)  # type: ignore[misc]
-    assert found is not None
-    generic = _parse_line(f"add S {element}{tail}", 7, {"S": header})
-    assert generic is not None and generic.entry is not None
-    assert found == ("add", bool(tail), entry_data(header, generic.entry, 7))
-    assert generic.entry.raw == element
 
 
 def _outcome(read: Any, *args: Any) -> Any:
@@ -170,87 +128,6 @@ def test_a_save_line_reads_as_the_general_reading_of_a_command(set_type: str, da
     line = data.draw(heads) + f"{data.draw(commands)} {data.draw(st.sampled_from('SX'))} {element}" + data.draw(tails)
     headers = {"S": _header(set_type)}
     assert _outcome(_parse_line, line, 3, headers) == _outcome(_parse_command, line, 3, headers)
-
-
-@pytest.mark.parametrize("header", [
-    IPSet(name="S", type="hash:ip", family="inet6"), IPSet(name="S", type="hash:net,port"),
-    IPSet(name="S", type="list:set", family=None), IPSet(name="S", type="bitmap:ip", range="10.0.0.0-10.0.0.255"),
-])
-def test_other_sets_have_no_fast_encoder(header: IPSet) -> None:
-    assert line_encoder(header) is None
-
-
-KERNEL_SETS = [IPSet(name="K", type="hash:ip,port", family="inet", revision=7),
-               IPSet(name="P", type="bitmap:port", family=None, range="1000-40000", revision=3),
-               IPSet(name="N", type="hash:net", family="inet", revision=7)]
-
-
-class _Kernel:
-    """The headers of KERNEL_SETS, as IPSetNetlink.list_sets(header_only=True) gives them."""
-
-    def list_sets(self, name: str | None = None, header_only: bool = False) -> list[IPSet]:
-        return list(KERNEL_SETS)
-
-
-def _staged(text: str, fast: bool) -> object:
-    encoders = line_encoder if fast else None
-    try:
-        planner = plan_restore(_Kernel(), parse_restore(text, fast=encoders), exist_all=False,  # type: ignore[arg-type]
-                               fast=encoders)
-    except KpctlError as exc:
-        return type(exc).__name__, str(exc), exc.hint
-    token = planner.token  # random per planner: temporaries are compared without it
-
-    def untoken(name: str) -> str:
-        return name.replace(token, "T")
-
-    return [(s.kind, untoken(s.temp), s.header and untoken(s.header.name), s.header and s.header.type, s.exist,
-             [(data, s.element(int.from_bytes(data[-4:], "big"))) for data in s.items]) for s in planner.stages]
-
-
-CREATE = {"bitmap:port": "create {} bitmap:port range 1000-40000", "hash:net": "create {} hash:net family inet"}
-MISC = ["flush A", "destroy B", "destroy", "rename A Z", "rename Z A", "swap A C", "# comment", "", "flush K",
-        "rename K A", "swap K A", "destroy N", "create K hash:ip,port -exist",
-        "create A hash:ip,port family inet6", "create B hash:ip -exist", "create C bitmap:port range 0-10"]
-
-
-@st.composite
-def restore_files(draw: st.DrawFn) -> str:
-    """Files where most lines add canonical or mangled elements to sets created earlier."""
-    types = {name: draw(st.sampled_from(FAST_TYPES)) for name in "ABCZ"}
-    types.update(K="hash:ip,port", P="bitmap:port", N="hash:net")  # KERNEL_SETS
-    out = [CREATE.get(types["A"], "create {} " + types["A"]).format("A")]
-    for _ in range(draw(st.integers(min_value=0, max_value=20))):
-        name = draw(st.sampled_from("ABCZKKPN"))
-        choice = draw(st.integers(min_value=0, max_value=9))
-        if choice < 4:
-            out.append(f"add {name} {draw(CANONICAL[types[name]])}")
-        elif choice < 6:
-            shapes = CANONICAL if choice == 4 else ELEMENTS
-            element = draw(shapes[draw(st.sampled_from([types[name], *FAST_TYPES]))])
-            out.append(f"{draw(commands)} {name} {element}{draw(tails)}")
-        elif choice < 8:
-            out.append(CREATE.get(types[name], "create {} " + types[name]).format(name)
-                       + draw(st.sampled_from(["", " -exist"])))
-        else:
-            out.append(draw(st.sampled_from(MISC)))
-    return "\n".join(out) + "\n"
-
-
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(restore_files())
-def test_whole_files_stage_the_same_requests_and_errors(text: str) -> None:
-    assert _staged(text, fast=True) == _staged(text, fast=False)
-
-
-def test_a_run_of_lines_is_one_command_and_breaks_where_the_generic_parser_takes_over() -> None:
-    text = ("create A hash:ip,port\nadd A 10.0.0.1,tcp:80\nadd A 10.0.0.2,udp:53\nadd A 10.0.0.3,TCP:80\n"
-            "add A 10.0.0.4,tcp:81 -exist\nadd A 10.0.0.5,tcp:82 -exist\ndel A 10.0.0.1,tcp:80\n")
-    parsed = parse_restore(text, fast=line_encoder)
-    assert [(c.command, c.lineno, c.exist, len(c.packed.data) if c.packed else None) for c in parsed] == [
-        ("create", 1, False, None), ("add", 2, False, 2), ("add", 4, False, None), ("add", 5, True, 2),
-        ("del", 7, False, 1)]
-    assert _staged(text, fast=True) == _staged(text, fast=False)
 
 
 def _dump(ip: str, port: int | None, proto: int | None, timeout: int | None, byte_order_flag: bool) -> bytes:

@@ -14,7 +14,15 @@ if TYPE_CHECKING:
     from kpctl.model.service_key import ServiceKey
 
 MAX_FWMARK = 0xFFFFFFFF
-_DIGITS = re.compile(r"[0-9]+")
+_DIGITS = re.compile(r"[0-9]{1,20}")  # (more digits than any port or mark: int() of over 4300 raises)
+
+
+def ascii_number(text: str, digits: int = 20) -> int | None:
+    """``text`` as a number when it is 1 to ``digits`` ASCII digits, else None.  (int() takes other
+    digits, and fails on some that str.isdigit() takes, '²', and past 4300 of them.)"""
+    return int(text) if 0 < len(text) <= digits and text.isascii() and text.isdigit() else None
+
+
 _FWMARK = re.compile(r"fwmark:(?P<mark>[^/]*)(?:/(?P<family>[^/]*))?", re.IGNORECASE)
 
 

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from kpctl.core.address import ascii_number
 from kpctl.errors import InvalidInput
 from kpctl.model.ipset import SET_TYPE_DIMENSIONS, IPSet, IPSetEntry
 
@@ -101,6 +102,8 @@ def format_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> st
 def parse_uint(text: str, what: str, maximum: int = 0xFFFFFFFF) -> int:
     if not _UINT_RE.match(text):
         raise InvalidInput(f"invalid {what} {text!r}: not a number")
+    if len(text) > 22:  # (longer than any 64-bit number: int() of over 4300 digits raises)
+        raise InvalidInput(f"invalid {what} {text[:24]!r}…: larger than {maximum}")
     value = int(text, 16) if text.lower().startswith("0x") else int(text)
     if value > maximum:
         raise InvalidInput(f"invalid {what} {text!r}: larger than {maximum}")
@@ -136,8 +139,8 @@ def _parse_ip(text: str, family: str, kind: str) -> tuple[str, int | None, str |
     if "/" in text:
         address_text, _, cidr_text = text.partition("/")
         address = parse_address(address_text, family)
-        cidr = int(cidr_text) if cidr_text.isdigit() and len(cidr_text) <= 3 else -1
-        if cidr < (0 if kind == "ip" else 1) or cidr > _bits(family):
+        cidr = ascii_number(cidr_text, 3)
+        if cidr is None or cidr < (0 if kind == "ip" else 1) or cidr > _bits(family):
             raise InvalidInput(f"invalid prefix length in {text!r}")
         network = ipaddress.ip_network(f"{address}/{cidr}", strict=False)
         if cidr == _bits(family):
@@ -165,8 +168,8 @@ def _parse_port(text: str, family: str, with_proto: bool) -> tuple[int, int, int
         lowered = proto_text.lower()
         if lowered in PROTOCOL_NUMBERS:
             proto_num = PROTOCOL_NUMBERS[lowered]
-        elif proto_text.isdigit() and int(proto_text) <= 255:
-            proto_num = int(proto_text)
+        elif (number := ascii_number(proto_text, 3)) is not None and number <= 255:
+            proto_num = number
         else:
             raise InvalidInput(f"invalid protocol {proto_text!r} in {text!r}")
         if proto_num == 0:
@@ -180,12 +183,10 @@ def _parse_port(text: str, family: str, with_proto: bool) -> tuple[int, int, int
             if port_text.lower() == name.lower():
                 return proto_num, icmp_type << 8 | code, None
         type_text, slash, code_text = port_text.partition("/")
-        if not slash or not type_text.isdigit() or not code_text.isdigit():
+        given_type, given_code = ascii_number(type_text, 3), ascii_number(code_text, 3)
+        if not slash or given_type is None or given_code is None or given_type > 255 or given_code > 255:
             raise InvalidInput(f"invalid ICMP type/code {port_text!r} in {text!r}")
-        icmp_type, code = int(type_text), int(code_text)
-        if icmp_type > 255 or code > 255:
-            raise InvalidInput(f"invalid ICMP type/code {port_text!r} in {text!r}")
-        return proto_num, icmp_type << 8 | code, None
+        return proto_num, given_type << 8 | given_code, None
     start_text, dash, end_text = port_text.partition("-")
     port = parse_uint(start_text, "port", 65535) if start_text.isdigit() else -1
     port_to = parse_uint(end_text, "port", 65535) if end_text.isdigit() else -1

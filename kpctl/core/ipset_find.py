@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from kpctl.core.address import ascii_number, parse_port
 from kpctl.core.ipset_entry import ICMP, ICMPV6, PROTOCOL_NUMBERS
 from kpctl.errors import InvalidInput
 from kpctl.model.ipset import IPSet, IPSetEntry
@@ -56,8 +57,9 @@ def _proto_number(proto: str | None) -> int | None:
     lowered = proto.lower()
     if lowered in PROTOCOL_NUMBERS:
         return PROTOCOL_NUMBERS[lowered]
-    if lowered.isdigit():
-        return int(lowered)
+    number = ascii_number(lowered)
+    if number is not None:
+        return number
     raise InvalidInput(f"unknown protocol {proto!r}")
 
 
@@ -323,12 +325,11 @@ def parse_find_target(text: str) -> tuple[str, int | None, str | None]:
             raise InvalidInput(f"invalid address {text!r}: a protocol needs a port (ADDR:PORT/PROTO)")
         return str(address), None, None
     port_part, slash, proto = port_text.partition("/")
-    if not port_part.isdigit() or int(port_part) > 65535:
-        raise InvalidInput(f"invalid port {port_part!r} in {text!r}")
+    port = parse_port(port_part, f"address {text!r}")
     if slash:
         _proto_number(proto)
-        return str(address), int(port_part), proto.lower()
-    return str(address), int(port_part), None
+        return str(address), port, proto.lower()
+    return str(address), port, None
 
 
 def _member_test(ipset: IPSet, address: tuple[int, int] | None, port: int | None,

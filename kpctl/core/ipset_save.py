@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import NamedTuple
 
+from kpctl.core.address import ascii_number
 from kpctl.core.ipset_entry import (
     _parse_ip,
     check_entry_fits,
@@ -125,10 +126,11 @@ def _bad(option: str, value: str) -> str:
 
 def _parse_range(set_type: str, text: str) -> str:
     if set_type == "bitmap:port":
-        low, dash, high = text.partition("-")
-        if not dash or not low.isdigit() or not high.isdigit() or int(low) > int(high) or int(high) > 65535:
+        low_text, dash, high_text = text.partition("-")
+        low, high = ascii_number(low_text, 5), ascii_number(high_text, 5)
+        if not dash or low is None or high is None or low > high or high > 65535:
             raise InvalidInput(f"invalid port range {text!r}: expected LOW-HIGH within 0-65535")
-        return f"{int(low)}-{int(high)}"
+        return f"{low}-{high}"
     if set_type.startswith("bitmap:"):
         if "/" in text:
             network = ipaddress.ip_network(text, strict=False) if _net_ok(text) else None

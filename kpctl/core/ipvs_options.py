@@ -29,7 +29,7 @@ MAX_THRESHOLD = 2**31 - 1
 PERSISTENCE_ENGINES = ("sip",)
 SCHED_FLAGS_MASK = SVC_F_SCHED1 | SVC_F_SCHED2 | SVC_F_SCHED3
 TUN_CSUM_NAMES: dict[str, int] = {"nocsum": TUN_F_NOCSUM, "csum": TUN_F_CSUM, "remcsum": TUN_F_REMCSUM}
-_NUMBER = re.compile(r"[0-9]+")
+_NUMBER = re.compile(r"[0-9]{1,20}")  # (more digits than any limit here: int() of over 4300 raises)
 
 
 def parse_number(text: str, what: str, low: int, high: int) -> int:

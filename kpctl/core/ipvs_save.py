@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from socket import AF_INET, inet_ntop, inet_pton
 
-from kpctl.core.address import parse_address, parse_fwmark, parse_port
+from kpctl.core.address import ascii_number, parse_address, parse_fwmark, parse_port
 from kpctl.core.ipvs_options import (
     MAX_TIMEOUT,
     build_server, build_service, parse_server_options, parse_service_options, server_identity,
@@ -148,8 +148,9 @@ def parse_rule_service(protocol: str, text: str) -> ServiceKey:
 
 def _rule_fwmark(text: str) -> int:
     """ipvsadm 1.31 -S writes marks above 2^31-1 with %d (negative): read those back as unsigned."""
-    if text.startswith("-") and text[1:].isdigit() and 0 < int(text[1:]) <= 1 << 31:
-        return int(text) + (1 << 32)
+    negative = ascii_number(text[1:]) if text.startswith("-") else None
+    if negative is not None and 0 < negative <= 1 << 31:
+        return (1 << 32) - negative
     return parse_fwmark(text)
 
 

@@ -317,10 +317,9 @@ class IPVSNetlink:
         As :func:`kpctl.core.ipvs_plan.apply_with_rollback` does op by op, but up to BATCH
         requests go in one send (the kernel runs them in order and acknowledges each).  The
         kernel goes on past a refused request, so the ones after it in its batch that succeeded
-        are undone too.  A plan of adds (what ``ipvsadm -S`` writes) is checked with
-        :class:`kpctl.core.ipvs_plan.AddsTracker`; any other plan is tracked on the simulated
-        table, op by op.  With the stock add_service/add_server, adds are packed straight from
-        their operations (:func:`_add_packers`), the other operations through :meth:`execute`.
+        are undone too.  The plan is tracked on the simulated table, op by op.  With the stock
+        add_service/add_server, adds are packed straight from their operations
+        (:func:`_add_packers`), the other operations through :meth:`execute`.
         When add_service/add_server are replaced (see :meth:`_packs_directly`), work on a service
         added in the same batch starts the next one, so they see the kernel with it.
         """
@@ -331,17 +330,13 @@ class IPVSNetlink:
         table = self.table()
         direct = self._packs_directly()
         packers = _add_packers(self._family(), NLM_F_REQUEST | NLM_F_ACK) if direct else {}
-        admit: Callable[[Any], Any]
-        if direct and plan.adds_only(ops):
-            admit = plan.AddsTracker(table).admit
-        else:
-            state = plan.state_of(table)
+        state = plan.state_of(table)
 
-            def admit(op: Any) -> list[Any]:
-                plan.check(state, op)  # the plan was checked; this guards callers that skipped plan_restore
-                steps = plan.inverse(op, state)
-                plan.apply_to_state(state, op)
-                return steps
+        def admit(op: Any) -> Any:
+            plan.check(state, op)  # the plan was checked; this guards callers that skipped plan_restore
+            step = plan.undo_step(op, state)
+            plan.apply_to_state(state, op)
+            return step
 
         undo: list[Any] = []
         i = 0

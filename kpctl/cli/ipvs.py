@@ -131,7 +131,6 @@ def list_services(app: AppContext, service: str | None, numeric: bool, exact: bo
     from kpctl.cli.ipvs_views import rows_listing, table_listing
     from kpctl.cli.k8s import annotate_ipvs
     from kpctl.core.address import parse_service
-    from kpctl.core.ipvs_rows import key_fields
     from kpctl.errors import NotFound
     from kpctl.output.progress import progress
 
@@ -152,7 +151,7 @@ def list_services(app: AppContext, service: str | None, numeric: bool, exact: bo
 
     def text_listing() -> Any:  # -o plain / ipvsadm: the same bytes from rows of the table, no model objects
         rows = table_rows(backend, default_view=view == "default")
-        if key is not None and all(s[:5] != key_fields(key) for s in rows.services):
+        if key is not None and all(s[:5] != key for s in rows.services):
             raise NotFound(f"service {key} does not exist")
         return rows_listing(rows, view.replace("_", "-"), exact, key, output.no_headers)
 

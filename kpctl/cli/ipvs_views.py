@@ -178,8 +178,7 @@ def plain_text(table: TableRows, view: str, exact: bool, only: ServiceKey | None
     escaped: dict[str, str] = {}
     services = order_services(table.services)
     if only is not None:
-        wanted = R.key_fields(only)
-        services = [s for s in services if s[R.S_FAMILY:R.S_SCHEDULER] == wanted]
+        services = [s for s in services if s[R.S_FAMILY:R.S_SCHEDULER] == only]  # (a key is its fields' tuple)
     lines = [] if no_headers else ["\t".join(c.header for c in columns)]
     server_cells = None if view == "default" else _server_cells(view, exact, escaped)
     empty_server = "\t" * (len(columns) - 4 - (5 if view in ("rate", "stats") else 0))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from typing import Any, Union
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from kpctl.core.ipvsadm_list import server_address, server_rule, service_option, service_rule
 from kpctl.errors import AlreadyExists, KpctlError, NotFound
@@ -21,7 +21,7 @@ from kpctl.model.ipvs import IPVSTable, RealServer, ServiceKey, VirtualService
 class AddService:
     service: VirtualService  # its servers are ignored; AddServer adds them
     line: int = field(default=0, compare=False)
-    adds_service = True  # not a field: marks the adds that AddsTracker checks
+    adds_service = True  # not a field: marks the adds (a desired table is made of them)
 
     @property
     def key(self) -> ServiceKey:
@@ -114,12 +114,64 @@ class ZeroCounters:
 
 Operation = Union[AddService, EditService, DeleteService, AddServer, EditServer, DeleteServer, Flush, ZeroCounters]
 
-# The simulated table: services by key, in insertion order, each with its servers.
-TableState = dict[ServiceKey, VirtualService]
+class TableState(Mapping[ServiceKey, VirtualService]):
+    """The simulated table: its services by key in the kernel's order, read as VirtualService
+    with their servers.  Each service's servers are held by their key (address, port), in order,
+    so a check or a change of one server costs the same whatever the number of servers, and a
+    change does not rebuild the service."""
+
+    def __init__(self, services: Iterable[VirtualService] = ()) -> None:
+        self._services: dict[ServiceKey, VirtualService] = {}  # (their servers as when first held)
+        self._servers: dict[ServiceKey, dict[tuple[str, int], RealServer]] = {}
+        self._changed: set[ServiceKey] = set()  # the services whose servers differ from _services'
+        for service in services:
+            self._services[service.key] = service
+            self._servers[service.key] = {server.key: server for server in service.servers}
+
+    def __getitem__(self, key: ServiceKey) -> VirtualService:
+        service = self._services[key]
+        if key in self._changed:
+            service = self._services[key] = service.with_servers(tuple(self._servers[key].values()))
+            self._changed.discard(key)
+        return service
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._services
+
+    def __iter__(self) -> Iterator[ServiceKey]:
+        return iter(self._services)
+
+    def __len__(self) -> int:
+        return len(self._services)
+
+    def servers(self, key: ServiceKey) -> dict[tuple[str, int], RealServer] | None:
+        """The servers of service ``key`` by their key (not to be changed), None without it."""
+        return self._servers.get(key)
+
+    def set_service(self, service: VirtualService, servers: Iterable[RealServer] = ()) -> None:
+        self._services[service.key] = service
+        self._servers[service.key] = {server.key: server for server in servers}
+        self._changed.add(service.key)
+
+    def delete_service(self, key: ServiceKey) -> None:
+        del self._services[key], self._servers[key]  # (in _changed or not: a service added again is)
+
+    def clear(self) -> None:
+        self._services.clear()
+        self._servers.clear()
+        self._changed.clear()
+
+    def set_server(self, key: ServiceKey, server: RealServer) -> None:
+        self._servers[key][server.key] = server  # (a server edited keeps its place)
+        self._changed.add(key)
+
+    def delete_server(self, key: ServiceKey, server: RealServer) -> None:
+        del self._servers[key][server.key]
+        self._changed.add(key)
 
 
 def state_of(table: IPVSTable) -> TableState:
-    return {service.key: service for service in table.services}
+    return TableState(table.services)
 
 
 def table_of(state: TableState, like: IPVSTable) -> IPVSTable:
@@ -130,63 +182,43 @@ def _where(op: Operation) -> str:
     return f"line {op.line}: " if op.line else ""
 
 
-def _server_index(service: VirtualService, server: RealServer) -> int:
-    for index, existing in enumerate(service.servers):
-        if existing.key == server.key:
-            return index
-    return -1
-
-
-def _server_name(server: RealServer) -> str:
-
-    return server_address(server)
-
-
 def check(state: TableState, op: Operation) -> None:
     """Raise NotFound/AlreadyExists if ``op`` cannot apply to ``state``."""
-    where = _where(op)
-    if isinstance(op, AddService):
+    if isinstance(op, (AddServer, EditServer, DeleteServer)):
+        servers = state.servers(op.key)
+        if servers is None:
+            raise NotFound(f"{_where(op)}service {op.key} does not exist")
+        present = op.server.key in servers
+        if isinstance(op, AddServer) and present:
+            raise AlreadyExists(f"{_where(op)}server {server_address(op.server)} already exists in service {op.key}")
+        if not isinstance(op, AddServer) and not present:
+            raise NotFound(f"{_where(op)}server {server_address(op.server)} does not exist in service {op.key}")
+    elif isinstance(op, AddService):
         if op.key in state:
-            raise AlreadyExists(f"{where}service {op.key} already exists")
+            raise AlreadyExists(f"{_where(op)}service {op.key} already exists")
     elif isinstance(op, (EditService, DeleteService)):
         if op.key not in state:
-            raise NotFound(f"{where}service {op.key} does not exist")
-    elif isinstance(op, (AddServer, EditServer, DeleteServer)):
-        service = state.get(op.key)
-        if service is None:
-            raise NotFound(f"{where}service {op.key} does not exist")
-        present = _server_index(service, op.server) >= 0
-        if isinstance(op, AddServer) and present:
-            raise AlreadyExists(f"{where}server {_server_name(op.server)} already exists in service {op.key}")
-        if not isinstance(op, AddServer) and not present:
-            raise NotFound(f"{where}server {_server_name(op.server)} does not exist in service {op.key}")
+            raise NotFound(f"{_where(op)}service {op.key} does not exist")
     elif isinstance(op, ZeroCounters):
         if op.key is not None and op.key not in state:
-            raise NotFound(f"{where}service {op.key} does not exist")
+            raise NotFound(f"{_where(op)}service {op.key} does not exist")
 
 
 def apply_to_state(state: TableState, op: Operation) -> None:
     """Change the simulated ``state`` as the kernel would for ``op`` (assumes :func:`check` passed)."""
-    if isinstance(op, AddService):
-        state[op.key] = replace(op.service, servers=())
+    if isinstance(op, (AddServer, EditServer)):
+        state.set_server(op.key, op.server)
+    elif isinstance(op, DeleteServer):
+        state.delete_server(op.key, op.server)
+    elif isinstance(op, AddService):
+        state.set_service(op.service.with_servers(()))
     elif isinstance(op, EditService):
         old = state[op.key]
-        state[op.key] = replace(op.service, servers=old.servers, stats=old.stats)
+        state.set_service(replace(op.service, servers=(), stats=old.stats), old.servers)
     elif isinstance(op, DeleteService):
-        del state[op.key]
+        state.delete_service(op.key)
     elif isinstance(op, Flush):
         state.clear()
-    elif isinstance(op, (AddServer, EditServer, DeleteServer)):
-        service = state[op.key]
-        servers = list(service.servers)
-        index = _server_index(service, op.server)
-        if isinstance(op, AddServer):
-            servers.append(op.server)
-        elif isinstance(op, EditServer):
-            servers[index] = op.server
-        else:
-            del servers[index]
-        state[op.key] = service.with_servers(tuple(servers))
 
 
 def rebuild(services: Iterable[VirtualService]) -> list[Operation]:
@@ -214,10 +246,15 @@ def inverse(op: Operation, state: TableState) -> list[Operation]:
     if isinstance(op, AddServer):
         return [DeleteServer(op.key, op.server)]
     if isinstance(op, (EditServer, DeleteServer)):
-        service = state[op.key]
-        old = service.servers[_server_index(service, op.server)]
+        old = state.servers(op.key)[op.server.key]  # type: ignore[index]
         return [EditServer(op.key, old)] if isinstance(op, EditServer) else [AddServer(op.key, old)]
     return []
+
+
+def undo_step(op: Operation, state: TableState) -> Operation | list[Operation]:
+    """What undoes ``op`` on ``state``, for :func:`undo_steps`: an add itself (its inverse does not
+    depend on the table: made only if a rollback needs it), any other operation's inverse."""
+    return op if isinstance(op, (AddServer, AddService)) else inverse(op, state)
 
 
 def plan_restore(current: IPVSTable, ops: Sequence[Any], flush: bool = False) -> list[Any]:
@@ -225,17 +262,9 @@ def plan_restore(current: IPVSTable, ops: Sequence[Any], flush: bool = False) ->
 
     Raises the first NotFound/AlreadyExists (naming the input line) before anything is applied.
     With ``flush`` the table is emptied first (a :class:`Flush` leads the plan if needed).
-    An input of adds only (what ``ipvsadm -S`` writes) is checked by :class:`AddsTracker`; any
-    other is checked op by op on the simulated table.
     """
     plan: list[Any] = [Flush()] if flush and current.services else []
-    if adds_only(ops):
-        tracker = AddsTracker(IPVSTable(current.info) if flush else current)
-        for op in ops:
-            tracker.admit(op)
-        plan.extend(ops)
-        return plan
-    state: TableState = {} if flush else state_of(current)
+    state = TableState() if flush else state_of(current)
     for op in ops:
         check(state, op)
         apply_to_state(state, op)
@@ -243,57 +272,10 @@ def plan_restore(current: IPVSTable, ops: Sequence[Any], flush: bool = False) ->
     return plan
 
 
-def adds_only(ops: Sequence[Any]) -> bool:
-    """Whether ``ops`` adds services and servers only (after a leading :class:`Flush`, if any)."""
-    start = 1 if ops and isinstance(ops[0], Flush) else 0
-    return all(getattr(op, "adds_service", None) is not None for op in ops[start:])
-
-
-class AddsTracker:
-    """Checks a plan of adds (see :func:`adds_only`) against a table of service keys and server keys.
-
-    The same errors as :func:`check` at a fraction of its cost: no VirtualService is rebuilt
-    per added server.  The undo step of an add is a delete, whatever the table, so it is made
-    only when a rollback needs it (:func:`undo_steps`).
-    """
-
-    def __init__(self, current: IPVSTable) -> None:
-        self._current = current
-        self._servers: dict[ServiceKey, set[tuple[str, int]]] = {
-            service.key: {server.key for server in service.servers} for service in current.services}
-        self._last: tuple[Any, set[tuple[str, int]] | None] = (None, None)  # the servers of the last key seen
-
-    def admit(self, op: Any) -> Any:
-        """Check ``op`` and record it in the table; returns its undo step (lazy for adds)."""
-        if isinstance(op, Flush):
-            steps = rebuild(self._current.services)  # Flush leads the plan: the table is still the current one
-            self._servers.clear()
-            self._last = (None, None)
-            return steps
-        key = op.key
-        if op.adds_service:
-            if key in self._servers:
-                raise AlreadyExists(f"{_where(op)}service {key} already exists")
-            added: set[tuple[str, int]] = set()
-            self._servers[key] = added
-            self._last = (key, added)
-            return op
-        last_key, servers = self._last
-        if key is not last_key:  # the servers of a service follow it: their key is the same object
-            servers = self._servers.get(key)
-            self._last = (key, servers)
-        if servers is None:
-            raise NotFound(f"{_where(op)}service {key} does not exist")
-        server_key = op.server_key
-        if server_key in servers:
-            raise AlreadyExists(f"{_where(op)}server {_server_name(op.server)} already exists in service {key}")
-        servers.add(server_key)
-        return op
-
-
 def undo_steps(step: Any) -> list[Operation]:
-    """The operations of an undo step: a list made up front, or an add whose inverse is made now."""
-    return step if isinstance(step, list) else inverse(step, {})
+    """The operations of an undo step (:func:`undo_step`): a list made up front, or an add whose
+    inverse is made now."""
+    return step if isinstance(step, list) else inverse(step, TableState())
 
 
 def apply_with_rollback(ops: Sequence[Any], execute: Callable[[Operation], None], current: IPVSTable) -> None:

@@ -119,9 +119,5 @@ def table_of(rows: TableRows) -> IPVSTable:
 
 
 def key_of(row: ServiceRow) -> ServiceKey:
-    return ServiceKey(row[S_FAMILY], row[S_PROTOCOL], row[S_ADDRESS], row[S_PORT], row[S_FWMARK])
+    return ServiceKey._make(row[S_FAMILY:S_SCHEDULER])
 
-
-def key_fields(key: ServiceKey) -> tuple[Any, ...]:
-    """What ``row[S_FAMILY:S_SCHEDULER]`` equals for the service ``key`` names."""
-    return (key.family, key.protocol, key.address, key.port, key.fwmark)

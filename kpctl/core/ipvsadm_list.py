@@ -360,9 +360,8 @@ def format_ipvsadm_rows(table: TableRows, view: str = "default", exact: bool = F
     if view not in VIEWS:
         raise ValueError(f"unknown ipvsadm view {view!r}")
     if only is not None:
-        wanted = R.key_fields(only)
         for service in table.services:
-            if service[R.S_FAMILY:R.S_SCHEDULER] == wanted:
+            if service[R.S_FAMILY:R.S_SCHEDULER] == only:  # (a key is its fields' tuple)
                 return title(view) + _service_entry(service, view, exact)
         raise NotFound(f"service {only} does not exist")
     head = f"IP Virtual Server version {table.info.version} (size={table.info.conn_table_size})\n"

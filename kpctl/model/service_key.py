@@ -6,14 +6,14 @@ into it: a module of its own, so they do not import the IPVS model to read an ad
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 PROTOCOLS: tuple[str, ...] = ("tcp", "udp", "sctp")
 
 
-@dataclass(frozen=True)
-class ServiceKey:
-    """What identifies a virtual service: (family, protocol, address, port) or (family, fwmark)."""
+class ServiceKey(NamedTuple):
+    """What identifies a virtual service: (family, protocol, address, port) or (family, fwmark).
+    (A tuple: tables are keyed by it, and a tuple hashes and compares in C.)"""
 
     family: str = "inet"
     protocol: str | None = "tcp"

@@ -33,7 +33,7 @@ class FakeIPVS:
 
     def __init__(self, table: IPVSTable | None = None, fail_at: int | None = None) -> None:
         self.info = (table or IPVSTable(IPVSInfo("1.2.1", 4096))).info
-        self.state = state_of(table) if table else {}
+        self.state = state_of(table or IPVSTable(self.info))
         self.calls: list[Operation] = []
         self.fail_at = fail_at  # the index of the write (0-based) that the "kernel" refuses
         self.timeouts_value = Timeouts()

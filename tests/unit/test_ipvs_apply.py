@@ -13,7 +13,7 @@ import yaml
 
 from kpctl.backends.ipvs_apply import apply_plan
 from kpctl.core.ipvs_diff import plan_apply, read_desired
-from kpctl.core.ipvs_plan import DeleteServer, DeleteService, EditServer
+from kpctl.core.ipvs_plan import DeleteServer, DeleteService, EditServer, TableState
 from kpctl.core.ipvsadm_list import format_save
 from kpctl.errors import InvalidInput
 from kpctl.model.ipvs import IPVSTable
@@ -124,8 +124,8 @@ def test_apply_plan_deletes_drained_servers_when_their_connections_end() -> None
 
     def sleep(seconds: float) -> None:  # the connections end while the loop sleeps
         clock["now"] += 1
-        fake.state = {k: replace(v, servers=tuple(replace(s, active_conns=0) for s in v.servers))
-                      for k, v in fake.state.items()}
+        fake.state = TableState(replace(v, servers=tuple(replace(s, active_conns=0) for s in v.servers))
+                                for v in fake.state.values())
 
     left = apply_plan(fake, plan, drain_timeout=60, wait=True, clock=lambda: clock["now"], sleep=sleep)
     assert left == [] and format_save(fake.table()) == format_save(desired)

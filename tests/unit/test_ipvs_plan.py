@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kpctl.core.ipvs_plan import (
     AddServer, AddService, DeleteServer, DeleteService, EditServer, EditService, Flush, Operation, ZeroCounters,
@@ -11,7 +15,7 @@ from kpctl.core.ipvs_plan import (
 from kpctl.core.ipvs_save import parse_restore
 from kpctl.core.ipvsadm_list import format_save
 from kpctl.errors import AlreadyExists, KernelError, NotFound
-from kpctl.model.ipvs import IPVSTable, RealServer, ServiceKey, VirtualService
+from kpctl.model.ipvs import IPVSTable, RealServer, ServiceKey, Stats, VirtualService
 from tests.unit.ipvs_fakes import FakeIPVS, load_table
 
 KEY = ServiceKey("inet", "tcp", "10.254.0.1", 443)
@@ -153,3 +157,80 @@ def test_an_unplanned_conflict_part_way_also_rolls_back() -> None:
     with pytest.raises(AlreadyExists, match="line 3"):
         apply_with_rollback(ops, fake.execute, fake.table())
     assert fake.state == {}
+
+
+# -- the simulated table against the plainest model of it ---------------------------------------
+
+def _reference(services: list[VirtualService], op: Operation) -> tuple[list[VirtualService], str | None]:
+    """``op`` on a list of services, each server found by walking the list: the table after it, or
+    the error ipvsadm's kernel gives (NotFound/AlreadyExists), the list unchanged."""
+    keys = [service.key for service in services]
+    key = getattr(op, "key", None)
+    where = keys.index(key) if key in keys else -1
+    if isinstance(op, Flush):
+        return [], None
+    if isinstance(op, AddService):
+        if where >= 0:
+            return services, "AlreadyExists"
+        return services + [op.service.with_servers(())], None
+    if where < 0:
+        return services, None if isinstance(op, ZeroCounters) and key is None else "NotFound"
+    service = services[where]
+    if isinstance(op, EditService):
+        changed = replace(op.service, servers=service.servers, stats=service.stats)
+        return services[:where] + [changed] + services[where + 1:], None
+    if isinstance(op, DeleteService):
+        return services[:where] + services[where + 1:], None
+    if isinstance(op, ZeroCounters):
+        return services, None
+    servers = list(service.servers)
+    found = [index for index, server in enumerate(servers) if server.key == op.server.key]
+    if isinstance(op, AddServer):
+        if found:
+            return services, "AlreadyExists"
+        servers.append(op.server)
+    elif not found:
+        return services, "NotFound"
+    elif isinstance(op, EditServer):
+        servers[found[0]] = op.server
+    else:
+        del servers[found[0]]
+    return services[:where] + [service.with_servers(tuple(servers))] + services[where + 1:], None
+
+
+_ADDRESSES = st.sampled_from(["10.0.0.1", "10.0.0.2", "10.0.0.3"])
+_SERVERS = st.builds(RealServer, st.sampled_from(["10.1.1.1", "10.1.1.2", "10.1.1.3"]), st.sampled_from([80, 81]),
+                     weight=st.integers(0, 3))
+_SERVICES = st.builds(VirtualService, address=_ADDRESSES, port=st.just(80), scheduler=st.sampled_from(["rr", "wlc"]),
+                      servers=st.lists(_SERVERS, unique_by=lambda s: s.key, max_size=3).map(tuple),
+                      stats=st.builds(Stats, conns=st.integers(0, 2)))
+_KEYS = _ADDRESSES.map(lambda address: ServiceKey("inet", "tcp", address, 80))
+_OPS = st.one_of(
+    st.builds(AddService, _SERVICES), st.builds(EditService, _SERVICES), st.builds(DeleteService, _KEYS),
+    st.builds(AddServer, _KEYS, _SERVERS), st.builds(EditServer, _KEYS, _SERVERS),
+    st.builds(DeleteServer, _KEYS, _SERVERS), st.builds(ZeroCounters, st.none() | _KEYS), st.just(Flush()))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_SERVICES, unique_by=lambda s: s.key, max_size=3), st.lists(_OPS, max_size=25))
+def test_the_simulated_table_changes_as_a_list_of_services_does(start: list[VirtualService], ops: list[Operation]
+                                                                ) -> None:
+    state, expected = state_of(IPVSTable(_table().info, tuple(start))), list(start)
+    for op in ops:
+        expected, error = _reference(expected, op)
+        try:
+            check(state, op)
+        except (NotFound, AlreadyExists) as exc:
+            assert type(exc).__name__ == error
+            continue
+        assert error is None
+        undo = inverse(op, state)
+        before = list(state.values())
+        apply_to_state(state, op)
+        assert list(state.values()) == expected
+        assert list(state) == [service.key for service in expected] and len(state) == len(expected)
+        undone = state_of(IPVSTable(_table().info, tuple(list(state.values()))))
+        for step in undo:
+            check(undone, step)
+            apply_to_state(undone, step)
+        assert _canonical(dict(undone.items())) == _canonical(dict(zip([s.key for s in before], before)))

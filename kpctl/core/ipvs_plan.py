@@ -149,9 +149,11 @@ class TableState(Mapping[ServiceKey, VirtualService]):
         return self._servers.get(key)
 
     def set_service(self, service: VirtualService, servers: Iterable[RealServer] = ()) -> None:
-        self._services[service.key] = service
-        self._servers[service.key] = {server.key: server for server in servers}
-        self._changed.add(service.key)
+        """Service ``service`` with ``servers`` (not its own: they are read as these)."""
+        key = service.key
+        self._services[key] = service
+        self._servers[key] = {server.key: server for server in servers}
+        self._changed.add(key)
 
     def delete_service(self, key: ServiceKey) -> None:
         del self._services[key], self._servers[key]  # (in _changed or not: a service added again is)
@@ -211,7 +213,7 @@ def apply_to_state(state: TableState, op: Operation) -> None:
     elif isinstance(op, DeleteServer):
         state.delete_server(op.key, op.server)
     elif isinstance(op, AddService):
-        state.set_service(op.service.with_servers(()))
+        state.set_service(op.service)  # (its servers are not the table's: read from the table's own)
     elif isinstance(op, EditService):
         old = state[op.key]
         state.set_service(replace(op.service, servers=(), stats=old.stats), old.servers)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+from socket import AF_INET, inet_ntop, inet_pton
 
 from kpctl.core.address import ascii_number, parse_address, parse_fwmark, parse_port
 from kpctl.core.ipvs_options import (
+    MAX_TIMEOUT,
     build_server, build_service, parse_server_options, parse_service_options, server_identity,
 )
 from kpctl.core.ipvs_plan import (
@@ -13,7 +15,7 @@ from kpctl.core.ipvs_plan import (
     ZeroCounters,
 )
 from kpctl.errors import InvalidInput
-from kpctl.model.ipvs import ServiceKey
+from kpctl.model.ipvs import SCHEDULERS, SVC_F_PERSISTENT, RealServer, ServiceKey, VirtualService
 
 _COMMANDS = {
     "-A": "add-service", "--add-service": "add-service", "-E": "edit-service", "--edit-service": "edit-service",
@@ -210,5 +212,109 @@ def parse_restore(text: str) -> list[Operation]:
     Blank lines and lines starting with ``#`` are skipped; a leading ``ipvsadm`` word is ignored.
     Errors are InvalidInput naming the line number and the bad token.
     """
-    return [op for number, raw in enumerate(text.splitlines(), start=1)
-            if (op := parse_rule_line(number, raw)) is not None]
+    common = _CommonLines().read
+    ops: list[Operation] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        op: Operation | None = common(number, raw.split())
+        if op is None:
+            op = parse_rule_line(number, raw)
+            if op is None:
+                continue
+        ops.append(op)
+    return ops
+
+
+# -- the two shapes `ipvsadm -Sn` writes by the ten thousand ----------------------------------
+# A restore of 10,000 services x 5 real servers is 60,000 lines of two shapes:
+#     -A -t 10.96.0.1:80 -s rr
+#     -a -t 10.96.0.1:80 -r 172.16.0.1:8080 -m -w 1
+# _CommonLines recognises exactly these (IPv4, TCP or UDP, canonical addresses and numbers) from
+# the split line and makes their operation without the option tokenizer; it returns None for
+# every other line, including every line with an error, which then takes parse_rule_line (so
+# messages and line numbers are its own).  Unit-tested: the same operations as parse_rule_line.
+_PROTOCOLS = {"-t": "tcp", "-u": "udp"}
+_SHORT_FORWARD = {"-m": "masq", "-g": "route"}
+_SCHEDULER_NAMES = frozenset(SCHEDULERS)
+
+
+def _ipv4(text: str) -> bool:
+    """Whether ``text`` is a dotted quad written the way inet_ntop writes it."""
+    try:
+        return inet_ntop(AF_INET, inet_pton(AF_INET, text)) == text
+    except (OSError, ValueError):
+        return False
+
+
+def _number(text: str, high: int) -> int | None:
+    # (a long text is parse_rule_line's: int() of over 4300 digits raises there)
+    if len(text) <= 10 and text.isascii() and text.isdigit():
+        value = int(text)
+        if value <= high:
+            return value
+    return None
+
+
+class _CommonLines:
+    """Reads one split line at a time; remembers the services it has seen (every -a line repeats
+    one: its servers get the very same ServiceKey object)."""
+
+    def __init__(self) -> None:
+        self._services: dict[tuple[str, str], ServiceKey | None] = {}
+        self._last: tuple[str, str, ServiceKey | None] = ("", "", None)
+        self._numbers: dict[str, int | None] = {}  # port and weight texts repeat: each read once
+
+    def _service(self, option: str, text: str) -> ServiceKey | None:
+        last = self._last
+        if text == last[1] and option == last[0]:
+            return last[2]
+        key = self._services.get((option, text), False)
+        if key is False:
+            host, sep, port_text = text.partition(":")
+            port = _number(port_text, 0xFFFF) if sep else None
+            key = None
+            if port is not None and _ipv4(host):
+                key = ServiceKey(family="inet", protocol=_PROTOCOLS[option], address=host, port=port)
+            self._services[(option, text)] = key
+        self._last = (option, text, key)  # type: ignore[assignment]
+        return key  # type: ignore[return-value]
+
+    def _port(self, text: str) -> int | None:
+        """A port or weight (0..65535) written in ASCII digits; None for anything else."""
+        value = self._numbers.get(text, -1)
+        if value == -1:
+            value = self._numbers[text] = _number(text, 0xFFFF)
+        return value
+
+    def read(self, number: int, tokens: list[str]) -> Operation | None:
+        count = len(tokens)
+        if count == 8:
+            command, option, service_text, r_option, server_text, forward_option, w_option, weight_text = tokens
+            if command != "-a" or r_option != "-r" or w_option != "-w" or option not in _PROTOCOLS:
+                return None
+            forward = _SHORT_FORWARD.get(forward_option)
+            weight = self._port(weight_text)
+            key = self._service(option, service_text)
+            if forward is None or weight is None or key is None:
+                return None
+            host, sep, port_text = server_text.partition(":")
+            port = self._port(port_text) if sep else None
+            if port is None or not _ipv4(host):
+                return None
+            if forward == "route":
+                port = key.port  # ipvsadm: a direct-routing server takes the service's port
+            return AddServer(key, RealServer(host, port, "inet", forward, weight), line=number)
+        if (count == 5 or count == 7) and tokens[0] == "-A" and tokens[1] in _PROTOCOLS and tokens[3] == "-s":
+            timeout = 0
+            if count == 7:
+                if tokens[5] != "-p":
+                    return None
+                timeout = _number(tokens[6], MAX_TIMEOUT) or 0
+                if not timeout:
+                    return None
+            key = self._service(tokens[1], tokens[2])
+            if key is None or tokens[4] not in _SCHEDULER_NAMES or (key.port == 0 and not timeout):
+                return None  # port 0 without persistence: parse_rule_line's error
+            return AddService(VirtualService(
+                family="inet", protocol=key.protocol, address=key.address, port=key.port, scheduler=tokens[4],
+                flags=SVC_F_PERSISTENT if timeout else 0, timeout=timeout, netmask=0xFFFFFFFF), line=number)
+        return None

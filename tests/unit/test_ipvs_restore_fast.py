@@ -1,5 +1,10 @@
-"""The restore's adds packed in batches straight from their operations (ipvs_netlink._add_packers)
-equal what add_service/add_server pack: the same request bytes and the same rollback on the wire.
+"""The restore's fast lanes equal its general ones: the common -S lines read without the option
+tokenizer (ipvs_save._CommonLines) give the same operations and plans, and adds packed in batches
+straight from their operations (ipvs_netlink._add_packers) the same requests as add_service/add_server
+pack them.
+
+Same operations and line numbers from the reader (or the same error), the same plan or
+error from the planner, the same request bytes and the same rollback on the wire.
 """
 
 from __future__ import annotations
@@ -14,11 +19,87 @@ from kpctl.backends import ipvs_codec as codec
 from kpctl.backends import ipvs_netlink
 from kpctl.backends.ipvs_netlink import IPVSNetlink
 from kpctl.core.ipvs_plan import AddServer, AddService, Flush, plan_restore
-from kpctl.core.ipvs_save import parse_restore
+from kpctl.core.ipvs_save import parse_restore, parse_rule_line
 from kpctl.errors import KpctlError
 from kpctl.model.ipvs import IPVSInfo, IPVSTable, RealServer, VirtualService
 
 INFO = IPVSInfo("1.2.1", 4096)
+
+# Tokens close to the fast shapes: canonical and non-canonical addresses, ports and numbers at
+# and past their limits, every option the shapes use and a few they do not.
+HOSTS = ["10.0.0.1", "10.0.0.2", "10.0.1.1", "0.0.0.0", "255.255.255.255", "010.0.0.1", "10.0.0", "10.0.0.256",
+         "1.2.3.4.5", "fd00::1", "[fd00::1]", "a.b.c.d", "10.0.0.1 ", "١٠.0.0.1"]
+PORTS = ["80", "0", "65535", "65536", "080", "", "x", "²", "99999999999"]
+WEIGHTS = ["1", "0", "65535", "65536", "01", "-1", "", "x", "３"]
+SCHEDULERS = ["rr", "wlc", "sh", "RR", "nope", "ipvsadm"]
+
+
+def _addr(draw: Any) -> str:
+    host = draw(st.sampled_from(HOSTS))
+    port = draw(st.sampled_from(PORTS))
+    return host if draw(st.booleans()) and port == "" else f"{host}:{port}"
+
+
+@st.composite
+def service_line(draw: Any) -> str:
+    tokens = ["-A", draw(st.sampled_from(["-t", "-u", "--sctp-service", "-f"])), _addr(draw),
+              "-s", draw(st.sampled_from(SCHEDULERS))]
+    if draw(st.booleans()):
+        tokens += [draw(st.sampled_from(["-p", "-M", "--pe"])), draw(st.sampled_from(["300", "0", "2678401", "x", "1"]))]
+    return " ".join(tokens)
+
+
+@st.composite
+def server_line(draw: Any) -> str:
+    tokens = [draw(st.sampled_from(["-a", "-a", "-e", "-d"])), draw(st.sampled_from(["-t", "-u", "-t"])), _addr(draw),
+              "-r", _addr(draw), draw(st.sampled_from(["-m", "-g", "-i", "-x"])), "-w", draw(st.sampled_from(WEIGHTS))]
+    return " ".join(tokens)
+
+
+lines = st.one_of(service_line(), server_line(), st.sampled_from(["", "# comment", "ipvsadm -A -t 10.0.0.1:80 -s rr",
+                                                                  "-C", "-a -t 10.0.0.1:80 -r 10.1.1.1:80 -m -w 1 -x 5"]))
+
+
+def _general(text: str) -> tuple[list[Any], str | None]:
+    """Every line through parse_rule_line (the option tokenizer)."""
+    try:
+        return [op for number, line in enumerate(text.splitlines(), 1)
+                if (op := parse_rule_line(number, line)) is not None], None
+    except KpctlError as exc:
+        return [], f"{type(exc).__name__}: {exc.message} {exc.hint}"
+
+
+def _fast(text: str) -> tuple[list[Any], str | None]:
+    try:
+        return parse_restore(text), None
+    except KpctlError as exc:
+        return [], f"{type(exc).__name__}: {exc.message} {exc.hint}"
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(lines, max_size=12))
+def test_the_common_lines_are_read_as_the_option_tokenizer_reads_them(text_lines: list[str]) -> None:
+    text = "\n".join(text_lines)
+    general, general_error = _general(text)
+    fast, fast_error = _fast(text)
+    assert fast_error == general_error
+    assert fast == general
+    assert [op.line for op in fast] == [op.line for op in general]
+
+
+def test_the_lines_ipvsadm_save_writes_take_the_common_lane(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kpctl.core import ipvs_save
+
+    text = ("-A -t 10.96.0.1:80 -s rr\n"
+            "-a -t 10.96.0.1:80 -r 172.16.0.1:8080 -m -w 1\n"
+            "-A -u 10.96.0.10:53 -s wlc -p 10800\n"
+            "-a -u 10.96.0.10:53 -r 172.16.0.2:53 -g -w 0\n"
+            "-a -u 10.96.0.10:53 -r 172.16.0.3:53 -g -w 0\n")
+    general = _general(text)[0]
+    monkeypatch.setattr(ipvs_save, "parse_rule_line", lambda *args: pytest.fail("the option tokenizer was used"))
+    ops = parse_restore(text)
+    assert [type(op) for op in ops] == [AddService, AddServer, AddService, AddServer, AddServer]
+    assert ops == general and [op.describe() for op in ops] == [op.describe() for op in general]
 
 
 def _table(services: list[tuple[str, list[str]]]) -> IPVSTable:
@@ -26,6 +107,31 @@ def _table(services: list[tuple[str, list[str]]]) -> IPVSTable:
         VirtualService(address=address, port=80, scheduler="rr",
                        servers=tuple(RealServer(address=server, port=80) for server in servers))
         for address, servers in services))
+
+
+tables = st.lists(st.tuples(st.sampled_from(["10.0.0.1", "10.0.0.2", "10.0.0.3"]),
+                            st.lists(st.sampled_from(["10.1.1.1", "10.1.1.2"]), unique=True)),
+                  unique_by=lambda s: s[0], max_size=3).map(_table)
+add_lines = st.one_of(
+    st.builds("-A -t {}:80 -s rr".format, st.sampled_from(["10.0.0.1", "10.0.0.2", "10.0.0.3"])),
+    st.builds("-a -t {}:80 -r {}:80 -m -w 1".format, st.sampled_from(["10.0.0.1", "10.0.0.2", "10.0.0.3"]),
+              st.sampled_from(["10.1.1.1", "10.1.1.2"])),
+    st.just("-A -t 10.0.0.3:80 -s rr -M 255.255.0.0 -p"),  # an add the general parser reads
+    st.just("-E -t 10.0.0.1:80 -s wrr"))  # not an add: the whole plan goes the general way
+
+
+def _plan(current: IPVSTable, ops: list[Any], flush: bool) -> tuple[list[Any], str | None]:
+    try:
+        return plan_restore(current, ops, flush), None
+    except KpctlError as exc:
+        return [], f"{type(exc).__name__}: {exc.message}"
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(tables, st.lists(add_lines, max_size=10), st.booleans())
+def test_the_plan_of_compact_adds_is_the_general_plan(current: IPVSTable, text_lines: list[str], flush: bool) -> None:
+    text = "\n".join(text_lines)
+    assert _plan(current, parse_restore(text), flush) == _plan(current, _general(text)[0], flush)
 
 
 # -- the wire -------------------------------------------------------------------------------
@@ -96,7 +202,7 @@ def _requests(current: IPVSTable, text: str, flush: bool, refuse: int | None) ->
     fast = _wire(IPVSNetlink, current, plan_restore(current, parse_restore(text), flush), refuse)
     with pytest.MonkeyPatch.context() as patch:  # nothing packed: every add through execute and encode
         patch.setattr(ipvs_netlink, "_add_packers", lambda family, flags: {})
-        general = _wire(IPVSNetlink, current, plan_restore(current, parse_restore(text), flush), refuse)
+        general = _wire(IPVSNetlink, current, plan_restore(current, _general(text)[0], flush), refuse)
     assert fast == general
     if refuse is None:
         assert _wire(Watched, current, plan_restore(current, parse_restore(text), flush)) == fast
@@ -158,3 +264,9 @@ def test_a_flush_before_compact_adds_is_undone_by_rebuilding_the_old_table() -> 
     requests = _requests(current, "-A -t 10.0.0.2:80 -s rr\n", True, refuse=1)
     assert len(requests) == 2 + 3  # flush, the add; then the old service and its two servers
     assert [type(op) for op in plan[1:]] == [AddService]
+
+
+def test_a_number_too_long_for_int_is_left_to_the_option_tokenizer() -> None:
+    text = "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.1.1.1:80 -m -w " + "1" * 5000 + "\n"
+    assert _fast(text) == _general(text) == ([], "InvalidInput: line 2: invalid weight '" + "1" * 5000
+                                                 + "': must be a number 0..65535 None")

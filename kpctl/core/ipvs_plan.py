@@ -118,7 +118,8 @@ class TableState(Mapping[ServiceKey, VirtualService]):
     """The simulated table: its services by key in the kernel's order, read as VirtualService
     with their servers.  Each service's servers are held by their key (address, port), in order,
     so a check or a change of one server costs the same whatever the number of servers, and a
-    change does not rebuild the service."""
+    change does not rebuild the service.  (check, apply_to_state and inverse read and change a
+    service's servers here directly: a restore does so once or twice per line.)"""
 
     def __init__(self, services: Iterable[VirtualService] = ()) -> None:
         self._services: dict[ServiceKey, VirtualService] = {}  # (their servers as when first held)
@@ -144,10 +145,6 @@ class TableState(Mapping[ServiceKey, VirtualService]):
     def __len__(self) -> int:
         return len(self._services)
 
-    def servers(self, key: ServiceKey) -> dict[tuple[str, int], RealServer] | None:
-        """The servers of service ``key`` by their key (not to be changed), None without it."""
-        return self._servers.get(key)
-
     def set_service(self, service: VirtualService, servers: Iterable[RealServer] = ()) -> None:
         """Service ``service`` with ``servers`` (not its own: they are read as these)."""
         key = service.key
@@ -162,14 +159,6 @@ class TableState(Mapping[ServiceKey, VirtualService]):
         self._services.clear()
         self._servers.clear()
         self._changed.clear()
-
-    def set_server(self, key: ServiceKey, server: RealServer) -> None:
-        self._servers[key][server.key] = server  # (a server edited keeps its place)
-        self._changed.add(key)
-
-    def delete_server(self, key: ServiceKey, server: RealServer) -> None:
-        del self._servers[key][server.key]
-        self._changed.add(key)
 
 
 def state_of(table: IPVSTable) -> TableState:
@@ -187,13 +176,13 @@ def _where(op: Operation) -> str:
 def check(state: TableState, op: Operation) -> None:
     """Raise NotFound/AlreadyExists if ``op`` cannot apply to ``state``."""
     if isinstance(op, (AddServer, EditServer, DeleteServer)):
-        servers = state.servers(op.key)
+        servers = state._servers.get(op.key)
         if servers is None:
             raise NotFound(f"{_where(op)}service {op.key} does not exist")
-        present = op.server.key in servers
-        if isinstance(op, AddServer) and present:
+        present, adding = op.server.key in servers, isinstance(op, AddServer)
+        if adding and present:
             raise AlreadyExists(f"{_where(op)}server {server_address(op.server)} already exists in service {op.key}")
-        if not isinstance(op, AddServer) and not present:
+        if not adding and not present:
             raise NotFound(f"{_where(op)}server {server_address(op.server)} does not exist in service {op.key}")
     elif isinstance(op, AddService):
         if op.key in state:
@@ -209,9 +198,11 @@ def check(state: TableState, op: Operation) -> None:
 def apply_to_state(state: TableState, op: Operation) -> None:
     """Change the simulated ``state`` as the kernel would for ``op`` (assumes :func:`check` passed)."""
     if isinstance(op, (AddServer, EditServer)):
-        state.set_server(op.key, op.server)
+        state._servers[op.key][op.server.key] = op.server  # (a server edited keeps its place)
+        state._changed.add(op.key)
     elif isinstance(op, DeleteServer):
-        state.delete_server(op.key, op.server)
+        del state._servers[op.key][op.server.key]
+        state._changed.add(op.key)
     elif isinstance(op, AddService):
         state.set_service(op.service)  # (its servers are not the table's: read from the table's own)
     elif isinstance(op, EditService):
@@ -248,7 +239,7 @@ def inverse(op: Operation, state: TableState) -> list[Operation]:
     if isinstance(op, AddServer):
         return [DeleteServer(op.key, op.server)]
     if isinstance(op, (EditServer, DeleteServer)):
-        old = state.servers(op.key)[op.server.key]  # type: ignore[index]
+        old = state._servers[op.key][op.server.key]
         return [EditServer(op.key, old)] if isinstance(op, EditServer) else [AddServer(op.key, old)]
     return []
 

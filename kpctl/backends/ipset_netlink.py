@@ -186,17 +186,14 @@ def entry_attrs(ipset: IPSet, entry: IPSetEntry, lineno: int = 0) -> bytes:
     flags = 0
     if entry.name is not None:
         parts.append(_str(ATTR_NAME, entry.name))
-    if entry.ip is not None:
-        _address(parts, entry.ip, entry.ip_to, entry.cidr, (ATTR_IP, ATTR_IP_TO, ATTR_CIDR))
-    port = entry.port
-    if port is not None:
-        parts.append(_be16(ATTR_PORT, port))
+    _address(parts, entry.ip, entry.ip_to, entry.cidr, (ATTR_IP, ATTR_IP_TO, ATTR_CIDR))
+    if entry.port is not None:
+        parts.append(_be16(ATTR_PORT, entry.port))
         if entry.port_to is not None:
             parts.append(_be16(ATTR_PORT_TO, entry.port_to))
         if entry.proto_num is not None:
             parts.append(_u8(ATTR_PROTO, entry.proto_num))
-    if entry.ip2 is not None:
-        _address(parts, entry.ip2, entry.ip2_to, entry.cidr2, (ATTR_IP2, ATTR_IP2_TO, ATTR_CIDR2))
+    _address(parts, entry.ip2, entry.ip2_to, entry.cidr2, (ATTR_IP2, ATTR_IP2_TO, ATTR_CIDR2))
     if entry.iface is not None:
         parts.append(_str(ATTR_IFACE, entry.iface))
         flags |= (FLAG_PHYSDEV if entry.physdev else 0) | (FLAG_IFACE_WILDCARD if entry.wildcard else 0)

@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     from kpctl.model.service_key import ServiceKey
 
 MAX_FWMARK = 0xFFFFFFFF
-_DIGITS = re.compile(r"[0-9]{1,20}")  # (more digits than any port or mark: int() of over 4300 raises)
 
 
 def ascii_number(text: str, digits: int = 20) -> int | None:
@@ -74,9 +73,10 @@ def pack_address_or_none(address: str | None) -> bytes | None:
 
 
 def parse_port(text: str, what: str, low: int = 0) -> int:
-    if not _DIGITS.fullmatch(text) or not low <= int(text) <= 65535:
+    port = ascii_number(text)
+    if port is None or not low <= port <= 65535:
         raise InvalidInput(f"invalid {what}: port {text!r} is not a number {low}..65535")
-    return int(text)
+    return port
 
 
 def _split_host_port(text: str, what: str) -> tuple[str, str | None]:
@@ -132,10 +132,11 @@ def _fwmark_family(family: str | None, text: str) -> str:
 
 
 def parse_fwmark(mark: str, text: str | None = None) -> int:
-    if not _DIGITS.fullmatch(mark) or not 1 <= int(mark) <= MAX_FWMARK:
+    number = ascii_number(mark)
+    if number is None or not 1 <= number <= MAX_FWMARK:
         where = f" in {text!r}" if text and text != mark else ""
         raise InvalidInput(f"invalid fwmark {mark!r}{where}: must be a number 1..{MAX_FWMARK}")
-    return int(mark)
+    return number
 
 
 def parse_server(text: str, default_port: int) -> tuple[str, int, str]:

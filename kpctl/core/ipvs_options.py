@@ -10,11 +10,10 @@ edits, the current object) into model objects (combination errors).  Without a
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from kpctl.core.address import parse_server
+from kpctl.core.address import ascii_number, parse_server
 from kpctl.errors import InvalidInput
 from kpctl.model.ipvs import (
     SCHED_FLAG_NAMES, SCHEDULERS, SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2,
@@ -29,13 +28,13 @@ MAX_THRESHOLD = 2**31 - 1
 PERSISTENCE_ENGINES = ("sip",)
 SCHED_FLAGS_MASK = SVC_F_SCHED1 | SVC_F_SCHED2 | SVC_F_SCHED3
 TUN_CSUM_NAMES: dict[str, int] = {"nocsum": TUN_F_NOCSUM, "csum": TUN_F_CSUM, "remcsum": TUN_F_REMCSUM}
-_NUMBER = re.compile(r"[0-9]{1,20}")  # (more digits than any limit here: int() of over 4300 raises)
 
 
 def parse_number(text: str, what: str, low: int, high: int) -> int:
-    if not _NUMBER.fullmatch(text.strip()) or not low <= int(text) <= high:
+    number = ascii_number(text.strip())
+    if number is None or not low <= number <= high:
         raise InvalidInput(f"invalid {what} {text!r}: must be a number {low}..{high}")
-    return int(text)
+    return number
 
 
 @dataclass(frozen=True)

@@ -120,4 +120,3 @@ def table_of(rows: TableRows) -> IPVSTable:
 
 def key_of(row: ServiceRow) -> ServiceKey:
     return ServiceKey._make(row[S_FAMILY:S_SCHEDULER])
-

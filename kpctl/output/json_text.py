@@ -17,7 +17,8 @@ every container cost a fifth of the encoding (34 MB of an nft ruleset: 0.47 s ->
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Sequence
+from itertools import chain, islice
+from typing import Any, Callable, Iterable, Sequence
 
 from kpctl.model.document import SharedDict
 from kpctl.output.text import PLANNED, SliceWriter, plan_values, repeated_text, second_meeting
@@ -29,18 +30,22 @@ _CONTAINERS = (dict, list, tuple)
 class OneLineItems:
     """A list written with each item on a line of its own, as ``json.dumps(item)`` writes it (``", "``
     and ``": "``): a long list of deep items (the objects of an ``nft -j`` ruleset) reads as one
-    item per line, and is written by the C encoder a batch of items at a time."""
+    item per line, and is written by the C encoder a batch of items at a time.  ``texts``, when
+    given, makes the items' lines instead: ``texts(encode, ensure_ascii)`` (an item's JSON text
+    on one line that it holds already, or ``encode(item)``)."""
 
-    __slots__ = ("items",)
+    __slots__ = ("items", "texts")
 
-    def __init__(self, items: Sequence[Any]) -> None:
-        self.items = items
+    def __init__(self, items: Sequence[Any],
+                 texts: Callable[[Callable[[Any], str], bool], Iterable[str]] | None = None) -> None:
+        self.items, self.texts = items, texts
 
 
 _BATCH = 256  # OneLineItems' items joined per piece written
 
 _NESTED = (*_CONTAINERS, OneLineItems)  # what a container's run of flat items stops at
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+_DICT = frozenset({dict})
 _ONE_LINE = {ascii_only: json.JSONEncoder(ensure_ascii=ascii_only, check_circular=False).encode
              for ascii_only in (True, False)}
 Level = tuple[Callable[[Any], str], str, str, str, str, str]
@@ -97,7 +102,7 @@ def _value(value: Any, depth: int, add: Callable[[str], None], ascii_only: bool,
     document holds them, so an id is its own until the write ends): see text.repeated_text;
     ``shapes``: the plain dicts' shapes met so far (see _by_plans)."""
     if type(value) is OneLineItems:
-        _one_line_items(value.items, depth, add, ascii_only)
+        _one_line_items(value, depth, add, ascii_only)
         return
     if type(value) is SharedDict:
         text = repeated_text(shared, (id(value), depth),
@@ -108,17 +113,21 @@ def _value(value: Any, depth: int, add: Callable[[str], None], ascii_only: bool,
     _container(value, depth, add, ascii_only, shared, shapes)
 
 
-def _one_line_items(items: Sequence[Any], depth: int, add: Callable[[str], None], ascii_only: bool) -> None:
+def _one_line_items(value: OneLineItems, depth: int, add: Callable[[str], None], ascii_only: bool) -> None:
+    items = value.items
     if not items:
         add("[]")
         return
     _encode, separator, _open_dict, open_list, _close_dict, close_list = _level(depth, ascii_only)
     one_line = _ONE_LINE[ascii_only]
+    lines = iter(map(one_line, items) if value.texts is None else value.texts(one_line, ascii_only))
     add(open_list)
-    for start in range(0, len(items), _BATCH):
-        if start:
+    first = True
+    while batch := list(islice(lines, _BATCH)):
+        if not first:
             add(separator)
-        add(separator.join([one_line(item) for item in items[start:start + _BATCH]]))
+        add(separator.join(batch))
+        first = False
     add(close_list)
 
 
@@ -177,8 +186,12 @@ def _list_by_plans(value: Sequence[Any], depth: int, add: Callable[[str], None],
     _, separator, _, open_list, _, close_list = _level(depth, ascii_only)
     for start in range(0, len(value), CHUNK):
         chunk = value[start:start + CHUNK]
-        texts = _by_plans(chunk, depth + 1, ascii_only, shapes, False)
         lead = open_list if not start else separator
+        flat = _flat_dicts(chunk, depth, ascii_only, separator)
+        if flat is not None:
+            add(lead + flat)
+            continue
+        texts = _by_plans(chunk, depth + 1, ascii_only, shapes, False)
         if texts is None:
             for item in chunk:
                 add(lead)
@@ -191,7 +204,24 @@ def _list_by_plans(value: Sequence[Any], depth: int, add: Callable[[str], None],
     add(close_list)
 
 
-CHUNK = 64  # list items written from their plans per C call
+CHUNK = 64  # list items written from their plans (or as flat dicts) per C call
+
+
+def _flat_dicts(items: Sequence[Any], depth: int, ascii_only: bool, separator: str) -> str | None:
+    """The text of ``items`` (list items at ``depth`` + 1, joined by the list's ``separator``) when
+    each is a non-empty plain dict of scalars and empty containers, from one C call; else None.
+    The C encoder of depth + 1 writes the dicts' items already indented; what it writes between
+    two dicts, ``}`` + its separator + ``{``, occurs nowhere else (the separator holds a newline,
+    which no string's text does, and within a dict a key follows it), so the dicts' own braces
+    are indented by replacing it."""
+    if not (_DICT.issuperset(map(type, items)) and all(items)):
+        return None
+    if not _SCALARS.issuperset(map(type, chain.from_iterable(map(dict.values, items)))) and any(
+            v and isinstance(v, _NESTED) for item in items for v in item.values()):
+        return None
+    encode, inner, open_dict, _, close_dict, _ = _level(depth + 1, ascii_only)
+    text = encode(items)  # "[{" … "}" + inner + "{" … "}]"
+    return open_dict + text[2:-2].replace("}" + inner + "{", close_dict + separator + open_dict) + close_dict
 
 
 def _by_plans(dicts: Sequence[Any], depth: int, ascii_only: bool, shapes: Shapes, meet: bool) -> list[str] | None:

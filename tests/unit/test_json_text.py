@@ -143,3 +143,21 @@ def test_keys_that_are_one_key_to_a_dict_and_two_to_json() -> None:
     value = [{**first, 2: 0, 3: 0, 4: 0} for first in ({1: "a"}, {True: "b"}, {1.0: "c"}, {1: {2: 3}}, {True: {False: 3}})]
     value = (value + [{"1": {"2": 3}, "2": 0, "3": 0, "4": 0}]) * 2
     assert text(value) == json.dumps(value, indent=2)
+
+
+# Lists of dicts of scalars and empty containers (an ipset's members, a service's endpoints): each
+# chunk of them is written by one C call; a value of one dict may look like the seam between two.
+FLAT_VALUES = st.one_of(SCALARS, st.sampled_from(["}", "{", "},\n  {", '"}, {"', "a\n{", "", "{}"]),
+                        st.just({}), st.just([]))
+# ... and now and then a dict that is not flat (a nested value) or empty, which takes its chunk item by item
+FLAT_DICTS = st.lists(st.one_of(st.dictionaries(KEYS, FLAT_VALUES, min_size=4, max_size=7),
+                                st.sampled_from([{}, {"k": {"a": 1}}, {"k": [1], "l": 2}])), min_size=1, max_size=70)
+
+
+@settings(max_examples=300)
+@given(FLAT_DICTS, st.integers(0, 3), st.booleans())
+def test_lists_of_flat_dicts_are_written_as_json_writes_them(dicts: Any, where: int, ensure_ascii: bool) -> None:
+    dicts = [{"first": 1, "of": 2, "four": 3, "keys": 4}, *dicts]  # (a list whose first item has PLANNED keys)
+    value = dicts if where < 3 else [*dicts[:-1], [dicts[-1]]]  # (3: one item not a dict, last)
+    value = placed(value, where) if where < 3 else value
+    assert text(value, ensure_ascii) == json.dumps(value, indent=2, ensure_ascii=ensure_ascii)

@@ -8,7 +8,7 @@ from typing import Any, Callable
 import click
 
 from kpctl.cli.context import AppContext, output_options, pass_app
-from kpctl.core.nft_document import RUN, Objects
+from kpctl.core.nft_document import Objects
 from kpctl.output.listing import Column, Listing, OutputSpec
 
 FAMILIES = ("ip", "ip6", "inet", "arp", "bridge", "netdev")
@@ -93,5 +93,5 @@ def _json_text(document: dict[str, Any]) -> str:
 
 
 def _objects_text(objects: Objects, encode: Callable[[Any], str]) -> str:
-    """``encode(list(objects))``, a run of objects decoded and encoded at a time."""
-    return "[" + ", ".join([encode(objects[start:start + RUN])[1:-1] for start in range(0, len(objects), RUN)]) + "]"
+    """``encode(list(objects))``: a held rule as its own text (see Objects.texts), the others encoded."""
+    return "[" + ", ".join(objects.texts(encode, True)) + "]"

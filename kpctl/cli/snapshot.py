@@ -66,7 +66,9 @@ def write_snapshot(snapshot: NodeSnapshot, path: str) -> None:
     document = snapshot.to_dict()
     nft = document.get("nftables")
     if isinstance(nft, dict) and isinstance(nft.get("nftables"), (list, Objects)):
-        document["nftables"] = {**nft, "nftables": OneLineItems(nft["nftables"])}
+        objects = nft["nftables"]
+        document["nftables"] = {**nft, "nftables": OneLineItems(objects, objects.texts if isinstance(objects, Objects)
+                                                                else None)}
 
     def dump(stream: Any) -> None:
         write_json(document, stream.write, ensure_ascii=False)

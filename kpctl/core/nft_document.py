@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple, Union, overload
 
 from kpctl.errors import InvalidInput
@@ -114,6 +114,19 @@ class Objects(Sequence[dict]):
         held = self.entries
         for start in range(0, len(held), RUN):
             yield from run(held[start:start + RUN])
+
+    def texts(self, encode: Callable[[Any], str], ascii_only: bool) -> Iterator[str]:
+        """Each object as one line of JSON: a held rule as its own text (checked by decoding it
+        with its run, not encoded again: it is the JSON nft or a snapshot wrote, unless
+        ``ascii_only`` and it is not ASCII), any other ``encode``d."""
+        held = self.entries
+        for start in range(0, len(held), RUN):
+            entries = held[start:start + RUN]
+            for entry, value in zip(entries, run(entries)):
+                if type(entry) is RuleText and not (ascii_only and not entry.text.isascii()):
+                    yield entry.text
+                else:
+                    yield encode(value)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, (list, Objects)) and list(self) == list(other)

@@ -195,3 +195,33 @@ def test_commands_read_every_layout_alike(tmp_path: Path) -> None:
         assert results[0] == results[1] == results[2], args
     listed = json.loads(kpctl("--snapshot", str(saved_file), "nft", "list", "-o", "json").stdout)
     assert listed == json.loads(source.read_text())["nftables"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(rulesets(), st.sampled_from(["saved", "compact", "ascii"]), st.booleans())
+def test_each_object_is_one_line_of_its_json(document: dict[str, Any], layout: str, ascii_only: bool) -> None:
+    """What `snapshot save` and `nft list -o json` write of each object: a held rule its own text
+    (decoded to check it, not encoded again), unless ASCII is asked and it is not."""
+    text = {"saved": saved, "compact": json.dumps, "ascii": lambda d: saved(d, ascii_only=True)}[layout](document)
+    objects = _read(text)["nftables"]
+    encode = json.JSONEncoder(ensure_ascii=ascii_only).encode
+    lines = list(objects.texts(encode, ascii_only))
+    assert [json.loads(line) for line in lines] == document["nftables"]
+    assert all("\n" not in line and (line.isascii() or not ascii_only) for line in lines)
+    for entry, line in zip(objects.entries, lines):
+        if isinstance(entry, RuleText) and (entry.text.isascii() or not ascii_only):
+            assert line is entry.text
+
+
+def test_a_damaged_rule_is_not_written_out(tmp_path: Path) -> None:
+    snapshot = json.loads((EXAMPLES / "nftables-node.json").read_text())
+    text = json.dumps(snapshot, indent=2).replace(
+        '"nftables": [', '"nftables": [\n' + ' ' * 6 + '{"rule": {"family": "ip", "table": "kube-proxy", '
+        '"chain": "services", "handle": 9, "expr": [1,]}},', 1)
+    damaged = tmp_path / "damaged.json"
+    damaged.write_text(text)
+    for args in (["nft", "list", "-o", "json"], ["snapshot", "save", str(tmp_path / "out.json")]):
+        result = kpctl("--snapshot", str(damaged), *args)
+        assert (result.exit_code, result.stdout) == (2, ""), args
+        assert "nftables object #1 is not valid JSON" in result.stderr, args
+    assert not (tmp_path / "out.json").exists()

@@ -21,7 +21,8 @@ from typing import Any
 from kpctl.backends.ipset_netlink import CMD_ADD, CMD_DEL, IPSetNetlink, entry_data
 from kpctl.core.ipset_diff import compatible, same_set
 from kpctl.core.ipset_entry import tokenize
-from kpctl.core.ipset_save import RestoreCommand, parse_member
+from kpctl.core.ipset_entry import parse_member
+from kpctl.core.ipset_save import RestoreCommand
 from kpctl.errors import AlreadyExists, InvalidInput, KernelError, KpctlError, NotFound
 from kpctl.model.ipset import IPSet
 

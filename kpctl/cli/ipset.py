@@ -138,7 +138,7 @@ def _entry_tokens(entry: str, timeout: str | None, comment: str | None, nomatch:
 
 
 def _parsed(backend: Any, name: str, tokens: list[str]) -> tuple[Any, Any]:
-    from kpctl.core.ipset_save import parse_member
+    from kpctl.core.ipset_entry import parse_member
 
     header = backend.header(name)
     return header, parse_member(header, tokens)

@@ -159,19 +159,26 @@ def _icmp_table(proto: int) -> tuple[tuple[str, int, int], ...]:
     return ICMP_NAMES if proto == ICMP else ICMPV6_NAMES
 
 
+def protocol_number(text: str) -> int | None:
+    """A protocol by name (tcp, udp, icmp, …, any case) or number (0-255) as ipset reads it; None
+    when it is neither."""
+    known = PROTOCOL_NUMBERS.get(text.lower())
+    if known is not None:
+        return known
+    number = ascii_number(text, 3)
+    return number if number is not None and number <= 255 else None
+
+
 def _parse_port(text: str, family: str, with_proto: bool) -> tuple[int, int, int | None]:
     """``[PROTO:]PORT[-PORT]`` -> (proto number, port, port_to)."""
     proto_num = 6
     port_text = text
     if ":" in text:
         proto_text, _, port_text = text.partition(":")
-        lowered = proto_text.lower()
-        if lowered in PROTOCOL_NUMBERS:
-            proto_num = PROTOCOL_NUMBERS[lowered]
-        elif (number := ascii_number(proto_text, 3)) is not None and number <= 255:
-            proto_num = number
-        else:
+        number = protocol_number(proto_text)
+        if number is None:
             raise InvalidInput(f"invalid protocol {proto_text!r} in {text!r}")
+        proto_num = number
         if proto_num == 0:
             raise InvalidInput(f"invalid protocol {proto_text!r} in {text!r}: protocol 0 cannot be stored")
         if not with_proto and proto_num not in (6, 17):
@@ -427,13 +434,15 @@ def parse_entry_options(entry: IPSetEntry, options: Sequence[str]) -> IPSetEntry
     return replace(entry, **values) if values else entry  # type: ignore[arg-type]
 
 
-def parse_entry(ipset: IPSet, text: str) -> IPSetEntry:
-    """Parse ``ELEMENT [OPTIONS…]`` for ``ipset`` and check it fits the set's header."""
-    tokens = tokenize(text)
+def parse_member(ipset: IPSet, tokens: Sequence[str]) -> IPSetEntry:
+    """A member of ``ipset`` from its words (``ELEMENT [OPTIONS…]``, see :func:`tokenize`), checked
+    to fit the set's header."""
     if not tokens:
-        raise InvalidInput("empty entry")
-    entry = parse_entry_options(parse_element(ipset.type, ipset.family, tokens[0]), tokens[1:])
-    check_entry_fits(ipset, entry)
+        raise InvalidInput(f"missing entry for set {ipset.name!r}")
+    entry = parse_element(ipset.type, ipset.family, tokens[0])
+    if len(tokens) > 1 or ipset.type.startswith("bitmap:"):  # (else no option, no range to be within)
+        entry = parse_entry_options(entry, tokens[1:])
+        check_entry_fits(ipset, entry)
     return entry
 
 

@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kpctl.core.address import ascii_number, parse_port
-from kpctl.core.ipset_entry import ICMP, ICMPV6, PROTOCOL_NUMBERS
+from kpctl.core.address import parse_port
+from kpctl.core.ipset_entry import ICMP, ICMPV6, PROTOCOL_NUMBERS, protocol_number
 from kpctl.errors import InvalidInput
 from kpctl.model.ipset import IPSet, IPSetEntry
 
@@ -54,13 +54,10 @@ class FindMatch:
 def _proto_number(proto: str | None) -> int | None:
     if proto is None:
         return None
-    lowered = proto.lower()
-    if lowered in PROTOCOL_NUMBERS:
-        return PROTOCOL_NUMBERS[lowered]
-    number = ascii_number(lowered)
-    if number is not None:
-        return number
-    raise InvalidInput(f"unknown protocol {proto!r}")
+    number = protocol_number(proto)
+    if number is None:
+        raise InvalidInput(f"unknown protocol {proto!r}")
+    return number
 
 
 def _key_text(packet: Packet, dims: tuple[str, ...], flags: tuple[str, ...]) -> str:

@@ -20,10 +20,8 @@ from typing import NamedTuple
 from kpctl.core.address import ascii_number
 from kpctl.core.ipset_entry import (
     _parse_ip,
-    check_entry_fits,
     format_entry,
-    parse_element,
-    parse_entry_options,
+    parse_member,
     parse_uint,
     tokenize,
     validate_set_name,
@@ -191,16 +189,6 @@ def format_save(sets: Iterable[IPSet]) -> str:
         lines.append(format_create(ipset))
         lines.extend(f"add {ipset.name} {format_entry(member)}" for member in ipset.members)
     return "".join(line + "\n" for line in lines)
-
-
-def parse_member(ipset: IPSet, tokens: Sequence[str]) -> IPSetEntry:
-    if not tokens:
-        raise InvalidInput(f"missing entry for set {ipset.name!r}")
-    entry = parse_element(ipset.type, ipset.family, tokens[0])
-    if len(tokens) > 1 or ipset.type.startswith("bitmap:"):  # (else no option, no range to be within)
-        entry = parse_entry_options(entry, tokens[1:])
-        check_entry_fits(ipset, entry)
-    return entry
 
 
 def parse_restore(text: str) -> list[RestoreCommand]:

@@ -63,12 +63,7 @@ class AddServer:
     line: int = field(default=0, compare=False)
     adds_service = False  # not a field (see AddService)
 
-    @property
-    def server_key(self) -> tuple[str, int]:
-        return self.server.key
-
     def describe(self) -> str:
-
         return server_rule(self.key, self.server, "-a")
 
 

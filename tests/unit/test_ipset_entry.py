@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import FrozenInstanceError
+from typing import Any
 
 import pytest
 
@@ -10,12 +11,18 @@ from kpctl.core.ipset_entry import (
     format_entry,
     format_port,
     parse_element,
-    parse_entry,
+    parse_member,
     tokenize,
 )
 from kpctl.core.ipset_save import parse_create
 from kpctl.errors import InvalidInput
 from kpctl.model.ipset import IPSetEntry
+
+
+def member(ipset: Any, text: str) -> IPSetEntry:
+    """A member as `ipset add` and restore lines give it: its words, read for ``ipset``."""
+    return parse_member(ipset, tokenize(text))
+
 
 # (type, family, input text, canonical text ipset prints)
 CANONICAL = [
@@ -115,11 +122,11 @@ def test_malformed_entries_are_refused_naming_the_value(set_type: str, family: s
 def test_entry_options_and_their_order() -> None:
     ipset = parse_create("s", "hash:net", ["timeout", "30", "counters", "comment", "skbinfo"])
     text = '10.0.0.0/8 comment "hi there" skbqueue 7 nomatch bytes 4 packets 3 timeout 4 skbprio 1:2 skbmark 0x5/0xf'
-    entry = parse_entry(ipset, text)
+    entry = member(ipset, text)
     assert format_entry(entry) == (
         '10.0.0.0/8 timeout 4 nomatch packets 3 bytes 4 comment "hi there" skbmark 0x5/0xf skbprio 1:2 skbqueue 7')
-    assert parse_entry(ipset, "10.0.0.0/8 skbmark 0x5").skbmarkmask == 0xFFFFFFFF
-    assert format_entry(parse_entry(ipset, "10.0.0.0/8 skbmark 0x5")) == "10.0.0.0/8 skbmark 0x5"
+    assert member(ipset, "10.0.0.0/8 skbmark 0x5").skbmarkmask == 0xFFFFFFFF
+    assert format_entry(member(ipset, "10.0.0.0/8 skbmark 0x5")) == "10.0.0.0/8 skbmark 0x5"
 
 
 @pytest.mark.parametrize(("header", "text", "named"), [
@@ -136,18 +143,18 @@ def test_entry_options_and_their_order() -> None:
 def test_options_the_set_was_not_created_for_are_refused(header: list[str], text: str, named: str) -> None:
     ipset = parse_create("s", "hash:ip", header)
     with pytest.raises(InvalidInput) as caught:
-        parse_entry(ipset, text)
+        member(ipset, text)
     assert named in str(caught.value)
 
 
 def test_bitmap_ranges_are_enforced() -> None:
     ports = parse_create("p", "bitmap:port", ["range", "1000-2000"])
     with pytest.raises(InvalidInput, match="outside the range"):
-        parse_entry(ports, "80")
+        member(ports, "80")
     ips = parse_create("i", "bitmap:ip", ["range", "10.0.0.0/24"])
     assert ips.range == "10.0.0.0-10.0.0.255"
     with pytest.raises(InvalidInput, match="outside the range"):
-        parse_entry(ips, "10.0.1.1")
+        member(ips, "10.0.1.1")
 
 
 def test_tokenize_keeps_quoted_comments() -> None:
@@ -167,12 +174,12 @@ def test_icmp_names_print_the_first_alias() -> None:
 
 def test_iface_wildcard_is_an_option_not_part_of_the_name() -> None:
     ipset = parse_create("s", "hash:net,iface", ["timeout", "10"])
-    entry = parse_entry(ipset, "10.0.0.0/8,veth wildcard nomatch timeout 0")
+    entry = member(ipset, "10.0.0.0/8,veth wildcard nomatch timeout 0")
     assert (entry.iface, entry.wildcard, entry.raw) == ("veth", True, "10.0.0.0/8,veth")
     assert format_entry(entry) == "10.0.0.0/8,veth timeout 0 nomatch wildcard"
-    assert parse_entry(ipset, "10.0.0.0/8,eth+").iface == "eth+"  # a literal '+', as ipset stores it
+    assert member(ipset, "10.0.0.0/8,eth+").iface == "eth+"  # a literal '+', as ipset stores it
     with pytest.raises(InvalidInput, match="wildcard"):
-        parse_entry(parse_create("n", "hash:net", []), "10.0.0.0/8 wildcard")
+        member(parse_create("n", "hash:net", []), "10.0.0.0/8 wildcard")
 
 
 @pytest.mark.parametrize("values", [

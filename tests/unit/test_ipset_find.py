@@ -139,13 +139,15 @@ def test_find_reports_list_sets_via_member() -> None:
     ("fd00::1", ("fd00::1", None, None)),
     ("[fd00::1]:80", ("fd00::1", 80, None)),
     ("[fd00::1]:80/sctp", ("fd00::1", 80, "sctp")),
+    ("10.0.0.1:80/17", ("10.0.0.1", 80, "17")),
 ])
 def test_parse_find_target(text: str, expected: tuple[str, int | None, str | None]) -> None:
     assert parse_find_target(text) == expected
 
 
 @pytest.mark.parametrize("text", ["10.0.0", "10.0.0.1:99999", "10.0.0.1:x", "10.0.0.1:80/bogus", "[10.0.0.1]:80",
-                                  "[fd00::1", "host.example:80", "10.0.0.1/tcp"])
+                                  "[fd00::1", "host.example:80", "10.0.0.1/tcp",
+                                  "10.0.0.1:80/256", "10.0.0.1:80/0017", "10.0.0.1:80/"])
 def test_parse_find_target_refuses(text: str) -> None:
     with pytest.raises(InvalidInput):
         parse_find_target(text)

@@ -38,16 +38,29 @@ def _parse_address(text: str) -> tuple[str, str] | None:
     # restore files and big tables repeat the same addresses: parse each once
     if "%" in text:
         return None
-    if ":" not in text:  # a dotted quad: inet_pton takes exactly what IPv4Address takes, without the object
-        try:
-            return inet_ntop(AF_INET, inet_pton(AF_INET, text)), "inet"
-        except (OSError, ValueError):  # ValueError: an embedded NUL
-            return None
+    if ":" not in text:
+        quad = _dotted_quad(text)
+        return None if quad is None else (quad, "inet")
     try:
         address = ipaddress.IPv6Address(text)
     except ValueError:
         return None
     return format_address("inet6", str(address)), "inet6"
+
+
+def _dotted_quad(text: str) -> str | None:
+    """An IPv4 address as inet_ntop writes it, or None (inet_pton takes exactly what IPv4Address
+    takes, without the object)."""
+    try:
+        return inet_ntop(AF_INET, inet_pton(AF_INET, text))
+    except (OSError, ValueError):  # ValueError: an embedded NUL
+        return None
+
+
+def canonical_ipv4(text: str) -> bool:
+    """Whether ``text`` is an IPv4 address written as inet_ntop writes it (not cached as parse_address
+    is: a restore meets each real server's address once)."""
+    return _dotted_quad(text) == text
 
 
 def pack_address(address: str | None) -> bytes:

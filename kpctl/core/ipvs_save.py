@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import functools
-from socket import AF_INET, inet_ntop, inet_pton
 
-from kpctl.core.address import ascii_number, parse_address, parse_fwmark, parse_port
+from kpctl.core.address import ascii_number, canonical_ipv4, parse_address, parse_fwmark, parse_port
 from kpctl.core.ipvs_options import (
     MAX_TIMEOUT,
     build_server, build_service, parse_server_options, parse_service_options, server_identity,
@@ -237,21 +236,10 @@ _SHORT_FORWARD = {"-m": "masq", "-g": "route"}
 _SCHEDULER_NAMES = frozenset(SCHEDULERS)
 
 
-def _ipv4(text: str) -> bool:
-    """Whether ``text`` is a dotted quad written the way inet_ntop writes it."""
-    try:
-        return inet_ntop(AF_INET, inet_pton(AF_INET, text)) == text
-    except (OSError, ValueError):
-        return False
-
-
 def _number(text: str, high: int) -> int | None:
-    # (a long text is parse_rule_line's: int() of over 4300 digits raises there)
-    if len(text) <= 10 and text.isascii() and text.isdigit():
-        value = int(text)
-        if value <= high:
-            return value
-    return None
+    """Up to 10 ASCII digits of a value at most ``high``; None for anything else (parse_rule_line's)."""
+    value = ascii_number(text, 10)
+    return value if value is not None and value <= high else None
 
 
 class _CommonLines:
@@ -272,7 +260,7 @@ class _CommonLines:
             host, sep, port_text = text.partition(":")
             port = _number(port_text, 0xFFFF) if sep else None
             key = None
-            if port is not None and _ipv4(host):
+            if port is not None and canonical_ipv4(host):
                 key = ServiceKey(family="inet", protocol=_PROTOCOLS[option], address=host, port=port)
             self._services[(option, text)] = key
         self._last = (option, text, key)  # type: ignore[assignment]
@@ -298,7 +286,7 @@ class _CommonLines:
                 return None
             host, sep, port_text = server_text.partition(":")
             port = self._port(port_text) if sep else None
-            if port is None or not _ipv4(host):
+            if port is None or not canonical_ipv4(host):
                 return None
             if forward == "route":
                 port = key.port  # ipvsadm: a direct-routing server takes the service's port

@@ -100,9 +100,9 @@ class IPSetEntry:
         return entry
 
 
-_ENTRY_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(IPSetEntry))
-_FIELD_NAMES = frozenset(_ENTRY_FIELDS) - {"raw"}
-_DEFAULTS: dict[str, Any] = {"raw": "", **{f.name: f.default for f in fields(IPSetEntry) if f.name != "raw"}}
+# Every field with its default, in field order ("raw" has none: every instance holds its own).
+_DEFAULTS: dict[str, Any] = {f.name: None if f.name == "raw" else f.default for f in fields(IPSetEntry)}
+_FIELD_NAMES = frozenset(_DEFAULTS) - {"raw"}
 
 
 @dataclass(frozen=True)

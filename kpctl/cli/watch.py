@@ -18,7 +18,6 @@ from kpctl.errors import ExitStatus, InvalidInput
 from kpctl.output.listing import Listing, OutputSpec
 from kpctl.output.text import escape_cell
 
-DEFAULT_INTERVAL = 2.0  # the kernel's IPVS rate estimator updates every 2 s
 MIN_INTERVAL = 0.1
 CHANGED_STYLE = "bold yellow reverse"
 NEW_STYLE = "bold green"

@@ -47,7 +47,6 @@ from kpctl.model.ipvs import (
 
 _SERVICE_FIELDS = ("scheduler", "flags", "timeout", "netmask", "pe_name")
 _SERVER_FIELDS = ("forward", "weight", "upper_threshold", "lower_threshold", "tun_type", "tun_port", "tun_flags")
-ACTIONS = ("add", "change", "drain", "remove")
 
 
 # --- reading the desired table -------------------------------------------------------------

@@ -37,14 +37,12 @@ ServiceRow = tuple[Any, ...]
 STATS = 13  # conns inpkts outpkts inbytes outbytes cps inpps outpps inbps outbps: Stats' field order
 PACKED = 23  # the address as 4 or 16 bytes (b"" if none): ipvsadm sorts by it
 NAME = 24  # "10.0.0.1:80" / "[fd00::1]:80": format_addrport(family, address, port)
-SERVER_WIDTH = 25
 
 # -- a service row: VirtualService's fields (servers a list of server rows), then Stats, then derived
 (S_FAMILY, S_PROTOCOL, S_ADDRESS, S_PORT, S_FWMARK, S_SCHEDULER, S_FLAGS, S_TIMEOUT, S_NETMASK, S_PE_NAME,
  S_SERVERS) = range(11)
 S_STATS = 11
 S_PACKED = 21
-SERVICE_WIDTH = 22
 
 STATS_COUNT = 10
 

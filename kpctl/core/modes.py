@@ -30,10 +30,6 @@ IPVS_ONLY_CHAINS = frozenset({"KUBE-IPVS-FILTER", "KUBE-IPVS-OUT-FILTER", "KUBE-
 # Per-service chains of iptables mode, by prefix.
 IPTABLES_PREFIXES: tuple[str, ...] = ("KUBE-SVC-", "KUBE-SEP-", "KUBE-EXT-", "KUBE-SVL-", "KUBE-FW-")
 USERSPACE_PREFIXES: tuple[str, ...] = ("KUBE-PORTALS-", "KUBE-NODEPORT-CONTAINER", "KUBE-NODEPORT-HOST")
-# Chains kube-proxy's iptables-based modes (iptables, ipvs) share; leftovers once nftables is active.
-SHARED_CHAINS = frozenset({"KUBE-SERVICES", "KUBE-POSTROUTING", "KUBE-MARK-MASQ", "KUBE-NODEPORTS",
-                           "KUBE-FORWARD", "KUBE-PROXY-FIREWALL", "KUBE-EXTERNAL-SERVICES",
-                           "KUBE-PROXY-CANARY"})
 # kubelet's own chains: never a kube-proxy leftover.
 KUBELET_CHAINS = frozenset({"KUBE-FIREWALL", "KUBE-KUBELET-CANARY", "KUBE-MARK-DROP"})
 # When several modes carry services and nothing says which runs, the newer mode is taken as the

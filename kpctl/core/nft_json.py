@@ -14,9 +14,6 @@ from typing import Any
 from kpctl.core.nft_document import Objects, RuleText, bodies, entries
 from kpctl.errors import InvalidInput
 
-# Object kinds of the document, in the order `nft list ruleset` prints a table's contents.
-OBJECT_KINDS: tuple[str, ...] = ("table", "set", "map", "flowtable", "counter", "quota", "ct helper",
-                                 "limit", "ct timeout", "ct expectation", "secmark", "synproxy", "chain", "rule")
 NAMED_PRIORITIES = {"raw": -300, "mangle": -150, "dstnat": -100, "filter": 0, "security": 50, "srcnat": 100}
 
 

@@ -15,7 +15,6 @@ if TYPE_CHECKING:  # (types only: a node of one mode imports no other mode's mod
 ERROR = "error"
 WARNING = "warning"
 INFO = "info"
-SEVERITIES: tuple[str, ...] = (ERROR, WARNING, INFO)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,6 @@ HOOK_TABLES = {
 }
 NAT_DIRECTION = {"PREROUTING": "dst", "OUTPUT": "dst", "INPUT": "src", "POSTROUTING": "src"}
 IPVS_PRIORITY = {"INPUT": 98, "OUTPUT": -98}  # NF_IP_PRI_NAT_SRC - 2, NF_IP_PRI_NAT_DST + 2
-MASQ_MARK = 0x4000
 
 
 @dataclass(frozen=True)

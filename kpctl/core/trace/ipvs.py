@@ -17,8 +17,6 @@ from kpctl.model.trace import Packet
 if TYPE_CHECKING:  # the IPVS model is imported where a node has IPVS services (every mode's trace asks)
     from kpctl.model.ipvs import RealServer, VirtualService
 
-# Schedulers whose share of new connections follows from the table alone.
-EXACT_SCHEDULERS = frozenset({"rr", "wrr", "fo"})
 HASH_SCHEDULERS = {"sh": "a hash of the source address", "dh": "a hash of the destination address",
                    "mh": "a Maglev hash of the source address", "lblc": "the destination address",
                    "lblcr": "the destination address"}

@@ -363,11 +363,7 @@ class IPVSNetlink:
                 if failure is not None:
                     raise failure
         except BaseException as exc:
-            failed = plan.rollback([plan.undo_steps(step) for step in undo], self.execute)
-            if failed:
-                note = f"rollback incomplete: {len(failed)} undo step(s) failed, first: {failed[0]}"
-                if isinstance(exc, KpctlError):
-                    exc.message = f"{exc.message} ({note})"
+            plan.rollback([plan.undo_steps(step) for step in undo], self.execute, exc)
             raise
 
     def _run_batch(self, chunk: Sequence[Any], packers: dict[type, Callable[[Any, int], bytes]],

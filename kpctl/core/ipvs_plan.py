@@ -280,18 +280,15 @@ def apply_with_rollback(ops: Sequence[Any], execute: Callable[[Operation], None]
             steps = inverse(op, state)
             execute(op)
         except BaseException as exc:
-            failed = rollback(undo, execute)
-            if failed:
-                note = f"rollback incomplete: {len(failed)} undo step(s) failed, first: {failed[0]}"
-                if isinstance(exc, KpctlError):
-                    exc.message = f"{exc.message} ({note})"
+            rollback(undo, execute, exc)
             raise
         undo.append(steps)
         apply_to_state(state, op)
 
 
-def rollback(undo: Sequence[Sequence[Operation]], execute: Callable[[Operation], None]) -> list[str]:
-    """Execute the undo groups newest first; return a description of each step that failed."""
+def rollback(undo: Sequence[Sequence[Operation]], execute: Callable[[Operation], None], cause: BaseException) -> None:
+    """Execute the undo groups newest first, after ``cause`` stopped a plan; when an undo step
+    fails, the others still run and ``cause``'s message (a KpctlError's) says so, naming the first."""
     failed: list[str] = []
     for group in reversed(undo):
         for step in group:
@@ -299,4 +296,5 @@ def rollback(undo: Sequence[Sequence[Operation]], execute: Callable[[Operation],
                 execute(step)
             except Exception as exc:  # keep undoing the rest; report at the end
                 failed.append(f"{step.describe()}: {exc}")
-    return failed
+    if failed and isinstance(cause, KpctlError):
+        cause.message = f"{cause.message} (rollback incomplete: {len(failed)} undo step(s) failed, first: {failed[0]})"

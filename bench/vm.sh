@@ -4,7 +4,8 @@
 # in $KPCTL_BENCH_RESULTS/vm-bench.log (default ./vm-results).
 # Usage: bash bench/vm.sh [startup] [restore] [list] [apply] [proc]      (default: all)
 # Environment: BENCH_RUNS (5), BENCH_HEAVY_RUNS (3, the 10k cases), BENCH_IPVS_BIG/SMALL (10000/1000
-# services × 5 servers), BENCH_PROGRESS=1 (a line per timed run), BENCH_FLOOR=0 (no `python -c pass`
+# services × 5 servers), BENCH_VM_FILES=share (run the tools from the host's 9p root, not from copies
+# in the VM's memory: see bench/vm_local.sh), BENCH_PROGRESS=1 (a line per timed run), BENCH_FLOOR=0 (no `python -c pass`
 # line at the small table), KPCTL_VM_KERNEL, KPCTL_VM_CPUS/MEMORY.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -25,6 +26,9 @@ cd $(printf '%q' "$ROOT") || exit 90
 export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 BENCH_RUNS=${BENCH_RUNS:-5} BENCH_HEAVY_RUNS=${BENCH_HEAVY_RUNS:-3} BENCH_PROGRESS=${BENCH_PROGRESS:-} BENCH_IPVS_BIG=${BENCH_IPVS_BIG:-10000} BENCH_IPVS_SMALL=${BENCH_IPVS_SMALL:-1000} BENCH_FLOOR=${BENCH_FLOOR:-1}
 export PATH=$(printf '%q' "$VENV_BIN"):/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 modprobe -a ip_vs ip_vs_rr || { echo 91 > $(printf '%q' "$STATUS"); exit 91; }
+if [ "${BENCH_VM_FILES:-local}" = local ]; then
+    . bench/vm_local.sh && bench_local_copy $(printf '%q' "$ROOT") || { echo 92 > $(printf '%q' "$STATUS"); exit 92; }
+fi
 python bench/vm_bench.py$args 2>&1 | tee $(printf '%q' "$LOG")
 echo "\${PIPESTATUS[0]}" > $(printf '%q' "$STATUS"); sync
 EOF2

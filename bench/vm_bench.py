@@ -19,8 +19,9 @@ from timing import HEADER, compare
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".venv-bench" / "bin"  # a wheel install of this checkout (bench/install.sh)
-PY = str(BIN / "python")
-KPCTL = str(BIN / "kpctl")
+# (or its copy in the VM's memory, and the interpreter's: bench/vm_local.sh)
+PY = os.environ.get("BENCH_PY") or str(BIN / "python")
+KPCTL = os.environ.get("BENCH_KPCTL") or str(BIN / "kpctl")
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 HEAVY_RUNS = int(os.environ.get("BENCH_HEAVY_RUNS", "3"))
 CLEAR = ["ipvsadm", "-C"]
@@ -54,7 +55,9 @@ def lists(label: str, runs: int, warmup: bool, floor: bool = False) -> None:
 
 def main() -> None:
     only = set(sys.argv[1:]) or {"startup", "restore", "list", "apply", "proc"}
-    print(f"vm: {os.uname().release}, {os.cpu_count()} cpus, {RUNS} runs ({HEAVY_RUNS} for 10k)")
+    where = "copies in the VM's memory" if os.environ.get("BENCH_KPCTL") else "the host's 9p root"
+    print(f"vm: {os.uname().release}, {os.cpu_count()} cpus, {RUNS} runs ({HEAVY_RUNS} for 10k); "
+          f"the interpreter, kpctl and ipvsadm run from {where}")
     print(HEADER)
     with tempfile.TemporaryDirectory(prefix="kpctl-bench.") as tmp:
         big, small = os.path.join(tmp, "10k.ipvs"), os.path.join(tmp, "1k.ipvs")

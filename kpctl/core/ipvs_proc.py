@@ -26,7 +26,7 @@ method, which only a raw netlink client can add (not ipvsadm, kube-proxy or kpct
 
 from __future__ import annotations
 
-from socket import AF_INET6, inet_pton
+from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
 from typing import Any
 
 from kpctl.core.ipvs_rows import S_FWMARK, S_PACKED, S_PORT, S_PROTOCOL, ServerRow, ServiceRow, server_address
@@ -35,6 +35,7 @@ ProcKey = tuple[Any, ...]  # ("TCP", packed address, port) or ("FWM", mark)
 _FORWARD = {"Masq": "masq", "Local": "local", "Tunnel": "tunnel", "Route": "route"}
 _UNREAD_SERVER = (None,) * 4  # persistent connections, tunnel type, port and flags: not on the line
 _UNREAD_COUNTERS = (None,) * 10
+fromhex = bytes.fromhex
 
 
 def proc_key(service: ServiceRow) -> ProcKey:
@@ -55,14 +56,23 @@ def _address_port(text: str) -> tuple[bytes, int]:
     return bytes.fromhex(address), int(port, 16)
 
 
-def _server(fields: list[str]) -> ServerRow:
-    """The row of a server line's fields (``->``, address:port, method, weight, active, inactive);
-    the fields the line lacks are None (the row serves the default view only)."""
-    packed, port = _address_port(fields[1])
+def _server(head: str, rest: str, tails: dict[str, tuple[Any, ...]]) -> ServerRow:
+    """The row of a server line (``head``: its address:port; ``rest``: method, weight, active and
+    inactive connections, whose fields most servers share: read once each, ``tails``); the fields
+    the line lacks are None (the row serves the default view only)."""
+    tail = tails.get(rest)
+    if tail is None:
+        forward, weight, active, inactive = rest.split()
+        tail = tails[rest] = (_FORWARD[forward], int(weight), None, None, int(active), int(inactive),
+                              *_UNREAD_SERVER, *_UNREAD_COUNTERS)
+    if len(head) == 13 and head[8] == ":":  # an IPv4 server, as most are (server_address's IPv4 case)
+        packed, port = fromhex(head[:8]), int(head[9:], 16)
+        address = inet_ntop(AF_INET, packed)
+        return (address, port, "inet", *tail, packed, f"{address}:{port}")
+    packed, port = _address_port(head)
     address, family, name = server_address(packed, port)
     # RealServer's fields in order, then its counters, then the sort key and the printed name (ipvs_rows)
-    return (address, port, family, _FORWARD[fields[2]], int(fields[3]), None, None, int(fields[4]),
-            int(fields[5]), *_UNREAD_SERVER, *_UNREAD_COUNTERS, packed, name)
+    return (address, port, family, *tail, packed, name)
 
 
 def servers_by_service(text: str) -> dict[ProcKey, list[ServerRow] | None]:
@@ -76,14 +86,15 @@ def servers_by_service(text: str) -> dict[ProcKey, list[ServerRow] | None]:
     found: dict[ProcKey, list[ServerRow] | None] = {}
     servers: list[ServerRow] | None = None  # the current service's, while it is read from here
     key: ProcKey = ()
+    tails: dict[str, tuple[Any, ...]] = {}
     for line in lines[3:]:
-        fields = line.split()
+        fields = line.split(None, 2)
         if not fields:
             continue
         if fields[0] == "->":
             if servers is not None:
                 try:
-                    servers.append(_server(fields))
+                    servers.append(_server(fields[1], fields[2], tails))
                 except (ValueError, KeyError, IndexError, OSError):  # a line of another layout
                     found[key] = servers = None
             continue

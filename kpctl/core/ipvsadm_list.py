@@ -288,7 +288,7 @@ def _arc_start(values: Iterable[int]) -> int | None:
     return start if gap > 1 << 31 else None
 
 
-def _word_starts(families: list[str], words: list[tuple[int, ...]]) -> dict[str, list[int]] | None:
+def _word_starts(families: Sequence[str], words: list[tuple[int, ...]]) -> dict[str, list[int]] | None:
     starts: dict[str, list[int]] = {}
     for family, count in (("inet", 1), ("inet6", 4)):
         chosen = [w for f, w in zip(families, words) if f == family]
@@ -309,15 +309,15 @@ def _ipvsadm_order(items: Sequence[T], fields: Callable[[T], Fields], servers: b
     libipvs's wrapping compare, as a keyed sort when that compare is a total order (the usual case)."""
     if len(items) <= 1:
         return list(items)
-    found = [fields(item) for item in items]
-    if all(f[0] == 0 and f[3] == "inet" and len(f[4]) == 4 for f in found):  # IPv4, no marks
-        packed = [f[4] for f in found]
+    found = list(map(fields, items))
+    marks, _, _, families, packed, _ = zip(*found)  # (in C: the common case below is a few C calls)
+    if not any(marks) and families.count("inet") == len(found) and set(map(len, packed)) == _FOUR:
+        # IPv4, no marks
         if int.from_bytes(max(packed), "big") - int.from_bytes(min(packed), "big") < _HALF_CIRCLE:
             # within half the 32-bit circle the wrapping compare is the plain one: the fields' order
             # (mark, family equal: protocol, address bytes, port), ties by position (a stable sort)
-            return [items[i] for _, i in sorted(zip(found, range(len(found))))]
+            return list(map(items.__getitem__, sorted(range(len(found)), key=found.__getitem__)))
     words = [_words_of(f[4]) for f in found]
-    families = [f[3] for f in found]
     # servers are compared without their family: of mixed families, no key reproduces that
     starts = None if servers and len(set(families)) > 1 else _word_starts(families, words)
     mark_start = _arc_start(f[0] for f in found)
@@ -344,8 +344,19 @@ def order_services(services: Sequence[ServiceRow]) -> list[ServiceRow]:
 
 
 def order_servers(servers: Sequence[ServerRow]) -> list[ServerRow]:
-    """:func:`sorted_servers` of a service row's servers."""
+    """:func:`sorted_servers` of a service row's servers.  IPv4 servers within half the 32-bit
+    circle (kube-proxy's every service) are in the plain order of address and port, which rows
+    give in C (_ipvsadm_order's first case, without its fields per server)."""
+    if len(servers) > 1 and set(map(_ROW_FAMILY, servers)) == _INET:
+        packed = list(map(_ROW_PACKED, servers))
+        if set(map(len, packed)) == _FOUR and \
+                int.from_bytes(max(packed), "big") - int.from_bytes(min(packed), "big") < _HALF_CIRCLE:
+            return sorted(servers, key=_ROW_ORDER)  # (stable: ties by position, as there)
     return _ipvsadm_order(servers, _server_row_fields, servers=True)
+
+
+_ROW_FAMILY, _ROW_PACKED, _ROW_ORDER = itemgetter(R.FAMILY), itemgetter(R.PACKED), itemgetter(R.PACKED, R.PORT)
+_INET, _FOUR = {"inet"}, {4}
 
 
 def format_ipvsadm(table: IPVSTable, view: str = "default", exact: bool = False,

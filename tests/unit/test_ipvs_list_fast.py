@@ -18,7 +18,7 @@ from kpctl.cli.ipvs_views import plain_text, rows_listing, table_listing
 from kpctl.core import ipvs_rows as R
 from kpctl.core.address import format_addrport
 from kpctl.core.ipvsadm_list import (
-    VIEWS, format_ipvsadm, format_ipvsadm_rows, largenum, netmask_text, order_servers, order_services,
+    VIEWS, compare_servers, format_ipvsadm, glibc_sort, format_ipvsadm_rows, largenum, netmask_text, order_servers, order_services,
     sched_flag_words, sorted_servers, sorted_services,
 )
 from kpctl.errors import NotFound
@@ -87,6 +87,23 @@ def test_row_orders_are_ipvsadms_orders(table: IPVSTable) -> None:
         s for s in sorted_services(table)]
     for service, row in zip(table.services, rows.services):
         assert [R.server_of(s) for s in order_servers(row[R.S_SERVERS])] == sorted_servers(service)
+
+
+# A service's servers from a few addresses (near each other, or across the 32-bit circle's halves)
+# and ports, repeated and in any order: ties, equal addresses and the wrapping compare's two cases.
+_NEAR = st.sampled_from(["10.0.0.1", "10.0.0.2", "10.0.1.0", "10.0.0.1"])
+_FAR = st.sampled_from(["10.0.0.1", "200.0.0.1", "0.0.0.1", "255.255.255.255"])
+crowded = st.sampled_from([_NEAR, _FAR]).flatmap(lambda addresses: st.lists(
+    st.builds(RealServer, addresses, st.sampled_from([0, 1, 80, 80, 8080]), weight=st.integers(0, 3)),
+    min_size=2, max_size=12))
+
+
+@settings(max_examples=200)
+@given(crowded)
+def test_row_order_of_crowded_servers_is_ipvsadms(servers: list[RealServer]) -> None:
+    service = VirtualService(address="10.254.0.1", port=80, servers=tuple(servers))
+    row = R.service_row(service)
+    assert [R.server_of(s) for s in order_servers(row[R.S_SERVERS])] == glibc_sort(servers, compare_servers)
 
 
 # -- ipvsadm text: the model-based formatter the rows one replaced ------------------------------

@@ -26,7 +26,7 @@ method, which only a raw netlink client can add (not ipvsadm, kube-proxy or kpct
 
 from __future__ import annotations
 
-from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
+from socket import AF_INET6, inet_pton
 from typing import Any
 
 from kpctl.core.ipvs_rows import S_FWMARK, S_PACKED, S_PORT, S_PROTOCOL, ServerRow, ServiceRow, server_address
@@ -35,7 +35,6 @@ ProcKey = tuple[Any, ...]  # ("TCP", packed address, port) or ("FWM", mark)
 _FORWARD = {"Masq": "masq", "Local": "local", "Tunnel": "tunnel", "Route": "route"}
 _UNREAD_SERVER = (None,) * 4  # persistent connections, tunnel type, port and flags: not on the line
 _UNREAD_COUNTERS = (None,) * 10
-fromhex = bytes.fromhex
 
 
 def proc_key(service: ServiceRow) -> ProcKey:
@@ -65,10 +64,6 @@ def _server(head: str, rest: str, tails: dict[str, tuple[Any, ...]]) -> ServerRo
         forward, weight, active, inactive = rest.split()
         tail = tails[rest] = (_FORWARD[forward], int(weight), None, None, int(active), int(inactive),
                               *_UNREAD_SERVER, *_UNREAD_COUNTERS)
-    if len(head) == 13 and head[8] == ":":  # an IPv4 server, as most are (server_address's IPv4 case)
-        packed, port = fromhex(head[:8]), int(head[9:], 16)
-        address = inet_ntop(AF_INET, packed)
-        return (address, port, "inet", *tail, packed, f"{address}:{port}")
     packed, port = _address_port(head)
     address, family, name = server_address(packed, port)
     # RealServer's fields in order, then its counters, then the sort key and the printed name (ipvs_rows)

@@ -311,12 +311,10 @@ def _ipvsadm_order(items: Sequence[T], fields: Callable[[T], Fields], servers: b
         return list(items)
     found = list(map(fields, items))
     marks, _, _, families, packed, _ = zip(*found)  # (in C: the common case below is a few C calls)
-    if not any(marks) and families.count("inet") == len(found) and set(map(len, packed)) == _FOUR:
-        # IPv4, no marks
-        if int.from_bytes(max(packed), "big") - int.from_bytes(min(packed), "big") < _HALF_CIRCLE:
-            # within half the 32-bit circle the wrapping compare is the plain one: the fields' order
-            # (mark, family equal: protocol, address bytes, port), ties by position (a stable sort)
-            return list(map(items.__getitem__, sorted(range(len(found)), key=found.__getitem__)))
+    if not any(marks) and families.count("inet") == len(found) and _near_ipv4(packed):
+        # IPv4 within half the 32-bit circle, no marks: the wrapping compare is the plain one, the
+        # fields' order (mark, family equal: protocol, address bytes, port), ties by position (a stable sort)
+        return list(map(items.__getitem__, sorted(range(len(found)), key=found.__getitem__)))
     words = [_words_of(f[4]) for f in found]
     # servers are compared without their family: of mixed families, no key reproduces that
     starts = None if servers and len(set(families)) > 1 else _word_starts(families, words)
@@ -347,12 +345,16 @@ def order_servers(servers: Sequence[ServerRow]) -> list[ServerRow]:
     """:func:`sorted_servers` of a service row's servers.  IPv4 servers within half the 32-bit
     circle (kube-proxy's every service) are in the plain order of address and port, which rows
     give in C (_ipvsadm_order's first case, without its fields per server)."""
-    if len(servers) > 1 and set(map(_ROW_FAMILY, servers)) == _INET:
-        packed = list(map(_ROW_PACKED, servers))
-        if set(map(len, packed)) == _FOUR and \
-                int.from_bytes(max(packed), "big") - int.from_bytes(min(packed), "big") < _HALF_CIRCLE:
-            return sorted(servers, key=_ROW_ORDER)  # (stable: ties by position, as there)
+    if len(servers) > 1 and set(map(_ROW_FAMILY, servers)) == _INET and _near_ipv4(list(map(_ROW_PACKED, servers))):
+        return sorted(servers, key=_ROW_ORDER)  # (stable: ties by position, as there)
     return _ipvsadm_order(servers, _server_row_fields, servers=True)
+
+
+def _near_ipv4(packed: Sequence[bytes]) -> bool:
+    """Whether the addresses ``packed`` are all IPv4 and within half the 32-bit circle, where
+    libipvs's wrapping compare of addresses is the plain one."""
+    return set(map(len, packed)) == _FOUR and \
+        int.from_bytes(max(packed), "big") - int.from_bytes(min(packed), "big") < _HALF_CIRCLE
 
 
 _ROW_FAMILY, _ROW_PACKED, _ROW_ORDER = itemgetter(R.FAMILY), itemgetter(R.PACKED), itemgetter(R.PACKED, R.PORT)

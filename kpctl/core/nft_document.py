@@ -123,7 +123,7 @@ class Objects(Sequence[dict]):
         for start in range(0, len(held), RUN):
             entries = held[start:start + RUN]
             for entry, value in zip(entries, run(entries)):
-                if type(entry) is RuleText and not (ascii_only and not entry.text.isascii()):
+                if type(entry) is RuleText and (not ascii_only or entry.text.isascii()):
                     yield entry.text
                 else:
                     yield encode(value)

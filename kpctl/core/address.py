@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
+import struct
 from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
 from typing import TYPE_CHECKING
 
@@ -33,19 +34,23 @@ def parse_address(text: str, what: str = "address") -> tuple[str, str]:
     return parsed
 
 
-@functools.lru_cache(maxsize=65536)
-def _parse_address(text: str) -> tuple[str, str] | None:
-    # restore files and big tables repeat the same addresses: parse each once
+def _read_address(text: str) -> tuple[str, str] | None:
+    """(normalised address, family) of ``text``, or None."""
     if "%" in text:
         return None
     if ":" not in text:
         quad = _dotted_quad(text)
         return None if quad is None else (quad, "inet")
     try:
-        address = ipaddress.IPv6Address(text)
+        packed = _ipv6_packed(text)
     except ValueError:
         return None
-    return format_address("inet6", str(address)), "inet6"
+    return _ipv6_text(packed), "inet6"
+
+
+# service addresses repeat (a service's key on each of its servers' lines, the same VIP on many
+# ports): each is read once; a real server's address is read each time (parse_server)
+_parse_address = functools.lru_cache(maxsize=65536)(_read_address)
 
 
 def _dotted_quad(text: str) -> str | None:
@@ -156,10 +161,14 @@ def parse_server(text: str, default_port: int) -> tuple[str, int, str]:
     """``ADDR[:PORT]`` / ``[V6][:PORT]`` / bare IPv6 → (address, port, family); port defaults."""
     text = text.strip()
     host, port = _split_host_port(text, "server")
-    address, family = parse_address(host, f"server {text!r}")
+    parsed = _read_address(host)  # (not kept: a restore meets each server once; the error's text made only for an error)
+    if parsed is None:
+        parse_address(host, f"server {text!r}")
+    address, family = parsed  # type: ignore[misc]
     if port is None:
         return address, default_port, family
-    return address, parse_port(port, f"server {text!r}"), family
+    number = ascii_number(port)
+    return address, parse_port(port, f"server {text!r}") if number is None or number > 65535 else number, family
 
 
 @functools.lru_cache(maxsize=65536)
@@ -170,38 +179,37 @@ def format_address(family: str, address: str) -> str:
             return inet_ntop(AF_INET, inet_pton(AF_INET, address))
         except OSError:
             return str(ipaddress.IPv4Address(address))  # its error for anything else
-    packed = ipaddress.IPv6Address(address).packed
-    words = [int.from_bytes(packed[i:i + 2], "big") for i in range(0, 16, 2)]
-    best_base, best_len, base, length = -1, 0, -1, 0
-    for index, word in enumerate(words):
-        if word == 0:
-            if base < 0:
-                base, length = index, 0
-            length += 1
-            if length > best_len:
-                best_base, best_len = base, length
-        else:
-            base = -1
-    if best_len < 2:
-        best_base = -1
-    parts: list[str] = []
-    index = 0
-    while index < 8:
-        if index == best_base:
-            parts.append("")
-            index += best_len
-            if index == 8:
-                parts.append("")
-            continue
-        embedded_v4 = index == 6 and best_base == 0 and (best_len == 6 or (best_len == 5 and words[5] == 0xFFFF))
-        if embedded_v4:
-            parts.append(str(ipaddress.IPv4Address(packed[12:])))
+    return _ipv6_text(_ipv6_packed(address))
+
+
+def _ipv6_packed(text: str) -> bytes:
+    """``IPv6Address(text).packed``, without the object where inet_pton reads it (the same
+    addresses: tested), IPv6Address's ValueError for what neither reads."""
+    try:
+        return inet_pton(AF_INET6, text)
+    except (OSError, ValueError):  # (ValueError: an embedded NUL)
+        return ipaddress.IPv6Address(text).packed
+
+
+_WORDS = struct.Struct("!8H")
+# ":0:0:…:0:" for runs of eight down to two zero words: a run's text within ":" + the words + ":"
+_ZERO_RUNS = [(length, ":" + ":".join("0" * length) + ":") for length in range(8, 1, -1)]
+
+
+def _ipv6_text(packed: bytes) -> str:
+    """16 bytes as glibc's inet_ntop writes them: the longest run of two or more zero words (the
+    first of equals) as ``::``, and ``::a.b.c.d`` / ``::ffff:a.b.c.d`` for the IPv4 forms."""
+    words = _WORDS.unpack(packed)
+    framed = ":%x:%x:%x:%x:%x:%x:%x:%x:" % words
+    for length, run in _ZERO_RUNS:
+        at = framed.find(run)
+        if at >= 0:
             break
-        parts.append(f"{words[index]:x}")
-        index += 1
-    if best_base == 0:
-        parts.insert(0, "")
-    return ":".join(parts)
+    else:
+        return framed[1:-1]
+    if at == 0 and (length == 6 or (length == 5 and words[5] == 0xFFFF)):
+        return ("::" if length == 6 else "::ffff:") + inet_ntop(AF_INET, packed[12:])
+    return framed[1:at] + "::" + framed[at + len(run):-1]
 
 
 def format_addrport(family: str, address: str, port: int) -> str:

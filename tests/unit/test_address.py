@@ -118,3 +118,35 @@ def test_parse_address_takes_the_dotted_quads_ipaddress_takes(text: str) -> None
             parse_address(text)
     else:
         assert parse_address(text) == expected
+
+
+_WORD = st.sampled_from([0, 0, 0, 1, 0xFFFF, 0xA, 0x1234])
+
+
+@given(st.lists(_WORD, min_size=8, max_size=8))
+def test_format_address_is_inet_ntop_for_runs_of_zero_words(words: list[int]) -> None:
+    """Zero words in every place and run length (random bytes seldom have any), the IPv4 tails too."""
+    packed = b"".join(word.to_bytes(2, "big") for word in words)
+    assert format_address("inet6", str(ipaddress.IPv6Address(packed))) == socket.inet_ntop(socket.AF_INET6, packed)
+
+
+_GROUP_TEXT = st.one_of(st.sampled_from(["0", "1", "ffff", "FFFF", "00000", "12345", "g", "", " 1", "٣", "\x00",
+                                          "1.2.3.4", "01.2.3.4", "1.2.3", "256.1.1.1"]),
+                        st.integers(0, 0xFFFF).map("{:x}".format))
+
+
+@given(st.lists(_GROUP_TEXT, min_size=1, max_size=10).map(":".join))
+def test_parse_address_takes_the_ipv6_texts_ipaddress_takes(text: str) -> None:
+    """IPv6 text is read with inet_pton, not an ipaddress object: what it accepts must stay ipaddress's."""
+    if ":" not in text:
+        text = "::" + text
+    try:
+        expected: tuple[str, str] | None = (socket.inet_ntop(socket.AF_INET6, ipaddress.IPv6Address(text).packed),
+                                            "inet6")
+    except ValueError:
+        expected = None
+    if expected is None:
+        with pytest.raises(InvalidInput):
+            parse_address(text)
+    else:
+        assert parse_address(text) == expected

@@ -9,6 +9,7 @@ edits, the current object) into model objects (combination errors).  Without a
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, replace
 from typing import NamedTuple
@@ -137,6 +138,7 @@ class ServerOptions(NamedTuple):
     tun_csum: str | None = None  # nocsum|csum|remcsum
 
 
+@functools.lru_cache(maxsize=1024)  # a restore's 50,000 -a lines carry a few sets of options
 def parse_server_options(weight: str | None = None, forward: str | None = None, upper: str | None = None,
                          lower: str | None = None, tun_type: str | None = None, tun_port: str | None = None,
                          tun_csum: str | None = None) -> ServerOptions:
@@ -188,6 +190,26 @@ def build_server(service: ServiceKey, server_text: str, options: ServerOptions,
     With ``base`` (edit), options not given keep base's values.
     """
     address, port, family = parse_server(server_text, service.port)
+    forward, tun_type, tun_port, tun_flags, weight, upper, lower = _server_fields(options, base)
+    if not service.fwmark and forward in ("route", "tunnel"):
+        port = service.port
+    if family != service.family and forward != "tunnel":
+        raise InvalidInput(f"server {server_text!r} is {family} but service {service} is {service.family}: "
+                           "mixed families need the tunnel forwarding method (-i)")
+    if lower > upper:
+        # The kernel refuses it (ERANGE in ip_vs_add_dest/edit_dest); say so before any call.
+        raise InvalidInput(f"lower threshold {lower} is above upper threshold {upper} (-y must not exceed -x)")
+    return RealServer(
+        address=address, port=port, family=family, forward=forward,
+        weight=weight, upper_threshold=upper, lower_threshold=lower,
+        tun_type=tun_type, tun_port=tun_port, tun_flags=tun_flags,
+    )
+
+
+@functools.lru_cache(maxsize=1024)  # a restore's 50,000 servers share a few sets of options (and no base)
+def _server_fields(options: ServerOptions, base: RealServer | None) -> tuple[str, str, int, int, int, int, int]:
+    """A server's forwarding method, tunnel type, port and flags, weight and thresholds, from
+    ``options`` over ``base``'s (or the defaults): what does not depend on its address."""
     forward = options.forward or (base.forward if base else "route")
     if forward == "local":
         forward = "route"
@@ -198,11 +220,6 @@ def build_server(service: ServiceKey, server_text: str, options: ServerOptions,
         tun_type, tun_port, tun_flags = _tunnel_fields(options, base if base and base.forward == "tunnel" else None)
     else:
         tun_type, tun_port, tun_flags = "ipip", 0, TUN_F_NOCSUM
-    if not service.fwmark and forward in ("route", "tunnel"):
-        port = service.port
-    if family != service.family and forward != "tunnel":
-        raise InvalidInput(f"server {server_text!r} is {family} but service {service} is {service.family}: "
-                           "mixed families need the tunnel forwarding method (-i)")
     weight, upper, lower = options.weight, options.upper_threshold, options.lower_threshold
     if weight is None:
         weight = base.weight if base else 1
@@ -210,14 +227,7 @@ def build_server(service: ServiceKey, server_text: str, options: ServerOptions,
         upper = base.upper_threshold if base else 0
     if lower is None:
         lower = base.lower_threshold if base else 0
-    if lower > upper:
-        # The kernel refuses it (ERANGE in ip_vs_add_dest/edit_dest); say so before any call.
-        raise InvalidInput(f"lower threshold {lower} is above upper threshold {upper} (-y must not exceed -x)")
-    return RealServer(
-        address=address, port=port, family=family, forward=forward,
-        weight=weight, upper_threshold=upper, lower_threshold=lower,
-        tun_type=tun_type, tun_port=tun_port, tun_flags=tun_flags,
-    )
+    return forward, tun_type, tun_port, tun_flags, weight, upper, lower
 
 
 def server_identity(service: ServiceKey, server_text: str) -> RealServer:

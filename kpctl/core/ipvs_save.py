@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+from operator import itemgetter
+from typing import Callable, Sequence
 
 from kpctl.core.address import ascii_number, canonical_ipv4, parse_address, parse_fwmark, parse_port
 from kpctl.core.ipvs_options import (
@@ -78,10 +80,35 @@ def _split_option(token: str) -> tuple[str, str | None]:
     return token, None
 
 
+# A line's layout: its command, the options whose values are its tokens (names, and a getter of
+# those tokens), and the options whose values it holds whole (flags: "", and attached: -w3).
+Layout = tuple[str, tuple[str, ...], Callable[[Sequence[str]], Sequence[str]], dict[str, str]]
+# A file's lines come in a few layouts (`ipvsadm -Sn` writes 60,000 lines of two): each is read
+# once.  What the tokenizer reads of a line is the tokens that begin with "-", and where the
+# others stand (all of them values, when the line is good: a bad line's layout is never kept).
+_LAYOUTS: dict[tuple[str, ...], Layout] = {}
+_LAYOUTS_KEPT = 4096
+
+
 def _tokenize(number: int, tokens: list[str]) -> tuple[str, dict[str, str]]:
     """The command and its options: canonical option -> value ("" for flags)."""
+    shape = tuple([token if token[0] == "-" else "" for token in tokens])
+    layout = _LAYOUTS.get(shape)
+    if layout is None:
+        layout = _layout(number, tokens)
+        if len(_LAYOUTS) < _LAYOUTS_KEPT:
+            _LAYOUTS[shape] = layout
+    command, names, pick, whole = layout
+    values = dict(zip(names, pick(tokens)))
+    if whole:
+        values.update(whole)
+    return command, values
+
+
+def _layout(number: int, tokens: list[str]) -> Layout:
+    """The command and where each option's value is (:func:`_tokenize`); errors name line ``number``."""
     command = ""
-    values: dict[str, str] = {}
+    values: dict[str, int | str] = {}
     spelled: dict[str, str] = {}
     groups: set[str] = set()
     index, count = 0, len(tokens)
@@ -105,15 +132,15 @@ def _tokenize(number: int, tokens: list[str]) -> tuple[str, dict[str, str]]:
             raise InvalidInput(error.format(n=number, name=name))
         if group is not None:
             groups.add(group)
-        value = attached if attached is not None else ""
+        value: int | str = attached if attached is not None else ""
         if takes_value and attached is None:
             if index >= count:
                 raise InvalidInput(f"line {number}: option {name!r} needs a value")
-            value = tokens[index]
+            value = index
             index += 1
         elif canonical == "persistent" and attached is None and index < count \
                 and not tokens[index].startswith("-"):
-            value = tokens[index]  # popt's optional argument
+            value = index  # popt's optional argument
             index += 1
         if canonical == "ipv6" and "fwmark" not in values:
             raise InvalidInput(f"line {number}: -6 used before -f")
@@ -125,7 +152,10 @@ def _tokenize(number: int, tokens: list[str]) -> tuple[str, dict[str, str]]:
     for option in values:
         if option not in allowed and option != "numeric":
             raise InvalidInput(f"line {number}: option {spelled[option]!r} is not allowed with {command}")
-    return command, values
+    places = {name: at for name, at in values.items() if type(at) is int}
+    positions = tuple(places.values())
+    pick = itemgetter(*positions) if len(positions) > 1 else lambda tokens: [tokens[at] for at in positions]
+    return command, tuple(places), pick, {name: text for name, text in values.items() if type(text) is str}
 
 
 @functools.lru_cache(maxsize=4096)  # every -a line of a service repeats its -t/-u text
@@ -193,7 +223,9 @@ def _operation(n: int, command: str, values: dict[str, str]) -> Operation:
 
 def parse_rule_line(number: int, raw: str) -> Operation | None:
     """The operation of line ``number`` of an ``ipvsadm -R`` input; None for a blank or comment line."""
-    tokens = [t for t in raw.split() if t != "ipvsadm"]
+    tokens = raw.split()
+    if "ipvsadm" in tokens:
+        tokens = [t for t in tokens if t != "ipvsadm"]
     if not tokens or tokens[0].startswith("#"):
         return None
     command, values = _tokenize(number, tokens)

@@ -87,6 +87,34 @@ def test_the_common_lines_are_read_as_the_option_tokenizer_reads_them(text_lines
     assert [op.line for op in fast] == [op.line for op in general]
 
 
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(lines, st.sampled_from([
+    "-a -t 10.0.0.1:80 -r 10.1.1.1:80 -w3 -m", "-a -t 10.0.0.1:80 -r 10.1.1.1:80 -w5 -m",
+    "-a -t 10.0.0.1:80 -r 10.1.1.1:80 --weight=4 -g", "-a -t 10.0.0.1:80 -r 10.1.1.1:80 --weight=9 -g",
+    "-A --tcp-service 10.0.0.1:80 -s rr", "-A --udp-service 10.0.0.1:80 -s rr",
+    "-A -t 10.0.0.1:80 -s rr -p", "-A -t 10.0.0.1:80 -s rr -p 60", "-A -t 10.0.0.1:80 -p -s rr",
+    "-A -f 7 -6 -s rr", "-A -6 -f 7 -s rr", "-a -t 10.0.0.1:80 -r 10.1.1.1 -i --tun-type gue --tun-port 6080",
+    "-a -t 10.0.0.1:80 -m -r 10.1.1.1:80 -x 10 -y 5", "-a -t 10.0.0.1:80 -r -m -w 1", "-D -t 10.0.0.1:80 -t 10.0.0.2:80",
+])), max_size=12))
+def test_a_line_reads_the_same_after_lines_of_its_layout(text_lines: list[str]) -> None:
+    """The option tokenizer keeps each good line's layout for the lines after it: every line reads as
+    it reads with nothing kept (the same operation, or the same error)."""
+    from kpctl.core import ipvs_save
+
+    def read(number: int, line: str) -> Any:
+        try:
+            return parse_rule_line(number, line)
+        except KpctlError as exc:
+            return f"{type(exc).__name__}: {exc.message} {exc.hint}"
+
+    kept = [read(number, line) for number, line in enumerate(text_lines, 1)]
+    alone = []
+    for number, line in enumerate(text_lines, 1):
+        ipvs_save._LAYOUTS.clear()
+        alone.append(read(number, line))
+    assert kept == alone
+
+
 def test_the_lines_ipvsadm_save_writes_take_the_common_lane(monkeypatch: pytest.MonkeyPatch) -> None:
     from kpctl.core import ipvs_save
 

@@ -62,6 +62,18 @@ def _dotted_quad(text: str) -> str | None:
         return None
 
 
+def canonical_address(address: object) -> str:
+    """IPv6 compressed as ipaddress prints it; dotted IPv4 as it is (it has one spelling, and
+    ipaddress costs ~20 µs a call, which a 10,000-service node pays 70,000 times)."""
+    text = str(address)
+    if ":" not in text:
+        return text
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return text
+
+
 def canonical_ipv4(text: str) -> bool:
     """Whether ``text`` is an IPv4 address written as inet_ntop writes it (not cached as parse_address
     is: a restore meets each real server's address once)."""

@@ -10,12 +10,12 @@ kernel lacks, weight-0 servers whose endpoint is ready again.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from kpctl.core.address import canonical_address
 from kpctl.errors import InvalidInput
 from kpctl.model.doctor import ERROR, WARNING, Finding
 from kpctl.model.k8s import Endpoint, ServicePort
@@ -30,14 +30,6 @@ K8S_CHECKS: dict[str, str] = {
     "k8s-service-missing": "Service address:port with no virtual service",
     "k8s-weight0-ready": "weight-0 real server whose endpoint is ready again",
 }
-
-
-def _ip(text: str) -> str:
-    """The canonical text of an address (IPv6 compressed) so both sides compare equal."""
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        return text
 
 
 @dataclass(frozen=True)
@@ -59,7 +51,7 @@ class K8sNames:
         """The Service ports a virtual service implements: by VIP, else by node port."""
         if key.fwmark or key.address is None or key.protocol is None:
             return []
-        found = self._by_vip.get((_ip(key.address), key.protocol, key.port))
+        found = self._by_vip.get((canonical_address(key.address), key.protocol, key.port))
         if found:
             return found
         return self._by_node_port.get((key.protocol, key.port), [])
@@ -68,7 +60,7 @@ class K8sNames:
         return ", ".join(dict.fromkeys(sp.label for sp in self.service_ports(key)))
 
     def endpoint(self, key: ServiceKey, address: str, port: int) -> Endpoint | None:
-        wanted = (_ip(address), port)
+        wanted = (canonical_address(address), port)
         for sp in self.service_ports(key):
             for ep in sp.endpoints:
                 if (ep.address, ep.port) == wanted:
@@ -81,7 +73,7 @@ class K8sNames:
 
     def labels_at(self, address: str) -> list[str]:
         """Every Service port bound on ``address`` (for `vip list`)."""
-        addr = _ip(address)
+        addr = canonical_address(address)
         return list(dict.fromkeys(sp.label for (a, _, _), sps in self._by_vip.items() if a == addr for sp in sps))
 
 
@@ -114,13 +106,13 @@ def _slice_endpoints(item: Mapping[str, Any]) -> dict[tuple[str, str], list[Endp
             ready = conditions.get("ready") is not False  # unset means ready (API docs)
             for address in ep.get("addresses") or ():
                 out.setdefault((name, proto), []).append(Endpoint(
-                    _ip(str(address)), number, proto, pod, str(ep.get("nodeName") or ""), ready,
+                    canonical_address(str(address)), number, proto, pod, str(ep.get("nodeName") or ""), ready,
                     conditions.get("serving", ready) is not False, bool(conditions.get("terminating", False))))
     return out
 
 
 def _addresses(values: Iterable[Any]) -> tuple[str, ...]:
-    return tuple(_ip(str(v)) for v in values if v and v != "None")
+    return tuple(canonical_address(str(v)) for v in values if v and v != "None")
 
 
 def parse_kubectl_json(text: str, source: str = "-") -> K8sNames:
@@ -208,7 +200,7 @@ def _check_endpoints(svc: VirtualService, names: K8sNames) -> list[Finding]:
     have = {(server.address, server.port) for server in svc.servers}
     findings = []
     for sp in names.service_ports(svc.key):
-        internal = svc.key.address is not None and _ip(svc.key.address) in sp.cluster_ips
+        internal = svc.key.address is not None and canonical_address(svc.key.address) in sp.cluster_ips
         if (sp.internal_policy if internal else sp.external_policy) == "Local":
             continue  # only this node's endpoints belong here, and the JSON does not say which node we are
         for ep in sp.endpoints:
@@ -225,7 +217,7 @@ def _check_endpoints(svc: VirtualService, names: K8sNames) -> list[Finding]:
 
 
 def _check_services(table: IPVSTable, names: K8sNames) -> list[Finding]:
-    present = {(s.address and _ip(s.address), s.protocol, s.port) for s in table.services}
+    present = {(s.address and canonical_address(s.address), s.protocol, s.port) for s in table.services}
     families = {s.family for s in table.services}
     findings = []
     for sp in names.ports:

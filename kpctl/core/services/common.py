@@ -1,24 +1,10 @@
-"""What the mode readers share: one spelling of addresses, and what a chain dispatches to."""
+"""What the mode readers share: what a chain dispatches to (their one spelling of addresses: kpctl.core.address.canonical_address)."""
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
-from typing import Any
 
 from kpctl.model.services import ServiceEndpoint
-
-
-def canonical_address(address: Any) -> str:
-    """IPv6 compressed as ipaddress prints it; dotted IPv4 as it is (it has one spelling, and
-    ipaddress costs ~20 µs a call, which a 10,000-service node pays 70,000 times)."""
-    text = str(address)
-    if ":" not in text:
-        return text
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        return text
 
 
 @dataclass(frozen=True)

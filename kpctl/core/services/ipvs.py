@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from kpctl.core.services.common import canonical_address
+from kpctl.core.address import canonical_address
 from kpctl.model.ipset import IPSet
 from kpctl.model.iptables import Ruleset
 from kpctl.model.ipvs import VirtualService

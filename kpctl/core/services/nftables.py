@@ -20,7 +20,8 @@ from typing import Any
 from kpctl.core.nft_json import TableIndex
 from kpctl.core.nft_json import elements as _elements
 from kpctl.core.nft_json import items as _items
-from kpctl.core.services.common import Dispatch, canonical_address
+from kpctl.core.address import canonical_address
+from kpctl.core.services.common import Dispatch
 from kpctl.model.services import (
     ANY_LOCAL,
     CLUSTER_IP,

@@ -18,6 +18,7 @@ and still busy gets no new write: a second apply of the same file changes nothin
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -56,7 +57,7 @@ def read_desired(text: str) -> IPVSTable:
 
     Bad input raises InvalidInput naming the line (rules) or the service (``services[3]``).
     """
-    first = next((line.strip() for line in text.splitlines()
+    first = next((line.strip() for line in io.StringIO(text)  # (lines read up to the first: a 10k table is 1.5M)
                   if line.strip() and not line.lstrip().startswith("#")), "")
     if not first or first.startswith(("-", "ipvsadm")):
         return _table_of_adds(parse_restore(text), lambda op: f"line {op.line}: ")
@@ -71,8 +72,10 @@ def _load_document(text: str, first: str) -> Any:
             raise InvalidInput(f"not an ipvsadm -S file nor valid JSON: {exc}") from None
     import yaml  # only for YAML input
 
+    from kpctl.core.yaml_load import safe_load
+
     try:
-        return yaml.safe_load(text)
+        return safe_load(text)
     except yaml.YAMLError as exc:
         raise InvalidInput(f"not an ipvsadm -S file nor valid YAML: {str(exc).splitlines()[0]}") from None
 

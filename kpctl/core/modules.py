@@ -14,7 +14,6 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import yaml
 
 from kpctl.errors import InvalidInput
 from kpctl.model.ipvs import SCHEDULERS
@@ -59,8 +58,12 @@ def validate_scheduler(name: str) -> str:
 
 def scheduler_from_config(text: str, source: str = "config") -> str | None:
     """The ``ipvs.scheduler`` of a KubeProxyConfiguration YAML document (None when unset)."""
+    import yaml  # only for a config file
+
+    from kpctl.core.yaml_load import safe_load
+
     try:
-        document: Any = yaml.safe_load(text)
+        document: Any = safe_load(text)
     except yaml.YAMLError as exc:
         raise InvalidInput(f"{source} is not valid YAML: {str(exc).splitlines()[0]}") from None
     if document is None:

@@ -39,6 +39,8 @@ class K8sNames:
     _by_vip: dict[tuple[str, str, int], list[ServicePort]] = field(default_factory=dict, repr=False, compare=False)
     _by_node_port: dict[tuple[str, int], list[ServicePort]] = field(default_factory=dict, repr=False,
                                                                      compare=False)
+    # address -> the ports of _by_vip at it, in _by_vip's order (labels_at: one lookup per VIP)
+    _by_address: dict[str, list[ServicePort]] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for sp in self.ports:
@@ -46,6 +48,8 @@ class K8sNames:
                 self._by_vip.setdefault((address, sp.protocol, sp.port), []).append(sp)
             if sp.node_port:
                 self._by_node_port.setdefault((sp.protocol, sp.node_port), []).append(sp)
+        for (address, _, _), ports in self._by_vip.items():
+            self._by_address.setdefault(address, []).extend(ports)
 
     def service_ports(self, key: ServiceKey) -> list[ServicePort]:
         """The Service ports a virtual service implements: by VIP, else by node port."""
@@ -73,8 +77,7 @@ class K8sNames:
 
     def labels_at(self, address: str) -> list[str]:
         """Every Service port bound on ``address`` (for `vip list`)."""
-        addr = canonical_address(address)
-        return list(dict.fromkeys(sp.label for (a, _, _), sps in self._by_vip.items() if a == addr for sp in sps))
+        return list(dict.fromkeys(sp.label for sp in self._by_address.get(canonical_address(address), ())))
 
 
 # ---- parsing ---------------------------------------------------------------------------------

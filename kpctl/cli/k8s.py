@@ -73,21 +73,31 @@ def _key(text: str) -> Any:
 
 
 def annotate_ipvs(listing: Listing, names: Any) -> Listing:
-    """`ipvs list`: K8S SERVICE after SERVICE, POD after SERVER."""
+    """`ipvs list`: K8S SERVICE after SERVICE, POD after SERVER (the rows and the document each
+    made only when a format reads them)."""
     if names is None:
         return listing
-    from kpctl.model.ipvs import ServiceKey
 
-    rows = []
-    for row in listing.table_rows():
-        key = _key(str(row["service"]))
-        server = _server(str(row.get("server") or ""))
-        pod = names.pod(key, *server) if server else ""
-        rows.append({**row, "k8s_service": names.label(key) or "-", "pod": pod or "-"})
-    columns = _insert_after(listing.columns, "service", Column("K8S SERVICE", "k8s_service"))
-    columns = _insert_after(columns, "server", Column("POD", "pod"))
-    data = listing.document()
-    if isinstance(data, Mapping) and isinstance(data.get("services"), list):
+    def rows() -> list[dict[str, Any]]:
+        services: dict[str, tuple[Any, str]] = {}  # a service's text -> its key and label (its servers' rows repeat it)
+        out = []
+        for row in listing.table_rows():
+            text = str(row["service"])
+            known = services.get(text)
+            if known is None:
+                key = _key(text)
+                known = services[text] = (key, names.label(key) or "-")
+            server = _server(str(row.get("server") or ""))
+            pod = names.pod(known[0], *server) if server else ""
+            out.append({**row, "k8s_service": known[1], "pod": pod or "-"})
+        return out
+
+    def document() -> Any:
+        from kpctl.model.ipvs import ServiceKey
+
+        data = listing.document()
+        if not isinstance(data, Mapping) or not isinstance(data.get("services"), list):
+            return data
         services = []
         for svc in data["services"]:
             key = ServiceKey(svc.get("family", "inet"), svc.get("protocol"), svc.get("address"),
@@ -95,8 +105,11 @@ def annotate_ipvs(listing: Listing, names: Any) -> Listing:
             servers = [{**rs, "pod": names.pod(key, rs["address"], rs["port"]) or None}
                        for rs in svc.get("servers", ())]
             services.append({**svc, "k8s_service": names.label(key) or None, "servers": servers})
-        data = {**data, "services": services}
-    return replace(listing, columns=columns, rows=rows, data=data)
+        return {**data, "services": services}
+
+    columns = _insert_after(listing.columns, "service", Column("K8S SERVICE", "k8s_service"))
+    columns = _insert_after(columns, "server", Column("POD", "pod"))
+    return replace(listing, columns=columns, rows=rows, data=document)
 
 
 def annotate_vips(listing: Listing, names: Any) -> Listing:

@@ -175,6 +175,28 @@ def nftables_node(services: int, endpoints: int) -> tuple[dict, str]:
     return snap, save_text(snap["nftables"])
 
 
+def kubectl_services(mode: str, services: int, endpoints: int) -> dict:
+    """What `kubectl get svc,endpointslices -A -o json` says of the services a ``*_node`` generator
+    wrote (Service bench/svc-I, port http 80 -> 8080, and its EndpointSlice): for --services."""
+    address, endpoint = (nft_vip, nft_pod) if mode == "nftables" else (vip, pod)
+    items: list[dict] = []
+    for i in range(services):
+        name = f"svc-{i}"
+        items.append({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "bench"},
+                      "spec": {"type": "ClusterIP", "clusterIP": address(i), "clusterIPs": [address(i)],
+                               "ports": [{"name": "http", "protocol": "TCP", "port": 80, "targetPort": 8080}]}})
+        live = 0 if mode == "nftables" and i % 100 == 50 else endpoints
+        items.append({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+                      "metadata": {"name": f"{name}-b3nch", "namespace": "bench",
+                                   "labels": {"kubernetes.io/service-name": name}},
+                      "endpoints": [{"addresses": [endpoint(i * endpoints + j)], "nodeName": "node-1",
+                                     "conditions": {"ready": True, "serving": True, "terminating": False},
+                                     "targetRef": {"kind": "Pod", "namespace": "bench", "name": f"{name}-{j}"}}
+                                    for j in range(live)],
+                      "ports": [{"name": "http", "protocol": "TCP", "port": 8080}]})
+    return {"apiVersion": "v1", "kind": "List", "items": items}
+
+
 def write(snap: dict[str, object], out: str) -> None:
     """The snapshot as `kpctl snapshot save` writes it (indented): the layout of a node's snapshot,
     written by the repository's own writer."""

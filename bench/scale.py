@@ -44,11 +44,16 @@ _spec.loader.exec_module(gen)
 MODES = tuple(name[:-len("_node")] for name in vars(gen) if name.endswith("_node") and callable(vars(gen)[name]))
 
 
-def commands(service: str, pod: str) -> list[tuple[str, list[str], str | None]]:
-    """(name, kpctl arguments, reference) for every read command; reference: a key of REFERENCES."""
+def commands(service: str, pod: str, files: dict[str, str]) -> list[tuple[str, list[str], str | None]]:
+    """(name, kpctl arguments, reference) for every read command; reference: a key of REFERENCES.
+    ``files``: the node's own table as desired files (``rules``, ``json``, ``yaml``: see
+    desired_files) and what kubectl says of its services (``services``)."""
     out: list[tuple[str, list[str], str | None]] = []
     for fmt in ("table", "wide", "plain", "json", "yaml", "ipvsadm", "save"):
         out.append((f"ipvs list -o {fmt}", ["ipvs", "list", "-o", fmt], None))
+    out.append(("ipvs list --services", ["ipvs", "list", "--services", files["services"], "-o", "plain"], None))
+    for kind in ("rules", "json", "yaml"):
+        out.append((f"ipvs diff ({kind} file)", ["ipvs", "diff", files[kind], "-o", "plain"], None))
     for fmt in ("plain", "json", "ipset", "save"):
         out.append((f"ipset list -o {fmt}", ["ipset", "list", "-o", fmt], "ipset"))
     out.append(("ipset find", ["ipset", "find", service, "-o", "plain"], "ipset"))
@@ -62,13 +67,32 @@ def commands(service: str, pod: str) -> list[tuple[str, list[str], str | None]]:
     out += [
         ("services", ["services", "-o", "plain"], None),
         ("services -o json", ["services", "-o", "json"], None),
+        ("services --services", ["services", "--services", files["services"], "-o", "plain"], None),
         ("vip list", ["vip", "list", "-o", "plain"], None),
+        ("vip list --services", ["vip", "list", "--services", files["services"], "-o", "plain"], None),
         ("doctor", ["doctor", "-o", "json"], None),
+        ("doctor --services", ["doctor", "--services", files["services"], "-o", "json"], None),
         ("trace (from node)", ["trace", service, "-o", "json"], None),
         ("trace (from pod)", ["trace", service, "--from", f"pod:{pod}", "-o", "json"], None),
         ("snapshot save", ["snapshot", "save", "-"], None),
     ]
     return out
+
+
+def desired_files(snapshot_path: str, mode: str, size: int, tmp: str) -> dict[str, str]:
+    """The node's IPVS table written as the desired files `ipvs diff` reads (`ipvs save -n`,
+    `ipvs list -o json`, `-o yaml`; none where the node has no IPVS table: those diffs then say
+    so), and kubectl's JSON of its services."""
+    files = {}
+    for kind, args in (("rules", ["ipvs", "save", "-n"]), ("json", ["ipvs", "list", "-o", "json"]),
+                       ("yaml", ["ipvs", "list", "-o", "yaml"])):
+        path = files[kind] = str(Path(tmp, f"{mode}-{size}-desired.{kind}"))
+        with open(path, "wb") as out:
+            if subprocess.run([KPCTL, "--snapshot", snapshot_path, *args], stdout=out, check=False).returncode:
+                os.unlink(path)
+    files["services"] = str(Path(tmp, f"{mode}-{size}-kubectl.json"))
+    Path(files["services"]).write_text(json.dumps(gen.kubectl_services(mode, size, ENDPOINTS.get(mode, 3))))
+    return files
 
 
 def _interfaces() -> list[str]:
@@ -158,7 +182,8 @@ def main() -> None:
                 results[size] = {}
                 SPAWNER.run_once([KPCTL, "--snapshot", path, "vip", "list"], ok=(0, 1, 3))  # warm page cache, .pyc
                 names = []
-                for name, args, ref in commands(service, gen.pod(0)):
+                files = desired_files(path, mode, size, tmp)
+                for name, args, ref in commands(service, gen.pod(0), files):
                     results[size][name] = median_run([KPCTL, "--snapshot", path, *args])
                     names.append((name, ref))
                 if size == big:

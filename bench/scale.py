@@ -88,7 +88,8 @@ def desired_files(snapshot_path: str, mode: str, size: int, tmp: str) -> dict[st
                        ("yaml", ["ipvs", "list", "-o", "yaml"])):
         path = files[kind] = str(Path(tmp, f"{mode}-{size}-desired.{kind}"))
         with open(path, "wb") as out:
-            if subprocess.run([KPCTL, "--snapshot", snapshot_path, *args], stdout=out, check=False).returncode:
+            if subprocess.run([KPCTL, "--snapshot", snapshot_path, *args], stdout=out, stderr=subprocess.DEVNULL,
+                              check=False).returncode:
                 os.unlink(path)
     files["services"] = str(Path(tmp, f"{mode}-{size}-kubectl.json"))
     Path(files["services"]).write_text(json.dumps(gen.kubectl_services(mode, size, ENDPOINTS.get(mode, 3))))

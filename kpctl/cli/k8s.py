@@ -113,17 +113,23 @@ def annotate_ipvs(listing: Listing, names: Any) -> Listing:
 
 
 def annotate_vips(listing: Listing, names: Any) -> Listing:
-    """`vip list`: K8S SERVICES after SERVICES."""
+    """`vip list`: K8S SERVICES after SERVICES (rows and document each made only when read)."""
     if names is None:
         return listing
-    rows = [{**row, "k8s_services": ", ".join(names.labels_at(str(row["vip"]).split("/")[0])) or "-"}
-            for row in listing.table_rows()]
-    data = listing.document()
-    if isinstance(data, list):
-        data = [{**v, "k8s_services": names.labels_at(str(v.get("address", "")))} if isinstance(v, Mapping) else v
+
+    def rows() -> list[dict[str, Any]]:
+        return [{**row, "k8s_services": ", ".join(names.labels_at(str(row["vip"]).split("/")[0])) or "-"}
+                for row in listing.table_rows()]
+
+    def document() -> Any:
+        data = listing.document()
+        if not isinstance(data, list):
+            return data
+        return [{**v, "k8s_services": names.labels_at(str(v.get("address", "")))} if isinstance(v, Mapping) else v
                 for v in data]
+
     columns = _insert_after(listing.columns, "services", Column("K8S SERVICES", "k8s_services"))
-    return replace(listing, columns=columns, rows=rows, data=data)
+    return replace(listing, columns=columns, rows=rows, data=document)
 
 
 def annotate_trace(listing: Listing, names: Any, service: str) -> Listing:

@@ -29,7 +29,8 @@ def join_service(service: NodeService, names: K8sNames) -> NodeService:
     if not ports:
         return service
     listed = {(ep.address, ep.port) for sp in ports for ep in sp.endpoints}
-    endpoints = tuple(replace(e, drift=None if (e.address, e.port) in listed else "stale") for e in service.endpoints)
+    endpoints = tuple(e if e.drift == (drift := None if (e.address, e.port) in listed else "stale")
+                      else replace(e, drift=drift) for e in service.endpoints)  # (most are listed: kept as they are)
     have = {(e.address, e.port) for e in service.endpoints}
     missing: dict[str, None] = {}
     for sp in ports:

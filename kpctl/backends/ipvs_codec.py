@@ -15,7 +15,7 @@ import socket
 import struct
 from typing import Any
 
-from kpctl.backends import genl, ipvs_dump
+from kpctl.backends import genl
 from kpctl.backends.ipvs_dump import dest_dump_body as dest_dump_body
 from kpctl.backends.genl import (
     Attrs,
@@ -37,7 +37,6 @@ from kpctl.backends.ipvs_messages import (
     SvcAttr,
     encode_netmask,
 )
-from kpctl.core.ipvs_rows import server_of, service_of
 from kpctl.model.ipvs import (
     FORWARD_CODES,
     FWD_TUNNEL,
@@ -192,16 +191,6 @@ def top_attrs(payload: bytes) -> Attrs:
 def nested(payload: bytes, attrs: Attrs, kind: int) -> Attrs:
     span = attrs.get(kind)
     return parse_attrs(payload, span[0], span[1]) if span else {}
-
-
-def decode_service(payload: bytes) -> tuple[VirtualService, bytes]:
-    """A VirtualService (no servers) and its identifying attributes, raw, for GET_DEST."""
-    row, raw_key = ipvs_dump.service_row(payload)
-    return service_of(row), raw_key
-
-
-def decode_dest(payload: bytes, service_af: int) -> RealServer:
-    return server_of(ipvs_dump.dest_row(payload, 0, len(payload), service_af))
 
 
 def decode_info(payload: bytes) -> IPVSInfo:

@@ -13,7 +13,7 @@ generic reading of the header goes wrong (and pyroute2's ``pyroute2.netlink.gene
 * ``IPVS_CMD_ATTR_TIMEOUT_*`` are ``uint32``, ``IPVS_CMD_ATTR_DAEMON`` is a nest, and the
   GET_INFO reply's attribute numbers 1 and 2 (:class:`InfoAttr`) collide with SERVICE and DEST.
 * Addresses are the kernel's 16-byte ``union nf_inet_addr``: sent as raw bytes and decoded
-  per family by :func:`decode_addr`, never guessed from the length.
+  per family (kpctl.core.ipvs_rows.server_address), never guessed from the length.
 
 Nothing here opens a socket or packs bytes: :mod:`kpctl.backends.ipvs_codec` packs,
 :mod:`kpctl.backends.ipvs_netlink` sends.
@@ -159,13 +159,6 @@ FAMILY_CODES: dict[str, int] = {"inet": socket.AF_INET, "inet6": socket.AF_INET6
 FAMILY_NAMES: dict[int, str] = {code: name for name, code in FAMILY_CODES.items()}
 PROTOCOL_CODES: dict[str, int] = {"tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP, "sctp": 132}
 PROTOCOL_NAMES: dict[int, str] = {code: name for name, code in PROTOCOL_CODES.items()}
-
-
-def decode_addr(family: int, raw: bytes) -> str:
-    """The address in a 16-byte union nf_inet_addr, read per family."""
-    if family == socket.AF_INET6:
-        return socket.inet_ntop(socket.AF_INET6, raw[:16])
-    return socket.inet_ntop(socket.AF_INET, raw[:4])
 
 
 def encode_netmask(family: str, netmask: int) -> int:

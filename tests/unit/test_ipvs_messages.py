@@ -15,6 +15,7 @@ import pytest
 
 from kpctl.backends import genl
 from kpctl.backends import ipvs_codec as codec
+from kpctl.backends import ipvs_dump
 from kpctl.backends.ipvs_messages import (
     Cmd,
     CmdAttr,
@@ -23,7 +24,6 @@ from kpctl.backends.ipvs_messages import (
     InfoAttr,
     StatsAttr,
     SvcAttr,
-    decode_addr,
     decode_netmask,
     encode_netmask,
 )
@@ -40,6 +40,7 @@ from kpctl.model.ipvs import (
     Timeouts,
     VirtualService,
 )
+from kpctl.core.ipvs_rows import server_of, service_of
 from tests.unit.ipvs_pyroute2 import addr16, ipvs_info_msg, ipvs_msg, reference_encode
 from tests.unit.ipvs_pyroute2 import service_key_attrs as reference_key_attrs
 
@@ -241,6 +242,16 @@ STATS64 = {"attrs": [("IPVS_STATS_ATTR_CONNS", 2**40), ("IPVS_STATS_ATTR_INPKTS"
                      ("IPVS_STATS_ATTR_OUTPPS", 13), ("IPVS_STATS_ATTR_INBPS", 14), ("IPVS_STATS_ATTR_OUTBPS", 15)]}
 
 
+def _service(reply: bytes) -> tuple[VirtualService, bytes]:
+    """The listing's read of a GET_SERVICE reply: its row as a VirtualService, and its raw key."""
+    row, raw_key = ipvs_dump.service_row(reply)
+    return service_of(row), raw_key
+
+
+def _dest(reply: bytes, service_af: int) -> RealServer:
+    return server_of(ipvs_dump.dest_row(reply, 0, len(reply), service_af))
+
+
 def kernel_service_reply(attrs: list[tuple[str, Any]]) -> bytes:
     msg = request(Cmd.NEW_SERVICE, [("IPVS_CMD_ATTR_SERVICE", {"attrs": attrs})])
     return payload(reference(msg, flags=0x2))
@@ -255,7 +266,7 @@ def test_decode_service_prefers_stats64_and_reads_every_field() -> None:
         ("IPVS_SVC_ATTR_TIMEOUT", 600), ("IPVS_SVC_ATTR_NETMASK", 64),
         ("IPVS_SVC_ATTR_STATS", STATS32), ("IPVS_SVC_ATTR_STATS64", STATS64),
     ])
-    service, raw_key = codec.decode_service(reply)
+    service, raw_key = _service(reply)
     assert service == VirtualService(
         family="inet6", protocol="sctp", address="2001:db8::10", port=8443, scheduler="mh", pe_name="sip",
         flags=SVC_F_PERSISTENT | SVC_F_HASHED | SVC_F_ONEPACKET, timeout=600, netmask=64,
@@ -274,7 +285,7 @@ def test_decode_service_falls_back_to_32bit_stats_and_reads_ipv4_netmask() -> No
         ("IPVS_SVC_ATTR_TIMEOUT", 0), ("IPVS_SVC_ATTR_NETMASK", encode_netmask("inet", 0xFFFF0000)),
         ("IPVS_SVC_ATTR_STATS", STATS32),
     ])
-    service, _ = codec.decode_service(reply)
+    service, _ = _service(reply)
     assert (service.family, service.protocol, service.address, service.port) == ("inet", "udp", "10.254.0.10", 53)
     assert service.netmask == 0xFFFF0000 and service.pe_name == ""
     assert service.stats == Stats(5, 6, 7, 2**33, 9, 1, 2, 3, 4, 5)
@@ -286,7 +297,7 @@ def test_decode_fwmark_service() -> None:
         ("IPVS_SVC_ATTR_SCHED_NAME", "wlc"), ("IPVS_SVC_ATTR_FLAGS", {"flags": 2, "mask": 0xFFFFFFFF}),
         ("IPVS_SVC_ATTR_TIMEOUT", 0), ("IPVS_SVC_ATTR_NETMASK", 0xFFFFFFFF),
     ])
-    service, raw_key = codec.decode_service(reply)
+    service, raw_key = _service(reply)
     assert (service.fwmark, service.protocol, service.address, service.port) == (0x4000, None, None, 0)
     assert service.key == ServiceKey("inet", None, None, 0, 0x4000)
     assert genl.parse_attrs(raw_key, 0, len(raw_key)).keys() == {SvcAttr.AF, SvcAttr.FWMARK}
@@ -307,7 +318,7 @@ def test_decode_dest_of_another_family_with_tunnel_info() -> None:
         ("IPVS_DEST_ATTR_ADDR_FAMILY", socket.AF_INET6), ("IPVS_DEST_ATTR_STATS", STATS32),
         ("IPVS_DEST_ATTR_STATS64", STATS64),
     ])
-    server = codec.decode_dest(reply, socket.AF_INET)
+    server = _dest(reply, socket.AF_INET)
     assert server == RealServer(
         address="fd00::5", port=80, family="inet6", forward="tunnel", weight=65535, upper_threshold=100,
         lower_threshold=10, active_conns=3, inactive_conns=4, persistent_conns=5, tun_type="gue", tun_port=6080,
@@ -319,7 +330,7 @@ def test_decode_dest_without_address_family_uses_the_service_family() -> None:
         ("IPVS_DEST_ATTR_ADDR", addr16("inet", "10.1.2.3")), ("IPVS_DEST_ATTR_PORT", 8080),
         ("IPVS_DEST_ATTR_FWD_METHOD", 3), ("IPVS_DEST_ATTR_WEIGHT", 0),
     ])
-    server = codec.decode_dest(reply, socket.AF_INET)
+    server = _dest(reply, socket.AF_INET)
     assert (server.address, server.port, server.family, server.forward, server.weight) == ("10.1.2.3", 8080, "inet", "route", 0)
     assert server.stats == Stats()
 
@@ -339,8 +350,10 @@ def test_decode_info_and_timeouts() -> None:
 
 def test_addresses_are_the_16_byte_union_decoded_per_family() -> None:
     assert addr16("inet", "192.0.2.1") == bytes([192, 0, 2, 1]) + bytes(12)
-    assert decode_addr(socket.AF_INET, addr16("inet", "192.0.2.1")) == "192.0.2.1"
-    assert decode_addr(socket.AF_INET6, addr16("inet6", "::ffff:1.2.3.4")) == "::ffff:1.2.3.4"
+    server = _dest(kernel_dest_reply([("IPVS_DEST_ATTR_ADDR", addr16("inet6", "::ffff:1.2.3.4")),
+                                      ("IPVS_DEST_ATTR_PORT", 80), ("IPVS_DEST_ATTR_ADDR_FAMILY", socket.AF_INET6)]),
+                   socket.AF_INET)
+    assert (server.address, server.family) == ("::ffff:1.2.3.4", "inet6")
 
 
 def test_parse_attrs_follows_4_byte_alignment_and_masks_flag_bits() -> None:

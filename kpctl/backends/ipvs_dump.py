@@ -223,7 +223,7 @@ def _server(v: tuple[Any, ...], service_af: int) -> ServerRow:
     port = _BE16_OF_HOST(port)
     if af is None:
         af = service_af
-    # AF_INET6, else AF_INET or a family the kernel does not have (read as IPv4 by decode_addr too)
+    # AF_INET6, else AF_INET or a family the kernel does not have (read as IPv4)
     packed = raw[:16] if af == AF_INET6 else raw[:4]
     address, family, name = server_address(packed, port)
     return (address, port, family, FORWARD_NAMES.get(forward & 0x7, "masq"), weight, upper,

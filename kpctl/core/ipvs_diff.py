@@ -97,6 +97,7 @@ def _table_of_document(document: Any) -> IPVSTable:
             lines = [service_rule(service)] + [server_rule(service.key, s) for s in service.servers]
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             raise InvalidInput(f"{where}: {exc}") from None
+        services[index] = None  # its document let go as it is read (a 10k x 5 table's are ~100 MB)
         for number, line in enumerate(lines):
             try:
                 op = parse_rule_line(index + 1, line)

@@ -103,10 +103,16 @@ def pack_address_or_none(address: str | None) -> bytes | None:
 
 
 def parse_port(text: str, what: str, low: int = 0) -> int:
-    port = ascii_number(text)
-    if port is None or not low <= port <= 65535:
+    port = _port_number(text, low)
+    if port is None:
         raise InvalidInput(f"invalid {what}: port {text!r} is not a number {low}..65535")
     return port
+
+
+def _port_number(text: str, low: int = 0) -> int | None:
+    """``text`` as a port number (``low``..65535), or None (parse_port's error)."""
+    port = ascii_number(text)
+    return port if port is not None and low <= port <= 65535 else None
 
 
 def _split_host_port(text: str, what: str) -> tuple[str, str | None]:
@@ -173,14 +179,13 @@ def parse_server(text: str, default_port: int) -> tuple[str, int, str]:
     """``ADDR[:PORT]`` / ``[V6][:PORT]`` / bare IPv6 → (address, port, family); port defaults."""
     text = text.strip()
     host, port = _split_host_port(text, "server")
-    parsed = _read_address(host)  # (not kept: a restore meets each server once; the error's text made only for an error)
-    if parsed is None:
+    parsed = _read_address(host)  # (not kept: a restore meets each server once)
+    number = default_port if port is None else _port_number(port)
+    if parsed is None or number is None:  # the errors' text, made only for an error
         parse_address(host, f"server {text!r}")
+        parse_port(port or "", f"server {text!r}")
     address, family = parsed  # type: ignore[misc]
-    if port is None:
-        return address, default_port, family
-    number = ascii_number(port)
-    return address, parse_port(port, f"server {text!r}") if number is None or number > 65535 else number, family
+    return address, number, family  # type: ignore[return-value]
 
 
 @functools.lru_cache(maxsize=65536)

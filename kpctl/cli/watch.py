@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from kpctl.cli.context import AppContext
@@ -122,6 +123,8 @@ def _live(app: AppContext, fetch: Callable[[], Listing], output: OutputSpec, int
     with Live(console=console, auto_refresh=False, transient=False) as live:
         for _ in _ticks(interval, count, sleep):
             listing = fetch()
+            # its rows read three times below: made once (a listing may make them each time it is asked)
+            listing = replace(listing, rows=list(listing.table_rows()))
             heading = f"Every {interval:g}s: {title}  {time.strftime('%H:%M:%S')}" if title else ""
             marks = changed_cells(listing, previous, key_columns)
             live.update(build_table(listing, marks, output.format == "wide", output.no_headers, heading),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -119,6 +120,19 @@ def test_live_view_on_a_tty_draws_in_place() -> None:
     assert "Every 0.1s: kpctl ipvs list --rate" in text
     assert "\x1b[?25l" in text and "\x1b[?25h" in text  # rich Live hid and restored the cursor
     assert "7" in text  # the second refresh was drawn
+
+
+def test_live_view_makes_a_listings_rows_once_a_refresh() -> None:
+    made: list[int] = []
+
+    def fetch() -> Listing:
+        def rows() -> list[dict[str, Any]]:  # (as ipvs list's: made each time they are asked for)
+            made.append(1)
+            return [{"service": "10.0.0.1:80/tcp", "server": "10.1.0.1:80", "active": len(made), "cps": 0}]
+        return Listing(columns=COLUMNS, rows=rows, data=None)
+
+    assert watch_listing(app_with(TTY()), fetch, OutputSpec("table"), 0.1, count=2, sleep=lambda s: None) == 0
+    assert len(made) == 2
 
 
 @pytest.mark.parametrize("text", ["0", "-1", "abc", "100000"])

@@ -14,7 +14,6 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-
 from kpctl.errors import InvalidInput
 from kpctl.model.ipvs import SCHEDULERS
 from kpctl.model.modules import (

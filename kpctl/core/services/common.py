@@ -1,4 +1,5 @@
-"""What the mode readers share: what a chain dispatches to (their one spelling of addresses: kpctl.core.address.canonical_address)."""
+"""What the mode readers share: what a chain dispatches to.  (Their one spelling of addresses is
+kpctl.core.address.canonical_address.)"""
 
 from __future__ import annotations
 

@@ -148,32 +148,27 @@ def _net_ok(text: str) -> bool:
     return True
 
 
+# The header options after the family, in ipset's order: (field, text of a value); a flag's text is None.
+_HEADER: tuple[tuple[str, str | None], ...] = (
+    ("range", "range {}"), ("markmask", "markmask 0x{:08x}"), ("hashsize", "hashsize {}"),
+    ("maxelem", "maxelem {}"), ("netmask", "netmask {}"), ("bitmask", "bitmask {}"), ("size", "size {}"),
+    ("timeout", "timeout {}"), ("counters", None), ("comment", None), ("skbinfo", None),
+    ("bucketsize", "bucketsize {}"), ("initval", "initval 0x{:08x}"),
+)
+
+
 def format_header(ipset: IPSet) -> str:
     """Header options in ipset's order, as after ``create NAME TYPE``."""
     out: list[str] = []
     if ipset.family is not None and not ipset.type.startswith("bitmap:") and ipset.type != "list:set":
         out.append(f"family {ipset.family}")
-    if ipset.range is not None:
-        out.append(f"range {ipset.range}")
-    if ipset.markmask is not None:
-        out.append(f"markmask 0x{ipset.markmask:08x}")
-    if ipset.hashsize is not None:
-        out.append(f"hashsize {ipset.hashsize}")
-    if ipset.maxelem is not None:
-        out.append(f"maxelem {ipset.maxelem}")
-    if ipset.netmask is not None:
-        out.append(f"netmask {ipset.netmask}")
-    if ipset.bitmask is not None:
-        out.append(f"bitmask {ipset.bitmask}")
-    if ipset.size is not None:
-        out.append(f"size {ipset.size}")
-    if ipset.timeout is not None:
-        out.append(f"timeout {ipset.timeout}")
-    out.extend(flag for flag in ("counters", "comment", "skbinfo") if getattr(ipset, flag))
-    if ipset.bucketsize is not None:
-        out.append(f"bucketsize {ipset.bucketsize}")
-    if ipset.initval is not None:
-        out.append(f"initval 0x{ipset.initval:08x}")
+    for name, text in _HEADER:
+        value = getattr(ipset, name)
+        if text is None:
+            if value:
+                out.append(name)
+        elif value is not None:
+            out.append(text.format(value))
     return " ".join(out)
 
 

@@ -9,7 +9,7 @@ from typing import Callable
 import pytest
 from hypothesis import given, strategies as st
 
-from kpctl.core.address import format_addrport, format_address, parse_address, parse_server, parse_service
+from kpctl.core.address import canonical_address, format_addrport, format_address, parse_address, parse_server, parse_service
 from kpctl.errors import InvalidInput
 from kpctl.model.ipvs import ServiceKey
 
@@ -97,6 +97,23 @@ def test_format_address_is_inet_ntop(packed: bytes) -> None:
 def test_format_address_special_forms(words: str) -> None:
     packed = ipaddress.IPv6Address(words).packed
     assert format_address("inet6", words) == socket.inet_ntop(socket.AF_INET6, packed)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("::ffff:1.2.3.4", "::ffff:1.2.3.4"), ("0:0:0:0:0:FFFF:0102:0304", "::ffff:1.2.3.4"), ("::1.2.3.4", "::1.2.3.4"),
+    ("FD00:0:0:0:0:0:0:0001", "fd00::1"), ("fe80::1%eth0", "fe80::1%eth0"), ("10.0.0.1", "10.0.0.1"),
+    ("not:an:address", "not:an:address"), ("", ""),
+])
+def test_canonical_address_spells_ipv6_as_inet_ntop_whatever_the_python(text: str, expected: str) -> None:
+    # ipaddress writes ::ffff:1.2.3.4 as ::ffff:102:304 before Python 3.13: services and the
+    # listings (inet_ntop's text, as ipvsadm's) would name one address two ways
+    assert canonical_address(text) == expected
+
+
+@given(st.binary(min_size=16, max_size=16))
+def test_canonical_address_of_any_ipv6_text_is_inet_ntop(packed: bytes) -> None:
+    for text in (str(ipaddress.IPv6Address(packed)), ipaddress.IPv6Address(packed).exploded.upper()):
+        assert canonical_address(text) == socket.inet_ntop(socket.AF_INET6, packed)
 
 
 def test_format_addrport_brackets_ipv6_only() -> None:

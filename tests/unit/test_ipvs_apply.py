@@ -51,6 +51,21 @@ def test_thresholds_survive_the_json_reader() -> None:
     assert (server.upper_threshold, server.lower_threshold) == (100, 10)
 
 
+_BLANK_LEADS = ["", "\n\n", "   \n \r\n  \n"]  # what JSON takes before a document
+_COMMENT_LEADS = ["# desired table\n", "   \n  # a comment\r\n  \n", "\n #\n#-A -t 1.2.3.4:80\n"]
+
+
+@pytest.mark.parametrize("form, lead", [
+    *((form, lead) for form in ("rules", "yaml") for lead in _BLANK_LEADS + _COMMENT_LEADS),
+    *((form, lead) for form in ("json", "compact json") for lead in _BLANK_LEADS),
+])
+def test_the_first_line_not_blank_nor_a_comment_tells_the_format(form: str, lead: str) -> None:
+    table = read_desired(RULES)
+    text = {"rules": RULES, "json": json.dumps(table.to_dict(), indent=2), "yaml": yaml.safe_dump(table.to_dict()),
+            "compact json": json.dumps(table.to_dict())}[form]
+    assert format_save(read_desired(lead + text)) == RULES
+
+
 @pytest.mark.parametrize("text, named", [
     ("-A -t 1.2.3.4:80 -s nosuch\n", "line 1"),
     ("-A -t 1.2.3.4:80\n-A -t 1.2.3.4:80\n", "line 2"),

@@ -99,7 +99,7 @@ class _Reader:
                                            event.start_mark)
                 frame = _Frame({} if mapping else [], event.start_mark)
                 if event.anchor is not None:
-                    self.anchors[event.anchor] = frame.value
+                    self.anchor(event, frame.value)
                 stack.append(frame)
                 continue
             elif kind is AliasEvent:
@@ -165,8 +165,15 @@ class _Reader:
             if event.anchor is None:
                 self.scalars[key] = made
         if event.anchor is not None:
-            self.anchors[event.anchor] = made
+            self.anchor(event, made)
         return made
+
+    def anchor(self, event: Any, value: Any) -> None:
+        """``&name`` of ``value``; a name given twice in a document is an error, as PyYAML's composer has it."""
+        if event.anchor in self.anchors:
+            raise ComposerError(f"found duplicate anchor {event.anchor!r}; first occurrence", None,
+                                "second occurrence", event.start_mark)
+        self.anchors[event.anchor] = value
 
 
 def _no_merge(event: Any) -> ConstructorError:

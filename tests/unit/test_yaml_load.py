@@ -87,6 +87,7 @@ def test_any_text_reads_as_safe_load_reads_it(parser: type, text: str) -> None:
     "c:\n  <<: 1\n", "- <<\n", "<<\n", "&r [*r]\n", "? [1, 2]\n: x\n", "!!set {a, b}\n", "!!omap [a: 1]\n", "!!int\n",
     "a: !!binary aGVsbG8=\n", "a: !!float 1\n", "a: !!str 1\n", "a: !!python/object:os.system {}\n",
     "a: 1\na: 2\n", "[1, 2\n", "\ta: 1\n",
+    "&x : &x \n", "- &a 1\n- &a 2\n", "&a [&a 1]\n", "a: &a {b: &c 1}\nd: &c 2\n",  # anchors given twice
 ])
 def test_the_corners_read_as_safe_load_reads_them(parser: type, text: str) -> None:
     _same(text, parser)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from kpctl.cli.context import AppContext, output_options, pass_app
-from kpctl.output.listing import Column, Listing, OutputSpec
+from kpctl.output.listing import Column, Listing, MadeRows, OutputSpec
 
 if TYPE_CHECKING:
     from kpctl.core.iptables_view import BackendReport
@@ -110,7 +110,7 @@ def _rules_listing(state: IptablesState, roots: IptablesState, chain: str | None
                Column("BACKEND", "backend", priority=0 if several else 1), *RULE_COLUMNS]
     if counters:
         columns += [Column("PKTS", "packets", justify="right"), Column("BYTES", "bytes", justify="right")]
-    rows = _Rows(lambda: (row(tname, rule) for rs in state.rulesets for row in (_row_maker(rs),)
+    rows = MadeRows(lambda: (row(tname, rule) for rs in state.rulesets for row in (_row_maker(rs),)
                           for tname, tab in rs.tables.items() for ch in tab.chains.values() for rule in ch.rules))
 
     def save() -> str:
@@ -121,29 +121,6 @@ def _rules_listing(state: IptablesState, roots: IptablesState, chain: str | None
         return "".join(parts)
 
     return Listing(columns, rows, state.to_dict, {"save": save, "tree": lambda: _tree(roots, chain, color)})
-
-
-class _Rows(Sequence[dict[str, Any]]):
-    """The rows, made when read: json, save and tree output never read them, and plain output
-    reads them once in order (so they are not kept)."""
-
-    def __init__(self, make: Callable[[], Iterator[dict[str, Any]]]) -> None:
-        self._make = make
-        self._rows: list[dict[str, Any]] | None = None
-
-    def _all(self) -> list[dict[str, Any]]:
-        if self._rows is None:
-            self._rows = list(self._make())
-        return self._rows
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        return iter(self._rows) if self._rows is not None else self._make()
-
-    def __getitem__(self, index: Any) -> Any:
-        return self._all()[index]
-
-    def __len__(self) -> int:
-        return len(self._all())
 
 
 def _row_maker(ruleset: Ruleset) -> Callable[[str, Rule], dict[str, Any]]:

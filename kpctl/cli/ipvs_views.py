@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from operator import itemgetter
 from typing import Any
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from kpctl.core import ipvs_rows as R
 from kpctl.core.address import format_addrport, format_address
@@ -17,7 +17,7 @@ from kpctl.core.ipvsadm_list import (
 from kpctl.model.ipvs import (
     SVC_F_ONEPACKET, SVC_F_PERSISTENT, Connection, IPVSTable, ServiceKey, SyncDaemon, Timeouts, VirtualService,
 )
-from kpctl.output.listing import Column, Listing
+from kpctl.output.listing import Column, Listing, MadeRows
 from kpctl.output.text import escape_cell
 
 _STATS = [("CONNS", "conns"), ("INPKTS", "inpkts"), ("OUTPKTS", "outpkts"), ("INBYTES", "inbytes"),
@@ -258,30 +258,48 @@ def daemons_listing(daemons: list[SyncDaemon]) -> Listing:
     )
 
 
-def _endpoint(address: str, port: int) -> str:
-    family = "inet6" if ":" in address else "inet"
-    return format_addrport(family, format_address(family, address), port)
+def _endpoints() -> Callable[..., str]:
+    """``ADDR:PORT`` (``[V6]:PORT``) as ipvsadm -Lnc prints a connection's endpoints; each address
+    written once (a busy node's hundreds of thousands of connections share its few thousand
+    virtual and real servers)."""
+    hosts: dict[str, str] = {}
+
+    def endpoint(address: str, port: int, keep: bool = True) -> str:
+        host = hosts.get(address)
+        if host is None:
+            host = f"[{format_address('inet6', address)}]" if ":" in address else format_address("inet", address)
+            if keep:  # (not a client's: most are met once)
+                hosts[address] = host
+        return f"{host}:{port}"
+
+    return endpoint
 
 
-def connection_line(conn: Connection) -> str:
+def connection_line(conn: Connection, endpoint: Callable[..., str]) -> str:
     """One line of `ipvsadm -Lnc` (print_conn)."""
     expires = f"{conn.expires // 60:02d}:{conn.expires % 60:02d}"
-    src = _endpoint(conn.client_address, conn.client_port)
-    virtual = _endpoint(conn.virtual_address, conn.virtual_port)
-    dest = _endpoint(conn.server_address, conn.server_port)
+    src = endpoint(conn.client_address, conn.client_port, False)
+    virtual = endpoint(conn.virtual_address, conn.virtual_port)
+    dest = endpoint(conn.server_address, conn.server_port)
     return f"{conn.protocol:<3} {expires:<6} {conn.state:<11} {src:<18} {virtual:<18} {dest}\n"
 
 
 def connections_listing(conns: list[Connection]) -> Listing:
     def text() -> str:
+        endpoint = _endpoints()
         head = "IPVS connection entries\n" + f"pro expire {'state':<11} {'source':<18} {'virtual':<18} destination\n"
-        return head + "".join(connection_line(c) for c in conns)
+        return head + "".join(connection_line(c, endpoint) for c in conns)
 
-    rows = [{"protocol": c.protocol, "client": _endpoint(c.client_address, c.client_port),
-             "virtual": _endpoint(c.virtual_address, c.virtual_port),
-             "server": _endpoint(c.server_address, c.server_port), "state": c.state, "expires": c.expires,
-             "pe": (f"{c.pe_name} {c.pe_data}".strip())} for c in conns]
+    def rows() -> Iterator[dict[str, Any]]:
+        endpoint = _endpoints()
+        return ({"protocol": c.protocol, "client": endpoint(c.client_address, c.client_port, False),
+                 "virtual": endpoint(c.virtual_address, c.virtual_port),
+                 "server": endpoint(c.server_address, c.server_port), "state": c.state, "expires": str(c.expires),
+                 "pe": (f"{c.pe_name} {c.pe_data}".strip())} for c in conns)
+
     columns = [Column("PRO", "protocol"), Column("CLIENT", "client"), Column("VIRTUAL", "virtual"),
                Column("SERVER", "server"), Column("STATE", "state"), Column("EXPIRES", "expires", justify="right"),
                Column("PE", "pe", 1)]
-    return Listing(columns=columns, rows=rows, data=[c.to_dict() for c in conns], formats={"ipvsadm": text})
+    # each made only for the formats that read it: a busy node has hundreds of thousands of connections
+    return Listing(columns=columns, rows=MadeRows(rows), data=lambda: [c.to_dict() for c in conns],
+                   formats={"ipvsadm": text})

@@ -5,48 +5,51 @@ The kernel prints one connection per line:
     TCP 0A000001 D431 0AFE0001 01BB 0A000002 1F90 ESTABLISHED    899
 IPv4 addresses are 8 hex digits (host order of the number), IPv6 ones the uncompressed
 `%pI6` form (fd00:0000:…); ports are 4 hex digits; a real server may be of the other family.
+A busy node has hundreds of thousands of lines: addresses are written as inet_ntop writes
+them (ipvsadm's text, and every other listing's) without an ipaddress object, and each
+distinct virtual and real server address token (they repeat on every line) is read once.
 """
 
 from __future__ import annotations
 
-import ipaddress
+from socket import AF_INET, inet_ntop
 
+from kpctl.core.address import format_address
 from kpctl.model.ipvs import Connection
 
 
 def parse_conn_address(token: str) -> str:
-    """'0A000001' -> '10.0.0.1'; 'fd00:0000:…:0001' -> 'fd00::1'."""
+    """'0A000001' -> '10.0.0.1'; 'fd00:0000:…:0001' -> 'fd00::1'.  ValueError for anything else."""
     if ":" in token:
-        return str(ipaddress.IPv6Address(token))
-    return str(ipaddress.IPv4Address(int(token, 16)))
+        return format_address("inet6", token)
+    if len(token) != 8:
+        raise ValueError(f"not an IPv4 address in hex: {token!r}")
+    return inet_ntop(AF_INET, bytes.fromhex(token))
 
 
-def parse_conn_line(line: str) -> Connection | None:
-    """One data line, or None for the header and blank lines."""
+def parse_conn_line(line: str, addresses: dict[str, str] | None = None) -> Connection | None:
+    """One data line, or None for the header and blank lines; ``addresses``: the virtual and real
+    server tokens read so far (not the clients': most are met once, and would only be kept)."""
     fields = line.split()
     if len(fields) < 9 or fields[0] == "Pro":
         return None
     proto, caddr, cport, vaddr, vport, daddr, dport, state, expires = fields[:9]
+    known = {} if addresses is None else addresses
     return Connection(
-        protocol=proto,  # as the kernel prints it (TCP, UDP, SCTP), like ipvsadm -Lnc
-        client_address=parse_conn_address(caddr),
-        client_port=int(cport, 16),
-        virtual_address=parse_conn_address(vaddr),
-        virtual_port=int(vport, 16),
-        server_address=parse_conn_address(daddr),
-        server_port=int(dport, 16),
-        state=state,
-        expires=int(expires),
-        pe_name=fields[9] if len(fields) > 9 else "",
-        pe_data=" ".join(fields[10:]),
+        proto,  # as the kernel prints it (TCP, UDP, SCTP), like ipvsadm -Lnc
+        parse_conn_address(caddr), int(cport, 16),
+        known.get(vaddr) or known.setdefault(vaddr, parse_conn_address(vaddr)), int(vport, 16),
+        known.get(daddr) or known.setdefault(daddr, parse_conn_address(daddr)), int(dport, 16),
+        state, int(expires), fields[9] if len(fields) > 9 else "", " ".join(fields[10:]),
     )
 
 
 def parse_ip_vs_conn(text: str) -> list[Connection]:
     """Every connection in the text of /proc/net/ip_vs_conn (IPv4 and IPv6 lines alike)."""
+    addresses: dict[str, str] = {}
     connections = []
     for line in text.splitlines():
-        connection = parse_conn_line(line)
+        connection = parse_conn_line(line, addresses)
         if connection is not None:
             connections.append(connection)
     return connections

@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from collections.abc import Iterable
 
-from kpctl.core.address import parse_address, parse_port, parse_service
+from kpctl.core.address import canonical_address, parse_address, parse_port, parse_service
 from kpctl.errors import InvalidInput
-from kpctl.model.ipvs import Connection, ServiceKey
+from kpctl.model.ipvs import Connection
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    address: str
+    address: str  # as inet_ntop writes it (parse_address's text)
     port: int | None = None  # None: any port
 
     def matches(self, address: str, port: int) -> bool:
-        try:
-            same = ipaddress.ip_address(address) == ipaddress.ip_address(self.address)
-        except ValueError:
-            same = address == self.address
-        return same and (self.port is None or self.port == port)
+        """Whether ``address``:``port`` is this one: the texts compared, the connection's written
+        as inet_ntop does first when they differ (the kernel's are; a hand-made snapshot's may not be)."""
+        if self.port is not None and self.port != port:
+            return False
+        return address == self.address or canonical_address(address) == self.address
 
 
 def parse_endpoint(text: str, what: str) -> Endpoint:
@@ -41,16 +40,15 @@ def parse_endpoint(text: str, what: str) -> Endpoint:
 
 @dataclass(frozen=True)
 class ConnectionFilter:
-    service: ServiceKey | None = None
+    protocol: str | None = None  # of the service chosen (lower case)
+    virtual: Endpoint | None = None  # the service's address and port
     server: Endpoint | None = None
     client: Endpoint | None = None
 
     def matches(self, conn: Connection) -> bool:
-        if self.service is not None:
-            if (conn.protocol.lower() != self.service.protocol
-                    or not Endpoint(self.service.address or "", self.service.port).matches(conn.virtual_address,
-                                                                                       conn.virtual_port)):
-                return False
+        if self.virtual is not None and (conn.protocol.lower() != self.protocol
+                                         or not self.virtual.matches(conn.virtual_address, conn.virtual_port)):
+            return False
         if self.server is not None and not self.server.matches(conn.server_address, conn.server_port):
             return False
         return self.client is None or self.client.matches(conn.client_address, conn.client_port)
@@ -61,7 +59,9 @@ def connection_filter(service: str | None, server: str | None, client: str | Non
     if key is not None and key.fwmark:
         raise InvalidInput(f"cannot filter connections by {service!r}: the connection table has no fwmarks; "
                            "filter by --server or --client instead")
-    return ConnectionFilter(key, parse_endpoint(server, "server") if server else None,
+    return ConnectionFilter(None if key is None else key.protocol,
+                            None if key is None else Endpoint(key.address or "", key.port),
+                            parse_endpoint(server, "server") if server else None,
                             parse_endpoint(client, "client") if client else None)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 
 @dataclass(frozen=True)
@@ -49,3 +49,26 @@ class OutputSpec:
 
     format: str
     no_headers: bool = False
+
+
+class MadeRows(Sequence[dict[str, Any]]):
+    """A listing's rows, made when read (``make``: an iterator of them): json and the text formats
+    never read them, and plain output reads them once in order, so 100,000 rows are not kept."""
+
+    def __init__(self, make: Callable[[], Iterator[dict[str, Any]]]) -> None:
+        self._make = make
+        self._rows: list[dict[str, Any]] | None = None
+
+    def _all(self) -> list[dict[str, Any]]:
+        if self._rows is None:
+            self._rows = list(self._make())
+        return self._rows
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self._rows) if self._rows is not None else self._make()
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self._all())

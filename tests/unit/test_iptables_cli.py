@@ -147,7 +147,7 @@ def test_help_has_examples() -> None:
 
 
 def test_listing_rows_are_made_on_each_read_until_indexed() -> None:
-    from kpctl.cli.iptables import _Rows
+    from kpctl.output.listing import MadeRows
 
     made: list[int] = []
 
@@ -155,7 +155,7 @@ def test_listing_rows_are_made_on_each_read_until_indexed() -> None:
         made.append(1)
         return iter([{"n": 1}, {"n": 2}])
 
-    rows = _Rows(make)
+    rows = MadeRows(make)
     assert made == []
     assert [row for row in rows] == [row for row in rows] == [{"n": 1}, {"n": 2}]  # as plain output reads
     assert len(made) == 2

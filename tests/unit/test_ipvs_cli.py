@@ -335,6 +335,16 @@ def test_connections_ipvsadm_format_and_filters(fake: FakeIPVS) -> None:
     assert [c["virtual_port"] for c in by_client] == [443]
 
 
+def test_connections_filters_match_addresses_however_a_snapshot_spells_them(fake: FakeIPVS) -> None:
+    # the kernel's text is read as inet_ntop writes it; a hand-made snapshot may hold other spellings
+    fake.conns = [Connection("TCP", "FD00:0:0::99", 1, "FD00::10", 443, "fd00:1:0::5", 8443, "FIN_WAIT", 7),
+                  Connection("TCP", "fd00::98", 2, "fd00::10", 80, "fd00:1::5", 8443, "FIN_WAIT", 7)]
+    for args, ports in ((["[fd00::10]:443"], [1]), (["--server", "[fd00:1::5]:8443"], [1, 2]),
+                        (["--client", "fd00::99"], [1]), (["--server", "fd00:1::5", "--client", "fd00::98"], [2])):
+        found = json.loads(kpctl("ipvs", "connections", *args, "-o", "json").stdout)
+        assert [c["client_port"] for c in found] == ports, args
+
+
 @pytest.mark.parametrize("args, named", [
     (["10.254.0.1"], ("10.254.0.1",)), (["--server", "nohost"], ("nohost",)),
     (["--client", "1.2.3.4:99999"], ("99999",)), (["fwmark:1"], ("fwmark:1",)),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from kpctl.core.ipvs_conn import parse_conn_address, parse_ip_vs_conn
 from kpctl.model.ipvs import Connection
 
@@ -39,3 +41,14 @@ def test_mixed_family_real_server() -> None:
 def test_address_tokens() -> None:
     assert parse_conn_address("7F000001") == "127.0.0.1"
     assert parse_conn_address("0000:0000:0000:0000:0000:0000:0000:0001") == "::1"
+    # as ipvsadm -Lnc (inet_ntop) writes it, on every Python (ipaddress wrote ::ffff:102:304 before 3.13)
+    assert parse_conn_address("0000:0000:0000:0000:0000:ffff:0102:0304") == "::ffff:1.2.3.4"
+    for bad in ("0A00001", "0A0000010", "0A00000G", "fd00::x"):
+        with pytest.raises(ValueError):
+            parse_conn_address(bad)
+
+
+def test_connections_share_the_text_of_each_server_address() -> None:
+    first, second = parse_ip_vs_conn(PROC_TEXT.replace("0A000003", "0A000002").replace("0AFE000A", "0AFE0001"))[:2]
+    assert first.server_address == second.server_address == "10.0.0.2"
+    assert first.server_address is second.server_address and first.virtual_address is second.virtual_address

@@ -197,6 +197,26 @@ def kubectl_services(mode: str, services: int, endpoints: int) -> dict:
     return {"apiVersion": "v1", "kind": "List", "items": items}
 
 
+def ipvs_connections(snap: dict, per_server: int) -> dict:
+    """A snapshot of ``snap``'s IPVS table with ``per_server`` connections to each of its real
+    servers (what /proc/net/ip_vs_conn lists, from clients that are each other's), for
+    `ipvs connections`; its own file, so that the node's other commands do not read them."""
+    conns = []
+    for number, service in enumerate(snap["ipvs"]["services"]):
+        for server in service["servers"]:
+            for k in range(per_server):
+                client = 0x0B000000 + len(conns)  # 11.x.y.z: every client its own address
+                conns.append({"protocol": service["protocol"].upper(), "client_address":
+                              f"{client >> 24}.{(client >> 16) & 255}.{(client >> 8) & 255}.{client & 255}",
+                              "client_port": 32768 + (number + k) % 28000, "virtual_address": service["address"],
+                              "virtual_port": service["port"], "server_address": server["address"],
+                              "server_port": server["port"], "state": "ESTABLISHED" if k % 4 else "TIME_WAIT",
+                              "expires": (number * 7 + k) % 900, "pe_name": "", "pe_data": ""})
+    ipvs = {key: value for key, value in snap["ipvs"].items() if key != "services"}
+    head = {key: snap[key] for key in ("format", "version", "created", "hostname", "kernel", "mode")}
+    return {**head, "ipvs": {**ipvs, "services": [], "connections": conns}}
+
+
 def write(snap: dict[str, object], out: str) -> None:
     """The snapshot as `kpctl snapshot save` writes it (indented): the layout of a node's snapshot,
     written by the repository's own writer."""

@@ -36,6 +36,7 @@ LIMIT = os.environ.get("BENCH_TIMEOUT", "120")  # seconds per run: a command pas
 KPCTL = os.environ.get("KPCTL") or str(next(p for p in (ROOT / ".venv-bench/bin/kpctl", ROOT / ".venv/bin/kpctl")
                                            if p.exists()))
 ENDPOINTS = {"ipvs": 5, "iptables": 3}  # the sizes the issue measured; 3 for any other mode
+CONNECTIONS_PER_SERVER = 4  # 200,000 IPVS connections at 10,000 services x 5 servers
 
 _spec = importlib.util.spec_from_file_location("gen_snapshot", ROOT / "bench" / "gen_snapshot.py")
 assert _spec and _spec.loader
@@ -47,7 +48,9 @@ MODES = tuple(name[:-len("_node")] for name in vars(gen) if name.endswith("_node
 def commands(service: str, pod: str, files: dict[str, str]) -> list[tuple[str, list[str], str | None]]:
     """(name, kpctl arguments, reference) for every read command; reference: a key of REFERENCES.
     ``files``: the node's own table as desired files (``rules``, ``json``, ``yaml``: see
-    desired_files) and what kubectl says of its services (``services``)."""
+    desired_files), what kubectl says of its services (``services``) and, of an IPVS node, a
+    snapshot of its connections (``connections``)."""
+    server = f"{pod}:8080"
     out: list[tuple[str, list[str], str | None]] = []
     for fmt in ("table", "wide", "plain", "json", "yaml", "ipvsadm", "save"):
         out.append((f"ipvs list -o {fmt}", ["ipvs", "list", "-o", fmt], None))
@@ -76,13 +79,18 @@ def commands(service: str, pod: str, files: dict[str, str]) -> list[tuple[str, l
         ("trace (from pod)", ["trace", service, "--from", f"pod:{pod}", "-o", "json"], None),
         ("snapshot save", ["snapshot", "save", "-"], None),
     ]
+    if "connections" in files:  # an IPVS node's connections: their own snapshot (the last --snapshot wins)
+        out += [(f"ipvs connections {what}".rstrip(), ["--snapshot", files["connections"], "ipvs", "connections",
+                                                       *args, "-o", fmt], None)
+                for what, args, fmt in (("", [], "plain"), ("-o ipvsadm", [], "ipvsadm"),
+                                        ("--server", ["--server", server], "plain"))]
     return out
 
 
-def desired_files(snapshot_path: str, mode: str, size: int, tmp: str) -> dict[str, str]:
+def desired_files(snapshot: dict, snapshot_path: str, mode: str, size: int, tmp: str) -> dict[str, str]:
     """The node's IPVS table written as the desired files `ipvs diff` reads (`ipvs save -n`,
     `ipvs list -o json`, `-o yaml`; none where the node has no IPVS table: those diffs then say
-    so), and kubectl's JSON of its services."""
+    so), kubectl's JSON of its services and, of an IPVS node, a snapshot of its connections."""
     files = {}
     for kind, args in (("rules", ["ipvs", "save", "-n"]), ("json", ["ipvs", "list", "-o", "json"]),
                        ("yaml", ["ipvs", "list", "-o", "yaml"])):
@@ -93,6 +101,9 @@ def desired_files(snapshot_path: str, mode: str, size: int, tmp: str) -> dict[st
                 os.unlink(path)
     files["services"] = str(Path(tmp, f"{mode}-{size}-kubectl.json"))
     Path(files["services"]).write_text(json.dumps(gen.kubectl_services(mode, size, ENDPOINTS.get(mode, 3))))
+    if mode == "ipvs":
+        files["connections"] = str(Path(tmp, f"{mode}-{size}-connections.json"))
+        gen.write(gen.ipvs_connections(snapshot, CONNECTIONS_PER_SERVER), files["connections"])
     return files
 
 
@@ -183,7 +194,7 @@ def main() -> None:
                 results[size] = {}
                 SPAWNER.run_once([KPCTL, "--snapshot", path, "vip", "list"], ok=(0, 1, 3))  # warm page cache, .pyc
                 names = []
-                files = desired_files(path, mode, size, tmp)
+                files = desired_files(snapshot, path, mode, size, tmp)
                 for name, args, ref in commands(service, gen.pod(0), files):
                     results[size][name] = median_run([KPCTL, "--snapshot", path, *args])
                     names.append((name, ref))

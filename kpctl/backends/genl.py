@@ -1,4 +1,5 @@
-"""A minimal generic-netlink transport: one socket, request/ack, dumps, fast attribute walking.
+"""A minimal netlink transport: one socket, request/ack, dumps, fast attribute walking; generic
+netlink's families (IPVS, ipset) resolved by name.
 
 Requests are packed by the callers (``ipvs_codec``, ``ipvs_dump``, ``ipset_netlink``); replies are
 walked with ``struct`` and only the attributes a caller asks for are decoded.  Kernel refusals
@@ -98,13 +99,13 @@ def pack_attr(kind: int, payload: bytes) -> bytes:
     return NLAHDR.pack(length, kind) + payload + b"\0" * ((4 - length % 4) % 4)
 
 
-class GenlSocket:
-    """One NETLINK_GENERIC socket bound to one family, resolved on first use."""
+class NetlinkSocket:
+    """One netlink socket of ``protocol`` (NETLINK_GENERIC, NETLINK_ROUTE…), opened on first use:
+    requests sent with their acknowledgement or dump awaited, replies walked in one buffer."""
 
-    def __init__(self, family_name: str) -> None:
-        self.family_name = family_name
+    def __init__(self, protocol: int) -> None:
+        self.protocol = protocol
         self._sock: socket.socket | None = None
-        self._family_id: int | None = None
         self._seq = 0
         # One receive buffer, reused: a fresh 1 MiB bytes object per recv() costs an
         # mmap/munmap pair each time, which dominated listing time under emulation.
@@ -122,7 +123,7 @@ class GenlSocket:
 
     def _socket(self) -> socket.socket:
         if self._sock is None:
-            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC)
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, self.protocol)
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
                 sock.bind((0, 0))
@@ -140,22 +141,6 @@ class GenlSocket:
     def next_seq(self) -> int:
         self._seq = (self._seq + 1) & 0xFFFFFFFF or 1
         return self._seq
-
-    @property
-    def family_id(self) -> int:
-        """The family's id; raises NetlinkRefusal(ENOENT) when the kernel has no such family."""
-        if self._family_id is None:
-            name = self.family_name.encode() + b"\0"
-            body = GENLMSGHDR.pack(CTRL_CMD_GETFAMILY, 1, 0) + pack_attr(CTRL_ATTR_FAMILY_NAME, name)
-            replies = self.exchange(GENL_ID_CTRL, body, NLM_F_REQUEST | NLM_F_ACK)
-            for reply in replies:
-                attrs = parse_attrs(reply, GENLMSGHDR.size, len(reply))
-                if CTRL_ATTR_FAMILY_ID in attrs:
-                    self._family_id = attr_uint(reply, attrs, CTRL_ATTR_FAMILY_ID)
-                    break
-            else:
-                raise NetlinkRefusal(errno.ENOENT)
-        return self._family_id
 
     def exchange(self, msg_type: int, body: bytes, flags: int) -> list[bytes]:
         """Send one message (nlmsghdr added here) and collect the reply payloads until ACK/DONE."""
@@ -196,7 +181,7 @@ class GenlSocket:
         return codes
 
     def _replies(self, sock: socket.socket, seq: int) -> Iterator[bytes]:
-        """Payloads (from the genl header on) of every reply to ``seq``, up to its ACK or DONE."""
+        """Payloads (what follows the nlmsghdr) of every reply to ``seq``, up to its ACK or DONE."""
         view = memoryview(self._buffer)
         while True:
             size = sock.recv_into(self._buffer)
@@ -227,3 +212,28 @@ class GenlSocket:
                     yield chunk[body_start:body_end]
             if finished:
                 return
+
+
+class GenlSocket(NetlinkSocket):
+    """A NETLINK_GENERIC socket for one family, its id resolved on first use."""
+
+    def __init__(self, family_name: str) -> None:
+        super().__init__(NETLINK_GENERIC)
+        self.family_name = family_name
+        self._family_id: int | None = None
+
+    @property
+    def family_id(self) -> int:
+        """The family's id; raises NetlinkRefusal(ENOENT) when the kernel has no such family."""
+        if self._family_id is None:
+            name = self.family_name.encode() + b"\0"
+            body = GENLMSGHDR.pack(CTRL_CMD_GETFAMILY, 1, 0) + pack_attr(CTRL_ATTR_FAMILY_NAME, name)
+            replies = self.exchange(GENL_ID_CTRL, body, NLM_F_REQUEST | NLM_F_ACK)
+            for reply in replies:
+                attrs = parse_attrs(reply, GENLMSGHDR.size, len(reply))
+                if CTRL_ATTR_FAMILY_ID in attrs:
+                    self._family_id = attr_uint(reply, attrs, CTRL_ATTR_FAMILY_ID)
+                    break
+            else:
+                raise NetlinkRefusal(errno.ENOENT)
+        return self._family_id

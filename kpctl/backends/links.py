@@ -1,4 +1,4 @@
-"""Links and addresses over rtnetlink (pyroute2 IPRoute), or from a snapshot's ``links``.
+"""Links and addresses over rtnetlink (kpctl.backends.rtnl), or from a snapshot's ``links``.
 
 The VIP device is made the way kube-proxy makes it: a dummy link, created on the first
 address and left administratively DOWN; addresses are host routes (/32, /128).
@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import os
+import socket
+from socket import AF_INET, AF_INET6, inet_ntop
 from typing import Any, Union
 
 from kpctl.errors import (
@@ -54,87 +57,80 @@ class SnapshotLinks:
 
 class LiveLinks:
     def __init__(self) -> None:
-        self._ipr: Any = None
+        self._rtnl: Any = None
 
     def _route(self) -> Any:
-        if self._ipr is None:
-            from pyroute2 import IPRoute
+        if self._rtnl is None:
+            from kpctl.backends.rtnl import Rtnl
 
-            self._ipr = IPRoute()
-        return self._ipr
+            self._rtnl = Rtnl()
+        return self._rtnl
 
     def close(self) -> None:
-        if self._ipr is not None:
-            self._ipr.close()
-            self._ipr = None
+        if self._rtnl is not None:
+            self._rtnl.close()
+            self._rtnl = None
 
     def links(self) -> tuple[Link, ...]:
-        ipr = self._route()
+        rtnl = self._route()
         addresses: dict[int, list[str]] = {}
-        for msg in ipr.get_addr():
-            address = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
-            if address:
-                addresses.setdefault(msg["index"], []).append(f"{address}/{msg['prefixlen']}")
+        for index, family, packed, prefixlen in _read(rtnl.addresses):
+            addresses.setdefault(index, []).append(f"{inet_ntop(family, packed)}/{prefixlen}")
         result = []
-        for msg in ipr.get_links():
-            info = msg.get_attr("IFLA_LINKINFO")
-            kind = (info.get_attr("IFLA_INFO_KIND") if info is not None else None) or ""
-            if not kind and msg.get_attr("IFLA_IFNAME") == "lo":
-                kind = "loopback"
+        for index, name, kind, flags in _read(rtnl.links):
             result.append(Link(
-                name=msg.get_attr("IFLA_IFNAME"),
-                kind=kind,
-                state="UP" if msg["flags"] & IFF_UP else "DOWN",
-                addresses=tuple(addresses.get(msg["index"], ())),
+                name=name,
+                kind=kind or ("loopback" if name == "lo" else ""),
+                state="UP" if flags & IFF_UP else "DOWN",
+                addresses=tuple(addresses.get(index, ())),
             ))
         return tuple(result)
 
     def _index(self, dev: str) -> int | None:
-        found = self._route().link_lookup(ifname=dev)
-        return found[0] if found else None
+        try:
+            return socket.if_nametoindex(dev)
+        except (OSError, ValueError):  # no such link in this namespace (ValueError: a NUL in the name)
+            return None
 
     def _has_address(self, index: int, address: IPAddress) -> bool:
-        family = 2 if address.version == 4 else 10
-        for msg in self._route().get_addr(family=family, index=index):
-            local = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
-            if local and ipaddress.ip_address(local) == address:
-                return True
-        return False
+        """Whether ``address`` is bound on link ``index``, with any prefix length."""
+        family = AF_INET if address.version == 4 else AF_INET6
+        packed = address.packed
+        return any(row[0] == index and row[2] == packed for row in _read(self._route().addresses, family))
 
     def add_vip(self, dev: str, address: IPAddress) -> bool:
         """Bind ADDRESS/32|128 on DEV, creating DEV as a DOWN dummy first if needed.
 
         Returns whether the link was created.  Nothing is left changed on failure.
         """
-        from pyroute2.netlink.exceptions import NetlinkError
+        from kpctl.backends.genl import NetlinkRefusal
 
-        ipr = self._route()
+        rtnl = self._route()
         index = self._index(dev)
         if index is not None and self._has_address(index, address):
             raise AlreadyExists(f"VIP {address} is already bound on {dev}")
         created = False
         if index is None:
             try:
-                ipr.link("add", ifname=dev, kind="dummy")
-            except NetlinkError as exc:
+                rtnl.add_dummy(dev)
+            except NetlinkRefusal as exc:
                 raise _link_error(exc, f"cannot create dummy link {dev}") from None
             created = True
             index = self._index(dev)
             if index is None:
                 raise KernelError(f"dummy link {dev} vanished right after it was created")
-        extra = {"broadcast": str(address)} if address.version == 4 else {}
         try:
-            ipr.addr("add", index=index, address=str(address), prefixlen=address.max_prefixlen, **extra)
-        except NetlinkError as exc:
+            rtnl.add_address(index, address.packed, address.max_prefixlen)
+        except NetlinkRefusal as exc:
             if created:
-                ipr.link("del", index=index)
-            if exc.code == errno.EEXIST:
+                rtnl.delete_link(index)
+            if exc.errno == errno.EEXIST:
                 raise AlreadyExists(f"VIP {address} is already bound on {dev}") from None
             raise _link_error(exc, f"cannot add {address} to {dev}") from None
         return created
 
     def delete_vip(self, dev: str, address: IPAddress) -> None:
-        from pyroute2.netlink.exceptions import NetlinkError
+        from kpctl.backends.genl import NetlinkRefusal
 
         index = self._index(dev)
         if index is None:
@@ -142,18 +138,28 @@ class LiveLinks:
         if not self._has_address(index, address):
             raise NotFound(f"VIP {address} is not bound on {dev}")
         try:
-            self._route().addr("del", index=index, address=str(address), prefixlen=address.max_prefixlen)
-        except NetlinkError as exc:
-            if exc.code == errno.EADDRNOTAVAIL:
+            self._route().delete_address(index, address.packed, address.max_prefixlen)
+        except NetlinkRefusal as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
                 raise NotFound(f"VIP {address} is not bound on {dev}") from None
             raise _link_error(exc, f"cannot delete {address} from {dev}") from None
 
 
+def _read(dump: Any, *args: Any) -> Any:
+    """A dump's rows; a refusal (a namespace without rtnetlink access…) as kpctl's error."""
+    from kpctl.backends.genl import NetlinkRefusal
+
+    try:
+        return dump(*args)
+    except NetlinkRefusal as exc:
+        raise _link_error(exc, "cannot read links and addresses") from None
+
+
 def _link_error(exc: Any, what: str) -> Exception:
-    code = getattr(exc, "code", 0)
+    code = getattr(exc, "errno", 0)
     if code in (errno.EPERM, errno.EACCES):
         return PermissionDenied(what)
     if code == errno.EOPNOTSUPP:
         return KernelFeatureMissing(f"{what}: the kernel has no dummy link support",
                                     "CONFIG_DUMMY is not set; load it with `modprobe dummy`")
-    return KernelError(f"{what}: {getattr(exc, 'args', [None, str(exc)])[-1]}")
+    return KernelError(f"{what}: {os.strerror(code) if code else exc}")

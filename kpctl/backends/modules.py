@@ -22,14 +22,12 @@ from kpctl.model.modules import IpsetTool, KernelFacts
 
 def probe_ipvs_genl() -> bool:
     """Whether the kernel answers for the IPVS generic netlink family."""
-    from pyroute2.netlink.exceptions import NetlinkError
-    from pyroute2.netlink.generic import GenericNetlinkSocket, ctrlmsg
+    from kpctl.backends.genl import GenlSocket, NetlinkRefusal
 
-    sock = GenericNetlinkSocket()
+    sock = GenlSocket("IPVS")
     try:
-        sock.bind("IPVS", ctrlmsg)
-        return True
-    except NetlinkError:
+        return sock.family_id > 0
+    except (NetlinkRefusal, OSError):
         return False
     finally:
         sock.close()

@@ -15,7 +15,7 @@ from kpctl import __version__
 from kpctl.errors import ExitStatus, KpctlError
 
 # name -> (module, attribute); imported only when the group is used or listed, so that
-# `kpctl --help` and snapshot reads never pay for pyroute2.
+# `kpctl --help` loads no command's code.
 COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     "ipvs": ("kpctl.cli.ipvs", "ipvs"),
     "modules": ("kpctl.cli.modules", "modules"),

@@ -47,6 +47,21 @@ def test_add_list_delete_on_lo(netns: str) -> None:
     assert kpctl("--netns", netns, "vip", "delete", "10.254.0.1").exit_code == 3  # no kube-ipvs0
 
 
+def test_list_reads_every_address_the_kernel_holds_as_ip_shows_it(netns: str) -> None:
+    # kpctl's own rtnetlink dump (several replies of many messages) against iproute2's
+    batch = [f"address add 10.96.{i >> 8}.{i & 255}/32 dev lo" for i in range(1500)]
+    batch += [f"address add fd00::{i:x}/128 dev lo" for i in range(1, 501)] + ["address add 192.0.2.1/24 dev lo"]
+    run_in(netns, "ip", "-batch", "-", input="\n".join(batch) + "\n")
+    listed = kpctl("--netns", netns, "vip", "list", "--dev", "lo", "-o", "json")
+    assert listed.exit_code == 0, listed.stderr
+    shown = {a.split("/")[0] for a in addresses(netns, "lo")}
+    assert len(shown) >= 2001  # (and lo's own)
+    assert {v["address"] for v in json.loads(listed.stdout)} == shown
+    assert kpctl("--netns", netns, "vip", "add", "192.0.2.1", "--dev", "lo").exit_code == 4  # bound, as /24
+    assert kpctl("--netns", netns, "vip", "delete", "fd00::1f4", "--dev", "lo").exit_code == 0
+    assert "fd00::1f4/128" not in addresses(netns, "lo") and "fd00::1f3/128" in addresses(netns, "lo")
+
+
 def test_not_root_is_exit_5(netns: str) -> None:
     setpriv = shutil.which("setpriv")
     assert setpriv, "setpriv (util-linux) is needed to drop privileges"

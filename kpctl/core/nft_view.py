@@ -189,21 +189,27 @@ def _table_tree(key: tuple[str, str], table_chains: dict[str, dict[str, Any]],
     names = roots if roots is not None else tuple(sorted(
         (n for n, b in table_chains.items() if b.get("hook")),
         key=lambda n: (_HOOK_ORDER.get(table_chains[n]["hook"], 9), priority(table_chains[n].get("prio", 0)))))
-    table: _Graph = (table_chains, table_rules, table_maps, {})
+    table: _Graph = (table_chains, table_rules, table_maps, {}, {})
     return NftTableTree(key[0], key[1], tuple(_node(table, n, "", frozenset()) for n in names if n in table_chains))
 
 
-# a table's chains, rules by chain, maps, and the steps of the chains expanded so far in its tree
+# a table's chains, rules by chain, maps, the steps of the chains expanded so far in its tree, and
+# the node of each chain that sends nowhere by how it was reached
 _Graph = tuple[dict[str, dict[str, Any]], ChainRules, dict[str, dict[str, Any]],
-               dict[str, tuple[list[_Edge], tuple[str, ...]]]]
+               dict[str, tuple[list[_Edge], tuple[str, ...]]], dict[tuple[str, str], JumpNode]]
 
 
 def _node(table: _Graph, name: str, via: str, path: frozenset[str]) -> JumpNode:
     """The node of chain ``name`` reached ``via`` a verdict; ``table``: its chains, rules, maps and
     the steps of the chains expanded so far (a chain reached again, such as the masquerade chain
     every endpoint jumps to, is not read again; a function of its own: a closure calling itself
-    is a reference cycle, which kept them for the cycle collector)."""
-    table_chains, table_rules, table_maps, expanded = table
+    is a reference cycle, which kept them for the cycle collector).  A chain that sends nowhere
+    has the same node wherever it is reached the same way: one node, however often it is drawn
+    (`jump mark-for-masquerade`: half the nodes of kube-proxy's tree)."""
+    table_chains, table_rules, table_maps, expanded, leaves = table
+    leaf = leaves.get((name, via))
+    if leaf is not None:
+        return leaf
     body = table_chains.get(name)
     if body is None:
         return JumpNode(name, via, missing=True)
@@ -218,6 +224,9 @@ def _node(table: _Graph, name: str, via: str, path: frozenset[str]) -> JumpNode:
                 f" policy {body.get('policy', 'accept')}")
     if seen and edges:
         return JumpNode(name, via, hook, actions, seen_above=True)
+    if not edges:
+        leaf = leaves[(name, via)] = JumpNode(name, via, hook, actions)
+        return leaf
     below = path | {name}
     children = tuple(_node(table, target, how, below) for how, target in edges if target not in path)
     return JumpNode(name, via, hook, actions, children)

@@ -205,3 +205,39 @@ def test_live_without_nft_is_a_missing_feature(monkeypatch: pytest.MonkeyPatch, 
     assert out.exit_code == 6
     assert out.stderr == "kpctl: error: nft not found (install the nftables package (nft 0.9.3 or newer," \
                          " with JSON support))\n"
+
+
+def test_tree_draws_a_chain_that_sends_nowhere_by_how_each_rule_reaches_it() -> None:
+    """Such a chain's node is shared between the places that reach it the same way (kube-proxy's
+    mark-for-masquerade): one reached by goto is not drawn as one reached by jump."""
+    from kpctl.core.nft_view import jump_trees
+    from kpctl.output.nft import tree_text
+
+    def rule(chain: str, *expr: Any) -> dict[str, Any]:
+        return {"rule": {"family": "ip", "table": "t", "chain": chain, "expr": list(expr)}}
+
+    base = {"family": "ip", "table": "t", "type": "filter", "prio": 0, "policy": "accept"}
+    ruleset = {"nftables": [
+        {"table": {"family": "ip", "name": "t"}},
+        {"chain": {**base, "name": "in", "hook": "input"}},
+        {"chain": {"family": "ip", "table": "t", "name": "leaf"}},
+        {"chain": {"family": "ip", "table": "t", "name": "a"}},
+        {"chain": {"family": "ip", "table": "t", "name": "b"}},
+        rule("in", {"jump": {"target": "a"}}), rule("in", {"goto": {"target": "b"}}),
+        rule("a", {"jump": {"target": "leaf"}}), rule("b", {"goto": {"target": "leaf"}}),
+        rule("in", {"jump": {"target": "leaf"}}),
+        rule("leaf", {"masquerade": None}),
+    ]}
+    trees = jump_trees(ruleset)
+    assert list(tree_text(trees, False)) == [
+        "table ip t",
+        "└── in (filter hook input priority 0 policy accept)",
+        "    ├── jump a",
+        "    │   └── jump leaf → masquerade",
+        "    ├── goto b",
+        "    │   └── goto leaf → masquerade",
+        "    └── jump leaf → masquerade",
+    ]
+    in_chain = trees[0].roots[0]
+    assert in_chain.children[0].children[0] is in_chain.children[2]  # (shared: the same chain, the same way)
+    assert in_chain.children[1].children[0] is not in_chain.children[2]

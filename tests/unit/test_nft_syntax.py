@@ -94,3 +94,19 @@ def test_rules_go_to_their_own_table_and_chain_and_a_rule_of_no_chain_is_refused
     stray = {"rule": {"family": "ip", "table": "t", "chain": "d", "expr": []}}
     with pytest.raises(InvalidInput, match=re.escape("rule in 'd' of table ip t: no such chain")):
         save_text({"nftables": [TABLE, CHAIN, stray]})
+
+
+def test_a_table_is_laid_out_as_nft_lists_it_blocks_a_tab_in_rules_and_elements_two() -> None:
+    from kpctl.core.nft_syntax import save_text
+
+    elements = {"set": {"family": "ip", "table": "t", "name": "s", "type": "ipv4_addr",
+                        "elem": ["10.0.0.1", "10.0.0.2"]}}
+    empty = {"chain": {"family": "ip", "table": "t", "name": "empty"}}
+    rules = [{"rule": {"family": "ip", "table": "t", "chain": "c", "expr": [{"jump": {"target": "empty"}}]}},
+             {"rule": {"family": "ip", "table": "t", "chain": "c", "expr": [{"drop": None}]}}]
+    assert save_text({"nftables": [TABLE, elements, CHAIN, empty, *rules]}) == (
+        "table ip t {\n"
+        "\tset s {\n\t\ttype ipv4_addr\n\t\telements = { 10.0.0.1,\n\t\t\t     10.0.0.2 }\n\t}\n"
+        "\tchain c {\n\t\tjump empty\n\t\tdrop\n\t}\n"
+        "\tchain empty {\n\t}\n"
+        "}\n")

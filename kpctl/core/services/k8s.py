@@ -30,7 +30,7 @@ def join_service(service: NodeService, names: K8sNames) -> NodeService:
         return service
     listed = {(ep.address, ep.port) for sp in ports for ep in sp.endpoints}
     endpoints = tuple(e if e.drift == (drift := None if (e.address, e.port) in listed else "stale")
-                      else replace(e, drift=drift) for e in service.endpoints)  # (most are listed: kept as they are)
+                      else e._replace(drift=drift) for e in service.endpoints)  # (most are listed: kept as they are)
     have = {(e.address, e.port) for e in service.endpoints}
     missing: dict[str, None] = {}
     for sp in ports:

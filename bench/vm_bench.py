@@ -3,7 +3,8 @@
 Order: empty-table start-up, restore 10k × 5 (kpctl ipvs restore vs ipvsadm -R, each timed run
 into an empty table in a fresh network namespace), list at 10k × 5, then list at 1k × 5, then
 apply of the 10k × 5 table with 1% of its services changed, then (proc) reads of the 10k × 5 table
-from /proc/net/ip_vs beside `ipvsadm -Ln` and `kpctl ipvs list -o ipvsadm`.
+from /proc/net/ip_vs beside `ipvsadm -Ln` and `kpctl ipvs list -o ipvsadm`, then (conns) the
+connection table with CONNS entries, `kpctl ipvs connections` beside `ipvsadm -Lnc`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ FRESH_NS = ["sh", "-c", "n=$(( $(cat /tmp/kpctl-bench-netns.n 2>/dev/null || ech
 BIG = int(os.environ.get("BENCH_IPVS_BIG", "10000"))  # services (× 5 servers) of the big table
 SMALL = int(os.environ.get("BENCH_IPVS_SMALL", "1000"))
 FLOOR = os.environ.get("BENCH_FLOOR", "1") != "0"  # also time `python -c pass` against ipvsadm -Ln
+CONNS = int(os.environ.get("BENCH_CONNS", "100000"))  # IPVS connections made for the conns section
 
 
 def load(path: str) -> None:
@@ -54,7 +56,7 @@ def lists(label: str, runs: int, warmup: bool, floor: bool = False) -> None:
 
 
 def main() -> None:
-    only = set(sys.argv[1:]) or {"startup", "restore", "list", "apply", "proc"}
+    only = set(sys.argv[1:]) or {"startup", "restore", "list", "apply", "proc", "conns"}
     where = "copies in the VM's memory" if os.environ.get("BENCH_KPCTL") else "the host's 9p root"
     print(f"vm: {os.uname().release}, {os.cpu_count()} cpus, {RUNS} runs ({HEAVY_RUNS} for 10k); "
           f"the interpreter, kpctl and ipvsadm run from {where}")
@@ -88,6 +90,8 @@ def main() -> None:
         if "proc" in only:
             load(big)
             proc_read(f"{BIG // 1000}k × 5")
+        if "conns" in only:
+            connections(tmp)
         subprocess.run(CLEAR, check=True)
 
 
@@ -128,6 +132,44 @@ def apply_change(big: str, tmp: str) -> None:
     compare(f"ipvs apply {BIG // 1000}k × 5, 1% changed / ipvsadm -Sn", [*enter, KPCTL, "ipvs", "apply", changed],
             [*enter, "ipvsadm", "-Sn"], HEAVY_RUNS, reset=[*enter, KPCTL, "ipvs", "apply", big],
             note="(informational: the read an apply needs)", warmup=False)
+
+
+# UDP datagrams from this node to 1,000 UDP services on one VIP (bound on a dummy link, as
+# kube-ipvs0 holds a ClusterIP), each from a port of its own: IPVS makes a connection for each
+# (kept for the UDP timeout, 5 minutes), masqueraded to real servers behind the same dummy.
+_SEND = """
+import socket, sys
+count, vip = int(sys.argv[1]), sys.argv[2]
+for n in range(count):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("10.99.%d.%d" % (n // 50000, 1 + n // 250 % 200), 0))
+    sock.sendto(b"x", (vip, 1000 + n % 1000))
+    sock.close()
+"""
+
+
+def connections(tmp: str) -> None:
+    rules = os.path.join(tmp, "udp.ipvs")
+    with open(rules, "w") as out:
+        for port in range(1000, 2000):
+            out.write(f"-A -u 10.100.0.1:{port} -s rr\n")
+            out.writelines(f"-a -u 10.100.0.1:{port} -r 172.31.{j}.{port % 250 + 1}:8080 -m -w 1\n" for j in range(5))
+    load(rules)
+    batch = ["link add kpctl-conns type dummy", "link set kpctl-conns up", "addr add 10.100.0.1/32 dev kpctl-conns",
+             "route add 172.31.0.0/16 dev kpctl-conns"]  # the clients' addresses, then, and the servers' route
+    batch += [f"addr add 10.99.{n // 200}.{1 + n % 200}/32 dev kpctl-conns" for n in range(2 * 200)]
+    subprocess.run(["ip", "-batch", "-"], input="\n".join(batch) + "\n", text=True, check=True)
+    subprocess.run([PY, "-c", _SEND, str(CONNS), "10.100.0.1"], check=True)
+    made = sum(1 for line in open("/proc/net/ip_vs_conn")) - 1
+    print(f"  conns: {made} IPVS connections from {CONNS} datagrams", flush=True)
+    label = f"{made // 1000}k"
+    compare(f"ipvs connections {label} -o ipvsadm / ipvsadm -Lnc", [KPCTL, "ipvs", "connections", "-o", "ipvsadm"],
+            ["ipvsadm", "-Lnc"], HEAVY_RUNS, target=2.0)
+    compare(f"ipvs connections {label} -o plain / ipvsadm -Lnc", [KPCTL, "ipvs", "connections", "-o", "plain"],
+            ["ipvsadm", "-Lnc"], HEAVY_RUNS, target=2.0)
+    compare(f"ipvs connections {label} --server X / ipvsadm -Lnc", [KPCTL, "ipvs", "connections", "--server",
+            "172.31.0.1:8080", "-o", "plain"], ["ipvsadm", "-Lnc"], HEAVY_RUNS, note="(informational)")
+    subprocess.run(["ip", "link", "del", "kpctl-conns"], check=True)
 
 
 if __name__ == "__main__":

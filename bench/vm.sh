@@ -3,7 +3,7 @@
 # emulation, booted like scripts/vm-tests.sh): bench/vm_bench.py inside, output on stdout and
 # in $KPCTL_BENCH_RESULTS/vm-bench.log (default ./vm-results).
 # Usage: bash bench/vm.sh [startup] [restore] [list] [apply] [proc] [conns]      (default: all)
-# Environment: BENCH_RUNS (5), BENCH_HEAVY_RUNS (3, the 10k cases), BENCH_CONNS (100000), BENCH_IPVS_BIG/SMALL (10000/1000
+# Environment: BENCH_RUNS (5), BENCH_HEAVY_RUNS (3, the 10k cases), BENCH_CONNS (50000), BENCH_IPVS_BIG/SMALL (10000/1000
 # services × 5 servers), BENCH_VM_FILES=share (run the tools from the host's 9p root, not from copies
 # in the VM's memory: see bench/vm_local.sh), BENCH_PROGRESS=1 (a line per timed run), BENCH_FLOOR=0 (no `python -c pass`
 # line at the small table), KPCTL_VM_KERNEL, KPCTL_VM_CPUS/MEMORY.

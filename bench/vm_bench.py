@@ -36,7 +36,7 @@ FRESH_NS = ["sh", "-c", "n=$(( $(cat /tmp/kpctl-bench-netns.n 2>/dev/null || ech
 BIG = int(os.environ.get("BENCH_IPVS_BIG", "10000"))  # services (× 5 servers) of the big table
 SMALL = int(os.environ.get("BENCH_IPVS_SMALL", "1000"))
 FLOOR = os.environ.get("BENCH_FLOOR", "1") != "0"  # also time `python -c pass` against ipvsadm -Ln
-CONNS = int(os.environ.get("BENCH_CONNS", "100000"))  # IPVS connections made for the conns section
+CONNS = int(os.environ.get("BENCH_CONNS", "50000"))  # IPVS connections made for the conns section
 
 
 def load(path: str) -> None:
@@ -155,6 +155,7 @@ def connections(tmp: str) -> None:
             out.write(f"-A -u 10.100.0.1:{port} -s rr\n")
             out.writelines(f"-a -u 10.100.0.1:{port} -r 172.31.{j}.{port % 250 + 1}:8080 -m -w 1\n" for j in range(5))
     load(rules)
+    subprocess.run(["ipvsadm", "--set", "0", "0", "3600"], check=True)  # UDP connections kept an hour: the runs outlast 5 minutes
     batch = ["link add kpctl-conns type dummy", "link set kpctl-conns up", "addr add 10.100.0.1/32 dev kpctl-conns",
              "route add 172.31.0.0/16 dev kpctl-conns"]  # the clients' addresses, then, and the servers' route
     batch += [f"addr add 10.99.{n // 200}.{1 + n % 200}/32 dev kpctl-conns" for n in range(2 * 200)]
@@ -164,12 +165,13 @@ def connections(tmp: str) -> None:
     print(f"  conns: {made} IPVS connections from {CONNS} datagrams", flush=True)
     label = f"{made // 1000}k"
     compare(f"ipvs connections {label} -o ipvsadm / ipvsadm -Lnc", [KPCTL, "ipvs", "connections", "-o", "ipvsadm"],
-            ["ipvsadm", "-Lnc"], HEAVY_RUNS, target=2.0)
-    compare(f"ipvs connections {label} -o plain / ipvsadm -Lnc", [KPCTL, "ipvs", "connections", "-o", "plain"],
-            ["ipvsadm", "-Lnc"], HEAVY_RUNS, target=2.0)
+            ["ipvsadm", "-Lnc"], HEAVY_RUNS, target=2.0, warmup=False)
     compare(f"ipvs connections {label} --server X / ipvsadm -Lnc", [KPCTL, "ipvs", "connections", "--server",
-            "172.31.0.1:8080", "-o", "plain"], ["ipvsadm", "-Lnc"], HEAVY_RUNS, note="(informational)")
+            "172.31.0.1:8080", "-o", "plain"], ["ipvsadm", "-Lnc"], HEAVY_RUNS, note="(informational)", warmup=False)
+    left = sum(1 for line in open("/proc/net/ip_vs_conn")) - 1
+    print(f"  conns: {left} of them left after the runs", flush=True)
     subprocess.run(["ip", "link", "del", "kpctl-conns"], check=True)
+    subprocess.run(["ipvsadm", "--set", "0", "0", "300"], check=True)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
-import socket
-from socket import AF_INET, AF_INET6, inet_ntop
+from socket import AF_INET, AF_INET6, if_nametoindex, inet_ntop
 from typing import Any, Union
 
 from kpctl.errors import (
@@ -88,7 +87,7 @@ class LiveLinks:
 
     def _index(self, dev: str) -> int | None:
         try:
-            return socket.if_nametoindex(dev)
+            return if_nametoindex(dev)
         except (OSError, ValueError):  # no such link in this namespace (ValueError: a NUL in the name)
             return None
 
@@ -146,7 +145,7 @@ class LiveLinks:
 
 
 def _read(dump: Any, *args: Any) -> Any:
-    """A dump's rows; a refusal (a namespace without rtnetlink access…) as kpctl's error."""
+    """``dump(*args)``'s rows (Rtnl.links, Rtnl.addresses); a refusal as kpctl's error."""
     from kpctl.backends.genl import NetlinkRefusal
 
     try:

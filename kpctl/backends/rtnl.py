@@ -88,17 +88,16 @@ class Rtnl:
     def add_address(self, index: int, packed: bytes, prefixlen: int) -> None:
         """Bind the address on link ``index`` (EEXIST when it is, with that prefix length); an IPv4
         host address gets itself as broadcast, as `ip addr add … broadcast` would give it."""
-        family = AF_INET if len(packed) == 4 else AF_INET6
-        extra = pack_attr(IFA_BROADCAST, packed) if family == AF_INET else b""
-        self._sock.exchange(RTM_NEWADDR, _address(family, packed, prefixlen, index) + extra, _NEW)
+        extra = pack_attr(IFA_BROADCAST, packed) if len(packed) == 4 else b""
+        self._sock.exchange(RTM_NEWADDR, _address(packed, prefixlen, index) + extra, _NEW)
 
     def delete_address(self, index: int, packed: bytes, prefixlen: int) -> None:
         """Remove the address from link ``index`` (EADDRNOTAVAIL when it is not there)."""
-        family = AF_INET if len(packed) == 4 else AF_INET6
-        self._sock.exchange(RTM_DELADDR, _address(family, packed, prefixlen, index), NLM_F_REQUEST | NLM_F_ACK)
+        self._sock.exchange(RTM_DELADDR, _address(packed, prefixlen, index), NLM_F_REQUEST | NLM_F_ACK)
 
 
-def _address(family: int, packed: bytes, prefixlen: int, index: int) -> bytes:
+def _address(packed: bytes, prefixlen: int, index: int) -> bytes:
+    """An address request's ifaddrmsg (its family from the address's length) and the address."""
+    family = AF_INET if len(packed) == 4 else AF_INET6
     return (IFADDRMSG.pack(family, prefixlen, 0, 0, index) + pack_attr(IFA_LOCAL, packed)
             + pack_attr(IFA_ADDRESS, packed))
-

@@ -69,9 +69,9 @@ def canonical_address(address: object) -> str:
     text = str(address)
     if ":" not in text:
         return text
-    address, percent, scope = text.partition("%")  # fe80::1%eth0: a zone kept as written
+    host, percent, zone = text.partition("%")  # fe80::1%eth0: a zone kept as written
     try:
-        return format_address("inet6", address) + percent + scope
+        return format_address("inet6", host) + percent + zone
     except ValueError:
         return text
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
@@ -137,7 +137,7 @@ def _table_of_adds(ops: Iterable[Any], where: Callable[[Any], str]) -> IPVSTable
         else:
             raise InvalidInput(f"{where(op)}a desired table holds -A and -a lines only (as ipvsadm -S writes), "
                                f"not {op.describe().split()[0]}")
-    return IPVSTable(IPVSInfo("", 0), tuple(replace(service, servers=tuple(servers[key].values()))
+    return IPVSTable(IPVSInfo("", 0), tuple(service._replace(servers=tuple(servers[key].values()))
                                             for key, service in services.items()))
 
 
@@ -221,7 +221,7 @@ class _Planner:
 
     def add_service(self, service: VirtualService) -> None:
         self.changes.append(Change("add", service.key, detail=service_rule(service)))
-        self.now.append(AddService(replace(service, servers=())))
+        self.now.append(AddService(service._replace(servers=())))
         for server in service.servers:
             self.add_server(service.key, server)
 
@@ -234,7 +234,7 @@ class _Planner:
         if not _same_service(current, desired):
             detail = _differences(current, desired, _SERVICE_FIELDS) or service_rule(desired, "-E")
             self.changes.append(Change("change", key, detail=detail))
-            self.now.append(EditService(replace(desired, servers=())))
+            self.now.append(EditService(desired._replace(servers=())))
         present = {server.key: server for server in current.servers}
         for server in desired.servers:
             old = present.pop(server.key, None)
@@ -252,7 +252,7 @@ class _Planner:
         self.changes.append(Change("drain" if busy else "remove", key, server, connections=busy))
         if self.drain and busy:
             if server.weight:
-                self.removals.append(EditServer(key, replace(server, weight=0)))
+                self.removals.append(EditServer(key, server._replace(weight=0)))
             self.after.append(DeleteServer(key, server))
         else:
             self.removals.append(DeleteServer(key, server))
@@ -263,7 +263,7 @@ class _Planner:
         self.changes.append(Change("drain" if busy else "remove", service.key,
                                    detail=f"{count} server{'s' if count != 1 else ''}", connections=busy))
         if self.drain and busy:
-            self.removals.extend(EditServer(service.key, replace(server, weight=0))
+            self.removals.extend(EditServer(service.key, server._replace(weight=0))
                                  for server in service.servers if server.weight)
             self.after.append(DeleteService(service.key))
         else:

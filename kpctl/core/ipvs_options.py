@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from kpctl.core.address import ascii_number, parse_server
@@ -233,7 +233,7 @@ def _server_fields(options: ServerOptions, base: RealServer | None) -> tuple[str
 def server_identity(service: ServiceKey, server_text: str) -> RealServer:
     """The server named for delete/lookup: address and port only (port defaults to the service's)."""
     address, port, family = parse_server(server_text, service.port)
-    return replace(RealServer(address=address, port=port, family=family))
+    return RealServer(address=address, port=port, family=family)
 
 
 def check_persistence_engine(service: VirtualService) -> None:

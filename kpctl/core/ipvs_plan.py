@@ -8,7 +8,7 @@ which undoes what it applied if a kernel call fails part way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Union
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -202,7 +202,7 @@ def apply_to_state(state: TableState, op: Operation) -> None:
         state.set_service(op.service)  # (its servers are not the table's: read from the table's own)
     elif isinstance(op, EditService):
         old = state[op.key]
-        state.set_service(replace(op.service, servers=(), stats=old.stats), old.servers)
+        state.set_service(op.service._replace(servers=(), stats=old.stats), old.servers)
     elif isinstance(op, DeleteService):
         state.delete_service(op.key)
     elif isinstance(op, Flush):
@@ -213,7 +213,7 @@ def rebuild(services: Iterable[VirtualService]) -> list[Operation]:
     """The operations that re-create ``services`` with their servers in an empty table."""
     ops: list[Operation] = []
     for service in services:
-        ops.append(AddService(replace(service, servers=())))
+        ops.append(AddService(service._replace(servers=())))
         ops.extend(AddServer(service.key, server) for server in service.servers)
     return ops
 
@@ -226,7 +226,7 @@ def inverse(op: Operation, state: TableState) -> list[Operation]:
     if isinstance(op, AddService):
         return [DeleteService(op.key)]
     if isinstance(op, EditService):
-        return [EditService(replace(state[op.key], servers=()))]
+        return [EditService(state[op.key]._replace(servers=()))]
     if isinstance(op, DeleteService):
         return rebuild([state[op.key]])
     if isinstance(op, Flush):

@@ -125,3 +125,9 @@ def install(monkeypatch: Any, fake: FakeIPVS) -> list[Any]:
 
     monkeypatch.setattr(backend_module, "open_ipvs", open_ipvs)
     return opened
+
+
+def given_fields(model: Any) -> Any:
+    """``model`` (RealServer, VirtualService, Stats: NamedTuples) made from the arguments given
+    only, for ``st.builds``: given the class itself, builds() draws every field, defaults included."""
+    return lambda *args, **kwargs: model(*args, **kwargs)

@@ -32,8 +32,8 @@ RULES = (
 def _with_conns(table: IPVSTable, server_address: str, conns: int) -> IPVSTable:
     services = []
     for service in table.services:
-        servers = tuple(replace(s, active_conns=conns) if s.address == server_address else s for s in service.servers)
-        services.append(replace(service, servers=servers))
+        servers = tuple(s._replace(active_conns=conns) if s.address == server_address else s for s in service.servers)
+        services.append(service._replace(servers=servers))
     return replace(table, services=tuple(services))
 
 
@@ -139,7 +139,7 @@ def test_apply_plan_deletes_drained_servers_when_their_connections_end() -> None
 
     def sleep(seconds: float) -> None:  # the connections end while the loop sleeps
         clock["now"] += 1
-        fake.state = TableState(replace(v, servers=tuple(replace(s, active_conns=0) for s in v.servers))
+        fake.state = TableState(v._replace(servers=tuple(s._replace(active_conns=0) for s in v.servers))
                                 for v in fake.state.values())
 
     left = apply_plan(fake, plan, drain_timeout=60, wait=True, clock=lambda: clock["now"], sleep=sleep)

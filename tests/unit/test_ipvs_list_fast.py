@@ -26,7 +26,7 @@ from kpctl.model.ipvs import IPVSInfo, IPVSTable, RealServer, ServiceKey, Stats,
 from kpctl.output.env import Environment
 from kpctl.output.listing import OutputSpec
 from kpctl.output.registry import print_plain, render
-from tests.unit.ipvs_fakes import load_table
+from tests.unit.ipvs_fakes import given_fields, load_table
 
 _V4 = st.one_of(st.integers(0, 2**32 - 1), st.integers(0x0A000000, 0x0A0000FF), st.integers(0xC0A80000, 0xC0A800FF)
                 ).map(lambda n: str(ipaddress.IPv4Address(n)))
@@ -94,7 +94,7 @@ def test_row_orders_are_ipvsadms_orders(table: IPVSTable) -> None:
 _NEAR = st.sampled_from(["10.0.0.1", "10.0.0.2", "10.0.1.0", "10.0.0.1"])
 _FAR = st.sampled_from(["10.0.0.1", "200.0.0.1", "0.0.0.1", "255.255.255.255"])
 crowded = st.sampled_from([_NEAR, _FAR]).flatmap(lambda addresses: st.lists(
-    st.builds(RealServer, addresses, st.sampled_from([0, 1, 80, 80, 8080]), weight=st.integers(0, 3)),
+    st.builds(given_fields(RealServer), addresses, st.sampled_from([0, 1, 80, 80, 8080]), weight=st.integers(0, 3)),
     min_size=2, max_size=12))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -16,7 +15,7 @@ from kpctl.core.ipvs_save import parse_restore
 from kpctl.core.ipvsadm_list import format_save
 from kpctl.errors import AlreadyExists, KernelError, NotFound
 from kpctl.model.ipvs import IPVSTable, RealServer, ServiceKey, Stats, VirtualService
-from tests.unit.ipvs_fakes import FakeIPVS, load_table
+from tests.unit.ipvs_fakes import FakeIPVS, given_fields, load_table
 
 KEY = ServiceKey("inet", "tcp", "10.254.0.1", 443)
 SERVER = RealServer("172.30.1.5", 6443, forward="masq", weight=1)
@@ -177,7 +176,7 @@ def _reference(services: list[VirtualService], op: Operation) -> tuple[list[Virt
         return services, None if isinstance(op, ZeroCounters) and key is None else "NotFound"
     service = services[where]
     if isinstance(op, EditService):
-        changed = replace(op.service, servers=service.servers, stats=service.stats)
+        changed = op.service._replace(servers=service.servers, stats=service.stats)
         return services[:where] + [changed] + services[where + 1:], None
     if isinstance(op, DeleteService):
         return services[:where] + services[where + 1:], None
@@ -199,11 +198,11 @@ def _reference(services: list[VirtualService], op: Operation) -> tuple[list[Virt
 
 
 _ADDRESSES = st.sampled_from(["10.0.0.1", "10.0.0.2", "10.0.0.3"])
-_SERVERS = st.builds(RealServer, st.sampled_from(["10.1.1.1", "10.1.1.2", "10.1.1.3"]), st.sampled_from([80, 81]),
+_SERVERS = st.builds(given_fields(RealServer), st.sampled_from(["10.1.1.1", "10.1.1.2", "10.1.1.3"]), st.sampled_from([80, 81]),
                      weight=st.integers(0, 3))
-_SERVICES = st.builds(VirtualService, address=_ADDRESSES, port=st.just(80), scheduler=st.sampled_from(["rr", "wlc"]),
+_SERVICES = st.builds(given_fields(VirtualService), address=_ADDRESSES, port=st.just(80), scheduler=st.sampled_from(["rr", "wlc"]),
                       servers=st.lists(_SERVERS, unique_by=lambda s: s.key, max_size=3).map(tuple),
-                      stats=st.builds(Stats, conns=st.integers(0, 2)))
+                      stats=st.builds(given_fields(Stats), conns=st.integers(0, 2)))
 _KEYS = _ADDRESSES.map(lambda address: ServiceKey("inet", "tcp", address, 80))
 _OPS = st.one_of(
     st.builds(AddService, _SERVICES), st.builds(EditService, _SERVICES), st.builds(DeleteService, _KEYS),

@@ -22,6 +22,7 @@ from kpctl.core.ipvs_plan import AddServer, AddService, Flush, plan_restore
 from kpctl.core.ipvs_save import parse_restore, parse_rule_line
 from kpctl.errors import KpctlError
 from kpctl.model.ipvs import IPVSInfo, IPVSTable, RealServer, VirtualService
+from tests.unit.ipvs_fakes import given_fields
 
 INFO = IPVSInfo("1.2.1", 4096)
 
@@ -261,12 +262,12 @@ def test_a_refused_add_is_reported_as_the_general_path_reports_it_and_everything
 
 
 @given(st.sampled_from([("10.0.0.1", "inet"), ("fd00::1", "inet6")]).flatmap(lambda host: st.builds(
-           VirtualService, address=st.just(host[0]), family=st.just(host[1]), protocol=st.sampled_from(["tcp", "udp", "sctp"]),
+           given_fields(VirtualService), address=st.just(host[0]), family=st.just(host[1]), protocol=st.sampled_from(["tcp", "udp", "sctp"]),
            port=st.integers(0, 65535), fwmark=st.sampled_from([0, 7]), scheduler=st.sampled_from(["rr", "wlc"]),
            flags=st.sampled_from([0, 1, 2, 3]), timeout=st.integers(0, 10),
            netmask=st.sampled_from([0xFFFFFFFF, 0xFFFF0000, 64]), pe_name=st.sampled_from(["", "sip"]))),
        st.sampled_from([("10.1.1.1", "inet"), ("fd00::2", "inet6")]).flatmap(lambda host: st.builds(
-           RealServer, address=st.just(host[0]), family=st.just(host[1]), port=st.integers(0, 65535),
+           given_fields(RealServer), address=st.just(host[0]), family=st.just(host[1]), port=st.integers(0, 65535),
            forward=st.sampled_from(["masq", "route", "tunnel", "local"]), weight=st.integers(0, 65535),
            upper_threshold=st.integers(0, 9), lower_threshold=st.integers(0, 9))))
 def test_any_add_is_packed_in_a_batch_as_add_service_and_add_server_pack_it(service: VirtualService,

@@ -22,7 +22,7 @@ from kpctl.model.ipvs import (
     SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED3, IPVSInfo, IPVSTable, RealServer, ServiceKey, Stats,
     VirtualService,
 )
-from tests.unit.ipvs_fakes import fixture_text, load_table
+from tests.unit.ipvs_fakes import fixture_text, given_fields, load_table
 
 CASES = [(view, False) for view in VIEWS] + [("stats", True), ("rate", True)]
 
@@ -92,7 +92,7 @@ def test_exact_widths() -> None:
 
 
 _servers = st.builds(
-    RealServer,
+    given_fields(RealServer),
     address=st.sampled_from(["10.0.0.1", "172.30.255.254", "192.168.1.1", "1.2.3.4"]),
     port=st.integers(0, 65535),
     forward=st.sampled_from(["masq", "route", "tunnel", "local"]),

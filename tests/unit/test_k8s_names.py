@@ -8,7 +8,6 @@ ExternalName service, a terminating endpoint and one endpoint the seed node lack
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -105,7 +104,7 @@ def _with_servers(table: IPVSTable, key: str, servers: tuple[RealServer, ...]) -
 def test_stale_server_and_weight0_ready() -> None:
     table = seed_table()
     web = next(s for s in table.services if str(s.key) == "10.254.199.160:8080/tcp")
-    servers = tuple(replace(s, weight=0) if s.address == "172.30.22.4" else s for s in web.servers)
+    servers = tuple(s._replace(weight=0) if s.address == "172.30.22.4" else s for s in web.servers)
     servers += (RealServer("172.30.22.66", 8080), RealServer("172.30.78.9", 8080, weight=0),
                 RealServer("172.30.22.9", 8080))
     found = _checks(_with_servers(table, "10.254.199.160:8080", servers))

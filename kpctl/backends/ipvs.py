@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from kpctl.core.ipvs_rows import TableRows, rows_of
 from kpctl.model.ipvs import Connection, IPVSTable, RealServer, ServiceKey, SyncDaemon, Timeouts, VirtualService
 
 
@@ -52,10 +51,8 @@ def open_ipvs(app: Any) -> IPVSBackend:
     return IPVSNetlink()
 
 
-def table_rows(backend: IPVSBackend, default_view: bool = False) -> TableRows:
-    """The backend's table as rows (kpctl.core.ipvs_rows): read straight into rows where the backend
-    can; ``default_view``: what `ipvsadm -Ln`'s default view shows is enough (see IPVSNetlink.table_rows)."""
-    read_rows = getattr(backend, "table_rows", None)
-    if read_rows is not None:
-        return read_rows(default_view)  # type: ignore[no-any-return]
-    return rows_of(backend.table())
+def listed_table(backend: IPVSBackend, default_view: bool = False) -> IPVSTable:
+    """The backend's table for a listing; ``default_view``: what `ipvsadm -Ln`'s default view shows
+    of the servers is enough (the live backend then reads them in one go: IPVSNetlink.default_view_table)."""
+    read = getattr(backend, "default_view_table", None) if default_view else None
+    return read() if read is not None else backend.table()  # type: ignore[no-any-return]

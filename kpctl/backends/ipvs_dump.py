@@ -1,4 +1,4 @@
-"""Read the whole IPVS table into rows (kpctl.core.ipvs_rows): the list path of the live backend.
+"""Read the whole IPVS table into model objects: the list path of the live backend.
 
 Like ``ipvsadm -Ln``: one GET_SERVICE dump, then one GET_DEST dump per service.  The kernel
 writes the replies of a dump alike: the same attributes, in the same order, of the same sizes
@@ -6,7 +6,7 @@ writes the replies of a dump alike: the same attributes, in the same order, of t
 learnt once (:class:`Layout`: one ``struct`` reading every attribute header, one reading the
 values) and every further message is checked against it (all its headers equal) and read
 with two calls; a message with another layout is decoded by walking its attributes
-(:func:`service_row`, :func:`dest_row`, which give the same rows) and its layout learnt in turn.
+(:func:`read_service`, :func:`read_server`, which give the same objects) and its layout learnt in turn.
 """
 
 from __future__ import annotations
@@ -33,12 +33,11 @@ from kpctl.backends.ipvs_messages import (
     SvcAttr,
     decode_netmask,
 )
-from kpctl.core.ipvs_rows import STATS_COUNT, ServerRow, ServiceRow, server_address
-from kpctl.model.ipvs import FORWARD_NAMES, TUN_TYPE_NAMES
+from kpctl.model.ipvs import FORWARD_NAMES, TUN_TYPE_NAMES, RealServer, Stats, VirtualService
 
 AF_INET = socket.AF_INET
 AF_INET6 = socket.AF_INET6
-_NO_STATS = (0,) * STATS_COUNT
+_NO_STATS = Stats()  # (equal to the tuple of ten zeros the counters of a quiet server read as)
 _STATS_ORDER = tuple(STATS_FIELDS)  # the IPVS_STATS_ATTR_* of each counter, in Stats' field order
 _BE16_OF_HOST = socket.ntohs  # a be16 attribute read as a host-order u16 -> its value
 _UINT_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
@@ -54,7 +53,7 @@ _MAX_LAYOUTS = 16
 # first four, "bytes" all of it.
 Wanted = Sequence[tuple[int, str, Any]]  # (attribute type, how, value when absent)
 
-# GET_DEST replies: what a row needs, in the order Linux writes them (so reading needs no reordering).
+# GET_DEST replies: what a RealServer needs, in the order Linux writes them (so reading needs no reordering).
 _DEST_WANTED: Wanted = (
     (DestAttr.ADDR, "addr", bytes(16)), (DestAttr.PORT, "be16", 0), (DestAttr.FWD_METHOD, "uint", 0),
     (DestAttr.WEIGHT, "uint", 0), (DestAttr.TUN_TYPE, "uint", 0), (DestAttr.TUN_PORT, "be16", 0),
@@ -215,20 +214,25 @@ def _struct(fields: list[tuple[int, str]], offset: int) -> struct.Struct:
     return struct.Struct("".join(parts))
 
 
-# -- rows ---------------------------------------------------------------------------------------
-def _server(v: tuple[Any, ...], service_af: int) -> ServerRow:
-    """A server row from the values of _DEST_WANTED (ports as read: host order), counters after them."""
-    (raw, port, forward, weight, tun_type, tun_port, tun_flags, upper, lower, active, inactive, persist, af,
-     conns, inpkts, outpkts, inbytes, outbytes, cps, inpps, outpps, inbps, outbps) = v
-    port = _BE16_OF_HOST(port)
+# -- model objects --------------------------------------------------------------------------
+def _counters(values: tuple[int, ...]) -> Stats:
+    """The Stats of ten counters read in Stats' order (the shared zero Stats for a quiet one)."""
+    return _NO_STATS if values == _NO_STATS else Stats._make(values)
+
+
+def _server(v: tuple[Any, ...], service_af: int) -> RealServer:
+    """The RealServer of the values of _DEST_WANTED (ports as read: host order), counters after them."""
+    (raw, port, forward, weight, tun_type, tun_port, tun_flags, upper, lower, active, inactive, persist, af) = v[:13]
     if af is None:
         af = service_af
     # AF_INET6, else AF_INET or a family the kernel does not have (read as IPv4)
-    packed = raw[:16] if af == AF_INET6 else raw[:4]
-    address, family, name = server_address(packed, port)
-    return (address, port, family, FORWARD_NAMES.get(forward & 0x7, "masq"), weight, upper,
-            lower, active, inactive, persist, TUN_TYPE_NAMES.get(tun_type, "ipip"), _BE16_OF_HOST(tun_port),
-            tun_flags, conns, inpkts, outpkts, inbytes, outbytes, cps, inpps, outpps, inbps, outbps, packed, name)
+    if af == AF_INET6:
+        address, family = socket.inet_ntop(AF_INET6, raw[:16]), "inet6"
+    else:
+        address, family = socket.inet_ntop(AF_INET, raw[:4]), "inet"
+    return RealServer(address, _BE16_OF_HOST(port), family, FORWARD_NAMES.get(forward & 0x7, "masq"), weight, upper,
+                      lower, active, inactive, persist, TUN_TYPE_NAMES.get(tun_type, "ipip"), _BE16_OF_HOST(tun_port),
+                      tun_flags, _counters(v[13:]))
 
 
 def _walked(buf: Any, attrs: Attrs, wanted: Wanted, stats_kinds: tuple[int, int]) -> tuple[Any, ...]:
@@ -249,23 +253,22 @@ def _walked(buf: Any, attrs: Attrs, wanted: Wanted, stats_kinds: tuple[int, int]
     return (*values, *_stats(buf, attrs, *stats_kinds))
 
 
-def dest_row(buf: Any, start: int, end: int, service_af: int) -> ServerRow:
-    """The row of the GET_DEST reply buf[start:end] (from its genl header on), walking its attributes."""
+def read_server(buf: Any, start: int, end: int, service_af: int) -> RealServer:
+    """The RealServer of the GET_DEST reply buf[start:end] (from its genl header on), walking its attributes."""
     return _server(_walked(buf, _nest(buf, start, end, CmdAttr.DEST), _DEST_WANTED, _DEST_STATS), service_af)
 
 
-def _service(v: tuple[Any, ...], raw_key: bytes) -> tuple[ServiceRow, bytes]:
-    """A service row (no servers yet) from the values of _SVC_WANTED and counters, and the key to send back."""
+def _service(v: tuple[Any, ...], raw_key: bytes) -> tuple[VirtualService, bytes]:
+    """A VirtualService (no servers yet) from the values of _SVC_WANTED and counters, and the key to send back."""
     af, protocol, raw, port, fwmark, sched, flags, timeout, netmask, pe_name = v[:10]
     if fwmark:
-        protocol, address, port, packed = None, None, 0, b""
+        protocol, address, port = None, None, 0
     else:
         protocol = PROTOCOL_NAMES.get(protocol, "tcp")
-        packed = raw[:16] if af == AF_INET6 else raw[:4]
-        address = socket.inet_ntop(AF_INET6 if af == AF_INET6 else AF_INET, packed)
+        address = socket.inet_ntop(AF_INET6, raw[:16]) if af == AF_INET6 else socket.inet_ntop(AF_INET, raw[:4])
         port = _BE16_OF_HOST(port)
-    return (FAMILY_NAMES.get(af, "inet"), protocol, address, port, fwmark, _text(sched), flags, timeout,
-            decode_netmask(af, netmask), _text(pe_name), [], *v[10:], packed), raw_key
+    return VirtualService(FAMILY_NAMES.get(af, "inet"), protocol, address, port, fwmark, _text(sched), flags, timeout,
+                          decode_netmask(af, netmask), _text(pe_name), (), _counters(v[10:])), raw_key
 
 
 def _text(raw: bytes) -> str:
@@ -273,9 +276,9 @@ def _text(raw: bytes) -> str:
     return raw.split(b"\0", 1)[0].decode("ascii", "replace")
 
 
-def service_row(payload: Any, start: int = 0, end: int | None = None) -> tuple[ServiceRow, bytes]:
-    """A GET_SERVICE reply (from its genl header on) as a row (servers empty), and its identifying
-    attributes, raw, for GET_DEST."""
+def read_service(payload: Any, start: int = 0, end: int | None = None) -> tuple[VirtualService, bytes]:
+    """A GET_SERVICE reply (from its genl header on) as a VirtualService (servers empty), and its
+    identifying attributes, raw, for GET_DEST."""
     attrs = _nest(payload, start, len(payload) if end is None else end, CmdAttr.SERVICE)
     kinds = _FWMARK_KEY if attr_uint(payload, attrs, SvcAttr.FWMARK) else _SVC_KEY
     raw_key = b"".join(genl.raw_attr(payload, attrs, kind) for kind in kinds)
@@ -297,9 +300,9 @@ class DumpReader:
         self._dest_layouts: dict[int, Layout | None] = {}
         self._service_layouts: dict[int, Layout | None] = {}
 
-    def services(self) -> list[tuple[ServiceRow, bytes]]:
+    def services(self) -> list[tuple[VirtualService, bytes]]:
         """Every service (servers empty) with its raw key, in the kernel's order."""
-        found: list[tuple[ServiceRow, bytes]] = []
+        found: list[tuple[VirtualService, bytes]] = []
         gen = self._genl
         seq, sock, buf, layouts = gen.next_seq(), gen.connected(), gen.buffer, self._service_layouts
         sock.send(_REQUEST.pack(_REQUEST.size, self._family_id, NLM_F_REQUEST | NLM_F_DUMP, seq, 0,
@@ -316,19 +319,19 @@ class DumpReader:
                         return found
                     if layout is None:
                         if length > 0:
-                            found.append(service_row(buf, offset + genl.NLMSGHDR.size, offset + length))
+                            found.append(read_service(buf, offset + genl.NLMSGHDR.size, offset + length))
                         offset += _align(abs(length))
                         continue
                 v = layout.read(buf, offset)
-                if (layout.key_kinds == _FWMARK_KEY) == bool(v[4]):  # the key service_row would send back
+                if (layout.key_kinds == _FWMARK_KEY) == bool(v[4]):  # the key read_service would send back
                     found.append(_service(v, bytes(buf[offset + layout.key[0]:offset + layout.key[1]])))
                 else:
-                    found.append(service_row(buf, offset + genl.NLMSGHDR.size, offset + layout.length))
+                    found.append(read_service(buf, offset + genl.NLMSGHDR.size, offset + layout.length))
                 offset += layout.length
 
-    def servers(self, raw_key: bytes, service_af: int) -> list[ServerRow]:
-        """The server rows of the service ``raw_key`` identifies (the hot loop of a big listing)."""
-        rows: list[ServerRow] = []
+    def servers(self, raw_key: bytes, service_af: int) -> list[RealServer]:
+        """The real servers of the service ``raw_key`` identifies (the hot loop of a big listing)."""
+        found_servers: list[RealServer] = []
         gen = self._genl
         seq, sock, buf, layouts = gen.next_seq(), gen.connected(), gen.buffer, self._dest_layouts
         pad = b"\0" * (-len(raw_key) % 4)  # none: the key is whole attributes
@@ -343,20 +346,20 @@ class DumpReader:
             offset = 0
             while offset + genl.NLMSGHDR.size <= size:
                 if layout is not None and offset + length <= size and headers(buf, offset) == expected:
-                    rows.append(_server(values(buf, offset), service_af))
+                    found_servers.append(_server(values(buf, offset), service_af))
                     offset += length
                     continue
                 if size - offset == _DONE_SIZE and _DONE.unpack_from(buf, offset) == (_DONE_SIZE, genl.NLMSG_DONE, seq, 0):
-                    return rows  # the usual end: a DONE of its own
+                    return found_servers  # the usual end: a DONE of its own
                 found, other = self._message(buf, offset, size, seq, layouts, self._learn_dest)
                 if found == 0:
-                    return rows
+                    return found_servers
                 if other is not None:
-                    rows.append(_server(other.values(buf, offset), service_af))
+                    found_servers.append(_server(other.values(buf, offset), service_af))
                     layout = other
                     expected, headers, values, length = other.expected(seq), other.headers.unpack_from, other.read, other.length
                 elif found > 0:
-                    rows.append(dest_row(buf, offset + genl.NLMSGHDR.size, offset + found, service_af))
+                    found_servers.append(read_server(buf, offset + genl.NLMSGHDR.size, offset + found, service_af))
                 offset += _align(abs(found))
 
     @staticmethod

@@ -13,7 +13,7 @@ generic reading of the header goes wrong (and pyroute2's ``pyroute2.netlink.gene
 * ``IPVS_CMD_ATTR_TIMEOUT_*`` are ``uint32``, ``IPVS_CMD_ATTR_DAEMON`` is a nest, and the
   GET_INFO reply's attribute numbers 1 and 2 (:class:`InfoAttr`) collide with SERVICE and DEST.
 * Addresses are the kernel's 16-byte ``union nf_inet_addr``: sent as raw bytes and decoded
-  per family (kpctl.core.ipvs_rows.server_address), never guessed from the length.
+  per family (kpctl.backends.ipvs_dump), never guessed from the length.
 
 Nothing here opens a socket or packs bytes: :mod:`kpctl.backends.ipvs_codec` packs,
 :mod:`kpctl.backends.ipvs_netlink` sends.

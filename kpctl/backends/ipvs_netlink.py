@@ -24,7 +24,6 @@ from kpctl.backends.genl import (
     NetlinkRefusal,
 )
 from kpctl.backends.ipvs_messages import GENL_NAME, Cmd
-from kpctl.core import ipvs_rows as rows
 from kpctl.core.ipvs_proc import ProcKey, proc_key, servers_by_service
 from kpctl.errors import (
     IPVS_HINT,
@@ -132,17 +131,17 @@ class IPVSNetlink:
         return codec.decode_info(reply)
 
     def table(self) -> IPVSTable:
-        return rows.table_of(self.table_rows())
+        return self._table(default_view=False)
 
-    def table_rows(self, default_view: bool = False) -> rows.TableRows:
-        """The table as rows (kpctl.core.ipvs_rows), read without model objects: what listings use.
-
-        ``default_view``: the servers only as `ipvsadm -Ln`'s default view shows them (address,
+    def default_view_table(self) -> IPVSTable:
+        """The table with the servers only as `ipvsadm -Ln`'s default view shows them (address,
         port, forwarding method, weight, active and inactive connections; their other fields
         None), read in one go from /proc/net/ip_vs instead of a GET_DEST dump per service
         (kpctl.core.ipvs_proc).  The servers of a service that text does not name alone, or of
-        every service when it cannot be read, come from netlink, as all of them do without it.
-        """
+        every service when it cannot be read, come from netlink, as all of them do without it."""
+        return self._table(default_view=True)
+
+    def _table(self, default_view: bool) -> IPVSTable:
         info = self.info()
         reader = ipvs_dump.DumpReader(self._genl, self._family())
         try:
@@ -154,24 +153,25 @@ class IPVSNetlink:
         if listed:  # a name two services share here (a fwmark's IPv4 and IPv6 services) is neither's
             named = Counter(names)
             listed = {key: servers for key, servers in listed.items() if named[key] == 1}
+        table = []
         for (service, raw_key), name in zip(services, names):
             found = listed.get(name)
-            service[rows.S_SERVERS].extend(found if found is not None else self._servers(reader, raw_key, service))
-        return rows.TableRows(info, [service for service, _key in services])
+            table.append(service.with_servers(tuple(found if found is not None else self._servers(reader, raw_key, service))))
+        return IPVSTable(info, tuple(table))
 
-    def _servers(self, reader: ipvs_dump.DumpReader, raw_key: bytes, service: rows.ServiceRow) -> list[rows.ServerRow]:
+    def _servers(self, reader: ipvs_dump.DumpReader, raw_key: bytes, service: VirtualService) -> list[RealServer]:
         try:
-            return reader.servers(raw_key, codec.family_code(service[rows.S_FAMILY]))
+            return reader.servers(raw_key, codec.family_code(service.family))
         except NetlinkRefusal as exc:
-            raise _generic(exc, f"cannot list the real servers of {rows.key_of(service)}") from None
+            raise _generic(exc, f"cannot list the real servers of {service.key}") from None
 
     def service(self, key: ServiceKey) -> VirtualService:
         attrs = [("IPVS_CMD_ATTR_SERVICE", codec.service_key_nest(key))]
         replies = self._call(Cmd.GET_SERVICE, attrs, f"cannot read service {key}",
                              {errno.ESRCH: lambda: NotFound(f"service {key} does not exist")})
-        service, raw_key = ipvs_dump.service_row(replies[0])
-        service[rows.S_SERVERS].extend(self._servers(ipvs_dump.DumpReader(self._genl, self._family()), raw_key, service))
-        return rows.service_of(service)
+        service, raw_key = ipvs_dump.read_service(replies[0])
+        return service.with_servers(tuple(self._servers(ipvs_dump.DumpReader(self._genl, self._family()), raw_key,
+                                                        service)))
 
     def timeouts(self) -> Timeouts:
         replies = self._call(Cmd.GET_CONFIG, [], "cannot read IPVS timeouts")
@@ -418,7 +418,7 @@ class IPVSNetlink:
         return what, errors
 
 
-def _proc_servers() -> dict[Any, list[rows.ServerRow] | None]:
+def _proc_servers() -> dict[Any, list[RealServer] | None]:
     """Each service's servers as /proc/net/ip_vs lists them (kpctl.core.ipvs_proc); nothing when
     the file cannot be read (no procfs, or another layout): then every service's come from netlink."""
     try:

@@ -127,8 +127,8 @@ def list_services(app: AppContext, service: str | None, numeric: bool, exact: bo
       kpctl ipvs list --rate --watch 1
       kpctl ipvs list --services svc.json   # kubectl get svc,endpointslices -A -o json > svc.json
     """
-    from kpctl.backends.ipvs import table_rows
-    from kpctl.cli.ipvs_views import rows_listing, table_listing
+    from kpctl.backends.ipvs import listed_table
+    from kpctl.cli.ipvs_views import table_listing, text_listing
     from kpctl.cli.k8s import annotate_ipvs
     from kpctl.core.address import parse_service
     from kpctl.errors import NotFound
@@ -149,11 +149,11 @@ def list_services(app: AppContext, service: str | None, numeric: bool, exact: bo
             raise NotFound(f"service {key} does not exist")
         return annotate_ipvs(table_listing(table, view.replace("_", "-"), exact, key), k8s)
 
-    def text_listing() -> Any:  # -o plain / ipvsadm: the same bytes from rows of the table, no model objects
-        rows = table_rows(backend, default_view=view == "default")
-        if key is not None and all(s[:5] != key for s in rows.services):
+    def plain_listing() -> Any:  # -o plain / ipvsadm: the same bytes written straight from the table
+        table = listed_table(backend, default_view=view == "default")
+        if key is not None and all(s.key != key for s in table.services):
             raise NotFound(f"service {key} does not exist")
-        return rows_listing(rows, view.replace("_", "-"), exact, key, output.no_headers)
+        return text_listing(table, view.replace("_", "-"), exact, key, output.no_headers)
 
     with _backend(app) as backend:
         if interval is not None:
@@ -162,7 +162,7 @@ def list_services(app: AppContext, service: str | None, numeric: bool, exact: bo
             title = "kpctl ipvs list" + ("" if view == "default" else " --" + view.replace("_", "-"))
             return watch_listing(app, listing, output, interval, count, title)
         with progress(app.env, "reading the IPVS table"):
-            shown = text_listing() if output.format in ("plain", "ipvsadm") and k8s is None else listing()
+            shown = plain_listing() if output.format in ("plain", "ipvsadm") and k8s is None else listing()
     app.render(shown, output)
     return 0
 

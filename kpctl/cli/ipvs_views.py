@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
-from operator import itemgetter
+from operator import attrgetter
 from typing import Any
 from collections.abc import Callable, Iterable, Iterator
 
-from kpctl.core import ipvs_rows as R
 from kpctl.core.address import format_addrport, format_address
-from kpctl.core.ipvs_rows import TableRows
 from kpctl.core.ipvsadm_list import (
-    format_ipvsadm, format_ipvsadm_rows, largenum, mask_text, order_servers, order_services, scheduler_flag_words,
-    sorted_servers, sorted_services, tunnel_info, tunnel_text,
+    format_ipvsadm, largenum, mask_text, scheduler_flag_words, server_address, sorted_servers, sorted_services,
+    tunnel_info,
 )
 from kpctl.model.ipvs import (
     SVC_F_ONEPACKET, SVC_F_PERSISTENT, Connection, IPVSTable, ServiceKey, SyncDaemon, Timeouts, VirtualService,
@@ -22,8 +20,8 @@ from kpctl.output.text import escape_cell
 
 _STATS = [("CONNS", "conns"), ("INPKTS", "inpkts"), ("OUTPKTS", "outpkts"), ("INBYTES", "inbytes"),
           ("OUTBYTES", "outbytes")]
-_DEFAULT_TAIL = itemgetter(R.FORWARD, R.WEIGHT, R.ACTIVE, R.INACTIVE)
-_FLAGS_MADE_OF = itemgetter(R.S_FAMILY, R.S_SCHEDULER, R.S_FLAGS, R.S_TIMEOUT, R.S_NETMASK, R.S_PE_NAME)
+_DEFAULT_TAIL = attrgetter("forward", "weight", "active_conns", "inactive_conns")
+_FLAGS_MADE_OF = attrgetter("family", "scheduler", "flags", "timeout", "netmask", "pe_name")
 _RATES = [("CPS", "cps"), ("INPPS", "inpps"), ("OUTPPS", "outpps"), ("INBPS", "inbps"), ("OUTBPS", "outbps")]
 
 
@@ -128,14 +126,13 @@ def _save_text(table: IPVSTable) -> str:
     return format_save(table)
 
 
-def rows_listing(table: TableRows, view: str, exact: bool, only: ServiceKey | None, no_headers: bool) -> Listing:
-    """``-o ipvsadm`` and ``-o plain`` of :func:`table_listing`, the same bytes, from rows (no model objects).
-
-    Only those two formats are offered: the command uses :func:`table_listing` for the others.
-    """
+def text_listing(table: IPVSTable, view: str, exact: bool, only: ServiceKey | None, no_headers: bool) -> Listing:
+    """``-o ipvsadm`` and ``-o plain`` of :func:`table_listing`, the same bytes, written straight
+    from the table (no row dicts).  Only those two formats are offered: the command uses
+    :func:`table_listing` for the others."""
     return Listing(
         columns=_columns(view), rows=(), data=None,
-        formats={"ipvsadm": lambda: format_ipvsadm_rows(table, view, exact, only),
+        formats={"ipvsadm": lambda: format_ipvsadm(table, view, exact, only),
                  "plain": lambda: plain_text(table, view, exact, only, no_headers)},
     )
 
@@ -153,32 +150,33 @@ def _cell(value: Any, escaped: dict[str, str]) -> str:
 
 
 def _server_cells(view: str, exact: bool, escaped: dict[str, str]) -> Any:
-    """The plain cells of a server row after SERVICE, SCHEDULER and FLAGS, for a view other than default."""
+    """The plain cells of a real server after SERVICE, SCHEDULER and FLAGS, for a view other than default."""
     def counters(start: int) -> Any:
-        return lambda s: "\t".join(largenum(v, exact).strip() for v in s[start:start + 5])
+        return lambda s: "\t".join(largenum(v, exact).strip() for v in s.stats[start:start + 5])
 
-    cells = [lambda s: s[R.NAME], lambda s: _cell(s[R.FORWARD], escaped)]
+    cells = [server_address, lambda s: _cell(s.forward, escaped)]
     if view == "tun-info":
-        cells.append(lambda s: tunnel_text(s[R.FORWARD], s[R.TUN_TYPE], s[R.TUN_PORT], s[R.TUN_FLAGS]))
-    cells += [lambda s, i=i: _cell(s[i], escaped) for i in (R.WEIGHT, R.ACTIVE, R.INACTIVE)]
+        cells.append(tunnel_info)
+    cells += [lambda s: _cell(s.weight, escaped), lambda s: _cell(s.active_conns, escaped),
+              lambda s: _cell(s.inactive_conns, escaped)]
     if view == "persistent-conn":
-        cells.append(lambda s: _cell(s[R.PERSIST], escaped))
+        cells.append(lambda s: _cell(s.persistent_conns, escaped))
     if view == "thresholds":
-        cells += [lambda s: _cell(s[R.UPPER], escaped), lambda s: _cell(s[R.LOWER], escaped)]
+        cells += [lambda s: _cell(s.upper_threshold, escaped), lambda s: _cell(s.lower_threshold, escaped)]
     if view == "rate":
-        cells.append(counters(R.STATS + 5))
+        cells.append(counters(5))
     elif view == "stats":
-        cells.append(counters(R.STATS))
+        cells.append(counters(0))
     return lambda s: "\t".join(cell(s) for cell in cells)
 
 
-def plain_text(table: TableRows, view: str, exact: bool, only: ServiceKey | None, no_headers: bool) -> str:
-    """What the plain printer writes for ``table_listing(table_of(table), view, exact, only)``."""
+def plain_text(table: IPVSTable, view: str, exact: bool, only: ServiceKey | None, no_headers: bool) -> str:
+    """What the plain printer writes for ``table_listing(table, view, exact, only)``."""
     columns = [c for c in _columns(view) if c.priority == 0]
     escaped: dict[str, str] = {}
-    services = order_services(table.services)
+    services = sorted_services(table)
     if only is not None:
-        services = [s for s in services if s[R.S_FAMILY:R.S_SCHEDULER] == only]  # (a key is its fields' tuple)
+        services = [s for s in services if s.key == only]
     lines = [] if no_headers else ["\t".join(c.header for c in columns)]
     server_cells = None if view == "default" else _server_cells(view, exact, escaped)
     empty_server = "\t" * (len(columns) - 4 - (5 if view in ("rate", "stats") else 0))
@@ -186,16 +184,14 @@ def plain_text(table: TableRows, view: str, exact: bool, only: ServiceKey | None
     tails: dict[Any, str] = {}  # default-view cells after SERVER, by forward, weight, active, inactive
     for service in services:
         flags = _cached(flag_texts, _FLAGS_MADE_OF(service), lambda: "\t".join((
-            _cell(service[R.S_SCHEDULER], escaped),
-            _cell(_flags_text(service[R.S_FAMILY], service[R.S_SCHEDULER], service[R.S_FLAGS], service[R.S_TIMEOUT],
-                              service[R.S_NETMASK], service[R.S_PE_NAME]), escaped))))
-        prefix = f"{escape_cell(str(R.key_of(service)))}\t{flags}\t"
-        servers = order_servers(service[R.S_SERVERS])
+            _cell(service.scheduler, escaped), _cell(service_flags(service), escaped))))
+        prefix = f"{escape_cell(str(service.key))}\t{flags}\t"
+        servers = sorted_servers(service)
         if not servers:
             line = prefix + empty_server
             if view == "rate" or view == "stats":
-                start = R.S_STATS + (5 if view == "rate" else 0)
-                line += "\t" + "\t".join(largenum(v, exact).strip() for v in service[start:start + 5])
+                start = 5 if view == "rate" else 0
+                line += "\t" + "\t".join(largenum(v, exact).strip() for v in service.stats[start:start + 5])
             lines.append(line)
         elif server_cells is None:  # the default view: most of a big table's lines
             done = len(lines)
@@ -205,10 +201,10 @@ def plain_text(table: TableRows, view: str, exact: bool, only: ServiceKey | None
                     tail = tails.get(key)
                     if tail is None:
                         tail = tails[key] = "".join("\t" + _cell(value, escaped) for value in key)
-                    lines.append(prefix + s[R.NAME] + tail)
+                    lines.append(prefix + server_address(s) + tail)
             except TypeError:  # a cell that cannot be hashed (a hand-made snapshot): no cache
                 del lines[done:]
-                lines += [prefix + s[R.NAME] + "".join("\t" + _cell(value, escaped) for value in _DEFAULT_TAIL(s))
+                lines += [prefix + server_address(s) + "".join("\t" + _cell(value, escaped) for value in _DEFAULT_TAIL(s))
                           for s in servers]
         else:
             lines += [prefix + server_cells(s) for s in servers]

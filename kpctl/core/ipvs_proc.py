@@ -26,22 +26,23 @@ method, which only a raw netlink client can add (not ipvsadm, kube-proxy or kpct
 
 from __future__ import annotations
 
-from socket import AF_INET6, inet_pton
+from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
 from typing import Any
 
-from kpctl.core.ipvs_rows import S_FWMARK, S_PACKED, S_PORT, S_PROTOCOL, ServerRow, ServiceRow, server_address
+from kpctl.core.address import pack_address
+from kpctl.model.ipvs import RealServer, Stats, VirtualService
 
 ProcKey = tuple[Any, ...]  # ("TCP", packed address, port) or ("FWM", mark)
 _FORWARD = {"Masq": "masq", "Local": "local", "Tunnel": "tunnel", "Route": "route"}
 _UNREAD_SERVER = (None,) * 4  # persistent connections, tunnel type, port and flags: not on the line
-_UNREAD_COUNTERS = (None,) * 10
+_UNREAD_STATS = Stats(*(None,) * 10)  # type: ignore[arg-type]  # nor the counters
 
 
-def proc_key(service: ServiceRow) -> ProcKey:
-    """How /proc/net/ip_vs names the service of a service row."""
-    if service[S_FWMARK]:
-        return ("FWM", service[S_FWMARK])
-    return (str(service[S_PROTOCOL]).upper(), service[S_PACKED], service[S_PORT])
+def proc_key(service: VirtualService) -> ProcKey:
+    """How /proc/net/ip_vs names ``service``."""
+    if service.fwmark:
+        return ("FWM", service.fwmark)
+    return (str(service.protocol).upper(), pack_address(service.address), service.port)
 
 
 def _address_port(text: str) -> tuple[bytes, int]:
@@ -55,31 +56,31 @@ def _address_port(text: str) -> tuple[bytes, int]:
     return bytes.fromhex(address), int(port, 16)
 
 
-def _server(head: str, rest: str, tails: dict[str, tuple[Any, ...]]) -> ServerRow:
-    """The row of a server line (``head``: its address:port; ``rest``: method, weight, active and
-    inactive connections, whose fields most servers share: read once each, ``tails``); the fields
-    the line lacks are None (the row serves the default view only)."""
+def _server(head: str, rest: str, tails: dict[str, tuple[Any, ...]]) -> RealServer:
+    """The RealServer of a server line (``head``: its address:port; ``rest``: method, weight, active
+    and inactive connections, whose fields most servers share: read once each, ``tails``); the
+    fields the line lacks are None (such a server serves the default view only)."""
     tail = tails.get(rest)
     if tail is None:
         forward, weight, active, inactive = rest.split()
         tail = tails[rest] = (_FORWARD[forward], int(weight), None, None, int(active), int(inactive),
-                              *_UNREAD_SERVER, *_UNREAD_COUNTERS)
+                              *_UNREAD_SERVER, _UNREAD_STATS)
     packed, port = _address_port(head)
-    address, family, name = server_address(packed, port)
-    # RealServer's fields in order, then its counters, then the sort key and the printed name (ipvs_rows)
-    return (address, port, family, *tail, packed, name)
+    if len(packed) == 16:
+        return RealServer._make((inet_ntop(AF_INET6, packed), port, "inet6", *tail))
+    return RealServer._make((inet_ntop(AF_INET, packed), port, "inet", *tail))
 
 
-def servers_by_service(text: str) -> dict[ProcKey, list[ServerRow] | None]:
-    """Each service's server rows, in the kernel's order, keyed as :func:`proc_key` keys a
-    service row; None for a key the text names twice (a fwmark's IPv4 and IPv6 services) or a
+def servers_by_service(text: str) -> dict[ProcKey, list[RealServer] | None]:
+    """Each service's real servers, in the kernel's order, keyed as :func:`proc_key` keys a
+    service; None for a key the text names twice (a fwmark's IPv4 and IPv6 services) or a
     service with a line this reader does not know: read those from netlink.  An unknown layout
     gives nothing (every service from netlink)."""
     lines = text.split("\n")
     if len(lines) < 3 or not lines[1].startswith("Prot LocalAddress:Port"):
         return {}
-    found: dict[ProcKey, list[ServerRow] | None] = {}
-    servers: list[ServerRow] | None = None  # the current service's, while it is read from here
+    found: dict[ProcKey, list[RealServer] | None] = {}
+    servers: list[RealServer] | None = None  # the current service's, while it is read from here
     key: ProcKey = ()
     tails: dict[str, tuple[Any, ...]] = {}
     for line in lines[3:]:

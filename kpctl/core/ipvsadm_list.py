@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from operator import itemgetter
+from operator import attrgetter
 from typing import Any, TypeVar
 from collections.abc import Callable, Iterable, Sequence
 
-from kpctl.core import ipvs_rows as R
 from kpctl.core.address import format_addrport, pack_address
-from kpctl.core.ipvs_rows import ServerRow, ServiceRow, TableRows
 from kpctl.errors import NotFound
 from kpctl.model.ipvs import (
     SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3, IPVSTable, RealServer, ServiceKey, VirtualService,
@@ -32,7 +30,7 @@ _TUN_FLAG_WORDS = ("-c", "+c", "r+c")
 _FIRST_HEADER = "Prot LocalAddress:Port"
 _HALF_CIRCLE = 1 << 31
 _WORDS = struct.Struct(">4I")
-_DEFAULT_TAIL = itemgetter(R.FORWARD, R.WEIGHT, R.ACTIVE, R.INACTIVE)
+_DEFAULT_TAIL = attrgetter("forward", "weight", "active_conns", "inactive_conns")
 
 T = TypeVar("T")
 
@@ -58,7 +56,7 @@ def _cmp_addr(family: str, a: tuple[int, ...], b: tuple[int, ...]) -> int:
     return result
 
 
-# What ipvsadm's order reads of a service or real server, model object or row:
+# What ipvsadm's order reads of a service or real server:
 # (fwmark, address family number, protocol number, family, packed address, port).
 Fields = tuple[int, int, int, str, bytes, int]
 
@@ -69,15 +67,6 @@ def _service_fields(s: VirtualService) -> Fields:
 
 def _server_fields(d: RealServer) -> Fields:
     return 0, 0, 0, d.family, pack_address(d.address), d.port
-
-
-def _service_row_fields(s: ServiceRow) -> Fields:
-    return (s[R.S_FWMARK], _AF.get(s[R.S_FAMILY], 0), _PROTO.get(s[R.S_PROTOCOL], 0), s[R.S_FAMILY],
-            s[R.S_PACKED], s[R.S_PORT])
-
-
-def _server_row_fields(d: ServerRow) -> Fields:
-    return 0, 0, 0, d[R.FAMILY], d[R.PACKED], d[R.PORT]
 
 
 def _compare(a: Fields, b: Fields) -> int:
@@ -168,27 +157,23 @@ def mask_text(family: str, netmask: int) -> str | None:
     return str(ipaddress.IPv4Address(netmask & 0xFFFFFFFF))
 
 
-def _service_line(service: ServiceRow, view: str, exact: bool) -> str:
-    if service[R.S_FAMILY] == "inet" and not service[R.S_FWMARK] and len(service[R.S_PACKED]) == 4:
-        # a valid IPv4 address: format_address would give it back as it is
-        name = f"{(service[R.S_PROTOCOL] or '?').upper():<4} {service[R.S_ADDRESS]}:{service[R.S_PORT]}"[:33]
-    else:
-        name = service_title(*service[R.S_FAMILY:R.S_SCHEDULER])
+def _service_line(service: VirtualService, view: str, exact: bool) -> str:
+    name = service_title(*service[:5])  # family, protocol, address, port, fwmark
     if view == "stats":
-        return f"{name:<33}" + "".join(largenum(v, exact) for v in service[R.S_STATS:R.S_STATS + 5])
+        return f"{name:<33}" + "".join(largenum(v, exact) for v in service.stats[:5])
     if view == "rate":
-        return f"{name:<33}" + "".join(largenum(v, exact) for v in service[R.S_STATS + 5:R.S_PACKED])
-    flags = service[R.S_FLAGS]
-    line = f"{name} {service[R.S_SCHEDULER]}"
+        return f"{name:<33}" + "".join(largenum(v, exact) for v in service.stats[5:])
+    flags = service.flags
+    line = f"{name} {service.scheduler}"
     if flags & _SCHED_BITS:
-        line += f" ({scheduler_flag_words(service[R.S_SCHEDULER], flags)})"
+        line += f" ({scheduler_flag_words(service.scheduler, flags)})"
     if flags & SVC_F_PERSISTENT:
-        line += f" persistent {service[R.S_TIMEOUT]}"
-        mask = mask_text(service[R.S_FAMILY], service[R.S_NETMASK])
+        line += f" persistent {service.timeout}"
+        mask = mask_text(service.family, service.netmask)
         if mask is not None:
             line += f" mask {mask}"
-        if service[R.S_PE_NAME]:
-            line += f" pe {service[R.S_PE_NAME]}"
+        if service.pe_name:
+            line += f" pe {service.pe_name}"
     if flags & SVC_F_ONEPACKET:
         line += " ops"
     return line
@@ -211,7 +196,13 @@ def tunnel_text(forward: str, tun_type: str, tun_port: int, tun_flags: int) -> s
     return "n/a"
 
 
-def _server_lines(servers: Iterable[ServerRow], view: str, exact: bool, tails: dict[Any, str]) -> list[str]:
+def _server_name(server: RealServer) -> str:
+    """``ADDR:PORT`` as ipvsadm prints a real server (an IPv4 one cut at 28 characters, as there)."""
+    name = format_addrport(server.family, server.address, server.port)
+    return name if server.family == "inet6" else name[:28]
+
+
+def _server_lines(servers: Iterable[RealServer], view: str, exact: bool, tails: dict[Any, str]) -> list[str]:
     """print_service_entry's line per real server (the default view is the hot path of big tables).
 
     ``tails``: the text after the address of default-view lines, by (forward, weight, active,
@@ -225,25 +216,26 @@ def _server_lines(servers: Iterable[ServerRow], view: str, exact: bool, tails: d
             tail = tails.get(key)
             if tail is None:
                 tail = tails[key] = "%-7s %-6d %-10d %-10d" % (fwd_title(key[0], "(null)"), key[1], key[2], key[3])
-            lines.append("  -> %-28s %s" % (s[R.NAME] if s[R.FAMILY] == "inet6" else s[R.NAME][:28], tail))
+            lines.append("  -> %-28s %s" % (_server_name(s), tail))
         return lines
     lines = []
     for s in servers:
-        name = s[R.NAME] if s[R.FAMILY] == "inet6" else s[R.NAME][:28]
-        head = f"  -> {name:<28}"
+        head = f"  -> {_server_name(s):<28}"
+        stats = s.stats
         if view == "stats":
-            lines.append(head + "".join(largenum(v, exact) for v in s[R.STATS:R.STATS + 5]))
+            lines.append(head + "".join(largenum(v, exact) for v in stats[:5]))
         elif view == "rate":
-            lines.append(f"{head} {s[R.STATS + 5]:8d} {s[R.STATS + 6]:8d} {s[R.STATS + 7]:8d}"
-                         + largenum(s[R.STATS + 8], exact) + largenum(s[R.STATS + 9], exact))
+            lines.append(f"{head} {stats.cps:8d} {stats.inpps:8d} {stats.outpps:8d}"
+                         + largenum(stats.inbps, exact) + largenum(stats.outbps, exact))
         elif view == "thresholds":
-            lines.append(f"{head} {s[R.UPPER]:<10d} {s[R.LOWER]:<10d} {s[R.ACTIVE]:<10d} {s[R.INACTIVE]:<10d}")
+            lines.append(f"{head} {s.upper_threshold:<10d} {s.lower_threshold:<10d} {s.active_conns:<10d} "
+                         f"{s.inactive_conns:<10d}")
         elif view == "persistent-conn":
-            lines.append(f"{head} {s[R.WEIGHT]:<9d} {s[R.PERSIST]:<11d} {s[R.ACTIVE]:<10d} {s[R.INACTIVE]:<10d}")
+            lines.append(f"{head} {s.weight:<9d} {s.persistent_conns:<11d} {s.active_conns:<10d} "
+                         f"{s.inactive_conns:<10d}")
         else:  # tun-info
-            tunnel = tunnel_text(s[R.FORWARD], s[R.TUN_TYPE], s[R.TUN_PORT], s[R.TUN_FLAGS])
-            lines.append(f"{head} {fwd_title(s[R.FORWARD], '(null)'):<7} {tunnel:<13} {s[R.WEIGHT]:<6d} "
-                         f"{s[R.ACTIVE]:<10d} {s[R.INACTIVE]:<10d}")
+            lines.append(f"{head} {fwd_title(s.forward, '(null)'):<7} {tunnel_info(s):<13} {s.weight:<6d} "
+                         f"{s.active_conns:<10d} {s.inactive_conns:<10d}")
     return lines
 
 
@@ -266,9 +258,8 @@ def title(view: str) -> str:
             "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n")
 
 
-def _service_entry(service: ServiceRow, view: str, exact: bool, tails: dict[Any, str] | None = None) -> str:
-    servers = order_servers(service[R.S_SERVERS])
-    lines = _server_lines(servers, view, exact, {} if tails is None else tails)
+def _service_entry(service: VirtualService, view: str, exact: bool, tails: dict[Any, str] | None = None) -> str:
+    lines = _server_lines(sorted_servers(service), view, exact, {} if tails is None else tails)
     lines.insert(0, _service_line(service, view, exact))
     return "\n".join(lines) + "\n"
 
@@ -336,20 +327,6 @@ def sorted_servers(service: VirtualService) -> list[RealServer]:
     return _ipvsadm_order(service.servers, _server_fields, servers=True)
 
 
-def order_services(services: Sequence[ServiceRow]) -> list[ServiceRow]:
-    """:func:`sorted_services` of service rows."""
-    return _ipvsadm_order(services, _service_row_fields, servers=False)
-
-
-def order_servers(servers: Sequence[ServerRow]) -> list[ServerRow]:
-    """:func:`sorted_servers` of a service row's servers.  IPv4 servers within half the 32-bit
-    circle (kube-proxy's every service) are in the plain order of address and port, which rows
-    give in C (_ipvsadm_order's first case, without its fields per server)."""
-    if len(servers) > 1 and set(map(_ROW_FAMILY, servers)) == _INET and _near_ipv4(list(map(_ROW_PACKED, servers))):
-        return sorted(servers, key=_ROW_ORDER)  # (stable: ties by position, as there)
-    return _ipvsadm_order(servers, _server_row_fields, servers=True)
-
-
 def _near_ipv4(packed: Sequence[bytes]) -> bool:
     """Whether the addresses ``packed`` are all IPv4 and within half the 32-bit circle, where
     libipvs's wrapping compare of addresses is the plain one."""
@@ -357,29 +334,22 @@ def _near_ipv4(packed: Sequence[bytes]) -> bool:
         int.from_bytes(max(packed), "big") - int.from_bytes(min(packed), "big") < _HALF_CIRCLE
 
 
-_ROW_FAMILY, _ROW_PACKED, _ROW_ORDER = itemgetter(R.FAMILY), itemgetter(R.PACKED), itemgetter(R.PACKED, R.PORT)
-_INET, _FOUR = {"inet"}, {4}
+_FOUR = {4}
 
 
 def format_ipvsadm(table: IPVSTable, view: str = "default", exact: bool = False,
                    only: ServiceKey | None = None) -> str:
     """What ``ipvsadm -Ln`` (or ``ipvsadm -Ln -t/-u/-f SERVICE`` when ``only``) prints."""
-    return format_ipvsadm_rows(R.rows_of(table), view, exact, only)
-
-
-def format_ipvsadm_rows(table: TableRows, view: str = "default", exact: bool = False,
-                        only: ServiceKey | None = None) -> str:
-    """:func:`format_ipvsadm` of the table as rows (see :mod:`kpctl.core.ipvs_rows`)."""
     if view not in VIEWS:
         raise ValueError(f"unknown ipvsadm view {view!r}")
     if only is not None:
         for service in table.services:
-            if service[R.S_FAMILY:R.S_SCHEDULER] == only:  # (a key is its fields' tuple)
+            if service.key == only:
                 return title(view) + _service_entry(service, view, exact)
         raise NotFound(f"service {only} does not exist")
     head = f"IP Virtual Server version {table.info.version} (size={table.info.conn_table_size})\n"
     tails: dict[Any, str] = {}
-    return head + title(view) + "".join(_service_entry(s, view, exact, tails) for s in order_services(table.services))
+    return head + title(view) + "".join(_service_entry(s, view, exact, tails) for s in sorted_services(table))
 
 
 # -- ipvsadm -Sn: the rules that rebuild the table ------------------------------------------------

@@ -150,7 +150,7 @@ class VirtualService(NamedTuple):
         return bool(self.flags & SVC_F_ONEPACKET)
 
     def with_servers(self, servers: tuple[RealServer, ...]) -> VirtualService:
-        return self._replace(servers=servers)
+        return VirtualService._make(self[:-2] + (servers, self.stats))  # (_replace, without its keyword lookups)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = dict(zip(_SERVICE_FIELDS, self))  # every field before servers

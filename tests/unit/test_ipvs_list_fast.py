@@ -1,8 +1,8 @@
-"""`kpctl ipvs list -o plain|ipvsadm` from rows (kpctl.core.ipvs_rows) equals the model path, byte for byte.
+"""`kpctl ipvs list -o plain|ipvsadm`, written straight from the table, equals the generic path, byte for byte.
 
-The rows path replaced per-server model objects in the listing; these properties pin it to the
-generic printers (plain: ``table_listing`` + the registry's plain printer) and to the
-model-based ipvsadm formatter it replaced (kept here, verbatim, as the oracle).
+These properties pin the direct writers to the generic printers (plain: ``table_listing`` + the
+registry's plain printer), to a plain ipvsadm formatter (kept here, verbatim, as the oracle), and
+ipvsadm's order (a keyed sort where it can) to glibc's merge sort with libipvs's compare.
 """
 
 from __future__ import annotations
@@ -14,12 +14,11 @@ from typing import Any
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from kpctl.cli.ipvs_views import plain_text, rows_listing, table_listing
-from kpctl.core import ipvs_rows as R
+from kpctl.cli.ipvs_views import plain_text, table_listing, text_listing
 from kpctl.core.address import format_addrport
 from kpctl.core.ipvsadm_list import (
-    VIEWS, compare_servers, format_ipvsadm, glibc_sort, format_ipvsadm_rows, largenum, netmask_text, order_servers, order_services,
-    sched_flag_words, sorted_servers, sorted_services,
+    VIEWS, compare_servers, compare_services, format_ipvsadm, glibc_sort, largenum, netmask_text, sched_flag_words,
+    sorted_servers, sorted_services,
 )
 from kpctl.errors import NotFound
 from kpctl.model.ipvs import IPVSInfo, IPVSTable, RealServer, ServiceKey, Stats, VirtualService
@@ -72,21 +71,13 @@ many_v4 = st.lists(st.builds(lambda a, p: VirtualService(address=a, port=p, sche
     lambda svcs: IPVSTable(IPVSInfo("1.2.1", 4096), tuple(svcs)))
 
 
-# -- rows <-> model ------------------------------------------------------------------------------
-@settings(max_examples=40)
-@given(tables)
-def test_rows_convert_back_to_the_same_model(table: IPVSTable) -> None:
-    assert R.table_of(R.rows_of(table)) == table
-
-
+# -- ipvsadm's order -----------------------------------------------------------------------------
 @settings(max_examples=40)
 @given(st.one_of(tables, many_v4))
-def test_row_orders_are_ipvsadms_orders(table: IPVSTable) -> None:
-    rows = R.rows_of(table)
-    assert [R.service_of(s) for s in order_services(rows.services)] == [
-        s for s in sorted_services(table)]
-    for service, row in zip(table.services, rows.services):
-        assert [R.server_of(s) for s in order_servers(row[R.S_SERVERS])] == sorted_servers(service)
+def test_orders_are_ipvsadms_merge_sort(table: IPVSTable) -> None:
+    assert sorted_services(table) == glibc_sort(table.services, compare_services)
+    for service in table.services:
+        assert sorted_servers(service) == glibc_sort(service.servers, compare_servers)
 
 
 # A service's servers from a few addresses (near each other, or across the 32-bit circle's halves)
@@ -100,13 +91,12 @@ crowded = st.sampled_from([_NEAR, _FAR]).flatmap(lambda addresses: st.lists(
 
 @settings(max_examples=200)
 @given(crowded)
-def test_row_order_of_crowded_servers_is_ipvsadms(servers: list[RealServer]) -> None:
+def test_order_of_crowded_servers_is_ipvsadms(servers: list[RealServer]) -> None:
     service = VirtualService(address="10.254.0.1", port=80, servers=tuple(servers))
-    row = R.service_row(service)
-    assert [R.server_of(s) for s in order_servers(row[R.S_SERVERS])] == glibc_sort(servers, compare_servers)
+    assert sorted_servers(service) == glibc_sort(servers, compare_servers)
 
 
-# -- ipvsadm text: the model-based formatter the rows one replaced ------------------------------
+# -- ipvsadm text: a plain formatter as the oracle -----------------------------------------------
 _FWD_TITLE = {"masq": "Masq", "local": "Local", "tunnel": "Tunnel", "route": "Route"}
 
 
@@ -187,14 +177,12 @@ def _old_format_ipvsadm(table: IPVSTable, view: str, exact: bool, only: ServiceK
 
 @settings(max_examples=40)
 @given(tables, st.sampled_from(VIEWS), st.booleans(), st.data())
-def test_ipvsadm_text_from_rows_equals_the_model_formatter(table: IPVSTable, view: str, exact: bool, data: Any) -> None:
+def test_ipvsadm_text_equals_the_plain_formatter(table: IPVSTable, view: str, exact: bool, data: Any) -> None:
     only = data.draw(st.sampled_from([None, *(s.key for s in table.services)]))
-    expected = _old_format_ipvsadm(table, view, exact, only)
-    assert format_ipvsadm_rows(R.rows_of(table), view, exact, only) == expected
-    assert format_ipvsadm(table, view, exact, only) == expected
+    assert format_ipvsadm(table, view, exact, only) == _old_format_ipvsadm(table, view, exact, only)
 
 
-# -- plain: rows vs table_listing + the registry's plain printer --------------------------------
+# -- plain: direct vs table_listing + the registry's plain printer -------------------------------
 def _generic_plain(table: IPVSTable, view: str, exact: bool, only: ServiceKey | None, no_headers: bool) -> str:
     out = io.StringIO()
     print_plain(table_listing(table, view, exact, only), OutputSpec("plain", no_headers),
@@ -204,16 +192,15 @@ def _generic_plain(table: IPVSTable, view: str, exact: bool, only: ServiceKey | 
 
 @settings(max_examples=40)
 @given(tables, st.sampled_from(VIEWS), st.booleans(), st.booleans(), st.data())
-def test_plain_from_rows_equals_the_generic_plain_printer(table: IPVSTable, view: str, exact: bool, no_headers: bool,
+def test_plain_text_equals_the_generic_plain_printer(table: IPVSTable, view: str, exact: bool, no_headers: bool,
                                                           data: Any) -> None:
     only = data.draw(st.sampled_from([None, *(s.key for s in table.services)]))
-    assert plain_text(R.rows_of(table), view, exact, only, no_headers) == _generic_plain(table, view, exact, only,
-                                                                                        no_headers)
+    assert plain_text(table, view, exact, only, no_headers) == _generic_plain(table, view, exact, only, no_headers)
 
 
 @pytest.mark.parametrize("view", VIEWS)
 @pytest.mark.parametrize("fmt", ["plain", "ipvsadm"])
-def test_rows_listing_renders_as_table_listing_on_the_node_fixture(view: str, fmt: str) -> None:
+def test_text_listing_renders_as_table_listing_on_the_node_fixture(view: str, fmt: str) -> None:
     table = load_table("node_table.json")
 
     def rendered(listing: Any) -> str:
@@ -221,5 +208,5 @@ def test_rows_listing_renders_as_table_listing_on_the_node_fixture(view: str, fm
         render(listing, OutputSpec(fmt), Environment(stdout=out, stderr=io.StringIO(), color_mode="never"))
         return out.getvalue()
 
-    assert rendered(rows_listing(R.rows_of(table), view, False, None, False)) == rendered(
+    assert rendered(text_listing(table, view, False, None, False)) == rendered(
         table_listing(table, view, False))

@@ -23,7 +23,6 @@ from kpctl.backends.ipvs_messages import (
     FAMILY_CODES, PROTOCOL_CODES, CmdAttr, DestAttr, SvcAttr, encode_netmask,
 )
 from kpctl.backends.ipvs_netlink import IPVSNetlink
-from kpctl.core import ipvs_rows as R
 from kpctl.errors import KernelError
 from kpctl.model.ipvs import FORWARD_CODES, TUN_TYPE_CODES, IPVSInfo, IPVSTable, RealServer, Stats, VirtualService
 from tests.unit.ipvs_pyroute2 import addr16
@@ -190,8 +189,6 @@ SHAPES = [{}, {"stats64": False}, {"tunnel": False}, {"family": False}, {"tunnel
 def test_table_is_the_table_the_kernel_replies_describe(table: IPVSTable, seed: int, chunk: int, noise: bool) -> None:
     sock = kernel_of(table, random.Random(seed), chunk=chunk, noise=noise)
     assert backend_over(sock).table() == table
-    sock = kernel_of(table, random.Random(seed), chunk=chunk, noise=noise)
-    assert backend_over(sock).table_rows() == R.rows_of(table)
 
 
 @settings(max_examples=40)
@@ -201,11 +198,10 @@ def test_older_and_mixed_reply_shapes_read_as_walking_each_reply(table: IPVSTabl
     sock = kernel_of(table, rng, shapes=SHAPES, stats64=rng.random() < 0.5, chunk=rng.choice([300, 4096]))
     walked = []
     for service_payload in sock.services:
-        row, key = ipvs_dump.service_row(service_payload)
-        af = FAMILY_CODES.get(row[R.S_FAMILY], socket.AF_INET)
-        row[R.S_SERVERS].extend(ipvs_dump.dest_row(p, 0, len(p), af) for p in sock.dests[key])
-        walked.append(row)
-    assert backend_over(sock).table_rows() == R.TableRows(IPVSInfo("1.2.1", 4096), walked)
+        service, key = ipvs_dump.read_service(service_payload)
+        af = FAMILY_CODES.get(service.family, socket.AF_INET)
+        walked.append(service.with_servers(tuple(ipvs_dump.read_server(p, 0, len(p), af) for p in sock.dests[key])))
+    assert backend_over(sock).table() == IPVSTable(IPVSInfo("1.2.1", 4096), tuple(walked))
 
 
 def _messages(parts_list: list[list[bytes]], seq: int = 5) -> tuple[bytearray, list[int]]:
@@ -232,7 +228,7 @@ def test_a_learnt_layout_reads_each_message_of_its_shape_as_walking_does(servers
     layout = ipvs_dump.Layout.learn(buf, offsets[0], CmdAttr.DEST, ipvs_dump._DEST_WANTED, ipvs_dump._DEST_STATS)
     assert layout is not None
     for offset, next_offset in zip(offsets, offsets[1:] + [len(buf)]):
-        walked = ipvs_dump.dest_row(buf, offset + 16, next_offset, service_af)
+        walked = ipvs_dump.read_server(buf, offset + 16, next_offset, service_af)
         same_shape = layout.headers.unpack_from(buf, offset) == layout.expected(5)
         same_sizes = [len(p) for p in parts[offsets.index(offset)]] == [len(p) for p in parts[0]]
         assert same_shape == same_sizes
@@ -257,7 +253,7 @@ def test_a_refused_dest_dump_names_the_service() -> None:
     sock = kernel_of(IPVSTable(IPVSInfo("1.2.1", 4096), (svc,)), random.Random(1))
     sock.refuse = {next(iter(sock.dests)): errno.ESRCH}
     with pytest.raises(KernelError, match="cannot list the real servers of 10.1.1.1:80/tcp"):
-        backend_over(sock).table_rows()
+        backend_over(sock).table()
 
 
 def test_malformed_attributes_are_not_learnt() -> None:

@@ -40,7 +40,6 @@ from kpctl.model.ipvs import (
     Timeouts,
     VirtualService,
 )
-from kpctl.core.ipvs_rows import server_of, service_of
 from tests.unit.ipvs_pyroute2 import addr16, ipvs_info_msg, ipvs_msg, reference_encode
 from tests.unit.ipvs_pyroute2 import service_key_attrs as reference_key_attrs
 
@@ -243,13 +242,12 @@ STATS64 = {"attrs": [("IPVS_STATS_ATTR_CONNS", 2**40), ("IPVS_STATS_ATTR_INPKTS"
 
 
 def _service(reply: bytes) -> tuple[VirtualService, bytes]:
-    """The listing's read of a GET_SERVICE reply: its row as a VirtualService, and its raw key."""
-    row, raw_key = ipvs_dump.service_row(reply)
-    return service_of(row), raw_key
+    """The listing's read of a GET_SERVICE reply: a VirtualService (no servers), and its raw key."""
+    return ipvs_dump.read_service(reply)
 
 
 def _dest(reply: bytes, service_af: int) -> RealServer:
-    return server_of(ipvs_dump.dest_row(reply, 0, len(reply), service_af))
+    return ipvs_dump.read_server(reply, 0, len(reply), service_af)
 
 
 def kernel_service_reply(attrs: list[tuple[str, Any]]) -> bytes:

@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import ipaddress
 import random
+from operator import attrgetter
 
 from hypothesis import given, settings
 
 from kpctl.backends import ipvs_netlink
-from kpctl.core import ipvs_rows as R
 from kpctl.core.ipvs_proc import proc_key, servers_by_service
+from kpctl.core.ipvsadm_list import server_address
 from kpctl.model.ipvs import SVC_F_ONEPACKET, SVC_F_PERSISTENT, IPVSInfo, IPVSTable, RealServer, VirtualService
 from tests.unit.test_ipvs_list_fast_netlink import backend_over, kernel_of, kernel_tables
 
 _FWD = {"masq": "Masq", "local": "Local", "tunnel": "Tunnel", "route": "Route"}
-DEFAULT_FIELDS = (R.ADDRESS, R.PORT, R.FAMILY, R.FORWARD, R.WEIGHT, R.ACTIVE, R.INACTIVE, R.PACKED, R.NAME)
+DEFAULT_FIELDS = attrgetter("address", "port", "family", "forward", "weight", "active_conns", "inactive_conns")
 
 
 def _hex_address(address: str) -> str:
@@ -44,8 +45,8 @@ def proc_text(table: IPVSTable) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _default_fields(servers: list[R.ServerRow]) -> list[tuple[object, ...]]:
-    return [tuple(s[i] for i in DEFAULT_FIELDS) for s in servers]
+def _default_fields(servers: tuple[RealServer, ...] | list[RealServer]) -> list[tuple[object, ...]]:
+    return [DEFAULT_FIELDS(s) for s in servers]
 
 
 def _proc_table(table: IPVSTable) -> IPVSTable:
@@ -67,16 +68,15 @@ def _proc_table(table: IPVSTable) -> IPVSTable:
 def test_each_service_has_its_servers_default_fields_and_nothing_else(table: IPVSTable) -> None:
     table = _proc_table(table)
     found = servers_by_service(proc_text(table))
-    rows = R.rows_of(table).services
-    keys = [proc_key(row) for row in rows]
-    for row, key in zip(rows, keys):
+    keys = [proc_key(service) for service in table.services]
+    for service, key in zip(table.services, keys):
         if keys.count(key) > 1:  # a fwmark with an IPv4 and an IPv6 service: both from netlink
             assert found[key] is None
             continue
         servers = found[key]
         assert servers is not None
-        assert _default_fields(servers) == _default_fields(row[R.S_SERVERS])
-        assert all(s[R.UPPER] is None and s[R.PERSIST] is None and s[R.STATS:R.PACKED] == (None,) * 10
+        assert _default_fields(servers) == _default_fields(service.servers)
+        assert all(s.upper_threshold is None and s.persistent_conns is None and tuple(s.stats) == (None,) * 10
                    for s in servers)  # not on the line: never a made-up 0
     assert len(found) == len(set(keys))
 
@@ -89,7 +89,7 @@ def test_lines_of_another_layout_leave_their_service_to_netlink() -> None:
                    "TCP  zzzz:0050 rr \n  -> 0A000104:1F90      Masq    1      0          0         \n"
                    "FWM  00000001 rr \nFWM  00000001 rr \n  -> 0A000105:0000      Route   1      0          0         \n")
     found = servers_by_service(text)
-    assert [s[R.NAME] for s in found[("TCP", bytes([10, 0, 0, 1]), 80)]] == ["10.0.1.2:8080"]  # type: ignore[union-attr]
+    assert [server_address(s) for s in found[("TCP", bytes([10, 0, 0, 1]), 80)]] == ["10.0.1.2:8080"]  # type: ignore[union-attr]
     assert found[("TCP", bytes([10, 0, 0, 2]), 80)] is None  # an unknown forwarding method
     assert found[("FWM", 1)] is None  # named twice (an IPv4 and an IPv6 service of one mark)
     assert len(found) == 3  # the service it cannot name is not there, nor its server
@@ -112,19 +112,18 @@ def test_the_default_view_takes_servers_from_the_text_and_the_rest_from_netlink(
     original = ipvs_netlink._proc_servers
     ipvs_netlink._proc_servers = lambda: servers_by_service(text)  # type: ignore[assignment]
     try:
-        rows = backend.table_rows(default_view=True)
+        got = backend.default_view_table()
     finally:
         ipvs_netlink._proc_servers = original  # type: ignore[assignment]
-    expected = R.rows_of(table)
-    assert rows.info == expected.info and len(rows.services) == len(expected.services)
-    for got, want in zip(rows.services, expected.services):
-        assert got[:R.S_SERVERS] == want[:R.S_SERVERS]
-        assert _default_fields(got[R.S_SERVERS]) == _default_fields(want[R.S_SERVERS])
+    assert got.info == table.info and len(got.services) == len(table.services)
+    for service, want in zip(got.services, table.services):
+        assert service._replace(servers=()) == want._replace(servers=())
+        assert _default_fields(service.servers) == _default_fields(want.servers)
     # from the text: a service it names whose name no other service of the table has (a fwmark's
     # IPv4 and IPv6 services share one, even when the text shows one of them); the others from dumps
-    everyone = [proc_key(row) for row in expected.services]
-    from_text = sum(1 for row in R.rows_of(shown).services if everyone.count(proc_key(row)) == 1)
-    assert sum(1 for data in sent if data[16] == 8) == len(expected.services) - from_text
+    everyone = [proc_key(service) for service in table.services]
+    from_text = sum(1 for service in shown.services if everyone.count(proc_key(service)) == 1)
+    assert sum(1 for data in sent if data[16] == 8) == len(table.services) - from_text
 
 
 def test_the_default_reading_is_netlink_alone_when_the_file_cannot_be_read() -> None:
@@ -133,10 +132,10 @@ def test_the_default_reading_is_netlink_alone_when_the_file_cannot_be_read() -> 
     original = ipvs_netlink.PROC_IP_VS
     ipvs_netlink.PROC_IP_VS = "/nonexistent/ip_vs"
     try:
-        rows = backend_over(kernel_of(table, random.Random(0))).table_rows(default_view=True)
+        got = backend_over(kernel_of(table, random.Random(0))).default_view_table()
     finally:
         ipvs_netlink.PROC_IP_VS = original
-    assert rows == R.rows_of(table)  # every field, from GET_DEST
+    assert got == table  # every field, from GET_DEST
 
 
 def test_a_fwmark_of_two_families_is_read_from_netlink_even_when_the_text_names_it_once() -> None:
@@ -149,7 +148,7 @@ def test_a_fwmark_of_two_families_is_read_from_netlink_even_when_the_text_names_
     original = ipvs_netlink._proc_servers
     ipvs_netlink._proc_servers = lambda: servers_by_service(text)  # type: ignore[assignment]
     try:
-        rows = backend_over(kernel_of(table, random.Random(0))).table_rows(default_view=True)
+        got = backend_over(kernel_of(table, random.Random(0))).default_view_table()
     finally:
         ipvs_netlink._proc_servers = original  # type: ignore[assignment]
-    assert rows == R.rows_of(table)  # every field: both from GET_DEST
+    assert got == table  # every field: both from GET_DEST

@@ -71,25 +71,27 @@ def test_json_carries_every_field_read_from_the_kernel(feature_table: str) -> No
 
 def test_the_default_view_reads_every_server_from_proc_net_ip_vs_as_netlink_reads_it(
         feature_table: str, ipvsadm: Ipvsadm, monkeypatch: pytest.MonkeyPatch) -> None:
+    from operator import attrgetter
+
     from kpctl.backends import ipvs_dump
     from kpctl.backends.ipvs_netlink import IPVSNetlink
-    from kpctl.core import ipvs_rows as R
+    from kpctl.core.ipvsadm_list import server_address
 
     # a fwmark of both families, which /proc/net/ip_vs names alike: those two from netlink
     ipvsadm("-A", "-f", "100", "-6", "-s", "rr")
     ipvsadm("-a", "-f", "100", "-6", "-r", "fd00::30", "-g", "-w", "2")
-    fields = (R.ADDRESS, R.PORT, R.FAMILY, R.FORWARD, R.WEIGHT, R.ACTIVE, R.INACTIVE, R.PACKED, R.NAME)
+    fields = attrgetter("address", "port", "family", "forward", "weight", "active_conns", "inactive_conns")
     with IPVSNetlink() as backend:
-        full = backend.table_rows()
+        full = backend.table()
         asked: list[bytes] = []
         servers = ipvs_dump.DumpReader.servers
         monkeypatch.setattr(ipvs_dump.DumpReader, "servers",
                             lambda reader, raw_key, af: asked.append(raw_key) or servers(reader, raw_key, af))
-        default = backend.table_rows(default_view=True)
-    assert [s[:R.S_SERVERS] for s in default.services] == [s[:R.S_SERVERS] for s in full.services]
+        default = backend.default_view_table()
+    assert [s._replace(servers=()) for s in default.services] == [s._replace(servers=()) for s in full.services]
     for got, want in zip(default.services, full.services):
-        assert [tuple(d[i] for i in fields) for d in got[R.S_SERVERS]] == \
-            [tuple(d[i] for i in fields) for d in want[R.S_SERVERS]], R.key_of(want)
+        assert [(fields(d), server_address(d)) for d in got.servers] == \
+            [(fields(d), server_address(d)) for d in want.servers], want.key
     assert len(asked) == 2  # GET_DEST only for fwmark 100's two services; every other service's from the text
     assert ok("ipvs", "list", "-n", "-o", "ipvsadm").stdout == ipvsadm("-Ln")
 

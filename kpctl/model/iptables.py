@@ -647,6 +647,11 @@ class NatRange(NamedTuple):
 
 
 def parse_nat_range(text: str) -> NatRange:
+    address, colon, port = text.partition(":")
+    if colon and ":" not in port and "-" not in text and ipv4_int(address) is not None:
+        # ADDR:PORT, the DNAT of every endpoint of a node (what the general reading below makes of it)
+        number = int(port) if port else None
+        return NatRange(address, address, number, number)
     if text.startswith("["):  # [fd00::1]:80 or [fd00::1]-[fd00::2]:80
         close = text.rindex("]")
         addresses, rest = text[:close + 1], text[close + 1:]

@@ -154,6 +154,24 @@ def test_port_ranges_and_nat_ranges() -> None:
     assert parse_nat_range("fd00::1").max_address == "fd00::1"
 
 
+@pytest.mark.parametrize("text, parsed", [
+    ("10.1.0.8:8080", ("10.1.0.8", "10.1.0.8", 8080, 8080)),  # a DNAT of kube-proxy's: the short way
+    ("10.1.0.8:", ("10.1.0.8", "10.1.0.8", None, None)),
+    ("10.1.0.8", ("10.1.0.8", "10.1.0.8", None, None)),
+    ("10.1.0.8:80-90", ("10.1.0.8", "10.1.0.8", 80, 90)),
+    ("10.1.0.8-10.1.0.9:80", ("10.1.0.8", "10.1.0.9", 80, 80)),
+    (":80", (None, None, 80, 80)),
+])
+def test_nat_range_of_an_address_and_port(text: str, parsed: tuple[object, ...]) -> None:
+    assert tuple(parse_nat_range(text)) == parsed
+
+
+@pytest.mark.parametrize("text", ["10.1.0.256:80", "10.1.0.8:http", "010.1.0.8:80", "10.1.0.8:80:90"])
+def test_nat_range_rejects_a_bad_address_or_port(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_nat_range(text)
+
+
 def test_interface_wildcards_and_protocol_numbers() -> None:
     assert InterfaceMatch("veth+").matches("veth1234") and not InterfaceMatch("veth+").matches("eth0")
     assert InterfaceMatch("eth0", negated=True).matches("eth1")

@@ -109,10 +109,9 @@ class _Walker:
         verdict = "dnat"
         for rule in rules:
             jump = rule.jump or ""
-            recent = rule.first("recent")
             if jump == "KUBE-MARK-MASQ":
                 masquerade = masquerade or _condition(rule)
-            elif recent is not None and recent.action == "rcheck":
+            elif (recent := rule.first("recent")) is not None and recent.action == "rcheck":
                 affinity = recent.seconds  # affinity rules come first and only re-pick a known endpoint
             elif jump.startswith("KUBE-SEP-"):
                 statistic = rule.first("statistic")

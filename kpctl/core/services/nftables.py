@@ -95,7 +95,9 @@ class _Table:
         self._memo: dict[str, Dispatch] = {}
 
     def rules(self, chain: str) -> list[list[dict[str, Any]]]:
-        return [list(rule.get("expr") or ()) for rule in self.tables.rules.get(chain, ())]
+        # (each read decodes the chain's rules anew: their lists are this walk's, not copied)
+        return [expr if type(expr := rule.get("expr")) is list else list(expr or ())
+                for rule in self.tables.rules.get(chain, ())]
 
     def elements(self, name: str) -> list[tuple[Any, Any, str | None]]:
         """(key, value, comment) of each element of a map; keys without their element wrapper."""

@@ -80,6 +80,9 @@ def _flags_text(family: str, scheduler: str, flags: int, timeout: int, netmask: 
 
 
 def _rows(services: Iterable[VirtualService], exact: bool, columns: list[Column]) -> list[dict[str, Any]]:
+    """A row per real server (per service without any); each row also holds, beside its cells, the
+    service's key and the server's address and port ("service_key", "server_key"): what `--services`
+    names them by."""
     shown = {column.key for column in columns}
     wanted = [k for _, k in _STATS + _RATES if k in shown]  # a view's rows format only its own counters
 
@@ -88,13 +91,16 @@ def _rows(services: Iterable[VirtualService], exact: bool, columns: list[Column]
 
     rows: list[dict[str, Any]] = []
     for service in services:
-        name, scheduler, flags = str(service.key), service.scheduler, service_flags(service)
+        key = service.key
+        name, scheduler, flags = str(key), service.scheduler, service_flags(service)
         servers = sorted_servers(service)
         if not servers:
-            rows.append({"service": name, "scheduler": scheduler, "flags": flags, **counters(service.stats)})
+            rows.append({"service": name, "scheduler": scheduler, "flags": flags, **counters(service.stats),
+                         "service_key": key, "server_key": None})
         for server in servers:
             row = {
-                "service": name, "scheduler": scheduler, "flags": flags,
+                "service": name, "scheduler": scheduler, "flags": flags, "service_key": key,
+                "server_key": (server.address, server.port),
                 "server": format_addrport(server.family, server.address, server.port),
                 "forward": server.forward, "tunnel": tunnel_info(server), "weight": server.weight,
                 "active": server.active_conns, "inactive": server.inactive_conns,

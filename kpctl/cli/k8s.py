@@ -79,17 +79,15 @@ def annotate_ipvs(listing: Listing, names: Any) -> Listing:
         return listing
 
     def rows() -> list[dict[str, Any]]:
-        services: dict[str, tuple[Any, str]] = {}  # a service's text -> its key and label (its servers' rows repeat it)
+        labels: dict[Any, str] = {}  # a service's key -> its label (its servers' rows repeat it)
         out = []
-        for row in listing.table_rows():
-            text = str(row["service"])
-            known = services.get(text)
-            if known is None:
-                key = _key(text)
-                known = services[text] = (key, names.label(key) or "-")
-            server = _server(str(row.get("server") or ""))
-            pod = names.pod(known[0], *server) if server else ""
-            out.append({**row, "k8s_service": known[1], "pod": pod or "-"})
+        for row in listing.table_rows():  # (ipvs_views' rows: each names its service and server)
+            key, server = row["service_key"], row["server_key"]
+            label = labels.get(key)
+            if label is None:
+                label = labels[key] = names.label(key) or "-"
+            pod = names.pod(key, *server) if server else ""
+            out.append({**row, "k8s_service": label, "pod": pod or "-"})
         return out
 
     def document() -> Any:

@@ -34,7 +34,7 @@ from kpctl.core.ipvs_plan import (
     EditService,
     Operation,
 )
-from kpctl.core.ipvs_save import parse_restore, parse_rule_line
+from kpctl.core.ipvs_save import parse_restore, rule_reader
 from kpctl.core.ipvsadm_list import server_address, server_rule, service_rule
 from kpctl.errors import InvalidInput
 from kpctl.model.ipvs import (
@@ -96,6 +96,7 @@ def _table_of_document(document: Any) -> IPVSTable:
     if not isinstance(services, list):
         raise InvalidInput("expected a document with a list of services (as `kpctl ipvs list -o json` writes)")
     ops: list[Any] = []
+    read = rule_reader()
     for index, item in enumerate(services):
         where = f"services[{index}]"
         try:
@@ -106,7 +107,7 @@ def _table_of_document(document: Any) -> IPVSTable:
         services[index] = None  # its document let go as it is read (a 10k x 5 table's are ~100 MB)
         for number, line in enumerate(lines):
             try:
-                op = parse_rule_line(index + 1, line)
+                op = read(index + 1, line)
             except InvalidInput as exc:
                 message = exc.message.split(": ", 1)[-1]  # the rule's line number means nothing here
                 raise InvalidInput(f"{where}{'' if number == 0 else f'.servers[{number - 1}]'}: {message}") from None

@@ -243,16 +243,25 @@ def parse_restore(text: str) -> list[Operation]:
     Blank lines and lines starting with ``#`` are skipped; a leading ``ipvsadm`` word is ignored.
     Errors are InvalidInput naming the line number and the bad token.
     """
-    common = _CommonLines().read
+    read = rule_reader()
     ops: list[Operation] = []
     for number, raw in enumerate(text.splitlines(), start=1):
-        op: Operation | None = common(number, raw.split())
-        if op is None:
-            op = parse_rule_line(number, raw)
-            if op is None:
-                continue
-        ops.append(op)
+        op = read(number, raw)
+        if op is not None:
+            ops.append(op)
     return ops
+
+
+def rule_reader() -> Callable[[int, str], Operation | None]:
+    """:func:`parse_rule_line` for the lines of one input: the two shapes `ipvsadm -Sn` writes by
+    the ten thousand are read by :class:`_CommonLines` (which remembers the input's services)."""
+    common = _CommonLines().read
+
+    def read(number: int, raw: str) -> Operation | None:
+        op: Operation | None = common(number, raw.split())
+        return op if op is not None else parse_rule_line(number, raw)
+
+    return read
 
 
 # -- the two shapes `ipvsadm -Sn` writes by the ten thousand ----------------------------------

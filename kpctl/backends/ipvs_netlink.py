@@ -156,7 +156,9 @@ class IPVSNetlink:
         table = []
         for (service, raw_key), name in zip(services, names):
             found = listed.get(name)
-            table.append(service.with_servers(tuple(found if found is not None else self._servers(reader, raw_key, service))))
+            if found is None:
+                found = self._servers(reader, raw_key, service)
+            table.append(service.with_servers(tuple(found)))
         return IPVSTable(info, tuple(table))
 
     def _servers(self, reader: ipvs_dump.DumpReader, raw_key: bytes, service: VirtualService) -> list[RealServer]:

@@ -45,7 +45,7 @@ def test_written_service_reads_back_identically(ipvsadm: Ipvsadm) -> None:
         backend.add_server(wanted.key, server)
         got = backend.service(wanted.key)
     assert got.servers == (server,)
-    assert got.with_servers(()) == VirtualService(**{**wanted.__dict__, "flags": wanted.flags | SVC_F_HASHED})
+    assert got.with_servers(()) == wanted._replace(flags=wanted.flags | SVC_F_HASHED)
     # ipvsadm -S writes no thresholds (-x/-y): ipvsadm -Ln --thresholds shows them
     assert ipvsadm("-Sn") == ("-A -u [2001:db8::53]:53 -s mh -p 77 -M 112 --pe sip -b mh-port\n"
                               "-a -u [2001:db8::53]:53 -r [fd00::53]:5353 -m -w 65535\n")

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from kpctl.core.address import format_addrport, format_address
 from kpctl.core.ipvsadm_list import (
-    format_ipvsadm, largenum, mask_text, scheduler_flag_words, server_address, sorted_servers, sorted_services,
+    format_ipvsadm, largenum, netmask_text, sched_flag_words, server_address, sorted_servers, sorted_services,
     tunnel_info,
 )
 from kpctl.model.ipvs import (
@@ -58,22 +58,18 @@ def _v4_mask(mask: str) -> str:
 
 
 def service_flags(service: VirtualService) -> str:
-    return _flags_text(service.family, service.scheduler, service.flags, service.timeout, service.netmask,
-                       service.pe_name)
-
-
-def _flags_text(family: str, scheduler: str, flags: int, timeout: int, netmask: int, pe_name: str) -> str:
+    """The FLAGS cell: persistence (timeout, mask), persistence engine, one-packet, scheduler flags."""
     words = []
-    if flags & SVC_F_PERSISTENT:
-        words.append(f"persistent {timeout}s")
-        mask = mask_text(family, netmask)
+    if service.flags & SVC_F_PERSISTENT:
+        words.append(f"persistent {service.timeout}s")
+        mask = netmask_text(service)
         if mask is not None:
-            words.append(f"/{mask}" if family == "inet6" else _v4_mask(mask))
-    if pe_name:
-        words.append(f"pe {pe_name}")
-    if flags & SVC_F_ONEPACKET:
+            words.append(f"/{mask}" if service.family == "inet6" else _v4_mask(mask))
+    if service.pe_name:
+        words.append(f"pe {service.pe_name}")
+    if service.flags & SVC_F_ONEPACKET:
         words.append("ops")
-    sched = scheduler_flag_words(scheduler, flags)
+    sched = sched_flag_words(service)
     if sched:
         words.append(sched)
     return ", ".join(words)

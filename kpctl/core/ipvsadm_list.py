@@ -119,10 +119,7 @@ def largenum(value: int, exact: bool) -> str:
 
 def sched_flag_words(service: VirtualService) -> str:
     """print_sched_flags: names depend on the scheduler (sh-/mh- aliases)."""
-    return scheduler_flag_words(service.scheduler, service.flags)
-
-
-def scheduler_flag_words(scheduler: str, flags: int) -> str:
+    scheduler, flags = service.scheduler, service.flags
     if scheduler == "sh":
         names = [(SVC_F_SCHED1, "sh-fallback"), (SVC_F_SCHED2, "sh-port")]
     elif scheduler == "mh":
@@ -137,7 +134,8 @@ def fwmark_text(mark: int) -> str:
     return str(_i32(mark))
 
 
-def service_title(family: str, protocol: str | None, address: str | None, port: int, fwmark: int) -> str:
+def service_title(service: VirtualService) -> str:
+    family, protocol, address, port, fwmark = service.key
     if fwmark:
         return f"FWM  {fwmark_text(fwmark)}" + (" IPv6" if family == "inet6" else "")
     name = f"{(protocol or '?').upper():<4} {format_addrport(family, address or '', port)}"
@@ -146,10 +144,7 @@ def service_title(family: str, protocol: str | None, address: str | None, port: 
 
 def netmask_text(service: VirtualService) -> str | None:
     """The persistence mask if not the default (/32 or /128), as ipvsadm prints it."""
-    return mask_text(service.family, service.netmask)
-
-
-def mask_text(family: str, netmask: int) -> str | None:
+    family, netmask = service.family, service.netmask
     if family == "inet6":
         return None if netmask == 128 else str(netmask)
     if netmask == 0xFFFFFFFF:
@@ -158,7 +153,7 @@ def mask_text(family: str, netmask: int) -> str | None:
 
 
 def _service_line(service: VirtualService, view: str, exact: bool) -> str:
-    name = service_title(*service[:5])  # family, protocol, address, port, fwmark
+    name = service_title(service)
     if view == "stats":
         return f"{name:<33}" + "".join(largenum(v, exact) for v in service.stats[:5])
     if view == "rate":
@@ -166,10 +161,10 @@ def _service_line(service: VirtualService, view: str, exact: bool) -> str:
     flags = service.flags
     line = f"{name} {service.scheduler}"
     if flags & _SCHED_BITS:
-        line += f" ({scheduler_flag_words(service.scheduler, flags)})"
+        line += f" ({sched_flag_words(service)})"
     if flags & SVC_F_PERSISTENT:
         line += f" persistent {service.timeout}"
-        mask = mask_text(service.family, service.netmask)
+        mask = netmask_text(service)
         if mask is not None:
             line += f" mask {mask}"
         if service.pe_name:
@@ -180,12 +175,10 @@ def _service_line(service: VirtualService, view: str, exact: bool) -> str:
 
 
 def tunnel_info(server: RealServer) -> str:
-    return tunnel_text(server.forward, server.tun_type, server.tun_port, server.tun_flags)
-
-
-def tunnel_text(forward: str, tun_type: str, tun_port: int, tun_flags: int) -> str:
-    if forward != "tunnel":
+    """The TunnelInfo column of `ipvsadm -Ln --tun-info`."""
+    if server.forward != "tunnel":
         return "n/a"
+    tun_type, tun_port, tun_flags = server.tun_type, server.tun_port, server.tun_flags
     flags = _TUN_FLAG_WORDS[tun_flags] if 0 <= tun_flags < 3 else "(null)"
     if tun_type == "gue":
         return f"gue:{tun_port}:{flags}"[:15]
@@ -198,7 +191,7 @@ def tunnel_text(forward: str, tun_type: str, tun_port: int, tun_flags: int) -> s
 
 def _server_name(server: RealServer) -> str:
     """``ADDR:PORT`` as ipvsadm prints a real server (an IPv4 one cut at 28 characters, as there)."""
-    name = format_addrport(server.family, server.address, server.port)
+    name = server_address(server)
     return name if server.family == "inet6" else name[:28]
 
 

@@ -33,6 +33,7 @@ from kpctl.backends.ipvs_messages import (
     SvcAttr,
     decode_netmask,
 )
+from kpctl.core.address import unpack_address
 from kpctl.model.ipvs import FORWARD_NAMES, TUN_TYPE_NAMES, RealServer, Stats, VirtualService
 
 AF_INET = socket.AF_INET
@@ -226,10 +227,7 @@ def _server(v: tuple[Any, ...], service_af: int) -> RealServer:
     if af is None:
         af = service_af
     # AF_INET6, else AF_INET or a family the kernel does not have (read as IPv4)
-    if af == AF_INET6:
-        address, family = socket.inet_ntop(AF_INET6, raw[:16]), "inet6"
-    else:
-        address, family = socket.inet_ntop(AF_INET, raw[:4]), "inet"
+    address, family = unpack_address(raw[:16] if af == AF_INET6 else raw[:4])
     return RealServer(address, _BE16_OF_HOST(port), family, FORWARD_NAMES.get(forward & 0x7, "masq"), weight, upper,
                       lower, active, inactive, persist, TUN_TYPE_NAMES.get(tun_type, "ipip"), _BE16_OF_HOST(tun_port),
                       tun_flags, _counters(v[13:]))
@@ -265,7 +263,7 @@ def _service(v: tuple[Any, ...], raw_key: bytes) -> tuple[VirtualService, bytes]
         protocol, address, port = None, None, 0
     else:
         protocol = PROTOCOL_NAMES.get(protocol, "tcp")
-        address = socket.inet_ntop(AF_INET6, raw[:16]) if af == AF_INET6 else socket.inet_ntop(AF_INET, raw[:4])
+        address = unpack_address(raw[:16] if af == AF_INET6 else raw[:4])[0]
         port = _BE16_OF_HOST(port)
     return VirtualService(FAMILY_NAMES.get(af, "inet"), protocol, address, port, fwmark, _text(sched), flags, timeout,
                           decode_netmask(af, netmask), _text(pe_name), (), _counters(v[10:])), raw_key

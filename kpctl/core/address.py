@@ -201,6 +201,14 @@ def format_address(family: str, address: str) -> str:
     return _ipv6_text(_ipv6_packed(address))
 
 
+def unpack_address(packed: bytes) -> tuple[str, str]:
+    """An address packed in 16 bytes (IPv6) or 4 (IPv4), as inet_ntop writes it, and its family
+    ("inet6", "inet"): what the kernel's replies and texts give."""
+    if len(packed) == 16:
+        return inet_ntop(AF_INET6, packed), "inet6"
+    return inet_ntop(AF_INET, packed), "inet"
+
+
 def _ipv6_packed(text: str) -> bytes:
     """``IPv6Address(text).packed``, without the object where inet_pton reads it (the same
     addresses: tested), IPv6Address's ValueError for what neither reads."""

@@ -26,10 +26,10 @@ method, which only a raw netlink client can add (not ipvsadm, kube-proxy or kpct
 
 from __future__ import annotations
 
-from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
+from socket import AF_INET6, inet_pton
 from typing import Any
 
-from kpctl.core.address import pack_address
+from kpctl.core.address import pack_address, unpack_address
 from kpctl.model.ipvs import RealServer, Stats, VirtualService
 
 ProcKey = tuple[Any, ...]  # ("TCP", packed address, port) or ("FWM", mark)
@@ -66,9 +66,8 @@ def _server(head: str, rest: str, tails: dict[str, tuple[Any, ...]]) -> RealServ
         tail = tails[rest] = (_FORWARD[forward], int(weight), None, None, int(active), int(inactive),
                               *_UNREAD_SERVER, _UNREAD_STATS)
     packed, port = _address_port(head)
-    if len(packed) == 16:
-        return RealServer._make((inet_ntop(AF_INET6, packed), port, "inet6", *tail))
-    return RealServer._make((inet_ntop(AF_INET, packed), port, "inet", *tail))
+    address, family = unpack_address(packed)
+    return RealServer._make((address, port, family, *tail))
 
 
 def servers_by_service(text: str) -> dict[ProcKey, list[RealServer] | None]:

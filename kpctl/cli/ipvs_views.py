@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterable, Iterator
 
 from kpctl.core.address import format_addrport, format_address
 from kpctl.core.ipvsadm_list import (
-    format_ipvsadm, largenum, netmask_text, sched_flag_words, server_address, sorted_servers, sorted_services,
-    tunnel_info,
+    DEFAULT_TAIL, format_ipvsadm, largenum, netmask_text, sched_flag_words, server_address, sorted_servers,
+    sorted_services, tunnel_info,
 )
 from kpctl.model.ipvs import (
     SVC_F_ONEPACKET, SVC_F_PERSISTENT, Connection, IPVSTable, ServiceKey, SyncDaemon, Timeouts, VirtualService,
@@ -20,7 +20,6 @@ from kpctl.output.text import escape_cell
 
 _STATS = [("CONNS", "conns"), ("INPKTS", "inpkts"), ("OUTPKTS", "outpkts"), ("INBYTES", "inbytes"),
           ("OUTBYTES", "outbytes")]
-_DEFAULT_TAIL = attrgetter("forward", "weight", "active_conns", "inactive_conns")
 _FLAGS_MADE_OF = attrgetter("family", "scheduler", "flags", "timeout", "netmask", "pe_name")
 _RATES = [("CPS", "cps"), ("INPPS", "inpps"), ("OUTPPS", "outpps"), ("INBPS", "inbps"), ("OUTBPS", "outbps")]
 
@@ -199,14 +198,14 @@ def plain_text(table: IPVSTable, view: str, exact: bool, only: ServiceKey | None
             done = len(lines)
             try:
                 for s in servers:
-                    key = _DEFAULT_TAIL(s)
+                    key = DEFAULT_TAIL(s)
                     tail = tails.get(key)
                     if tail is None:
                         tail = tails[key] = "".join("\t" + _cell(value, escaped) for value in key)
                     lines.append(prefix + server_address(s) + tail)
             except TypeError:  # a cell that cannot be hashed (a hand-made snapshot): no cache
                 del lines[done:]
-                lines += [prefix + server_address(s) + "".join("\t" + _cell(value, escaped) for value in _DEFAULT_TAIL(s))
+                lines += [prefix + server_address(s) + "".join("\t" + _cell(value, escaped) for value in DEFAULT_TAIL(s))
                           for s in servers]
         else:
             lines += [prefix + server_cells(s) for s in servers]

@@ -30,7 +30,8 @@ _TUN_FLAG_WORDS = ("-c", "+c", "r+c")
 _FIRST_HEADER = "Prot LocalAddress:Port"
 _HALF_CIRCLE = 1 << 31
 _WORDS = struct.Struct(">4I")
-_DEFAULT_TAIL = attrgetter("forward", "weight", "active_conns", "inactive_conns")
+# what the default view shows of a real server after its address (ipvsadm -Ln, kpctl ipvs list -o plain)
+DEFAULT_TAIL = attrgetter("forward", "weight", "active_conns", "inactive_conns")
 
 T = TypeVar("T")
 
@@ -205,7 +206,7 @@ def _server_lines(servers: Iterable[RealServer], view: str, exact: bool, tails: 
     if view == "default":
         lines = []
         for s in servers:
-            key = _DEFAULT_TAIL(s)
+            key = DEFAULT_TAIL(s)
             tail = tails.get(key)
             if tail is None:
                 tail = tails[key] = "%-7s %-6d %-10d %-10d" % (fwd_title(key[0], "(null)"), key[1], key[2], key[3])

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from kpctl.cli.context import AppContext, output_options, pass_app
+from kpctl.model.document import OneLineItems
 from kpctl.output.listing import Column, Listing, MadeRows, OutputSpec
 
 if TYPE_CHECKING:
@@ -120,7 +121,17 @@ def _rules_listing(state: IptablesState, roots: IptablesState, chain: str | None
             parts.append(header + format_save(rs, counters=counters))
         return "".join(parts)
 
-    return Listing(columns, rows, state.to_dict, {"save": save, "tree": lambda: _tree(roots, chain, color)})
+    return Listing(columns, rows, lambda: state.to_dict(_rules_document),
+                   {"save": save, "tree": lambda: _tree(roots, chain, color)})
+
+
+def _rules_document(rules: Sequence[Rule]) -> OneLineItems:
+    """A chain's rules in -o json, one per line, and in -o yaml as any list; each rule's document
+    made as it is written, then dropped (a node's 110,000 rules were 230 MB of indented JSON,
+    7 s and 430 MiB to write; one per line, 94 MB)."""
+    from kpctl.model.iptables import Rule
+
+    return OneLineItems(rules, document=Rule.to_dict)
 
 
 def _row_maker(ruleset: Ruleset) -> Callable[[str, Rule], dict[str, Any]]:

@@ -61,7 +61,8 @@ def write_snapshot(snapshot: NodeSnapshot, path: str) -> None:
     a 10,000-service node's ruleset took 3 million lines (79 MB instead of 34) and 2.4 s to write.
     """
     from kpctl.core.nft_document import Objects
-    from kpctl.output.json_text import OneLineItems, write_json
+    from kpctl.model.document import OneLineItems
+    from kpctl.output.json_text import write_json
 
     document = snapshot.to_dict()
     nft = document.get("nftables")

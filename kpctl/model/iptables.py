@@ -13,13 +13,12 @@ Nothing here does I/O.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from socket import AF_INET, inet_ntop, inet_pton
 from typing import Any, NamedTuple, Protocol, Union
 
 from kpctl.model.cached import cached_view
-from kpctl.model.document import SharedDict
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]  # evaluated at run time: no `|` on 3.9
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
@@ -945,30 +944,19 @@ class Rule(_ValueSlots):
     def modules(self, name: str) -> tuple[Match, ...]:
         return tuple(m for m in self.matches if m.module == name)
 
-    def to_dict(self, shared: Shared | None = None) -> dict[str, Any]:
-        """``shared``: the documents of matches and targets made so far for one document, by id():
-        the rules of a table share their repeated matches and targets, and so do their documents."""
+    def to_dict(self) -> dict[str, Any]:
         return {
             "chain": self.chain,
             "number": self.number,
             "text": self.text,
-            "matches": [_document(m, shared) for m in self.matches],
-            "target": _document(self.target, shared) if self.target else None,
+            "matches": [m.to_dict() for m in self.matches],
+            "target": self.target.to_dict() if self.target else None,
             "goto": self.goto,
             "counters": self.counters.to_dict() if self.counters else None,
         }
 
 
-Shared = dict[int, tuple[Any, SharedDict]]  # id() of a match or target -> it and its document
-
-
-def _document(item: Match | Target, shared: Shared | None) -> dict[str, Any]:
-    if shared is None:
-        return item.to_dict()
-    known = shared.get(id(item))
-    if known is None:  # kept with its item: no other object can take that id while ``shared`` lives
-        known = shared[id(item)] = (item, SharedDict(item.to_dict()))
-    return known[1]
+RulesDocument = Callable[[Sequence[Rule]], Any]  # see IptablesState.to_dict
 
 
 class Chain(_ValueSlots):
@@ -996,9 +984,9 @@ class Chain(_ValueSlots):
     def builtin(self) -> bool:
         return self.policy is not None
 
-    def to_dict(self, shared: Shared | None = None) -> dict[str, Any]:
+    def to_dict(self, rules: RulesDocument | None = None) -> dict[str, Any]:
         return {"name": self.name, "policy": self.policy, "packets": self.packets, "bytes": self.bytes,
-                "rules": [r.to_dict(shared) for r in self.rules]}
+                "rules": [r.to_dict() for r in self.rules] if rules is None else rules(self.rules)}
 
 
 @dataclass(frozen=True)
@@ -1011,8 +999,8 @@ class Table:
     def chain(self, name: str) -> Chain | None:
         return self.chains.get(name)
 
-    def to_dict(self, shared: Shared | None = None) -> dict[str, Any]:
-        return {"name": self.name, "chains": [c.to_dict(shared) for c in self.chains.values()]}
+    def to_dict(self, rules: RulesDocument | None = None) -> dict[str, Any]:
+        return {"name": self.name, "chains": [c.to_dict(rules) for c in self.chains.values()]}
 
 
 @dataclass(frozen=True)
@@ -1039,10 +1027,9 @@ class Ruleset:
         """No rules and no user chains (what an untouched backend shows)."""
         return all(c.builtin and not c.rules for t in self.tables.values() for c in t.chains.values())
 
-    def to_dict(self) -> dict[str, Any]:
-        shared: Shared = {}  # see Rule.to_dict
+    def to_dict(self, rules: RulesDocument | None = None) -> dict[str, Any]:
         return {"family": self.family, "backend": self.backend,
-                "tables": [t.to_dict(shared) for t in self.tables.values()]}
+                "tables": [t.to_dict(rules) for t in self.tables.values()]}
 
 
 @dataclass(frozen=True)
@@ -1060,5 +1047,7 @@ class IptablesState:
     def family(self, family: str) -> tuple[Ruleset, ...]:
         return tuple(r for r in self.rulesets if r.family == family)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"rulesets": [r.to_dict() for r in self.rulesets]}
+    def to_dict(self, rules: RulesDocument | None = None) -> dict[str, Any]:
+        """``rules``: what stands for a chain's rules in the document, made from them (default: the
+        list of their documents)."""
+        return {"rulesets": [r.to_dict(rules) for r in self.rulesets]}

@@ -18,27 +18,13 @@ from __future__ import annotations
 
 import json
 from itertools import chain, islice
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
-from kpctl.model.document import SharedDict
-from kpctl.output.text import PLANNED, SliceWriter, plan_values, repeated_text, second_meeting
+from kpctl.model.document import OneLineItems
+from kpctl.output.text import PLANNED, SliceWriter, plan_values, second_meeting
 
 INDENT = "  "
 _CONTAINERS = (dict, list, tuple)
-
-
-class OneLineItems:
-    """A list written with each item on a line of its own, as ``json.dumps(item)`` writes it (``", "``
-    and ``": "``): a long list of deep items (the objects of an ``nft -j`` ruleset) reads as one
-    item per line, and is written by the C encoder a batch of items at a time.  ``texts``, when
-    given, makes the items' lines instead: ``texts(encode, ensure_ascii)`` (an item's JSON text
-    on one line that it holds already, or ``encode(item)``)."""
-
-    __slots__ = ("items", "texts")
-
-    def __init__(self, items: Sequence[Any],
-                 texts: Callable[[Callable[[Any], str], bool], Iterable[str]] | None = None) -> None:
-        self.items, self.texts = items, texts
 
 
 _BATCH = 256  # OneLineItems' items joined per piece written
@@ -92,25 +78,16 @@ def write_json(value: Any, write: Callable[[str], Any], ensure_ascii: bool = Tru
     """Write ``value`` as JSON indented by two spaces per level (no final newline);
     ``ensure_ascii`` as ``json.dumps`` takes it."""
     sink = SliceWriter(write)
-    _value(value, 0, sink.add, ensure_ascii, {}, {})  # see _value for the dicts
+    _value(value, 0, sink.add, ensure_ascii, {})  # see _value for the dicts
     sink.flush()
 
 
-def _value(value: Any, depth: int, add: Callable[[str], None], ascii_only: bool,
-           shared: dict[tuple[int, int], str | None], shapes: Shapes) -> None:
-    """Write ``value`` at ``depth``.  ``shared``: the SharedDicts met so far, by id() and depth (the
-    document holds them, so an id is its own until the write ends): see text.repeated_text;
-    ``shapes``: the plain dicts' shapes met so far (see _by_plans)."""
+def _value(value: Any, depth: int, add: Callable[[str], None], ascii_only: bool, shapes: Shapes) -> None:
+    """Write ``value`` at ``depth``.  ``shapes``: the plain dicts' shapes met so far (see _by_plans)."""
     if type(value) is OneLineItems:
         _one_line_items(value, depth, add, ascii_only)
         return
-    if type(value) is SharedDict:
-        text = repeated_text(shared, (id(value), depth),
-                             lambda put: _container(value, depth, put, ascii_only, shared, shapes))
-        if text is not None:
-            add(text)
-            return
-    _container(value, depth, add, ascii_only, shared, shapes)
+    _container(value, depth, add, ascii_only, shapes)
 
 
 def _one_line_items(value: OneLineItems, depth: int, add: Callable[[str], None], ascii_only: bool) -> None:
@@ -120,7 +97,7 @@ def _one_line_items(value: OneLineItems, depth: int, add: Callable[[str], None],
         return
     _encode, separator, _open_dict, open_list, _close_dict, close_list = _level(depth, ascii_only)
     one_line = _ONE_LINE[ascii_only]
-    lines = iter(map(one_line, items) if value.texts is None else value.texts(one_line, ascii_only))
+    lines = iter(map(one_line, value) if value.texts is None else value.texts(one_line, ascii_only))
     add(open_list)
     first = True
     while batch := list(islice(lines, _BATCH)):
@@ -132,7 +109,7 @@ def _one_line_items(value: OneLineItems, depth: int, add: Callable[[str], None],
 
 
 def _container(value: Any, depth: int, add: Callable[[str], None], ascii_only: bool,
-               shared: dict[tuple[int, int], str | None], shapes: Shapes) -> None:
+               shapes: Shapes) -> None:
     encode, separator, open_dict, open_list, close_dict, close_list = _level(depth, ascii_only)
     if not value or not isinstance(value, _CONTAINERS):
         add(encode(value))
@@ -143,7 +120,7 @@ def _container(value: Any, depth: int, add: Callable[[str], None], ascii_only: b
             add(texts[0])
             return
     elif not isinstance(value, dict) and type(value[0]) is dict and len(value[0]) >= PLANNED:
-        _list_by_plans(value, depth, add, ascii_only, shared, shapes)
+        _list_by_plans(value, depth, add, ascii_only, shapes)
         return
     is_dict = isinstance(value, dict)
     if is_dict:
@@ -168,7 +145,7 @@ def _container(value: Any, depth: int, add: Callable[[str], None], ascii_only: b
             add(_key(key, ascii_only))
         else:
             child = items[index]
-        _value(child, depth + 1, add, ascii_only, shared, shapes)
+        _value(child, depth + 1, add, ascii_only, shapes)
         start = index + 1
         if start < len(items):
             add(separator)
@@ -179,7 +156,7 @@ def _container(value: Any, depth: int, add: Callable[[str], None], ascii_only: b
 
 
 def _list_by_plans(value: Sequence[Any], depth: int, add: Callable[[str], None], ascii_only: bool,
-                   shared: dict[tuple[int, int], str | None], shapes: Shapes) -> None:
+                   shapes: Shapes) -> None:
     """Write the non-empty list ``value`` (at ``depth``): CHUNK items per C call while they are
     dicts that fit their plans, a chunk with an item that does not item by item (which is the
     text a run of flat items takes too).  Each item is its own piece (a slice stays small)."""
@@ -195,7 +172,7 @@ def _list_by_plans(value: Sequence[Any], depth: int, add: Callable[[str], None],
         if texts is None:
             for item in chunk:
                 add(lead)
-                _value(item, depth + 1, add, ascii_only, shared, shapes)
+                _value(item, depth + 1, add, ascii_only, shapes)
                 lead = separator
         else:
             for text in texts:

@@ -34,22 +34,6 @@ def styled(text: str, code: str, color: bool) -> str:
     return f"{code}{text}{RESET}" if color else text
 
 
-def repeated_text(seen: dict[Any, str | None], key: Any, render: Callable[[Callable[[str], Any]], None],
-                  sep: str = "") -> str | None:
-    """The text of a shared sub-document (model.document.SharedDict) met again under ``key``
-    (its id and where it is written), rendered into pieces joined by ``sep`` at the second
-    meeting; None at the first, which the caller writes as usual (once, nothing kept)."""
-    if key not in seen:
-        seen[key] = None
-        return None
-    text = seen[key]
-    if text is None:
-        pieces: list[str] = []
-        render(pieces.append)
-        text = seen[key] = sep.join(pieces)
-    return text
-
-
 PLANNED = 4  # the fewest keys of a mapping a writer writes from a plan: a smaller one gains nothing from it
 
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Optional
 
-from kpctl.model.document import SharedDict
-from kpctl.output.text import PLANNED, SliceWriter, plan_values, repeated_text, second_meeting
+from kpctl.model.document import OneLineItems
+from kpctl.output.text import PLANNED, SliceWriter, plan_values, second_meeting
 
 WIDTH = 80  # PyYAML's best_width: past it, it folds scalars at spaces
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -174,6 +174,8 @@ _CONTAINERS = (dict, list, tuple)
 
 def write_yaml(value: Any, write: Callable[[str], Any]) -> None:
     """Write ``value`` as a YAML document (ending with a newline)."""
+    if type(value) is OneLineItems:
+        value = list(value)
     if not isinstance(value, _CONTAINERS):
         text = scalar(value, 0, 2)
         write(text + ("\n...\n" if text[0] not in "'\"" else "\n"))
@@ -182,29 +184,16 @@ def write_yaml(value: Any, write: Callable[[str], Any]) -> None:
         write("{}\n" if isinstance(value, dict) else "[]\n")
         return
     lines = SliceWriter(write, "\n", "\n")
-    _block(value, 0, "", lines.add, {}, {})
+    _block(value, 0, "", lines.add, {})
     lines.flush()
 
 
-def _block(value: Any, indent: int, lead: str, add: Callable[[str], None],
-           shared: dict[tuple[int, int, str], str | None], shapes: dict[Any, Any]) -> None:
+def _block(value: Any, indent: int, lead: str, add: Callable[[str], None], shapes: dict[Any, Any]) -> None:
     """A non-empty mapping or sequence whose items start at ``indent``; its first line begins
     with ``lead`` (the ``- `` of the sequence item it is, or nothing) instead of spaces.
-    ``shared``: the SharedDicts met so far, by id(), indent and lead (see text.repeated_text);
     ``shapes``: the plain mappings' shapes met so far (see _by_plan)."""
-    if type(value) is SharedDict:
-        text = repeated_text(shared, (id(value), indent, lead),
-                             lambda put: _items(value, indent, lead, put, shared, shapes), "\n")
-        if text is not None:
-            add(text)
-            return
-    _items(value, indent, lead, add, shared, shapes)
-
-
-def _items(value: Any, indent: int, lead: str, add: Callable[[str], None],
-           shared: dict[tuple[int, int, str], str | None], shapes: dict[Any, Any]) -> None:
     if type(value) is dict and len(value) >= PLANNED:
-        text = _by_plan(value, indent, lead, shared, shapes)
+        text = _by_plan(value, indent, lead, shapes)
         if text is not None:
             add(text)
             return
@@ -214,12 +203,14 @@ def _items(value: Any, indent: int, lead: str, add: Callable[[str], None],
         for key, child in value.items():
             head = first + scalar(key) + ":"
             first = pad
+            if type(child) is OneLineItems:  # a list here: its items' documents, made now
+                child = list(child)
             if type(child) is int:  # the most common value (counters, ports): one spelling, no style
                 add(f"{head} {child}")
             elif isinstance(child, _CONTAINERS) and child:
                 add(head)
                 # a sequence in a mapping is not indented; a mapping is, by two
-                _block(child, indent if not isinstance(child, dict) else indent + 2, "", add, shared, shapes)
+                _block(child, indent if not isinstance(child, dict) else indent + 2, "", add, shapes)
             elif isinstance(child, _CONTAINERS):
                 add(head + (" {}" if isinstance(child, dict) else " []"))
             else:
@@ -228,8 +219,10 @@ def _items(value: Any, indent: int, lead: str, add: Callable[[str], None],
     for child in value:
         head = first + "- "
         first = pad
+        if type(child) is OneLineItems:
+            child = list(child)
         if isinstance(child, _CONTAINERS) and child:
-            _block(child, indent + 2, head, add, shared, shapes)
+            _block(child, indent + 2, head, add, shapes)
         elif isinstance(child, _CONTAINERS):
             add(head + ("{}" if isinstance(child, dict) else "[]"))
         else:
@@ -243,8 +236,7 @@ Slot = tuple[int, int, Optional[int]]
 Plan = tuple[tuple[tuple[int, tuple[str, ...]], ...], tuple[str, ...], tuple[Slot, ...], dict[tuple[type, ...], Any]]
 
 
-def _by_plan(value: dict[Any, Any], indent: int, lead: str, shared: dict[tuple[int, int, str], str | None],
-             shapes: dict[Any, Any]) -> str | None:
+def _by_plan(value: dict[Any, Any], indent: int, lead: str, shapes: dict[Any, Any]) -> str | None:
     """The lines of the plain mapping ``value`` (as _items writes them) from the plan of its keys
     at ``indent`` after ``lead``, when its values fit it: mappings with the plan's keys where the
     plan has them, sequences where it has a sequence's block, scalars and empty containers
@@ -275,7 +267,7 @@ def _by_plan(value: dict[Any, Any], indent: int, lead: str, shared: dict[tuple[i
             text = scalar(item, column, fold) if type(item) is str else _slot(item, column, fold)
         elif item and (type(item) is list or type(item) is tuple):
             lines: list[str] = []
-            _block(item, block, "", lines.append, shared, shapes)
+            _block(item, block, "", lines.append, shapes)
             text = "\n" + "\n".join(lines)
         else:
             text = _slot(item, column, fold)
@@ -297,7 +289,7 @@ def _typed(pieces: tuple[str, ...], slots: tuple[Slot, ...],
 
 def _slot(value: Any, column: int, indent: int) -> str | None:
     """``value`` written from ``column`` (as scalar()), or None for a non-empty container."""
-    if isinstance(value, _CONTAINERS):
+    if isinstance(value, _CONTAINERS) or type(value) is OneLineItems:
         return None if value else "{}" if isinstance(value, dict) else "[]"
     return scalar(value, column, indent)
 
@@ -329,7 +321,7 @@ def _plan(value: dict[Any, Any], indent: int, lead: str) -> Plan | bool:
             pieces[-1] += head.replace("%", "%%")
             pieces.append("\n")
             slots.append((len(head) + 1, indent + 2, indent))
-        elif isinstance(child, _CONTAINERS) and child:
+        elif (isinstance(child, _CONTAINERS) and child) or type(child) is OneLineItems:
             return False
         else:
             pieces[-1] += head.replace("%", "%%") + " "

@@ -44,8 +44,8 @@ def with_sysctl(name: str, value: str) -> NodeState:
 
 
 def with_vips(*addresses: str) -> NodeState:
-    links = tuple(Link(l.name, l.kind, l.state, addresses) if l.name == "kube-ipvs0" else l
-                  for l in doctor_node.links())
+    links = tuple(Link(link.name, link.kind, link.state, addresses) if link.name == "kube-ipvs0" else link
+                  for link in doctor_node.links())
     return healthy(links=links)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from kpctl.core.iptables_save import parse_save
 from tests.cli_helpers import kpctl
@@ -36,7 +37,18 @@ def test_list_json_is_the_model_of_the_non_empty_backend(one_backend: str) -> No
     out = kpctl("--snapshot", one_backend, "iptables", "list", "-o", "json")
     assert out.exit_code == 0, out.stderr
     document = json.loads(out.stdout)
-    assert document == {"rulesets": [parse_save(IPT).to_dict()]}
+    expected = parse_save(IPT).to_dict()
+    assert document == {"rulesets": [expected]}
+    # each rule on a line of its own (a node has 110,000 of them), in order
+    lines = [line.strip().rstrip(",") for line in out.stdout.splitlines() if line.lstrip().startswith('{"chain": ')]
+    assert [json.loads(line) for line in lines] == [
+        rule for table in expected["tables"] for chain in table["chains"] for rule in chain["rules"]]
+
+
+def test_list_yaml_is_the_model_too(one_backend: str) -> None:
+    out = kpctl("--snapshot", one_backend, "iptables", "list", "-o", "yaml")
+    assert out.exit_code == 0, out.stderr
+    assert yaml.safe_load(out.stdout) == {"rulesets": [parse_save(IPT).to_dict()]}
 
 
 def test_list_save_is_the_input(one_backend: str) -> None:

@@ -17,7 +17,8 @@ from kpctl.backends.nft import parse_ruleset
 from kpctl.core.nft_document import RUN, Objects, RuleText, entries, plain, read_document
 from kpctl.core.nft_json import TableIndex, items
 from kpctl.errors import InvalidInput
-from kpctl.output.json_text import OneLineItems, write_json
+from kpctl.model.document import OneLineItems
+from kpctl.output.json_text import write_json
 from tests.cli_helpers import kpctl
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -130,32 +130,27 @@ def scalar(value: Any, column: int = -1, indent: int = 0) -> str:
     raise TypeError(f"cannot write {type(value).__name__} as YAML")
 
 
-_PLAIN_RUNS = re.compile(r" +|[^ ]+")
-_QUOTED_RUNS = re.compile(r" +|'|[^ ']+")
+_SINGLE_SPACE = re.compile(r"(?<! ) (?! )")  # a space that is a run of its own
 
 
 def _fold(text: str, column: int, indent: int, quoted: bool) -> str:
     """A plain or single-quoted one-line text as PyYAML's writer folds it: a single space past
-    column WIDTH becomes a line break and ``indent`` spaces (never the first or last one quoted).
-    Read run by run (spaces, a quote, the text between), not character by character."""
-    out = ["'"] if quoted else []
-    col = column + len(out)
-    size = len(text)
-    for run in (_QUOTED_RUNS if quoted else _PLAIN_RUNS).finditer(text):
-        piece = run.group()
-        if piece[0] == " ":
-            start, end = run.span()
-            if start + 1 == end and col > WIDTH and (not quoted or (start != 0 and end != size)):
-                out.append("\n" + " " * indent)
-                col = indent
-                continue
-        elif piece == "'" and quoted:
-            piece = "''"
-        out.append(piece)
-        col += len(piece)
+    column WIDTH becomes a line break and ``indent`` spaces (never the text's first or last
+    character).  Each character takes a column (a quote written doubled, two), so a break is the
+    first single space at or past the column where the line passes WIDTH: found by one search
+    per line written, not a step per word."""
     if quoted:
-        out.append("'")
-    return "".join(out)
+        return "'" + _fold(text.replace("'", "''"), column + 1, indent, False) + "'"
+    lines = []
+    start, col, last = 0, column, len(text) - 1
+    while True:
+        found = _SINGLE_SPACE.search(text, max(start + WIDTH - col + 1, start, 1))
+        if found is None or found.start() == last:
+            break
+        lines.append(text[start:found.start()])
+        start, col = found.end(), indent
+    lines.append(text[start:])
+    return ("\n" + " " * indent).join(lines)
 
 
 def _float(value: float) -> str:

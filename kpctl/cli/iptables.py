@@ -41,7 +41,7 @@ def list_rules(app: AppContext, table: str | None, chain: str | None, kube: bool
     """List rules of every backend that holds any (nft and legacy, IPv4 and IPv6).
 
     -o save prints iptables-save text that iptables-restore loads; -o tree draws the
-    jump graph from each built-in chain.
+    jump graph from each built-in chain; -o json writes each rule on a line of its own.
 
     \b
     Examples:

@@ -196,7 +196,7 @@ def _block(value: Any, indent: int, lead: str, add: Callable[[str], None], shape
     first = lead or pad
     if isinstance(value, dict):
         for key, child in value.items():
-            head = first + scalar(key) + ":"
+            head = _HEADS.get((first, key)) or _head(first, key)
             first = pad
             if type(child) is OneLineItems:  # a list here: its items' documents, made now
                 child = list(child)
@@ -222,6 +222,18 @@ def _block(value: Any, indent: int, lead: str, add: Callable[[str], None], shape
             add(head + ("{}" if isinstance(child, dict) else "[]"))
         else:
             add(head + scalar(child, len(head), len(head)))
+
+
+_HEADS: dict[tuple[str, Any], str] = {}  # (what a key's line begins with, the key) -> "… key:"
+
+
+def _head(first: str, key: Any) -> str:
+    """The start of a mapping's line up to its key's colon; the same few keys, at the same few
+    indents, begin most lines of a document."""
+    head = first + scalar(key) + ":"
+    if type(key) is str:  # (1 and True are one key to a dict, two to YAML)
+        _HEADS[first, key] = head
+    return head
 
 
 # A mapping's plan: (place, keys) of its mappings from the last, the text between its values (with

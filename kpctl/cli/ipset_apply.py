@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from kpctl.cli.context import AppContext, output_options, pass_app
@@ -65,6 +67,7 @@ def apply(app: AppContext, file: str, dry_run: bool) -> None:
 
     desired = parse_save(_read(file))
     token = secrets.token_hex(3)
+    backend: Any  # a reader for a dry run, the kernel's netlink otherwise
     if dry_run:
         from kpctl.backends.ipset import open_ipset
 

@@ -239,7 +239,8 @@ def _plan(value: dict[Any, Any], depth: int, ascii_only: bool) -> Plan | bool:
     %-template of its text at ``depth`` with one %s per other value; False when a container is not
     a plain dict of scalars and empty containers (such a shape would not fit the next time either),
     or a key not a string (json converts those: 1 and True are one key to a dict)."""
-    dicts, lines, count = [], [], 0
+    dicts: list[tuple[int, tuple[str, ...]]] = []
+    lines, count = [], 0
     _, separator, opening, _, closing, _ = _level(depth, ascii_only)
     _, inner_separator, inner_opening, _, inner_closing, _ = _level(depth + 1, ascii_only)
     for place, (key, child) in enumerate(value.items()):

@@ -286,7 +286,7 @@ def _by_plan(value: dict[Any, Any], indent: int, lead: str, shapes: dict[Any, An
 
 
 def _typed(pieces: tuple[str, ...], slots: tuple[Slot, ...],
-           types: tuple[type, ...]) -> tuple[str, tuple[Slot, ...]]:
+           types: tuple[type, ...]) -> tuple[str, tuple[tuple[int, int, int, Optional[int]], ...]]:
     """A plan's template for values of ``types`` and the slot (column, fold indent, block indent)
     of each value that is not an int written in place, with its index first."""
     ints = [kind is int and slot[2] is None for kind, slot in zip(types, slots)]
@@ -305,7 +305,9 @@ def _plan(value: dict[Any, Any], indent: int, lead: str) -> Plan | bool:
     """The plan of ``value``'s shape (see Plan); False when a value is a container other than a
     list or a plain mapping of scalars and empty containers (such a shape would not fit the next
     time either), or a key not a string (1 and True are one key to a dict, not to YAML)."""
-    dicts, pieces, slots = [], [""], []
+    dicts: list[tuple[int, tuple[str, ...]]] = []
+    slots: list[Slot] = []
+    pieces = [""]
     pad, inner_pad = " " * indent, " " * (indent + 2)
     first = lead or pad
     for place, (key, child) in enumerate(value.items()):

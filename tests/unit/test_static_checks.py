@@ -1,7 +1,8 @@
-"""Static checks over the package: ruff (basic rules) everywhere, mypy over core/model/backends.
+"""Static checks over the package: ruff (basic rules) everywhere, mypy over core/model/backends/output.
 
 mypy uses the [tool.mypy] settings of pyproject.toml (untyped defs refused in core, model and
-backends). Both take a few seconds; mypy's first run in a fresh clone about 20 s.
+backends). Both take a few seconds; mypy's first run in a fresh clone about 20 s.  (cli/ passes
+too, except on Python 3.9, whose click 8.1 has no generic CompletionItem.)
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def test_ruff_finds_nothing_in_the_package() -> None:
     assert proc.returncode == 0, "ruff check --select " + RUFF_RULES + " kpctl:\n" + proc.stdout + proc.stderr
 
 
-def test_mypy_accepts_core_model_and_backends(tmp_path: Path) -> None:
+def test_mypy_accepts_core_model_backends_and_output(tmp_path: Path) -> None:
     proc = _run("mypy", "--cache-dir", str(tmp_path / "mypy-cache"), "--no-error-summary",
-                "kpctl/core", "kpctl/model", "kpctl/backends", timeout=120)
-    assert proc.returncode == 0, "mypy kpctl/core kpctl/model kpctl/backends:\n" + proc.stdout + proc.stderr
+                "kpctl/core", "kpctl/model", "kpctl/backends", "kpctl/output", timeout=120)
+    assert proc.returncode == 0, "mypy kpctl/{core,model,backends,output}:\n" + proc.stdout + proc.stderr

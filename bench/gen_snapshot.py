@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import socket
 import sys
 from pathlib import Path
 
@@ -199,22 +200,25 @@ def kubectl_services(mode: str, services: int, endpoints: int) -> dict:
 
 def ipvs_connections(snap: dict, per_server: int) -> dict:
     """A snapshot of ``snap``'s IPVS table with ``per_server`` connections to each of its real
-    servers (what /proc/net/ip_vs_conn lists, from clients that are each other's), for
-    `ipvs connections`; its own file, so that the node's other commands do not read them."""
-    conns = []
+    servers, as /proc/net/ip_vs_conn lists them (what `snapshot save` records; clients that are
+    each other's), for `ipvs connections`; its own file, so that the node's other commands do not
+    read them.  IPv4 services only (a generated node's are)."""
+    def word(address: str) -> str:
+        return socket.inet_aton(address).hex().upper()  # the kernel's %08X of the address
+
+    lines = ["Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData"]
     for number, service in enumerate(snap["ipvs"]["services"]):
+        virtual = f"{word(service['address'])} {service['port']:04X}"
         for server in service["servers"]:
+            real = f"{word(server['address'])} {server['port']:04X}"
             for k in range(per_server):
-                client = 0x0B000000 + len(conns)  # 11.x.y.z: every client its own address
-                conns.append({"protocol": service["protocol"].upper(), "client_address":
-                              f"{client >> 24}.{(client >> 16) & 255}.{(client >> 8) & 255}.{client & 255}",
-                              "client_port": 32768 + (number + k) % 28000, "virtual_address": service["address"],
-                              "virtual_port": service["port"], "server_address": server["address"],
-                              "server_port": server["port"], "state": "ESTABLISHED" if k % 4 else "TIME_WAIT",
-                              "expires": (number * 7 + k) % 900, "pe_name": "", "pe_data": ""})
+                client = 0x0B000000 + len(lines) - 1  # 11.x.y.z: every client its own address
+                state = "ESTABLISHED" if k % 4 else "TIME_WAIT"
+                lines.append(f"{service['protocol'].upper():<3} {client:08X} {32768 + (number + k) % 28000:04X} "
+                             f"{virtual} {real} {state:<11} {(number * 7 + k) % 900:7d}")
     ipvs = {key: value for key, value in snap["ipvs"].items() if key != "services"}
     head = {key: snap[key] for key in ("format", "version", "created", "hostname", "kernel", "mode")}
-    return {**head, "ipvs": {**ipvs, "services": [], "connections": conns}}
+    return {**head, "ipvs": {**ipvs, "services": [], "connections": "\n".join(lines) + "\n"}}
 
 
 def write(snap: dict[str, object], out: str) -> None:

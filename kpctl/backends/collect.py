@@ -40,7 +40,7 @@ def _run(argv: list[str]) -> str:
     return done.stdout
 
 
-def _ipvs(app: Any) -> dict[str, Any]:
+def _ipvs(app: Any, connections: bool) -> dict[str, Any]:
     from kpctl.backends.ipvs import open_ipvs
 
     backend = open_ipvs(app)
@@ -48,6 +48,8 @@ def _ipvs(app: Any) -> dict[str, Any]:
         table = backend.table()
         section: dict[str, Any] = table.to_dict()
         section["timeouts"] = backend.timeouts().to_dict()
+        if connections:
+            section["connections"] = backend.connection_text()
         return section
     finally:
         backend.close()
@@ -95,8 +97,9 @@ def _modules() -> list[str]:
         return sorted(line.split()[0] for line in handle if line.strip())
 
 
-def collect_snapshot(app: Any, only: Collection[str] | None = None) -> NodeSnapshot:
-    """Read every section this kernel offers (or the ``only`` ones); missing ones become null with a reason."""
+def collect_snapshot(app: Any, only: Collection[str] | None = None, connections: bool = False) -> NodeSnapshot:
+    """Read every section this kernel offers (or the ``only`` ones); missing ones become null with a
+    reason.  ``connections``: the IPVS connections too (the text of /proc/net/ip_vs_conn, in ``ipvs``)."""
     sections: dict[str, Any] = {
         "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "hostname": socket.gethostname(),
@@ -104,7 +107,7 @@ def collect_snapshot(app: Any, only: Collection[str] | None = None) -> NodeSnaps
     }
     absent: dict[str, str] = {}
     readers: dict[str, Callable[[], Any]] = {
-        "ipvs": lambda: _ipvs(app),
+        "ipvs": lambda: _ipvs(app, connections),
         "ipsets": lambda: _run(["ipset", "save"]),
         "iptables": _iptables,
         "nftables": read_nftables,

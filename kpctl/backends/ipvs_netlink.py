@@ -186,14 +186,17 @@ class IPVSNetlink:
     def connections(self) -> list[Connection]:
         from kpctl.core.ipvs_conn import parse_ip_vs_conn
 
+        return parse_ip_vs_conn(self.connection_text())
+
+    def connection_text(self) -> str:
+        """The text of /proc/net/ip_vs_conn (what a snapshot records of the connections)."""
         try:
             with open(PROC_IP_VS_CONN, encoding="ascii", errors="replace") as handle:
-                text = handle.read()
+                return handle.read()
         except FileNotFoundError:
             raise KernelFeatureMissing(f"no {PROC_IP_VS_CONN}: the kernel has no IPVS", IPVS_HINT) from None
         except PermissionError:
             raise PermissionDenied(f"cannot read {PROC_IP_VS_CONN}") from None
-        return parse_ip_vs_conn(text)
 
     # -- services -------------------------------------------------------------------------
     def add_service(self, svc: VirtualService) -> None:

@@ -11,7 +11,8 @@ from kpctl.model.ipvs import (Connection, IPVSInfo, IPVSTable, RealServer, Servi
 
 
 class IPVSSnapshot:
-    """IPVSBackend reading ``{"info", "services", "timeouts", "daemons", "connections"}``."""
+    """IPVSBackend reading ``{"info", "services", "timeouts", "daemons", "connections"}`` (the last
+    the text of /proc/net/ip_vs_conn)."""
 
     def __init__(self, section: Mapping[str, Any], source: str = "") -> None:
         self.section = section
@@ -54,10 +55,21 @@ class IPVSSnapshot:
             raise self._bad("daemons", exc) from None
 
     def connections(self) -> list[Connection]:
+        """Read from :meth:`connection_text` as the kernel's text is."""
+        from kpctl.core.ipvs_conn import parse_ip_vs_conn
+
         try:
-            return [Connection(**item) for item in self._field("connections", [])]
-        except (TypeError, ValueError) as exc:
+            return parse_ip_vs_conn(self.connection_text())
+        except ValueError as exc:
             raise self._bad("connections", exc) from None
+
+    def connection_text(self) -> str:
+        """``connections``: the text of /proc/net/ip_vs_conn (none: no connections)."""
+        text = self._field("connections", "")
+        if not isinstance(text, str):
+            raise self._bad("connections", TypeError(f"the text of /proc/net/ip_vs_conn expected, not "
+                                                     f"{type(text).__name__}"))
+        return text
 
     # -- writes: a snapshot is a record, not a kernel -------------------------------------
     def _refuse(self, what: str) -> NoReturn:

@@ -7,11 +7,12 @@ from operator import attrgetter
 from typing import Any
 from collections.abc import Callable, Iterable, Iterator
 
-from kpctl.core.address import format_addrport, format_address
+from kpctl.core.address import format_addrport
 from kpctl.core.ipvsadm_list import (
     DEFAULT_TAIL, format_ipvsadm, largenum, netmask_text, sched_flag_words, server_address, sorted_servers,
     sorted_services, tunnel_info,
 )
+from kpctl.model.document import OneLineItems
 from kpctl.model.ipvs import (
     SVC_F_ONEPACKET, SVC_F_PERSISTENT, Connection, IPVSTable, ServiceKey, SyncDaemon, Timeouts, VirtualService,
 )
@@ -255,41 +256,37 @@ def daemons_listing(daemons: list[SyncDaemon]) -> Listing:
     )
 
 
-def _endpoints() -> Callable[..., str]:
-    """``ADDR:PORT`` (``[V6]:PORT``) as ipvsadm -Lnc prints a connection's endpoints; each address
-    written once (a busy node's hundreds of thousands of connections share its few thousand
-    virtual and real servers)."""
-    hosts: dict[str, str] = {}
-
-    def endpoint(address: str, port: int, keep: bool = True) -> str:
-        host = hosts.get(address)
-        if host is None:
-            host = f"[{format_address('inet6', address)}]" if ":" in address else format_address("inet", address)
-            if keep:  # (not a client's: most are met once)
-                hosts[address] = host
-        return f"{host}:{port}"
-
-    return endpoint
+def _endpoint(address: str, port: int) -> str:
+    """``ADDR:PORT`` (``[V6]:PORT``) as ipvsadm -Lnc prints a connection's endpoints (a
+    Connection's addresses are written as inet_ntop writes them: kpctl.core.ipvs_conn)."""
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
-def connection_line(conn: Connection, endpoint: Callable[..., str]) -> str:
-    """One line of `ipvsadm -Lnc` (print_conn)."""
-    expires = f"{conn.expires // 60:02d}:{conn.expires % 60:02d}"
-    src = endpoint(conn.client_address, conn.client_port, False)
-    virtual = endpoint(conn.virtual_address, conn.virtual_port)
-    dest = endpoint(conn.server_address, conn.server_port)
-    return f"{conn.protocol:<3} {expires:<6} {conn.state:<11} {src:<18} {virtual:<18} {dest}\n"
+def connection_lines(conns: Iterable[Connection]) -> Iterator[str]:
+    """The lines of `ipvsadm -Lnc` (print_conn).  What comes before the client (protocol, expiry,
+    state) and after it (virtual and real server), which connections share, is made once each."""
+    heads: dict[tuple[str, int, str], str] = {}
+    tails: dict[tuple[str, int, str, int], str] = {}
+    for proto, client, client_port, virtual, virtual_port, server, server_port, state, expires, _, _ in conns:
+        head = heads.get((proto, expires, state))
+        if head is None:
+            expiry = f"{expires // 60:02d}:{expires % 60:02d}"
+            head = heads[proto, expires, state] = f"{proto:<3} {expiry:<6} {state:<11} "
+        tail = tails.get((virtual, virtual_port, server, server_port))
+        if tail is None:
+            tail = tails[virtual, virtual_port, server, server_port] = \
+                f"{_endpoint(virtual, virtual_port):<18} {_endpoint(server, server_port)}\n"
+        yield f"{head}{_endpoint(client, client_port):<18} {tail}"
 
 
 def connections_listing(conns: list[Connection]) -> Listing:
     def text() -> str:
-        endpoint = _endpoints()
         head = "IPVS connection entries\n" + f"pro expire {'state':<11} {'source':<18} {'virtual':<18} destination\n"
-        return head + "".join(connection_line(c, endpoint) for c in conns)
+        return head + "".join(connection_lines(conns))
 
     def rows() -> Iterator[dict[str, Any]]:
-        endpoint = _endpoints()
-        return ({"protocol": c.protocol, "client": endpoint(c.client_address, c.client_port, False),
+        endpoint = _endpoint
+        return ({"protocol": c.protocol, "client": endpoint(c.client_address, c.client_port),
                  "virtual": endpoint(c.virtual_address, c.virtual_port),
                  "server": endpoint(c.server_address, c.server_port), "state": c.state, "expires": str(c.expires),
                  "pe": (f"{c.pe_name} {c.pe_data}".strip())} for c in conns)
@@ -298,5 +295,6 @@ def connections_listing(conns: list[Connection]) -> Listing:
                Column("SERVER", "server"), Column("STATE", "state"), Column("EXPIRES", "expires", justify="right"),
                Column("PE", "pe", 1)]
     # each made only for the formats that read it: a busy node has hundreds of thousands of connections
-    return Listing(columns=columns, rows=MadeRows(rows), data=lambda: [c.to_dict() for c in conns],
+    # -o json: one connection a line, each document made as it is written (none held)
+    return Listing(columns=columns, rows=MadeRows(rows), data=lambda: OneLineItems(conns, document=Connection.to_dict),
                    formats={"ipvsadm": text})

@@ -32,7 +32,8 @@ def save(app: AppContext, file: str) -> int:
     """Write a snapshot of this node to FILE (default: standard output).
 
     Pieces the kernel or the tools cannot give (no IPVS, no nft…) are stored as null and
-    listed under "absent".  Read it back with the global --snapshot option.
+    listed under "absent".  The IPVS connections are kept too (the text of /proc/net/ip_vs_conn,
+    what `kpctl ipvs connections` lists).  Read it back with the global --snapshot option.
 
     \b
     Examples:
@@ -46,7 +47,7 @@ def save(app: AppContext, file: str) -> int:
 
         write_snapshot(load_snapshot(app.snapshot_path), file)  # re-save (normalises the file)
         return 0
-    snap = collect_snapshot(app)
+    snap = collect_snapshot(app, connections=True)
     write_snapshot(snap, file)
     absent = snap.section("absent") or {}
     for name, why in absent.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from collections.abc import Iterable
 
-from kpctl.core.address import canonical_address, parse_address, parse_port, parse_service
+from kpctl.core.address import parse_address, parse_port, parse_service
 from kpctl.errors import InvalidInput
 from kpctl.model.ipvs import Connection
 
@@ -16,11 +16,9 @@ class Endpoint:
     port: int | None = None  # None: any port
 
     def matches(self, address: str, port: int) -> bool:
-        """Whether ``address``:``port`` is this one: the texts compared, the connection's written
-        as inet_ntop does first when they differ (the kernel's are; a hand-made snapshot's may not be)."""
-        if self.port is not None and self.port != port:
-            return False
-        return address == self.address or canonical_address(address) == self.address
+        """Whether ``address``:``port`` is this one (both addresses as inet_ntop writes them: a
+        Connection's are, kpctl.core.ipvs_conn)."""
+        return address == self.address and (self.port is None or self.port == port)
 
 
 def parse_endpoint(text: str, what: str) -> Endpoint:
@@ -66,4 +64,6 @@ def connection_filter(service: str | None, server: str | None, client: str | Non
 
 
 def filter_connections(conns: Iterable[Connection], chosen: ConnectionFilter) -> list[Connection]:
+    if chosen == ConnectionFilter():  # nothing chosen: every connection
+        return list(conns)
     return [c for c in conns if chosen.matches(c)]

@@ -2,7 +2,8 @@
 
 Sections (each optional; writers add theirs, readers take what they need):
   kernel, hostname, created         strings
-  ipvs        {"info": IPVSInfo, "services": [VirtualService…], "timeouts": Timeouts, "daemons": […]}
+  ipvs        {"info": IPVSInfo, "services": [VirtualService…], "timeouts": Timeouts, "daemons": […],
+               "connections": text of /proc/net/ip_vs_conn}
   ipsets      text of `ipset save` (lossless; parsed by kpctl.core)
   iptables    {"ipv4": {"nft": save-text, "legacy": save-text}, "ipv6": {…}}
   nftables    the JSON of `nft -j list ruleset`
@@ -10,7 +11,7 @@ Sections (each optional; writers add theirs, readers take what they need):
   routes      {"local": [...], "main": [...]}
   sysctls     {"net.ipv4.vs.conntrack": "1", …}
   modules     ["ip_vs", …]
-  conntrack, connections, …         as later work needs
+  conntrack, …         as later work needs
 
 Written indented (`snapshot save`), a section of several lines is decoded only when a command
 reads it (kpctl.backends.json_document.decode_object).  A loaded snapshot's sections also hold

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from kpctl.core.ipvs_conn import parse_ip_vs_conn
 from kpctl.model.ipvs import Connection, RealServer, ServiceKey, SyncDaemon, Timeouts
 from tests.cli_helpers import kpctl
 from tests.unit.ipvs_fakes import FakeIPVS, fixture_text, install, load_table
@@ -335,15 +336,37 @@ def test_connections_ipvsadm_format_and_filters(fake: FakeIPVS) -> None:
     assert [c["virtual_port"] for c in by_client] == [443]
 
 
-def test_connections_filters_match_addresses_however_a_snapshot_spells_them(fake: FakeIPVS) -> None:
-    # the kernel's text is read as inet_ntop writes it; a hand-made snapshot may hold other spellings
-    fake.conns = [Connection("TCP", "FD00:0:0::99", 1, "FD00::10", 443, "fd00:1:0::5", 8443, "FIN_WAIT", 7),
-                  Connection("TCP", "fd00::98", 2, "fd00::10", 80, "fd00:1::5", 8443, "FIN_WAIT", 7)]
-    for args, ports in ((["[fd00::10]:443"], [1]), (["--server", "[fd00:1::5]:8443"], [1, 2]),
-                        (["--client", "fd00::99"], [1]), (["--server", "fd00:1::5", "--client", "fd00::98"], [2])):
+def test_connections_filters_match_addresses_however_each_side_spells_them(fake: FakeIPVS) -> None:
+    # the kernel writes IPv6 addresses uncompressed (read as inet_ntop writes them); a filter may be
+    # given in any spelling
+    def v6(last: str) -> str:
+        return "fd00:0001:" + "0000:" * 5 + last if last == "0005" else "fd00:" + "0000:" * 6 + last
+
+    fake.conns = parse_ip_vs_conn(f"TCP {v6('0099')} 0001 {v6('0010')} 01BB {v6('0005')} 20FB FIN_WAIT 7\n"
+                                  f"TCP {v6('0098')} 0002 {v6('0010')} 0050 {v6('0005')} 20FB FIN_WAIT 7\n")
+    for args, ports in ((["[FD00:0::10]:443"], [1]), (["--server", "[fd00:1:0::5]:8443"], [1, 2]),
+                        (["--client", "fd00::0099"], [1]), (["--server", "fd00:1::5", "--client", "FD00::98"], [2])):
         found = json.loads(kpctl("ipvs", "connections", *args, "-o", "json").stdout)
         assert [c["client_port"] for c in found] == ports, args
 
+
+
+def test_connections_sharing_parts_of_their_lines_each_get_their_own(fake: FakeIPVS) -> None:
+    # the text before and after the client is shared between connections: each line still its own
+    fake.conns = [Connection("TCP", "10.0.0.1", 1, "10.254.0.1", 443, "10.0.0.2", 8443, "ESTABLISHED", 899),
+                  Connection("TCP", "10.0.0.3", 2, "10.254.0.1", 443, "10.0.0.2", 8443, "TIME_WAIT", 899),
+                  Connection("UDP", "10.0.0.1", 3, "10.254.0.1", 443, "10.0.0.9", 8443, "ESTABLISHED", 899),
+                  Connection("TCP", "10.0.0.4", 4, "10.254.0.1", 80, "10.0.0.2", 8443, "ESTABLISHED", 898),
+                  Connection("TCP", "10.0.0.5", 5, "10.254.0.1", 443, "10.0.0.2", 8080, "ESTABLISHED", 899)]
+    expected = [f"{c.protocol:<3} {c.expires // 60:02d}:{c.expires % 60:02d}  {c.state:<11} "
+                f"{c.client_address + ':' + str(c.client_port):<18} "
+                f"{c.virtual_address + ':' + str(c.virtual_port):<18} {c.server_address}:{c.server_port}"
+                for c in fake.conns]
+    assert kpctl("ipvs", "connections", "-o", "ipvsadm").stdout.splitlines()[2:] == expected
+    text = kpctl("ipvs", "connections", "-o", "json").stdout
+    assert text.splitlines()[1:-1] == [f"  {json.dumps(c.to_dict())}," for c in fake.conns[:-1]] + [
+        f"  {json.dumps(fake.conns[-1].to_dict())}"]  # one connection a line
+    assert json.loads(text) == [c.to_dict() for c in fake.conns]
 
 @pytest.mark.parametrize("args, named", [
     (["10.254.0.1"], ("10.254.0.1",)), (["--server", "nohost"], ("nohost",)),

@@ -74,7 +74,7 @@ def test_collect_tolerates_missing_pieces(monkeypatch: pytest.MonkeyPatch) -> No
             return "[]"
         raise AssertionError(argv)
 
-    def no_ipvs(app: Any) -> Any:
+    def no_ipvs(app: Any, connections: bool) -> Any:
         from kpctl.errors import KernelFeatureMissing
 
         raise KernelFeatureMissing("IPVS is not available in this kernel")

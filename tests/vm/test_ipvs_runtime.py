@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -124,6 +125,24 @@ def test_connections_from_proc_equal_ipvsadm_lnc(served: tuple[Node, Pod], ipvsa
     from_client = [c for c in every if c["client_address"] == "172.30.78.9"]
     assert len(json.loads(ok("ipvs", "connections", "--client", "172.30.78.9", "-o", "json").stdout)) == len(from_client)
 
+
+
+def test_snapshot_records_the_connections(served: tuple[Node, Pod], ipvsadm: Ipvsadm, tmp_path: Path) -> None:
+    # a snapshot holds /proc/net/ip_vs_conn's text; read back it lists the connections ipvsadm -Lnc
+    # listed around the save (an entry of an earlier test may expire or change state in between)
+    def entries(lines: list[str]) -> set[tuple[str, ...]]:
+        return {(fields[0], *fields[3:6]) for fields in map(str.split, lines[2:])}  # protocol and endpoints
+
+    path = str(tmp_path / "node.json")
+    before = ipvsadm("-Lnc").splitlines()
+    ok("snapshot", "save", path)
+    after = ipvsadm("-Lnc").splitlines()
+    saved = ok("--snapshot", path, "ipvs", "connections", "-o", "ipvsadm").stdout.splitlines()
+    assert saved[:2] == before[:2]
+    assert entries(after) <= entries(saved) <= entries(before)
+    mine = [line for line in saved if f" {VIP}:80 " in line]
+    assert len(mine) >= 4 and all(" 172.30.78.9:" in line for line in mine)
+    assert json.loads(ok("--snapshot", path, "ipvs", "connections", "--client", "172.30.78.9", "-o", "json").stdout)
 
 def test_timeout_set_and_show(ipvsadm: Ipvsadm) -> None:
     assert ok("ipvs", "timeout", "-o", "ipvsadm").stdout == ipvsadm("-L", "--timeout")

@@ -66,7 +66,7 @@ COLUMNS = (
 
 def _listing(selected: dict[str, Any], graph: dict[str, Any], chain: str | None, output: OutputSpec,
              color: bool) -> Listing:
-    from kpctl.core.nft_document import plain
+    from kpctl.core.nft_document import one_line
     from kpctl.core.nft_syntax import save_text
     from kpctl.core.nft_view import jump_trees, summary_rows
     from kpctl.output.nft import tree_text
@@ -79,7 +79,7 @@ def _listing(selected: dict[str, Any], graph: dict[str, Any], chain: str | None,
         "save": lambda: save_text(selected),
         "json": lambda: _json_text(selected),
     }
-    return Listing(COLUMNS, rows, lambda: plain(selected), formats)
+    return Listing(COLUMNS, rows, lambda: one_line(selected), formats)  # (-o yaml; -o json: _json_text)
 
 
 def _json_text(document: dict[str, Any]) -> str:

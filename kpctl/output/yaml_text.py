@@ -165,13 +165,15 @@ def _float(value: float) -> str:
 
 
 _CONTAINERS = (dict, list, tuple)
+_BLOCKS = (*_CONTAINERS, OneLineItems)  # what is written as a block when not empty
 
 
 def write_yaml(value: Any, write: Callable[[str], Any]) -> None:
-    """Write ``value`` as a YAML document (ending with a newline)."""
+    """Write ``value`` as a YAML document (ending with a newline).  A OneLineItems is written as
+    the sequence of its items' documents, each made as it is written (none held)."""
     if type(value) is OneLineItems:
-        value = list(value)
-    if not isinstance(value, _CONTAINERS):
+        value = value if value.items else []
+    if not isinstance(value, _BLOCKS):
         text = scalar(value, 0, 2)
         write(text + ("\n...\n" if text[0] not in "'\"" else "\n"))
         return
@@ -198,11 +200,11 @@ def _block(value: Any, indent: int, lead: str, add: Callable[[str], None], shape
         for key, child in value.items():
             head = _HEADS.get((first, key)) or _head(first, key)
             first = pad
-            if type(child) is OneLineItems:  # a list here: its items' documents, made now
-                child = list(child)
+            if type(child) is OneLineItems and not child.items:
+                child = []
             if type(child) is int:  # the most common value (counters, ports): one spelling, no style
                 add(f"{head} {child}")
-            elif isinstance(child, _CONTAINERS) and child:
+            elif isinstance(child, _BLOCKS) and child:
                 add(head)
                 # a sequence in a mapping is not indented; a mapping is, by two
                 _block(child, indent if not isinstance(child, dict) else indent + 2, "", add, shapes)
@@ -214,9 +216,9 @@ def _block(value: Any, indent: int, lead: str, add: Callable[[str], None], shape
     for child in value:
         head = first + "- "
         first = pad
-        if type(child) is OneLineItems:
-            child = list(child)
-        if isinstance(child, _CONTAINERS) and child:
+        if type(child) is OneLineItems and not child.items:
+            child = []
+        if isinstance(child, _BLOCKS) and child:
             _block(child, indent + 2, head, add, shapes)
         elif isinstance(child, _CONTAINERS):
             add(head + ("{}" if isinstance(child, dict) else "[]"))

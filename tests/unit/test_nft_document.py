@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from kpctl.backends.json_document import decode
 from kpctl.backends.nft import parse_ruleset
-from kpctl.core.nft_document import RUN, Objects, RuleText, entries, plain, read_document
+from kpctl.core.nft_document import RUN, Objects, RuleText, entries, read_document
 from kpctl.core.nft_json import TableIndex, items
 from kpctl.errors import InvalidInput
 from kpctl.model.document import OneLineItems
@@ -53,6 +53,13 @@ def saved(document: dict[str, Any], ascii_only: bool = False) -> str:
     out = io.StringIO()
     write_json({"nftables": OneLineItems(document["nftables"])}, out.write, ensure_ascii=ascii_only)
     return out.getvalue()
+
+
+def plain(document: Any) -> Any:
+    """The document with every object decoded."""
+    if isinstance(document, dict) and isinstance(document.get("nftables"), Objects):
+        return {**document, "nftables": list(document["nftables"])}
+    return document
 
 
 def _read(text: str) -> Any:

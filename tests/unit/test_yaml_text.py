@@ -166,3 +166,24 @@ def test_keys_that_are_one_key_to_a_dict_and_two_to_yaml() -> None:
     value = [{**first, 2: 0, 3: 0, 4: 0} for first in ({1: "a"}, {True: "b"}, {1.0: "c"}, {1: {2: 3}}, {True: {False: 3}})]
     value = plain((value + [{"1": {"2": 3}, "2": 0, "3": 0, "4": 0}]) * 2)  # copies, or PyYAML would write anchors
     assert dumps(value) == pyyaml(value)
+
+
+def test_one_line_items_are_written_as_their_documents_are_made() -> None:
+    """None held: the first text is written long before the last document is made (an nft
+    ruleset's 120,000 objects, decoded a run at a time)."""
+    made: list[int] = []
+    first_write: list[int] = []
+
+    def document(number: int) -> dict[str, Any]:
+        made.append(number)
+        return {"rule": {"handle": number, "expr": [{"jump": {"target": f"chain-{number}"}}]}}
+
+    def write(text: str) -> None:
+        if not first_write:
+            first_write.append(len(made))
+
+    items = OneLineItems(range(60000), document=document)
+    write_yaml({"nftables": items}, write)
+    assert len(made) == 60000 and first_write and first_write[0] < 60000 // 2
+    assert dumps({"nftables": OneLineItems([], document=document)}) == "nftables: []\n" == pyyaml({"nftables": []})
+    assert dumps(OneLineItems([])) == "[]\n" == pyyaml([])

@@ -65,7 +65,7 @@ def commands(service: str, pod: str, files: dict[str, str]) -> list[tuple[str, l
     for fmt in ("plain", "tree", "save"):
         out.append((f"iptables list --kube -o {fmt}", ["iptables", "list", "--kube", "-o", fmt], "iptables"))
     out.append(("iptables backends", ["iptables", "backends", "-o", "plain"], "iptables"))
-    for fmt in ("table", "plain", "tree", "json", "save"):
+    for fmt in ("table", "wide", "plain", "json", "yaml", "save", "tree"):
         out.append((f"nft list -o {fmt}", ["nft", "list", "-o", fmt], "nftables"))
     out += [
         ("services", ["services", "-o", "plain"], None),
@@ -82,7 +82,7 @@ def commands(service: str, pod: str, files: dict[str, str]) -> list[tuple[str, l
     if "connections" in files:  # an IPVS node's connections: their own snapshot (the last --snapshot wins)
         out += [(f"ipvs connections {what}".rstrip(), ["--snapshot", files["connections"], "ipvs", "connections",
                                                        *args, "-o", fmt], None)
-                for what, args, fmt in (("", [], "plain"), ("-o ipvsadm", [], "ipvsadm"),
+                for what, args, fmt in (("", [], "plain"), ("-o ipvsadm", [], "ipvsadm"), ("-o json", [], "json"),
                                         ("--server", ["--server", server], "plain"))]
     return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from itertools import chain
 from operator import attrgetter
 from typing import Any
 from collections.abc import Callable, Iterable, Iterator
@@ -263,8 +264,9 @@ def _endpoint(address: str, port: int) -> str:
 
 
 def connection_lines(conns: Iterable[Connection]) -> Iterator[str]:
-    """The lines of `ipvsadm -Lnc` (print_conn).  What comes before the client (protocol, expiry,
-    state) and after it (virtual and real server), which connections share, is made once each."""
+    """The lines of `ipvsadm -Lnc` (print_conn), without their line breaks.  What comes before the
+    client (protocol, expiry, state) and after it (virtual and real server), which connections
+    share, is made once each."""
     heads: dict[tuple[str, int, str], str] = {}
     tails: dict[tuple[str, int, str, int], str] = {}
     for proto, client, client_port, virtual, virtual_port, server, server_port, state, expires, _, _ in conns:
@@ -275,14 +277,14 @@ def connection_lines(conns: Iterable[Connection]) -> Iterator[str]:
         tail = tails.get((virtual, virtual_port, server, server_port))
         if tail is None:
             tail = tails[virtual, virtual_port, server, server_port] = \
-                f"{_endpoint(virtual, virtual_port):<18} {_endpoint(server, server_port)}\n"
+                f"{_endpoint(virtual, virtual_port):<18} {_endpoint(server, server_port)}"
         yield f"{head}{_endpoint(client, client_port):<18} {tail}"
 
 
 def connections_listing(conns: list[Connection]) -> Listing:
-    def text() -> str:
-        head = "IPVS connection entries\n" + f"pro expire {'state':<11} {'source':<18} {'virtual':<18} destination\n"
-        return head + "".join(connection_lines(conns))
+    def text() -> Iterator[str]:  # (lines, written as they are made)
+        head = ["IPVS connection entries", f"pro expire {'state':<11} {'source':<18} {'virtual':<18} destination"]
+        return chain(head, connection_lines(conns))
 
     def rows() -> Iterator[dict[str, Any]]:
         endpoint = _endpoint

@@ -88,6 +88,8 @@ def seed_ipvs_node() -> dict[str, Any]:
                 service("tcp", "10.254.199.160", 8080, [server("172.30.22.4", 8080), server("172.30.78.4", 8080)]),
                 service("udp", "10.254.0.2", 53, [server("172.30.78.2", 53)]),
             ],
+            # /proc/net/ip_vs_conn: a pod's connection to the apiserver (the active one of 10.254.0.1:443)
+            "connections": read("seed.ip_vs_conn"),
         },
         ipsets=read("seed.ipset"),
         iptables={"ipv4": {"nft": read("seed.rules"), "legacy": None}, "ipv6": {"nft": None, "legacy": None}},

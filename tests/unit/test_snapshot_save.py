@@ -74,7 +74,7 @@ def test_collect_tolerates_missing_pieces(monkeypatch: pytest.MonkeyPatch) -> No
             return "[]"
         raise AssertionError(argv)
 
-    def no_ipvs(app: Any, connections: bool) -> Any:
+    def no_ipvs(app: Any, connections: bool, absent: Any) -> Any:
         from kpctl.errors import KernelFeatureMissing
 
         raise KernelFeatureMissing("IPVS is not available in this kernel")
@@ -112,3 +112,46 @@ def test_resave_writes_each_nftables_object_on_its_line(tmp_path: Path) -> None:
     objects = json.loads(written)["nftables"]["nftables"]
     assert len(objects) > 10 and all(json.dumps(item, ensure_ascii=False) in lines for item in objects)
     assert written.startswith('{\n  "format": "kpctl-snapshot",\n')  # the rest stays indented
+
+
+class _TableOnly:
+    """A live IPVS backend whose connection table cannot be read."""
+
+    def __init__(self, text: str | None) -> None:
+        self.text = text
+
+    def table(self) -> Any:
+        from kpctl.model.ipvs import IPVSInfo, IPVSTable, VirtualService
+
+        return IPVSTable(IPVSInfo("1.2.1", 4096), (VirtualService("inet", "tcp", "10.254.0.1", 443),))
+
+    def timeouts(self) -> Any:
+        from kpctl.model.ipvs import Timeouts
+
+        return Timeouts()
+
+    def connection_text(self) -> str:
+        from kpctl.errors import PermissionDenied
+
+        if self.text is None:
+            raise PermissionDenied("cannot read /proc/net/ip_vs_conn")
+        return self.text
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("text", [None, "Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires\n"])
+def test_ipvs_connections_are_recorded_or_said_absent(monkeypatch: pytest.MonkeyPatch, text: str | None) -> None:
+    import kpctl.backends.ipvs
+
+    monkeypatch.setattr(kpctl.backends.ipvs, "open_ipvs", lambda app: _TableOnly(text))
+    saved = collect.collect_snapshot(app=None, only=("ipvs",), connections=True)
+    assert saved.section("ipvs")["services"][0]["address"] == "10.254.0.1"
+    if text is None:  # the table is kept, and why the connections are not said
+        assert "connections" not in saved.section("ipvs")
+        assert saved.section("absent")["ipvs connections"].startswith("cannot read /proc/net/ip_vs_conn")
+        assert list(saved.section("absent")) == ["ipvs connections"]
+    else:
+        assert saved.section("ipvs")["connections"] == text and saved.section("absent") is None
+    assert "connections" not in collect.collect_snapshot(app=None, only=("ipvs",)).section("ipvs")  # (trace's)

@@ -59,4 +59,3 @@ def parse_ip_vs_conn(text: str) -> list[Connection]:
     except ValueError as exc:
         raise ValueError(f"bad connection line {line.strip()!r}: {exc}") from None
     return connections
-

@@ -350,7 +350,6 @@ def test_connections_filters_match_addresses_however_each_side_spells_them(fake:
         assert [c["client_port"] for c in found] == ports, args
 
 
-
 def test_connections_sharing_parts_of_their_lines_each_get_their_own(fake: FakeIPVS) -> None:
     # the text before and after the client is shared between connections: each line still its own
     fake.conns = [Connection("TCP", "10.0.0.1", 1, "10.254.0.1", 443, "10.0.0.2", 8443, "ESTABLISHED", 899),
@@ -367,6 +366,7 @@ def test_connections_sharing_parts_of_their_lines_each_get_their_own(fake: FakeI
     assert text.splitlines()[1:-1] == [f"  {json.dumps(c.to_dict())}," for c in fake.conns[:-1]] + [
         f"  {json.dumps(fake.conns[-1].to_dict())}"]  # one connection a line
     assert json.loads(text) == [c.to_dict() for c in fake.conns]
+
 
 @pytest.mark.parametrize("args, named", [
     (["10.254.0.1"], ("10.254.0.1",)), (["--server", "nohost"], ("nohost",)),

@@ -126,7 +126,6 @@ def test_connections_from_proc_equal_ipvsadm_lnc(served: tuple[Node, Pod], ipvsa
     assert len(json.loads(ok("ipvs", "connections", "--client", "172.30.78.9", "-o", "json").stdout)) == len(from_client)
 
 
-
 def test_snapshot_records_the_connections(served: tuple[Node, Pod], ipvsadm: Ipvsadm, tmp_path: Path) -> None:
     # a snapshot holds /proc/net/ip_vs_conn's text; read back it lists the connections ipvsadm -Lnc
     # listed around the save (an entry of an earlier test may expire or change state in between)
@@ -143,6 +142,7 @@ def test_snapshot_records_the_connections(served: tuple[Node, Pod], ipvsadm: Ipv
     mine = [line for line in saved if f" {VIP}:80 " in line]
     assert len(mine) >= 4 and all(" 172.30.78.9:" in line for line in mine)
     assert json.loads(ok("--snapshot", path, "ipvs", "connections", "--client", "172.30.78.9", "-o", "json").stdout)
+
 
 def test_timeout_set_and_show(ipvsadm: Ipvsadm) -> None:
     assert ok("ipvs", "timeout", "-o", "ipvsadm").stdout == ipvsadm("-L", "--timeout")

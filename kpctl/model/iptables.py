@@ -212,6 +212,8 @@ def parse_port_ranges(text: str) -> tuple[tuple[int, int], ...]:
     ranges = []
     for part in text.split(","):
         low, sep, high = part.partition(":")
+        if not all(word.isascii() and word.isdigit() for word in (low, high) if word):
+            raise ValueError(f"bad port {part!r}")  # (iptables-save writes numbers, not service names)
         lo = int(low) if low else 0
         hi = (int(high) if high else 65535) if sep else lo
         if not (0 <= lo <= 65535 and 0 <= hi <= 65535) or lo > hi:

@@ -137,6 +137,12 @@ def test_bad_rules_in_snapshot_is_invalid_input(tmp_path: Path) -> None:
     assert out.exit_code == 2
     assert "ipv4 nft" in out.stderr and "line 2" in out.stderr and "NOPE" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+    bad_port = _snapshot(tmp_path, {"ipv4": {"nft": "*filter\n:INPUT ACCEPT [0:0]\n"
+                                                     "-A INPUT -p tcp -m tcp --dport notaport -j ACCEPT\nCOMMIT\n"}})
+    for output in ("plain", "json"):
+        out = kpctl("--snapshot", bad_port, "iptables", "list", "-o", output)
+        assert out.exit_code == 2 and out.stdout == ""
+        assert out.stderr.strip().splitlines() == ["kpctl: error: iptables-save input line 3: bad port 'notaport'"]
 
 
 @pytest.mark.parametrize("section", [[], {"ipv5": {}}, {"ipv4": {"iptables": ""}}, {"ipv4": {"nft": 3}}])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -147,6 +148,9 @@ def test_port_ranges_and_nat_ranges() -> None:
     assert PortMatch(((30000, 32767),), negated=True).matches(80)
     with pytest.raises(ValueError):
         parse_port_ranges("90:80")
+    for bad in ("notaport", "80:x", "+80", " 80", "8_0", "٨٠"):
+        with pytest.raises(ValueError, match=rf"^bad port '{re.escape(bad)}'$"):
+            parse_port_ranges(bad)
     assert parse_nat_range("[fd00::5]:8080").min_address == "fd00::5"
     r = parse_nat_range("10.0.0.1-10.0.0.3:8080-8090")
     assert (r.min_address, r.max_address, r.min_port, r.max_port) == ("10.0.0.1", "10.0.0.3", 8080, 8090)

@@ -52,10 +52,7 @@ def _parse_texts(texts: SaveTexts, origin: str, lazy: bool = False) -> IptablesS
             text = texts.get(family, {}).get(backend)
             if text is None:
                 continue
-            try:
-                rulesets.append(parse_save(text, family, backend, lazy))
-            except InvalidInput as exc:
-                raise InvalidInput(f"{origin} ({family} {backend}): {exc.message}") from None
+            rulesets.append(parse_save(text, family, backend, lazy, f"{origin} ({family} {backend})"))
     return IptablesState(tuple(rulesets))
 
 

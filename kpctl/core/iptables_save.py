@@ -535,8 +535,9 @@ class LazyChains(Mapping[str, Chain]):
     kept the first time it is looked up (a trace reads a handful of a 100,000-rule node's)."""
 
     def __init__(self, table: str, family: str, declared: dict[str, tuple[str | None, int, int]],
-                 lines: dict[str, list[tuple[int, str]]], late: dict[str, int]) -> None:
+                 lines: dict[str, list[tuple[int, str]]], late: dict[str, int], origin: str = "") -> None:
         self._table, self._family = table, family
+        self._origin = origin  # what leads the message of a malformed rule found when its chain is read
         self._declared, self._lines = declared, lines
         # chains declared after the table's first rule line → their declaration line: a rule
         # before it sees no such chain (`-j NAME` is then a target, not a jump)
@@ -578,7 +579,13 @@ class LazyChains(Mapping[str, Chain]):
 
     def _parsed(self, name: str) -> Chain:
         policy, packets, bytes_ = self._declared[name]
-        return Chain(name, policy, packets, bytes_, self._read(name))
+        try:
+            rules = self._read(name)
+        except InvalidInput as exc:
+            if not self._origin:
+                raise
+            raise InvalidInput(f"{self._origin}: {exc.message}") from None
+        return Chain(name, policy, packets, bytes_, rules)
 
     def _read(self, chain: str) -> tuple[Rule, ...]:
         """The rules of ``chain``, parsed and validated: a line of the common shape by one regular
@@ -668,8 +675,10 @@ class _DeclaredBefore:
         return name in self.declared and self.late.get(name, 0) < self.lineno  # type: ignore[call-overload]
 
 
-def parse_save(text: str, family: str = "ipv4", backend: str = "nft", lazy: bool = False) -> Ruleset:
-    """Parse iptables-save (or ip6tables-save) output.  Malformed input → InvalidInput.
+def parse_save(text: str, family: str = "ipv4", backend: str = "nft", lazy: bool = False,
+               origin: str = "") -> Ruleset:
+    """Parse iptables-save (or ip6tables-save) output.  Malformed input → InvalidInput, its
+    message led by ``origin`` (where the text came from) when given.
 
     One cheap pass checks the structure (tables, chain declarations, each rule line's
     ``-A CHAIN``) and keeps each chain's lines; rules are parsed per chain on first use.
@@ -678,6 +687,19 @@ def parse_save(text: str, family: str = "ipv4", backend: str = "nft", lazy: bool
     """
     if family not in ("ipv4", "ipv6"):
         raise InvalidInput(f"unknown family {family!r} (ipv4 or ipv6)")
+    try:
+        ruleset = Ruleset(family, backend, _tables(text, family, origin))
+    except InvalidInput as exc:
+        if not origin:
+            raise
+        raise InvalidInput(f"{origin}: {exc.message}") from None
+    if not lazy:
+        read_all(ruleset)  # (a chain's errors name the origin themselves: LazyChains)
+    return ruleset
+
+
+def _tables(text: str, family: str, origin: str) -> dict[str, Table]:
+    """The structure pass of parse_save: each table's chains, their rules' lines kept."""
     tables: dict[str, Table] = {}
     table: str | None = None
     declared: dict[str, tuple[str | None, int, int]] = {}
@@ -718,7 +740,7 @@ def parse_save(text: str, family: str = "ipv4", backend: str = "nft", lazy: bool
         if table is None:
             raise _bad(lineno, f"{line.split()[0]!r} outside a table (missing *TABLE)")
         if line == "COMMIT":
-            tables[table] = Table(table, LazyChains(table, family, declared, lines, late))
+            tables[table] = Table(table, LazyChains(table, family, declared, lines, late, origin))
             table, plain = None, {}
             continue
         if line.startswith(":"):
@@ -740,10 +762,7 @@ def parse_save(text: str, family: str = "ipv4", backend: str = "nft", lazy: bool
         ruled = True
     if table is not None:
         raise InvalidInput(f"iptables-save input: table {table!r} has no COMMIT")
-    ruleset = Ruleset(family, backend, tables)
-    if not lazy:
-        read_all(ruleset)
-    return ruleset
+    return tables
 
 
 def read_all(ruleset: Ruleset) -> Ruleset:

@@ -167,7 +167,11 @@ class NodeView:
                 if text:
                     from kpctl.core.iptables_save import parse_save  # (a node without rules needs no reader)
 
-                    ruleset = parse_save(text, family=family, backend=backend, lazy=True)  # chains parsed when walked
+                    source = self.snapshot.source
+                    where = "iptables-save output" if source == "(live)" else \
+                        f"snapshot {source!r}" if source else "snapshot"
+                    ruleset = parse_save(text, family, backend, lazy=True,  # chains parsed when walked
+                                         origin=f"{where} ({family} {backend})")
                     if not _inert(ruleset):
                         found.append(ruleset)
             out[family] = tuple(found)

@@ -139,10 +139,12 @@ def test_bad_rules_in_snapshot_is_invalid_input(tmp_path: Path) -> None:
     assert len(out.stderr.strip().splitlines()) == 1
     bad_port = _snapshot(tmp_path, {"ipv4": {"nft": "*filter\n:INPUT ACCEPT [0:0]\n"
                                                      "-A INPUT -p tcp -m tcp --dport notaport -j ACCEPT\nCOMMIT\n"}})
-    for output in ("plain", "json"):
-        out = kpctl("--snapshot", bad_port, "iptables", "list", "-o", output)
-        assert out.exit_code == 2 and out.stdout == ""
-        assert out.stderr.strip().splitlines() == ["kpctl: error: iptables-save input line 3: bad port 'notaport'"]
+    for args in (["iptables", "list", "-o", "plain"], ["iptables", "list", "-o", "json"], ["services"],
+                 ["trace", "10.0.0.1:80"]):  # read whole, or a chain at a time: where it is said alike
+        out = kpctl("--snapshot", bad_port, *args)
+        assert out.exit_code == 2 and out.stdout == "", args
+        assert out.stderr.strip().splitlines() == [f"kpctl: error: snapshot {bad_port!r} (ipv4 nft): iptables-save "
+                                                   "input line 3: bad port 'notaport'"], args
 
 
 @pytest.mark.parametrize("section", [[], {"ipv5": {}}, {"ipv4": {"iptables": ""}}, {"ipv4": {"nft": 3}}])

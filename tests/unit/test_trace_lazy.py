@@ -84,6 +84,6 @@ def test_a_malformed_rule_fails_the_fast_walk_as_the_full_parse_does(grown: Node
     sections["iptables"] = {**sections["iptables"], "ipv4": v4}
     broken = NodeSnapshot(1, sections)
     with pytest.raises(InvalidInput) as full:
-        parse_save(v4[key])
+        parse_save(v4[key], "ipv4", key, origin=f"snapshot (ipv4 {key})")
     # the traced service's rule comes before the bad one: the fast walk still reads the whole chain
     assert _outcome(NodeView(broken), f"{vip(3)}:80", "node") == ("error", str(full.value))

@@ -80,7 +80,10 @@ def _links() -> list[dict[str, Any]]:
         kind = (row.get("linkinfo") or {}).get("info_kind", "")
         out.append({
             "name": row.get("ifname"), "index": row.get("ifindex"), "kind": kind,
-            "state": row.get("operstate", ""), "flags": row.get("flags", []),
+            # the administrative state (model.links.Link; what rtnetlink's IFF_UP says, as `vip list`
+            # reads it live), and the kernel's operational one beside it
+            "state": "UP" if "UP" in (row.get("flags") or ()) else "DOWN", "operstate": row.get("operstate", ""),
+            "flags": row.get("flags", []),
             "addresses": [f"{a['local']}/{a['prefixlen']}" for a in row.get("addr_info", ()) if "local" in a],
         })
     return out

@@ -65,7 +65,7 @@ def test_collect_tolerates_missing_pieces(monkeypatch: pytest.MonkeyPatch) -> No
         if argv[0] == "nft":
             raise RuntimeError("nft -j list ruleset: Operation not permitted")
         if argv[:3] == ["ip", "-j", "-d"]:
-            return json.dumps([{"ifname": "lo", "ifindex": 1, "operstate": "UNKNOWN",
+            return json.dumps([{"ifname": "lo", "ifindex": 1, "operstate": "UNKNOWN", "flags": ["LOOPBACK", "UP"],
                                 "addr_info": [{"local": "127.0.0.1", "prefixlen": 8}]},
                                {"ifname": "kube-ipvs0", "ifindex": 5, "operstate": "DOWN",
                                 "linkinfo": {"info_kind": "dummy"},
@@ -89,7 +89,8 @@ def test_collect_tolerates_missing_pieces(monkeypatch: pytest.MonkeyPatch) -> No
     assert set(absent) == {"ipvs", "ipsets", "nftables"}
     assert "IPVS" in absent["ipvs"] and "not permitted" in absent["nftables"]
     assert snap.section("links")[1] == {"name": "kube-ipvs0", "index": 5, "kind": "dummy", "state": "DOWN",
-                                        "flags": [], "addresses": ["10.254.0.1/32"]}
+                                        "operstate": "DOWN", "flags": [], "addresses": ["10.254.0.1/32"]}
+    assert snap.section("links")[0]["state"] == "UP" and snap.section("links")[0]["operstate"] == "UNKNOWN"
     view = NodeView(snap)
     assert view.is_local("10.254.0.1") and view.ipvs_services == () and view.ipsets == {}
     document = snap.to_dict()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -46,6 +47,23 @@ def test_add_creates_down_dummy_with_host_addresses(clean_dev: None) -> None:
     bad = kpctl("vip", "add", "10.254.0.0/24")
     assert bad.exit_code == 2
     assert {(a["local"], a["prefixlen"]) for a in link_info()["addr_info"]} == addrs  # nothing changed
+
+
+def test_snapshot_records_the_administrative_state(clean_dev: None, tmp_path: Path) -> None:
+    # kube-ipvs0 is administratively DOWN (no IFF_UP), as `ip` and `vip add` leave it; lo is UP
+    # though the kernel's operational state of a loopback is UNKNOWN
+    assert kpctl("vip", "add", "10.254.0.1").exit_code == 0
+
+    def saved_links() -> dict:  # type: ignore[type-arg]
+        path = tmp_path / "node.json"
+        assert kpctl("snapshot", "save", str(path)).exit_code == 0
+        return {link["name"]: link for link in json.loads(path.read_text())["links"]}
+
+    links = saved_links()
+    assert (links[DEV]["state"], links[DEV]["addresses"]) == ("DOWN", ["10.254.0.1/32"])
+    assert (links["lo"]["state"], links["lo"]["operstate"]) == ("UP", "UNKNOWN")
+    sh("ip", "link", "set", DEV, "up")
+    assert saved_links()[DEV]["state"] == "UP" and "UP" in link_info()["flags"]
 
 
 def test_list_shows_services_and_set_members(clean_dev: None) -> None:

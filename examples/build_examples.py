@@ -68,9 +68,9 @@ def seed_ipvs_node() -> dict[str, Any]:
     shown, so 192.168.10.10 stands in for it.  This node holds the pod network 172.30.22.0/24
     (flannel: cni0 bridge, vxlan flannel.1 to 172.30.78.0/24 on the other node)."""
     links = [
-        link("lo", "", "UNKNOWN", "127.0.0.1/8"),
+        link("lo", "", "UP", "127.0.0.1/8"),
         link("eth0", "", "UP", "192.168.10.11/24"),
-        link("flannel.1", "vxlan", "UNKNOWN", "172.30.22.0/32"),
+        link("flannel.1", "vxlan", "UP", "172.30.22.0/32"),
         link("cni0", "bridge", "UP", "172.30.22.1/24"),
         link("kube-ipvs0", "dummy", "DOWN", "10.254.0.1/32", "10.254.0.2/32", "10.254.199.160/32"),
     ]
@@ -117,7 +117,7 @@ def iptables_node() -> dict[str, Any]:
     clusterCIDR 172.30.0.0/16, this node holds 172.30.1.0/24; web (3 endpoints, ClientIP
     affinity), kube-dns, kubernetes, a service without endpoints (10.254.0.50:80)."""
     links = [
-        link("lo", "", "UNKNOWN", "127.0.0.1/8"),
+        link("lo", "", "UP", "127.0.0.1/8"),
         link("eth0", "", "UP", "10.0.0.11/24"),
         link("cni0", "bridge", "UP", "172.30.1.1/24"),
     ]
@@ -144,7 +144,7 @@ def nftables_node() -> dict[str, Any]:
     service CIDR 10.96.0.0/16; web has 3 endpoints (numgen random mod 3), sticky has ClientIP
     affinity, empty has no endpoints (reject)."""
     links = [
-        link("lo", "", "UNKNOWN", "127.0.0.1/8"),
+        link("lo", "", "UP", "127.0.0.1/8"),
         link("eth0", "", "UP", "192.168.56.11/24"),
         link("cni0", "bridge", "UP", "10.244.1.1/24"),
     ]
@@ -170,7 +170,7 @@ def userspace_node() -> dict[str, Any]:
     """A userspace-mode node with the seed article's example: service 1.2.3.4:8888, kube-proxy
     listening on 32890 (REDIRECT for pods, DNAT to the node address for the node itself)."""
     links = [
-        link("lo", "", "UNKNOWN", "127.0.0.1/8"),
+        link("lo", "", "UP", "127.0.0.1/8"),
         link("eth0", "", "UP", "192.168.1.21/24"),
         link("cni0", "bridge", "UP", "10.1.0.1/24"),
     ]

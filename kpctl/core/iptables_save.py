@@ -31,6 +31,7 @@ from kpctl.model.iptables import (
 )
 
 _COUNTERS = re.compile(r"^\[(\d+):(\d+)\]$")
+_COUNTED = re.compile(r"\[([0-9]+):([0-9]+)\] ")  # a rule line's counters, before its -A (iptables-save -c)
 _CHAIN_NAME = re.compile(r"^[^\s!\"'\[\]]{1,29}$")
 _PLAIN_CHAIN_NAME = re.compile(r"[^\s!\"'\[\]\\]{1,29}")  # one that needs no unquoting
 _USER_CHAIN = (None, 0, 0)  # a user chain's declaration: no policy, no counters
@@ -597,13 +598,16 @@ class LazyChains(Mapping[str, Chain]):
         start, is_chain = len(prefix), maker.is_chain
         rules = []
         for number, (lineno, line) in enumerate(lines, 1):
-            pieces = _shape(line, start) if line.startswith(prefix) else None
+            text, counters = line, None
+            if line[0] == "[" and (counted := _COUNTED.match(line)) is not None:  # iptables-save -c
+                text, counters = line[counted.end():], Counters(int(counted[1]), int(counted[2]))
+            pieces = _shape(text, start) if text.startswith(prefix) else None
             if pieces is not None and (pieces[14] is None or deferrable(pieces)):  # (no target option: the common case)
                 name = pieces[13]
-                rules.append(deferred(chain, number, line, name, name if is_chain(name) else None, pieces[6], maker,
-                                      pieces))
+                rules.append(deferred(chain, number, text, name, name if is_chain(name) else None, pieces[6], maker,
+                                      pieces, counters))
             else:
-                rules.append(self._rule(chain, number, lineno, line, pieces))
+                rules.append(self._rule(chain, number, lineno, line, pieces, text, counters))
         return tuple(rules)
 
     def counted(self, name: str) -> tuple[bool, int]:
@@ -646,14 +650,16 @@ class LazyChains(Mapping[str, Chain]):
                            for _, line in self._lines[name])
         return out
 
-    def _rule(self, chain: str, number: int, lineno: int, line: str, pieces: Pieces | None = None) -> Rule:
-        """Rule ``number`` of ``chain`` built now; ``pieces``: the common shape's, of a rule whose
-        target has an option other than DNAT's (checked here)."""
+    def _rule(self, chain: str, number: int, lineno: int, line: str, pieces: Pieces | None = None,
+              text: str = "", counters: Counters | None = None) -> Rule:
+        """Rule ``number`` of ``chain`` built now; ``pieces``: the common shape's (of ``text``, the
+        line without its ``counters``), of a rule whose target has an option other than DNAT's
+        (checked here)."""
         if pieces is not None:
             parts = self._build(pieces)
             try:
                 parts[1].validate()  # type: ignore[union-attr]
-                return Rule(chain, number, line, *parts)
+                return Rule(chain, number, text, *parts, counters)
             except (ValueError, IndexError):
                 pass  # the token parser reports it
         chains: Container[str] = _DeclaredBefore(self._declared, self._late, lineno) if self._late else self._declared
@@ -709,9 +715,13 @@ def _tables(text: str, family: str, origin: str) -> dict[str, Table]:
     ruled = False  # a rule line was seen in this table
     builtin: Container[str] = ()  # the table's built-in chains
     for lineno, raw in enumerate(text.splitlines(), start=1):
-        if raw[:3] == "-A ":  # the line a kube-proxy node has by the hundred thousand
-            end = raw.find(" ", 3)
-            bucket = plain.get(raw[3:end] if end > 0 else raw[3:])
+        if raw[:3] == "-A " or raw[:1] == "[":  # the line a kube-proxy node has by the hundred thousand
+            at = 3  # where the chain's name starts: after "-A ", or iptables-save -c's "[PACKETS:BYTES] -A "
+            if raw[0] == "[":
+                counted = _COUNTED.match(raw)
+                at = counted.end() + 3 if counted is not None and raw.startswith("-A ", counted.end()) else 0
+            end = raw.find(" ", at)
+            bucket = plain.get(raw[at:end] if end > 0 else raw[at:]) if at else None
             if bucket is not None and not raw[-1].isspace():
                 bucket.append((lineno, raw))
                 ruled = True

@@ -862,12 +862,12 @@ class Rule(_ValueSlots):
 
     @classmethod
     def deferred(cls, chain: str, number: int, text: str, target_name: str, jump: str | None, comment: str | None,
-                 maker: PartsMaker, pieces: Any) -> Rule:
+                 maker: PartsMaker, pieces: Any, counters: Counters | None = None) -> Rule:
         """A `-j` rule whose matches and target (named ``target_name``; ``jump``: that name if it
         is a user chain; ``comment``: its comment match's) are ``maker(pieces)``, made when first
         read: until then their slots are empty, and reading one lands in __getattr__."""
         rule = cls.__new__(cls)
-        rule.chain, rule.number, rule.text, rule.counters, rule.target_name = chain, number, text, None, target_name
+        rule.chain, rule.number, rule.text, rule.counters, rule.target_name = chain, number, text, counters, target_name
         rule.jump, rule.comment = jump, comment
         rule.goto = False
         rule.unbuilt = (maker, pieces)

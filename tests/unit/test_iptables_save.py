@@ -259,6 +259,37 @@ def test_the_common_shape_reads_as_the_token_parser_does() -> None:
     assert taken > 1000
 
 
+
+def test_rules_with_counters_read_as_the_token_parser_reads_them() -> None:
+    """iptables-save -c: "[PACKETS:BYTES] -A …" lines of the common shape take the same path as
+    those without (the counters taken off first), and read as the token parser reads them."""
+    from kpctl.core.iptables_save import parse_rule_body, split_counters, tokenize
+    from kpctl.model.iptables import Rule
+
+    chains = {"KUBE-SERVICES", "KUBE-SVC-X"}
+    lines, expected = [], []
+    for number, line in enumerate(_shape_lines()):
+        counted = f"[{number}:{number * 100}] {line}"
+        counters, tokens, text = split_counters(tokenize(counted), counted)
+        if tokens[1].text != "KUBE-SERVICES":  # (the fixtures' rules of other chains)
+            continue
+        try:
+            parts = parse_rule_body(tokens[2:], 1, "KUBE-SERVICES", chains, "nat", "ipv4")
+        except InvalidInput:
+            continue
+        lines.append(counted)
+        expected.append(Rule("KUBE-SERVICES", len(lines), text, *parts, counters))
+    text = "\n".join(["*nat", ":PREROUTING ACCEPT [7:420]", ":KUBE-SERVICES - [0:0]", ":KUBE-SVC-X - [0:0]", *lines,
+                      "COMMIT", ""])
+    rules = parse_save(text).chain("nat", "KUBE-SERVICES").rules  # type: ignore[union-attr]
+    assert len(rules) == len(expected) > 1000
+    assert sum(rule.unbuilt is not None for rule in rules) > 1000  # (read by the common shape's path)
+    for rule, want in zip(rules, expected):
+        assert (rule.text, rule.counters) == (want.text, want.counters) and rule == want, want.text
+    for bad in ("[x:1] -A KUBE-SERVICES -j KUBE-SVC-X", "[1:2]-A KUBE-SERVICES -j KUBE-SVC-X"):
+        with pytest.raises(InvalidInput, match="line 5"):
+            parse_save(text.replace(lines[0], bad))
+
 def test_a_deferred_rule_answers_from_its_pieces_as_its_built_parts_do() -> None:
     from kpctl.core.iptables_save import ShapedParts, _shape, deferrable, parse_rule_body, rule_texts, tokenize
     from kpctl.core.iptables_view import describe_action

@@ -171,3 +171,20 @@ def test_backends_legacy_only_is_not_mixed(kube_ns: str) -> None:
     out = kpctl("--netns", kube_ns, "iptables", "backends", "-o", "json")
     assert out.exit_code == 0
     assert json.loads(out.stdout)["kube_backends"] == ["legacy"]
+
+
+def test_rule_counters_equal_iptables_legacy_save_c(kube_ns: str) -> None:
+    # kube-proxy's iptables-mode rules (the shape kpctl reads without the token parser) with
+    # counters, restored by the reference tool; kpctl's rules and counters are what it saves
+    lines = (FIXTURES / "kube-iptables-mode.rules").read_text().splitlines()
+    counted = "\n".join(f"[{n}:{n * 60}] {line}" if line.startswith("-A ") else line for n, line in enumerate(lines))
+    _load(kube_ns, counted + "\n", backend="legacy", counters=True)
+    saved = run_in(kube_ns, "iptables-legacy-save", "-c").stdout
+    reference = [(line.split()[2], line.partition("] ")[2], *map(int, line[1:line.index("]")].split(":")))
+                 for line in saved.splitlines() if line.startswith("[") and " -A " in line]
+    assert len(reference) == sum(line.startswith("-A ") for line in lines) > 20
+    assert sum(packets > 0 for _chain, _text, packets, _bytes in reference) > 20  # (the counters came through)
+    (ruleset,) = _list_json(kube_ns, "--backend", "legacy", "--counters")["rulesets"]
+    listed = [(rule["chain"], rule["text"], rule["counters"]["packets"], rule["counters"]["bytes"])
+              for table in ruleset["tables"] for chain in table["chains"] for rule in chain["rules"]]
+    assert sorted(listed) == sorted(reference)

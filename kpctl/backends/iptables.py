@@ -155,4 +155,3 @@ def open_iptables(app: Any) -> IptablesReader:
 
         return SnapshotIptables(required_section(snapshot, "iptables"), snapshot.source)
     return LiveIptables()
-

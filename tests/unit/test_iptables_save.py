@@ -259,7 +259,6 @@ def test_the_common_shape_reads_as_the_token_parser_does() -> None:
     assert taken > 1000
 
 
-
 def test_rules_with_counters_read_as_the_token_parser_reads_them() -> None:
     """iptables-save -c: "[PACKETS:BYTES] -A …" lines of the common shape take the same path as
     those without (the counters taken off first), and read as the token parser reads them."""
@@ -289,6 +288,7 @@ def test_rules_with_counters_read_as_the_token_parser_reads_them() -> None:
     for bad in ("[x:1] -A KUBE-SERVICES -j KUBE-SVC-X", "[1:2]-A KUBE-SERVICES -j KUBE-SVC-X"):
         with pytest.raises(InvalidInput, match="line 5"):
             parse_save(text.replace(lines[0], bad))
+
 
 def test_a_deferred_rule_answers_from_its_pieces_as_its_built_parts_do() -> None:
     from kpctl.core.iptables_save import ShapedParts, _shape, deferrable, parse_rule_body, rule_texts, tokenize

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import copy
 import re
+from socket import AF_INET6, inet_pton
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple, Optional
 
 from kpctl.errors import InvalidInput
 from kpctl.model.iptables import (
+    AddressMatch,
     BUILTIN_CHAINS,
     BUILTIN_OPTIONS,
     Builtins,
@@ -277,27 +279,48 @@ _IPV4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
 _ADDR = rf"{_IPV4}(?:/(?:3[0-2]|[12][0-9]|[0-9]))?"
 _PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0)"
 _PORTS = rf"{_PORT}(?::{_PORT})?"
-_SHAPE = re.compile(
-    rf"(?:( !)? -s ({_ADDR}))?(?:( !)? -d ({_ADDR}))?(?:( !)? -p ({_NAME}))?"
-    r'(?: -m comment --comment "([^"\\]*)")?'
-    rf"(?: -m (tcp|udp|sctp)(?:( !)? --sport ({_PORTS}))?(?:( !)? --dport ({_PORTS}))?)?"
-    r"(?: -m statistic --mode random --probability ([0-9]+(?:\.[0-9]+)?))?"
-    rf" -j ({_NAME})(?: (--[a-z][a-z-]*) ([A-Za-z0-9][A-Za-z0-9_.:/+-]*))?")
+# ip6tables-save writes every -s and -d with its prefix; an address of these characters is
+# checked by inet_pton (_shape), as the regular expression cannot say which are addresses
+_ADDR6 = r"[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}/(?:12[0-8]|1[01][0-9]|[1-9]?[0-9])"
+
+
+def _shape_pattern(address: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"(?:( !)? -s ({address}))?(?:( !)? -d ({address}))?(?:( !)? -p ({_NAME}))?"
+        r'(?: -m comment --comment "([^"\\]*)")?'
+        rf"(?: -m (tcp|udp|sctp)(?:( !)? --sport ({_PORTS}))?(?:( !)? --dport ({_PORTS}))?)?"
+        r"(?: -m statistic --mode random --probability ([0-9]+(?:\.[0-9]+)?))?"
+        rf" -j ({_NAME})(?: (--[a-z][a-z-]*) ([A-Za-z0-9\[][A-Za-z0-9_.:/+\[\]-]*))?")
+
+
+_SHAPES = {"ipv4": _shape_pattern(_ADDR), "ipv6": _shape_pattern(_ADDR6)}
 _DNAT_TO = re.compile(rf"{_IPV4}(?::{_PORT})?")  # DNAT --to-destination values valid by construction
+_DNAT_TO6 = re.compile(rf"\[([0-9a-f:]+)\](?::{_PORT})?")  # and IPv6 ones, their address checked (deferrable)
 
 Pieces = tuple[Any, ...]  # the regular expression's groups: str or None
 
 
-def _shape(line: str, start: int = 0) -> Pieces | None:
+def _shape(line: str, start: int = 0, family: str = "ipv4") -> Pieces | None:
     """The regular expression's pieces of a rule body (``line`` from ``start``, after ``-A CHAIN``)
     of the common shape, or None.  The target option's value is not checked here (see LazyChains._rule)."""
-    found = _SHAPE.fullmatch(line, start)
+    found = _SHAPES[family].fullmatch(line, start)
     if found is None:
         return None
     pieces = found.groups()
     if (pieces[9] is not None and not _ordered(pieces[9])) or (pieces[11] is not None and not _ordered(pieces[11])):
         return None
+    if family == "ipv6" and not all(_ipv6(pieces[at]) for at in (1, 3) if pieces[at] is not None):
+        return None
     return pieces
+
+
+def _ipv6(text: str) -> bool:
+    """Whether ``ADDRESS/PREFIX`` (of _ADDR6's characters) is an IPv6 network's text."""
+    try:
+        inet_pton(AF_INET6, text[:text.index("/")])
+    except OSError:
+        return False
+    return True
 
 
 def _ordered(ports: str) -> bool:
@@ -308,10 +331,17 @@ def _ordered(ports: str) -> bool:
 
 def deferrable(pieces: Pieces) -> bool:
     """Whether a rule of these pieces is valid without building its parts: its target has no
-    option, or is DNAT --to-destination with an address (and port) valid by construction."""
+    option, or is DNAT --to-destination with an address (and port) valid by construction, or
+    an IPv6 one in brackets that inet_pton reads."""
     option = pieces[14]
-    return option is None or (option == "--to-destination" and pieces[13] == "DNAT"
-                              and _DNAT_TO.fullmatch(pieces[15]) is not None)
+    if option is None:
+        return True
+    if option != "--to-destination" or pieces[13] != "DNAT":
+        return False
+    if _DNAT_TO.fullmatch(pieces[15]) is not None:
+        return True
+    found = _DNAT_TO6.fullmatch(pieces[15])
+    return found is not None and _ipv6(found[1] + "/")
 
 
 def _builtin_match(sneg: str | None, src: str | None, dneg: str | None, dst: str | None,
@@ -473,9 +503,12 @@ def part_text(item: Match | Target) -> str:
 
 def _cidr(address: str) -> str:
     """AddressMatch(address).cidr of an address the shape admits: a host (kube-proxy's every -s and
-    -d) is its own network, and the shape's octets are written as ipaddress writes them."""
+    -d) is its own network, and the shape's octets are written as ipaddress writes them; an IPv6
+    network as ipaddress writes it (met once per distinct match: ShapedParts.texts)."""
     if address.endswith("/32"):
         return address
+    if ":" in address:
+        return AddressMatch(address).cidr
     if "/" not in address:
         return address + "/32"
     return ipv4_network(address, False)[3]  # type: ignore[index]
@@ -592,16 +625,16 @@ class LazyChains(Mapping[str, Chain]):
         """The rules of ``chain``, parsed and validated: a line of the common shape by one regular
         expression (its parts built when first read), any other by the token parser (:meth:`_rule`)."""
         lines = self._lines[chain]
-        if self._late or self._family != "ipv4":  # every line goes to the token parser
+        if self._late:  # every line goes to the token parser
             return tuple(self._rule(chain, number, lineno, line) for number, (lineno, line) in enumerate(lines, 1))
-        prefix, deferred, maker = "-A " + chain, Rule.deferred, self._build
+        prefix, deferred, maker, family = "-A " + chain, Rule.deferred, self._build, self._family
         start, is_chain = len(prefix), maker.is_chain
         rules = []
         for number, (lineno, line) in enumerate(lines, 1):
             text, counters = line, None
             if line[0] == "[" and (counted := _COUNTED.match(line)) is not None:  # iptables-save -c
                 text, counters = line[counted.end():], Counters(int(counted[1]), int(counted[2]))
-            pieces = _shape(text, start) if text.startswith(prefix) else None
+            pieces = _shape(text, start, family) if text.startswith(prefix) else None
             if pieces is not None and (pieces[14] is None or deferrable(pieces)):  # (no target option: the common case)
                 name = pieces[13]
                 rules.append(deferred(chain, number, text, name, name if is_chain(name) else None, pieces[6], maker,

@@ -1,6 +1,8 @@
 """Host-side benchmarks (run by bench/run.sh inside a network namespace made by `unshare -n`).
 
-start-up, ipset restore/list of a 100,000-member set, trace on 10k-service snapshots.
+start-up, ipset restore/list of a 100,000-member set, trace on 10k-service snapshots, and the
+live iptables listings a snapshot cannot hold: a 10k-service node's rules with counters, and as
+IPv6 (a dual-stack node's other half).
 Every line: kpctl median, reference median (same run, alternating), ratio, peak RSS of each.
 """
 
@@ -96,8 +98,51 @@ def trace(tmp: str) -> None:
           f"{'met' if sorted(r.kpctl)[len(r.kpctl) // 2] <= 1.0 else 'NOT met'} (≤ 1 s)")
 
 
+def _counted(rules: str) -> str:
+    """The rules with counters, as `iptables-save -c` writes them."""
+    return "".join(f"[{n}:{n * 60}] {line}\n" if line.startswith("-A ") else f"{line}\n"
+                   for n, line in enumerate(rules.splitlines()))
+
+
+def _as_ipv6(rules: str) -> str:
+    """The rules with each IPv4 address an IPv6 one (fd00::/96 + the address), as ip6tables-save
+    writes them: every -s/-d with its prefix, a DNAT destination in brackets, ICMPv6 rejects,
+    recent's mask an IPv6 one."""
+    import re
+    import socket
+
+    def v6(address: str) -> str:
+        return socket.inet_ntop(socket.AF_INET6, bytes.fromhex("fd00" + "00" * 10) + socket.inet_aton(address))
+
+    def one(found: re.Match[str]) -> str:
+        address, prefix, port = found.groups()
+        if port is not None:
+            return f"[{v6(address)}]:{port}"
+        return f"{v6(address)}/{96 + int(prefix if prefix is not None else 32)}"
+
+    rules = rules.replace("--reject-with icmp-port-unreachable", "--reject-with icmp6-port-unreachable").replace(
+        "--mask 255.255.255.255", "--mask " + ":".join(["ffff"] * 8))  # (recent's whole-address mask)
+    return re.sub(r"(?<![\d.])(\d+\.\d+\.\d+\.\d+)(?:/(\d+)|:(\d+))?", one, rules)
+
+
+def iptables(tmp: str) -> None:
+    import subprocess
+
+    ipt, rules = os.path.join(tmp, "ipt.json"), os.path.join(tmp, "ipt.rules")
+    gen(str(ROOT / "bench" / "gen_snapshot.py"), "iptables", "10000", "3", ipt, rules)
+    text = Path(rules).read_text()
+    subprocess.run(["iptables-legacy-restore", "-c"], input=_counted(text), text=True, check=True)
+    compare("iptables list --counters 110k rules / iptables-legacy-save -c",
+            [KPCTL, "iptables", "list", "--family", "ipv4", "--backend", "legacy", "--counters", "-o", "plain"],
+            ["iptables-legacy-save", "-c"], RUNS, note="(live; snapshots hold no counters)")
+    subprocess.run(["ip6tables-legacy-restore"], input=_as_ipv6(text), text=True, check=True)
+    compare("iptables list --family ipv6 110k rules / ip6tables-legacy-save",
+            [KPCTL, "iptables", "list", "--family", "ipv6", "--backend", "legacy", "-o", "plain"],
+            ["ip6tables-legacy-save"], RUNS, note="(live; a dual-stack node's IPv6 half)")
+
+
 def main() -> None:
-    only = set(sys.argv[1:]) or {"startup", "startup-pythons", "ipset", "trace"}
+    only = set(sys.argv[1:]) or {"startup", "startup-pythons", "ipset", "trace", "iptables"}
     print(f"host: {os.uname().release}, {os.cpu_count()} cpus, {RUNS} runs; netns: {os.readlink('/proc/self/ns/net')}")
     print(HEADER)
     with tempfile.TemporaryDirectory(prefix="kpctl-bench.") as tmp:
@@ -109,6 +154,8 @@ def main() -> None:
             ipset(tmp)
         if "trace" in only:
             trace(tmp)
+        if "iptables" in only:
+            iptables(tmp)
 
 
 if __name__ == "__main__":

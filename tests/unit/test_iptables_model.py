@@ -18,6 +18,7 @@ from kpctl.model.iptables import (
     Rule,
     Ruleset,
     Target,
+    ipv6_host,
     parse_nat_range,
     parse_port_ranges,
 )
@@ -220,3 +221,28 @@ def test_address_cidr_is_what_ipaddress_prints(text: str) -> None:
 def test_a_bad_address_fails_when_built(text: str) -> None:
     with pytest.raises(ValueError):
         AddressMatch(text)
+
+
+def test_an_ipv6_host_is_written_as_ipaddress_writes_its_network() -> None:
+    import ipaddress
+    import random
+    import socket
+
+    rng = random.Random(7)
+    texts = ["fd00::1/128", "fd00:10:244::5", "::1/128", "::/128", "2001:db8:0:0:1:0:0:1/128", "FD00::A/128",
+             "fd00:0:0:0:0:0:0:1/128", "1:0:0:2:0:0:0:3/128"]
+    for _ in range(3000):
+        words = [rng.choice([0, 0, 1, 0xFFFF, rng.randrange(65536)]) for _ in range(8)]
+        texts.append(socket.inet_ntop(socket.AF_INET6, b"".join(w.to_bytes(2, "big") for w in words)) + "/128")
+    taken = 0
+    for text in texts:
+        fast = ipv6_host(text)
+        if fast is not None:
+            taken += 1
+            assert fast == str(ipaddress.ip_network(text, strict=False)), text
+        assert AddressMatch(text).cidr == str(ipaddress.ip_network(text, strict=False)), text
+    assert taken > 2500
+    # what ipaddress writes otherwise (an IPv4 tail, differently before 3.13), other prefixes, not IPv6
+    for other in ("::ffff:1.2.3.4/128", "::ffff:102:304/128", "::1.2.3.4", "fd00::/64", "fd00::1/127",
+                  "fd00::1%eth0", "10.0.0.1/32", "fd00:::1/128", "fd00::1/"):
+        assert ipv6_host(other) is None, other

@@ -166,13 +166,9 @@ def _services(app: Any) -> list[CompletionItem]:
             for svc in sorted_services(_ipvs_table(app))]  # ipvsadm's order, not the kernel's hash order
 
 
-def _server_text(address: str, port: int) -> str:
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-
-
 def _servers_of_service(ctx: click.Context) -> Callable[[Any], list[CompletionItem]]:
     def lookup(app: Any) -> list[CompletionItem]:
-        from kpctl.core.address import parse_service
+        from kpctl.core.address import addrport, parse_service
         from kpctl.core.ipvsadm_list import sorted_servers
 
         text = ctx.params.get("service")
@@ -181,7 +177,7 @@ def _servers_of_service(ctx: click.Context) -> Callable[[Any], list[CompletionIt
         key = parse_service(text)
         for svc in _ipvs_table(app).services:
             if svc.key == key:
-                return [CompletionItem(_server_text(rs.address, rs.port), help=f"{rs.forward}, weight {rs.weight}")
+                return [CompletionItem(addrport(rs.address, rs.port), help=f"{rs.forward}, weight {rs.weight}")
                         for rs in sorted_servers(svc)]
         return []
 

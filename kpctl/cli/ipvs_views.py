@@ -8,7 +8,7 @@ from operator import attrgetter
 from typing import Any
 from collections.abc import Callable, Iterable, Iterator
 
-from kpctl.core.address import format_addrport
+from kpctl.core.address import addrport, format_addrport
 from kpctl.core.ipvsadm_list import (
     DEFAULT_TAIL, format_ipvsadm, largenum, netmask_text, sched_flag_words, server_address, sorted_servers,
     sorted_services, tunnel_info,
@@ -257,16 +257,11 @@ def daemons_listing(daemons: list[SyncDaemon]) -> Listing:
     )
 
 
-def _endpoint(address: str, port: int) -> str:
-    """``ADDR:PORT`` (``[V6]:PORT``) as ipvsadm -Lnc prints a connection's endpoints (a
-    Connection's addresses are written as inet_ntop writes them: kpctl.core.ipvs_conn)."""
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-
-
 def connection_lines(conns: Iterable[Connection]) -> Iterator[str]:
-    """The lines of `ipvsadm -Lnc` (print_conn), without their line breaks.  What comes before the
-    client (protocol, expiry, state) and after it (virtual and real server), which connections
-    share, is made once each."""
+    """The lines of `ipvsadm -Lnc` (print_conn), without their line breaks; each endpoint an
+    addrport of the address as the Connection has it (inet_ntop's text: kpctl.core.ipvs_conn).
+    What comes before the client (protocol, expiry, state) and after it (virtual and real server),
+    which connections share, is made once each."""
     heads: dict[tuple[str, int, str], str] = {}
     tails: dict[tuple[str, int, str, int], str] = {}
     for proto, client, client_port, virtual, virtual_port, server, server_port, state, expires, _, _ in conns:
@@ -277,8 +272,8 @@ def connection_lines(conns: Iterable[Connection]) -> Iterator[str]:
         tail = tails.get((virtual, virtual_port, server, server_port))
         if tail is None:
             tail = tails[virtual, virtual_port, server, server_port] = \
-                f"{_endpoint(virtual, virtual_port):<18} {_endpoint(server, server_port)}"
-        yield f"{head}{_endpoint(client, client_port):<18} {tail}"
+                f"{addrport(virtual, virtual_port):<18} {addrport(server, server_port)}"
+        yield f"{head}{addrport(client, client_port):<18} {tail}"
 
 
 def connections_listing(conns: list[Connection]) -> Listing:
@@ -287,7 +282,7 @@ def connections_listing(conns: list[Connection]) -> Listing:
         return chain(head, connection_lines(conns))
 
     def rows() -> Iterator[dict[str, Any]]:
-        endpoint = _endpoint
+        endpoint = addrport
         return ({"protocol": c.protocol, "client": endpoint(c.client_address, c.client_port),
                  "virtual": endpoint(c.virtual_address, c.virtual_port),
                  "server": endpoint(c.server_address, c.server_port), "state": c.state, "expires": str(c.expires),

@@ -241,5 +241,9 @@ def _ipv6_text(packed: bytes) -> str:
 
 def format_addrport(family: str, address: str, port: int) -> str:
     """``10.0.0.1:80`` or ``[fd00::1]:80`` (ipvsadm's numeric addrport)."""
-    host = format_address(family, address)
-    return f"[{host}]:{port}" if family == "inet6" else f"{host}:{port}"
+    return addrport(format_address(family, address), port)
+
+
+def addrport(address: str, port: int) -> str:
+    """``ADDR:PORT``, or ``[ADDR]:PORT`` for an IPv6 address, of an address as it is written."""
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"

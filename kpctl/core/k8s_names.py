@@ -15,13 +15,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kpctl.core.address import canonical_address
+from kpctl.core.address import addrport, canonical_address
 from kpctl.errors import InvalidInput
 from kpctl.model.doctor import ERROR, WARNING, Finding
 from kpctl.model.k8s import Endpoint, ServicePort
 
 if TYPE_CHECKING:  # the IPVS model is the table's, imported by whoever reads one
-    from kpctl.model.ipvs import IPVSTable, RealServer, ServiceKey, VirtualService
+    from kpctl.model.ipvs import IPVSTable, ServiceKey, VirtualService
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 K8S_CHECKS: dict[str, str] = {
@@ -168,10 +168,6 @@ def _service_ports(item: Mapping[str, Any],
 
 # ---- doctor --------------------------------------------------------------------------------
 
-def _server_text(server: RealServer) -> str:
-    return f"[{server.address}]:{server.port}" if ":" in server.address else f"{server.address}:{server.port}"
-
-
 def _finding(check: str, severity: str, subject: str, found: str, why: str, fix: str) -> Finding:
     return Finding(check, severity, subject, found, why, fix)
 
@@ -180,22 +176,23 @@ def _check_servers(svc: VirtualService, label: str, names: K8sNames) -> list[Fin
     findings = []
     for server in svc.servers:
         ep = names.endpoint(svc.key, server.address, server.port)
-        subject = f"{svc.key} -> {_server_text(server)}"
+        text = addrport(server.address, server.port)
+        subject = f"{svc.key} -> {text}"
         if ep is None:
             findings.append(_finding(
                 "k8s-server-stale", ERROR, subject,
-                f"{_server_text(server)} is a real server of {svc.key} ({label}) but no EndpointSlice lists it",
+                f"{text} is a real server of {svc.key} ({label}) but no EndpointSlice lists it",
                 "new connections go to an address the Service no longer has: a deleted pod, or an address "
                 "already reused by another pod",
-                f"kpctl ipvs delete-server {svc.key} {_server_text(server)}  (and check kube-proxy's log: "
+                f"kpctl ipvs delete-server {svc.key} {text}  (and check kube-proxy's log: "
                 "it should have removed it)"))
         elif server.weight == 0 and ep.ready and not ep.terminating:
             findings.append(_finding(
                 "k8s-weight0-ready", WARNING, subject,
-                f"{_server_text(server)} ({ep.pod or 'endpoint'}) is at weight 0 but its endpoint is ready",
+                f"{text} ({ep.pod or 'endpoint'}) is at weight 0 but its endpoint is ready",
                 "kube-proxy drains terminating endpoints with weight 0; a ready endpoint at weight 0 gets no "
                 "new connections",
-                f"kpctl ipvs edit-server {svc.key} {_server_text(server)} -w 1  (kube-proxy resyncs it too)"))
+                f"kpctl ipvs edit-server {svc.key} {text} -w 1  (kube-proxy resyncs it too)"))
     return findings
 
 
@@ -209,7 +206,7 @@ def _check_endpoints(svc: VirtualService, names: K8sNames) -> list[Finding]:
         for ep in sp.endpoints:
             if not ep.ready or (ep.address, ep.port) in have:
                 continue
-            text = f"[{ep.address}]:{ep.port}" if ":" in ep.address else f"{ep.address}:{ep.port}"
+            text = addrport(ep.address, ep.port)
             findings.append(_finding(
                 "k8s-endpoint-missing", ERROR, f"{svc.key} -> {text}",
                 f"ready endpoint {text} ({ep.pod or 'no pod'}) of {sp.label} is not a real server of {svc.key}",

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from kpctl.core.address import addrport
 from kpctl.core.k8s_names import K8sNames
 from kpctl.model.ipvs import ServiceKey
 from kpctl.model.services import ANY_LOCAL, NodeService, ServicesReport
 
 # A node port is looked up by port when its address is no Service address: any such address will do.
 _NO_VIP = {"inet": "0.0.0.0", "inet6": "::"}
-
-
-def _endpoint_text(address: str, port: int) -> str:
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
 def join_service(service: NodeService, names: K8sNames) -> NodeService:
@@ -39,7 +36,7 @@ def join_service(service: NodeService, names: K8sNames) -> NodeService:
             continue
         for ep in sp.endpoints:
             if ep.ready and (ep.address, ep.port) not in have:
-                missing[_endpoint_text(ep.address, ep.port)] = None
+                missing[addrport(ep.address, ep.port)] = None
     label = ", ".join(dict.fromkeys(sp.label for sp in ports))
     return service._replace(name=label, endpoints=endpoints, missing=tuple(missing))
 

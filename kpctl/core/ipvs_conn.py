@@ -36,7 +36,7 @@ def parse_ip_vs_conn(text: str) -> list[Connection]:
     known: dict[str, str] = {}  # virtual and real server tokens read so far (not clients': most are met once)
     ports: dict[str, int] = {}  # and their ports'
     connections: list[Connection] = []
-    new, append, fromhex = tuple.__new__, connections.append, bytes.fromhex
+    new, append = tuple.__new__, connections.append
     line = ""
     try:
         for line in text.splitlines():
@@ -44,13 +44,9 @@ def parse_ip_vs_conn(text: str) -> list[Connection]:
             if len(fields) < 9 or fields[0] == "Pro":
                 continue
             proto, caddr, cport, vaddr, vport, daddr, dport, state, expires = fields[:9]
-            try:  # (8 hex digits make the 4 bytes inet_ntop takes; any other length fails it)
-                client = inet_ntop(AF_INET, fromhex(caddr))
-            except ValueError:  # IPv6, or not an address (named by parse_conn_address)
-                client = parse_conn_address(caddr)
             append(new(Connection, (
                 intern(proto),  # as the kernel prints it (TCP, UDP, SCTP), like ipvsadm -Lnc
-                client, int(cport, 16),
+                parse_conn_address(caddr), int(cport, 16),
                 known.get(vaddr) or known.setdefault(vaddr, parse_conn_address(vaddr)),
                 ports.get(vport) or ports.setdefault(vport, int(vport, 16)),
                 known.get(daddr) or known.setdefault(daddr, parse_conn_address(daddr)),

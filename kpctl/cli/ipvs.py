@@ -149,11 +149,11 @@ def list_services(app: AppContext, service: str | None, numeric: bool, exact: bo
             raise NotFound(f"service {key} does not exist")
         return annotate_ipvs(table_listing(table, view.replace("_", "-"), exact, key), k8s)
 
-    def plain_listing() -> Any:  # -o plain / ipvsadm: the same bytes written straight from the table
+    def plain_listing() -> Any:  # -o plain / ipvsadm: the same bytes written straight from the table (names too)
         table = listed_table(backend, default_view=view == "default")
         if key is not None and all(s.key != key for s in table.services):
             raise NotFound(f"service {key} does not exist")
-        return text_listing(table, view.replace("_", "-"), exact, key, output.no_headers)
+        return text_listing(table, view.replace("_", "-"), exact, key, output.no_headers, k8s)
 
     with _backend(app) as backend:
         if interval is not None:
@@ -162,7 +162,7 @@ def list_services(app: AppContext, service: str | None, numeric: bool, exact: bo
             title = "kpctl ipvs list" + ("" if view == "default" else " --" + view.replace("_", "-"))
             return watch_listing(app, listing, output, interval, count, title)
         with progress(app.env, "reading the IPVS table"):
-            shown = plain_listing() if output.format in ("plain", "ipvsadm") and k8s is None else listing()
+            shown = plain_listing() if output.format in ("plain", "ipvsadm") else listing()
     app.render(shown, output)
     return 0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from itertools import chain
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from collections.abc import Callable, Iterable, Iterator
 
 from kpctl.core.address import addrport, format_addrport
@@ -15,10 +15,14 @@ from kpctl.core.ipvsadm_list import (
 )
 from kpctl.model.document import OneLineItems
 from kpctl.model.ipvs import (
-    SVC_F_ONEPACKET, SVC_F_PERSISTENT, Connection, IPVSTable, ServiceKey, SyncDaemon, Timeouts, VirtualService,
+    SVC_F_ONEPACKET, SVC_F_PERSISTENT, Connection, IPVSTable, RealServer, ServiceKey, SyncDaemon, Timeouts,
+    VirtualService,
 )
 from kpctl.output.listing import Column, Listing, MadeRows
 from kpctl.output.text import escape_cell
+
+if TYPE_CHECKING:
+    from kpctl.core.k8s_names import K8sNames
 
 _STATS = [("CONNS", "conns"), ("INPKTS", "inpkts"), ("OUTPKTS", "outpkts"), ("INBYTES", "inbytes"),
           ("OUTBYTES", "outbytes")]
@@ -129,14 +133,16 @@ def _save_text(table: IPVSTable) -> str:
     return format_save(table)
 
 
-def text_listing(table: IPVSTable, view: str, exact: bool, only: ServiceKey | None, no_headers: bool) -> Listing:
-    """``-o ipvsadm`` and ``-o plain`` of :func:`table_listing`, the same bytes, written straight
+def text_listing(table: IPVSTable, view: str, exact: bool, only: ServiceKey | None, no_headers: bool,
+                 names: K8sNames | None = None) -> Listing:
+    """``-o ipvsadm`` and ``-o plain`` of :func:`table_listing` (``names``: annotated as
+    cli.k8s.annotate_ipvs annotates it, which -o ipvsadm never is), the same bytes, written straight
     from the table (no row dicts).  Only those two formats are offered: the command uses
     :func:`table_listing` for the others."""
     return Listing(
         columns=_columns(view), rows=(), data=None,
         formats={"ipvsadm": lambda: format_ipvsadm(table, view, exact, only),
-                 "plain": lambda: plain_text(table, view, exact, only, no_headers)},
+                 "plain": lambda: plain_text(table, view, exact, only, no_headers, names)},
     )
 
 
@@ -153,11 +159,11 @@ def _cell(value: Any, escaped: dict[str, str]) -> str:
 
 
 def _server_cells(view: str, exact: bool, escaped: dict[str, str]) -> Any:
-    """The plain cells of a real server after SERVICE, SCHEDULER and FLAGS, for a view other than default."""
+    """The plain cells of a real server after SERVER, each after a tab, for a view other than default."""
     def counters(start: int) -> Any:
         return lambda s: "\t".join(largenum(v, exact).strip() for v in s.stats[start:start + 5])
 
-    cells = [server_address, lambda s: _cell(s.forward, escaped)]
+    cells = [lambda s: _cell(s.forward, escaped)]
     if view == "tun-info":
         cells.append(tunnel_info)
     cells += [lambda s: _cell(s.weight, escaped), lambda s: _cell(s.active_conns, escaped),
@@ -170,28 +176,40 @@ def _server_cells(view: str, exact: bool, escaped: dict[str, str]) -> Any:
         cells.append(counters(5))
     elif view == "stats":
         cells.append(counters(0))
-    return lambda s: "\t".join(cell(s) for cell in cells)
+    return lambda s: "".join("\t" + cell(s) for cell in cells)
 
 
-def plain_text(table: IPVSTable, view: str, exact: bool, only: ServiceKey | None, no_headers: bool) -> str:
-    """What the plain printer writes for ``table_listing(table, view, exact, only)``."""
+def plain_text(table: IPVSTable, view: str, exact: bool, only: ServiceKey | None, no_headers: bool,
+               names: K8sNames | None = None) -> str:
+    """What the plain printer writes for ``table_listing(table, view, exact, only)``, annotated with
+    ``names`` as cli.k8s.annotate_ipvs annotates it when given (a K8S SERVICE cell after SERVICE, a
+    POD cell after SERVER; "-" for none)."""
     columns = [c for c in _columns(view) if c.priority == 0]
+    empty_server = "\t" * (len(columns) - 4 - (5 if view in ("rate", "stats") else 0))
+    if names is not None:
+        from kpctl.cli.k8s import ipvs_columns
+
+        columns = ipvs_columns(columns)
     escaped: dict[str, str] = {}
     services = sorted_services(table)
     if only is not None:
         services = [s for s in services if s.key == only]
     lines = [] if no_headers else ["\t".join(c.header for c in columns)]
     server_cells = None if view == "default" else _server_cells(view, exact, escaped)
-    empty_server = "\t" * (len(columns) - 4 - (5 if view in ("rate", "stats") else 0))
     flag_texts: dict[Any, str] = {}  # the SCHEDULER and FLAGS cells, by the service fields they are made of
     tails: dict[Any, str] = {}  # default-view cells after SERVER, by forward, weight, active, inactive
+    address: Callable[[RealServer], str] = server_address  # the SERVER cell (and the POD cell after it)
     for service in services:
         flags = _cached(flag_texts, _FLAGS_MADE_OF(service), lambda: "\t".join((
             _cell(service.scheduler, escaped), _cell(service_flags(service), escaped))))
         prefix = f"{escape_cell(str(service.key))}\t{flags}\t"
+        if names is not None:
+            label = _cell(names.label(service.key) or "-", escaped)
+            prefix = f"{escape_cell(str(service.key))}\t{label}\t{flags}\t"
+            address = _with_pod(names, service.key, escaped)
         servers = sorted_servers(service)
         if not servers:
-            line = prefix + empty_server
+            line = prefix + ("" if names is None else "\t-") + empty_server
             if view == "rate" or view == "stats":
                 start = 5 if view == "rate" else 0
                 line += "\t" + "\t".join(largenum(v, exact).strip() for v in service.stats[start:start + 5])
@@ -204,14 +222,19 @@ def plain_text(table: IPVSTable, view: str, exact: bool, only: ServiceKey | None
                     tail = tails.get(key)
                     if tail is None:
                         tail = tails[key] = "".join("\t" + _cell(value, escaped) for value in key)
-                    lines.append(prefix + server_address(s) + tail)
+                    lines.append(prefix + address(s) + tail)
             except TypeError:  # a cell that cannot be hashed (a hand-made snapshot): no cache
                 del lines[done:]
-                lines += [prefix + server_address(s) + "".join("\t" + _cell(value, escaped) for value in DEFAULT_TAIL(s))
+                lines += [prefix + address(s) + "".join("\t" + _cell(value, escaped) for value in DEFAULT_TAIL(s))
                           for s in servers]
         else:
-            lines += [prefix + server_cells(s) for s in servers]
+            lines += [prefix + address(s) + server_cells(s) for s in servers]
     return "\n".join(lines) + "\n" if lines else ""
+
+
+def _with_pod(names: K8sNames, key: ServiceKey, escaped: dict[str, str]) -> Callable[[RealServer], str]:
+    """The SERVER cell of a real server of service ``key``, a tab and its POD cell ("-": none)."""
+    return lambda s: f"{server_address(s)}\t{_cell(names.pod(key, s.address, s.port) or '-', escaped)}"
 
 
 def _cached(cache: dict[Any, str], key: Any, make: Callable[[], str]) -> str:

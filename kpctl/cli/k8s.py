@@ -56,6 +56,12 @@ def _insert_after(columns: Sequence[Column], key: str, new: Column) -> list[Colu
     return out
 
 
+def ipvs_columns(columns: Sequence[Column]) -> list[Column]:
+    """An `ipvs list` listing's columns with K8S SERVICE after SERVICE and POD after SERVER."""
+    return _insert_after(_insert_after(columns, "service", Column("K8S SERVICE", "k8s_service")),
+                         "server", Column("POD", "pod"))
+
+
 def _server(text: str) -> tuple[str, int] | None:
     from kpctl.core.address import parse_server
 
@@ -74,7 +80,7 @@ def _key(text: str) -> Any:
 
 def annotate_ipvs(listing: Listing, names: Any) -> Listing:
     """`ipvs list`: K8S SERVICE after SERVICE, POD after SERVER (the rows and the document each
-    made only when a format reads them)."""
+    made only when a format reads them; -o plain writes them straight: ipvs_views.plain_text)."""
     if names is None:
         return listing
 
@@ -105,9 +111,7 @@ def annotate_ipvs(listing: Listing, names: Any) -> Listing:
             services.append({**svc, "k8s_service": names.label(key) or None, "servers": servers})
         return {**data, "services": services}
 
-    columns = _insert_after(listing.columns, "service", Column("K8S SERVICE", "k8s_service"))
-    columns = _insert_after(columns, "server", Column("POD", "pod"))
-    return replace(listing, columns=columns, rows=rows, data=document)
+    return replace(listing, columns=ipvs_columns(listing.columns), rows=rows, data=document)
 
 
 def annotate_vips(listing: Listing, names: Any) -> Listing:

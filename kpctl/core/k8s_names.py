@@ -41,6 +41,8 @@ class K8sNames:
                                                                      compare=False)
     # address -> the ports of _by_vip at it, in _by_vip's order (labels_at: one lookup per VIP)
     _by_address: dict[str, list[ServicePort]] = field(default_factory=dict, repr=False, compare=False)
+    _endpoints: dict[ServiceKey, dict[tuple[str, int], Endpoint]] = field(default_factory=dict, repr=False,
+                                                                          compare=False)  # see endpoints
 
     def __post_init__(self) -> None:
         for sp in self.ports:
@@ -63,13 +65,19 @@ class K8sNames:
     def label(self, key: ServiceKey) -> str:
         return ", ".join(dict.fromkeys(sp.label for sp in self.service_ports(key)))
 
+    def endpoints(self, key: ServiceKey) -> Mapping[tuple[str, int], Endpoint]:
+        """The endpoints of the Service ports a virtual service implements, by (address, port): the
+        first listed of each.  Made once per key (a listing asks once per real server)."""
+        found = self._endpoints.get(key)
+        if found is None:
+            found = self._endpoints[key] = {}
+            for sp in self.service_ports(key):
+                for ep in sp.endpoints:
+                    found.setdefault((ep.address, ep.port), ep)
+        return found
+
     def endpoint(self, key: ServiceKey, address: str, port: int) -> Endpoint | None:
-        wanted = (canonical_address(address), port)
-        for sp in self.service_ports(key):
-            for ep in sp.endpoints:
-                if (ep.address, ep.port) == wanted:
-                    return ep
-        return None
+        return self.endpoints(key).get((canonical_address(address), port))
 
     def pod(self, key: ServiceKey, address: str, port: int) -> str:
         ep = self.endpoint(key, address, port)

@@ -15,6 +15,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from kpctl.cli.ipvs_views import plain_text, table_listing, text_listing
+from kpctl.cli.k8s import annotate_ipvs
+from kpctl.core.k8s_names import K8sNames
 from kpctl.core.address import format_addrport
 from kpctl.core.ipvsadm_list import (
     VIEWS, compare_servers, compare_services, format_ipvsadm, glibc_sort, largenum, netmask_text, sched_flag_words,
@@ -22,6 +24,7 @@ from kpctl.core.ipvsadm_list import (
 )
 from kpctl.errors import NotFound
 from kpctl.model.ipvs import IPVSInfo, IPVSTable, RealServer, ServiceKey, Stats, VirtualService
+from kpctl.model.k8s import Endpoint, ServicePort
 from kpctl.output.env import Environment
 from kpctl.output.listing import OutputSpec
 from kpctl.output.registry import print_plain, render
@@ -196,6 +199,37 @@ def test_plain_text_equals_the_generic_plain_printer(table: IPVSTable, view: str
                                                           data: Any) -> None:
     only = data.draw(st.sampled_from([None, *(s.key for s in table.services)]))
     assert plain_text(table, view, exact, only, no_headers) == _generic_plain(table, view, exact, only, no_headers)
+
+
+@st.composite
+def k8s_names(draw: Any, table: IPVSTable) -> K8sNames:
+    """Service ports over some of ``table``'s services (by VIP, or by node port), their endpoints
+    some of the services' servers (and others), names with characters a cell escapes."""
+    ports = []
+    for service in table.services:
+        if service.protocol is None or service.address is None or not draw(st.booleans()):
+            continue
+        servers = [s for s in service.servers if draw(st.booleans())] + draw(st.lists(st.just(None), max_size=1))
+        endpoints = tuple(Endpoint(s.address, s.port, service.protocol, draw(_TEXT)) if s is not None
+                          else Endpoint("10.9.9.9", 1, service.protocol, "ns/other") for s in servers)
+        by_node_port = draw(st.booleans())
+        ports.append(ServicePort(draw(_TEXT), draw(_TEXT), draw(_TEXT), service.protocol, service.port,
+                                 cluster_ips=() if by_node_port else (service.address,),
+                                 node_port=service.port if by_node_port else 0, endpoints=endpoints))
+    return K8sNames(tuple(ports))
+
+
+@settings(max_examples=40)
+@given(tables, st.sampled_from(VIEWS), st.booleans(), st.data())
+def test_plain_text_with_names_equals_the_annotated_generic_printer(table: IPVSTable, view: str, no_headers: bool,
+                                                                     data: Any) -> None:
+    """`ipvs list --services -o plain`: the K8S SERVICE and POD cells as annotate_ipvs adds them."""
+    names = data.draw(k8s_names(table))
+    only = data.draw(st.sampled_from([None, *(s.key for s in table.services)]))
+    out = io.StringIO()
+    print_plain(annotate_ipvs(table_listing(table, view, False, only), names), OutputSpec("plain", no_headers),
+                Environment(stdout=out, stderr=io.StringIO(), color_mode="never"))
+    assert plain_text(table, view, False, only, no_headers, names) == out.getvalue()
 
 
 @pytest.mark.parametrize("view", VIEWS)

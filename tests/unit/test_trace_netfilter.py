@@ -4,14 +4,15 @@ set direction flags, mark arithmetic, statistic composition, conntrack, addrtype
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
 from kpctl.core.iptables_save import parse_save
 from kpctl.core.snapshot_view import NodeView
-from kpctl.core.trace.netfilter import ConnState, walk
+from kpctl.core.trace.netfilter import ConnState, steps_of, walk
 from kpctl.model.snapshot import NodeSnapshot
-from kpctl.model.trace import Packet
+from kpctl.model.trace import Packet, TraceStep
 
 PKT = Packet("172.30.1.5", 40000, "10.254.0.1", 443, "tcp", iif="cni0")
 
@@ -246,3 +247,13 @@ def test_steps_name_table_chain_rule_number_and_reason() -> None:
     assert (first.table, first.chain, first.rule_number, first.matched) == ("nat", "PREROUTING", 1, False)
     assert "protocol tcp is not udp" in first.reason
     assert (second.rule_number, second.matched, second.action) == (2, True, "ACCEPT")
+
+
+def test_a_trail_unrolls_oldest_first_and_forks_share_their_prefix() -> None:
+    first = TraceStep(hook="PREROUTING", stage="iptables", reason="r", table="nat", chain="A")
+    second = replace(first, chain="B")
+    third = replace(first, chain="C")
+    shared = (None, first)
+    assert steps_of(None) == ()
+    assert steps_of((shared, second)) == (first, second)
+    assert steps_of((shared, third)) == (first, third)  # the fork's other branch: the prefix unchanged

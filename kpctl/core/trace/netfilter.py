@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 from kpctl.core.snapshot_view import NodeView
 from kpctl.model.trace import Packet, TraceStep
@@ -55,6 +55,23 @@ class NfBranch:
     notes: tuple[str, ...] = ()
 
 
+# A walk's steps so far, newest last: (the steps before, the step), None for none.  A step is
+# added by pairing, not by copying the tuple of all before it (a walk past the 40,000 rules of a
+# big node's KUBE-SERVICES was quadratic: 2.7 s of copying), and the branches a fork makes share
+# the steps before it; a branch's tuple is made once, when it ends (steps_of).
+Trail = Optional[tuple["Trail", TraceStep]]
+
+
+def steps_of(trail: Trail) -> tuple[TraceStep, ...]:
+    """The steps of ``trail``, oldest first."""
+    steps = []
+    while trail is not None:
+        trail, step = trail
+        steps.append(step)
+    steps.reverse()
+    return tuple(steps)
+
+
 @dataclass(frozen=True)
 class _Machine:
     stack: tuple[tuple[str, int], ...]
@@ -62,7 +79,7 @@ class _Machine:
     conn: ConnState
     probability: float
     exact: bool
-    steps: tuple[TraceStep, ...] = ()
+    steps: Trail = None
     notes: tuple[str, ...] = ()
 
 
@@ -408,19 +425,19 @@ def walk(ruleset: Ruleset, table: str, chain: str, hook: str, packet: Packet, co
             rules: Sequence[Rule] = tab.chains[current].rules if current in tab.chains else ()
             visits += 1
             if visits > MAX_RULE_VISITS:
-                done.append(NfBranch(m.probability, m.exact, "DROP", m.packet, m.conn, m.steps,
+                done.append(NfBranch(m.probability, m.exact, "DROP", m.packet, m.conn, steps_of(m.steps),
                                      notes=m.notes + ("rule walk too long (a loop?); stopped",)))
                 break
             if index >= len(rules):
                 if len(m.stack) == 1:
                     policy = tab.chains[chain].policy or "ACCEPT"
-                    m = replace(m, steps=m.steps + (step(m, chain=current, matched=None, action=f"policy {policy}",
-                                                         reason=f"end of {current}: policy of {chain} is {policy}"),))
-                    done.append(NfBranch(m.probability, m.exact, policy, m.packet, m.conn, m.steps, notes=m.notes))
+                    m = replace(m, steps=(m.steps, step(m, chain=current, matched=None, action=f"policy {policy}",
+                                                        reason=f"end of {current}: policy of {chain} is {policy}")))
+                    done.append(NfBranch(m.probability, m.exact, policy, m.packet, m.conn, steps_of(m.steps), notes=m.notes))
                     break
-                m = replace(m, stack=m.stack[:-1], steps=m.steps + (
-                    step(m, chain=current, action=f"return to {m.stack[-2][0]}",
-                         reason=f"end of {current}: back to the caller"),))
+                m = replace(m, stack=m.stack[:-1], steps=(
+                    m.steps, step(m, chain=current, action=f"return to {m.stack[-2][0]}",
+                                  reason=f"end of {current}: back to the caller")))
                 continue
             rule = rules[index]
             m = replace(m, stack=m.stack[:-1] + ((current, index + 1),))
@@ -429,8 +446,8 @@ def walk(ruleset: Ruleset, table: str, chain: str, hook: str, packet: Packet, co
             if judgement.chance < 1.0:
                 missed = replace(m, probability=m.probability * (1.0 - judgement.chance),
                                  exact=m.exact and judgement.exact, notes=notes,
-                                 steps=m.steps + (step(m, chain=current, rule_number=rule.number, rule=rule.text,
-                                                       matched=False, reason=judgement.reason),))
+                                 steps=(m.steps, step(m, chain=current, rule_number=rule.number, rule=rule.text,
+                                                      matched=False, reason=judgement.reason)))
                 if judgement.chance == 0.0:
                     m = missed
                     continue
@@ -453,22 +470,21 @@ def _take(m: _Machine, rule: Rule, judgement: _Judgement, chains: Mapping[str, o
     reason = judgement.reason
     base = {"chain": current, "rule_number": rule.number, "rule": rule.text, "matched": True, "reason": reason}
     if target is None:
-        return replace(m, steps=m.steps + (make(m, action="(no target: counts only)", **base),))  # type: ignore[operator]
+        return replace(m, steps=(m.steps, make(m, action="(no target: counts only)", **base)))  # type: ignore[operator]
     if target.is_chain:
         if target.name not in chains:
-            return replace(m, steps=m.steps + (make(m, action=f"jump to missing chain {target.name}", **base),))  # type: ignore[operator]
+            return replace(m, steps=(m.steps, make(m, action=f"jump to missing chain {target.name}", **base)))  # type: ignore[operator]
         verb = "goto" if rule.goto else "jump"
         stack = m.stack[:-1] if rule.goto else m.stack
-        return replace(m, steps=m.steps + (make(m, action=f"{verb} {target.name}", **base),),  # type: ignore[operator]
+        return replace(m, steps=(m.steps, make(m, action=f"{verb} {target.name}", **base)),  # type: ignore[operator]
                        stack=stack + ((target.name, 0),))
     if target.name == "RETURN":
         entry = make(m, action="RETURN", **base)  # type: ignore[operator]
         if len(m.stack) == 1:
             tab_chain = chains[env.builtin]
             policy = getattr(tab_chain, "policy", None) or "ACCEPT"
-            steps = m.steps + (entry,)
-            return NfBranch(m.probability, m.exact, policy, m.packet, m.conn, steps, notes=m.notes)
-        return replace(m, stack=m.stack[:-1], steps=m.steps + (entry,))
+            return NfBranch(m.probability, m.exact, policy, m.packet, m.conn, steps_of((m.steps, entry)), notes=m.notes)
+        return replace(m, stack=m.stack[:-1], steps=(m.steps, entry))
     before = m.packet
     after, action, verdict, nat = _apply_target(target, before, env)
     conn = m.conn
@@ -484,9 +500,9 @@ def _take(m: _Machine, rule: Rule, judgement: _Judgement, chains: Mapping[str, o
             conn = replace(conn, recent_set=conn.recent_set + (spec.name,))
     entry = make(m, action=action, before=before if after != before else None,  # type: ignore[operator]
                  after=after if after != before else None, **base)
-    steps = m.steps + (entry,)
+    steps: Trail = (m.steps, entry)
     if verdict is None:
         return replace(m, packet=after, conn=conn, steps=steps)
-    return NfBranch(m.probability, m.exact, verdict, after, conn, steps, nat=nat,
+    return NfBranch(m.probability, m.exact, verdict, after, conn, steps_of(steps), nat=nat,
                     reject_with=target.reject_with if verdict == "REJECT" else None, rule=rule.text,
                     notes=m.notes)

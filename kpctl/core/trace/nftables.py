@@ -18,7 +18,7 @@ from kpctl.core.nft_json import elements as _elements
 from kpctl.core.nft_json import items as _items
 from kpctl.core.nft_json import priority as _priority
 from kpctl.core.snapshot_view import NodeView
-from kpctl.core.trace.netfilter import ConnState, NfBranch
+from kpctl.core.trace.netfilter import ConnState, NfBranch, Trail, steps_of
 from kpctl.model.trace import Packet, TraceStep
 
 IPTABLES_TABLES = frozenset({"filter", "nat", "mangle", "raw", "security"})
@@ -259,7 +259,7 @@ class _M:
     packet: Packet
     conn: ConnState
     probability: float
-    steps: tuple[TraceStep, ...] = ()
+    steps: Trail = None  # see netfilter.Trail
     notes: tuple[str, ...] = ()
     numgen: tuple[tuple[int, int], ...] = ()  # (rule handle, value) chosen on this branch
 
@@ -309,7 +309,7 @@ def walk(chain: NftChain, ruleset: Any, hook: str, packet: Packet, conn: ConnSta
         while True:
             visits += 1
             if visits > MAX_VISITS:
-                done.append(NfBranch(m.probability, exact, "DROP", m.packet, m.conn, m.steps,
+                done.append(NfBranch(m.probability, exact, "DROP", m.packet, m.conn, steps_of(m.steps),
                                      notes=m.notes + ("nft walk too long; stopped",)))
                 break
             current, index = m.stack[-1]
@@ -319,12 +319,12 @@ def walk(chain: NftChain, ruleset: Any, hook: str, packet: Packet, conn: ConnSta
             if index >= len(rules):
                 if len(m.stack) == 1:
                     policy = chain.policy.upper()
-                    m = replace(m, steps=m.steps + (step(m, current, action=f"policy {chain.policy}",
-                                                         reason=f"end of base chain {current}"),))
-                    done.append(NfBranch(m.probability, exact, policy, m.packet, m.conn, m.steps, notes=m.notes))
+                    m = replace(m, steps=(m.steps, step(m, current, action=f"policy {chain.policy}",
+                                                        reason=f"end of base chain {current}")))
+                    done.append(NfBranch(m.probability, exact, policy, m.packet, m.conn, steps_of(m.steps), notes=m.notes))
                     break
-                m = replace(m, stack=m.stack[:-1], steps=m.steps + (
-                    step(m, current, action=f"return to {m.stack[-2][0]}", reason=f"end of {current}"),))
+                m = replace(m, stack=m.stack[:-1], steps=(
+                    m.steps, step(m, current, action=f"return to {m.stack[-2][0]}", reason=f"end of {current}")))
                 continue
             rule = rules[index]
             m = replace(m, stack=m.stack[:-1] + ((current, index + 1),))
@@ -343,7 +343,7 @@ def walk(chain: NftChain, ruleset: Any, hook: str, packet: Packet, conn: ConnSta
             text = rule_text(rule)
             base = {"rule_number": index + 1, "rule": text}
             if outcome[0] == "nomatch":
-                m = replace(m, steps=m.steps + (step(m, current, matched=False, reason=outcome[1], **base),))
+                m = replace(m, steps=(m.steps, step(m, current, matched=False, reason=outcome[1], **base)))
                 continue
             _, reason, after, verdict, arg = outcome
             note = None
@@ -357,7 +357,7 @@ def walk(chain: NftChain, ruleset: Any, hook: str, packet: Packet, conn: ConnSta
                 conn2 = replace(conn2, dnat=True)
             if verdict in ("snat", "masquerade"):
                 conn2 = replace(conn2, snat=True)
-            m = replace(m, packet=after, conn=conn2, steps=m.steps + (entry,),
+            m = replace(m, packet=after, conn=conn2, steps=(m.steps, entry),
                         notes=m.notes + ((note,) if note else ()))
             if verdict in (None, "continue"):
                 continue
@@ -371,7 +371,7 @@ def walk(chain: NftChain, ruleset: Any, hook: str, packet: Packet, conn: ConnSta
                 continue
             if verdict == "return":
                 if len(m.stack) == 1:
-                    done.append(NfBranch(m.probability, exact, chain.policy.upper(), m.packet, m.conn, m.steps,
+                    done.append(NfBranch(m.probability, exact, chain.policy.upper(), m.packet, m.conn, steps_of(m.steps),
                                          notes=m.notes))
                     break
                 m = replace(m, stack=m.stack[:-1])
@@ -379,7 +379,7 @@ def walk(chain: NftChain, ruleset: Any, hook: str, packet: Packet, conn: ConnSta
             final = {"accept": "ACCEPT", "drop": "DROP", "reject": "REJECT", "dnat": "ACCEPT", "snat": "ACCEPT",
                      "masquerade": "ACCEPT", "redirect": "ACCEPT", "queue": "QUEUE"}[verdict]
             nat = {"dnat": "DNAT", "snat": "SNAT", "masquerade": "MASQUERADE", "redirect": "REDIRECT"}.get(verdict)
-            done.append(NfBranch(m.probability, exact, final, m.packet, m.conn, m.steps, nat=nat,
+            done.append(NfBranch(m.probability, exact, final, m.packet, m.conn, steps_of(m.steps), nat=nat,
                                  reject_with="icmp port-unreachable" if verdict == "reject" else None,
                                  rule=f"{label} {current}: {text}", notes=m.notes))
             break

@@ -105,11 +105,15 @@ def ipvs_node(services: int, endpoints: int) -> tuple[dict, str]:
 
 
 def nft_vip(i: int) -> str:
-    return f"10.96.{128 + (i >> 8)}.{i & 255}"  # inside the example's 10.96.0.0/16 service range
+    """Service ``i``'s address, in the upper half of the example's 10.96.0.0/16 service range (the
+    example's own services are in the lower half): 32,768 services at most."""
+    if not 0 <= i < 32768:
+        raise ValueError(f"an nftables node of this generator holds at most 32,768 services (asked for #{i})")
+    return f"10.96.{128 + (i >> 8)}.{i & 255}"
 
 
 def nft_pod(n: int) -> str:
-    return f"10.244.{10 + (n >> 8)}.{n & 255}"
+    return f"10.244.{10 + (n >> 8) % 246}.{n & 255}"  # in the cluster's 10.244.0.0/16 (repeating past 62,976, as pod())
 
 
 def _hash(text: str) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import re
-from socket import AF_INET6, inet_pton
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple, Optional
 
@@ -30,6 +29,7 @@ from kpctl.model.iptables import (
     Table,
     Target,
     ipv4_network,
+    ipv6_address,
 )
 
 _COUNTERS = re.compile(r"^\[(\d+):(\d+)\]$")
@@ -316,11 +316,7 @@ def _shape(line: str, start: int = 0, family: str = "ipv4") -> Pieces | None:
 
 def _ipv6(text: str) -> bool:
     """Whether ``ADDRESS/PREFIX`` (of _ADDR6's characters) is an IPv6 network's text."""
-    try:
-        inet_pton(AF_INET6, text[:text.index("/")])
-    except OSError:
-        return False
-    return True
+    return ipv6_address(text[:text.index("/")])
 
 
 def _ordered(ports: str) -> bool:

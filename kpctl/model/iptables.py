@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
 from typing import Any, NamedTuple, Protocol, Union
 
@@ -94,6 +95,17 @@ def ipv4_int(text: str) -> int | None:
         return None
 
 
+def ipv6_address(text: str) -> bool:
+    """Whether ``text`` is an IPv6 address inet_pton reads (ipaddress takes those too, and besides
+    them only forms with a scope, ``fe80::1%eth0``: a caller that must take every form asks
+    ipaddress when this says no)."""
+    try:
+        inet_pton(AF_INET6, text)
+    except (OSError, ValueError):  # ValueError: NUL or non-ASCII text
+        return False
+    return True
+
+
 def ipv6_host(text: str) -> str | None:
     """``ADDRESS[/128]`` of an IPv6 host as ipaddress writes its network (kube-proxy's every IPv6
     -s and -d), read by inet_pton and written by inet_ntop; None for anything else: another
@@ -107,6 +119,14 @@ def ipv6_host(text: str) -> str | None:
     except (OSError, ValueError):
         return None
     return None if "." in shown else shown + "/128"
+
+
+@lru_cache(maxsize=1024)
+def _network_text(text: str) -> str:
+    """The network ``text`` as ipaddress writes it (ValueError when it is none): what is left for
+    ipaddress, an IPv6 network other than a host, is a node's few cluster CIDRs, each met in
+    thousands of rules (`! -s fd00:10:244::/56 -j KUBE-MARK-MASQ` of every service)."""
+    return str(ipaddress.ip_network(text, strict=False))
 
 
 def ipv4_network(text: str, negated: bool) -> Address | None:
@@ -142,7 +162,7 @@ class AddressMatch:
         held = self.__dict__
         held["address"], held["negated"] = address, negated
         ipv4 = held["ipv4"] = ipv4_network(address, negated)
-        held["cidr"] = ipv4[3] if ipv4 is not None else ipv6_host(address) or str(self.network)
+        held["cidr"] = ipv4[3] if ipv4 is not None else ipv6_host(address) or _network_text(address)
 
     @cached_view
     def network(self) -> IPNetwork:
@@ -683,8 +703,8 @@ def parse_nat_range(text: str) -> NatRange:
     if addresses:
         lo_addr, _, hi_addr = addresses.partition("-")
         for address in (lo_addr, hi_addr) if hi_addr else (lo_addr,):
-            if ipv4_int(address) is None:
-                _ip(address)  # not dotted IPv4: ipaddress reads it or fails
+            if ipv4_int(address) is None and not ipv6_address(address):
+                _ip(address)  # neither as inet_pton reads them: ipaddress reads it (a scope) or fails
         hi_addr = hi_addr or lo_addr
     lo_port = hi_port = None
     if ports:

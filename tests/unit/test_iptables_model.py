@@ -177,6 +177,37 @@ def test_nat_range_rejects_a_bad_address_or_port(text: str) -> None:
         parse_nat_range(text)
 
 
+@pytest.mark.parametrize("address", [
+    "fd00::5", "::", "::1", "FD00::A", "fd00:0:0:0:0:0:0:1", "::ffff:1.2.3.4", "fe80::1%eth0",  # taken
+    "fd00:::5", "fd00::5::1", "12345::1", "fd00::g", "::ffff:1.2.3.256", "::ffff:01.2.3.4", "fd00::5%",  # not
+])
+def test_nat_range_takes_the_ipv6_addresses_ipaddress_takes(address: str) -> None:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(address)
+        valid = True
+    except ValueError:
+        valid = False
+    text = f"[{address}]:80"
+    if valid:
+        assert parse_nat_range(text).min_address == address
+    else:
+        with pytest.raises(ValueError):
+            parse_nat_range(text)
+
+
+def test_an_ipv6_network_is_written_as_ipaddress_writes_it_and_a_bad_one_fails_at_parse() -> None:
+    import ipaddress
+
+    for text in ("fd00:10:244::/56", "fd00:10:244::1/56", "FD00::/8", "::/0", "fd00::1/127", "::ffff:1.2.3.0/120"):
+        for _ in range(2):  # the second time from the cache
+            assert AddressMatch(text).cidr == str(ipaddress.ip_network(text, strict=False)), text
+    for bad in ("fd00::/129", "fd00:::/64", "fd00::/x"):
+        with pytest.raises(ValueError):
+            AddressMatch(bad)
+
+
 def test_interface_wildcards_and_protocol_numbers() -> None:
     assert InterfaceMatch("veth+").matches("veth1234") and not InterfaceMatch("veth+").matches("eth0")
     assert InterfaceMatch("eth0", negated=True).matches("eth1")

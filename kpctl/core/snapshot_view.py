@@ -235,9 +235,6 @@ class NodeView:
             return "BROADCAST"
         return "UNICAST"
 
-    def link_of(self, address: str) -> str | None:
-        return self.local_addresses.get(address)
-
     def lookup(self, address: str) -> RouteResult:
         """The kernel's FIB lookup: the local table first, then main's longest prefix."""
         ip = ipaddress.ip_address(address)

@@ -33,7 +33,7 @@ def test_seed_view_matches_the_article() -> None:
     members = {m.raw for m in view.ipsets["KUBE-CLUSTER-IP"].members}
     assert members == {"10.254.0.2,udp:53", "10.254.0.1,tcp:443", "10.254.0.2,tcp:9153",
                        "10.254.199.160,tcp:8080", "10.254.0.2,tcp:53"}
-    assert view.link_of("10.254.199.160") == "kube-ipvs0" and view.is_local("10.254.0.2")
+    assert view.local_addresses["10.254.199.160"] == "kube-ipvs0" and view.is_local("10.254.0.2")
     assert view.lookup("172.30.78.4").dev == "flannel.1"
     assert view.section("cluster_cidr") == "172.30.0.0/16"
 

@@ -692,9 +692,9 @@ def parse_nat_range(text: str) -> NatRange:
         close = text.rindex("]")
         addresses, rest = text[:close + 1], text[close + 1:]
         ports = rest[1:] if rest.startswith(":") else None
-        if rest and ports is None:
-            raise ValueError(f"bad NAT range {text!r}")
         addresses = addresses.replace("[", "").replace("]", "")
+        if (rest and ports is None) or not addresses:  # "[]:80": brackets around nothing
+            raise ValueError(f"bad NAT range {text!r}")
     elif text.count(":") == 1 or text.startswith(":"):
         addresses, _, ports = text.partition(":")
     else:  # no port: an IPv4 range, or a bare IPv6 address

@@ -171,7 +171,7 @@ def test_nat_range_of_an_address_and_port(text: str, parsed: tuple[object, ...])
     assert tuple(parse_nat_range(text)) == parsed
 
 
-@pytest.mark.parametrize("text", ["10.1.0.256:80", "10.1.0.8:http", "010.1.0.8:80", "10.1.0.8:80:90"])
+@pytest.mark.parametrize("text", ["10.1.0.256:80", "10.1.0.8:http", "010.1.0.8:80", "10.1.0.8:80:90", "[]:80", "[]"])
 def test_nat_range_rejects_a_bad_address_or_port(text: str) -> None:
     with pytest.raises(ValueError):
         parse_nat_range(text)

@@ -185,7 +185,7 @@ def plain_text(table: IPVSTable, view: str, exact: bool, only: ServiceKey | None
     ``names`` as cli.k8s.annotate_ipvs annotates it when given (a K8S SERVICE cell after SERVICE, a
     POD cell after SERVER; "-" for none)."""
     columns = [c for c in _columns(view) if c.priority == 0]
-    empty_server = "\t" * (len(columns) - 4 - (5 if view in ("rate", "stats") else 0))
+    empty_server = "\t" * (len(columns) - 4 - (5 if view in ("rate", "stats") else 0))  # (without names' two)
     if names is not None:
         from kpctl.cli.k8s import ipvs_columns
 
@@ -202,8 +202,9 @@ def plain_text(table: IPVSTable, view: str, exact: bool, only: ServiceKey | None
     for service in services:
         flags = _cached(flag_texts, _FLAGS_MADE_OF(service), lambda: "\t".join((
             _cell(service.scheduler, escaped), _cell(service_flags(service), escaped))))
-        prefix = f"{escape_cell(str(service.key))}\t{flags}\t"
-        if names is not None:
+        if names is None:
+            prefix = f"{escape_cell(str(service.key))}\t{flags}\t"
+        else:
             label = _cell(names.label(service.key) or "-", escaped)
             prefix = f"{escape_cell(str(service.key))}\t{label}\t{flags}\t"
             address = _with_pod(names, service.key, escaped)

@@ -72,6 +72,11 @@ def _bad(lineno: int, message: str) -> InvalidInput:
     return InvalidInput(f"iptables-save input line {lineno}: {message}")
 
 
+def _led(origin: str, exc: InvalidInput) -> InvalidInput:
+    """``exc`` with its message led by ``origin`` (where the text came from: parse_save), if any."""
+    return InvalidInput(f"{origin}: {exc.message}") if origin else exc
+
+
 _CHUNK = re.compile(r'[^\s"\\]+|[ \t]+|"|\\.?|\s')
 
 
@@ -612,9 +617,7 @@ class LazyChains(Mapping[str, Chain]):
         try:
             rules = self._read(name)
         except InvalidInput as exc:
-            if not self._origin:
-                raise
-            raise InvalidInput(f"{self._origin}: {exc.message}") from None
+            raise _led(self._origin, exc) from None
         return Chain(name, policy, packets, bytes_, rules)
 
     def _read(self, chain: str) -> tuple[Rule, ...]:
@@ -725,9 +728,7 @@ def parse_save(text: str, family: str = "ipv4", backend: str = "nft", lazy: bool
     try:
         ruleset = Ruleset(family, backend, _tables(text, family, origin))
     except InvalidInput as exc:
-        if not origin:
-            raise
-        raise InvalidInput(f"{origin}: {exc.message}") from None
+        raise _led(origin, exc) from None
     if not lazy:
         read_all(ruleset)  # (a chain's errors name the origin themselves: LazyChains)
     return ruleset

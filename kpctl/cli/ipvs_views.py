@@ -317,5 +317,5 @@ def connections_listing(conns: list[Connection]) -> Listing:
                Column("PE", "pe", 1)]
     # each made only for the formats that read it: a busy node has hundreds of thousands of connections
     # -o json: one connection a line, each document made as it is written (none held)
-    return Listing(columns=columns, rows=MadeRows(rows), data=lambda: OneLineItems(conns, document=Connection.to_dict),
+    return Listing(columns=columns, rows=MadeRows(rows), data=lambda: OneLineItems(conns, fields=Connection._fields),
                    formats={"ipvsadm": text})

@@ -97,15 +97,37 @@ def _one_line_items(value: OneLineItems, depth: int, add: Callable[[str], None],
         return
     _encode, separator, _open_dict, open_list, _close_dict, close_list = _level(depth, ascii_only)
     one_line = _ONE_LINE[ascii_only]
-    lines = iter(map(one_line, value) if value.texts is None else value.texts(one_line, ascii_only))
+    fields = value.fields
+    if fields:  # tuples: their values' texts into a template of their fields
+        template = _record_template(fields, ascii_only)
+        lines = iter(items)
+    else:
+        template = ""
+        lines = iter(map(one_line, value) if value.texts is None else value.texts(one_line, ascii_only))
     add(open_list)
     first = True
-    while batch := list(islice(lines, _BATCH)):
+    for batch in iter(lambda: list(islice(lines, _BATCH)), []):
         if not first:
             add(separator)
-        add(separator.join(batch))
+        add(_records(batch, fields, template, separator, ascii_only) if fields else separator.join(batch))
         first = False
     add(close_list)
+
+
+def _record_template(fields: tuple[str, ...], ascii_only: bool) -> str:
+    """The %-template of a record's line: its fields' keys, a %s for each value."""
+    return "{" + ", ".join(_key(field, ascii_only).replace("%", "%%") + "%s" for field in fields) + "}"
+
+
+def _records(batch: list[Any], fields: tuple[str, ...], template: str, separator: str, ascii_only: bool) -> str:
+    """The one-line texts of ``batch``'s records (tuples of ``fields``' values, one per field)
+    joined by ``separator``: when every value is a scalar, their texts from one C call, one per
+    line, fill ``template`` repeated; else each record's dict is encoded."""
+    values = list(chain.from_iterable(batch))
+    if not _SCALARS.issuperset(map(type, values)):
+        return separator.join([_ONE_LINE[ascii_only](dict(zip(fields, record))) for record in batch])
+    texts = _LINES[ascii_only](values)[1:-1].split("\n")
+    return separator.join([template] * len(batch)) % tuple(texts)
 
 
 def _container(value: Any, depth: int, add: Callable[[str], None], ascii_only: bool,

@@ -93,6 +93,35 @@ def test_one_line_items_are_each_on_their_line_across_the_batches_written() -> N
                                + '\n    ],\n    "n": []\n  },\n  "k": []\n}')
 
 
+RECORD_VALUES = st.one_of(SCALARS, st.sampled_from(["%s", "%", "a\nb", "é", '"', "}, {"]),
+                          st.lists(SCALARS, max_size=2), st.dictionaries(st.text(max_size=2), SCALARS, max_size=2))
+
+
+@settings(max_examples=300)
+@given(st.lists(st.sampled_from(["protocol", "%s", "é", "a\nb", '"', "100%", "x"]), min_size=1, max_size=4, unique=True)
+       .flatmap(lambda fields: st.tuples(st.just(tuple(fields)), st.lists(st.lists(
+           RECORD_VALUES, min_size=len(fields), max_size=len(fields)).map(tuple), min_size=1, max_size=600))),
+       st.booleans())
+def test_records_are_their_fields_dicts_one_a_line(case: Any, ensure_ascii: bool) -> None:
+    # tuples named by fields (the connections of a busy node): written as the dicts they stand for,
+    # across batches, whatever their values (a container among them is written as the dict is)
+    fields, records = case
+    dicts = [dict(zip(fields, record)) for record in records]
+    lines = ",\n    ".join(json.dumps(item, ensure_ascii=ensure_ascii) for item in dicts)
+    written = text({"connections": OneLineItems(records, fields=fields)}, ensure_ascii)
+    assert written == '{\n  "connections": [\n    ' + lines + '\n  ]\n}'
+    assert list(OneLineItems(records, fields=fields)) == dicts  # what YAML writes
+
+
+def test_records_across_batches_with_a_misfit_batch() -> None:
+    fields = ("protocol", "client_address", "expires", "pe%s")
+    records = [("TCP", f"10.0.{n // 256}.{n % 256}", n, "é" if n % 7 else "%s\n") for n in range(700)]
+    records[600] = ("UDP", ["a list"], None, {"k": 1.5})  # its batch is written dict by dict
+    for ensure_ascii in (True, False):
+        lines = ",\n  ".join(json.dumps(dict(zip(fields, r)), ensure_ascii=ensure_ascii) for r in records)
+        assert text(OneLineItems(records, fields=fields), ensure_ascii) == "[\n  " + lines + "\n]"
+
+
 SHAPE_KEYS = st.one_of(st.text(max_size=4), st.sampled_from(["%s", "%", "100%d", "é", "a\nb", '"', "["]))
 SHAPE_SCALARS = st.one_of(SCALARS, st.sampled_from(["[", "{", "[1]", "a\n[x", "{}", ""]))
 

@@ -78,10 +78,14 @@ class Stats(NamedTuple):
     def from_dict(cls, data: dict[str, Any] | None) -> Stats:
         if not data:
             return _NO_STATS
-        values = [int(data.get(name, 0)) for name in cls._fields]
+        values = list(map(data.get, cls._fields, _ZEROS))
+        if not _INT.issuperset(map(type, values)):
+            values = [int(value) for value in values]
         return cls._make(values) if any(values) else _NO_STATS  # (a table's servers mostly count nothing yet)
 
 
+_ZEROS = (0,) * len(Stats._fields)
+_INT = frozenset({int})
 _NO_STATS = Stats()  # one shared zero counter set for the many servers a snapshot lists without any
 
 
@@ -114,11 +118,21 @@ class RealServer(NamedTuple):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RealServer:
-        values = {name: data[name] for name in _SERVER_FIELDS if name in data}
-        return cls(**values, stats=Stats.from_dict(data.get("stats")))
+        return cls._make(_values(data, _SERVER_FIELDS, _SERVER_DEFAULTS, cls) + [Stats.from_dict(data.get("stats"))])
 
 
 _SERVER_FIELDS = RealServer._fields[:-1]
+_REQUIRED = object()  # a field's default when it has none
+_SERVER_DEFAULTS = tuple(RealServer._field_defaults.get(name, _REQUIRED) for name in _SERVER_FIELDS)
+
+
+def _values(data: dict[str, Any], fields: tuple[str, ...], defaults: tuple[Any, ...], cls: Any) -> list[Any]:
+    """The values of ``fields`` in ``data`` (their defaults where absent; other keys ignored); the
+    TypeError of ``cls(…)`` when a field without a default is absent."""
+    values = list(map(data.get, fields, defaults))
+    if _REQUIRED in values:
+        cls(**{name: data[name] for name in fields if name in data})  # (raises: names the field)
+    return values
 
 
 class VirtualService(NamedTuple):
@@ -160,15 +174,12 @@ class VirtualService(NamedTuple):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VirtualService:
-        values = {name: data[name] for name in _SERVICE_FIELDS if name in data}
-        return cls(
-            **values,
-            servers=tuple(RealServer.from_dict(s) for s in data.get("servers", ())),
-            stats=Stats.from_dict(data.get("stats")),
-        )
+        return cls._make(_values(data, _SERVICE_FIELDS, _SERVICE_DEFAULTS, cls) + [
+            tuple(map(RealServer.from_dict, data.get("servers", ()))), Stats.from_dict(data.get("stats"))])
 
 
 _SERVICE_FIELDS = VirtualService._fields[:-2]
+_SERVICE_DEFAULTS = tuple(VirtualService._field_defaults.get(name, _REQUIRED) for name in _SERVICE_FIELDS)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,19 @@ def test_a_document_without_counters_shares_the_zero_counters() -> None:
     assert RealServer.from_dict({"address": "10.0.0.1", "port": 80, "stats": {"inbytes": 7}}).stats.inbytes == 7
 
 
+def test_a_document_missing_fields_takes_their_defaults_and_refuses_a_missing_address() -> None:
+    server = RealServer.from_dict({"port": 80, "address": "10.0.0.1", "weight": 3, "unknown": 1,
+                                   "stats": {"conns": "4", "inpkts": True, "other": 9}})
+    assert server == RealServer("10.0.0.1", 80, weight=3, stats=Stats(conns=4, inpkts=1))
+    assert type(server.stats.conns) is int
+    for document in ({"port": 80}, {"address": "10.0.0.1"}):
+        with pytest.raises(TypeError, match="address" if "port" in document else "port"):
+            RealServer.from_dict(document)
+    with pytest.raises(ValueError):
+        Stats.from_dict({"conns": "many"})
+    assert VirtualService.from_dict({"port": 53, "protocol": "udp"}) == VirtualService(protocol="udp", port=53)
+
+
 def test_with_servers_keeps_every_other_field() -> None:
     service = VirtualService(address="10.96.0.1", port=443, scheduler="wrr", flags=1, timeout=30,
                              stats=Stats(conns=3), servers=(RealServer("10.0.0.1", 6443),))

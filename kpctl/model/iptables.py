@@ -154,11 +154,13 @@ class AddressMatch:
 
     address: str  # as written, e.g. "10.0.0.0/8"
     negated: bool = False
+    # made from those by __init__ (a bad address fails there, at parse time):
+    ipv4: Address | None = field(init=False, repr=False, compare=False)  # (network, mask, negated, cidr)
+    cidr: str = field(init=False, repr=False, compare=False)  # the network as ipaddress writes it ("10.0.0.0/8")
 
     def __init__(self, address: str, negated: bool = False) -> None:
         # the fields set straight into the instance (a node builds tens of thousands: the frozen
-        # __init__'s object.__setattr__ per field cost more than the rest), and the views below
-        # made now: a bad address fails here, at parse time
+        # __init__'s object.__setattr__ per field cost more than the rest)
         held = self.__dict__
         held["address"], held["negated"] = address, negated
         ipv4 = held["ipv4"] = ipv4_network(address, negated)
@@ -167,16 +169,6 @@ class AddressMatch:
     @cached_view
     def network(self) -> IPNetwork:
         return ipaddress.ip_network(self.address, strict=False)
-
-    @cached_view
-    def ipv4(self) -> Address | None:
-        """An IPv4 network as (network, mask, negated, cidr) ints and text, without ipaddress."""
-        return ipv4_network(self.address, self.negated)
-
-    @cached_view
-    def cidr(self) -> str:
-        """The network as ipaddress writes it ("10.0.0.0/8")."""
-        return self.ipv4[3] if self.ipv4 is not None else str(self.network)
 
     @property
     def version(self) -> int:

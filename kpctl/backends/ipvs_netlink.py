@@ -319,8 +319,7 @@ class IPVSNetlink:
     def apply(self, ops: Sequence[Any]) -> None:
         """Execute a plan; if the kernel refuses an operation, undo what was applied and re-raise.
 
-        As :func:`kpctl.core.ipvs_plan.apply_with_rollback` does op by op, but up to BATCH
-        requests go in one send (the kernel runs them in order and acknowledges each).  The
+        Up to BATCH requests go in one send (the kernel runs them in order and acknowledges each).  The
         kernel goes on past a refused request, so the ones after it in its batch that succeeded
         are undone too.  The plan is tracked on the simulated table, op by op.  With the stock
         add_service/add_server, adds are packed straight from their operations

@@ -2,8 +2,8 @@
 
 ``ipvsadm -R`` makes one kernel call per line, keeps going after errors and leaves
 partial state.  kpctl instead checks the whole input against a model of the table
-first (:func:`plan_restore`), then applies it with :func:`apply_with_rollback`,
-which undoes what it applied if a kernel call fails part way.
+first (:func:`plan_restore`); the backend applies it undoing what it applied if a kernel call
+fails part way (:func:`undo_step`, :func:`rollback`).
 """
 
 from __future__ import annotations
@@ -160,10 +160,6 @@ def state_of(table: IPVSTable) -> TableState:
     return TableState(table.services)
 
 
-def table_of(state: TableState, like: IPVSTable) -> IPVSTable:
-    return IPVSTable(info=like.info, services=tuple(state.values()))
-
-
 def _where(op: Operation) -> str:
     return f"line {op.line}: " if op.line else ""
 
@@ -264,26 +260,6 @@ def undo_steps(step: Any) -> list[Operation]:
     """The operations of an undo step (:func:`undo_step`): a list made up front, or an add whose
     inverse is made now."""
     return step if isinstance(step, list) else inverse(step, TableState())
-
-
-def apply_with_rollback(ops: Sequence[Any], execute: Callable[[Operation], None], current: IPVSTable) -> None:
-    """Run ``ops`` through ``execute``; if one fails, undo the applied ones (newest first), re-raise.
-
-    If an undo step fails too, the remaining undo steps still run and the original
-    error's message says the rollback was incomplete.
-    """
-    state = state_of(current)
-    undo: list[list[Operation]] = []
-    for op in ops:
-        try:
-            check(state, op)  # the plan was checked; this guards callers that skipped plan_restore
-            steps = inverse(op, state)
-            execute(op)
-        except BaseException as exc:
-            rollback(undo, execute, exc)
-            raise
-        undo.append(steps)
-        apply_to_state(state, op)
 
 
 def rollback(undo: Sequence[Sequence[Operation]], execute: Callable[[Operation], None], cause: BaseException) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from kpctl.core.ipvs_plan import (
     AddServer, AddService, DeleteServer, DeleteService, EditServer, EditService, Flush, Operation, ZeroCounters,
-    apply_to_state, apply_with_rollback, check, state_of, table_of,
+    TableState, apply_to_state, check, rollback, state_of, undo_step, undo_steps,
 )
 from kpctl.errors import NotFound
 from kpctl.model.ipvs import (
@@ -22,6 +22,11 @@ FIXTURES = Path(__file__).parent / "fixtures" / "ipvs"
 def load_table(name: str) -> IPVSTable:
     data = json.loads((FIXTURES / name).read_text())
     return IPVSTable(IPVSInfo(**data["info"]), tuple(VirtualService.from_dict(s) for s in data["services"]))
+
+
+def table_of(state: TableState, like: IPVSTable) -> IPVSTable:
+    """The table a simulated state stands for (with ``like``'s info line)."""
+    return IPVSTable(info=like.info, services=tuple(state.values()))
 
 
 def fixture_text(name: str) -> str:
@@ -107,7 +112,20 @@ class FakeIPVS:
         self.daemon_list = [d for d in self.daemon_list if d.state != state]
 
     def apply(self, ops: Sequence[Operation]) -> None:
-        apply_with_rollback(ops, self.execute, self.table())
+        """Run ``ops`` one by one; when one fails, undo the applied ones (newest first) and re-raise:
+        what the netlink backend does (its batches aside), with the same plan steps."""
+        state = state_of(self.table())
+        undo: list[Any] = []
+        for op in ops:
+            try:
+                check(state, op)
+                step = undo_step(op, state)
+                self.execute(op)
+            except BaseException as exc:
+                rollback([undo_steps(s) for s in undo], self.execute, exc)
+                raise
+            undo.append(step)
+            apply_to_state(state, op)
 
     def close(self) -> None:
         self.closed = True

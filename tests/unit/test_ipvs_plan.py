@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from kpctl.core.ipvs_plan import (
     AddServer, AddService, DeleteServer, DeleteService, EditServer, EditService, Flush, Operation, ZeroCounters,
-    apply_to_state, apply_with_rollback, check, inverse, plan_restore, state_of,
+    apply_to_state, check, inverse, plan_restore, state_of,
 )
 from kpctl.core.ipvs_save import parse_restore
 from kpctl.core.ipvsadm_list import format_save
@@ -106,7 +106,7 @@ def test_rollback_restores_the_table_exactly_when_step_k_fails(fail_at: int) -> 
     before = format_save(fake.table())
     ops = _every_op_kind(table)
     with pytest.raises(KernelError, match="injected failure"):
-        apply_with_rollback(ops, fake.execute, fake.table())
+        fake.apply(ops)
     assert format_save(fake.table()) == before
     # the undo ran newest first: the calls after the failing one mirror the applied ones
     assert fake.calls[fail_at] == ops[fail_at]
@@ -117,7 +117,7 @@ def test_no_failure_applies_everything_once() -> None:
     table = _table()
     fake = FakeIPVS(table)
     ops = _every_op_kind(table)
-    apply_with_rollback(ops, fake.execute, fake.table())
+    fake.apply(ops)
     assert fake.calls == ops
     assert [str(k) for k in fake.state] == ["10.98.0.1:80/tcp"]
 
@@ -127,7 +127,7 @@ def test_undo_order_is_reverse_of_apply() -> None:
     ops = parse_restore("-A -t 10.1.0.1:80 -s rr\n-a -t 10.1.0.1:80 -r 10.2.0.1 -m\n"
                         "-A -t 10.1.0.2:80 -s rr\n-A -t 10.1.0.3:80 -s rr\n")
     with pytest.raises(KernelError):
-        apply_with_rollback(ops, fake.execute, fake.table())
+        fake.apply(ops)
     undo = [op.describe() for op in fake.calls[4:]]
     assert undo == ["-D -t 10.1.0.2:80", "-d -t 10.1.0.1:80 -r 10.2.0.1:80", "-D -t 10.1.0.1:80"]
     assert fake.state == {}
@@ -145,7 +145,7 @@ def test_failed_undo_is_reported_and_the_rest_still_undone() -> None:
     ops = parse_restore("-A -t 10.1.0.1:80 -s rr\n-A -t 10.1.0.2:80 -s rr\n-A -t 10.1.0.3:80 -s rr\n"
                         "-A -t 10.1.0.4:80 -s rr\n")
     with pytest.raises(KernelError) as info:
-        apply_with_rollback(ops, fake.execute, fake.table())
+        fake.apply(ops)
     assert "rollback incomplete: 1 undo step(s) failed, first: -D -t 10.1.0.2:80: busy" in str(info.value)
     assert [str(k) for k in fake.state] == ["10.1.0.2:80/tcp"]
 
@@ -154,7 +154,7 @@ def test_an_unplanned_conflict_part_way_also_rolls_back() -> None:
     fake = FakeIPVS(IPVSTable(_table().info))
     ops = parse_restore("-A -t 10.1.0.1:80 -s rr\n-A -t 10.1.0.2:80 -s rr\n-A -t 10.1.0.1:80 -s rr\n")
     with pytest.raises(AlreadyExists, match="line 3"):
-        apply_with_rollback(ops, fake.execute, fake.table())
+        fake.apply(ops)
     assert fake.state == {}
 
 

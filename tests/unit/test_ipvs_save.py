@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from kpctl.core.ipvs_plan import (
     AddServer, AddService, DeleteServer, DeleteService, EditServer, EditService, Flush, ZeroCounters,
-    apply_to_state, plan_restore, state_of, table_of,
+    apply_to_state, plan_restore, state_of,
 )
 from kpctl.core.ipvs_save import parse_restore
 from kpctl.core.ipvsadm_list import format_save
@@ -19,7 +19,7 @@ from kpctl.model.ipvs import (
     SCHEDULERS, SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3, IPVSInfo, IPVSTable,
     RealServer, ServiceKey, VirtualService,
 )
-from tests.unit.ipvs_fakes import fixture_text, load_table
+from tests.unit.ipvs_fakes import fixture_text, load_table, table_of
 
 EMPTY = IPVSTable(IPVSInfo("1.2.1", 4096))
 

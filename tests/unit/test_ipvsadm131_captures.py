@@ -10,12 +10,12 @@ from __future__ import annotations
 import pytest
 
 from kpctl.cli.ipvs_views import daemon_line, timeouts_listing
-from kpctl.core.ipvs_plan import apply_to_state, plan_restore, state_of, table_of
+from kpctl.core.ipvs_plan import apply_to_state, plan_restore, state_of
 from kpctl.core.ipvs_save import parse_restore
 from kpctl.core.ipvsadm_list import format_save
 from kpctl.core.ipvsadm_list import format_ipvsadm
 from kpctl.model.ipvs import IPVSInfo, IPVSTable, ServiceKey, SyncDaemon, Timeouts
-from tests.unit.ipvs_fakes import fixture_text
+from tests.unit.ipvs_fakes import fixture_text, table_of
 
 
 def _table() -> IPVSTable:

@@ -100,13 +100,13 @@ def _one_line_items(value: OneLineItems, depth: int, add: Callable[[str], None],
     fields = value.fields
     if fields:  # tuples: their values' texts into a template of their fields
         template = _record_template(fields, ascii_only)
-        lines = iter(items)
-    else:
+        pending = iter(items)
+    else:  # each item's line
         template = ""
-        lines = iter(map(one_line, value) if value.texts is None else value.texts(one_line, ascii_only))
+        pending = iter(map(one_line, value) if value.texts is None else value.texts(one_line, ascii_only))
     add(open_list)
     first = True
-    for batch in iter(lambda: list(islice(lines, _BATCH)), []):
+    for batch in iter(lambda: list(islice(pending, _BATCH)), []):
         if not first:
             add(separator)
         add(_records(batch, fields, template, separator, ascii_only) if fields else separator.join(batch))

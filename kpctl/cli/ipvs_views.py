@@ -316,6 +316,6 @@ def connections_listing(conns: list[Connection]) -> Listing:
                Column("SERVER", "server"), Column("STATE", "state"), Column("EXPIRES", "expires", justify="right"),
                Column("PE", "pe", 1)]
     # each made only for the formats that read it: a busy node has hundreds of thousands of connections
-    # -o json: one connection a line, each document made as it is written (none held)
+    # -o json: one connection a line, written from its values (-o yaml: each one's dict made as it is written)
     return Listing(columns=columns, rows=MadeRows(rows), data=lambda: OneLineItems(conns, fields=Connection._fields),
                    formats={"ipvsadm": text})

@@ -14,6 +14,7 @@ import errno
 import os
 import socket
 import struct
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
@@ -349,37 +350,65 @@ def _decode_entry(buf: bytes, start: int, end: int, ipset: IPSet) -> IPSetEntry:
     return entry_of(values, ipset.type)
 
 
-# What the kernel dumps for a member of the commonest sets without extensions (no timeout,
-# counters, comment…): an IPv4 address, and a port with its protocol.  Copying a set (a
-# restore's staging) re-adds such members straight from fixed offsets (readd_members); anything
-# else is decoded by _decode_entry and packed again by entry_data.
-_DUMP_IPV4 = _nest(ATTR_IP, [_nla(ATTR_IPADDR_IPV4, bytes(4))])[:8]  # nla_put_ipaddr4: no byte-order flag
-_DUMP_PORT = _be16(ATTR_PORT, 0)[:4]
-_DUMP_PROTO = _u8(ATTR_PROTO, 0)[:4]
+# Copying a set (a restore's staging) sends each member as the kernel dumped it, with the flags
+# an add request needs: NLA_F_NET_BYTEORDER on the addresses in the IP and IP2 nests, which a dump
+# lacks (nla_put_ipaddr4/6 write them with nla_put_in_addr), and NLA_F_NESTED on those nests and
+# on DATA (dumps carry it already: set so that a copy never depends on it).  Every other
+# attribute (ports, timeouts, counters, comments, names…) is dumped as an add request carries it.
+# No member is decoded: copying a set of any type costs what moving its bytes costs.
+_NESTS = frozenset({ATTR_IP, ATTR_IP2})
+_HIGH = 3 if sys.byteorder == "little" else 2  # the byte of a header (native order) with the type's flags
 
 
-# A whole IPSET_ATTR_ADT nest of bare hash:ip,port members: DATA nests of 32 bytes each.
-_BARE_IP_PORT = struct.Struct(">4s8s4s4sH2x4sB3x")
-_DATA_IP_PORT = _nla(ATTR_DATA | NLA_F_NESTED, bytes(28))[:4]
+def _headers(buf: bytes, start: int, end: int) -> list[tuple[int, int]]:
+    """(offset from ``start``, flag an add request needs) of every attribute header of the DATA
+    nest ``buf[start:end]``, its own first; the flag 0 for a header taken as it is."""
+    found = [(0, NLA_F_NESTED)]
+    for kind, a, b in _iter_attrs(buf, start + 4, end):
+        nested = kind in _NESTS
+        found.append((a - 4 - start, NLA_F_NESTED if nested else 0))
+        if nested:
+            found.extend((x - 4 - start, NLA_F_NET_BYTEORDER) for _kind, x, _end in _iter_attrs(buf, a, b))
+    return found
 
 
-_ADD_IP_PORT = struct.Struct(">12s4s4sH2x4sB3x")  # as entry_data packs a bare hash:ip,port member
-_ADD_IP_PORT_HEAD = _nla(ATTR_DATA | NLA_F_NESTED, bytes(28))[:4] + _ip(ATTR_IP, "0.0.0.0")[:8]
-
-
-def readd_members(ipset: IPSet, buf: bytes, start: int, end: int) -> list[bytes] | None:
-    """``entry_data`` of every member of one dump message's ADT nest, if all are bare
-    hash:ip,port members (the dump differs only in the address's byte-order flag), else None."""
-    if ipset.type != "hash:ip,port" or (end - start) % _BARE_IP_PORT.size:
-        return None
-    data_h, ipv4, port_h, proto_h, head, pack = _DATA_IP_PORT, _DUMP_IPV4, _DUMP_PORT, _DUMP_PROTO, \
-        _ADD_IP_PORT_HEAD, _ADD_IP_PORT.pack
+def readd_members(buf: bytes, start: int, end: int) -> list[bytes]:
+    """The DATA nest of every member of one dump message's ADT nest (``buf[start:end]``) as an add
+    request carries it (see above): all at once when they share the first one's layout (the
+    same attributes of the same lengths: any set without comments or interface names), else
+    each on its own."""
+    together = _same_layout(buf, start, end)
+    if together is not None:
+        return together
     out = []
-    for d, i, address, p, port, r, proto_num in _BARE_IP_PORT.iter_unpack(memoryview(buf)[start:end]):
-        if d != data_h or i != ipv4 or p != port_h or r != proto_h:
-            return None
-        out.append(pack(head, address, port_h, port, proto_h, proto_num))
+    for kind, a, b in _iter_attrs(buf, start, end):
+        if kind == ATTR_DATA:
+            if b > end:
+                raise KernelError(f"a set member the kernel dumped is cut short ({b - a + 4} bytes announced)")
+            member = bytearray(buf[a - 4:a + ((b - a + 3) & ~3)])
+            for offset, flag in _headers(buf, a - 4, b):
+                member[offset + _HIGH] |= flag >> 8
+            out.append(bytes(member))
     return out
+
+
+def _same_layout(buf: bytes, start: int, end: int) -> list[bytes] | None:
+    """readd_members of ``buf[start:end]`` when it is DATA nests of one layout, else None: each
+    header is checked and flagged across all of them at once, a byte at a time in strided slices."""
+    length = _NLAHDR.unpack_from(buf, start)[0] if end - start >= 4 else 0
+    size = (length + 3) & ~3
+    count = (end - start) // size if length >= 4 else 0
+    if not count or count * size != end - start or len(buf) < end:
+        return None
+    dumped = buf[start:end]
+    data = bytearray(dumped)
+    for offset, flag in _headers(buf, start, start + length):
+        head = dumped[offset:offset + 4]
+        if any(dumped[offset + k::size] != head[k:k + 1] * count for k in range(4)):
+            return None  # another layout among them
+        if flag:
+            data[offset + _HIGH::size] = bytes((head[_HIGH] | flag >> 8,)) * count
+    return [bytes(data[at:at + size]) for at in range(0, len(data), size)]
 
 
 class IPSetNetlink:
@@ -466,23 +495,14 @@ class IPSetNetlink:
         return [replace(h, members=tuple(members[n])) for n, h in headers.items()]
 
     def member_data(self, name: str) -> list[bytes]:
-        """Each member of set ``name`` as an add request carries it (``entry_data``, no lineno):
-        what copying a set sends, without an IPSetEntry per member where the dump allows."""
+        """Each member of set ``name`` as an add request carries it (no lineno): what copying a
+        set sends (readd_members)."""
         seq = self._send(CMD_LIST, _str(ATTR_SETNAME, name), NLM_F_DUMP)
-        header: IPSet | None = None
         items: list[bytes] = []
         for buf, start, end in self._replies(seq, Request(CMD_LIST, name)):
             top = _attrs(buf, start, end)
-            if ATTR_DATA in top:
-                header = _decode_header(buf, top, _attrs(buf, *top[ATTR_DATA]))
-            if ATTR_ADT in top and header is not None:
-                bare = readd_members(header, buf, *top[ATTR_ADT])
-                if bare is not None:
-                    items.extend(bare)
-                    continue
-                for kind, a, b in _iter_attrs(buf, *top[ATTR_ADT]):
-                    if kind == ATTR_DATA:
-                        items.append(entry_data(header, _decode_entry(buf, a, b, header)))
+            if ATTR_ADT in top:
+                items.extend(readd_members(buf, *top[ATTR_ADT]))
         return items
 
     def names(self) -> list[str]:

@@ -248,7 +248,8 @@ def format_element(entry: IPSetEntry, set_type: str) -> str:
         elif kind == "mark":
             parts.append(f"0x{entry.mark or 0:08x}")
         elif kind == "mac":
-            parts.append((entry.mac or "").upper())
+            if entry.mac is not None or set_type != "bitmap:ip,mac":  # (optional there: see parse_element)
+                parts.append((entry.mac or "").upper())
         elif kind == "name":
             parts.append(entry.name or "")
     return ",".join(parts)
@@ -322,6 +323,8 @@ def parse_element(set_type: str, family: str | None, text: str) -> IPSetEntry:
         validate_set_name(text)
         return IPSetEntry(raw=text, name=text)
     pieces = text.split(",")
+    if set_type == "bitmap:ip,mac" and len(pieces) == 1:  # the MAC may be left out: the kernel fills it in
+        dimensions = dimensions[:1]                        # from the first packet from the address
     if len(pieces) != len(dimensions) or not all(pieces):
         raise InvalidInput(f"invalid entry {text!r} for a {set_type} set: expected {','.join(dimensions).upper()}")
     values: dict[str, Any] = {}

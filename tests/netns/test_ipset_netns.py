@@ -110,6 +110,8 @@ MEMBERS = [
     ("hash:net,iface", [], ["10.0.0.0/8,eth0", "10.0.0.0/8,physdev:eth1", "10.0.0.0/8,veth wildcard", "10.0.0.0/8,eth+"], 4),
     ("bitmap:port", ["--range", "0-65535"], ["30080", "80-82"], 4),
     ("bitmap:ip", ["--range", "10.0.0.0/24"], ["10.0.0.3", "10.0.0.8/30"], 5),
+    # the MAC may be left out (the kernel takes it from the address's first packet)
+    ("bitmap:ip,mac", ["--range", "10.0.0.0/24"], ["10.0.0.3", "10.0.0.4,02:00:00:00:00:04"], 2),
 ]
 
 

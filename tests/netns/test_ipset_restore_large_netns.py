@@ -129,7 +129,7 @@ _KINDS = {
                     "add s 2999\n"),
     "bitmap:ip,mac": ("create s bitmap:ip,mac range 10.0.0.0/22",
                       [f"add s 10.0.{i >> 8}.{i & 255}" + (f",02:00:00:00:00:{i & 255:02x}" if i % 2 else "")
-                       for i in range(400)], "add s 10.0.3.255,02:00:00:00:01:01\n"),
+                       for i in range(400)], "add s 10.0.3.255\n"),
     "list:set": ("create a hash:ip\ncreate b hash:net\ncreate c hash:ip,port\ncreate s list:set",
                  ["add s a", "add s b"], "add s c\n"),
 }

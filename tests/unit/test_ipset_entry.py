@@ -59,6 +59,8 @@ CANONICAL = [
     ("bitmap:port", None, "80-90", "80-90"),
     ("bitmap:port", None, "tcp:80", "80"),
     ("bitmap:ip", "inet", "10.0.0.3", "10.0.0.3"),
+    ("bitmap:ip,mac", "inet", "10.0.0.3,02:00:00:00:00:0a", "10.0.0.3,02:00:00:00:00:0A"),
+    ("bitmap:ip,mac", "inet", "10.0.0.3", "10.0.0.3"),  # (the MAC left for the kernel to learn)
     ("list:set", None, "KUBE-LOOP-BACK", "KUBE-LOOP-BACK"),
 ]
 
@@ -105,6 +107,8 @@ BAD = [
     ("hash:net,iface", "inet", "10.0.0.0/8,averyveryverylongname", "averyveryverylongname"),
     ("bitmap:port", None, "udplite:80", "udplite:80"),
     ("bitmap:ip", "inet", "fd00::1", "fd00::1"),
+    ("bitmap:ip,mac", "inet", "10.0.0.3,", "expected IP,MAC"),
+    ("hash:ip,mac", "inet", "10.0.0.3", "expected IP,MAC"),
     ("list:set", None, "has space", "has space"),
     ("list:set", None, "x" * 32, "x" * 32),
     ("hash:foo", "inet", "10.0.0.1", "hash:foo"),

@@ -126,8 +126,9 @@ def validate_set_name(name: str) -> str:
     return name
 
 
-def _parse_ip(text: str, family: str, kind: str) -> tuple[str, int | None, str | None]:
-    """``ADDR``, ``ADDR/CIDR`` or ``ADDR-ADDR`` -> (address, cidr or None for a host, range end)."""
+def _parse_ip(text: str, family: str, kind: str, zero: bool = False) -> tuple[str, int | None, str | None]:
+    """``ADDR``, ``ADDR/CIDR`` or ``ADDR-ADDR`` -> (address, cidr or None for a host, range end);
+    ``zero``: a network may have prefix 0 (the kernel stores /0 only in hash:net,iface)."""
     if "-" in text:
         start, _, end = text.partition("-")
         first, last = parse_address(start, family), parse_address(end, family)
@@ -140,7 +141,7 @@ def _parse_ip(text: str, family: str, kind: str) -> tuple[str, int | None, str |
         address_text, _, cidr_text = text.partition("/")
         address = parse_address(address_text, family)
         cidr = ascii_number(cidr_text, 3)
-        if cidr is None or cidr < (0 if kind == "ip" else 1) or cidr > _bits(family):
+        if cidr is None or cidr < (0 if kind == "ip" or zero else 1) or cidr > _bits(family):
             raise InvalidInput(f"invalid prefix length in {text!r}")
         network = ipaddress.ip_network(f"{address}/{cidr}", strict=False)
         if cidr == _bits(family):
@@ -333,7 +334,7 @@ def parse_element(set_type: str, family: str | None, text: str) -> IPSetEntry:
         if kind in ("ip", "net"):
             if set_type.startswith("bitmap:") and family_of_address(piece) == "inet6":
                 raise InvalidInput(f"invalid entry {text!r}: {set_type} holds IPv4 addresses only")
-            address, cidr, address_to = _parse_ip(piece, fam, kind)
+            address, cidr, address_to = _parse_ip(piece, fam, kind, set_type == "hash:net,iface")
             if kind == "net" and "-" in piece and fam == "inet6":
                 raise InvalidInput(f"invalid entry {text!r}: IPv6 ranges are not supported")
             prefix = "" if ip_seen == 0 else "2"

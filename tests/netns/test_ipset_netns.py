@@ -107,7 +107,8 @@ MEMBERS = [
     ("hash:ip,port,net", [], ["10.0.0.1,tcp:80,10.0.0.0/8", "10.0.0.1,tcp:80,192.168.0.0/16"], 2),
     ("hash:net", [], ["10.0.0.0/8", "192.168.1.0/24", "10.9.9.9"], 3),
     ("hash:net,port", [], ["10.0.0.0/24,tcp:30000", "10.0.1.0/24,udp:53"], 2),
-    ("hash:net,iface", [], ["10.0.0.0/8,eth0", "10.0.0.0/8,physdev:eth1", "10.0.0.0/8,veth wildcard", "10.0.0.0/8,eth+"], 4),
+    ("hash:net,iface", [], ["10.0.0.0/8,eth0", "10.0.0.0/8,physdev:eth1", "10.0.0.0/8,veth wildcard", "10.0.0.0/8,eth+",
+                            "0.0.0.0/0,eth2"], 5),
     ("bitmap:port", ["--range", "0-65535"], ["30080", "80-82"], 4),
     ("bitmap:ip", ["--range", "10.0.0.0/24"], ["10.0.0.3", "10.0.0.8/30"], 5),
     # the MAC may be left out (the kernel takes it from the address's first packet)

@@ -55,6 +55,8 @@ CANONICAL = [
     ("hash:net,port", "inet", "10.0.0.0/24,tcp:30000", "10.0.0.0/24,tcp:30000"),
     ("hash:net,iface", "inet", "10.0.0.0/8,eth0", "10.0.0.0/8,eth0"),
     ("hash:net,iface", "inet", "10.0.0.0/8,physdev:eth1", "10.0.0.0/8,physdev:eth1"),
+    ("hash:net,iface", "inet", "10.1.2.3/0,eth0", "0.0.0.0/0,eth0"),  # (the one type that stores /0)
+    ("hash:net,iface", "inet6", "::/0,eth0", "::/0,eth0"),
     ("bitmap:port", None, "30080", "30080"),
     ("bitmap:port", None, "80-90", "80-90"),
     ("bitmap:port", None, "tcp:80", "80"),
@@ -103,6 +105,7 @@ BAD = [
     ("hash:ip,port", "inet", "10.0.0.1,ip:0", "protocol 0"),
     ("hash:net", "inet", "10.0.0.0/33", "10.0.0.0/33"),
     ("hash:net", "inet", "10.0.0.0/0", "10.0.0.0/0"),
+    ("hash:net,port", "inet", "0.0.0.0/0,tcp:80", "0.0.0.0/0"),
     ("hash:net", "inet", "10.0.0.0/x", "10.0.0.0/x"),
     ("hash:net,iface", "inet", "10.0.0.0/8,averyveryverylongname", "averyveryverylongname"),
     ("bitmap:port", None, "udplite:80", "udplite:80"),

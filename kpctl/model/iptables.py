@@ -234,6 +234,13 @@ class ProtocolMatch:
         return {"name": self.name, "negated": self.negated}
 
 
+# A node's -s/-d are few networks met in many rules (the cluster CIDR of every service's
+# masquerade rule, each service address in its KUBE-SERVICES and KUBE-SVC rules), its -p fewer:
+# each made once while it recurs (the matches are immutable, so the rules share them).
+_address_match = lru_cache(maxsize=4096)(AddressMatch)
+_protocol_match = lru_cache(maxsize=64)(ProtocolMatch)
+
+
 def parse_port_ranges(text: str) -> tuple[tuple[int, int], ...]:
     """``80`` / ``30000:32767`` / ``80,443,8000:8080`` → ((lo, hi), …)."""
     ranges = []
@@ -448,9 +455,9 @@ class Match:
         if not first:
             return _NO_BUILTINS
         # built in the order validate() reads them, so the first bad value is the one reported
-        src = AddressMatch(_one(opt), opt.negated) if (opt := first.get(1)) else None
-        dst = AddressMatch(_one(opt), opt.negated) if (opt := first.get(2)) else None
-        protocol = ProtocolMatch(_one(opt).lower(), opt.negated) if (opt := first.get(0)) else None
+        src = _address_match(_one(opt), opt.negated) if (opt := first.get(1)) else None
+        dst = _address_match(_one(opt), opt.negated) if (opt := first.get(2)) else None
+        protocol = _protocol_match(_one(opt).lower(), opt.negated) if (opt := first.get(0)) else None
         iif = InterfaceMatch(_one(opt), opt.negated) if (opt := first.get(3)) else None
         oif = InterfaceMatch(_one(opt), opt.negated) if (opt := first.get(4)) else None
         return protocol, src, dst, iif, oif

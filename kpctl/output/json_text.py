@@ -44,8 +44,9 @@ _LEVELS: dict[bool, list[Level]] = {True: [], False: []}
 _LINES = {ascii_only: json.JSONEncoder(separators=("\n", ":"), ensure_ascii=ascii_only, check_circular=False).encode
           for ascii_only in (True, False)}
 # A write's dict shapes: (depth, keys) -> None (met once) or a Plan, or False (no plan: see _plan).
-# A plan: (place, keys) of the dict's dicts from the last, its %-template, the template's %s count.
-Plan = tuple[tuple[tuple[int, tuple[str, ...]], ...], str, int]
+# A plan: (place, keys) of the dict's dicts from the last, its %-template, the template's %s count,
+# and which of those held a container in the dict it was made from (where one may stand).
+Plan = tuple[tuple[tuple[int, tuple[str, ...]], ...], str, int, tuple[int, ...]]
 Shapes = dict[tuple[int, tuple[Any, ...]], Any]
 # A string key's JSON text, per ensure_ascii: the same few keys repeat by the million.
 _KEYS: dict[bool, dict[str, str]] = {True: {}, False: {}}
@@ -226,12 +227,15 @@ def _flat_dicts(items: Sequence[Any], depth: int, ascii_only: bool, separator: s
 
 
 def _by_plans(dicts: Sequence[Any], depth: int, ascii_only: bool, shapes: Shapes, meet: bool) -> list[str] | None:
-    """The texts of ``dicts`` at ``depth``, each from the plan of its keys there, all values in one
+    """The texts of ``dicts`` at ``depth``, each from the plan of its keys there, all scalars in one
     C call; None unless every item is a plain dict that fits its plan: dicts with the plan's keys
-    where the plan has them, scalars and empty containers everywhere else.
-    ``meet``: count this meeting of a shape (a plan is made the second time it is met)."""
+    where the plan has them, scalars and empty containers in those and in the rest of its values,
+    but where the plan's dict had a container: any value there (a container is written on its own,
+    as it would be without the plan: a service's endpoints, a chain's rules).  ``meet``: count this
+    meeting of a shape (a plan is made the second time it is met)."""
     values: list[Any] = []
     plans = []
+    nested: dict[int, Any] = {}  # place in ``values`` -> a container written on its own
     for value in dicts:
         if type(value) is not dict:
             return None
@@ -245,40 +249,50 @@ def _by_plans(dicts: Sequence[Any], depth: int, ascii_only: bool, shapes: Shapes
         row = plan_values(value, plan[0])
         if row is None:
             return None
-        if not _SCALARS.issuperset(map(type, row)) and any(v and isinstance(v, _NESTED) for v in row):
-            return None
+        if not _SCALARS.issuperset(map(type, row)):
+            for at in plan[3]:
+                item = row[at]
+                if item and isinstance(item, _NESTED):
+                    nested[len(values) + at] = item
+                    row[at] = None
+            if not _SCALARS.issuperset(map(type, row)) and any(item and isinstance(item, _NESTED) for item in row):
+                return None  # (a container where the plan's dict had none)
         values += row
         plans.append(plan)
     lines = _LINES[ascii_only](values)[1:-1].split("\n")
+    for at, item in nested.items():
+        parts: list[str] = []
+        _value(item, depth + 1, parts.append, ascii_only, shapes)
+        lines[at] = "".join(parts)
     texts = []
     start = 0
-    for _, template, count in plans:
+    for _, template, count, _containers in plans:
         texts.append(template % tuple(lines[start:start + count]))
         start += count
     return texts
 
 
 def _plan(value: dict[Any, Any], depth: int, ascii_only: bool) -> Plan | bool:
-    """The plan of ``value``'s shape: where its non-empty containers are and their keys, and a
-    %-template of its text at ``depth`` with one %s per other value; False when a container is not
-    a plain dict of scalars and empty containers (such a shape would not fit the next time either),
-    or a key not a string (json converts those: 1 and True are one key to a dict)."""
+    """The plan of ``value``'s shape: where its dicts of scalars and empty containers are and their
+    keys, a %-template of its text at ``depth`` with one %s per other value, and which of those are
+    other containers (written on their own: _by_plans); False when a key is not a string (json
+    converts those: 1 and True are one key to a dict)."""
     dicts: list[tuple[int, tuple[str, ...]]] = []
-    lines, count = [], 0
+    lines, count, containers = [], 0, []
     _, separator, opening, _, closing, _ = _level(depth, ascii_only)
     _, inner_separator, inner_opening, _, inner_closing, _ = _level(depth + 1, ascii_only)
     for place, (key, child) in enumerate(value.items()):
         if type(key) is not str:
             return False
-        if child and isinstance(child, _NESTED):
-            if type(child) is not dict or not all(type(inner) is str and not (item and isinstance(item, _NESTED))
-                                                  for inner, item in child.items()):
-                return False
+        if type(child) is dict and child and all(type(inner) is str and not (item and isinstance(item, _NESTED))
+                                                 for inner, item in child.items()):
             dicts.insert(0, (place, tuple(child)))
             text = inner_opening + inner_separator.join(
                 _key(inner, ascii_only).replace("%", "%%") + "%s" for inner in child) + inner_closing
             count += len(child)
         else:
+            if isinstance(child, _NESTED):
+                containers.append(count)
             text, count = "%s", count + 1
         lines.append(_key(key, ascii_only).replace("%", "%%") + text)
-    return tuple(dicts), opening + separator.join(lines) + closing, count
+    return tuple(dicts), opening + separator.join(lines) + closing, count, tuple(containers)

@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from kpctl.model.ipvs import Connection, IPVSTable, RealServer, ServiceKey, SyncDaemon, Timeouts, VirtualService
+from kpctl.model.ipvs import (Connection, IPVSInfo, IPVSTable, RealServer, ServiceKey, SyncDaemon, Timeouts,
+    VirtualService)
 
 
 class IPVSBackend(Protocol):
+    def info(self) -> IPVSInfo: ...
     def table(self) -> IPVSTable: ...
     def service(self, key: ServiceKey) -> VirtualService: ...
     def add_service(self, svc: VirtualService) -> None: ...

@@ -25,21 +25,29 @@ class IPVSSnapshot:
     def _bad(self, what: str, exc: Exception) -> InvalidInput:
         return InvalidInput(f"snapshot {self.source!r}: bad ipvs {what}: {exc}")
 
-    def table(self) -> IPVSTable:
+    def info(self) -> IPVSInfo:
         info = self._field("info", {})
         try:
-            services = tuple(VirtualService.from_dict(item) for item in self._field("services", []))
-            return IPVSTable(
-                info=IPVSInfo(version=str(info.get("version", "")), conn_table_size=int(info.get("conn_table_size", 0))),
-                services=services,
-            )
+            return IPVSInfo(version=str(info.get("version", "")), conn_table_size=int(info.get("conn_table_size", 0)))
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise self._bad("info", exc) from None
+
+    def table(self) -> IPVSTable:
+        try:
+            return IPVSTable(self.info(), tuple(VirtualService.from_dict(item) for item in self._field("services", [])))
         except (TypeError, ValueError, AttributeError) as exc:
             raise self._bad("services", exc) from None
 
     def service(self, key: ServiceKey) -> VirtualService:
-        for service in self.table().services:
-            if service.key == key:
-                return service
+        """The service ``key``, made from its record alone (not a table of 10,000 for one)."""
+        try:
+            for item in self._field("services", []):
+                if item.get("port", 0) == key.port and item.get("fwmark", 0) == key.fwmark:  # (most differ here)
+                    service = VirtualService.from_dict(item)
+                    if service.key == key:
+                        return service
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise self._bad("services", exc) from None
         raise NotFound(f"service {key} does not exist in snapshot {self.source!r}")
 
     def timeouts(self) -> Timeouts:

@@ -131,7 +131,7 @@ def list_services(app: AppContext, service: str | None, numeric: bool, exact: bo
     from kpctl.cli.ipvs_views import table_listing, text_listing
     from kpctl.cli.k8s import annotate_ipvs
     from kpctl.core.address import parse_service
-    from kpctl.errors import NotFound
+    from kpctl.model.ipvs import IPVSTable
     from kpctl.output.progress import progress
 
     view = _one_of(views, ("stats", "rate", "thresholds", "persistent_conn", "tun_info"),
@@ -143,17 +143,17 @@ def list_services(app: AppContext, service: str | None, numeric: bool, exact: bo
 
         interval = parse_interval(watch)
 
+    def read(default_view: bool) -> IPVSTable:
+        """The table listed: SERVICE's alone when one is named (read alone, as ipvsadm -Ln -t reads it)."""
+        if key is not None:
+            return IPVSTable(backend.info(), (backend.service(key),))
+        return listed_table(backend, default_view)
+
     def listing() -> Any:
-        table = backend.table()
-        if key is not None and all(s.key != key for s in table.services):
-            raise NotFound(f"service {key} does not exist")
-        return annotate_ipvs(table_listing(table, view.replace("_", "-"), exact, key), k8s)
+        return annotate_ipvs(table_listing(read(False), view.replace("_", "-"), exact, key), k8s)
 
     def plain_listing() -> Any:  # -o plain / ipvsadm: the same bytes written straight from the table (names too)
-        table = listed_table(backend, default_view=view == "default")
-        if key is not None and all(s.key != key for s in table.services):
-            raise NotFound(f"service {key} does not exist")
-        return text_listing(table, view.replace("_", "-"), exact, key, output.no_headers, k8s)
+        return text_listing(read(view == "default"), view.replace("_", "-"), exact, key, output.no_headers, k8s)
 
     with _backend(app) as backend:
         if interval is not None:

@@ -37,8 +37,8 @@ class FakeIPVS:
     """An in-memory IPVS table obeying the kernel's exists/not-found rules; records every write."""
 
     def __init__(self, table: IPVSTable | None = None, fail_at: int | None = None) -> None:
-        self.info = (table or IPVSTable(IPVSInfo("1.2.1", 4096))).info
-        self.state = state_of(table or IPVSTable(self.info))
+        self._info = (table or IPVSTable(IPVSInfo("1.2.1", 4096))).info
+        self.state = state_of(table or IPVSTable(self._info))
         self.calls: list[Operation] = []
         self.fail_at = fail_at  # the index of the write (0-based) that the "kernel" refuses
         self.timeouts_value = Timeouts()
@@ -47,8 +47,11 @@ class FakeIPVS:
         self.closed = False
 
     # reads
+    def info(self) -> IPVSInfo:
+        return self._info
+
     def table(self) -> IPVSTable:
-        return table_of(self.state, IPVSTable(self.info))
+        return table_of(self.state, IPVSTable(self._info))
 
     def service(self, key: ServiceKey) -> VirtualService:
         if key not in self.state:

@@ -68,6 +68,21 @@ def test_missing_service_and_missing_section() -> None:
         open_ipvs(FakeApp(NodeSnapshot(1, {}, "empty.json")))
 
 
+def test_one_service_is_made_from_its_record_alone() -> None:
+    # same port, other address or family or protocol; a fwmark service; a record no table could be made of
+    others = [SERVICE._replace(address="10.254.0.2").to_dict(), SERVICE._replace(protocol="udp").to_dict(),
+              VirtualService("inet6", "tcp", "fd00::1", 443).to_dict(),
+              VirtualService("inet", None, None, 0, fwmark=443).to_dict(), {"port": 8080, "servers": [{"port": 1}]}]
+    ipvs = IPVSSnapshot({**SECTION, "services": [*others, SERVICE.to_dict()]}, "node.json")
+    assert ipvs.service(SERVICE.key) == SERVICE
+    assert ipvs.service(ServiceKey("inet", None, None, 0, 443)).fwmark == 443
+    assert ipvs.info() == IPVSInfo("1.2.1", 4096)
+    with pytest.raises(NotFound, match="10.254.0.9:443/tcp does not exist in snapshot 'node.json'"):
+        ipvs.service(ServiceKey("inet", "tcp", "10.254.0.9", 443))
+    with pytest.raises(InvalidInput, match="bad ipvs services"):
+        ipvs.table()
+
+
 @pytest.mark.parametrize("call", [
     lambda b: b.add_service(SERVICE), lambda b: b.edit_service(SERVICE), lambda b: b.delete_service(SERVICE.key),
     lambda b: b.add_server(SERVICE.key, SERVICE.servers[0]), lambda b: b.flush(), lambda b: b.zero(None),

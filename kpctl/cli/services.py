@@ -54,7 +54,7 @@ def services(app: AppContext, service: str | None, output: OutputSpec, k8s: Any)
 
         snap = collect_snapshot(app, LIVE_SECTIONS)
     view = NodeView(snap)
-    report = read_services(view)
+    report = read_services(view, key=key)
     if k8s is not None:
         from kpctl.core.services.k8s import join_names
 

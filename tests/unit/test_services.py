@@ -108,6 +108,30 @@ def test_one_service_and_its_node_port_on_a_local_address() -> None:
     assert [s["service"] for s in doc["services"]] == ["*:30080/tcp"]
 
 
+@pytest.mark.parametrize("node", ["iptables-node.json", "nftables-node.json", "seed-ipvs-node.json"])
+def test_one_service_is_its_entry_of_the_whole_listing(node: str) -> None:
+    every = _doc(EXAMPLES / node)["services"]
+    for asked in {s["service"] for s in every if not s["service"].startswith("*")}:
+        assert _doc(EXAMPLES / node, asked)["services"] == [s for s in every if s["service"] == asked]
+
+
+def test_one_service_follows_only_its_own_chains(tmp_path: Path) -> None:
+    # another service's chain holds a rule no reader takes: the whole listing fails on it, one
+    # service's does not read it
+    node = json.loads((EXAMPLES / "iptables-node.json").read_text())
+    saved = node["iptables"]["ipv4"]["nft"]
+    broken = "-A KUBE-SVC-JD5MR3NA4I4DYORP -m comment --comment"
+    assert broken in saved
+    node["iptables"]["ipv4"]["nft"] = saved.replace(broken, "-A KUBE-SVC-JD5MR3NA4I4DYORP -s 10.0.0.300 -m comment --comment", 1)
+    path = tmp_path / "node.json"
+    path.write_text(json.dumps(node))
+    whole = kpctl("--snapshot", str(path), "services")
+    assert whole.exit_code == 2 and "10.0.0.300" in whole.stderr
+    one = kpctl("--snapshot", str(path), "services", "10.254.0.2:53/tcp", "-o", "json")
+    assert one.exit_code == 0, one.stderr
+    assert json.loads(one.stdout)["services"] == _doc(EXAMPLES / "iptables-node.json", "10.254.0.2:53/tcp")["services"]
+
+
 @pytest.mark.parametrize("bad", ["10.96.0.10", "10.96.0.10:99999", "10.96.0.10:53/icmp", "fwmark:5", "nope:80"])
 def test_bad_service_is_exit_2_with_one_line(bad: str) -> None:
     out = kpctl("--snapshot", str(EXAMPLES / "nftables-node.json"), "services", bad)

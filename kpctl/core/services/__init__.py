@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from kpctl.core.modes import IPTABLES, IPVS, NFTABLES, ModeReport, modes_of_view
+from kpctl.core.services.common import Wanted
 from kpctl.model.services import ANY_LOCAL, NodeService, ServicesReport
 
 READABLE = (IPVS, IPTABLES, NFTABLES)
@@ -26,19 +27,21 @@ def modes_to_read(report: ModeReport) -> tuple[str, ...]:
     return tuple(found)
 
 
-def read_mode(view: Any, mode: str) -> list[NodeService]:
+def read_mode(view: Any, mode: str, wanted: Wanted = None) -> list[NodeService]:
+    """The services ``mode``'s state implements (``wanted``: only those it admits, each service
+    address asked before its dispatch is followed)."""
     if mode == IPVS:
         from kpctl.core.services.ipvs import read_ipvs
 
         rulesets = [r for group in view.rulesets.values() for r in group]
-        return read_ipvs(view.ipvs_services, view.ipsets, rulesets)
+        return read_ipvs(view.ipvs_services, view.ipsets, rulesets, wanted)
     if mode == IPTABLES:
         from kpctl.core.services.iptables import read_iptables
 
-        return read_iptables(view.rulesets)
+        return read_iptables(view.rulesets, wanted)
     from kpctl.core.services.nftables import read_nftables
 
-    return read_nftables(view.nftables)
+    return read_nftables(view.nftables, wanted)
 
 
 def _order(service: NodeService) -> tuple[Any, ...]:
@@ -49,13 +52,19 @@ def _order(service: NodeService) -> tuple[Any, ...]:
             service.protocol, service.port)
 
 
-def read_services(view: Any, hint: str | None = None) -> ServicesReport:
-    """Every Service address the node implements, per mode read (active mode first)."""
+def read_services(view: Any, hint: str | None = None, key: Any = None) -> ServicesReport:
+    """Every Service address the node implements, per mode read (active mode first); ``key`` (a
+    ServiceKey): only the services that may be it (its address or a node port, its port and
+    protocol: :func:`select` picks among them), the others' endpoints not followed."""
     report = modes_of_view(view, hint)
     read = modes_to_read(report)
+    wanted: Wanted = None
+    if key is not None:
+        asked, port, protocol = str(ipaddress.ip_address(key.address)), key.port, key.protocol
+        wanted = lambda a, p, pr: p == port and pr == protocol and a in (asked, ANY_LOCAL)  # noqa: E731
     services: list[NodeService] = []
     for mode in read:
-        services.extend(sorted(read_mode(view, mode), key=_order))
+        services.extend(sorted(read_mode(view, mode, wanted), key=_order))
     notes = []
     if len(read) > 1:
         notes.append(f"state of {len(read)} modes coexists ({', '.join(read)}); {report.active} is taken as "

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 
-from kpctl.core.services.common import Dispatch
+from kpctl.core.services.common import Dispatch, Wanted
 from kpctl.model.iptables import Chain, PortMatch, ProtocolMatch, Rule, Ruleset, Table
 from kpctl.model.services import (ANY_LOCAL, CLUSTER_IP, EXTERNAL_IP, LOAD_BALANCER, NODE_PORT, NodeService,
     ServiceEndpoint)
@@ -148,8 +148,9 @@ def _no_endpoint_rules(ruleset: Ruleset) -> Iterator[tuple[Rule, str]]:
                 yield rule, rule.target.name.lower()
 
 
-def read_ruleset(ruleset: Ruleset) -> list[NodeService]:
-    """Every service address one iptables-save document implements (nat dispatch, filter rejects)."""
+def read_ruleset(ruleset: Ruleset, wanted: Wanted = None) -> list[NodeService]:
+    """Every service address one iptables-save document implements (nat dispatch, filter rejects);
+    ``wanted``: those it admits (read_mode)."""
     family = "inet6" if ruleset.family == "ipv6" else "inet"
     nat = ruleset.table("nat")
     out: list[NodeService] = []
@@ -158,7 +159,7 @@ def read_ruleset(ruleset: Ruleset) -> list[NodeService]:
         for chain_name, kind_default in (("KUBE-SERVICES", None), ("KUBE-NODEPORTS", NODE_PORT)):
             chain = nat.chains.get(chain_name)
             for rule in chain.rules if chain is not None else ():
-                service = _service_of(walker, rule, family, kind_default)
+                service = _service_of(walker, rule, family, kind_default, wanted)
                 if service is not None:
                     out.append(service)
     for rule, verdict in _no_endpoint_rules(ruleset):
@@ -176,7 +177,8 @@ def read_ruleset(ruleset: Ruleset) -> list[NodeService]:
     return out
 
 
-def _service_of(walker: _Walker, rule: Rule, family: str, kind_default: str | None) -> NodeService | None:
+def _service_of(walker: _Walker, rule: Rule, family: str, kind_default: str | None,
+                wanted: Wanted = None) -> NodeService | None:
     jump = rule.jump or ""
     if not jump.startswith(_DISPATCH):
         return None
@@ -187,6 +189,8 @@ def _service_of(walker: _Walker, rule: Rule, family: str, kind_default: str | No
     if kind_default is None and dst is None:
         return None
     address = dst.cidr.rpartition("/")[0] if dst is not None else ANY_LOCAL
+    if wanted is not None and not wanted(address, dport.ranges[0][0], proto):
+        return None
     kind = kind_default or _kind(rule, jump)
     found = walker.dispatch(jump)
     policy = "Local" if jump.startswith("KUBE-SVL-") else found.policy
@@ -195,13 +199,13 @@ def _service_of(walker: _Walker, rule: Rule, family: str, kind_default: str | No
                        name=_name(rule))
 
 
-def read_iptables(rulesets: Mapping[str, tuple[Ruleset, ...]]) -> list[NodeService]:
+def read_iptables(rulesets: Mapping[str, tuple[Ruleset, ...]], wanted: Wanted = None) -> list[NodeService]:
     """Services of every family; where both backends hold rules the first (nft) wins per address."""
     seen: set[tuple[str, int, str]] = set()
     out: list[NodeService] = []
     for group in rulesets.values():
         for ruleset in group:
-            for service in read_ruleset(ruleset):
+            for service in read_ruleset(ruleset, wanted):
                 key = (service.address, service.port, service.protocol)
                 if key not in seen:
                     seen.add(key)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from kpctl.core.address import canonical_address
+from kpctl.core.services.common import Wanted
 from kpctl.model.ipset import IPSet
 from kpctl.model.iptables import Ruleset
 from kpctl.model.ipvs import VirtualService
@@ -60,7 +61,7 @@ def _masquerade_by_set(rulesets: Iterable[Ruleset]) -> dict[str, str]:
 
 
 def read_ipvs(services: Sequence[VirtualService], ipsets: Mapping[str, IPSet],
-              rulesets: Iterable[Ruleset] = ()) -> list[NodeService]:
+              rulesets: Iterable[Ruleset] = (), wanted: Wanted = None) -> list[NodeService]:
     """One NodeService per IPVS virtual service (fwmark services are not kube-proxy's: skipped)."""
     address_sets = [(name, kind, local, _members(ipsets.get(name))) for name, kind, local in _ADDRESS_SETS]
     node_ports = {proto: {port for _a, _p, port in _members(ipsets.get(name))}
@@ -73,6 +74,8 @@ def read_ipvs(services: Sequence[VirtualService], ipsets: Mapping[str, IPSet],
         if svc.fwmark or svc.address is None or svc.protocol is None:
             continue
         address = canonical_address(svc.address)
+        if wanted is not None and not wanted(address, svc.port, svc.protocol):
+            continue
         kind, policy, masq = None, None, None
         for name, set_kind, local, members in address_sets:
             if (address, svc.protocol, svc.port) in members:

@@ -21,7 +21,7 @@ from kpctl.core.nft_json import TableIndex
 from kpctl.core.nft_json import elements as _elements
 from kpctl.core.nft_json import items as _items
 from kpctl.core.address import canonical_address
-from kpctl.core.services.common import Dispatch
+from kpctl.core.services.common import Dispatch, Wanted
 from kpctl.model.services import (
     ANY_LOCAL,
     CLUSTER_IP,
@@ -197,8 +197,8 @@ def _kind(table: _Table, address: str, target: str | None, cluster_ips: set[str]
 
 
 
-def read_table(ruleset: Any, family: str) -> list[NodeService]:
-    """Every service address one ``kube-proxy`` table implements."""
+def read_table(ruleset: Any, family: str, wanted: Wanted = None) -> list[NodeService]:
+    """Every service address one ``kube-proxy`` table implements (``wanted``: those it admits)."""
     table = _Table(ruleset, family)
     inet = "inet6" if family == "ip6" else "inet"
     cluster_ips = {canonical_address(a) for a in table.set_members("cluster-ips")}
@@ -209,6 +209,8 @@ def read_table(ruleset: Any, family: str) -> list[NodeService]:
                 continue
             address = canonical_address(key[0]) if with_address else ANY_LOCAL
             protocol, port = str(key[-2]), int(key[-1])
+            if wanted is not None and not wanted(address, port, protocol):
+                continue
             _verdict, target = _verdict_target(value)
             found = table.dispatch(target) if target else Dispatch((), None, None, None, "drop")
             kind = _kind(table, address, target, cluster_ips) if with_address else NODE_PORT
@@ -228,10 +230,10 @@ def read_table(ruleset: Any, family: str) -> list[NodeService]:
     return out
 
 
-def read_nftables(ruleset: Any) -> list[NodeService]:
+def read_nftables(ruleset: Any, wanted: Wanted = None) -> list[NodeService]:
     """Services of every ``kube-proxy`` table (ip and ip6) in an `nft -j list ruleset` document."""
     out: list[NodeService] = []
     for item in _items(ruleset, "table"):
         if item.get("name") == TABLE and item.get("family") in ("ip", "ip6"):
-            out.extend(read_table(ruleset, str(item["family"])))
+            out.extend(read_table(ruleset, str(item["family"]), wanted))
     return out

@@ -55,6 +55,7 @@ def commands(service: str, pod: str, files: dict[str, str]) -> list[tuple[str, l
     for fmt in ("table", "wide", "plain", "json", "yaml", "ipvsadm", "save"):
         out.append((f"ipvs list -o {fmt}", ["ipvs", "list", "-o", fmt], None))
     out.append(("ipvs list --services", ["ipvs", "list", "--services", files["services"], "-o", "plain"], None))
+    out.append(("ipvs list SERVICE", ["ipvs", "list", service, "-o", "plain"], None))
     for kind in ("rules", "json", "yaml"):
         out.append((f"ipvs diff ({kind} file)", ["ipvs", "diff", files[kind], "-o", "plain"], None))
     for fmt in ("plain", "json", "ipset", "save"):
@@ -70,6 +71,7 @@ def commands(service: str, pod: str, files: dict[str, str]) -> list[tuple[str, l
     out += [
         ("services", ["services", "-o", "plain"], None),
         ("services -o json", ["services", "-o", "json"], None),
+        ("services SERVICE", ["services", service, "-o", "plain"], None),
         ("services --services", ["services", "--services", files["services"], "-o", "plain"], None),
         ("vip list", ["vip", "list", "-o", "plain"], None),
         ("vip list --services", ["vip", "list", "--services", files["services"], "-o", "plain"], None),

@@ -40,7 +40,7 @@ def services(app: AppContext, service: str | None, output: OutputSpec, k8s: Any)
       kpctl services --kubectl -o wide
     """
     from kpctl.core.address import parse_service
-    from kpctl.core.services import read_services, select
+    from kpctl.core.services import read_services
     from kpctl.core.snapshot_view import NodeView
     from kpctl.errors import InvalidInput, NotFound
     from kpctl.output.services import services_listing
@@ -59,10 +59,8 @@ def services(app: AppContext, service: str | None, output: OutputSpec, k8s: Any)
         from kpctl.core.services.k8s import join_names
 
         report = join_names(report, k8s)
-    if key is not None:
-        report = select(report, key, view.local_addresses)
-        if not report.services:
-            raise NotFound(f"service {key} is not implemented on this node ({', '.join(report.read) or 'no mode'} read)")
+    if key is not None and not report.services:
+        raise NotFound(f"service {key} is not implemented on this node ({', '.join(report.read) or 'no mode'} read)")
     for note in report.notes:
         click.echo(f"kpctl: note: {note}", err=True)
     listing = services_listing(report)

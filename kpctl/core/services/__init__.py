@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from dataclasses import replace
 from typing import Any
 
 from kpctl.core.modes import IPTABLES, IPVS, NFTABLES, ModeReport, modes_of_view
@@ -54,14 +53,10 @@ def _order(service: NodeService) -> tuple[Any, ...]:
 
 def read_services(view: Any, hint: str | None = None, key: Any = None) -> ServicesReport:
     """Every Service address the node implements, per mode read (active mode first); ``key`` (a
-    ServiceKey): only the services that may be it (its address or a node port, its port and
-    protocol: :func:`select` picks among them), the others' endpoints not followed."""
+    ServiceKey): only the services at it, the others' chains not followed (see :func:`asked`)."""
     report = modes_of_view(view, hint)
     read = modes_to_read(report)
-    wanted: Wanted = None
-    if key is not None:
-        asked, port, protocol = str(ipaddress.ip_address(key.address)), key.port, key.protocol
-        wanted = lambda a, p, pr: p == port and pr == protocol and a in (asked, ANY_LOCAL)  # noqa: E731
+    wanted = None if key is None else asked(key, view.local_addresses)
     services: list[NodeService] = []
     for mode in read:
         services.extend(sorted(read_mode(view, mode, wanted), key=_order))
@@ -72,11 +67,11 @@ def read_services(view: Any, hint: str | None = None, key: Any = None) -> Servic
     return ServicesReport(report.to_dict(), read, tuple(services), notes=tuple(notes))
 
 
-def select(report: ServicesReport, key: Any, local_addresses: Any) -> ServicesReport:
-    """Only the services at ``key`` (a ServiceKey); a node port on every local address matches
-    when ``key``'s address is one of the node's (``local_addresses``: a container of them)."""
+def asked(key: Any, local_addresses: Any) -> Wanted:
+    """Whether a service address is ``key`` (a ServiceKey): its address, or a node port on every
+    local address when ``key``'s address is one of the node's (``local_addresses``: a container of
+    them)."""
     address = str(ipaddress.ip_address(key.address))
-    chosen = tuple(s for s in report.services
-                   if s.port == key.port and s.protocol == key.protocol
-                   and (s.address == address or (s.address == ANY_LOCAL and address in local_addresses)))
-    return replace(report, services=chosen)
+    local = address in local_addresses
+    port, protocol = key.port, key.protocol
+    return lambda a, p, pr: p == port and pr == protocol and (a == address or (a == ANY_LOCAL and local))

@@ -168,6 +168,8 @@ def read_ruleset(ruleset: Ruleset, wanted: Wanted = None) -> list[NodeService]:
         if dport is None or proto is None:
             continue
         address = dst.cidr.rpartition("/")[0] if dst is not None else ANY_LOCAL
+        if wanted is not None and not wanted(address, dport.ranges[0][0], proto):
+            continue
         kind = CLUSTER_IP if dst is not None else NODE_PORT
         comment = rule.comment or ""
         if "external" in comment or "load" in comment:

@@ -222,6 +222,8 @@ def read_table(ruleset: Any, family: str, wanted: Wanted = None) -> list[NodeSer
             if not isinstance(key, list) or len(key) != (3 if with_address else 2):
                 continue
             address = canonical_address(key[0]) if with_address else ANY_LOCAL
+            if wanted is not None and not wanted(address, int(key[-1]), str(key[-2])):
+                continue
             verdict, target = _verdict_target(value)
             kind = _kind(table, address, None, cluster_ips) if with_address else NODE_PORT
             out.append(NodeService(MODE, address, int(key[-1]), str(key[-2]), inet, kind, (),

@@ -109,7 +109,7 @@ def expression(expr: Any, string: bool = False) -> str:
         return f"{expression(body['key'])} map {expression(body['data'])}"
     if kind in _BINARY:
         left, right = body
-        return f"{_operand(left, string)} {kind} {_operand(right, string)}"
+        return f"{_operand(left, string)} {kind} {_mark(left, right) or _operand(right, string)}"
     text = _verdict(kind, body)
     if text is None:
         raise unrenderable("expression", expr)
@@ -122,6 +122,28 @@ def _verdict(kind: str, body: Any) -> str | None:
         return f"{kind} {name(body['target'])}"
     if kind in _VERDICTS and body is None:
         return kind
+    return None
+
+
+def _mark(expr: Any, item: Any) -> str | None:
+    """``item`` as nft writes numbers met by a packet or connection mark (``meta mark``, ``ct
+    mark``, an operation on one): ``0x00004000``, ``{ 0x00000001, 0x00000002 }``; None when
+    ``item`` is no such number or set of numbers, or ``expr`` no mark."""
+    if type(item) is int:
+        numbers = [item]
+    elif type(item) is dict and type(item.get("set")) is list:
+        numbers = item["set"]
+    else:
+        return None
+    while isinstance(expr, dict) and len(expr) == 1:
+        (kind, body), = expr.items()
+        if kind not in _BINARY:
+            if kind not in ("meta", "ct") or not isinstance(body, dict) or body.get("key") != "mark" \
+                    or not all(type(number) is int and number >= 0 for number in numbers):
+                return None
+            texts = [f"0x{number:08x}" for number in numbers]
+            return texts[0] if type(item) is int else "{ " + ", ".join(texts) + " }"
+        expr = body[0]
     return None
 
 
@@ -191,7 +213,7 @@ def statement(stmt: Any) -> str:
         left, op, right = body["left"], body.get("op", "=="), body["right"]
         string = _string_key(left)
         explicit = op not in ("==", "in") or (isinstance(left, dict) and not _BINARY_SET.isdisjoint(left))
-        return f"{expression(left)} {op + ' ' if explicit else ''}{value(right, string)}"
+        return f"{expression(left)} {op + ' ' if explicit else ''}{_mark(left, right) or value(right, string)}"
     verdict = _verdict(kind, body)
     if verdict is not None:
         return verdict
@@ -204,7 +226,8 @@ def statement(stmt: Any) -> str:
     if kind == "vmap":
         return f"{expression(body['key'])} vmap {expression(body['data'])}"
     if kind == "mangle":
-        return f"{expression(body['key'])} set {expression(body['value'])}"
+        key, new = body["key"], body["value"]
+        return f"{expression(key)} set {_mark(key, new) or expression(new)}"
     if kind in ("dnat", "snat", "masquerade", "redirect"):
         return _nat(kind, body)
     if kind == "reject":

@@ -18,6 +18,7 @@ from tests.netns.conftest import run_in
 ROOT = Path(__file__).parents[2]
 KUBE_PROXY = ROOT / "examples" / "sources" / "nftables.nft"
 EXTRA = ROOT / "tests" / "fixtures" / "nft-extra.nft"
+MARKS = ROOT / "tests" / "fixtures" / "nft-marks.nft"
 
 
 def _objects(ns: str) -> list[str]:
@@ -51,6 +52,16 @@ def test_save_is_accepted_by_nft_and_reloads_to_the_same_ruleset(netns_factory: 
     assert run_in(check, "nft", "list", "ruleset").stdout.strip() == ""  # -c changed nothing
     run_in(target, "nft", "-f", "-", input=out.stdout)
     assert _objects(target) == _objects(source)
+
+
+def test_marks_are_saved_as_nft_lists_them(netns: str) -> None:
+    """Numbers met by meta/ct marks (kube-proxy's 0x4000) written as nft writes marks: this table's
+    save is nft's own `list ruleset` text, line for line."""
+    _load(netns, MARKS)
+    out = kpctl("--netns", netns, "nft", "list", "-o", "save")
+    assert out.exit_code == 0, out.stderr
+    assert "0x00004000" in out.stdout
+    assert out.stdout == run_in(netns, "nft", "list", "ruleset").stdout
 
 
 def test_save_of_one_table_reloads_alone(netns_factory: Callable[[], str]) -> None:

@@ -18,7 +18,11 @@ from kpctl.errors import InvalidInput, NotFound
 
 # The order packets meet the hooks, so the tree reads like a packet's way through the node.
 _HOOK_ORDER = {"ingress": 0, "prerouting": 1, "input": 2, "forward": 3, "output": 4, "postrouting": 5}
-_ACTIONS = ("dnat", "snat", "masquerade", "redirect", "reject", "drop", "accept", "queue")
+# What a chain's rules do besides sending the packet to another chain, shown beside it in the tree
+# as `iptables list -o tree` shows a chain's targets (DNAT, MARK, LOG, RETURN…): NAT, marks set,
+# logging, and the verdicts that end the chain.
+_ACTIONS = frozenset(("dnat", "snat", "masquerade", "redirect", "reject", "drop", "accept", "queue", "return",
+                      "mangle", "log", "notrack"))
 
 
 def select(ruleset: dict[str, Any], table: str | None = None, family: str | None = None,

@@ -82,8 +82,18 @@ def test_tree_from_a_chain_draws_only_the_graph_below_it() -> None:
     out = kpctl("--snapshot", NODE, "nft", "list", "--chain", WEB, "-o", "tree")
     assert out.exit_code == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert lines[:3] == ["table ip kube-proxy", f"└── {WEB}", "    ├── jump mark-for-masquerade"]
+    assert lines[:3] == ["table ip kube-proxy", f"└── {WEB}",
+                         "    ├── jump mark-for-masquerade → meta mark set meta mark | 0x00004000"]
     assert len([line for line in lines if "goto endpoint-" in line]) == 3
+
+
+def test_tree_shows_what_a_chain_does_as_the_iptables_tree_shows_its_targets() -> None:
+    """iptables' tree shows KUBE-POSTROUTING → RETURN, MARK xset 0x4000/0x0, MASQUERADE; nft's
+    masquerading chain the same steps: the verdict that ends it early, the mark set, the NAT."""
+    out = kpctl("--snapshot", NODE, "nft", "list", "--chain", "nat-postrouting", "-o", "tree")
+    assert out.exit_code == 0, out.stderr
+    assert out.stdout.splitlines()[2:] == [
+        "    └── jump masquerading → return, meta mark set meta mark ^ 0x00004000, masquerade fully-random"]
 
 
 def test_tree_names_a_jump_to_a_missing_chain_and_escapes_names(tmp_path: Path) -> None:

@@ -78,10 +78,12 @@ class Stats(NamedTuple):
     def from_dict(cls, data: dict[str, Any] | None) -> Stats:
         if not data:
             return _NO_STATS
-        values = list(map(data.get, cls._fields, _ZEROS))
+        values = tuple(map(data.get, cls._fields, _ZEROS))
+        if values == _ZEROS:  # (a table's servers mostly count nothing yet; 0.0 and False are 0 too)
+            return _NO_STATS
         if not _INT.issuperset(map(type, values)):
-            values = [int(value) for value in values]
-        return cls._make(values) if any(values) else _NO_STATS  # (a table's servers mostly count nothing yet)
+            values = tuple(int(value) for value in values)
+        return cls._make(values)
 
 
 _ZEROS = (0,) * len(Stats._fields)
@@ -118,21 +120,24 @@ class RealServer(NamedTuple):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RealServer:
-        return cls._make(_values(data, _SERVER_FIELDS, _SERVER_DEFAULTS, cls) + [Stats.from_dict(data.get("stats"))])
+        values = _values(data, _SERVER_FIELDS, _SERVER_DEFAULTS, _SERVER_REQUIRED, cls)
+        values.append(Stats.from_dict(data.get("stats")))
+        return cls._make(values)
 
 
 _SERVER_FIELDS = RealServer._fields[:-1]
 _REQUIRED = object()  # a field's default when it has none
 _SERVER_DEFAULTS = tuple(RealServer._field_defaults.get(name, _REQUIRED) for name in _SERVER_FIELDS)
+_SERVER_REQUIRED = frozenset(name for name in _SERVER_FIELDS if name not in RealServer._field_defaults)
 
 
-def _values(data: dict[str, Any], fields: tuple[str, ...], defaults: tuple[Any, ...], cls: Any) -> list[Any]:
+def _values(data: dict[str, Any], fields: tuple[str, ...], defaults: tuple[Any, ...], required: frozenset[str],
+            cls: Any) -> list[Any]:
     """The values of ``fields`` in ``data`` (their defaults where absent; other keys ignored); the
-    TypeError of ``cls(…)`` when a field without a default is absent."""
-    values = list(map(data.get, fields, defaults))
-    if _REQUIRED in values:
+    TypeError of ``cls(…)`` when one of the ``required`` fields (those without a default) is absent."""
+    if required and not data.keys() >= required:
         cls(**{name: data[name] for name in fields if name in data})  # (raises: names the field)
-    return values
+    return list(map(data.get, fields, defaults))
 
 
 class VirtualService(NamedTuple):
@@ -174,12 +179,13 @@ class VirtualService(NamedTuple):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VirtualService:
-        return cls._make(_values(data, _SERVICE_FIELDS, _SERVICE_DEFAULTS, cls) + [
+        return cls._make(_values(data, _SERVICE_FIELDS, _SERVICE_DEFAULTS, _SERVICE_REQUIRED, cls) + [
             tuple(map(RealServer.from_dict, data.get("servers", ()))), Stats.from_dict(data.get("stats"))])
 
 
 _SERVICE_FIELDS = VirtualService._fields[:-2]
 _SERVICE_DEFAULTS = tuple(VirtualService._field_defaults.get(name, _REQUIRED) for name in _SERVICE_FIELDS)
+_SERVICE_REQUIRED = frozenset(name for name in _SERVICE_FIELDS if name not in VirtualService._field_defaults)
 
 
 @dataclass(frozen=True)

@@ -43,12 +43,13 @@ quietly() {
 # ---- Debian packages -------------------------------------------------------------
 # python3-venv: ensurepip for `python3 -m venv`. iproute2 (ip netns), ipset, iptables,
 # nftables, conntrack, socat, procps (sysctl), util-linux (unshare, nsenter), kmod
-# (modprobe): the netns tier and the tools inside the VM. ipvsadm: the reference tool the
+# (modprobe): the netns tier and the tools inside the VM. netbase: /etc/services and
+# /etc/protocols, where ipset(8) and kpctl look up port names (tcp:ssh). ipvsadm: the reference tool the
 # VM tests compare against. zsh, fish: the real-shell completion tests. pipx: the
 # packaging test installs the wheel with it. qemu-system-x86 + linux-image-amd64 (a kernel with IPVS and
 # dummy links as modules) + busybox-static (virtme-ng packs it in the initramfs that
 # loads the 9p/virtio modules of the stock kernel): the VM tier.
-PACKAGES=(python3 python3-venv ca-certificates iproute2 ipset iptables nftables conntrack socat
+PACKAGES=(python3 python3-venv ca-certificates netbase iproute2 ipset iptables nftables conntrack socat
           procps util-linux kmod ipvsadm zsh fish pipx)
 if [ "$WANT_VM" = 1 ]; then
     PACKAGES+=(qemu-system-x86 linux-image-amd64 busybox-static)

@@ -3,7 +3,7 @@
 Element text per set type (dimensions separated by commas)::
 
     hash:ip            10.0.0.1 | 10.0.0.0/30 | 10.0.0.1-10.0.0.9
-    hash:ip,port       10.0.0.1,tcp:80 | 10.0.0.1,80 | 10.0.0.1,udp:53-60 | 10.0.0.1,icmp:ping
+    hash:ip,port       10.0.0.1,tcp:80 | 10.0.0.1,80 | 10.0.0.1,udp:53-60 | 10.0.0.1,icmp:ping | 10.0.0.1,tcp:ssh
     hash:ip,port,ip    10.0.0.1,tcp:80,10.0.0.1
     hash:ip,port,net   10.0.0.1,tcp:80,10.0.0.0/8
     hash:net           10.0.0.0/8 | fd00::/64
@@ -196,10 +196,12 @@ def _parse_port(text: str, family: str, with_proto: bool) -> tuple[int, int, int
             raise InvalidInput(f"invalid ICMP type/code {port_text!r} in {text!r}")
         return proto_num, given_type << 8 | given_code, None
     start_text, dash, end_text = port_text.partition("-")
-    port = parse_uint(start_text, "port", 65535) if start_text.isdigit() else -1
-    port_to = parse_uint(end_text, "port", 65535) if end_text.isdigit() else -1
+    port = _port_number(start_text, proto_num)
+    port_to = _port_number(end_text, proto_num) if dash else -1
     if port < 0 or (dash and port_to < 0):
-        raise InvalidInput(f"invalid port {port_text!r} in {text!r}")
+        named = PROTOCOL_NAMES[proto_num] if proto_num in PORT_PROTOCOLS else ""
+        raise InvalidInput(f"invalid port {port_text!r} in {text!r}"
+                           + (f": not a number nor a {named} service name (/etc/services)" if named else ""))
     if proto_num not in PORT_PROTOCOLS and (port != 0 or dash):
         raise InvalidInput(f"invalid port in {text!r}: protocol {proto_num} takes only port 0")
     if dash:
@@ -207,6 +209,19 @@ def _parse_port(text: str, family: str, with_proto: bool) -> tuple[int, int, int
             raise InvalidInput(f"invalid port range {port_text!r}: end before start")
         return proto_num, port, (port_to if port_to != port else None)
     return proto_num, port, None
+
+
+def _port_number(text: str, proto_num: int) -> int:
+    """A port written as a number or, as ipset(8) reads it, as the name /etc/services gives it for
+    the protocol (``ssh``, ``domain``: getservbyname); -1 for neither."""
+    if text.isdigit():
+        return parse_uint(text, "port", 65535)
+    if text and proto_num in PORT_PROTOCOLS and text.isascii() and text.isprintable():
+        try:
+            return socket.getservbyname(text, PROTOCOL_NAMES[proto_num])
+        except OSError:  # no such service of that protocol
+            pass
+    return -1
 
 
 def format_port(proto_num: int, port: int) -> str:

@@ -324,3 +324,37 @@ def test_protocol_and_icmp_names_print_as_ipset_prints_them(netns: str) -> None:
     # and kpctl parses every element ipset printed
     assert k(netns, "restore", "--exist", input=saved).exit_code == 0
     assert ipset_save(netns) == saved
+
+
+# Port names as ipset(8) reads them (getservbyname for the protocol: netbase's /etc/services), and
+# those it refuses: ssh is no udp or sctp service there, a range is split at its first "-".
+NAMED_PORTS = ["10.0.0.1,tcp:ssh", "10.0.0.2,ssh", "10.0.0.3,udp:domain", "10.0.0.4,tcp:ftp-ssh",
+               "10.0.0.5,tcp:22-ssh", "10.0.0.6,tcp:www"]
+UNNAMED_PORTS = ["10.0.0.7,udp:ssh", "10.0.0.8,sctp:ssh", "10.0.0.9,tcp:nosuch", "10.0.0.10,tcp:http-alt",
+                 "10.0.0.11,gre:ssh", "10.0.0.12,tcp:SSH"]
+
+
+def test_port_names_read_as_ipset_reads_them(netns: str) -> None:
+    run_in(netns, "ipset", "create", "theirs", "hash:ip,port")
+    assert k(netns, "create", "mine", "hash:ip,port").exit_code == 0
+    for entry in NAMED_PORTS:
+        run_in(netns, "ipset", "add", "theirs", entry)
+        added = k(netns, "add", "mine", entry)
+        assert added.exit_code == 0, (entry, added.stderr)
+        assert k(netns, "test", "mine", entry).exit_code == 0
+    members = [sorted(line for line in run_in(netns, "ipset", "save", name).stdout.splitlines() if line.startswith("add "))
+               for name in ("theirs", "mine")]
+    assert len(members[0]) == 7 and "add theirs 10.0.0.1,tcp:22" in members[0]
+    assert [line.replace("theirs", "mine") for line in members[0]] == members[1]
+    for entry in UNNAMED_PORTS:
+        assert run_in(netns, "ipset", "add", "theirs", entry, check=False).returncode != 0, entry
+        refused = k(netns, "add", "mine", entry)
+        assert refused.exit_code == 2 and refused.stderr.count("\n") == 1, (entry, refused.stderr)
+    assert sorted(line for line in run_in(netns, "ipset", "save", "mine").stdout.splitlines() if line.startswith("add ")) == members[1]
+    # bitmap:port takes names (tcp's) and ranges of names too; and a restore file may carry them
+    assert k(netns, "create", "ports", "bitmap:port", "--range", "0-1024").exit_code == 0
+    assert k(netns, "add", "ports", "ftp-ssh").exit_code == 0
+    restored = k(netns, "restore", input="add ports https\nadd mine 10.0.1.1,udp:ntp\n")
+    assert restored.exit_code == 0, restored.stderr
+    assert [line.split()[-1] for line in run_in(netns, "ipset", "save", "ports").stdout.splitlines()[1:]] == ["21", "22", "443"]
+    assert run_in(netns, "ipset", "test", "mine", "10.0.1.1,udp:123", check=False).returncode == 0

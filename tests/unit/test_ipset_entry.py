@@ -96,6 +96,8 @@ BAD = [
     ("hash:ip,port", "inet", "10.0.0.1", "10.0.0.1"),
     ("hash:ip,port", "inet", "10.0.0.1,tcp:65536", "65536"),
     ("hash:ip,port", "inet", "10.0.0.1,tcp:x", "x"),
+    ("hash:ip,port", "inet", "10.0.0.1,tcp:nosuchservice", "not a number nor a tcp service name"),
+    ("hash:ip,port", "inet", "10.0.0.1,udp:22-nosuchservice", "'22-nosuchservice'"),
     ("hash:ip,port", "inet", "10.0.0.1,bogus:80", "bogus"),
     ("hash:ip,port", "inet", "10.0.0.1,gre:3", "gre:3"),
     ("hash:ip,port", "inet", "10.0.0.1,icmpv6:ping", "icmpv6:ping"),

@@ -17,7 +17,8 @@ from kpctl.errors import InvalidInput
 _IDENTIFIER = re.compile(r"[A-Za-z_.][A-Za-z0-9_./\-]*\Z")
 _BARE_VALUE = re.compile(r"[A-Za-z0-9_.:/\-]+\Z")
 # Keys whose values are strings (interface names, kinds): nft prints them quoted.
-_STRING_KEYS = frozenset({"iifname", "oifname", "ibrname", "obrname", "iifkind", "oifkind", "sdifname"})
+_STRING_KEYS = frozenset({"iifname", "oifname", "ibrname", "obrname", "iifkind", "oifkind", "sdifname", "iif", "oif"})
+_STRING_TYPES = frozenset({"ifname"})  # sets of interface names: their elements quoted
 _VERDICTS = ("accept", "drop", "continue", "return", "queue")
 _BINARY = ("&", "|", "^", "<<", ">>")
 _BINARY_SET = frozenset(_BINARY)
@@ -27,6 +28,21 @@ _CHAIN_KEYS = frozenset({"family", "table", "name", "handle", "type", "hook", "p
 _RULE_KEYS = frozenset({"family", "table", "chain", "handle", "expr", "comment", "index"})
 _TABLE_KEYS = frozenset({"family", "name", "handle", "flags", "comment"})
 _NAT_KEYS = frozenset({"addr", "port", "family", "flags"})
+_UNQUALIFIED = frozenset({"iif", "oif", "iifname", "oifname", "iifgroup", "oifgroup"})  # nft writes no "meta"
+# `reject` alone: what nft writes for the family's default (ICMP port unreachable of its kind)
+_DEFAULT_REJECT = {"ip": "icmp", "ip6": "icmpv6", "inet": "icmpx"}
+# Set elements nft writes on a line, by the key's type (five, two, else one per line)
+_PER_LINE = {**dict.fromkeys(("nf_proto", "integer", "arp_op", "inet_proto", "inet_service", "tcp_flag",
+                              "dccp_pkttype", "mark", "iface_index", "classid", "uid", "gid", "ct_dir"), 5),
+             **dict.fromkeys(("ipv4_addr", "ct_state", "ct_status", "pkt_type"), 2)}
+# Standard chain priorities nft writes by name, per family (with the one hook some are for); a
+# priority within 10 of one is written from it ("dstnat - 10")
+_PRIORITIES: dict[str, tuple[tuple[str, int], ...]] = {
+    **dict.fromkeys(("ip", "ip6", "inet"), (("raw", -300), ("mangle", -150), ("dstnat", -100), ("filter", 0),
+                                            ("security", 50), ("srcnat", 100))),
+    "bridge": (("dstnat", -300), ("filter", -200), ("out", 100), ("srcnat", 300)),
+    "arp": (("filter", 0),), "netdev": (("filter", 0),)}
+_PRIORITY_HOOK = {"dstnat": "prerouting", "srcnat": "postrouting", "out": "output"}
 
 
 def unrenderable(what: str, value: Any) -> InvalidInput:
@@ -59,7 +75,9 @@ def quoted(text: Any) -> str:
 
 def value(item: Any, string: bool = False) -> str:
     if isinstance(item, str):
-        if not string and (_BARE_VALUE.match(item) or (item.startswith("@") and _IDENTIFIER.match(item[1:]))):
+        if item.startswith("@") and _IDENTIFIER.match(item[1:]):
+            return item  # a named set (after iifname too: quoted, it would be a name to match)
+        if not string and _BARE_VALUE.match(item):
             return item
         return quoted(item)
     if isinstance(item, bool):
@@ -83,7 +101,8 @@ def expression(expr: Any, string: bool = False) -> str:
             return f"{body['protocol']} {body['field']}"
         return f"@{body['base']},{body['offset']},{body['len']}"
     if kind in ("meta", "rt"):
-        return f"{kind} {body['key']}"
+        key = body["key"]
+        return key if kind == "meta" and key in _UNQUALIFIED else f"{kind} {key}"
     if kind == "ct":
         parts = ["ct"] + [body[k] for k in ("dir", "family") if body.get(k)] + [body["key"]]
         return " ".join(parts)
@@ -163,7 +182,7 @@ def element(item: Any, string: bool = False) -> str:
         body = item["elem"]
         text = expression(body["val"], string)
         if body.get("timeout"):
-            text += f" timeout {body['timeout']}s"
+            text += f" timeout {duration(body['timeout'])}"
         if isinstance(body.get("counter"), dict):
             text += f" counter packets {body['counter'].get('packets', 0)} bytes {body['counter'].get('bytes', 0)}"
         if body.get("comment"):
@@ -204,8 +223,9 @@ def _nat(kind: str, body: Any) -> str:
     return text + _flags(body)
 
 
-def statement(stmt: Any) -> str:
-    """One rule statement (a match, a verdict, a NAT, a counter…) as nft writes it."""
+def statement(stmt: Any, family: str = "") -> str:
+    """One rule statement (a match, a verdict, a NAT, a counter…) as nft writes it (in a rule of
+    ``family``: a reject of its default kind is written as nft writes it, without ``with``)."""
     if not isinstance(stmt, dict) or len(stmt) != 1:
         raise unrenderable("statement", stmt)
     (kind, body), = stmt.items()
@@ -235,6 +255,8 @@ def statement(stmt: Any) -> str:
             return "reject"
         if body.get("type") == "tcp reset":
             return "reject with tcp reset"
+        if body.get("expr") == "port-unreachable" and _DEFAULT_REJECT.get(family) == body.get("type"):
+            return "reject"
         return f"reject with {body.get('type', 'icmp')} {body['expr']}"
     if kind == "notrack" and body is None:
         return "notrack"
@@ -246,8 +268,9 @@ def statement(stmt: Any) -> str:
         unit = body.get("rate_unit", "packets")
         text = f"limit rate {'over ' if body.get('inv') else ''}{body['rate']}"
         text += f"/{body.get('per', 'second')}" if unit == "packets" else f" {unit}/{body.get('per', 'second')}"
-        if body.get("burst"):
-            text += f" burst {body['burst']} {body.get('burst_unit', 'packets')}"
+        burst = body.get("burst")
+        if burst and not (burst == 5 and unit == "packets"):  # (5 packets: nft's default, not written)
+            text += f" burst {burst} {body.get('burst_unit', 'packets')}"
         return text
     if kind == "set":
         return f"{body['op']} {body['set']} {{ {element(body['elem'])} }}"
@@ -260,7 +283,8 @@ def statement(stmt: Any) -> str:
 
 def rule_text(rule: dict[str, Any]) -> str:
     _known("rule", rule, _RULE_KEYS)
-    text = " ".join([statement(s) for s in rule.get("expr", ())])
+    family = rule.get("family", "")
+    text = " ".join([statement(s, family) for s in rule.get("expr", ())])
     if rule.get("comment"):
         text += f" comment {quoted(rule['comment'])}"
     return text
@@ -280,25 +304,59 @@ def set_lines(kind: str, body: dict[str, Any]) -> list[str]:
         target = body["map"]
         declared += " : " + (" . ".join(target) if isinstance(target, list) else str(target))
     lines = [f"{kind} {name(body['name'])} {{", "\t" + declared]
-    if body.get("flags"):
-        lines.append("\tflags" + _flags(body))
-    for key in ("timeout", "gc-interval"):
-        if body.get(key):
-            lines.append(f"\t{key} {body[key]}s")
-    if body.get("size"):
-        lines.append(f"\tsize {body['size']}")
     if body.get("policy"):
         lines.append(f"\tpolicy {body['policy']}")
+    if body.get("size"):
+        lines.append(f"\tsize {body['size']}")
+    flags = body.get("flags")
+    if flags and not (body.get("timeout") and flags in ("timeout", ["timeout"])):  # (implied by a timeout)
+        lines.append("\tflags" + _flags(body))
     if body.get("auto-merge"):
         lines.append("\tauto-merge")
+    for key in ("timeout", "gc-interval"):
+        if body.get(key):
+            lines.append(f"\t{key} {duration(body[key])}")
     if body.get("comment"):
         lines.append(f"\tcomment {quoted(body['comment'])}")
     members = body.get("elem")
     if members:
         if not isinstance(members, list):
             members = [members]
-        lines.append("\telements = { " + ",\n\t\t\t     ".join(element(e) for e in members) + " }")
+        key = body["type"] if isinstance(body["type"], str) else ""  # (a concatenation: one per line)
+        if key == "mark":
+            texts = [f"0x{e:08x}" if type(e) is int and e >= 0 else element(e) for e in members]
+        else:
+            texts = [element(e, key in _STRING_TYPES) for e in members]
+        step = _PER_LINE.get(key, 1)
+        if step > 1:
+            texts = [", ".join(texts[at:at + step]) for at in range(0, len(texts), step)]
+        lines.append("\telements = { " + ",\n\t\t\t     ".join(texts) + " }")
     return lines + ["}"]
+
+
+def duration(seconds: Any) -> str:
+    """A timeout as nft writes it: ``3h``, ``1d1h1m1s``, ``30s``."""
+    if type(seconds) is not int or seconds < 0:
+        return f"{seconds}s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    if seconds or not parts:
+        parts.append(f"{seconds}s")
+    return "".join(parts)
+
+
+def _priority(family: str, hook: str, value: Any) -> str:
+    """A base chain's priority as nft writes it: a standard one by name (``dstnat``, ``filter + 10``)."""
+    if type(value) is not int:
+        return str(value)
+    for label, base in _PRIORITIES.get(family, ()):
+        if _PRIORITY_HOOK.get(label, hook) == hook and -10 <= value - base <= 10:
+            offset = value - base
+            return label if not offset else f"{label} {'+' if offset > 0 else '-'} {abs(offset)}"
+    return str(value)
 
 
 def chain_lines(body: dict[str, Any], rules: list[str]) -> list[str]:
@@ -314,7 +372,8 @@ def chain_lines(body: dict[str, Any], rules: list[str]) -> list[str]:
             where = " devices = { " + ", ".join(quoted(d) for d in device) + " }"
         elif device:
             where = f" device {quoted(device)}"
-        lines.append(f"\ttype {body['type']} hook {body['hook']}{where} priority {body.get('prio', 0)};"
+        lines.append(f"\ttype {body['type']} hook {body['hook']}{where}"
+                     f" priority {_priority(body.get('family', ''), body['hook'], body.get('prio', 0))};"
                      f" policy {body.get('policy', 'accept')};")
     if body.get("comment"):
         lines.append(f"\tcomment {quoted(body['comment'])}")
@@ -362,6 +421,7 @@ def save_text(ruleset: dict[str, Any]) -> str:
             out.append("\tflags" + _flags(header))
         if header.get("comment"):
             out.append(f"\tcomment {quoted(header['comment'])}")
-        out.extend("\t" + "\n\t".join(block) for block in blocks)  # (each item of a block a tab in)
+        if blocks:  # (each item of a block a tab in; a blank line between blocks)
+            out.append("\n\n".join("\t" + "\n\t".join(block) for block in blocks))
         out.append("}")
     return "\n".join(out) + "\n" if out else ""

@@ -7,10 +7,13 @@ fresh namespace `nft -j list ruleset` must list exactly what the original namesp
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Callable
+
+import pytest
 
 from tests.cli_helpers import kpctl
 from tests.netns.conftest import run_in
@@ -19,6 +22,7 @@ ROOT = Path(__file__).parents[2]
 KUBE_PROXY = ROOT / "examples" / "sources" / "nftables.nft"
 EXTRA = ROOT / "tests" / "fixtures" / "nft-extra.nft"
 MARKS = ROOT / "tests" / "fixtures" / "nft-marks.nft"
+LAYOUT = ROOT / "tests" / "fixtures" / "nft-layout.nft"
 
 
 def _objects(ns: str) -> list[str]:
@@ -54,14 +58,30 @@ def test_save_is_accepted_by_nft_and_reloads_to_the_same_ruleset(netns_factory: 
     assert _objects(target) == _objects(source)
 
 
-def test_marks_are_saved_as_nft_lists_them(netns: str) -> None:
-    """Numbers met by meta/ct marks (kube-proxy's 0x4000) written as nft writes marks: this table's
-    save is nft's own `list ruleset` text, line for line."""
-    _load(netns, MARKS)
+@pytest.mark.parametrize("fixture", [MARKS, LAYOUT], ids=["marks", "layout"])
+def test_save_is_nft_list_ruleset_text(netns: str, fixture: Path) -> None:
+    """`-o save` is the text nft itself lists, line for line: marks as 0x00004000, standard
+    priorities by name (dstnat, filter + 10), elements per line as nft lays them out by key
+    type, a set's declaration in nft's order, default bursts and rejects left out, iif/iifname
+    without `meta`, named sets never quoted."""
+    _load(netns, fixture)
     out = kpctl("--netns", netns, "nft", "list", "-o", "save")
     assert out.exit_code == 0, out.stderr
-    assert "0x00004000" in out.stdout
     assert out.stdout == run_in(netns, "nft", "list", "ruleset").stdout
+
+
+def test_save_of_kube_proxy_table_is_nft_text_but_what_its_json_leaves_out(netns: str) -> None:
+    """kube-proxy's own table: nft's text but for what `nft -j` (1.0.6) does not carry, table and
+    chain comments and the dynamic flag of its affinity sets."""
+    _load(netns, KUBE_PROXY)
+    listed = run_in(netns, "nft", "list", "ruleset").stdout
+    wanted = re.sub(r"(\{\n)\tcomment .*\n", r"\1", listed)  # a table's comment, its first line
+    wanted = re.sub(r"(chain [^\n]*\{\n)\t\tcomment .*\n", r"\1", wanted)
+    wanted = wanted.replace("\t\tflags dynamic,timeout\n", "")  # (timeout alone: implied by the set's timeout)
+    assert wanted.count("\n") > 150 and "0x00004000" in wanted and "priority dstnat;" in wanted
+    out = kpctl("--netns", netns, "nft", "list", "-o", "save")
+    assert out.exit_code == 0, out.stderr
+    assert out.stdout == wanted
 
 
 def test_save_of_one_table_reloads_alone(netns_factory: Callable[[], str]) -> None:

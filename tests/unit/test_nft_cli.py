@@ -147,7 +147,7 @@ def test_save_of_the_whole_node_has_every_chain_and_set_once() -> None:
     out = kpctl("--snapshot", NODE, "nft", "list", "-o", "save").stdout
     assert out.startswith("table ip kube-proxy {\n\tset cluster-ips {\n\t\ttype ipv4_addr\n")
     assert out.count("\n\tchain ") == 24 and out.count("\n\tmap ") == 3 and out.count("\n\tset ") == 3
-    assert "\t\ttype nat hook prerouting priority -100; policy accept;\n" in out
+    assert "\t\ttype nat hook prerouting priority dstnat; policy accept;\n" in out
     assert "\t\telements = { 10.96.100.30 . tcp . 80 comment \"default/empty:http\" : goto reject-chain }\n" in out
     assert "\t\tupdate @affinity-STICKYA1-default/sticky/tcp/http__10.244.1.21/8080 { ip saddr }\n" in out
 

@@ -30,7 +30,10 @@ MARK = {"meta": {"key": "mark"}}
                 "right": "syn"}}, "tcp flags & (syn | ack) == syn"),
     ({"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["established", "related"]}},
      "ct state established,related"),
-    ({"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": "lo"}}, 'meta iifname "lo"'),
+    ({"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": "lo"}}, 'iifname "lo"'),
+    ({"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": "@names"}}, "iifname @names"),
+    ({"match": {"op": "==", "left": {"meta": {"key": "iif"}}, "right": "lo"}}, 'iif "lo"'),
+    ({"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": "tcp"}}, "meta l4proto tcp"),
     ({"match": {"op": "==", "left": {"fib": {"result": "type", "flags": ["daddr"]}}, "right": "local"}},
      "fib daddr type local"),
     ({"vmap": {"key": {"concat": [DADDR, {"meta": {"key": "l4proto"}}, {"payload": {"protocol": "th",
@@ -106,7 +109,7 @@ def test_rules_go_to_their_own_table_and_chain_and_a_rule_of_no_chain_is_refused
         save_text({"nftables": [TABLE, CHAIN, stray]})
 
 
-def test_a_table_is_laid_out_as_nft_lists_it_blocks_a_tab_in_rules_and_elements_two() -> None:
+def test_a_table_is_laid_out_as_nft_lists_it_blocks_a_tab_in_and_apart_rules_and_elements_two() -> None:
     from kpctl.core.nft_syntax import save_text
 
     elements = {"set": {"family": "ip", "table": "t", "name": "s", "type": "ipv4_addr",
@@ -116,7 +119,28 @@ def test_a_table_is_laid_out_as_nft_lists_it_blocks_a_tab_in_rules_and_elements_
              {"rule": {"family": "ip", "table": "t", "chain": "c", "expr": [{"drop": None}]}}]
     assert save_text({"nftables": [TABLE, elements, CHAIN, empty, *rules]}) == (
         "table ip t {\n"
-        "\tset s {\n\t\ttype ipv4_addr\n\t\telements = { 10.0.0.1,\n\t\t\t     10.0.0.2 }\n\t}\n"
-        "\tchain c {\n\t\tjump empty\n\t\tdrop\n\t}\n"
+        "\tset s {\n\t\ttype ipv4_addr\n\t\telements = { 10.0.0.1, 10.0.0.2 }\n\t}\n\n"
+        "\tchain c {\n\t\tjump empty\n\t\tdrop\n\t}\n\n"
         "\tchain empty {\n\t}\n"
         "}\n")
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(0, "0s"), (30, "30s"), (90, "1m30s"), (10800, "3h"), (86400, "1d"),
+                                               (90061, "1d1h1m1s"), (3601, "1h1s")])
+def test_durations_as_nft_writes_them(seconds: int, text: str) -> None:
+    from kpctl.core.nft_syntax import duration
+
+    assert duration(seconds) == text
+
+
+@pytest.mark.parametrize(("family", "hook", "value", "text"), [
+    ("ip", "prerouting", -100, "dstnat"), ("ip", "output", -100, "-100"), ("ip", "prerouting", -110, "dstnat - 10"),
+    ("inet", "input", 10, "filter + 10"), ("inet", "input", 11, "11"), ("ip6", "postrouting", 110, "srcnat + 10"),
+    ("ip", "input", 110, "110"), ("ip", "forward", -300, "raw"), ("ip", "input", 40, "security - 10"),
+    ("bridge", "output", 100, "out"), ("bridge", "input", -200, "filter"), ("bridge", "forward", 0, "0"),
+    ("arp", "input", 0, "filter"), ("netdev", "ingress", 10, "filter + 10"), ("unknown", "input", 0, "0"),
+])
+def test_priorities_as_nft_writes_them(family: str, hook: str, value: int, text: str) -> None:
+    from kpctl.core.nft_syntax import _priority
+
+    assert _priority(family, hook, value) == text

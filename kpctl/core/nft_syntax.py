@@ -231,6 +231,10 @@ def statement(stmt: Any, family: str = "") -> str:
     (kind, body), = stmt.items()
     if kind == "match":
         left, op, right = body["left"], body.get("op", "=="), body["right"]
+        masked = left.get("&") if type(left) is dict and len(left) == 1 else None
+        if type(masked) is list and len(masked) == 2 and type(masked[1]) is list and op in ("==", "!="):
+            # flags under a mask of several: nft's VALUE / MASK (tcp flags syn / syn,ack)
+            return f"{expression(masked[0])} {'!= ' if op == '!=' else ''}{value(right)} / {value(masked[1])}"
         string = _string_key(left)
         explicit = op not in ("==", "in") or (isinstance(left, dict) and not _BINARY_SET.isdisjoint(left))
         return f"{expression(left)} {op + ' ' if explicit else ''}{_mark(left, right) or value(right, string)}"

@@ -223,6 +223,26 @@ def _nat(kind: str, body: Any) -> str:
     return text + _flags(body)
 
 
+_LOG_KEYS = ("prefix", "level", "group", "snaplen", "queue-threshold", "flags")  # in nft's order
+_LOG_FLAGS = ("ip options", "skuid", "ether")  # written after tcp's, each its own "flags"
+
+
+def _log_flags(flags: Any) -> str:
+    """A log statement's flags as nft writes them: ``flags all``, ``flags tcp sequence,options``,
+    ``flags ip options``…"""
+    if not flags:
+        return ""
+    flags = [flags] if isinstance(flags, str) else list(flags)
+    if "all" in flags:
+        return " flags all"
+    tcp = [flag[4:] for flag in flags if isinstance(flag, str) and flag.startswith("tcp ")]
+    rest = [flag for flag in flags if not (isinstance(flag, str) and flag.startswith("tcp "))]
+    if any(flag not in _LOG_FLAGS for flag in rest):
+        raise unrenderable("log flag", flags)
+    return (f" flags tcp {','.join(tcp)}" if tcp else "") + "".join(f" flags {flag}" for flag in _LOG_FLAGS
+                                                                   if flag in rest)
+
+
 def statement(stmt: Any, family: str = "") -> str:
     """One rule statement (a match, a verdict, a NAT, a counter…) as nft writes it (in a rule of
     ``family``: a reject of its default kind is written as nft writes it, without ``with``)."""
@@ -265,9 +285,11 @@ def statement(stmt: Any, family: str = "") -> str:
     if kind == "notrack" and body is None:
         return "notrack"
     if kind == "log":
+        if not body:
+            return "log"
+        _known("log", body, frozenset(_LOG_KEYS))
         return "log" + "".join(f" {key} {quoted(body[key]) if key == 'prefix' else body[key]}"
-                               for key in ("prefix", "level", "group", "snaplen", "queue-threshold")
-                               if body and key in body)
+                               for key in _LOG_KEYS[:-1] if key in body) + _log_flags(body.get("flags"))
     if kind == "limit":
         unit = body.get("rate_unit", "packets")
         text = f"limit rate {'over ' if body.get('inv') else ''}{body['rate']}"

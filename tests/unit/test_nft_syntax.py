@@ -58,6 +58,8 @@ MARK = {"meta": {"key": "mark"}}
     ({"reject": {"type": "icmp", "expr": "port-unreachable"}}, "reject with icmp port-unreachable"),
     ({"reject": {"type": "tcp reset"}}, "reject with tcp reset"),
     ({"counter": {"packets": 3, "bytes": 180}}, "counter packets 3 bytes 180"),
+    ({"log": {"prefix": "x: ", "level": "info", "flags": "all"}}, 'log prefix "x: " level info flags all'),
+    ({"log": {"flags": ["tcp options", "ip options", "skuid"]}}, "log flags tcp options flags ip options flags skuid"),
     ({"set": {"op": "update", "elem": {"payload": {"protocol": "ip", "field": "saddr"}}, "set": "@aff"}},
      "update @aff { ip saddr }"),
     ({"goto": {"target": "endpoint-X-ns/svc/tcp/p__10.0.0.1/80"}}, "goto endpoint-X-ns/svc/tcp/p__10.0.0.1/80"),
@@ -90,6 +92,10 @@ CHAIN = {"chain": {"family": "ip", "table": "t", "name": "c"}}
     ({"rule": {"family": "ip", "table": "t", "chain": "c", "expr": [], "position": 3}}, "rule option ['position']"),
     ({"rule": {"family": "ip", "table": "t", "chain": "c",
                "expr": [{"dnat": {"addr": "10.0.0.1", "persistent": True}}]}}, "dnat option ['persistent']"),
+    ({"rule": {"family": "ip", "table": "t", "chain": "c",
+               "expr": [{"log": {"prefix": "x", "future": 1}}]}}, "log option ['future']"),
+    ({"rule": {"family": "ip", "table": "t", "chain": "c",
+               "expr": [{"log": {"flags": ["tcp options", "future"]}}]}}, "log flag ['tcp options', 'future']"),
 ])
 def test_objects_with_options_not_written_here_are_refused_by_their_names(item: Any, refused: str) -> None:
     from kpctl.core.nft_syntax import save_text

@@ -349,8 +349,9 @@ def set_lines(kind: str, body: dict[str, Any]) -> list[str]:
         if not isinstance(members, list):
             members = [members]
         key = body["type"] if isinstance(body["type"], str) else ""  # (a concatenation: one per line)
-        if key == "mark":
-            texts = [f"0x{e:08x}" if type(e) is int and e >= 0 else element(e) for e in members]
+        marks = (key == "mark", kind == "map" and body.get("map") == "mark")
+        if any(marks):  # (numbers of a mark type: written as nft writes marks)
+            texts = [_mark_element(e, *marks) for e in members]
         else:
             texts = [element(e, key in _STRING_TYPES) for e in members]
         step = _PER_LINE.get(key, 1)
@@ -358,6 +359,24 @@ def set_lines(kind: str, body: dict[str, Any]) -> list[str]:
             texts = [", ".join(texts[at:at + step]) for at in range(0, len(texts), step)]
         lines.append("\telements = { " + ",\n\t\t\t     ".join(texts) + " }")
     return lines + ["}"]
+
+
+def _marked_number(item: Any) -> str | None:
+    """A number (or a range of numbers) of a mark type as nft writes marks; None for anything else."""
+    if type(item) is int and item >= 0:
+        return f"0x{item:08x}"
+    bounds = item.get("range") if type(item) is dict and len(item) == 1 else None
+    if type(bounds) is list and len(bounds) == 2 and all(type(n) is int and n >= 0 for n in bounds):
+        return f"0x{bounds[0]:08x}-0x{bounds[1]:08x}"
+    return None
+
+
+def _mark_element(item: Any, key: bool, data: bool) -> str:
+    """An element of a set or map whose key (``key``) or mapped value (``data``) is a mark."""
+    if isinstance(item, list) and len(item) == 2:
+        return (f"{key and _marked_number(item[0]) or element(item[0])} : "
+                f"{data and _marked_number(item[1]) or expression(item[1])}")
+    return key and _marked_number(item) or element(item)
 
 
 def duration(seconds: Any) -> str:

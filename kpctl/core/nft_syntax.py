@@ -393,7 +393,7 @@ def duration(seconds: Any) -> str:
     return "".join(parts)
 
 
-def _priority(family: str, hook: str, value: Any) -> str:
+def priority_text(family: str, hook: str, value: Any) -> str:
     """A base chain's priority as nft writes it: a standard one by name (``dstnat``, ``filter + 10``)."""
     if type(value) is not int:
         return str(value)
@@ -418,7 +418,7 @@ def chain_lines(body: dict[str, Any], rules: list[str]) -> list[str]:
         elif device:
             where = f" device {quoted(device)}"
         lines.append(f"\ttype {body['type']} hook {body['hook']}{where}"
-                     f" priority {_priority(body.get('family', ''), body['hook'], body.get('prio', 0))};"
+                     f" priority {priority_text(body.get('family', ''), body['hook'], body.get('prio', 0))};"
                      f" policy {body.get('policy', 'accept')};")
     if body.get("comment"):
         lines.append(f"\tcomment {quoted(body['comment'])}")

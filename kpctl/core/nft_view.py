@@ -13,7 +13,7 @@ from typing import Any
 from kpctl.core.jumps import JumpNode
 from kpctl.core.nft_document import Entry, Objects, RuleText, entries
 from kpctl.core.nft_json import ChainRules, object_kind, priority, sends, verdicts
-from kpctl.core.nft_syntax import element, expression, statement
+from kpctl.core.nft_syntax import element, expression, priority_text, statement
 from kpctl.errors import InvalidInput, NotFound
 
 # The order packets meet the hooks, so the tree reads like a packet's way through the node.
@@ -224,7 +224,8 @@ def _node(table: _Graph, name: str, via: str, path: frozenset[str]) -> JumpNode:
     edges, actions = steps
     hook = ""
     if body.get("hook"):
-        hook = (f"{body.get('type', '')} hook {body['hook']} priority {priority(body.get('prio', 0))}"
+        prio = priority_text(body.get("family", ""), body["hook"], priority(body.get("prio", 0)))
+        hook = (f"{body.get('type', '')} hook {body['hook']} priority {prio}"
                 f" policy {body.get('policy', 'accept')}")
     if seen and edges:
         return JumpNode(name, via, hook, actions, seen_above=True)

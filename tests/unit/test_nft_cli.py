@@ -63,7 +63,7 @@ def test_tree_follows_jumps_and_verdict_maps_down_to_the_endpoints() -> None:
     assert out.exit_code == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0] == "table ip kube-proxy"
-    assert lines[1] == "├── nat-prerouting (nat hook prerouting priority -100 policy accept)"
+    assert lines[1] == "├── nat-prerouting (nat hook prerouting priority dstnat policy accept)"
     assert lines[2] == "│   └── jump services"
     text = out.stdout
     assert f"@service-ips 10.96.100.10 . tcp . 80: goto {WEB}\n" in text
@@ -107,7 +107,7 @@ def test_tree_names_a_jump_to_a_missing_chain_and_escapes_names(tmp_path: Path) 
                             *({"rule": rule} for rule in rules)]}
     out = kpctl("--snapshot", _snapshot(tmp_path, section), "nft", "list", "-o", "tree")
     assert out.exit_code == 0, out.stderr
-    assert out.stdout.splitlines() == ["table ip t", "└── in (filter hook input priority 0 policy accept)",
+    assert out.stdout.splitlines() == ["table ip t", "└── in (filter hook input priority filter policy accept)",
                                        "    ├── jump gone (no such chain)", "    └── goto odd\\tname → drop"]
 
 
@@ -116,7 +116,7 @@ def test_tree_of_malformed_verdicts_draws_the_chains_it_can(tmp_path: Path) -> N
     rule = {"family": "ip", "table": "t", "chain": "c", "expr": [{"jump": "not-an-object"}, {"vmap": {"key": 1, "data": "x"}}]}
     section = {"nftables": [{"table": {"family": "ip", "name": "t"}}, {"chain": chain}, {"rule": rule}]}
     out = kpctl("--snapshot", _snapshot(tmp_path, section), "nft", "list", "-o", "tree")
-    assert (out.exit_code, out.stdout.splitlines()) == (0, ["table ip t", "└── c (filter hook input priority 0 policy accept)"])
+    assert (out.exit_code, out.stdout.splitlines()) == (0, ["table ip t", "└── c (filter hook input priority filter policy accept)"])
 
 
 def test_json_is_the_libnftables_document_filtered() -> None:
@@ -241,7 +241,7 @@ def test_tree_draws_a_chain_that_sends_nowhere_by_how_each_rule_reaches_it() -> 
     trees = jump_trees(ruleset)
     assert list(tree_text(trees, False)) == [
         "table ip t",
-        "└── in (filter hook input priority 0 policy accept)",
+        "└── in (filter hook input priority filter policy accept)",
         "    ├── jump a",
         "    │   └── jump leaf → masquerade",
         "    ├── goto b",

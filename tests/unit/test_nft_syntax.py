@@ -151,6 +151,6 @@ def test_durations_as_nft_writes_them(seconds: int, text: str) -> None:
     ("arp", "input", 0, "filter"), ("netdev", "ingress", 10, "filter + 10"), ("unknown", "input", 0, "0"),
 ])
 def test_priorities_as_nft_writes_them(family: str, hook: str, value: int, text: str) -> None:
-    from kpctl.core.nft_syntax import _priority
+    from kpctl.core.nft_syntax import priority_text
 
-    assert _priority(family, hook, value) == text
+    assert priority_text(family, hook, value) == text

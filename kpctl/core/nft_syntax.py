@@ -147,22 +147,21 @@ def _verdict(kind: str, body: Any) -> str | None:
 def _mark(expr: Any, item: Any) -> str | None:
     """``item`` as nft writes numbers met by a packet or connection mark (``meta mark``, ``ct
     mark``, an operation on one): ``0x00004000``, ``{ 0x00000001, 0x00000002 }``; None when
-    ``item`` is no such number or set of numbers, or ``expr`` no mark."""
-    if type(item) is int:
-        numbers = [item]
-    elif type(item) is dict and type(item.get("set")) is list:
-        numbers = item["set"]
-    else:
+    ``item`` is no such number, range or set of them, or ``expr`` no mark."""
+    if type(item) is not int and type(item) is not dict:  # (most matches: an address, a name)
         return None
     while isinstance(expr, dict) and len(expr) == 1:
         (kind, body), = expr.items()
-        if kind not in _BINARY:
-            if kind not in ("meta", "ct") or not isinstance(body, dict) or body.get("key") != "mark" \
-                    or not all(type(number) is int and number >= 0 for number in numbers):
-                return None
-            texts = [f"0x{number:08x}" for number in numbers]
-            return texts[0] if type(item) is int else "{ " + ", ".join(texts) + " }"
-        expr = body[0]
+        if kind in _BINARY:
+            expr = body[0]
+            continue
+        if kind not in ("meta", "ct") or not isinstance(body, dict) or body.get("key") != "mark":
+            return None
+        members = item.get("set") if type(item) is dict else None
+        if type(members) is list:
+            texts = [text for text in map(_marked_number, members) if text]
+            return "{ " + ", ".join(texts) + " }" if len(texts) == len(members) else None
+        return _marked_number(item)
     return None
 
 

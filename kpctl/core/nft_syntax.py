@@ -21,6 +21,7 @@ _STRING_KEYS = frozenset({"iifname", "oifname", "ibrname", "obrname", "iifkind",
 _STRING_TYPES = frozenset({"ifname"})  # sets of interface names: their elements quoted
 _VERDICTS = ("accept", "drop", "continue", "return", "queue")
 _BINARY = ("&", "|", "^", "<<", ">>")
+_BINDS = {"<<": 4, ">>": 4, "&": 3, "^": 2, "|": 1}  # nft's grammar: shifts bind tightest, then & ^ |
 _BINARY_SET = frozenset(_BINARY)
 _SET_KEYS = frozenset({"family", "name", "table", "type", "handle", "flags", "elem", "timeout", "gc-interval",
                        "size", "policy", "comment", "map", "auto-merge"})
@@ -128,7 +129,11 @@ def expression(expr: Any, string: bool = False) -> str:
         return f"{expression(body['key'])} map {expression(body['data'])}"
     if kind in _BINARY:
         left, right = body
-        return f"{_operand(left, string)} {kind} {_mark(left, right) or _operand(right, string)}"
+        # a tighter operation on the left is written without parentheses, as nft writes it
+        # (meta mark & 0xff | 0x1); a shift's count is no mark
+        count = kind in ("<<", ">>")
+        second = None if count else _mark(left, right)
+        return f"{_operand(left, string, _BINDS[kind])} {kind} {second or _operand(right, string)}"
     text = _verdict(kind, body)
     if text is None:
         raise unrenderable("expression", expr)
@@ -165,12 +170,14 @@ def _mark(expr: Any, item: Any) -> str | None:
     return None
 
 
-def _operand(expr: Any, string: bool) -> str:
+def _operand(expr: Any, string: bool, binds: int = 0) -> str:
+    """An operand of a binary operation; one that is an operation itself in parentheses unless
+    it binds tighter than ``binds`` (the operation it is the left of)."""
     if isinstance(expr, list):  # flags inside a binary operation: tcp flags & (syn | ack)
         return "(" + " | ".join(value(v, string) for v in expr) + ")"
     text = expression(expr, string)
-    nested = isinstance(expr, dict) and any(k in expr for k in _BINARY)
-    return f"({text})" if nested else text
+    inner = next((_BINDS[k] for k in expr if k in _BINDS), None) if isinstance(expr, dict) else None
+    return f"({text})" if inner is not None and (not binds or inner <= binds) else text
 
 
 def element(item: Any, string: bool = False) -> str:

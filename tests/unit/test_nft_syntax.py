@@ -47,8 +47,12 @@ MARK = {"meta": {"key": "mark"}}
                "data": {"set": [[0, {"goto": {"target": "a"}}], [1, {"jump": {"target": "b"}}]]}}},
      "numgen random mod 2 vmap { 0 : goto a, 1 : jump b }"),
     ({"mangle": {"key": MARK, "value": {"|": [MARK, 16384]}}}, "meta mark set meta mark | 0x00004000"),
+    # an operation on the left written without parentheses where it binds tighter (& before ^ before |)
     ({"mangle": {"key": MARK, "value": {"^": [{"&": [MARK, 255]}, 1]}}},
-     "meta mark set (meta mark & 0x000000ff) ^ 0x00000001"),
+     "meta mark set meta mark & 0x000000ff ^ 0x00000001"),
+    ({"mangle": {"key": MARK, "value": {"&": [{"|": [MARK, 16]}, 255]}}},
+     "meta mark set (meta mark | 0x00000010) & 0x000000ff"),
+    ({"mangle": {"key": MARK, "value": {"<<": [MARK, 2]}}}, "meta mark set meta mark << 2"),
     ({"mangle": {"key": {"ct": {"key": "mark"}}, "value": 16}}, "ct mark set 0x00000010"),
     ({"mangle": {"key": {"ct": {"key": "mark"}}, "value": MARK}}, "ct mark set meta mark"),
     ({"dnat": {"addr": "10.244.1.5", "port": 8080}}, "dnat to 10.244.1.5:8080"),

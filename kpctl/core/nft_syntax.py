@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from kpctl.core.nft_json import NAMED_PRIORITIES
 from kpctl.errors import InvalidInput
 
 _IDENTIFIER = re.compile(r"[A-Za-z_.][A-Za-z0-9_./\-]*\Z")
@@ -39,8 +40,7 @@ _PER_LINE = {**dict.fromkeys(("nf_proto", "integer", "arp_op", "inet_proto", "in
 # Standard chain priorities nft writes by name, per family (with the one hook some are for); a
 # priority within 10 of one is written from it ("dstnat - 10")
 _PRIORITIES: dict[str, tuple[tuple[str, int], ...]] = {
-    **dict.fromkeys(("ip", "ip6", "inet"), (("raw", -300), ("mangle", -150), ("dstnat", -100), ("filter", 0),
-                                            ("security", 50), ("srcnat", 100))),
+    **dict.fromkeys(("ip", "ip6", "inet"), tuple(NAMED_PRIORITIES.items())),
     "bridge": (("dstnat", -300), ("filter", -200), ("out", 100), ("srcnat", 300)),
     "arp": (("filter", 0),), "netdev": (("filter", 0),)}
 _PRIORITY_HOOK = {"dstnat": "prerouting", "srcnat": "postrouting", "out": "output"}
@@ -230,6 +230,7 @@ def _nat(kind: str, body: Any) -> str:
 
 
 _LOG_KEYS = ("prefix", "level", "group", "snaplen", "queue-threshold", "flags")  # in nft's order
+_LOG_KNOWN = frozenset(_LOG_KEYS)
 _LOG_FLAGS = ("ip options", "skuid", "ether")  # written after tcp's, each its own "flags"
 
 
@@ -241,8 +242,13 @@ def _log_flags(flags: Any) -> str:
     flags = [flags] if isinstance(flags, str) else list(flags)
     if "all" in flags:
         return " flags all"
-    tcp = [flag[4:] for flag in flags if isinstance(flag, str) and flag.startswith("tcp ")]
-    rest = [flag for flag in flags if not (isinstance(flag, str) and flag.startswith("tcp "))]
+    tcp: list[str] = []
+    rest = []
+    for flag in flags:
+        if isinstance(flag, str) and flag.startswith("tcp "):
+            tcp.append(flag[4:])
+        else:
+            rest.append(flag)
     if any(flag not in _LOG_FLAGS for flag in rest):
         raise unrenderable("log flag", flags)
     return (f" flags tcp {','.join(tcp)}" if tcp else "") + "".join(f" flags {flag}" for flag in _LOG_FLAGS
@@ -293,7 +299,7 @@ def statement(stmt: Any, family: str = "") -> str:
     if kind == "log":
         if not body:
             return "log"
-        _known("log", body, frozenset(_LOG_KEYS))
+        _known("log", body, _LOG_KNOWN)
         return "log" + "".join(f" {key} {quoted(body[key]) if key == 'prefix' else body[key]}"
                                for key in _LOG_KEYS[:-1] if key in body) + _log_flags(body.get("flags"))
     if kind == "limit":

@@ -4,6 +4,7 @@ IPVS checks are reported as skipped while the ipset, iptables and sysctl checks 
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 from tests import doctor_node
@@ -117,6 +118,30 @@ def test_iptables_mode_route_localnet_off_is_found(netns: str, tmp_path: Path) -
     run_in(netns, "sysctl", "-qw", "net.ipv4.conf.all.route_localnet=0")
     status, data = report(netns, tmp_path)
     assert (status, problems(data)) == (0, {"route-localnet"})  # a warning: exit 0
+
+
+def test_iptables_mode_flushed_hooks_are_found_and_their_fix_puts_them_back(netns: str, tmp_path: Path) -> None:
+    load_iptables_mode(netns)
+    before = run_in(netns, "iptables-nft-save").stdout
+    # what a firewall reload does to kube-proxy's jumps (the built-in chains flushed), and a
+    # loadBalancerSourceRanges rule in KUBE-PROXY-FIREWALL, left unreachable from FORWARD
+    run_in(netns, "iptables-nft", "-t", "nat", "-F", "PREROUTING")
+    run_in(netns, "iptables-nft", "-A", "KUBE-PROXY-FIREWALL", "-d", "203.0.113.9/32", "-j", "DROP")
+    run_in(netns, "iptables-nft", "-D", "FORWARD", "-m", "conntrack", "--ctstate", "NEW", "-m", "comment",
+           "--comment", "kubernetes load balancer firewall", "-j", "KUBE-PROXY-FIREWALL")
+    status, data = report(netns, tmp_path)
+    assert (status, problems(data)) == (1, {"iptables-hook-missing"})
+    assert [f["subject"] for f in data["findings"]] == ["ipv4/nft nat PREROUTING", "ipv4/nft filter FORWARD"]
+    for finding in data["findings"]:  # the command each fix names, run as it is printed
+        run_in(netns, *shlex.split(finding["fix"].split("by hand: ", 1)[1]))
+    status, data = report(netns, tmp_path)
+    assert (status, data["findings"]) == (0, [])
+    # each jump is back as kube-proxy wrote it
+    after = run_in(netns, "iptables-nft-save").stdout
+    for line in ('-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+                 '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" '
+                 '-j KUBE-PROXY-FIREWALL'):
+        assert line in before and line in after
 
 
 def test_nftables_mode_namespace_is_healthy(netns: str, tmp_path: Path) -> None:

@@ -90,6 +90,8 @@ BROKEN: dict[str, Callable[[], NodeState]] = {
     "strict-arp": lambda: with_sysctl("net.ipv4.conf.all.arp_ignore", "0"),
     "forward-drop": lambda: healthy(rules=doctor_node.RULES.replace(
         '-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD\n', "")),
+    "iptables-hook-missing": lambda: healthy(rules=doctor_node.RULES.replace(
+        '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES\n', "")),
     "iptables-backends-mixed": lambda: healthy(iptables={"ipv4": {
         "nft": parse_rules(doctor_node.RULES, "ipv4", "nft"),
         "legacy": parse_rules("*nat\n:POSTROUTING ACCEPT [0:0]\n:KUBE-POSTROUTING - [0:0]\n"
@@ -281,3 +283,21 @@ def test_doctor_parses_only_the_iptables_chains_it_reads(monkeypatch: pytest.Mon
     assert outcome.exit_code in (0, 1), outcome.stderr
     assert '"findings"' in outcome.stdout
     assert parsed and set(parsed) <= {"KUBE-SERVICES", "KUBE-POSTROUTING", "FORWARD"}
+
+
+def test_hooks_are_checked_only_in_rule_sets_kube_proxy_writes() -> None:
+    """A rule set whose nat KUBE-SERVICES holds no rule (kubelet's chains, an untouched backend) has
+    no hooks to miss; kube-proxy's own is checked whatever its family and backend, and a chain
+    gone with its jump is named so."""
+    kubelet_only = "*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-SERVICES - [0:0]\n:KUBE-MARK-DROP - [0:0]\nCOMMIT\n"
+    without_postrouting = "".join(line for line in doctor_node.RULES.replace("172.30.0.0/16", "fd00:30::/64")
+                                  .splitlines(keepends=True) if "KUBE-POSTROUTING" not in line)
+    state = healthy(iptables={"ipv4": {"nft": parse_rules(doctor_node.RULES, "ipv4", "nft")},
+                              "ipv6": {"nft": parse_rules(kubelet_only, "ipv6", "nft"),
+                                       "legacy": parse_rules(without_postrouting, "ipv6", "legacy")}})
+    findings = run_checks(state, select_checks(["iptables-hook-missing"])).findings
+    assert [(f.subject, f.found) for f in findings] == [
+        ("ipv6/legacy nat POSTROUTING",
+         "nat POSTROUTING does not jump to KUBE-POSTROUTING (KUBE-POSTROUTING does not exist) (ipv6, legacy)")]
+    assert findings[0].fix.endswith('ip6tables-legacy -t nat -I POSTROUTING -m comment --comment '
+                                    '"kubernetes postrouting rules" -j KUBE-POSTROUTING')

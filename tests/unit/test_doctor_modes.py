@@ -113,6 +113,8 @@ BROKEN: dict[str, Callable[[], Snapshot]] = {
     "iptables-dangling-jump": lambda: rules_edit(drop_lines(":KUBE-SVC-JD5MR3NA4I4DYORP ", "-A KUBE-SVC-JD5MR3NA4I4DYORP ")),
     "iptables-no-endpoints-not-rejected": lambda: rules_edit(drop_lines(
         '-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES')),
+    "iptables-hook-missing": lambda: rules_edit(drop_lines(
+        '-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING')),
     "route-localnet": lambda: with_sysctls(example("iptables"), net__ipv4__conf__all__route_localnet="0"),
     "nft-table-missing": lambda: nft_edit(lambda item: "metainfo" in item),
     "nft-table-incomplete": lambda: nft_edit(lambda item: item.get("map", {}).get("name") != "service-nodeports"),
@@ -153,6 +155,31 @@ def test_empty_svl_chain_nothing_jumps_to_is_fine(tmp_path: Path) -> None:
     snapshot = rules_edit(lambda text: text.replace(":KUBE-SVC-WEBHTTP00000000000 - [0:0]\n",
                                                     ":KUBE-SVC-WEBHTTP00000000000 - [0:0]\n:KUBE-SVL-EMPTY000000000000 - [0:0]\n"))
     assert checks_of(doctor(tmp_path, snapshot)[1]) == set()
+
+
+def test_missing_hooks_name_the_chain_and_the_jump_to_put_back(tmp_path: Path) -> None:
+    firewall_jump = ('-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" '
+                     '-j KUBE-PROXY-FIREWALL')
+    snapshot = rules_edit(drop_lines(firewall_jump))
+    assert checks_of(doctor(tmp_path, snapshot)[1]) == set()
+    snapshot = rules_edit(drop_lines(
+        '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES', firewall_jump))
+    # (the example's KUBE-PROXY-FIREWALL is empty: an unhooked empty chain loses nothing)
+    rules = snapshot["iptables"]["ipv4"]["nft"]
+    assert "COMMIT\n*nat\n" in rules
+    snapshot["iptables"]["ipv4"]["nft"] = rules.replace(
+        "COMMIT\n*nat\n", "-A KUBE-PROXY-FIREWALL -d 203.0.113.9/32 -j DROP\nCOMMIT\n*nat\n")
+    status, data = doctor(tmp_path, snapshot)
+    assert status == 1
+    assert [(f["subject"], f["found"]) for f in data["findings"]] == [
+        ("ipv4/nft nat PREROUTING", "nat PREROUTING does not jump to KUBE-SERVICES (ipv4, nft)"),
+        ("ipv4/nft filter FORWARD", "filter FORWARD does not jump to KUBE-PROXY-FIREWALL (ipv4, nft)")]
+    # the jump put back as kube-proxy writes it: its comment, or the matches of the jump left in INPUT
+    assert data["findings"][0]["fix"].endswith(
+        'iptables-nft -t nat -I PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES')
+    assert data["findings"][1]["fix"].endswith(
+        "iptables-nft -t filter -I FORWARD -m conntrack --ctstate NEW -m comment --comment "
+        '"kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL')
 
 
 def test_nft_findings_name_the_element_and_the_exact_fix(tmp_path: Path) -> None:

@@ -89,6 +89,8 @@ CHECKS: dict[str, Check] = {c.id: c for c in (
     Check("ip-forward", ERROR, "IP forwarding off", ("sysctls",), common.check_ip_forward),
     Check("forward-drop", ERROR, "FORWARD policy DROP without KUBE-FORWARD accept", ("iptables",),
           common.check_forward_drop, (IPVS, IPTABLES)),
+    Check("iptables-hook-missing", ERROR, "kube-proxy chain no built-in chain jumps to", ("iptables",),
+          common.check_hooks_missing, (IPVS, IPTABLES)),
     Check("iptables-backends-mixed", ERROR, "KUBE-* rules in both iptables backends", ("iptables",),
           common.check_iptables_backends_mixed),
     Check("ipset-near-maxelem", WARNING, "ipset within 10% of maxelem", ("ipsets",), common.check_ipset_near_maxelem),

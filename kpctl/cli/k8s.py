@@ -189,24 +189,29 @@ def split_check_ids(check_ids: Sequence[str], names: Any) -> tuple[list[str], li
 
 
 def k8s_checks() -> list[Any]:
-    """The k8s checks as doctor.Check rows (for --list-checks)."""
+    """The k8s checks as doctor.Check rows (for --list-checks): they compare the services of the
+    active mode, whichever it is."""
     from kpctl.core.doctor import Check
     from kpctl.core.k8s_names import K8S_CHECKS
     from kpctl.model.doctor import ERROR, WARNING
 
-    return [Check(cid, WARNING if cid == "k8s-weight0-ready" else ERROR, title, ("ipvs", "k8s"), lambda node: [],
-                  ("ipvs",))
+    return [Check(cid, WARNING if cid == "k8s-weight0-ready" else ERROR, title, ("k8s",), lambda node: [])
             for cid, title in K8S_CHECKS.items()]
 
 
 def with_k8s_findings(report: Any, node: Any, names: Any, k8s_ids: Sequence[str]) -> Any:
-    """``report`` plus the findings of the k8s checks ``k8s_ids`` (none without names or IPVS)."""
-    if names is None or not k8s_ids or node.ipvs is None:
+    """``report`` plus the findings of the k8s checks ``k8s_ids`` over the active mode's services
+    (none without names, or when that mode's state could not be read: a not-readable finding says so)."""
+    if names is None or not k8s_ids:
         return report
     import dataclasses
 
-    from kpctl.core.k8s_names import k8s_findings
+    from kpctl.core.services import node_services
+    from kpctl.core.services.k8s import k8s_findings
 
-    found = k8s_findings(node.ipvs, names, k8s_ids)
+    services = node_services(node, report.mode)
+    if services is None:
+        return report
+    found = k8s_findings(services, names, report.mode, k8s_ids)
     return dataclasses.replace(report, findings=tuple(report.findings) + tuple(found),
                                checks_run=tuple(report.checks_run) + tuple(k8s_ids))

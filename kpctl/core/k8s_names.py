@@ -1,34 +1,33 @@
-"""Join the kernel's IPVS table with Kubernetes names: the join ipvsadm never had.
+"""Kubernetes names for the node's state: the join ipvsadm never had.
 
 Input is what ``kubectl get svc,endpointslices -A -o json`` prints (a ``List`` of Service
 and discovery.k8s.io/v1 EndpointSlice items).  :func:`parse_kubectl_json` turns it into
 :class:`K8sNames`, which answers "which Service port is this virtual service" (``ns/name:port``)
-and "which pod is this real server"; :func:`k8s_findings` compares both sides the way
-kube-proxy should keep them: servers the API no longer lists, endpoints or services the
-kernel lacks, weight-0 servers whose endpoint is ready again.
+and "which pod is this real server"; kpctl.core.services.k8s compares the node's services, in
+any mode, with it (drift, and doctor's :data:`K8S_CHECKS`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kpctl.core.address import addrport, canonical_address
+from kpctl.core.address import canonical_address
 from kpctl.errors import InvalidInput
-from kpctl.model.doctor import ERROR, WARNING, Finding
 from kpctl.model.k8s import Endpoint, ServicePort
 
-if TYPE_CHECKING:  # the IPVS model is the table's, imported by whoever reads one
-    from kpctl.model.ipvs import IPVSTable, ServiceKey, VirtualService
+if TYPE_CHECKING:  # (the key of a service, made by whoever asks)
+    from kpctl.model.ipvs import ServiceKey
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+# The doctor's checks against the API (kpctl.core.services.k8s.k8s_findings), in every mode.
 K8S_CHECKS: dict[str, str] = {
-    "k8s-server-stale": "real server the API no longer lists as an endpoint",
-    "k8s-endpoint-missing": "ready endpoint missing from its virtual service",
-    "k8s-service-missing": "Service address:port with no virtual service",
-    "k8s-weight0-ready": "weight-0 real server whose endpoint is ready again",
+    "k8s-server-stale": "endpoint on this node the API no longer lists",
+    "k8s-endpoint-missing": "ready endpoint missing from its service on this node",
+    "k8s-service-missing": "Service address:port this node does not implement",
+    "k8s-weight0-ready": "weight-0 IPVS real server whose endpoint is ready again",
 }
 
 
@@ -172,85 +171,3 @@ def _service_ports(item: Mapping[str, Any],
                                str(spec.get("internalTrafficPolicy") or "Cluster"),
                                str(spec.get("externalTrafficPolicy") or "Cluster")))
     return out
-
-
-# ---- doctor --------------------------------------------------------------------------------
-
-def _finding(check: str, severity: str, subject: str, found: str, why: str, fix: str) -> Finding:
-    return Finding(check, severity, subject, found, why, fix)
-
-
-def _check_servers(svc: VirtualService, label: str, names: K8sNames) -> list[Finding]:
-    findings = []
-    for server in svc.servers:
-        ep = names.endpoint(svc.key, server.address, server.port)
-        text = addrport(server.address, server.port)
-        subject = f"{svc.key} -> {text}"
-        if ep is None:
-            findings.append(_finding(
-                "k8s-server-stale", ERROR, subject,
-                f"{text} is a real server of {svc.key} ({label}) but no EndpointSlice lists it",
-                "new connections go to an address the Service no longer has: a deleted pod, or an address "
-                "already reused by another pod",
-                f"kpctl ipvs delete-server {svc.key} {text}  (and check kube-proxy's log: "
-                "it should have removed it)"))
-        elif server.weight == 0 and ep.ready and not ep.terminating:
-            findings.append(_finding(
-                "k8s-weight0-ready", WARNING, subject,
-                f"{text} ({ep.pod or 'endpoint'}) is at weight 0 but its endpoint is ready",
-                "kube-proxy drains terminating endpoints with weight 0; a ready endpoint at weight 0 gets no "
-                "new connections",
-                f"kpctl ipvs edit-server {svc.key} {text} -w 1  (kube-proxy resyncs it too)"))
-    return findings
-
-
-def _check_endpoints(svc: VirtualService, names: K8sNames) -> list[Finding]:
-    have = {(server.address, server.port) for server in svc.servers}
-    findings = []
-    for sp in names.service_ports(svc.key):
-        internal = svc.key.address is not None and canonical_address(svc.key.address) in sp.cluster_ips
-        if (sp.internal_policy if internal else sp.external_policy) == "Local":
-            continue  # only this node's endpoints belong here, and the JSON does not say which node we are
-        for ep in sp.endpoints:
-            if not ep.ready or (ep.address, ep.port) in have:
-                continue
-            text = addrport(ep.address, ep.port)
-            findings.append(_finding(
-                "k8s-endpoint-missing", ERROR, f"{svc.key} -> {text}",
-                f"ready endpoint {text} ({ep.pod or 'no pod'}) of {sp.label} is not a real server of {svc.key}",
-                "the pod gets no traffic through this node although the API says it is ready",
-                f"check kube-proxy on this node (logs, sync errors); by hand: kpctl ipvs add-server {svc.key} "
-                f"{text} -m"))
-    return findings
-
-
-def _check_services(table: IPVSTable, names: K8sNames) -> list[Finding]:
-    present = {(s.address and canonical_address(s.address), s.protocol, s.port) for s in table.services}
-    families = {s.family for s in table.services}
-    findings = []
-    for sp in names.ports:
-        for address in (*sp.cluster_ips, *sp.external_ips):
-            family = "inet6" if ":" in address else "inet"
-            if (address, sp.protocol, sp.port) in present or (families and family not in families):
-                continue
-            host = f"[{address}]" if family == "inet6" else address
-            key = f"{host}:{sp.port}/{sp.protocol}"
-            findings.append(_finding(
-                "k8s-service-missing", ERROR, key,
-                f"{sp.label} ({sp.service_type}) has no virtual service {key}",
-                "connections to the Service address on this node are not load-balanced at all",
-                "check kube-proxy on this node (is it running in IPVS mode? its sync errors?)"))
-    return findings
-
-
-def k8s_findings(table: IPVSTable, names: K8sNames, checks: Sequence[str] = tuple(K8S_CHECKS)) -> list[Finding]:
-    """Compare the IPVS table with the API's Services and endpoints (see :data:`K8S_CHECKS`)."""
-    findings: list[Finding] = []
-    for svc in table.services:
-        label = names.label(svc.key)
-        if not label:
-            continue  # not a Service kube-proxy manages (or not in the JSON): nothing to compare
-        findings += _check_servers(svc, label, names)
-        findings += _check_endpoints(svc, names)
-    findings += _check_services(table, names)
-    return [f for f in findings if f.check in checks]

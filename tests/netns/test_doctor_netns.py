@@ -7,8 +7,11 @@ import json
 import shlex
 from pathlib import Path
 
+import pytest
+
 from tests import doctor_node
 from tests.cli_helpers import kpctl
+from tests.k8s_fixture import kubectl_of
 from tests.netns.conftest import run_in
 
 
@@ -195,6 +198,27 @@ def test_nftables_mode_unhooked_cluster_ips_check_is_found(netns: str, tmp_path:
     run_in(netns, "nft", "delete", "rule", "ip", "kube-proxy", "filter-forward", "handle", handle)
     status, data = report(netns, tmp_path)
     assert (status, problems(data)) == (0, {"nft-cluster-ips-check"})
+
+
+@pytest.mark.parametrize("mode", ["iptables", "nftables"])
+def test_kubernetes_drift_is_found_live_in_every_mode(netns: str, tmp_path: Path, mode: str) -> None:
+    (load_iptables_mode if mode == "iptables" else load_nftables_mode)(netns)
+    services = json.loads(kpctl("--netns", netns, "services", "-o", "json").stdout)["services"]
+    api = kubectl_of(services)
+    slices = [item for item in api["items"] if item["kind"] == "EndpointSlice"]
+    gone = slices[0]["endpoints"].pop()["addresses"][0]  # a pod deleted since kube-proxy last synced
+    kubectl = tmp_path / "kubectl.json"
+    kubectl.write_text(json.dumps(api))
+    outcome = kpctl("--netns", netns, "doctor", "--services", str(kubectl), "-o", "json")
+    saved = tmp_path / "node.json"
+    assert kpctl("--netns", netns, "snapshot", "save", str(saved)).exit_code == 0
+    again = kpctl("--snapshot", str(saved), "doctor", "--services", str(kubectl), "-o", "json")
+    live = json.loads(outcome.stdout)
+    assert (outcome.exit_code, live["findings"]) == (again.exit_code, json.loads(again.stdout)["findings"])
+    assert outcome.exit_code == 1 and live["mode"]["active"] == mode
+    stale = [f for f in live["findings"] if f["check"] == "k8s-server-stale"]
+    assert stale and {f["check"] for f in live["findings"]} == {"k8s-server-stale"}
+    assert all(f["subject"].split(" -> ")[1].rsplit(":", 1)[0] == gone for f in stale)
 
 
 def test_ipvs_namespace_switched_to_nftables_names_the_leftovers(netns: str, tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""kpctl.core.k8s_names: kubectl JSON -> Service ports and endpoints; the join with IPVS; doctor's checks.
+"""kpctl.core.k8s_names: kubectl JSON -> Service ports and endpoints; the join with IPVS; doctor's checks
+(kpctl.core.services.k8s, over an IPVS node's services here; every mode: test_k8s_drift_modes.py).
 
 The fixture is `kubectl get svc,endpointslices -A -o json` of the cluster the seed snapshot
 (examples/seed-ipvs-node.json) came from, plus a NodePort/LoadBalancer service, a headless and an
@@ -13,8 +14,11 @@ from pathlib import Path
 import pytest
 
 from kpctl.core.address import parse_service
-from kpctl.core.k8s_names import k8s_findings, parse_kubectl_json
+from kpctl.core.k8s_names import K8S_CHECKS, K8sNames, parse_kubectl_json
+from kpctl.core.services.ipvs import read_ipvs
+from kpctl.core.services.k8s import k8s_findings as findings_of
 from kpctl.errors import InvalidInput
+from kpctl.model.doctor import Finding
 from kpctl.model.ipvs import IPVSTable, RealServer, VirtualService
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,6 +85,11 @@ def test_bad_input_names_the_source(text: str, word: str) -> None:
 
 
 # ---- doctor ---------------------------------------------------------------------------------
+
+def k8s_findings(table: IPVSTable, names: K8sNames, checks: tuple[str, ...] = tuple(K8S_CHECKS)) -> list[Finding]:
+    """doctor's k8s findings over the services of an IPVS node with ``table``."""
+    return findings_of(read_ipvs(table.services, {}), names, "ipvs", checks)
+
 
 def _checks(table: IPVSTable) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}

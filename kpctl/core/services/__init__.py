@@ -67,6 +67,28 @@ def read_services(view: Any, hint: str | None = None, key: Any = None) -> Servic
     return ServicesReport(report.to_dict(), read, tuple(services), notes=tuple(notes))
 
 
+class _NodeParts:
+    """What :func:`read_mode` reads of a node, from doctor's NodeState (kpctl.model.doctor)."""
+
+    def __init__(self, node: Any) -> None:
+        self.ipvs_services = node.ipvs.services if node.ipvs is not None else ()
+        self.ipsets = {ipset.name: ipset for ipset in node.ipsets or ()}
+        self.rulesets = {family: tuple(by_backend.values()) for family, by_backend in node.iptables.items()}
+        self.nftables = node.nftables
+
+
+_STATE_OF = {IPVS: "ipvs", IPTABLES: "iptables", NFTABLES: "nftables"}  # the NodeState piece each mode reads
+
+
+def node_services(node: Any, mode: str) -> list[NodeService] | None:
+    """The services ``mode``'s state implements on doctor's NodeState, as `services` lists them;
+    None when that state could not be read, or for a mode this reader does not know."""
+    piece = _STATE_OF.get(mode)
+    if piece is None or piece in node.unavailable or (mode == IPVS and node.ipvs is None):
+        return None
+    return sorted(read_mode(_NodeParts(node), mode), key=_order)
+
+
 def asked(key: Any, local_addresses: Any) -> Wanted:
     """Whether a service address is ``key`` (a ServiceKey): its address, or a node port on every
     local address when ``key``'s address is one of the node's (``local_addresses``: a container of

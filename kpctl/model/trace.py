@@ -138,7 +138,7 @@ class Trace:
     service: str
     origin: str  # node | pod:IP | external:IP
     packet: Packet
-    mode: str  # what the rules look like: ipvs | iptables | nftables | userspace | none
+    mode: str  # the active kube-proxy mode (kpctl.core.modes): ipvs | iptables | nftables | userspace | none
     steps: tuple[TraceStep, ...]
     outcomes: tuple[Outcome, ...]
     notes: tuple[str, ...] = ()

@@ -98,8 +98,8 @@ def _outcome_summary(outcome: Outcome) -> list[str]:
 
 
 def format_text(trace: Trace, wide: bool = False) -> str:
-    looks = "no kube-proxy rules found" if trace.mode == "none" else f"rules look like kube-proxy {trace.mode} mode"
-    lines = [f"trace {trace.service} from {trace.origin} ({looks})",
+    mode = "no kube-proxy state found" if trace.mode == "none" else f"kube-proxy {trace.mode} mode"
+    lines = [f"trace {trace.service} from {trace.origin} ({mode})",
              f"packet {trace.packet}" + (f" in via {trace.packet.iif}" if trace.packet.iif else "")]
     for _, depth, text, _ in _folded(trace.steps, wide):
         lines.append("  " + "  " * depth + text)

@@ -114,7 +114,7 @@ def test_cli_plain_output_and_exit_zero() -> None:
     outcome = kpctl("--snapshot", SEED, "trace", "10.254.0.1:443")
     assert outcome.exit_code == 0, outcome.stderr
     text = outcome.stdout
-    assert text.startswith("trace 10.254.0.1:443 from node (rules look like kube-proxy ipvs mode)\n")
+    assert text.startswith("trace 10.254.0.1:443 from node (kube-proxy ipvs mode)\n")
     assert "nat KUBE-SERVICES #1" in text and "LOCAL_OUT" in text and "192.168.10.10:6443" in text
     assert "MASQUERADE" in text and text.rstrip().endswith("disposition: DELIVERED")
 
@@ -123,10 +123,11 @@ def test_cli_plain_output_without_kube_proxy_rules_says_so(tmp_path: Path) -> No
     snapshot = json.loads(Path(SEED).read_text())
     for section in ("ipvs", "ipsets", "iptables", "nftables", "mode"):  # (mode: the configured one)
         snapshot[section] = None
+    snapshot["links"] = [link for link in snapshot["links"] if link["name"] != "kube-ipvs0"]
     bare = tmp_path / "bare.json"
     bare.write_text(json.dumps(snapshot))
     outcome = kpctl("--snapshot", str(bare), "trace", "10.254.0.1:443")
-    assert outcome.stdout.startswith("trace 10.254.0.1:443 from node (no kube-proxy rules found)\n"), outcome.stdout
+    assert outcome.stdout.startswith("trace 10.254.0.1:443 from node (no kube-proxy state found)\n"), outcome.stdout
 
 
 def test_cli_json_has_every_step() -> None:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Optional
 
+from kpctl.core.modes import modes_of_view
 from kpctl.core.snapshot_view import NodeView
 from kpctl.core.trace import ipvs as ipvs_step
 from kpctl.core.trace import netfilter, nftables
@@ -393,25 +394,6 @@ def _pct(probability: float | None) -> str:
     return "?" if probability is None else f"{probability * 100:.1f}%"
 
 
-def detect_mode(view: NodeView) -> str:
-    """What the rules look like (a hint for the reader; behaviour comes from the rules)."""
-    if _ipvs_services(view) or "KUBE-CLUSTER-IP" in view.ipsets:
-        return "ipvs"
-    if nftables.has_kube_proxy_table(view.nftables):
-        return "nftables"
-    for rulesets in view.rulesets.values():
-        for ruleset in rulesets:
-            nat = ruleset.table("nat")
-            if nat is None:
-                continue
-            if any(name.startswith("KUBE-SVC-") for name in nat.chains):
-                return "iptables"
-            if any(name.startswith("KUBE-PORTALS-") for name in nat.chains):
-                return "userspace"
-    hint = view.section("mode")
-    return str(hint) if hint else "none"
-
-
 def _iter_outcomes(results: Result) -> Iterator[tuple[Flow, Outcome]]:
     for flow, outcome in results:
         if outcome is not None:
@@ -432,5 +414,5 @@ def trace(view: NodeView, packet: Packet, origin: str = "node", service: str = "
         for note in outcome.notes:
             if note not in notes:
                 notes.append(note)
-    return Trace.from_branches(service or packet.endpoint("dst"), origin, packet, detect_mode(view), branches,
-                               tuple(notes))
+    return Trace.from_branches(service or packet.endpoint("dst"), origin, packet, modes_of_view(view).active,
+                               branches, tuple(notes))

@@ -54,10 +54,6 @@ def base_chains(ruleset: Any, hook: str, family: str) -> list[NftChain]:
     return out
 
 
-def has_kube_proxy_table(ruleset: Any) -> bool:
-    return any(t.get("name") == "kube-proxy" for t in _items(ruleset, "table"))
-
-
 # ------------------------------------------------------------------ values
 
 

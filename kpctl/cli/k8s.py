@@ -200,18 +200,27 @@ def k8s_checks() -> list[Any]:
 
 
 def with_k8s_findings(report: Any, node: Any, names: Any, k8s_ids: Sequence[str]) -> Any:
-    """``report`` plus the findings of the k8s checks ``k8s_ids`` over the active mode's services
-    (none without names, or when that mode's state could not be read: a not-readable finding says so)."""
+    """``report`` plus the findings of the k8s checks ``k8s_ids`` over the active mode's services:
+    not applicable in a mode without them (none, userspace), skipped with a not-readable finding
+    when that mode's state could not be read."""
     if names is None or not k8s_ids:
         return report
     import dataclasses
 
-    from kpctl.core.services import node_services
+    from kpctl.core.services import node_services, state_of
     from kpctl.core.services.k8s import k8s_findings
+    from kpctl.model.doctor import INFO, Finding
 
+    piece = state_of(report.mode)
+    if piece is None:
+        return dataclasses.replace(report, not_applicable=tuple(report.not_applicable) + tuple(k8s_ids))
     services = node_services(node, report.mode)
     if services is None:
-        return report
+        unreadable = Finding(
+            "not-readable", INFO, piece, f"could not read {piece}: {node.unavailable.get(piece, 'nothing there')}",
+            "the checks that need it were skipped: " + ", ".join(k8s_ids),
+            "fix the reason above (root, kernel support), or use a snapshot that has this section")
+        return dataclasses.replace(report, findings=tuple(report.findings) + (unreadable,))
     found = k8s_findings(services, names, report.mode, k8s_ids)
     return dataclasses.replace(report, findings=tuple(report.findings) + tuple(found),
                                checks_run=tuple(report.checks_run) + tuple(k8s_ids))

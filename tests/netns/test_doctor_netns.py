@@ -221,6 +221,17 @@ def test_kubernetes_drift_is_found_live_in_every_mode(netns: str, tmp_path: Path
     assert all(f["subject"].split(" -> ")[1].rsplit(":", 1)[0] == gone for f in stale)
 
 
+def test_kubernetes_checks_without_a_readable_ipvs_table_say_so(netns: str) -> None:
+    load_kube_state(netns)  # an IPVS-mode node's sets and rules; this kernel has no IPVS to read
+    fixture = Path(__file__).resolve().parents[1] / "unit" / "fixtures" / "k8s" / "services.json"
+    outcome = kpctl("--netns", netns, "doctor", "--services", str(fixture), "--check", "k8s-server-stale", "-o", "json")
+    report = json.loads(outcome.stdout)
+    assert (outcome.exit_code, report["mode"]["active"], report["checks"]) == (0, "ipvs", [])
+    [finding] = report["findings"]
+    assert (finding["check"], finding["severity"], finding["subject"]) == ("not-readable", "info", "ipvs")
+    assert finding["why"].endswith("skipped: k8s-server-stale")
+
+
 def test_ipvs_namespace_switched_to_nftables_names_the_leftovers(netns: str, tmp_path: Path) -> None:
     load_kube_state(netns)  # IPVS mode's sets and rules (the kernel here has no IPVS itself)
     load_nftables_mode(netns)

@@ -301,3 +301,15 @@ def test_hooks_are_checked_only_in_rule_sets_kube_proxy_writes() -> None:
          "nat POSTROUTING does not jump to KUBE-POSTROUTING (KUBE-POSTROUTING does not exist) (ipv6, legacy)")]
     assert findings[0].fix.endswith('ip6tables-legacy -t nat -I POSTROUTING -m comment --comment '
                                     '"kubernetes postrouting rules" -j KUBE-POSTROUTING')
+
+
+def test_k8s_checks_on_an_ipvs_node_with_an_empty_table_find_every_service_missing() -> None:
+    from kpctl.cli.k8s import with_k8s_findings
+    from kpctl.core.k8s_names import parse_kubectl_json
+
+    fixture = Path(__file__).parent / "fixtures" / "k8s" / "services.json"
+    names = parse_kubectl_json(fixture.read_text(), str(fixture))
+    node = healthy(ipvs=IPVSTable(info=doctor_node.ipvs_table().info, services=()), mode="ipvs")
+    report = with_k8s_findings(run_checks(node, []), node, names, ["k8s-service-missing"])
+    missing = [f for f in report.findings if f.check == "k8s-service-missing"]
+    assert report.checks_run == ("k8s-service-missing",) and len(missing) == 8  # every Service address

@@ -192,12 +192,14 @@ def main() -> None:
                 path = str(Path(tmp, f"{mode}-{size}.json"))
                 snapshot, _rules = getattr(gen, f"{mode}_node")(size, ENDPOINTS.get(mode, 3))
                 gen.write(snapshot, path)
-                service = f"{gen.vip(size - 1)}:80"
+                # the node's last service and its first pod (an nftables node's have addresses of their own)
+                vip, pod = (gen.nft_vip, gen.nft_pod) if mode == "nftables" else (gen.vip, gen.pod)
+                service = f"{vip(size - 1)}:80"
                 results[size] = {}
                 SPAWNER.run_once([KPCTL, "--snapshot", path, "vip", "list"], ok=(0, 1, 3))  # warm page cache, .pyc
                 names = []
                 files = desired_files(snapshot, path, mode, size, tmp)
-                for name, args, ref in commands(service, gen.pod(0), files):
+                for name, args, ref in commands(service, pod(0), files):
                     results[size][name] = median_run([KPCTL, "--snapshot", path, *args])
                     names.append((name, ref))
                 if size == big:

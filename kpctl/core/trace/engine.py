@@ -82,7 +82,7 @@ def _units(view: NodeView, hook: str, family: str) -> list[_Unit]:
                 continue
             key = table if table != "nat" else f"nat-{NAT_DIRECTION[hook]}"
             units.append(_Unit(TABLE_PRIORITY[key], "iptables", table, ruleset))
-    for chain in nftables.base_chains(view.nftables, hook, family):
+    for chain in nftables.base_chains(view, hook, family):
         units.append(_Unit(chain.priority, "nft", f"{chain.table}/{chain.name}", chain))
     if hook in IPVS_PRIORITY and view.has_ipvs:
         units.append(_Unit(IPVS_PRIORITY[hook], "ipvs", "ipvs"))
@@ -149,7 +149,7 @@ class Tracer:
             branches = netfilter.walk(unit.ref, unit.name, hook, hook, flow.packet, flow.conn, self.view,
                                       flow.probability, flow.exact)
         else:
-            branches = nftables.walk(unit.ref, self.view.nftables, hook, flow.packet, flow.conn, self.view,
+            branches = nftables.walk(unit.ref, hook, flow.packet, flow.conn, self.view,
                                      flow.probability, flow.exact)
         results: Result = []
         for branch in branches:

@@ -15,7 +15,6 @@ from typing import Any
 
 from kpctl.core.nft_json import TableIndex
 from kpctl.core.nft_json import elements as _elements
-from kpctl.core.nft_json import items as _items
 from kpctl.core.nft_json import priority as _priority
 from kpctl.core.snapshot_view import NodeView
 from kpctl.core.trace.netfilter import ConnState, NfBranch, Trail, steps_of
@@ -41,10 +40,10 @@ def _family_ok(nft_family: str, family: str) -> bool:
     return nft_family == "inet" or (nft_family == "ip") == (family == "inet") and nft_family in ("ip", "ip6")
 
 
-def base_chains(ruleset: Any, hook: str, family: str) -> list[NftChain]:
+def base_chains(view: NodeView, hook: str, family: str) -> list[NftChain]:
     """Base chains on ``hook`` for ``family`` outside iptables-nft's tables."""
     out = []
-    for chain in _items(ruleset, "chain"):
+    for chain in view.nft_base_chains:
         if str(chain.get("hook", "")).upper() != hook or not _family_ok(chain.get("family", ""), family):
             continue
         if chain.get("table") in IPTABLES_TABLES and chain.get("family") in ("ip", "ip6"):
@@ -288,9 +287,9 @@ def _numgen_offset(rule: dict[str, Any]) -> int:
     return 0
 
 
-def walk(chain: NftChain, ruleset: Any, hook: str, packet: Packet, conn: ConnState, view: NodeView,
+def walk(chain: NftChain, hook: str, packet: Packet, conn: ConnState, view: NodeView,
          probability: float = 1.0, exact: bool = True) -> list[NfBranch]:
-    tables = TableIndex(ruleset, chain.family, chain.table)
+    tables = view.nft_table(chain.family, chain.table)
     label = f"{chain.family} {chain.table}"
     pending = [_M(((chain.name, 0),), packet, conn, probability)]
     done: list[NfBranch] = []

@@ -99,6 +99,24 @@ def test_two_modes_coexisting_are_both_listed_and_said(tmp_path: Path) -> None:
     assert "\tipvs\t" in plain.stdout and "\tnftables\t" in plain.stdout
 
 
+@pytest.mark.parametrize("example", ["iptables-node.json", "seed-ipvs-node.json"])
+def test_rules_no_built_in_chain_jumps_to_are_noted(tmp_path: Path, example: str) -> None:
+    """A firewall reload flushed nat POSTROUTING: the listing is still the rules', a note says what
+    no longer reaches them."""
+    node = json.loads((EXAMPLES / example).read_text())
+    assert _doc(EXAMPLES / example)["notes"] == []
+    rules = node["iptables"]["ipv4"]["nft"]
+    jump = '-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING\n'
+    assert jump in rules
+    node["iptables"]["ipv4"]["nft"] = rules.replace(jump, "")
+    path = tmp_path / "flushed.json"
+    path.write_text(json.dumps(node))
+    out = kpctl("--snapshot", str(path), "services", "-o", "json")
+    note = ("nat POSTROUTING does not jump to KUBE-POSTROUTING (ipv4, nft): packets kube-proxy marked 0x4000 "
+            "for masquerading leave with their source unchanged (kpctl doctor --check iptables-hook-missing)")
+    assert (out.exit_code, json.loads(out.stdout)["notes"], out.stderr) == (0, [note], f"kpctl: note: {note}\n")
+
+
 def test_one_service_and_its_node_port_on_a_local_address() -> None:
     doc = _doc(EXAMPLES / "nftables-node.json", "10.96.0.10:53/UDP")
     assert [s["service"] for s in doc["services"]] == ["10.96.0.10:53/udp"]

@@ -62,63 +62,21 @@ def check_forward_drop(node: NodeState) -> list[Finding]:
     return findings
 
 
-# kube-proxy's chains that packets reach only through a jump from a built-in chain, as both
-# iptables-based modes write them (pkg/proxy/iptables and pkg/proxy/ipvs: iptablesJumpChain(s)):
-# (table, chain, the built-in chains that jump to it, its jump's comment, what is lost without one).
-# nat's are required wherever nat KUBE-SERVICES holds rules; filter's wherever the chain holds any.
-# (filter KUBE-SERVICES/KUBE-EXTERNAL-SERVICES: iptables-no-endpoints-not-rejected; KUBE-FORWARD:
-# forward-drop.)
-HOOKS: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
-    ("nat", "KUBE-SERVICES", ("PREROUTING", "OUTPUT"), "kubernetes service portals",
-     "packets to Service addresses skip kube-proxy's nat rules: iptables mode does not DNAT them to an "
-     "endpoint (the ClusterIPs and NodePorts are dead for them), IPVS mode does not mark them for "
-     "masquerading (NodePort and external clients get replies from an address they did not call)"),
-    ("nat", "KUBE-POSTROUTING", ("POSTROUTING",), "kubernetes postrouting rules",
-     "packets kube-proxy marked 0x4000 for masquerading leave with their source unchanged: endpoints "
-     "answer NodePort, external and hairpin clients directly, and those connections fail"),
-    ("filter", "KUBE-PROXY-FIREWALL", ("INPUT", "FORWARD"), "kube-proxy firewall rules",
-     "loadBalancerSourceRanges are not enforced: every source reaches the LoadBalancer IPs"),
-    ("filter", "KUBE-IPVS-FILTER", ("INPUT",), "kubernetes ipvs access filter",
-     "the Service addresses bound on kube-ipvs0 answer on every port of this node, not only on "
-     "their Services' ports"),
-)
-
-
 def check_hooks_missing(node: NodeState) -> list[Finding]:
+    from kpctl.core.kube_hooks import missing_hooks
+
     findings = []
     for family, by_backend in node.iptables.items():
         for backend, ruleset in by_backend.items():
-            services = ruleset.chain("nat", "KUBE-SERVICES")
-            if services is None or not services.rules:  # not kube-proxy's rule set
-                continue
             tool = f"{'ip6tables' if family == 'ipv6' else 'iptables'}-{backend}"
-            for table, name, hooks, comment, why in HOOKS:
-                chain = ruleset.chain(table, name)
-                if table == "filter" and (chain is None or not chain.rules):
-                    continue
-                jumps = {hook: _jump(ruleset, table, hook, name) for hook in hooks}
-                # the matches of a jump that is there (a mode's own: -m conntrack --ctstate NEW…), else kube-proxy's comment
-                matches = next((found for found in jumps.values() if found), f'-m comment --comment "{comment}"')
-                gone = "" if chain is not None else f" ({name} does not exist)"
-                findings += [Finding(
-                    "iptables-hook-missing", ERROR, f"{family}/{backend} {table} {hook}",
-                    f"{table} {hook} does not jump to {name}{gone} ({family}, {backend})", why,
-                    "kube-proxy puts its jumps back on every sync: restart it, or find what removed this one "
-                    f"(a firewall reload that flushed the built-in chains); by hand: {tool} -t {table} -I {hook} "
-                    f"{matches} -j {name}") for hook, found in jumps.items() if found is None]
+            findings += [Finding(
+                "iptables-hook-missing", ERROR, f"{family}/{backend} {gap.table} {gap.hook}",
+                f"{gap.table} {gap.hook} does not jump to {gap.chain}"
+                f"{'' if gap.exists else f' ({gap.chain} does not exist)'} ({family}, {backend})", gap.why,
+                "kube-proxy puts its jumps back on every sync: restart it, or find what removed this one "
+                f"(a firewall reload that flushed the built-in chains); by hand: {tool} -t {gap.table} -I {gap.hook} "
+                f"{gap.matches} -j {gap.chain}") for gap in missing_hooks(ruleset)]
     return findings
-
-
-def _jump(ruleset: Ruleset, table: str, hook: str, name: str) -> str | None:
-    """The matches of the first rule of built-in chain ``hook`` that jumps to ``name`` (its text
-    between ``-A HOOK`` and ``-j NAME``, empty when that is not how it reads), None when no rule does."""
-    built_in = ruleset.chain(table, hook)
-    rule = next((rule for rule in built_in.rules if rule.jump == name), None) if built_in is not None else None
-    if rule is None:
-        return None
-    head, tail = f"-A {hook} ", f" -j {name}"
-    text = rule.text
-    return text[len(head):-len(tail)].strip() if text.startswith(head) and text.endswith(tail) else ""
 
 
 def _kube_chains(ruleset: Ruleset) -> list[str]:

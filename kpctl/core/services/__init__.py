@@ -64,6 +64,8 @@ def read_services(view: Any, hint: str | None = None, key: Any = None) -> Servic
     if len(read) > 1:
         notes.append(f"state of {len(read)} modes coexists ({', '.join(read)}); {report.active} is taken as "
                      f"active ({report.reason}); the others are leftovers that still match packets")
+    if IPTABLES in read or IPVS in read:
+        notes += _hook_notes(view.rulesets)
     return ServicesReport(report.to_dict(), read, tuple(services), notes=tuple(notes))
 
 
@@ -89,6 +91,15 @@ def node_services(node: Any, mode: str) -> list[NodeService] | None:
     if piece is None or piece in node.unavailable:
         return None
     return sorted(read_mode(_NodeParts(node), mode), key=_order)
+
+
+def _hook_notes(rulesets: dict[str, tuple[Any, ...]]) -> list[str]:
+    """A note per jump into kube-proxy's chains that a built-in chain lacks (kpctl.core.kube_hooks)."""
+    from kpctl.core.kube_hooks import missing_hooks
+
+    return [f"{gap.table} {gap.hook} does not jump to {gap.chain} ({ruleset.family}, {ruleset.backend}): "
+            f"{gap.why.split(':')[0]} (kpctl doctor --check iptables-hook-missing)"
+            for group in rulesets.values() for ruleset in group for gap in missing_hooks(ruleset)]
 
 
 def asked(key: Any, local_addresses: Any) -> Wanted:

@@ -21,8 +21,10 @@ from kpctl.output.listing import Column, Listing, OutputSpec
 def doctor(app: AppContext, check_ids: tuple[str, ...], list_checks: bool, output: OutputSpec, k8s: Any) -> int:
     """Check this node (or a --snapshot) for broken kube-proxy state, whatever its mode:
     IPVS (VIPs, ipsets, real servers), iptables (KUBE-SVC/KUBE-SEP chains, no-endpoint rejects,
-    rule count), nftables (the kube-proxy table, its maps and chains, nft/kernel versions), what a
-    mode switch left behind, and sysctls (ip_forward, conntrack, br_netfilter, route_localnet).
+    rule count), both (the jumps into kube-proxy's chains), nftables (the kube-proxy table, its maps
+    and chains, nft/kernel versions), what a mode switch left behind, and sysctls (ip_forward,
+    conntrack, br_netfilter, route_localnet).  With --services or --kubectl, the endpoints and
+    Services the API lists are compared with the node's, in every mode.
 
     The active mode is worked out from the state (or the snapshot's `mode`); checks for other
     modes do not run.  Each finding says what was found, why it matters and the fix (`-o text`

@@ -42,16 +42,24 @@ def _missing(service: NodeService, ports: Sequence[ServicePort]) -> Iterator[tup
                 yield sp, ep
 
 
+def _listed(ports: Sequence[ServicePort]) -> set[tuple[str, int]]:
+    """Every endpoint the EndpointSlices of ``ports`` list, ready or not: the node's others are stale."""
+    return {(ep.address, ep.port) for sp in ports for ep in sp.endpoints}
+
+
+def _label(ports: Sequence[ServicePort]) -> str:
+    return ", ".join(dict.fromkeys(sp.label for sp in ports))
+
+
 def join_service(service: NodeService, names: K8sNames) -> NodeService:
     ports = names.service_ports(_key(service))
     if not ports:
         return service
-    listed = {(ep.address, ep.port) for sp in ports for ep in sp.endpoints}
+    listed = _listed(ports)
     endpoints = tuple(e if e.drift == (drift := None if (e.address, e.port) in listed else "stale")
                       else e._replace(drift=drift) for e in service.endpoints)  # (most are listed: kept as they are)
     missing = tuple(addrport(ep.address, ep.port) for _sp, ep in _missing(service, ports))
-    label = ", ".join(dict.fromkeys(sp.label for sp in ports))
-    return service._replace(name=label, endpoints=endpoints, missing=missing)
+    return service._replace(name=_label(ports), endpoints=endpoints, missing=missing)
 
 
 def join_names(report: ServicesReport, names: K8sNames) -> ServicesReport:
@@ -82,20 +90,21 @@ def k8s_findings(services: Sequence[NodeService], names: K8sNames, mode: str,
         ports = names.service_ports(key)
         if not ports:
             continue  # not a Service kube-proxy manages (or not in the JSON): nothing to compare
-        joined = join_service(service, names)
+        listed, label = _listed(ports), _label(ports)
         where, member = service.address_text, _ENDPOINT_OF.get(mode, "an endpoint of")
-        for endpoint in joined.endpoints:
-            text = addrport(endpoint.address, endpoint.port)
-            ep = names.endpoint(key, endpoint.address, endpoint.port)
-            if endpoint.drift == "stale":
+        for endpoint in service.endpoints:
+            if (endpoint.address, endpoint.port) not in listed:
+                text = addrport(endpoint.address, endpoint.port)
                 findings.append(Finding(
                     "k8s-server-stale", ERROR, f"{where} -> {text}",
-                    f"{text} is {member} {where} ({joined.name}) but no EndpointSlice lists it",
+                    f"{text} is {member} {where} ({label}) but no EndpointSlice lists it",
                     "new connections go to an address the Service no longer has: a deleted pod, or an address "
                     "already reused by another pod",
                     f"kpctl ipvs delete-server {where} {text}  (and check kube-proxy's log: it should have "
                     "removed it)" if mode == "ipvs" else _RESYNC))
-            elif endpoint.weight == 0 and ep is not None and ep.ready and not ep.terminating:
+            elif endpoint.weight == 0 and (ep := names.endpoint(key, endpoint.address, endpoint.port)) is not None \
+                    and ep.ready and not ep.terminating:
+                text = addrport(endpoint.address, endpoint.port)
                 findings.append(Finding(
                     "k8s-weight0-ready", WARNING, f"{where} -> {text}",
                     f"{text} ({ep.pod or 'endpoint'}) is at weight 0 but its endpoint is ready",

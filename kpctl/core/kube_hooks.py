@@ -7,6 +7,7 @@ and put them back on every sync; a firewall reload that flushes the built-in cha
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
@@ -57,6 +58,28 @@ def missing_hooks(ruleset: Ruleset) -> list[MissingHook]:
         out += [MissingHook(table, hook, name, chain is not None, matches, why)
                 for hook, found in jumps.items() if found is None]
     return out
+
+
+def family_gaps(rulesets: Sequence[Ruleset]) -> list[tuple[Ruleset, MissingHook]]:
+    """:func:`missing_hooks` of one family's rule sets (a backend each).  kube-proxy writes one
+    backend: when another backend's rules lack every nat jump while one has them all, those are a
+    stale copy that no packet reaches (iptables-backends-mixed names it), not jumps to put back."""
+    found = [(ruleset, missing_hooks(ruleset)) for ruleset in rulesets]
+    hooked = any(not _nat(gaps) and _served(ruleset) for ruleset, gaps in found)
+    return [(ruleset, gap) for ruleset, gaps in found
+            if not (hooked and len(_nat(gaps)) == _NAT_JUMPS) for gap in gaps]
+
+
+_NAT_JUMPS = sum(len(hooks) for table, _name, hooks, _comment, _why in HOOKS if table == "nat")
+
+
+def _nat(gaps: list[MissingHook]) -> list[MissingHook]:
+    return [gap for gap in gaps if gap.table == "nat"]
+
+
+def _served(ruleset: Ruleset) -> bool:
+    services = ruleset.chain("nat", "KUBE-SERVICES")
+    return services is not None and bool(services.rules)
 
 
 def _jump(ruleset: Ruleset, table: str, hook: str, name: str) -> str | None:

@@ -313,3 +313,19 @@ def test_k8s_checks_on_an_ipvs_node_with_an_empty_table_find_every_service_missi
     report = with_k8s_findings(run_checks(node, []), node, names, ["k8s-service-missing"])
     missing = [f for f in report.findings if f.check == "k8s-service-missing"]
     assert report.checks_run == ("k8s-service-missing",) and len(missing) == 8  # every Service address
+
+
+def test_kube_proxy_rules_left_unhooked_in_the_other_backend_are_a_stale_copy() -> None:
+    """kube-proxy writes one backend: a copy of its rules in the other one whose jumps were all
+    flushed reaches no packet; iptables-backends-mixed names it, the jumps are not to be put back.
+    The same copy alone (no other backend hooked) is kube-proxy's own, and is reported."""
+    unhooked = "".join(line for line in doctor_node.RULES.splitlines(keepends=True)
+                       if not (line.startswith(("-A PREROUTING ", "-A OUTPUT ", "-A POSTROUTING "))
+                               and "KUBE-" in line))
+    both = healthy(iptables={"ipv4": {"nft": parse_rules(doctor_node.RULES, "ipv4", "nft"),
+                                      "legacy": parse_rules(unhooked, "ipv4", "legacy")}})
+    assert fired(both) == {"iptables-backends-mixed"}
+    alone = healthy(iptables={"ipv4": {"legacy": parse_rules(unhooked, "ipv4", "legacy")}})
+    findings = run_checks(alone, select_checks(["iptables-hook-missing"])).findings
+    assert [f.subject for f in findings] == ["ipv4/legacy nat PREROUTING", "ipv4/legacy nat OUTPUT",
+                                             "ipv4/legacy nat POSTROUTING"]

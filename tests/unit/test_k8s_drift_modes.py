@@ -64,8 +64,8 @@ def test_drift_is_found_alike_in_every_mode(tmp_path: Path, example: str, mode: 
     assert drift(snapshot, agreeing) == (set(), set())
 
     namespace, name = service.split("/")
-    slices = [i for i in kubectl["items"] if i["kind"] == "EndpointSlice"
-              and (i["metadata"]["namespace"], i["metadata"]["labels"]["kubernetes.io/service-name"]) == (namespace, name)]
+    slices = [i for i in kubectl["items"] if i["kind"] == "EndpointSlice" and i["metadata"]["namespace"] == namespace
+              and i["metadata"]["labels"]["kubernetes.io/service-name"] == name]
     endpoints = slices[0]["endpoints"]
     assert {"addresses": [gone], "conditions": {"ready": True}} in endpoints, endpoints
     endpoints.remove({"addresses": [gone], "conditions": {"ready": True}})  # the pod deleted

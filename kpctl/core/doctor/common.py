@@ -63,19 +63,20 @@ def check_forward_drop(node: NodeState) -> list[Finding]:
 
 
 def check_hooks_missing(node: NodeState) -> list[Finding]:
-    from kpctl.core.kube_hooks import missing_hooks
+    from kpctl.core.kube_hooks import family_gaps
 
     findings = []
     for family, by_backend in node.iptables.items():
-        for backend, ruleset in by_backend.items():
-            tool = f"{'ip6tables' if family == 'ipv6' else 'iptables'}-{backend}"
-            findings += [Finding(
-                "iptables-hook-missing", ERROR, f"{family}/{backend} {gap.table} {gap.hook}",
+        for ruleset, gap in family_gaps(tuple(by_backend.values())):
+            where = f"{family}, {ruleset.backend}"
+            tool = f"{'ip6tables' if family == 'ipv6' else 'iptables'}-{ruleset.backend}"
+            findings.append(Finding(
+                "iptables-hook-missing", ERROR, f"{family}/{ruleset.backend} {gap.table} {gap.hook}",
                 f"{gap.table} {gap.hook} does not jump to {gap.chain}"
-                f"{'' if gap.exists else f' ({gap.chain} does not exist)'} ({family}, {backend})", gap.why,
+                f"{'' if gap.exists else f' ({gap.chain} does not exist)'} ({where})", gap.why,
                 "kube-proxy puts its jumps back on every sync: restart it, or find what removed this one "
                 f"(a firewall reload that flushed the built-in chains); by hand: {tool} -t {gap.table} -I {gap.hook} "
-                f"{gap.matches} -j {gap.chain}") for gap in missing_hooks(ruleset)]
+                f"{gap.matches} -j {gap.chain}"))
     return findings
 
 

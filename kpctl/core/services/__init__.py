@@ -95,11 +95,11 @@ def node_services(node: Any, mode: str) -> list[NodeService] | None:
 
 def _hook_notes(rulesets: dict[str, tuple[Any, ...]]) -> list[str]:
     """A note per jump into kube-proxy's chains that a built-in chain lacks (kpctl.core.kube_hooks)."""
-    from kpctl.core.kube_hooks import missing_hooks
+    from kpctl.core.kube_hooks import family_gaps
 
     return [f"{gap.table} {gap.hook} does not jump to {gap.chain} ({ruleset.family}, {ruleset.backend}): "
             f"{gap.why.split(':')[0]} (kpctl doctor --check iptables-hook-missing)"
-            for group in rulesets.values() for ruleset in group for gap in missing_hooks(ruleset)]
+            for group in rulesets.values() for ruleset, gap in family_gaps(group)]
 
 
 def asked(key: Any, local_addresses: Any) -> Wanted:

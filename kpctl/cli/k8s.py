@@ -207,17 +207,17 @@ def with_k8s_findings(report: Any, node: Any, names: Any, k8s_ids: Sequence[str]
         return report
     import dataclasses
 
-    from kpctl.core.services import node_services, state_of
+    from kpctl.core.services import READABLE, node_services
     from kpctl.core.services.k8s import k8s_findings
     from kpctl.model.doctor import INFO, Finding
 
-    piece = state_of(report.mode)
-    if piece is None:
+    piece = report.mode  # (the NodeState piece a mode's services are read from is named as the mode)
+    if piece not in READABLE:
         return dataclasses.replace(report, not_applicable=tuple(report.not_applicable) + tuple(k8s_ids))
-    services = node_services(node, report.mode)
+    services = node_services(node, piece)
     if services is None:
         unreadable = Finding(
-            "not-readable", INFO, piece, f"could not read {piece}: {node.unavailable.get(piece, 'nothing there')}",
+            "not-readable", INFO, piece, f"could not read {piece}: {node.unavailable[piece]}",
             "the checks that need it were skipped: " + ", ".join(k8s_ids),
             "fix the reason above (root, kernel support), or use a snapshot that has this section")
         return dataclasses.replace(report, findings=tuple(report.findings) + (unreadable,))

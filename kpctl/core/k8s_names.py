@@ -62,7 +62,7 @@ class K8sNames:
         return self._by_node_port.get((key.protocol, key.port), [])
 
     def label(self, key: ServiceKey) -> str:
-        return ", ".join(dict.fromkeys(sp.label for sp in self.service_ports(key)))
+        return label_of(self.service_ports(key))
 
     def endpoints(self, key: ServiceKey) -> Mapping[tuple[str, int], Endpoint]:
         """The endpoints of the Service ports a virtual service implements, by (address, port): the
@@ -85,6 +85,11 @@ class K8sNames:
     def labels_at(self, address: str) -> list[str]:
         """Every Service port bound on ``address`` (for `vip list`)."""
         return list(dict.fromkeys(sp.label for sp in self._by_address.get(canonical_address(address), ())))
+
+
+def label_of(ports: Iterable[ServicePort]) -> str:
+    """``ns/name:port`` of each Service port, once each, in their order (the ports at one address)."""
+    return ", ".join(dict.fromkeys(sp.label for sp in ports))
 
 
 # ---- parsing ---------------------------------------------------------------------------------

@@ -42,12 +42,12 @@ class MissingHook(NamedTuple):
     why: str
 
 
-def missing_hooks(ruleset: Ruleset) -> list[MissingHook]:
-    """The jumps kube-proxy's rules in ``ruleset`` lack; none when nat KUBE-SERVICES holds no rule
+def missing_hooks(ruleset: Ruleset) -> list[MissingHook] | None:
+    """The jumps kube-proxy's rules in ``ruleset`` lack; None when nat KUBE-SERVICES holds no rule
     (not kube-proxy's rule set)."""
     services = ruleset.chain("nat", "KUBE-SERVICES")
     if services is None or not services.rules:
-        return []
+        return None
     out = []
     for table, name, hooks, comment, why in HOOKS:
         chain = ruleset.chain(table, name)
@@ -64,8 +64,8 @@ def family_gaps(rulesets: Sequence[Ruleset]) -> list[tuple[Ruleset, MissingHook]
     """:func:`missing_hooks` of one family's rule sets (a backend each).  kube-proxy writes one
     backend: when another backend's rules lack every nat jump while one has them all, those are a
     stale copy that no packet reaches (iptables-backends-mixed names it), not jumps to put back."""
-    found = [(ruleset, missing_hooks(ruleset)) for ruleset in rulesets]
-    hooked = any(not _nat(gaps) and _served(ruleset) for ruleset, gaps in found)
+    found = [(ruleset, gaps) for ruleset in rulesets if (gaps := missing_hooks(ruleset)) is not None]
+    hooked = any(not _nat(gaps) for _ruleset, gaps in found)
     return [(ruleset, gap) for ruleset, gaps in found
             if not (hooked and len(_nat(gaps)) == _NAT_JUMPS) for gap in gaps]
 
@@ -75,11 +75,6 @@ _NAT_JUMPS = sum(len(hooks) for table, _name, hooks, _comment, _why in HOOKS if 
 
 def _nat(gaps: list[MissingHook]) -> list[MissingHook]:
     return [gap for gap in gaps if gap.table == "nat"]
-
-
-def _served(ruleset: Ruleset) -> bool:
-    services = ruleset.chain("nat", "KUBE-SERVICES")
-    return services is not None and bool(services.rules)
 
 
 def _jump(ruleset: Ruleset, table: str, hook: str, name: str) -> str | None:

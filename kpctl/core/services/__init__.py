@@ -79,16 +79,11 @@ class _NodeParts:
         self.nftables = node.nftables
 
 
-def state_of(mode: str) -> str | None:
-    """The NodeState piece ``mode``'s services are read from (None: a mode this reader does not know)."""
-    return mode if mode in READABLE else None
-
-
 def node_services(node: Any, mode: str) -> list[NodeService] | None:
     """The services ``mode``'s state implements on doctor's NodeState, as `services` lists them;
-    None when that state could not be read, or for a mode this reader does not know."""
-    piece = state_of(mode)
-    if piece is None or piece in node.unavailable:
+    None when that state (the NodeState piece named as the mode) could not be read, or for a mode
+    this reader does not know."""
+    if mode not in READABLE or mode in node.unavailable:
         return None
     return sorted(read_mode(_NodeParts(node), mode), key=_order)
 

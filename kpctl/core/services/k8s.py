@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import replace
 
 from kpctl.core.address import addrport
-from kpctl.core.k8s_names import K8S_CHECKS, K8sNames
+from kpctl.core.k8s_names import K8S_CHECKS, K8sNames, label_of
 from kpctl.model.doctor import ERROR, WARNING, Finding
 from kpctl.model.ipvs import ServiceKey
 from kpctl.model.k8s import Endpoint, ServicePort
@@ -47,10 +47,6 @@ def _listed(ports: Sequence[ServicePort]) -> set[tuple[str, int]]:
     return {(ep.address, ep.port) for sp in ports for ep in sp.endpoints}
 
 
-def _label(ports: Sequence[ServicePort]) -> str:
-    return ", ".join(dict.fromkeys(sp.label for sp in ports))
-
-
 def join_service(service: NodeService, names: K8sNames) -> NodeService:
     ports = names.service_ports(_key(service))
     if not ports:
@@ -59,7 +55,7 @@ def join_service(service: NodeService, names: K8sNames) -> NodeService:
     endpoints = tuple(e if e.drift == (drift := None if (e.address, e.port) in listed else "stale")
                       else e._replace(drift=drift) for e in service.endpoints)  # (most are listed: kept as they are)
     missing = tuple(addrport(ep.address, ep.port) for _sp, ep in _missing(service, ports))
-    return service._replace(name=_label(ports), endpoints=endpoints, missing=missing)
+    return service._replace(name=label_of(ports), endpoints=endpoints, missing=missing)
 
 
 def join_names(report: ServicesReport, names: K8sNames) -> ServicesReport:
@@ -90,7 +86,7 @@ def k8s_findings(services: Sequence[NodeService], names: K8sNames, mode: str,
         ports = names.service_ports(key)
         if not ports:
             continue  # not a Service kube-proxy manages (or not in the JSON): nothing to compare
-        listed, label = _listed(ports), _label(ports)
+        listed, label = _listed(ports), label_of(ports)
         where, member = service.address_text, _ENDPOINT_OF.get(mode, "an endpoint of")
         for endpoint in service.endpoints:
             if (endpoint.address, endpoint.port) not in listed:

@@ -239,3 +239,55 @@ def test_a_bare_policy_drop_is_not_ignored() -> None:
     assert all("policy" in o.reason for o in dropped.outcomes)
     # the node's own connections do not cross FORWARD
     assert run(NodeView(NodeSnapshot(1, sections)), "10.96.100.10:80").delivered
+
+
+# ---------------------------------------------------------------- userspace queues (NFQUEUE, nft queue)
+
+
+def _with_filter_output_rule(rule: str) -> NodeView:
+    """The iptables example with ``rule`` first in filter OUTPUT."""
+    view = node("iptables-node.json")
+    sections = dict(view.snapshot.sections)
+    rules = sections["iptables"]["ipv4"]["nft"]
+    at = rules.index("\n-A ", rules.index("*filter")) + 1
+    sections["iptables"] = {"ipv4": {"nft": rules[:at] + f"-A OUTPUT {rule}\n" + rules[at:], "legacy": None}}
+    return NodeView(NodeSnapshot(1, sections))
+
+
+def test_nfqueue_without_bypass_is_dropped_unless_a_listener_decides() -> None:
+    result = run(_with_filter_output_rule("-p tcp -j NFQUEUE --queue-num 3"), "10.254.0.1:443")
+    assert result.disposition is Disposition.DROPPED
+    reason = result.outcomes[0].reason
+    assert "queued to userspace in iptables filter OUTPUT" in reason and "--queue-num 3" in reason
+    assert "with no program listening on the queue the kernel drops the packet" in reason
+
+
+def test_nfqueue_with_bypass_is_followed_as_accepted() -> None:
+    plain = run(node("iptables-node.json"), "10.254.0.1:443")
+    bypass = run(_with_filter_output_rule("-p tcp -j NFQUEUE --queue-balance 0:3 --queue-bypass"), "10.254.0.1:443")
+    assert bypass.disposition is plain.disposition is Disposition.DELIVERED
+    assert [o.server for o in bypass.outcomes] == [o.server for o in plain.outcomes]
+    step = next(s for s in bypass.steps if s.rule and "NFQUEUE" in s.rule)
+    assert step.action.startswith("NFQUEUE to userspace queue 0:3 with bypass")
+
+
+def _with_nft_output_queue(queue: dict) -> NodeView:
+    """The nftables example with a `queue` statement first in its filter-output chain."""
+    view = node("nftables-node.json")
+    sections = dict(view.snapshot.sections)
+    objects = list(sections["nftables"]["nftables"])
+    at = next(i for i, o in enumerate(objects) if "chain" in o and o["chain"]["name"] == "filter-output") + 1
+    objects.insert(at, {"rule": {"family": "ip", "table": "kube-proxy", "chain": "filter-output", "handle": 999,
+                                 "expr": [{"queue": queue}]}})
+    sections["nftables"] = {"nftables": objects}
+    return NodeView(NodeSnapshot(1, sections))
+
+
+def test_nft_queue_with_and_without_bypass() -> None:
+    dropped = run(_with_nft_output_queue({"num": 2}), "10.96.0.1:443")
+    assert dropped.disposition is Disposition.DROPPED
+    assert "queued to userspace in nft kube-proxy/filter-output OUTPUT by: ip kube-proxy filter-output: queue to 2;" \
+        in dropped.outcomes[0].reason
+    followed = run(_with_nft_output_queue({"num": {"range": [1, 3]}, "flags": ["bypass", "fanout"]}), "10.96.0.1:443")
+    assert followed.disposition is Disposition.DELIVERED
+    assert any("queue to userspace queue 1-3 with bypass" in (s.reason or "") for s in followed.steps)

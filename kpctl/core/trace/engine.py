@@ -182,7 +182,9 @@ class Tracer:
             return _finish(new, Disposition.REJECTED, f"rejected ({branch.reject_with or 'reject'}) in {where} by: "
                            f"{branch.rule}")
         if branch.verdict == "QUEUE":
-            return _finish(new, Disposition.DROPPED, f"queued to userspace in {where}; kpctl cannot follow it")
+            return _finish(new, Disposition.DROPPED, f"queued to userspace in {where} by: {branch.rule}; with no "
+                           "program listening on the queue the kernel drops the packet, a listener's verdict "
+                           "decides otherwise (kpctl cannot follow it)")
         by = f"by: {branch.rule}" if branch.rule else "by the chain policy"
         return _finish(new, Disposition.DROPPED, f"dropped in {where} {by}")
 

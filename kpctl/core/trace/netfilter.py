@@ -347,6 +347,16 @@ def _nat_destination(target: Target, packet: Packet) -> tuple[Packet, str]:
     return packet.with_(dst=dst, dport=port), f"DNAT → {packet.endpoint('dst')} becomes {dst}:{port}{note}"
 
 
+def queued(what: str, queues: str, bypass: bool) -> tuple[str, str]:
+    """(action text, verdict) of a packet handed to userspace queue(s) ``queues``: a program
+    listening there gives the verdict, which kpctl cannot know; with none, the kernel drops the
+    packet, or with bypass (`--queue-bypass`, nft `flags bypass`) lets it through as if accepted."""
+    if bypass:
+        return (f"{what} to userspace queue {queues} with bypass: with no program listening there the kernel "
+                f"lets the packet through, followed here as accepted; a listener's verdict would decide instead", "ACCEPT")
+    return f"{what} to userspace queue {queues}", "QUEUE"
+
+
 def _apply_target(target: Target, packet: Packet, env: _Env) -> tuple[Packet, str, str | None, str | None]:
     """(packet after, action text, verdict or None to continue, nat kind)."""
     name = target.name
@@ -389,7 +399,10 @@ def _apply_target(target: Target, packet: Packet, env: _Env) -> tuple[Packet, st
     if name == "REJECT":
         return packet, f"REJECT with {target.reject_with}", "REJECT", None
     if name in ("QUEUE", "NFQUEUE"):
-        return packet, f"{name}: handed to a userspace queue", "QUEUE", None
+        given = target.option("--queue-balance", "--queue-num")
+        queues = given.values[0] if given is not None else "0"
+        text, verdict = queued(name, queues, target.option("--queue-bypass") is not None)
+        return packet, text, verdict, None
     if name in ("NOTRACK", "CT"):
         return packet, f"{name}: conntrack setting (no NAT for untracked packets)", None, None
     if name in NON_TERMINAL_TARGETS:

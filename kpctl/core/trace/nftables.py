@@ -17,7 +17,7 @@ from kpctl.core.nft_json import TableIndex
 from kpctl.core.nft_json import elements as _elements
 from kpctl.core.nft_json import priority as _priority
 from kpctl.core.snapshot_view import NodeView
-from kpctl.core.trace.netfilter import ConnState, NfBranch, Trail, steps_of
+from kpctl.core.trace.netfilter import ConnState, NfBranch, Trail, queued, steps_of
 from kpctl.model.trace import Packet, TraceStep
 
 IPTABLES_TABLES = frozenset({"filter", "nat", "mangle", "raw", "security"})
@@ -191,6 +191,8 @@ def _show(expr: Any) -> str:
             return f"numgen {expr['numgen'].get('mode')} mod {expr['numgen'].get('mod')}"
         if "prefix" in expr:
             return f"{expr['prefix']['addr']}/{expr['prefix']['len']}"
+        if "range" in expr and isinstance(expr["range"], list):
+            return "-".join(_show(e) for e in expr["range"])
         if "set" in expr:
             return "{ " + ", ".join(_show_element(e) for e in _elements(expr["set"])) + " }"
         if "elem" in expr:
@@ -231,6 +233,11 @@ def rule_text(rule: dict[str, Any]) -> str:
             parts.append(f"{_show(value.get('key'))} set {_show(value.get('value'))}")
         elif key in ("dnat", "snat"):
             parts.append(f"{key} to {value.get('addr')}" + (f":{value['port']}" if value.get("port") else ""))
+        elif key == "queue" and isinstance(value, dict):
+            flags = value.get("flags")
+            flags = ",".join(flags) if isinstance(flags, list) else flags
+            parts.append("queue" + (f" flags {flags}" if flags else "")
+                         + (f" to {_show(value['num'])}" if "num" in value else ""))
         elif key == "counter":
             continue
         elif key == "set" and isinstance(value, dict):
@@ -425,7 +432,13 @@ def _run_rule(rule: dict[str, Any], tables: TableIndex, m: _M, view: NodeView, n
                     ev.packet = packet
         elif key in ("jump", "goto"):
             return ("match", "; ".join(reasons) or "matches", packet, key, value.get("target"))
-        elif key in ("accept", "drop", "return", "reject", "queue"):
+        elif key == "queue":
+            spec = value if isinstance(value, dict) else {}
+            flags = spec.get("flags", ())
+            text, verdict = queued("queue", _show(spec.get("num", 0)), "bypass" in (flags if isinstance(flags, list) else (flags,)))
+            reasons.append(text)
+            return ("match", "; ".join(reasons), packet, verdict.lower(), None)
+        elif key in ("accept", "drop", "return", "reject"):
             return ("match", "; ".join(reasons) or "matches", packet, key, None)
         elif key == "dnat":
             address = value.get("addr", packet.dst)

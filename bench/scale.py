@@ -161,18 +161,30 @@ def load_state(snapshot: dict, tmp: str) -> dict[str, list[str]]:
 SPAWNER: Spawner | None = None  # started first thing in main(), while this process is small (see spawn.py)
 
 
-def median_run(cmd: Sequence[str], ok: Sequence[int] = (0, 1)) -> tuple[float, int] | str:
-    """Median wall (s) and peak RSS (KiB; wait4 counts the reaped kpctl below `timeout`), or why not."""
+def interleaved(runs: dict[str, tuple[list[str], Sequence[int]]]) -> dict[str, tuple[float, int] | str]:
+    """Median wall (s) and max peak RSS (KiB; wait4 counts the reaped kpctl below `timeout`) of each
+    command, or why not, over RUNS rounds that each run every command once, in turn: a host that
+    slows down for a while slows every row alike, the reference reads too.  (Each command's runs
+    back to back made rows that no change touched differ by half between two tables of one day.)"""
     assert SPAWNER is not None
-    times, rss = [], 0
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    rss = dict.fromkeys(runs, 0)
+    failed: dict[str, str] = {}
     for _ in range(RUNS):
-        try:
-            elapsed, peak = SPAWNER.run_once(["timeout", LIMIT, *cmd], ok=ok)
-        except RuntimeError as exc:  # exit 3: the mode's snapshot has no such section
-            return f"timed out after {LIMIT} s" if "exited 124" in str(exc) else "not in this mode's snapshot"
-        times.append(elapsed)
-        rss = max(rss, peak)
-    return statistics.median(times), rss
+        for name, (cmd, ok) in runs.items():
+            if name in failed:
+                continue
+            try:
+                elapsed, peak = SPAWNER.run_once(["timeout", LIMIT, *cmd], ok=ok)
+            except RuntimeError as exc:  # exit 3: the mode's snapshot has no such section
+                failed[name] = f"timed out after {LIMIT} s" if "exited 124" in str(exc) else "not in this mode's snapshot"
+                continue
+            times[name].append(elapsed)
+            rss[name] = max(rss[name], peak)
+    return {name: failed.get(name) or (statistics.median(times[name]), rss[name]) for name in runs}
+
+
+REFERENCE, START = "(reference) ", "(start) kpctl --version"
 
 
 def main() -> None:
@@ -180,7 +192,8 @@ def main() -> None:
     SPAWNER = Spawner()
     sizes = [int(n) for n in sys.argv[1:3]] or [1000, 10000]
     small, big = sizes
-    print(f"kpctl {KPCTL}; {RUNS} runs per command (median wall, max peak RSS); modes {', '.join(MODES)}")
+    print(f"kpctl {KPCTL}; {RUNS} rounds, each running every command once (median wall, max peak RSS); "
+          f"modes {', '.join(MODES)}")
     print(f"{'mode':<9} {'command':<30} {'ms@' + str(small):>7} {'MiB':>6} {'ms@' + str(big):>8} {'MiB':>6}"
           f" {'growth':>7} {'ref ms':>7} {'×ref':>5}  verdict")
     with tempfile.TemporaryDirectory() as tmp:
@@ -195,18 +208,17 @@ def main() -> None:
                 # the node's last service and its first pod (an nftables node's have addresses of their own)
                 vip, pod = (gen.nft_vip, gen.nft_pod) if mode == "nftables" else (gen.vip, gen.pod)
                 service = f"{vip(size - 1)}:80"
-                results[size] = {}
                 SPAWNER.run_once([KPCTL, "--snapshot", path, "vip", "list"], ok=(0, 1, 3))  # warm page cache, .pyc
-                names = []
                 files = desired_files(snapshot, path, mode, size, tmp)
-                for name, args, ref in commands(service, pod(0), files):
-                    results[size][name] = median_run([KPCTL, "--snapshot", path, *args])
-                    names.append((name, ref))
-                if size == big:
-                    for ref, read in load_state(snapshot, tmp).items():
-                        measured = median_run(read, ok=(0,))
-                        if not isinstance(measured, str):
-                            refs[ref] = measured[0]
+                listed = commands(service, pod(0), files)
+                names = [(name, ref) for name, _args, ref in listed]
+                runs = {name: ([KPCTL, "--snapshot", path, *args], (0, 1)) for name, args, _ref in listed}
+                if size == big:  # the reference reads and kpctl's own start, in the same rounds
+                    runs.update({REFERENCE + ref: (read, (0,)) for ref, read in load_state(snapshot, tmp).items()})
+                    runs[START] = ([KPCTL, "--version"], (0,))
+                results[size] = interleaved(runs)
+            refs = {name[len(REFERENCE):]: measured[0] for name, measured in results[big].items()
+                    if name.startswith(REFERENCE) and not isinstance(measured, str)}
             for name, ref in names:
                 a, b = results[small][name], results[big][name]
                 if isinstance(a, str) or isinstance(b, str):
@@ -221,7 +233,10 @@ def main() -> None:
                       + (f" {ref_ms * 1000:7.0f} {versus:5.2f}" if versus is not None else f" {'-':>7} {'-':>5}")
                       + ("  met" if ok else "  NOT met"), flush=True)
             for ref, seconds in refs.items():
-                print(f"{mode:<9} {'(reference) ' + ref:<30} {'':>6} {'':>7} {seconds * 1000:7.0f}")
+                print(f"{mode:<9} {REFERENCE + ref:<30} {'':>6} {'':>7} {seconds * 1000:7.0f}")
+            started = results[big].get(START)
+            if not isinstance(started, str) and started is not None:
+                print(f"{mode:<9} {START:<30} {'':>6} {'':>7} {started[0] * 1000:7.0f} {started[1] / 1024:6.1f}")
 
 
 if __name__ == "__main__":

@@ -291,3 +291,36 @@ def test_nft_queue_with_and_without_bypass() -> None:
     followed = run(_with_nft_output_queue({"num": {"range": [1, 3]}, "flags": ["bypass", "fanout"]}), "10.96.0.1:443")
     assert followed.disposition is Disposition.DELIVERED
     assert any("queue to userspace queue 1-3 with bypass" in (s.reason or "") for s in followed.steps)
+
+
+# ---------------------------------------------------------------- two nat chains at one hook
+
+
+def _nft_node_with_iptables_nat(*prerouting: str) -> NodeView:
+    """The nftables example with an iptables-nft nat table beside kube-proxy's (Docker's, a CNI's)."""
+    view = node("nftables-node.json")
+    sections = dict(view.snapshot.sections)
+    rules = "".join(f"-A PREROUTING {rule}\n" for rule in prerouting)
+    sections["iptables"] = {"ipv4": {"nft": ("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+                                             ":POSTROUTING ACCEPT [0:0]\n:DOCKER - [0:0]\n" + rules + "COMMIT\n"),
+                                     "legacy": None}}
+    return NodeView(NodeSnapshot(1, sections))
+
+
+def test_a_nat_chain_that_translates_nothing_leaves_the_next_one_its_turn() -> None:
+    """nf_nat_inet_fn consults a hook's nat chains in turn until one binds the connection."""
+    result = run(_nft_node_with_iptables_nat("-m addrtype --dst-type LOCAL -j DOCKER"), "10.96.100.10:80",
+                 "pod:10.244.1.9")
+    assert {o.server for o in result.outcomes} == {"10.244.1.5:8080", "10.244.2.7:8080", "10.244.2.8:8080"}
+    walked = result.steps + result.outcomes[0].steps
+    assert any(s.table == "nat" and s.chain == "PREROUTING" for s in walked)
+    assert any(s.table == "ip kube-proxy" and s.chain == "nat-prerouting" for s in walked)
+
+
+def test_a_nat_chain_that_translates_binds_the_connection_for_the_hook() -> None:
+    result = run(_nft_node_with_iptables_nat("-d 10.96.100.10/32 -p tcp -m tcp --dport 80 -j DNAT "
+                                             "--to-destination 10.244.1.5:9090"), "10.96.100.10:80", "pod:10.244.1.9")
+    assert [o.server for o in result.outcomes] == ["10.244.1.5:9090"]
+    walked = result.steps + result.outcomes[0].steps
+    assert any(s.chain == "PREROUTING" and s.table == "nat" for s in walked)
+    assert not any(s.chain == "nat-prerouting" for s in walked)

@@ -90,6 +90,10 @@ def _units(view: NodeView, hook: str, family: str) -> list[_Unit]:
     return units
 
 
+def _is_nat(unit: _Unit) -> bool:
+    return unit.name == "nat" or (unit.kind == "nft" and unit.ref.type == "nat")
+
+
 def _finish(flow: Flow, disposition: Disposition, reason: str) -> tuple[Flow, Outcome]:
     probability = flow.probability if flow.exact else None
     outcome = Outcome(
@@ -121,10 +125,14 @@ class Tracer:
     def _hook_one(self, flow: Flow, hook: str, skip_ipvs: bool) -> Result:
         live: list[Flow] = [flow]
         finished: Result = []
-        for unit in _units(self.view, hook, flow.packet.family):
+        units = _units(self.view, hook, flow.packet.family)
+        # The kernel consults a hook's nat chains in turn until one translates; after the last, a
+        # connection none translated is bound as it is (nf_nat_inet_fn, a null binding).
+        last_nat = max((at for at, unit in enumerate(units) if _is_nat(unit)), default=-1)
+        for at, unit in enumerate(units):
             nxt: list[Flow] = []
             for current in live:
-                for result, outcome in self._unit(current, hook, unit, skip_ipvs):
+                for result, outcome in self._unit(current, hook, unit, skip_ipvs, at == last_nat):
                     if outcome is None:
                         nxt.append(result)
                     else:
@@ -132,12 +140,12 @@ class Tracer:
             live = nxt
         return [(f, None) for f in live] + finished
 
-    def _unit(self, flow: Flow, hook: str, unit: _Unit, skip_ipvs: bool) -> Result:
+    def _unit(self, flow: Flow, hook: str, unit: _Unit, skip_ipvs: bool, last_nat: bool) -> Result:
         if unit.kind == "ipvs":
             if skip_ipvs or flow.ipvs_done:
                 return [(flow, None)]
             return self._ipvs(flow, hook)
-        is_nat = unit.name == "nat" or (unit.kind == "nft" and unit.ref.type == "nat")
+        is_nat = _is_nat(unit)
         if is_nat:
             direction = NAT_DIRECTION.get(hook, "dst")
             if flow.conn.untracked:
@@ -153,15 +161,15 @@ class Tracer:
                                      flow.probability, flow.exact)
         results: Result = []
         for branch in branches:
-            results.append(self._after_table(flow, hook, unit, branch, is_nat))
+            results.append(self._after_table(flow, hook, unit, branch, is_nat and (last_nat or branch.nat is not None)))
         return results
 
     def _after_table(self, flow: Flow, hook: str, unit: _Unit, branch: NfBranch,
-                     is_nat: bool) -> tuple[Flow, Outcome | None]:
+                     binds: bool) -> tuple[Flow, Outcome | None]:
         chance = flow.chance
         if branch.probability < flow.probability - 1e-12:
             chance = chance + (f"{hook} {unit.name}: {branch.probability / flow.probability:.4f}",)
-        nat_done = flow.nat_done | ({NAT_DIRECTION.get(hook, "dst")} if is_nat else set())
+        nat_done = flow.nat_done | ({NAT_DIRECTION.get(hook, "dst")} if binds else set())
         new = replace(flow, packet=branch.packet, conn=branch.conn, probability=branch.probability,
                       exact=branch.exact, steps=flow.steps + branch.steps, chance=chance,
                       nat_done=frozenset(nat_done),

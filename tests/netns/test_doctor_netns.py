@@ -237,7 +237,9 @@ def test_ipvs_namespace_switched_to_nftables_names_the_leftovers(netns: str, tmp
     load_nftables_mode(netns)
     status, data = report(netns, tmp_path)
     assert data["mode"]["active"] == "nftables"
-    assert (status, problems(data)) == (1, {"leftover-ipvs"})
+    # IPVS mode's FORWARD policy DROP stays, and its KUBE-FORWARD accepts only marked and established
+    # traffic: nftables mode's unmasqueraded Service connections are dropped there (a warning)
+    assert (status, problems(data)) == (1, {"leftover-ipvs", "forward-drop"})
     finding = data["findings"][0]
     assert "ipsets: KUBE-CLUSTER-IP, " in finding["found"]
     assert " chains: " in finding["found"] and "filter/KUBE-IPVS-FILTER (ipv4/nft)" in finding["found"]
@@ -252,3 +254,20 @@ def test_stale_nft_table_beside_iptables_mode_is_named(netns: str, tmp_path: Pat
     # Both carry services and nothing says which kube-proxy runs: the newer mode is taken as the
     # one switched to (core/modes), so the iptables chains are the ones named as left behind.
     assert (status, data["mode"]["active"], problems(data)) == (1, "nftables", {"leftover-iptables"})
+
+
+def test_nftables_mode_forward_drop_is_found_and_its_fix_lets_service_connections_through(
+        netns: str, tmp_path: Path) -> None:
+    """kube-proxy's nftables mode writes no KUBE-FORWARD: an iptables FORWARD policy DROP (what
+    Docker sets) drops forwarded Service traffic unless that chain accepts it itself."""
+    load_nftables_mode(netns)
+    run_in(netns, "iptables-nft", "-P", "FORWARD", "DROP")
+    status, data = report(netns, tmp_path)
+    assert (status, [(f["check"], f["severity"]) for f in data["findings"]]) == (0, [("forward-drop", "warning")])
+    fix = data["findings"][0]["fix"]
+    command = fix[fix.index("iptables-nft -I"):fix.index(", or accept")]
+    run_in(netns, *shlex.split(command))
+    assert "-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT\n" in run_in(
+        netns, "iptables-nft-save").stdout
+    status, data = report(netns, tmp_path)
+    assert (status, data["mode"]["active"], data["findings"]) == (0, "nftables", [])

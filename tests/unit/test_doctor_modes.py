@@ -282,3 +282,56 @@ def test_a_node_is_not_kept_alive_by_the_mode_memo_after_its_run(tmp_path: Path)
     assert code == 0
     gc.collect()
     assert not [o for o in gc.get_objects() if type(o) is NodeState]
+
+
+# ------------------------------------------------------------------ FORWARD DROP in nftables mode
+
+FILTER = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD {policy} [0:0]\n:OUTPUT ACCEPT [0:0]\n{rules}COMMIT\n"
+
+
+def nft_node_with_filter(policy: str, *rules: str, family: str = "ipv4", backend: str = "nft") -> Snapshot:
+    """The nftables example with an iptables filter table (no kube-proxy chains: nftables mode writes none)."""
+    snapshot = example("nftables")
+    text = FILTER.format(policy=policy, rules="".join(f"-A FORWARD {rule}\n" for rule in rules))
+    snapshot["iptables"] = {family: {backend: text, "legacy" if backend == "nft" else "nft": None}}
+    return snapshot
+
+
+@pytest.mark.parametrize("backend", ["nft", "legacy"])
+def test_forward_drop_on_an_nftables_node_is_a_warning(tmp_path: Path, backend: str) -> None:
+    status, data = doctor(tmp_path, nft_node_with_filter("DROP", "-i docker0 -j ACCEPT", backend=backend))
+    assert data["mode"]["active"] == "nftables" and "forward-drop" in data["checks"]
+    assert status == 0 and [(f["check"], f["severity"], f["subject"]) for f in data["findings"]] == [
+        ("forward-drop", "warning", f"ipv4/{backend} filter FORWARD")]
+    finding = data["findings"][0]
+    assert "kube-proxy's nftables mode accepts nothing there" in finding["found"]
+    assert finding["fix"].startswith(f"accept Service connections ahead of the policy: iptables-{backend} -I FORWARD "
+                                     "-m conntrack --ctstate DNAT,RELATED,ESTABLISHED -j ACCEPT")
+
+
+@pytest.mark.parametrize("policy,rules,found", [
+    ("ACCEPT", (), False),
+    ("DROP", ("-m conntrack --ctstate DNAT,RELATED,ESTABLISHED -j ACCEPT",), False),
+    ("DROP", ("-m comment --comment \"services\" -m conntrack --ctstate DNAT -j ACCEPT",), False),
+    ("DROP", ("-j ACCEPT",), False),
+    ("DROP", ("-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",), True),  # a Service's first packet is NEW
+    ("DROP", ("-m conntrack ! --ctstate DNAT -j ACCEPT",), True),
+    ("DROP", ("-s 10.0.0.0/8 -m conntrack --ctstate DNAT -j ACCEPT",), True),
+    ("DROP", ("-m conntrack --ctstate DNAT -j LOG",), True),
+])
+def test_forward_drop_on_an_nftables_node_unless_service_connections_are_accepted(
+        tmp_path: Path, policy: str, rules: tuple[str, ...], found: bool) -> None:
+    _status, data = doctor(tmp_path, nft_node_with_filter(policy, *rules), "--check", "forward-drop")
+    assert checks_of(data) == ({"forward-drop"} if found else set())
+
+
+def test_forward_drop_agrees_with_the_trace_on_an_nftables_node(tmp_path: Path) -> None:
+    """What the finding says is what a trace of a forwarded Service connection shows."""
+    for rules, disposition in (((), "DROPPED"), (("-m conntrack --ctstate DNAT -j ACCEPT",), "DELIVERED")):
+        path = tmp_path / "node.json"
+        path.write_text(json.dumps(nft_node_with_filter("DROP", *rules)))
+        traced = kpctl("--snapshot", str(path), "trace", "10.96.100.10:80", "--from", "external:203.0.113.7",
+                       "-o", "json")
+        assert {o["disposition"] for o in json.loads(traced.stdout)["outcomes"]} == {disposition}
+        assert checks_of(doctor(tmp_path, nft_node_with_filter("DROP", *rules))[1]) == (
+            {"forward-drop"} if disposition == "DROPPED" else set())

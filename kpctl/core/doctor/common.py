@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kpctl.core.doctor.base import ipvs_services, sysctl_check
-from kpctl.core.modes import NFT_TABLE, nft_tables
+from kpctl.core.modes import NFT_TABLE, NFTABLES, nft_tables
 from kpctl.model.doctor import ERROR, WARNING, Finding, NodeState
 
 if TYPE_CHECKING:
-    from kpctl.model.iptables import Ruleset
+    from kpctl.model.iptables import Rule, Ruleset
 
 MAXELEM_FRACTION = 0.9
 
@@ -39,11 +39,29 @@ def _ipv6_services(node: NodeState) -> bool:
 
 
 def check_forward_drop(node: NodeState) -> list[Finding]:
+    from kpctl.core.doctor.leftovers import node_modes
+
+    nft_mode = node_modes(node).active == NFTABLES
     findings = []
     for by_backend in node.iptables.values():
         for ruleset in by_backend.values():
             forward = ruleset.chain("filter", "FORWARD")
             if forward is None or forward.policy != "DROP":
+                continue
+            subject = f"{ruleset.family}/{ruleset.backend} filter FORWARD"
+            if nft_mode:  # kube-proxy writes no KUBE-FORWARD: only the chain's own rules can let it pass
+                if not any(_accepts_dnat(rule) for rule in forward.rules):
+                    tool = f"{'ip6tables' if ruleset.family == 'ipv6' else 'iptables'}-{ruleset.backend}"
+                    findings.append(Finding(
+                        "forward-drop", WARNING, subject,
+                        f"FORWARD policy is DROP ({ruleset.family}, {ruleset.backend}) and kube-proxy's nftables "
+                        "mode accepts nothing there",
+                        "an accept in kube-proxy's nft table does not override another table's drop: forwarded "
+                        "Service traffic (to endpoints, from pods, other hosts, NodePorts) passes only if this "
+                        "chain's own rules accept it (`kpctl trace SERVICE --from external:ADDRESS` shows whether "
+                        "they do)",
+                        f"accept Service connections ahead of the policy: {tool} -I FORWARD -m conntrack --ctstate "
+                        "DNAT,RELATED,ESTABLISHED -j ACCEPT, or accept the pod network"))
                 continue
             jumps = any(r.jump == "KUBE-FORWARD" for r in forward.rules)
             kube_forward = ruleset.chain("filter", "KUBE-FORWARD")
@@ -53,13 +71,29 @@ def check_forward_drop(node: NodeState) -> list[Finding]:
                 continue
             missing = "no jump to KUBE-FORWARD" if not jumps else "KUBE-FORWARD has no ACCEPT rule"
             findings.append(Finding(
-                "forward-drop", ERROR, f"{ruleset.family}/{ruleset.backend} filter FORWARD",
+                "forward-drop", ERROR, subject,
                 f"FORWARD policy is DROP and {missing} ({ruleset.family}, {ruleset.backend})",
                 "forwarded service traffic (marked for masquerade, or replies of established "
                 "connections) is dropped by the policy",
                 "restart kube-proxy so it restores KUBE-FORWARD, or accept forwarded pod traffic "
                 "(iptables -P FORWARD ACCEPT)"))
     return findings
+
+
+def _accepts_dnat(rule: Rule) -> bool:
+    """Whether ``rule`` accepts every forwarded connection a Service's DNAT made: an ACCEPT whose
+    only matches are conntrack states that include DNAT (or none at all)."""
+    from kpctl.model.iptables import ConntrackMatch
+
+    if rule.target_name != "ACCEPT" or any(rule.builtins()):
+        return False
+    for match in rule.matches:
+        if match.module in ("", "comment"):
+            continue
+        spec = match.conntrack
+        if spec is None or "DNAT" not in (spec.ctstate or ()) or spec != ConntrackMatch(ctstate=spec.ctstate):
+            return False
+    return True
 
 
 def check_hooks_missing(node: NodeState) -> list[Finding]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -271,3 +272,20 @@ def test_nftables_mode_forward_drop_is_found_and_its_fix_lets_service_connection
         netns, "iptables-nft-save").stdout
     status, data = report(netns, tmp_path)
     assert (status, data["mode"]["active"], data["findings"]) == (0, "nftables", [])
+
+
+@pytest.mark.parametrize("load", [load_nftables_mode, load_iptables_mode])
+def test_a_firewall_nft_forward_drop_is_found_and_its_fix_accepts_service_connections(
+        netns: str, tmp_path: Path, load: Callable[[str], None]) -> None:
+    load(netns)
+    run_in(netns, "nft", "-f", "-", input=(
+        "table inet fw {\n chain forward { type filter hook forward priority 0; policy drop;\n"
+        "  iifname \"docker0\" accept\n }\n}\n"))
+    status, data = report(netns, tmp_path)
+    assert (status, [(f["check"], f["severity"], f["subject"]) for f in data["findings"]]) == (
+        0, [("forward-drop", "warning", "inet fw chain forward")])
+    fix = data["findings"][0]["fix"]
+    run_in(netns, *shlex.split(fix[fix.index("nft insert"):fix.index(", or accept")]))
+    assert "ct status dnat accept" in run_in(netns, "nft", "list", "chain", "inet", "fw", "forward").stdout
+    status, data = report(netns, tmp_path)
+    assert (status, data["findings"]) == (0, [])

@@ -335,3 +335,46 @@ def test_forward_drop_agrees_with_the_trace_on_an_nftables_node(tmp_path: Path) 
         assert {o["disposition"] for o in json.loads(traced.stdout)["outcomes"]} == {disposition}
         assert checks_of(doctor(tmp_path, nft_node_with_filter("DROP", *rules))[1]) == (
             {"forward-drop"} if disposition == "DROPPED" else set())
+
+
+def with_nft_firewall(snapshot: Snapshot, *rules: list[dict[str, Any]], policy: str = "drop") -> Snapshot:
+    """``snapshot`` with a firewall's nft table: a forward hook chain of ``policy`` holding ``rules``."""
+    fw = [{"table": {"family": "inet", "name": "fw", "handle": 90}},
+          {"chain": {"family": "inet", "table": "fw", "name": "forward", "handle": 1, "type": "filter",
+                     "hook": "forward", "prio": 0, "policy": policy}}]
+    fw += [{"rule": {"family": "inet", "table": "fw", "chain": "forward", "handle": 2 + at, "expr": expr}}
+           for at, expr in enumerate(rules)]
+    document = snapshot.get("nftables") or {"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "x",
+                                                                       "json_schema_version": 1}}]}
+    snapshot["nftables"] = {"nftables": document["nftables"] + fw}
+    return snapshot
+
+
+DNAT_ACCEPT = [{"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": "dnat"}}, {"counter": None},
+               {"accept": None}]
+
+
+@pytest.mark.parametrize("name", ["nftables", "iptables", "seed-ipvs"])
+def test_a_firewall_nft_forward_chain_dropping_is_a_warning_in_every_mode(tmp_path: Path, name: str) -> None:
+    status, data = doctor(tmp_path, with_nft_firewall(example(name)), "--check", "forward-drop")
+    assert (status, [(f["check"], f["severity"], f["subject"]) for f in data["findings"]]) == (
+        0, [("forward-drop", "warning", "inet fw chain forward")])
+    assert data["findings"][0]["fix"].startswith(
+        "accept Service connections ahead of the policy: nft insert rule inet fw forward ct status dnat accept")
+    for fixed in (with_nft_firewall(example(name), DNAT_ACCEPT), with_nft_firewall(example(name), policy="accept"),
+                  with_nft_firewall(example(name), [{"accept": None}])):
+        assert checks_of(doctor(tmp_path, fixed, "--check", "forward-drop")[1]) == set()
+    narrower = [{"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": "docker0"}}, {"accept": None}]
+    assert checks_of(doctor(tmp_path, with_nft_firewall(example(name), narrower), "--check", "forward-drop")[1]) == {
+        "forward-drop"}
+
+
+def test_the_nft_forward_drop_finding_agrees_with_the_trace(tmp_path: Path) -> None:
+    for rules, disposition, found in (((), "DROPPED", {"forward-drop"}), ((DNAT_ACCEPT,), "DELIVERED", set())):
+        snapshot = with_nft_firewall(example("nftables"), *rules)
+        path = tmp_path / "node.json"
+        path.write_text(json.dumps(snapshot))
+        traced = kpctl("--snapshot", str(path), "trace", "10.96.100.10:80", "--from", "external:203.0.113.7",
+                       "-o", "json")
+        assert {o["disposition"] for o in json.loads(traced.stdout)["outcomes"]} == {disposition}
+        assert checks_of(doctor(tmp_path, snapshot)[1]) == found

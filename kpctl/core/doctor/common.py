@@ -3,10 +3,11 @@ to kube-proxy's chains, the iptables backends, set sizes."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kpctl.core.doctor.base import ipvs_services, sysctl_check
 from kpctl.core.modes import NFT_TABLE, NFTABLES, nft_tables
+from kpctl.core.nft_json import items as _items
 from kpctl.model.doctor import ERROR, WARNING, Finding, NodeState
 
 if TYPE_CHECKING:
@@ -77,7 +78,59 @@ def check_forward_drop(node: NodeState) -> list[Finding]:
                 "connections) is dropped by the policy",
                 "restart kube-proxy so it restores KUBE-FORWARD, or accept forwarded pod traffic "
                 "(iptables -P FORWARD ACCEPT)"))
-    return findings
+    return findings + _nft_forward_drops(node)
+
+
+# iptables-nft's own tables, as nft lists them: the iptables rulesets' (checked above)
+_IPTABLES_NFT_TABLES = frozenset(("filter", "nat", "mangle", "raw", "security"))
+
+
+def _nft_forward_drops(node: NodeState) -> list[Finding]:
+    """An nft base chain at the forward hook (a firewall's, not kube-proxy's nor iptables-nft's)
+    with policy drop and no rule accepting DNAT'ed connections: in every mode, as kube-proxy
+    accepts them in no nft table (nor could: a drop in any base chain of a hook is final)."""
+    from kpctl.core.nft_document import RuleText, entries
+
+    dropping = {(c.get("family"), c.get("table"), c.get("name")) for c in _items(node.nftables, "chain")
+                if c.get("hook") == "forward" and c.get("policy") == "drop" and c.get("table") != NFT_TABLE
+                and not (c.get("table") in _IPTABLES_NFT_TABLES and c.get("name") == "FORWARD")}
+    if not dropping:
+        return []
+    for item in entries(node.nftables):  # only those chains' rules decoded
+        key: tuple[Any, ...] | None = tuple(item[:3]) if isinstance(item, RuleText) else None
+        if key is None:
+            rule = item.get("rule") if isinstance(item, dict) else None
+            key = (rule.get("family"), rule.get("table"), rule.get("chain")) if isinstance(rule, dict) else None
+        if key in dropping and _nft_accepts_dnat(item.body() if isinstance(item, RuleText) else item["rule"]):
+            dropping.discard(key)
+    return [Finding(
+        "forward-drop", WARNING, f"{family} {table} chain {name}",
+        f"nft chain {name} of table {family} {table} (hook forward) has policy drop and no rule accepting "
+        "DNAT'ed connections",
+        "a drop in any base chain of a hook is final, whatever kube-proxy's rules accepted: forwarded "
+        "Service traffic (to endpoints, from pods, other hosts, NodePorts) passes only if this chain "
+        "accepts it (`kpctl trace SERVICE --from external:ADDRESS` shows whether it does)",
+        f"accept Service connections ahead of the policy: nft insert rule {family} {table} {name} ct status dnat "
+        "accept, or accept the pod network")
+        for family, table, name in sorted(dropping)]
+
+
+def _nft_accepts_dnat(rule: dict[str, Any]) -> bool:
+    """Whether an nft rule accepts every connection a Service's DNAT made: `ct status dnat`
+    (and counters) then accept, or accept alone."""
+    accepts = False
+    for stmt in rule.get("expr", ()):
+        kind, body = next(iter(stmt.items())) if isinstance(stmt, dict) and len(stmt) == 1 else ("?", None)
+        if kind == "accept":
+            accepts = True
+        elif (kind == "match" and isinstance(body, dict) and body.get("left") == {"ct": {"key": "status"}}
+              and body.get("op") in ("==", "in")):
+            right = body.get("right")
+            if "dnat" not in (right if isinstance(right, list) else [right]):
+                return False
+        elif kind != "counter":
+            return False
+    return accepts
 
 
 def _accepts_dnat(rule: Rule) -> bool:

@@ -206,6 +206,22 @@ class NodeView:
         return [chain for chain in items(self.nftables, "chain") if "hook" in chain]
 
     @cached_property
+    def nft_hook_order(self) -> dict[tuple[str, str, str], tuple[int, int]]:
+        """Each base chain's (table handle, chain handle), iptables-nft's too: the order their hooks
+        were registered in, as far as the ruleset tells (handles only grow); among chains of one
+        priority the kernel runs the one registered last first."""
+        from kpctl.core.nft_json import items
+
+        tables = {(t.get("family"), t.get("name")): t.get("handle") for t in items(self.nftables, "table")}
+        order: dict[tuple[str, str, str], tuple[int, int]] = {}
+        for chain in self.nft_base_chains:
+            key = (str(chain.get("family")), str(chain.get("table")), str(chain.get("name")))
+            table, handle = tables.get(key[:2]), chain.get("handle")
+            if type(table) is int and type(handle) is int:
+                order[key] = (table, handle)
+        return order
+
+    @cached_property
     def links(self) -> tuple[Link, ...]:
         return tuple(Link(str(row.get("name")), str(row.get("kind", "") or ""), str(row.get("state", "") or ""),
                           tuple(row.get("addresses", ()))) for row in self.section("links", ()))

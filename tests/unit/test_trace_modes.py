@@ -296,14 +296,22 @@ def test_nft_queue_with_and_without_bypass() -> None:
 # ---------------------------------------------------------------- two nat chains at one hook
 
 
-def _nft_node_with_iptables_nat(*prerouting: str) -> NodeView:
-    """The nftables example with an iptables-nft nat table beside kube-proxy's (Docker's, a CNI's)."""
+def _nft_node_with_iptables_nat(*prerouting: str, backend: str = "nft") -> NodeView:
+    """The nftables example with an iptables nat table beside kube-proxy's (Docker's, a CNI's): of
+    the nft backend, made after kube-proxy's table (a larger handle: its hooks run first)."""
     view = node("nftables-node.json")
     sections = dict(view.snapshot.sections)
     rules = "".join(f"-A PREROUTING {rule}\n" for rule in prerouting)
-    sections["iptables"] = {"ipv4": {"nft": ("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
-                                             ":POSTROUTING ACCEPT [0:0]\n:DOCKER - [0:0]\n" + rules + "COMMIT\n"),
-                                     "legacy": None}}
+    text = ("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"
+            ":DOCKER - [0:0]\n" + rules + "COMMIT\n")
+    sections["iptables"] = {"ipv4": {"nft": text if backend == "nft" else None,
+                                     "legacy": text if backend == "legacy" else None}}
+    if backend == "nft":  # iptables-nft's table as nft lists it
+        sections["nftables"] = {"nftables": [*sections["nftables"]["nftables"],
+                                             {"table": {"family": "ip", "name": "nat", "handle": 90}},
+                                             {"chain": {"family": "ip", "table": "nat", "name": "PREROUTING",
+                                                        "handle": 1, "type": "nat", "hook": "prerouting",
+                                                        "prio": -100, "policy": "accept"}}]}
     return NodeView(NodeSnapshot(1, sections))
 
 
@@ -313,14 +321,18 @@ def test_a_nat_chain_that_translates_nothing_leaves_the_next_one_its_turn() -> N
                  "pod:10.244.1.9")
     assert {o.server for o in result.outcomes} == {"10.244.1.5:8080", "10.244.2.7:8080", "10.244.2.8:8080"}
     walked = result.steps + result.outcomes[0].steps
-    assert any(s.table == "nat" and s.chain == "PREROUTING" for s in walked)
-    assert any(s.table == "ip kube-proxy" and s.chain == "nat-prerouting" for s in walked)
+    assert [s.table for s in walked[:3]] == ["nat", "nat", "ip kube-proxy"]  # iptables-nft's, registered last, first
 
 
 def test_a_nat_chain_that_translates_binds_the_connection_for_the_hook() -> None:
-    result = run(_nft_node_with_iptables_nat("-d 10.96.100.10/32 -p tcp -m tcp --dport 80 -j DNAT "
-                                             "--to-destination 10.244.1.5:9090"), "10.96.100.10:80", "pod:10.244.1.9")
+    dnat = "-d 10.96.100.10/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.244.1.5:9090"
+    result = run(_nft_node_with_iptables_nat(dnat), "10.96.100.10:80", "pod:10.244.1.9")
     assert [o.server for o in result.outcomes] == ["10.244.1.5:9090"]
     walked = result.steps + result.outcomes[0].steps
     assert any(s.chain == "PREROUTING" and s.table == "nat" for s in walked)
     assert not any(s.chain == "nat-prerouting" for s in walked)
+    # registered before kube-proxy's table (iptables-legacy's, at its module's first use: the
+    # ruleset does not say when; taken as before), kube-proxy's chain runs first and binds
+    result = run(_nft_node_with_iptables_nat(dnat, backend="legacy"), "10.96.100.10:80", "pod:10.244.1.9")
+    assert {o.server for o in result.outcomes} == {"10.244.1.5:8080", "10.244.2.7:8080", "10.244.2.8:8080"}
+    assert not any(s.chain == "PREROUTING" and s.table == "nat" for s in result.steps + result.outcomes[0].steps)

@@ -68,6 +68,7 @@ class _Unit:
     kind: str  # iptables | nft | ipvs
     name: str
     ref: Any = None
+    order: tuple[int, int] = (-1, -1)  # when its hook was registered (NodeView.nft_hook_order), if known
 
 
 Result = list[tuple[Flow, Optional[Outcome]]]  # a finished branch carries its Outcome
@@ -76,17 +77,22 @@ Result = list[tuple[Flow, Optional[Outcome]]]  # a finished branch carries its O
 def _units(view: NodeView, hook: str, family: str) -> list[_Unit]:
     units: list[_Unit] = []
     fam = "ipv6" if family == "inet6" else "ipv4"
+    nft_family = "ip6" if family == "inet6" else "ip"
     for ruleset in view.rulesets.get(fam, ()):
         for table in HOOK_TABLES[hook]:
             if ruleset.table(table) is None:
                 continue
             key = table if table != "nat" else f"nat-{NAT_DIRECTION[hook]}"
-            units.append(_Unit(TABLE_PRIORITY[key], "iptables", table, ruleset))
+            order = view.nft_hook_order.get((nft_family, table, hook), (-1, -1)) if ruleset.backend == "nft" \
+                else (-1, -1)  # (iptables-nft's tables are in the nft ruleset; legacy's are not)
+            units.append(_Unit(TABLE_PRIORITY[key], "iptables", table, ruleset, order))
     for chain in nftables.base_chains(view, hook, family):
-        units.append(_Unit(chain.priority, "nft", f"{chain.table}/{chain.name}", chain))
+        units.append(_Unit(chain.priority, "nft", f"{chain.table}/{chain.name}", chain, chain.order))
     if hook in IPVS_PRIORITY and view.has_ipvs:
         units.append(_Unit(IPVS_PRIORITY[hook], "ipvs", "ipvs"))
-    units.sort(key=lambda u: u.priority)  # stable: nft backend before legacy, as listed
+    # By priority; of one priority, the hook registered last runs first (nf_hook_entries_grow puts a
+    # new hook before those of its priority); unknown ones after, nft backend before legacy as listed.
+    units.sort(key=lambda u: (u.priority, -u.order[0], -u.order[1]))
     return units
 
 

@@ -34,6 +34,7 @@ class NftChain:
     hook: str | None = None
     priority: int = 0
     policy: str = "accept"
+    order: tuple[int, int] = (-1, -1)  # NodeView.nft_hook_order: (-1, -1) when the ruleset does not say
 
 
 def _family_ok(nft_family: str, family: str) -> bool:
@@ -49,7 +50,8 @@ def base_chains(view: NodeView, hook: str, family: str) -> list[NftChain]:
         if chain.get("table") in IPTABLES_TABLES and chain.get("family") in ("ip", "ip6"):
             continue
         out.append(NftChain(chain["family"], chain["table"], chain["name"], chain.get("type"),
-                            chain.get("hook"), _priority(chain.get("prio", 0)), chain.get("policy", "accept")))
+                            chain.get("hook"), _priority(chain.get("prio", 0)), chain.get("policy", "accept"),
+                            view.nft_hook_order.get((chain["family"], chain["table"], chain["name"]), (-1, -1))))
     return out
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kpctl.core.doctor.base import ipvs_services, sysctl_check
+from kpctl.core.doctor.leftovers import node_modes
 from kpctl.core.modes import NFT_TABLE, NFTABLES, nft_tables
 from kpctl.core.nft_json import items as _items
 from kpctl.model.doctor import ERROR, WARNING, Finding, NodeState
@@ -40,8 +41,6 @@ def _ipv6_services(node: NodeState) -> bool:
 
 
 def check_forward_drop(node: NodeState) -> list[Finding]:
-    from kpctl.core.doctor.leftovers import node_modes
-
     nft_mode = node_modes(node).active == NFTABLES
     findings = []
     for by_backend in node.iptables.values():

@@ -166,8 +166,9 @@ class Tracer:
             branches = nftables.walk(unit.ref, hook, flow.packet, flow.conn, self.view,
                                      flow.probability, flow.exact)
         results: Result = []
-        for branch in branches:
-            results.append(self._after_table(flow, hook, unit, branch, is_nat and (last_nat or branch.nat is not None)))
+        for branch in branches:  # a nat chain that translated, or the hook's last, binds the connection
+            binds = is_nat and (last_nat or branch.nat is not None)
+            results.append(self._after_table(flow, hook, unit, branch, binds))
         return results
 
     def _after_table(self, flow: Flow, hook: str, unit: _Unit, branch: NfBranch,

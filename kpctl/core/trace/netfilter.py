@@ -352,8 +352,8 @@ def queued(what: str, queues: str, bypass: bool) -> tuple[str, str]:
     listening there gives the verdict, which kpctl cannot know; with none, the kernel drops the
     packet, or with bypass (`--queue-bypass`, nft `flags bypass`) lets it through as if accepted."""
     if bypass:
-        return (f"{what} to userspace queue {queues} with bypass: with no program listening there the kernel "
-                f"lets the packet through, followed here as accepted; a listener's verdict would decide instead", "ACCEPT")
+        return (f"{what} to userspace queue {queues} with bypass: with no program listening there the kernel lets "
+                "the packet through, followed here as accepted; a listener's verdict would decide instead", "ACCEPT")
     return f"{what} to userspace queue {queues}", "QUEUE"
 
 

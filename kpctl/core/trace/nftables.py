@@ -437,7 +437,8 @@ def _run_rule(rule: dict[str, Any], tables: TableIndex, m: _M, view: NodeView, n
         elif key == "queue":
             spec = value if isinstance(value, dict) else {}
             flags = spec.get("flags", ())
-            text, verdict = queued("queue", _show(spec.get("num", 0)), "bypass" in (flags if isinstance(flags, list) else (flags,)))
+            bypass = "bypass" in (flags if isinstance(flags, list) else (flags,))
+            text, verdict = queued("queue", _show(spec.get("num", 0)), bypass)
             reasons.append(text)
             return ("match", "; ".join(reasons), packet, verdict.lower(), None)
         elif key in ("accept", "drop", "return", "reject"):

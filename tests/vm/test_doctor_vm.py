@@ -186,12 +186,35 @@ def test_nftables_node_healthy_then_flushed_map(node: Node, nft_table: None) -> 
     assert node.request(*WEB).split()[0].startswith("kpctl-pod-")
 
 
+def test_nftables_node_forward_drop_found_by_doctor_and_by_traffic(node: Node, nft_table: None) -> None:
+    """A FORWARD policy DROP (Docker's) on an nftables-mode node: a pod's Service connection,
+    forwarded to another pod, is dropped; doctor warns; its fix as printed lets it through."""
+    for ip in WEB_PODS:
+        node.add_pod(ip).serve(8080)
+    client = node.add_pod("10.244.1.9")
+    assert client.request(*WEB).split()[0].startswith("kpctl-pod-")
+    try:
+        sh("iptables-nft", "-P", "FORWARD", "DROP")
+        status, fired, report = doctor()
+        assert (status, fired) == (0, {"forward-drop"}), report["findings"]
+        with pytest.raises(AssertionError, match="no answer"):
+            client.request(*WEB, retries=1, timeout=3)  # what the warning says
+        fix = report["findings"][0]["fix"]
+        sh(*fix[fix.index("iptables-nft -I"):fix.index(", or accept")].split())
+        assert doctor()[:2] == (0, set())
+        assert client.request(*WEB).split()[0].startswith("kpctl-pod-")
+    finally:
+        _flush_iptables()
+
+
 def test_ipvs_node_switched_to_nftables_without_cleanup(kube_node: Node, nft_table: None) -> None:
     status, fired, report = doctor()
     print("---- kpctl doctor after an IPVS -> nftables switch without clean-up ----")
     print(kpctl("doctor", "-o", "text").stdout)
     assert report["mode"]["active"] == "nftables"
-    assert (status, fired) == (1, {"leftover-ipvs"}), report["findings"]
+    # IPVS mode's FORWARD policy DROP stays, and its KUBE-FORWARD accepts only marked and established
+    # traffic: nftables mode's unmasqueraded Service connections are dropped there (a warning)
+    assert (status, fired) == (1, {"leftover-ipvs", "forward-drop"}), report["findings"]
     found = report["findings"][0]["found"]
     assert "5 IPVS virtual service(s)" in found and "kube-ipvs0 with 3 address(es)" in found
     assert "ipsets: KUBE-CLUSTER-IP" in found and "filter/KUBE-IPVS-FILTER (ipv4/nft)" in found

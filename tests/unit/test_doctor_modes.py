@@ -378,3 +378,15 @@ def test_the_nft_forward_drop_finding_agrees_with_the_trace(tmp_path: Path) -> N
                        "-o", "json")
         assert {o["disposition"] for o in json.loads(traced.stdout)["outcomes"]} == {disposition}
         assert checks_of(doctor(tmp_path, snapshot)[1]) == found
+
+
+def test_each_dropping_firewall_chain_is_judged_by_its_own_rules(tmp_path: Path) -> None:
+    snapshot = with_nft_firewall(example("nftables"), DNAT_ACCEPT)
+    snapshot["nftables"]["nftables"] += [
+        {"chain": {"family": "inet", "table": "fw", "name": "forward2", "handle": 7, "type": "filter",
+                   "hook": "forward", "prio": 10, "policy": "drop"}},
+        {"chain": {"family": "inet", "table": "fw", "name": "forward3", "handle": 8, "type": "filter",
+                   "hook": "forward", "prio": 20, "policy": "drop"}},
+        {"rule": {"family": "inet", "table": "fw", "chain": "forward3", "handle": 9, "expr": DNAT_ACCEPT}}]
+    _status, data = doctor(tmp_path, snapshot, "--check", "forward-drop")
+    assert [f["subject"] for f in data["findings"]] == ["inet fw chain forward2"]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from kpctl.core.doctor.base import ipvs_services, sysctl_check
 from kpctl.core.doctor.leftovers import node_modes
 from kpctl.core.modes import NFT_TABLE, NFTABLES, nft_tables
+from kpctl.core.nft_json import TableIndex
 from kpctl.core.nft_json import items as _items
 from kpctl.model.doctor import ERROR, WARNING, Finding, NodeState
 
@@ -51,7 +52,6 @@ def check_forward_drop(node: NodeState) -> list[Finding]:
             subject = f"{ruleset.family}/{ruleset.backend} filter FORWARD"
             if nft_mode:  # kube-proxy writes no KUBE-FORWARD: only the chain's own rules can let it pass
                 if not any(_accepts_dnat(rule) for rule in forward.rules):
-                    tool = f"{'ip6tables' if ruleset.family == 'ipv6' else 'iptables'}-{ruleset.backend}"
                     findings.append(Finding(
                         "forward-drop", WARNING, subject,
                         f"FORWARD policy is DROP ({ruleset.family}, {ruleset.backend}) and kube-proxy's nftables "
@@ -60,8 +60,8 @@ def check_forward_drop(node: NodeState) -> list[Finding]:
                         "Service traffic (to endpoints, from pods, other hosts, NodePorts) passes only if this "
                         "chain's own rules accept it (`kpctl trace SERVICE --from external:ADDRESS` shows whether "
                         "they do)",
-                        f"accept Service connections ahead of the policy: {tool} -I FORWARD -m conntrack --ctstate "
-                        "DNAT,RELATED,ESTABLISHED -j ACCEPT, or accept the pod network"))
+                        f"accept Service connections ahead of the policy: {_tool(ruleset)} -I FORWARD -m conntrack "
+                        "--ctstate DNAT,RELATED,ESTABLISHED -j ACCEPT, or accept the pod network"))
                 continue
             jumps = any(r.jump == "KUBE-FORWARD" for r in forward.rules)
             kube_forward = ruleset.chain("filter", "KUBE-FORWARD")
@@ -88,20 +88,17 @@ def _nft_forward_drops(node: NodeState) -> list[Finding]:
     """An nft base chain at the forward hook (a firewall's, not kube-proxy's nor iptables-nft's)
     with policy drop and no rule accepting DNAT'ed connections: in every mode, as kube-proxy
     accepts them in no nft table (nor could: a drop in any base chain of a hook is final)."""
-    from kpctl.core.nft_document import RuleText, entries
-
-    dropping = {(c.get("family"), c.get("table"), c.get("name")) for c in _items(node.nftables, "chain")
-                if c.get("hook") == "forward" and c.get("policy") == "drop" and c.get("table") != NFT_TABLE
-                and not (c.get("table") in _IPTABLES_NFT_TABLES and c.get("name") == "FORWARD")}
-    if not dropping:
-        return []
-    for item in entries(node.nftables):  # only those chains' rules decoded
-        key: tuple[Any, ...] | None = tuple(item[:3]) if isinstance(item, RuleText) else None
-        if key is None:
-            rule = item.get("rule") if isinstance(item, dict) else None
-            key = (rule.get("family"), rule.get("table"), rule.get("chain")) if isinstance(rule, dict) else None
-        if key in dropping and _nft_accepts_dnat(item.body() if isinstance(item, RuleText) else item["rule"]):
-            dropping.discard(key)
+    dropping = sorted({(str(c.get("family")), str(c.get("table")), str(c.get("name")))
+                       for c in _items(node.nftables, "chain")
+                       if c.get("hook") == "forward" and c.get("policy") == "drop" and c.get("table") != NFT_TABLE
+                       and not (c.get("table") in _IPTABLES_NFT_TABLES and c.get("name") == "FORWARD")})
+    indexes: dict[tuple[str, str], TableIndex] = {}  # a firewall table's (only these chains' rules decoded)
+    unaccepted = []
+    for family, table, name in dropping:
+        if (family, table) not in indexes:
+            indexes[(family, table)] = TableIndex(node.nftables, family, table)
+        if not any(map(_nft_accepts_dnat, indexes[(family, table)].rules.get(name, ()))):
+            unaccepted.append((family, table, name))
     return [Finding(
         "forward-drop", WARNING, f"{family} {table} chain {name}",
         f"nft chain {name} of table {family} {table} (hook forward) has policy drop and no rule accepting "
@@ -111,7 +108,7 @@ def _nft_forward_drops(node: NodeState) -> list[Finding]:
         "accepts it (`kpctl trace SERVICE --from external:ADDRESS` shows whether it does)",
         f"accept Service connections ahead of the policy: nft insert rule {family} {table} {name} ct status dnat "
         "accept, or accept the pod network")
-        for family, table, name in sorted(dropping)]
+        for family, table, name in unaccepted]
 
 
 def _nft_accepts_dnat(rule: dict[str, Any]) -> bool:
@@ -155,15 +152,19 @@ def check_hooks_missing(node: NodeState) -> list[Finding]:
     for family, by_backend in node.iptables.items():
         for ruleset, gap in family_gaps(tuple(by_backend.values())):
             where = f"{family}, {ruleset.backend}"
-            tool = f"{'ip6tables' if family == 'ipv6' else 'iptables'}-{ruleset.backend}"
             findings.append(Finding(
                 "iptables-hook-missing", ERROR, f"{family}/{ruleset.backend} {gap.table} {gap.hook}",
                 f"{gap.table} {gap.hook} does not jump to {gap.chain}"
                 f"{'' if gap.exists else f' ({gap.chain} does not exist)'} ({where})", gap.why,
                 "kube-proxy puts its jumps back on every sync: restart it, or find what removed this one "
-                f"(a firewall reload that flushed the built-in chains); by hand: {tool} -t {gap.table} -I {gap.hook} "
-                f"{gap.matches} -j {gap.chain}"))
+                "(a firewall reload that flushed the built-in chains); by hand: "
+                f"{_tool(ruleset)} -t {gap.table} -I {gap.hook} {gap.matches} -j {gap.chain}"))
     return findings
+
+
+def _tool(ruleset: Ruleset) -> str:
+    """The command that edits ``ruleset``: iptables-nft, ip6tables-legacy…"""
+    return f"{'ip6tables' if ruleset.family == 'ipv6' else 'iptables'}-{ruleset.backend}"
 
 
 def _kube_chains(ruleset: Ruleset) -> list[str]:
